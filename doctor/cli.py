@@ -1,0 +1,336 @@
+"""Command line: parse options, build the run context, run checks, render the report.
+
+Sub-commands that live in other modules are loaded lazily (see `LAZY_COMMANDS`), so
+`agent-doctor --help` and `list` import neither PortAudio nor the network stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+import click
+
+from doctor import __version__
+from doctor.context import API_KEY_ENV, REGIONS, Context, Credential
+from doctor.registry import CheckSpec, Registry, load_checks
+from doctor.report.redact import Redactor, ScrubbingFilter
+from doctor.result import Result
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("doctor")
+
+# name -> "module:attribute"; each module must be light to import.
+LAZY_COMMANDS: dict[str, str] = {}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS:
+            module, attr = LAZY_COMMANDS[name].split(":")
+            cmd: click.Command = getattr(importlib.import_module(module), attr)
+            return cmd
+        return super().get_command(ctx, name)
+
+
+# --- option groups ------------------------------------------------------------------------
+
+def _check_proxy(_: click.Context, __: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme not in ("http", "https", "socks5", "socks5h", "socks4", "socks4a"):
+        raise click.BadParameter("expected a URL such as http://proxy.example:3128")
+    if not parts.hostname:
+        raise click.BadParameter("the proxy URL has no host")
+    return value
+
+
+def report_options(fn: F) -> F:
+    """--json, --report, -v, --no-color: for every command that produces a report."""
+    for opt in reversed([
+        click.option("--json", "as_json", is_flag=True,
+                     help="Print the JSON report on stdout and nothing else there."),
+        click.option("--report", "report_path", type=click.Path(dir_okay=False),
+                     help="Also write the JSON report to FILE (for your support email)."),
+        click.option("-v", "--verbose", is_flag=True, help="Show evidence and debug logs."),
+        click.option("--no-color", is_flag=True, help="No colour (NO_COLOR is honoured too)."),
+    ]):
+        fn = opt(fn)
+    return fn
+
+
+def service_options(fn: F) -> F:
+    """Where and how to reach the service: shared by every command that talks to it."""
+    for opt in reversed([
+        click.option("--region", type=click.Choice(sorted(REGIONS)), default="us",
+                     show_default=True, help="Service region."),
+        click.option("--ws-url", help="Override the WebSocket URL (proxies, relays, sandbox)."),
+        click.option("--token-url", help="Override the token URL."),
+        click.option("--api-key", envvar=API_KEY_ENV, show_envvar=True,
+                     help="API key (prefer the environment variable)."),
+        click.option("--token", help="A temporary token (single use: a check consumes it)."),
+        click.option("--proxy", callback=_check_proxy,
+                     help="HTTP(S) or SOCKS proxy URL, credentials allowed (they are hidden)."),
+        click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False),
+                     help="PEM file of CAs to trust (e.g. a corporate inspection CA)."),
+        click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0,
+                     show_default=True, help="Seconds to wait for each network step."),
+    ]):
+        fn = opt(fn)
+    return fn
+
+
+def audio_options(fn: F) -> F:
+    for opt in reversed([
+        click.option("--input-device", help="Input device: index or part of its name."),
+        click.option("--output-device", help="Output device: index or part of its name."),
+    ]):
+        fn = opt(fn)
+    return fn
+
+
+def run_options(fn: F) -> F:
+    """Options of the commands that run registry checks."""
+    for opt in reversed([
+        click.option("--skip", multiple=True, metavar="ID", help="Leave a check out (repeatable)."),
+        click.option("--audio", "audio_file",
+                     type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+                     help="A sample of what your app sends in input.audio (audio-format check)."),
+        click.option("--resume-delay", type=click.FloatRange(min=0.0), default=1.0,
+                     show_default=True, help="Seconds between the drop and the resume."),
+    ]):
+        fn = opt(fn)
+    return service_options(audio_options(report_options(fn)))
+
+
+# --- plumbing shared by commands ----------------------------------------------------------
+
+def _credential(click_ctx: click.Context, name: str, kind: str, value: str | None,
+                env: str | None) -> Credential | None:
+    if value is None:
+        return None
+    source = click_ctx.get_parameter_source(name)
+    where = (f"environment {env}" if source is click.core.ParameterSource.ENVIRONMENT and env
+             else f"option --{name.replace('_', '-')}")
+    return Credential(kind, value, where)
+
+
+def build_context(params: dict[str, Any]) -> Context:
+    """The run context from a command's parameters; secrets are registered first of all."""
+    click_ctx = click.get_current_context()
+    api_key = _credential(click_ctx, "api_key", "api_key", params.get("api_key"), API_KEY_ENV)
+    token = _credential(click_ctx, "token", "token", params.get("token"), None)
+    ctx = Context.build(
+        region=params.get("region") or "us", ws_url=params.get("ws_url"),
+        token_url=params.get("token_url"), api_key=api_key, token=token,
+        proxy=params.get("proxy"), ca_bundle=params.get("ca_bundle"),
+        timeout=params.get("timeout") or 10.0, verbose=bool(params.get("verbose")),
+        audio_file=params.get("audio_file"), input_device=params.get("input_device"),
+        output_device=params.get("output_device"),
+        resume_delay=params.get("resume_delay", 1.0),
+    )
+    _setup_logging(ctx.redactor, ctx.verbose)
+    return ctx
+
+
+def _setup_logging(redactor: Redactor, verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(ScrubbingFilter(redactor))
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def use_color(params: dict[str, Any], stream: Any = None) -> bool:
+    stream = stream or sys.stdout
+    return (not params.get("no_color") and not os.environ.get("NO_COLOR")
+            and hasattr(stream, "isatty") and stream.isatty())
+
+
+def write_atomic(path: str, text: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".agent-doctor-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def check_report_path(path: str | None) -> None:
+    if path is None:
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
+        raise click.UsageError(f"cannot write the report to {path}: "
+                               f"{directory} is not a writable folder")
+
+
+def emit_report(report: dict[str, Any], params: dict[str, Any]) -> None:
+    """Print the human or JSON report and write --report; the report is already scrubbed."""
+    from doctor.report import text
+
+    payload = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    if params.get("report_path"):
+        write_atomic(params["report_path"], payload)
+    if params.get("as_json"):
+        sys.stdout.write(payload)
+    else:
+        sys.stdout.write(text.render(report, color=use_color(params),
+                                     verbose=bool(params.get("verbose"))))
+    sys.stdout.flush()
+
+
+class LiveProgress:
+    """Which checks are still running, on one rewritten stderr line; TTY only."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.running: list[str] = []
+
+    def __call__(self, event: str, spec: CheckSpec, result: Result | None) -> None:
+        if not self.enabled:
+            return
+        if event == "start":
+            self.running.append(spec.id)
+        elif spec.id in self.running:
+            self.running.remove(spec.id)
+        line = f"running: {', '.join(self.running)}" if self.running else ""
+        sys.stderr.write("\r\x1b[2K" + line[:200])
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r\x1b[2K")
+            sys.stderr.flush()
+
+
+def run_and_report(command: str, specs: list[CheckSpec], params: dict[str, Any],
+                   ctx: Context | None = None) -> None:
+    """Run the selected checks and exit with the contract's code (0 ok, 1 problems)."""
+    from doctor.report.build import build_report, exit_code
+    from doctor.runner import run_checks
+
+    check_report_path(params.get("report_path"))
+    ctx = ctx or build_context(params)
+    started = datetime.now(timezone.utc)
+    t0 = time.monotonic()
+    progress = LiveProgress(not params.get("as_json") and sys.stderr.isatty())
+    try:
+        results = asyncio.run(run_checks(specs, ctx, progress))
+    finally:
+        progress.close()
+    report = build_report(command, ctx, results, started, round((time.monotonic() - t0) * 1000),
+                          params.get("report_path"))
+    emit_report(report, params)
+    sys.exit(exit_code(results))
+
+
+def _registry() -> Registry:
+    return load_checks()
+
+
+def select_or_exit(registry: Registry, ids: list[str] | None, skip: tuple[str, ...]
+                   ) -> list[CheckSpec]:
+    try:
+        return registry.select(ids, skip)
+    except KeyError as exc:
+        raise click.UsageError(f"unknown check id: {exc.args[0]}; valid ids: "
+                               f"{', '.join(registry.ids())}") from None
+
+
+# --- commands -----------------------------------------------------------------------------
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="agent-doctor")
+def cli() -> None:
+    """Diagnose AssemblyAI Voice Agent API problems on this machine.
+
+    Run `agent-doctor all` before filing a support ticket, and attach the report
+    (`--report doctor-report.json`).
+    """
+
+
+@cli.command("all")
+@run_options
+def all_command(**params: Any) -> None:
+    """Run every check and print a report."""
+    registry = _registry()
+    run_and_report("all", select_or_exit(registry, None, params["skip"]), params)
+
+
+@cli.command("check")
+@click.argument("ids", nargs=-1, required=True, metavar="ID...")
+@run_options
+def check_command(ids: tuple[str, ...], **params: Any) -> None:
+    """Run some checks (and what they need), e.g. `agent-doctor check wss token`."""
+    registry = _registry()
+    run_and_report("check", select_or_exit(registry, list(ids), params["skip"]), params)
+
+
+@cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of text.")
+def list_command(as_json: bool) -> None:
+    """List the checks: id, title, and what each needs."""
+    registry = _registry()
+    rows = [{"id": c.id, "title": c.title, "needs": list(c.needs), "in_all": c.in_all,
+             "description": c.description} for c in registry.checks.values()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    width = max(len(r["id"]) for r in rows)
+    for r in rows:
+        needs = ", ".join(r["needs"]) or "-"
+        click.echo(f"{r['id']:<{width}}  {r['title']}  (needs: {needs})")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: usage errors are one line and exit 2; nothing ends in a traceback."""
+    try:
+        cli.main(args=argv, prog_name="agent-doctor", standalone_mode=False)
+    except click.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        click.echo(f"agent-doctor: error: {exc.format_message()}{hint}", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        click.echo(f"agent-doctor: error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("agent-doctor: interrupted", err=True)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # a bug: say so in one line, without secrets
+        redactor = _active_redactor()
+        msg = redactor.scrub(f"{type(exc).__name__}: {exc}") if redactor else type(exc).__name__
+        click.echo(f"agent-doctor: internal error: {msg} (please report this)", err=True)
+        if os.environ.get("AGENT_DOCTOR_DEBUG"):
+            raise
+        sys.exit(1)
+    sys.exit(0)
+
+
+def _active_redactor() -> Redactor | None:
+    for handler in logging.getLogger().handlers:
+        for flt in handler.filters:
+            if isinstance(flt, ScrubbingFilter):
+                return flt.redactor
+    return None

@@ -1,0 +1,369 @@
+"""The troubleshooting guide: the one place where fix text lives.
+
+Checks refer to entries by id and pass the run's concrete values (host, port, device...);
+the wording is ours, written from the vendor's troubleshooting page and protocol notes.
+Placeholders in steps and commands use `str.format` names; `DEFAULTS` fills what a check
+does not pass, so an entry always renders.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+
+from doctor.result import Fix
+
+BASE_URL = "https://www.assemblyai.com/docs/voice-agents/voice-agent-api/troubleshooting"
+
+DEFAULTS: dict[str, str] = {
+    "host": "agents.assemblyai.com",
+    "port": "443",
+    "ws_url": "wss://agents.assemblyai.com/v1/ws",
+    "token_url": "https://agents.assemblyai.com/v1/token",
+    "other_host": "agents.eu.assemblyai.com",
+    "region": "us",
+    "issuer": "an unknown CA",
+    "proxy": "your proxy",
+    "device": "the default device",
+    "rates": "none of the common rates",
+    "param": "a query parameter",
+    "code": "an error code",
+    "detail": "",
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    title: str
+    why: str
+    steps: tuple[str, ...]
+    commands: tuple[str, ...] = ()
+    anchor: str = ""
+
+    @property
+    def url(self) -> str:
+        return f"{BASE_URL}#{self.anchor}" if self.anchor else BASE_URL
+
+
+_A_SUPPORT = "before-you-contact-support"
+_A_ECHO = "agent-interrupts-itself-echo--feedback-loop"
+_A_RATE = "wrong-sample-rate"
+_A_MIC = "microphone-permission-denied"
+_A_FIREWALL = "firewall-blocking-websocket-connection"
+_A_BASE64 = "malformed-base64-in-inputaudio"
+_A_TOKEN = "token-expired-or-invalid-credentials"
+_A_BILLING = "unexpected-billing-after-the-call-ended"
+_A_RESUME = "session-resume-fails"
+
+_ENTRIES: tuple[Entry, ...] = (
+    # --- the vendor page's topics, one each -------------------------------------------------
+    Entry(
+        "before_support",
+        "What to send with a support request",
+        "Support finds a session in its logs by its id; without the id, the close code and "
+        "the region, a report cannot be matched to anything on the service side.",
+        (
+            "Attach the JSON report (`agent-doctor all --report doctor-report.json`) to your "
+            "email to support@assemblyai.com; it holds no key or token.",
+            "In your app, store the `session_id` of every `session.ready`, the close code and "
+            "reason of every disconnect, the session start time and the region ({host}).",
+        ),
+        ("agent-doctor all --report doctor-report.json",),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "echo_loop",
+        "The agent hears itself (speaker-to-microphone echo)",
+        "The agent's voice comes out of the speakers and back into the microphone; the "
+        "service takes it for the user talking, so every reply is cut short as interrupted. "
+        "Terminal apps using PortAudio get no echo cancellation from the OS.",
+        (
+            "Use headphones: the simplest and most reliable fix.",
+            "In a browser, capture with `getUserMedia({audio: {echoCancellation: true}})`.",
+            "In a native app, capture through the platform's voice-processing path (macOS "
+            "VoiceProcessingIO, Windows communications mode, WebRTC AEC) instead of a raw "
+            "input stream.",
+            "Measured on this machine: {detail}",
+        ),
+        ("agent-doctor check echo",),
+        _A_ECHO,
+    ),
+    Entry(
+        "sample_rate",
+        "Audio is not PCM16 mono at exactly 24,000 Hz",
+        "The API reads input as 16-bit mono at 24 kHz and sends output at that rate. Audio at "
+        "another rate is understood at the wrong speed: garbled, pitched, or silent to the "
+        "recogniser, and replies play too fast or too slow.",
+        (
+            "Open capture and playback at `samplerate=24000` (Python: `sd.InputStream` and "
+            "`sd.OutputStream`; browsers: `new AudioContext({{sampleRate: 24000}})`).",
+            "Where the device cannot run at 24 kHz ({device} accepts {rates}), resample in "
+            "the app with a polyphase filter, e.g. "
+            "`pcm24k = scipy.signal.resample_poly(pcm48k, 1, 2)` for capture and "
+            "`scipy.signal.resample_poly(reply, 2, 1)` for playback.",
+            "Safari ignores the AudioContext `sampleRate`: resample to and from 24 kHz inside "
+            "your AudioWorklet.",
+            "Avoid Bluetooth headsets in hands-free (HFP) mode: they capture at 8 or 16 kHz "
+            "and ruin recognition even after resampling.",
+        ),
+        ("agent-doctor devices", "agent-doctor check sample-rate"),
+        _A_RATE,
+    ),
+    Entry(
+        "mic_permission",
+        "The microphone cannot be opened or delivers nothing",
+        "The OS or the sound server refused access to the input device, or the device is "
+        "muted or the wrong one. On macOS a denied permission looks like a stream of zeros.",
+        (
+            "macOS: System Settings → Privacy & Security → Microphone, and enable your "
+            "terminal app (or IDE, or browser); restart it afterwards.",
+            "Linux: check that a sound server answers (`pactl info`) and that your user may "
+            "use the sound devices (`ls -la /dev/snd/`; `sudo usermod -aG audio $USER`, then "
+            "log in again).",
+            "Browsers: serve the page over HTTPS or from http://localhost and accept the "
+            "microphone prompt; a refusal shows up as `NotAllowedError`.",
+            "Check that {device} is the microphone you mean and that it is not muted.",
+        ),
+        ("agent-doctor devices", "pactl info", "ls -la /dev/snd/"),
+        _A_MIC,
+    ),
+    Entry(
+        "firewall",
+        "The WebSocket to the Voice Agent API cannot get through",
+        "A firewall, proxy or network filter is stopping outbound WSS on port {port} to "
+        "{host}, or the name does not resolve.",
+        (
+            "Ask your network administrator to allow outbound TCP {port} (TLS, WebSocket "
+            "upgrade) to {host}.",
+            "If this network needs a proxy, pass it: `--proxy http://PROXY:PORT` here, and "
+            "the same proxy in your app's WebSocket client (or `HTTPS_PROXY`).",
+            "Try another network (a phone hotspot) to tell this network from this machine.",
+            "Try the other region ({other_host}) if your account may use it.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor check wss -v", "curl -sv https://{host}/ -o /dev/null"),
+        _A_FIREWALL,
+    ),
+    Entry(
+        "malformed_audio",
+        "The bytes in `input.audio` are not what the API decodes",
+        "The `audio` field must be base64 of raw PCM16 little-endian mono 24 kHz samples. "
+        "Raw binary, a WAV or other container, float samples or broken base64 get "
+        "`invalid_audio`; a message that is not valid JSON or lacks `type`/`audio` gets "
+        "`invalid_format`.",
+        (
+            "Send the raw samples, not a file: strip WAV headers and do not send "
+            "MediaRecorder (WebM/Ogg) blobs.",
+            "Encode with standard base64: `base64.b64encode(pcm_bytes).decode()` in Python, "
+            "`btoa(String.fromCharCode(...new Uint8Array(buf)))` in JavaScript.",
+            "Convert float samples to int16: `(np.clip(x, -1, 1) * 32767).astype('<i2')`.",
+            "Send about 50 ms per message (2,400 bytes at 24 kHz), no faster than real time.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor validate-audio captured.raw",),
+        _A_BASE64,
+    ),
+    Entry(
+        "token_auth",
+        "The API key or temporary token was refused",
+        "The credential is missing, wrong, expired, or already used; the service refuses the "
+        "connection before `session.ready` (close 1008 `UNAUTHORIZED`; browsers only see "
+        "1006 with no body).",
+        (
+            "Check the key in your dashboard and pass it as `ASSEMBLYAI_API_KEY` (no quotes, "
+            "no `Bearer ` prefix inside the variable).",
+            "Mint a fresh temporary token right before each connection, with "
+            "`expires_in_seconds` between 60 and 300; never cache tokens.",
+            "A token starts one session only: a reconnect, `session.resume` included, needs "
+            "a new token.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor check token",),
+        _A_TOKEN,
+    ),
+    Entry(
+        "billing",
+        "Sessions are billed for the grace window",
+        "Closing the socket without `session.end` keeps the session alive for the 30 s resume "
+        "window, and that time is billed.",
+        (
+            "Send `{{\"type\": \"session.end\"}}` and wait for `session.ended` before closing on "
+            "every intentional hang-up (end button, page unload, Ctrl+C).",
+            "Skip it only when the drop is accidental and you mean to resume.",
+            "Detail: {detail}",
+        ),
+        (),
+        _A_BILLING,
+    ),
+    Entry(
+        "session_resume",
+        "Session resume failed",
+        "`session.resume` only works within the grace window after a drop, with the same "
+        "account, and on a fresh connection (a fresh token when tokens are used).",
+        (
+            "In the app, catch `session_not_found`, `session_forbidden` and `session_expired` "
+            "and start a fresh session with `session.update`.",
+            "If resume fails inside the window ({detail}), the problem is on the service side: "
+            "email support@assemblyai.com with this report attached (it lists the session ids "
+            "and timings).",
+            "Resume with the same API key (or a token minted by it) that created the session.",
+        ),
+        ("agent-doctor check resume --report resume-report.json",),
+        _A_RESUME,
+    ),
+    # --- entries the checks need beyond the vendor page -------------------------------------
+    Entry(
+        "python_env",
+        "Python or a required package is missing",
+        "agent-doctor (and the vendor's Python examples) need Python 3.10+ and a few packages.",
+        (
+            "Use Python 3.10 or newer.",
+            "Install the missing packages: {detail}",
+        ),
+        ("python3 -m pip install --upgrade agent-doctor",),
+    ),
+    Entry(
+        "portaudio",
+        "The PortAudio library is not installed",
+        "`sounddevice` is a thin layer over the PortAudio C library, which pip does not "
+        "install on Linux; without it no audio device can be opened.",
+        (
+            "Install PortAudio with your system's package manager, then run the check again.",
+        ),
+        ("{detail}",),
+        _A_MIC,
+    ),
+    Entry(
+        "audio_device",
+        "No usable audio device",
+        "PortAudio lists no device of the kind needed, or the device is held by another "
+        "program.",
+        (
+            "Plug in or enable a microphone/speaker and make it the system default, or pick "
+            "one with `--input-device`/`--output-device` (see `agent-doctor devices`).",
+            "Linux: make sure a sound server runs (`pactl info`) and, without one, that you "
+            "may open `/dev/snd` (group `audio`).",
+            "If the device is busy, close the other program using it (a call app, a DAW).",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor devices", "pactl info"),
+        _A_MIC,
+    ),
+    Entry(
+        "audio_level",
+        "The microphone delivers silence or a very low level",
+        "All-zero input usually means a denied permission (macOS shows no error, only "
+        "zeros), a muted input, or the wrong device; a very low level makes speech "
+        "detection unreliable.",
+        (
+            "macOS: allow the microphone for your terminal app in System Settings → Privacy & "
+            "Security → Microphone.",
+            "Unmute the input and raise its gain; check that {device} is the microphone you "
+            "speak into.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor devices",),
+        _A_MIC,
+    ),
+    Entry(
+        "tls_interception",
+        "A TLS-inspecting proxy is in the path",
+        "The certificate presented for {host} was issued by {issuer}, not by a public CA: a "
+        "corporate proxy or security product is decrypting TLS.",
+        (
+            "Ask IT to exempt {host} from TLS inspection (recommended: WebSocket streams often "
+            "break inside inspection proxies).",
+            "Or trust the inspection CA explicitly: export it as PEM and pass "
+            "`--ca-bundle CA.pem` here and `SSL_CERT_FILE=CA.pem` to your app.",
+        ),
+        ("agent-doctor check wss --ca-bundle CA.pem",),
+        _A_FIREWALL,
+    ),
+    Entry(
+        "tls_certificate",
+        "The TLS certificate for the service could not be verified",
+        "The certificate chain for {host} failed verification: untrusted issuer, expired "
+        "certificate, wrong host name, or an outdated CA store on this machine.",
+        (
+            "Check the system clock (`date`): a wrong clock makes valid certificates look "
+            "expired.",
+            "Update the CA store (`sudo apt-get install --reinstall ca-certificates`, "
+            "`pip install --upgrade certifi`).",
+            "If you connect through a relay or custom URL, check that its certificate "
+            "covers the host name you use.",
+            "Detail: {detail}",
+        ),
+        ("date -u", "python3 -m certifi"),
+        _A_FIREWALL,
+    ),
+    Entry(
+        "proxy",
+        "The HTTP proxy refused or could not be reached",
+        "The connection goes through {proxy}, which did not let the tunnel to {host}:{port} "
+        "open.",
+        (
+            "Check the proxy address and that it runs.",
+            "If it asks for credentials (407), put them in the URL: "
+            "`--proxy http://USER:PASSWORD@PROXY:PORT` (agent-doctor hides them in reports).",
+            "If it refuses the CONNECT (403), ask IT to allow CONNECT to {host}:{port}.",
+            "To bypass the proxy for this host, add it to `NO_PROXY`.",
+            "Detail: {detail}",
+        ),
+        ("env | grep -i _proxy",),
+        _A_FIREWALL,
+    ),
+    Entry(
+        "region",
+        "Region and endpoint",
+        "US and EU are separate endpoints ({host} vs {other_host}); keys and sessions may be "
+        "bound to one.",
+        (
+            "Connect to the endpoint of the region your account uses (`--region us|eu`).",
+            "Report the region with every support request.",
+        ),
+        ("agent-doctor all --region eu",),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "service_side",
+        "The service refused or failed to start the session",
+        "The credential was accepted but the service answered with an error of its own "
+        "(capacity, internal error, agent start-up failure, rate limiting).",
+        (
+            "Wait a little and retry with backoff; rate limits (429) and capacity refusals "
+            "are temporary.",
+            "If it persists, email support@assemblyai.com with this report (it has the "
+            "session ids, close codes and times). Detail: {detail}",
+        ),
+        ("agent-doctor all --report doctor-report.json",),
+        _A_SUPPORT,
+    ),
+)
+
+ENTRIES: dict[str, Entry] = {e.id: e for e in _ENTRIES}
+
+
+class _Defaults(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return DEFAULTS.get(key, "{" + key + "}")
+
+
+def _render(template: str, values: _Defaults) -> str:
+    return string.Formatter().vformat(template, (), values)
+
+
+def fix(guide_id: str, **values: object) -> Fix:
+    """The entry `guide_id` with the run's values filled in; unknown ids are a bug (KeyError)."""
+    entry = ENTRIES[guide_id]
+    filled = _Defaults({k: str(v) for k, v in values.items() if v is not None})
+    steps = [_render(s, filled) for s in entry.steps]
+    # A "Detail:" step with nothing to say is noise.
+    steps = [s for s in steps if not s.rstrip().endswith(("Detail:", "this machine:"))]
+    return Fix(
+        guide=entry.id,
+        title=_render(entry.title, filled),
+        steps=steps,
+        commands=[_render(c, filled) for c in entry.commands if _render(c, filled).strip()],
+        url=entry.url,
+    )

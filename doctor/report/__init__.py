@@ -1,0 +1,1 @@
+"""Report building and rendering: pure functions from results to text and JSON."""

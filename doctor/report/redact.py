@@ -1,0 +1,70 @@
+"""Secrets registry: every value registered here is masked in everything we print or write."""
+
+from __future__ import annotations
+
+import logging
+import re
+import urllib.parse
+from typing import Any
+
+_QUERY_TOKEN = re.compile(r"([?&](?:token|api_key|key)=)[^&\s\"']+", re.IGNORECASE)
+_URL_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)([^/@\s:]+)(?::[^/@\s]*)?@", re.IGNORECASE)
+
+
+def mask(value: str) -> str:
+    """`****abcd`: enough to tell two keys apart, never enough to use one."""
+    value = value.strip()
+    return "****" + value[-4:] if len(value) >= 12 else "****"
+
+
+class Redactor:
+    """Holds the run's secrets by kind (api_key, token, proxy_password...)."""
+
+    def __init__(self) -> None:
+        self._secrets: dict[str, str] = {}  # value -> kind
+        self._kinds: set[str] = set()
+
+    def add(self, kind: str, value: str | None) -> None:
+        if not value or len(value.strip()) < 4:
+            return
+        self._kinds.add(kind)
+        for form in {value, value.strip(), value.strip().strip("'\""),
+                     urllib.parse.quote(value.strip(), safe=""),
+                     urllib.parse.quote_plus(value.strip())}:
+            if len(form) >= 4:
+                self._secrets[form] = kind
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted(self._kinds)
+
+    def scrub(self, text: str) -> str:
+        # Longest first, so a secret that contains another is masked whole.
+        for value in sorted(self._secrets, key=len, reverse=True):
+            if value in text:
+                text = text.replace(value, mask(value))
+        text = _QUERY_TOKEN.sub(lambda m: m.group(1) + "****", text)
+        return _URL_USERINFO.sub(lambda m: m.group(1) + "****@", text)
+
+    def scrub_obj(self, obj: Any) -> Any:
+        """A deep copy of JSON-like data with every string scrubbed (keys included)."""
+        if isinstance(obj, str):
+            return self.scrub(obj)
+        if isinstance(obj, dict):
+            return {self.scrub(str(k)): self.scrub_obj(v) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return [self.scrub_obj(v) for v in obj]
+        return obj
+
+
+class ScrubbingFilter(logging.Filter):
+    """Applied to our log handler so that no log line carries a secret."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redactor.scrub(record.getMessage())
+        record.args = None
+        return True
