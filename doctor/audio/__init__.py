@@ -1,0 +1,1 @@
+"""Pure audio analysis cores (no devices, no files): PCM inspection, rate, echo, levels."""

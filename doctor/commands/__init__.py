@@ -1,0 +1,1 @@
+"""Sub-commands that live outside cli.py, loaded lazily."""

@@ -1,0 +1,1 @@
+"""Network: the Voice Agent API client and the staged reachability probe."""

@@ -1,0 +1,1 @@
+"""A local imitation of the Voice Agent API (`agent-doctor sandbox`)."""
