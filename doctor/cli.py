@@ -48,6 +48,7 @@ class LazyGroup(click.Group):
 
 # --- option groups ------------------------------------------------------------------------
 
+
 def _check_proxy(_: click.Context, __: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None
@@ -61,71 +62,122 @@ def _check_proxy(_: click.Context, __: click.Parameter, value: str | None) -> st
 
 def report_options(fn: F) -> F:
     """--json, --report, -v, --no-color: for every command that produces a report."""
-    for opt in reversed([
-        click.option("--json", "as_json", is_flag=True,
-                     help="Print the JSON report on stdout and nothing else there."),
-        click.option("--report", "report_path", type=click.Path(dir_okay=False),
-                     help="Also write the JSON report to FILE (for your support email)."),
-        click.option("-v", "--verbose", is_flag=True, help="Show evidence and debug logs."),
-        click.option("--no-color", is_flag=True, help="No colour (NO_COLOR is honoured too)."),
-    ]):
+    for opt in reversed(
+        [
+            click.option(
+                "--json",
+                "as_json",
+                is_flag=True,
+                help="Print the JSON report on stdout and nothing else there.",
+            ),
+            click.option(
+                "--report",
+                "report_path",
+                type=click.Path(dir_okay=False),
+                help="Also write the JSON report to FILE (for your support email).",
+            ),
+            click.option("-v", "--verbose", is_flag=True, help="Show evidence and debug logs."),
+            click.option("--no-color", is_flag=True, help="No colour (NO_COLOR is honoured too)."),
+        ]
+    ):
         fn = opt(fn)
     return fn
 
 
 def service_options(fn: F) -> F:
     """Where and how to reach the service: shared by every command that talks to it."""
-    for opt in reversed([
-        click.option("--region", type=click.Choice(sorted(REGIONS)), default="us",
-                     show_default=True, help="Service region."),
-        click.option("--ws-url", help="Override the WebSocket URL (proxies, relays, sandbox)."),
-        click.option("--token-url", help="Override the token URL."),
-        click.option("--api-key", envvar=API_KEY_ENV, show_envvar=True,
-                     help="API key (prefer the environment variable)."),
-        click.option("--token", help="A temporary token (single use: a check consumes it)."),
-        click.option("--proxy", callback=_check_proxy,
-                     help="HTTP(S) or SOCKS proxy URL, credentials allowed (they are hidden)."),
-        click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False),
-                     help="PEM file of CAs to trust (e.g. a corporate inspection CA)."),
-        click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0,
-                     show_default=True, help="Seconds to wait for each network step."),
-    ]):
+    for opt in reversed(
+        [
+            click.option(
+                "--region",
+                type=click.Choice(sorted(REGIONS)),
+                default="us",
+                show_default=True,
+                help="Service region.",
+            ),
+            click.option("--ws-url", help="Override the WebSocket URL (proxies, relays, sandbox)."),
+            click.option("--token-url", help="Override the token URL."),
+            click.option(
+                "--api-key",
+                envvar=API_KEY_ENV,
+                show_envvar=True,
+                help="API key (prefer the environment variable).",
+            ),
+            click.option("--token", help="A temporary token (single use: a check consumes it)."),
+            click.option(
+                "--proxy",
+                callback=_check_proxy,
+                help="HTTP(S) or SOCKS proxy URL, credentials allowed (they are hidden).",
+            ),
+            click.option(
+                "--ca-bundle",
+                type=click.Path(exists=True, dir_okay=False),
+                help="PEM file of CAs to trust (e.g. a corporate inspection CA).",
+            ),
+            click.option(
+                "--timeout",
+                type=click.FloatRange(min=0.1),
+                default=10.0,
+                show_default=True,
+                help="Seconds to wait for each network step.",
+            ),
+        ]
+    ):
         fn = opt(fn)
     return fn
 
 
 def audio_options(fn: F) -> F:
-    for opt in reversed([
-        click.option("--input-device", help="Input device: index or part of its name."),
-        click.option("--output-device", help="Output device: index or part of its name."),
-    ]):
+    for opt in reversed(
+        [
+            click.option("--input-device", help="Input device: index or part of its name."),
+            click.option("--output-device", help="Output device: index or part of its name."),
+        ]
+    ):
         fn = opt(fn)
     return fn
 
 
 def run_options(fn: F) -> F:
     """Options of the commands that run registry checks."""
-    for opt in reversed([
-        click.option("--skip", multiple=True, metavar="ID", help="Leave a check out (repeatable)."),
-        click.option("--audio", "audio_file",
-                     type=click.Path(exists=True, dir_okay=False, allow_dash=True),
-                     help="A sample of what your app sends in input.audio (audio-format check)."),
-        click.option("--resume-delay", type=click.FloatRange(min=0.0), default=1.0,
-                     show_default=True, help="Seconds between the drop and the resume."),
-    ]):
+    for opt in reversed(
+        [
+            click.option(
+                "--skip", multiple=True, metavar="ID", help="Leave a check out (repeatable)."
+            ),
+            click.option(
+                "--audio",
+                "audio_file",
+                type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+                help="A sample of what your app sends in input.audio (audio-format check).",
+            ),
+            click.option(
+                "--resume-delay",
+                type=click.FloatRange(min=0.0),
+                default=1.0,
+                show_default=True,
+                help="Seconds between the drop and the resume.",
+            ),
+        ]
+    ):
         fn = opt(fn)
     return service_options(audio_options(report_options(fn)))
 
 
 # --- plumbing shared by commands ----------------------------------------------------------
 
-def _credential(click_ctx: click.Context, name: str, kind: str, value: str | None,
-                env: str | None) -> Credential | None:
+
+def _credential(
+    click_ctx: click.Context, name: str, kind: str, value: str | None, env: str | None
+) -> Credential | None:
     if value is None:
         return None
     source = click_ctx.get_parameter_source(name)
-    where = (f"environment {env}" if source is click.core.ParameterSource.ENVIRONMENT and env
-             else f"option --{name.replace('_', '-')}")
+    where = (
+        f"environment {env}"
+        if source is click.core.ParameterSource.ENVIRONMENT and env
+        else f"option --{name.replace('_', '-')}"
+    )
     return Credential(kind, value, where)
 
 
@@ -135,11 +187,17 @@ def build_context(params: dict[str, Any]) -> Context:
     api_key = _credential(click_ctx, "api_key", "api_key", params.get("api_key"), API_KEY_ENV)
     token = _credential(click_ctx, "token", "token", params.get("token"), None)
     ctx = Context.build(
-        region=params.get("region") or "us", ws_url=params.get("ws_url"),
-        token_url=params.get("token_url"), api_key=api_key, token=token,
-        proxy=params.get("proxy"), ca_bundle=params.get("ca_bundle"),
-        timeout=params.get("timeout") or 10.0, verbose=bool(params.get("verbose")),
-        audio_file=params.get("audio_file"), input_device=params.get("input_device"),
+        region=params.get("region") or "us",
+        ws_url=params.get("ws_url"),
+        token_url=params.get("token_url"),
+        api_key=api_key,
+        token=token,
+        proxy=params.get("proxy"),
+        ca_bundle=params.get("ca_bundle"),
+        timeout=params.get("timeout") or 10.0,
+        verbose=bool(params.get("verbose")),
+        audio_file=params.get("audio_file"),
+        input_device=params.get("input_device"),
         output_device=params.get("output_device"),
         resume_delay=params.get("resume_delay", 1.0),
     )
@@ -158,8 +216,12 @@ def _setup_logging(redactor: Redactor, verbose: bool) -> None:
 
 def use_color(params: dict[str, Any], stream: Any = None) -> bool:
     stream = stream or sys.stdout
-    return (not params.get("no_color") and not os.environ.get("NO_COLOR")
-            and hasattr(stream, "isatty") and stream.isatty())
+    return (
+        not params.get("no_color")
+        and not os.environ.get("NO_COLOR")
+        and hasattr(stream, "isatty")
+        and stream.isatty()
+    )
 
 
 def write_atomic(path: str, text: str) -> None:
@@ -180,8 +242,9 @@ def check_report_path(path: str | None) -> None:
         return
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
-        raise click.UsageError(f"cannot write the report to {path}: "
-                               f"{directory} is not a writable folder")
+        raise click.UsageError(
+            f"cannot write the report to {path}: {directory} is not a writable folder"
+        )
 
 
 def emit_report(report: dict[str, Any], params: dict[str, Any]) -> None:
@@ -194,8 +257,9 @@ def emit_report(report: dict[str, Any], params: dict[str, Any]) -> None:
     if params.get("as_json"):
         sys.stdout.write(payload)
     else:
-        sys.stdout.write(text.render(report, color=use_color(params),
-                                     verbose=bool(params.get("verbose"))))
+        sys.stdout.write(
+            text.render(report, color=use_color(params), verbose=bool(params.get("verbose")))
+        )
     sys.stdout.flush()
 
 
@@ -223,8 +287,9 @@ class LiveProgress:
             sys.stderr.flush()
 
 
-def run_and_report(command: str, specs: list[CheckSpec], params: dict[str, Any],
-                   ctx: Context | None = None) -> None:
+def run_and_report(
+    command: str, specs: list[CheckSpec], params: dict[str, Any], ctx: Context | None = None
+) -> None:
     """Run the selected checks and exit with the contract's code (0 ok, 1 problems)."""
     from doctor.report.build import build_report, exit_code
     from doctor.runner import run_checks
@@ -238,8 +303,14 @@ def run_and_report(command: str, specs: list[CheckSpec], params: dict[str, Any],
         results = asyncio.run(run_checks(specs, ctx, progress))
     finally:
         progress.close()
-    report = build_report(command, ctx, results, started, round((time.monotonic() - t0) * 1000),
-                          params.get("report_path"))
+    report = build_report(
+        command,
+        ctx,
+        results,
+        started,
+        round((time.monotonic() - t0) * 1000),
+        params.get("report_path"),
+    )
     emit_report(report, params)
     sys.exit(exit_code(results))
 
@@ -248,16 +319,19 @@ def _registry() -> Registry:
     return load_checks()
 
 
-def select_or_exit(registry: Registry, ids: list[str] | None, skip: tuple[str, ...]
-                   ) -> list[CheckSpec]:
+def select_or_exit(
+    registry: Registry, ids: list[str] | None, skip: tuple[str, ...]
+) -> list[CheckSpec]:
     try:
         return registry.select(ids, skip)
     except KeyError as exc:
-        raise click.UsageError(f"unknown check id: {exc.args[0]}; valid ids: "
-                               f"{', '.join(registry.ids())}") from None
+        raise click.UsageError(
+            f"unknown check id: {exc.args[0]}; valid ids: {', '.join(registry.ids())}"
+        ) from None
 
 
 # --- commands -----------------------------------------------------------------------------
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="agent-doctor")
@@ -291,8 +365,16 @@ def check_command(ids: tuple[str, ...], **params: Any) -> None:
 def list_command(as_json: bool) -> None:
     """List the checks: id, title, and what each needs."""
     registry = _registry()
-    rows = [{"id": c.id, "title": c.title, "needs": list(c.needs), "in_all": c.in_all,
-             "description": c.description} for c in registry.checks.values()]
+    rows: list[dict[str, Any]] = [
+        {
+            "id": c.id,
+            "title": c.title,
+            "needs": list(c.needs),
+            "in_all": c.in_all,
+            "description": c.description,
+        }
+        for c in registry.checks.values()
+    ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -1,4 +1,4 @@
-"""Run settings shared by every check: target, credentials (as secrets), network and audio options."""
+"""Run settings shared by every check: target, credentials (as secrets), network, audio."""
 
 from __future__ import annotations
 
@@ -84,16 +84,29 @@ class Context:
     shared: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, *, region: str = "us", ws_url: str | None = None,
-              token_url: str | None = None, api_key: Credential | None = None,
-              token: Credential | None = None, proxy: str | None = None,
-              **kwargs: Any) -> Context:
+    def build(
+        cls,
+        *,
+        region: str = "us",
+        ws_url: str | None = None,
+        token_url: str | None = None,
+        api_key: Credential | None = None,
+        token: Credential | None = None,
+        proxy: str | None = None,
+        **kwargs: Any,
+    ) -> Context:
         """Resolve region URLs and register every secret before anything can print."""
         default_ws, default_token = REGIONS[region]
-        ctx = cls(region=region, ws_url=ws_url or default_ws,
-                  token_url=token_url or default_token,
-                  urls_overridden=bool(ws_url or token_url),
-                  api_key=api_key, token=token, proxy=proxy, **kwargs)
+        ctx = cls(
+            region=region,
+            ws_url=ws_url or default_ws,
+            token_url=token_url or default_token,
+            urls_overridden=bool(ws_url or token_url),
+            api_key=api_key,
+            token=token,
+            proxy=proxy,
+            **kwargs,
+        )
         if api_key:
             ctx.redactor.add("api_key", api_key.value)
         if token:

@@ -80,7 +80,7 @@ _ENTRIES: tuple[Entry, ...] = (
         "Terminal apps using PortAudio get no echo cancellation from the OS.",
         (
             "Use headphones: the simplest and most reliable fix.",
-            "In a browser, capture with `getUserMedia({audio: {echoCancellation: true}})`.",
+            "In a browser, capture with `getUserMedia({{audio: {{echoCancellation: true}}}})`.",
             "In a native app, capture through the platform's voice-processing path (macOS "
             "VoiceProcessingIO, Windows communications mode, WebRTC AEC) instead of a raw "
             "input stream.",
@@ -188,7 +188,7 @@ _ENTRIES: tuple[Entry, ...] = (
         "Closing the socket without `session.end` keeps the session alive for the 30 s resume "
         "window, and that time is billed.",
         (
-            "Send `{{\"type\": \"session.end\"}}` and wait for `session.ended` before closing on "
+            'Send `{{"type": "session.end"}}` and wait for `session.ended` before closing on '
             "every intentional hang-up (end button, page unload, Ctrl+C).",
             "Skip it only when the drop is accidental and you mean to resume.",
             "Detail: {detail}",
@@ -228,17 +228,14 @@ _ENTRIES: tuple[Entry, ...] = (
         "The PortAudio library is not installed",
         "`sounddevice` is a thin layer over the PortAudio C library, which pip does not "
         "install on Linux; without it no audio device can be opened.",
-        (
-            "Install PortAudio with your system's package manager, then run the check again.",
-        ),
+        ("Install PortAudio with your system's package manager, then run the check again.",),
         ("{detail}",),
         _A_MIC,
     ),
     Entry(
         "audio_device",
         "No usable audio device",
-        "PortAudio lists no device of the kind needed, or the device is held by another "
-        "program.",
+        "PortAudio lists no device of the kind needed, or the device is held by another program.",
         (
             "Plug in or enable a microphone/speaker and make it the system default, or pick "
             "one with `--input-device`/`--output-device` (see `agent-doctor devices`).",
@@ -286,8 +283,7 @@ _ENTRIES: tuple[Entry, ...] = (
         "The certificate chain for {host} failed verification: untrusted issuer, expired "
         "certificate, wrong host name, or an outdated CA store on this machine.",
         (
-            "Check the system clock (`date`): a wrong clock makes valid certificates look "
-            "expired.",
+            "Check the system clock (`date`): a wrong clock makes valid certificates look expired.",
             "Update the CA store (`sudo apt-get install --reinstall ca-certificates`, "
             "`pip install --upgrade certifi`).",
             "If you connect through a relay or custom URL, check that its certificate "
@@ -300,8 +296,7 @@ _ENTRIES: tuple[Entry, ...] = (
     Entry(
         "proxy",
         "The HTTP proxy refused or could not be reached",
-        "The connection goes through {proxy}, which did not let the tunnel to {host}:{port} "
-        "open.",
+        "The connection goes through {proxy}, which did not let the tunnel to {host}:{port} open.",
         (
             "Check the proxy address and that it runs.",
             "If it asks for credentials (407), put them in the URL: "

@@ -36,8 +36,16 @@ class CheckSpec:
 class Registry:
     checks: dict[str, CheckSpec] = field(default_factory=dict)
 
-    def check(self, id: str, title: str, *, needs: Iterable[str] = (), timeout: Timeout = 30.0,
-              description: str = "", in_all: bool = True) -> Callable[[CheckFn], CheckFn]:
+    def check(
+        self,
+        id: str,
+        title: str,
+        *,
+        needs: Iterable[str] = (),
+        timeout: Timeout = 30.0,
+        description: str = "",
+        in_all: bool = True,
+    ) -> Callable[[CheckFn], CheckFn]:
         def register(fn: CheckFn) -> CheckFn:
             if id in self.checks:
                 raise ValueError(f"check id {id!r} registered twice")
@@ -45,8 +53,9 @@ class Registry:
             if unknown:
                 raise ValueError(f"check {id!r} needs unregistered {unknown}: register it first")
             doc = (fn.__doc__ or "").strip().splitlines()
-            self.checks[id] = CheckSpec(id, title, fn, tuple(needs), timeout,
-                                        description or (doc[0] if doc else ""), in_all)
+            self.checks[id] = CheckSpec(
+                id, title, fn, tuple(needs), timeout, description or (doc[0] if doc else ""), in_all
+            )
             return fn
 
         return register

@@ -74,13 +74,19 @@ def passed(summary: str, evidence: dict[str, Any] | None = None) -> Result:
     return Result(Status.PASS, summary, None, evidence or {})
 
 
-def skipped(cause: str, summary: str, evidence: dict[str, Any] | None = None,
-            fix: Fix | None = None) -> Result:
+def skipped(
+    cause: str, summary: str, evidence: dict[str, Any] | None = None, fix: Fix | None = None
+) -> Result:
     return Result(Status.SKIP, summary, cause, evidence or {}, fix)
 
 
-def problem(status: Status, cause: str, summary: str, evidence: dict[str, Any] | None = None,
-            fix: Fix | None = None) -> Result:
+def problem(
+    status: Status,
+    cause: str,
+    summary: str,
+    evidence: dict[str, Any] | None = None,
+    fix: Fix | None = None,
+) -> Result:
     """A warn or fail; the fix comes from `doctor.guide.fix`, never from the check."""
     if status not in (Status.WARN, Status.FAIL):
         raise ValueError(f"problem() makes warn or fail results, not {status.value}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -42,16 +43,16 @@ async def run_blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         else:
             _call_soon(loop, settle, True, value)
 
-    threading.Thread(target=work, name=f"doctor-{getattr(fn, '__name__', 'work')}",
-                     daemon=True).start()
+    threading.Thread(
+        target=work, name=f"doctor-{getattr(fn, '__name__', 'work')}", daemon=True
+    ).start()
     return await fut
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, cb: Callable[..., None], *args: Any) -> None:
-    try:
+    # RuntimeError: the loop closed while the thread was stuck; nobody is waiting.
+    with contextlib.suppress(RuntimeError):
         loop.call_soon_threadsafe(cb, *args)
-    except RuntimeError:  # the loop closed while the thread was stuck; nobody is waiting
-        pass
 
 
 def _describe_exception(exc: BaseException) -> dict[str, Any]:
@@ -63,11 +64,15 @@ async def _run_one(spec: CheckSpec, ctx: Context) -> Result:
     try:
         return await asyncio.wait_for(spec.fn(ctx), timeout)
     except asyncio.TimeoutError:
-        return errored("timeout", f"check did not finish within {timeout:g} s",
-                       {"timeout_s": timeout})
+        return errored(
+            "timeout", f"check did not finish within {timeout:g} s", {"timeout_s": timeout}
+        )
     except Exception as exc:
-        return errored("exception", f"check crashed: {type(exc).__name__}: {exc}"[:300],
-                       _describe_exception(exc))
+        return errored(
+            "exception",
+            f"check crashed: {type(exc).__name__}: {exc}"[:300],
+            _describe_exception(exc),
+        )
 
 
 def _blocked_by(spec: CheckSpec, ctx: Context, selected: set[str]) -> Result | None:
@@ -77,15 +82,21 @@ def _blocked_by(spec: CheckSpec, ctx: Context, selected: set[str]) -> Result | N
         dep = ctx.results[need]
         if not dep.status.is_ok:
             verb = "was skipped" if dep.status is Status.SKIP else f"ended with {dep.status.value}"
-            return skipped("prerequisite_failed",
-                           f"needs {need}, which {verb} ({dep.cause or 'no cause'})",
-                           {"prerequisite": need, "prerequisite_status": dep.status.value,
-                            "prerequisite_cause": dep.cause})
+            return skipped(
+                "prerequisite_failed",
+                f"needs {need}, which {verb} ({dep.cause or 'no cause'})",
+                {
+                    "prerequisite": need,
+                    "prerequisite_status": dep.status.value,
+                    "prerequisite_cause": dep.cause,
+                },
+            )
     return None
 
 
-async def run_checks(specs: list[CheckSpec], ctx: Context,
-                     progress: Progress | None = None) -> list[Result]:
+async def run_checks(
+    specs: list[CheckSpec], ctx: Context, progress: Progress | None = None
+) -> list[Result]:
     """Start every check at once; each waits only for what it needs. Results come back
     in the order of `specs` (registry order), whatever order they finish in."""
     selected = {s.id for s in specs}

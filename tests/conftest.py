@@ -25,4 +25,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Generator[Any, An
     report = outcome.get_result()
     if report.skipped and os.environ.get(REQUIRE_ENV) == "1" and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
-        report.longrepr = f"skipped, but {REQUIRE_ENV}=1 requires every real part: {report.longrepr}"
+        report.longrepr = (
+            f"skipped, but {REQUIRE_ENV}=1 requires every real part: {report.longrepr}"
+        )

@@ -46,8 +46,11 @@ def _probe_portaudio() -> dict[str, Any]:
     except ImportError as exc:
         return {"sounddevice": None, "error": f"ImportError: {exc}", "kind": "package"}
     except OSError as exc:  # raised by sounddevice when libportaudio cannot be loaded
-        return {"sounddevice": metadata.version("sounddevice"), "error": str(exc),
-                "kind": "library"}
+        return {
+            "sounddevice": metadata.version("sounddevice"),
+            "error": str(exc),
+            "kind": "library",
+        }
     return {"sounddevice": sd.__version__, "portaudio_version": sd.get_portaudio_version()[1]}
 
 
@@ -67,23 +70,36 @@ async def environment(ctx: Context) -> Result:
         "portaudio_version": pa.get("portaudio_version"),
     }
     if sys.version_info < MIN_PYTHON:
-        return problem(Status.FAIL, "python_too_old",
-                       f"Python {platform.python_version()} is older than 3.10", evidence,
-                       guide.fix("python_env", detail="install Python 3.10 or newer"))
+        return problem(
+            Status.FAIL,
+            "python_too_old",
+            f"Python {platform.python_version()} is older than 3.10",
+            evidence,
+            guide.fix("python_env", detail="install Python 3.10 or newer"),
+        )
     missing = [n for n, info in packages.items() if not info["ok"]]
     if pa.get("kind") == "package":
         missing.append("sounddevice")
     if missing:
-        evidence["package_errors"] = {n: packages[n].get("error") for n in missing
-                                      if n in packages}
-        return problem(Status.FAIL, "package_missing",
-                       f"missing or broken Python package(s): {', '.join(missing)}", evidence,
-                       guide.fix("python_env",
-                                 detail=f"`python3 -m pip install {' '.join(missing)}`"))
+        evidence["package_errors"] = {n: packages[n].get("error") for n in missing if n in packages}
+        return problem(
+            Status.FAIL,
+            "package_missing",
+            f"missing or broken Python package(s): {', '.join(missing)}",
+            evidence,
+            guide.fix("python_env", detail=f"`python3 -m pip install {' '.join(missing)}`"),
+        )
     if pa.get("error"):
         evidence["portaudio_error"] = pa["error"]
-        return problem(Status.FAIL, "portaudio_missing",
-                       f"the PortAudio library cannot be loaded ({pa['error']})", evidence,
-                       guide.fix("portaudio", detail=portaudio_install_command()))
-    return passed(f"Python {platform.python_version()}, {len(packages) + 1} packages, "
-                  f"{pa['portaudio_version']}", evidence)
+        return problem(
+            Status.FAIL,
+            "portaudio_missing",
+            f"the PortAudio library cannot be loaded ({pa['error']})",
+            evidence,
+            guide.fix("portaudio", detail=portaudio_install_command()),
+        )
+    return passed(
+        f"Python {platform.python_version()}, {len(packages) + 1} packages, "
+        f"{pa['portaudio_version']}",
+        evidence,
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-
 from datetime import datetime, timezone
 from importlib import metadata
 from typing import Any
@@ -54,15 +53,32 @@ def support_block(ctx: Context) -> dict[str, Any] | None:
     return {
         "region": ctx.region,
         "session_ids": [s.session_id for s in sessions if s.session_id],
-        "closes": [{"code": s.close_code, "reason": s.close_reason, "at": iso(s.started_at),
-                    "session_id": s.session_id, "check": s.check}
-                   for s in sessions if s.close_code is not None],
+        "closes": [
+            {
+                "code": s.close_code,
+                "reason": s.close_reason,
+                "at": iso(s.started_at),
+                "session_id": s.session_id,
+                "check": s.check,
+            }
+            for s in sessions
+            if s.close_code is not None
+        ],
         "first_session_at": iso(sessions[0].started_at),
-        "sessions": [{"check": s.check, "session_id": s.session_id, "region": s.region,
-                      "auth": s.auth, "started_at": iso(s.started_at),
-                      "duration_s": None if s.duration_s is None else round(s.duration_s, 3),
-                      "close_code": s.close_code, "close_reason": s.close_reason,
-                      "ended_cleanly": s.ended_cleanly} for s in sessions],
+        "sessions": [
+            {
+                "check": s.check,
+                "session_id": s.session_id,
+                "region": s.region,
+                "auth": s.auth,
+                "started_at": iso(s.started_at),
+                "duration_s": None if s.duration_s is None else round(s.duration_s, 3),
+                "close_code": s.close_code,
+                "close_reason": s.close_reason,
+                "ended_cleanly": s.ended_cleanly,
+            }
+            for s in sessions
+        ],
         "sessions_opened": len(sessions),
         "sessions_total_s": round(total, 3),
     }
@@ -70,14 +86,17 @@ def support_block(ctx: Context) -> dict[str, Any] | None:
 
 def verdict(results: list[Result]) -> str:
     """One line a user can act on: the worst problem first, and how many there are."""
-    problems = sorted((r for r in results if r.status in (Status.ERROR, Status.FAIL, Status.WARN)),
-                      key=lambda r: _SEVERITY[r.status])
+    problems = sorted(
+        (r for r in results if r.status in (Status.ERROR, Status.FAIL, Status.WARN)),
+        key=lambda r: _SEVERITY[r.status],
+    )
     if not results:
         return "No checks ran."
     if not problems:
         skipped = sum(r.status is Status.SKIP for r in results)
         tail = f" ({skipped} skipped)" if skipped else ""
-        return f"All {len(results) - skipped} checks passed{tail}."
+        ran = len(results) - skipped
+        return f"All {ran} check{'s' if ran != 1 else ''} passed{tail}."
     worst = problems[0]
     hard = [r for r in problems if r.status.is_problem]
     if hard:
@@ -87,9 +106,15 @@ def verdict(results: list[Result]) -> str:
     return f"{head}; start with {worst.id} ({worst.cause}): {worst.summary}"
 
 
-def build_report(command: str, ctx: Context, results: list[Result], started_at: datetime,
-                 duration_ms: int, report_path: str | None = None,
-                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_report(
+    command: str,
+    ctx: Context,
+    results: list[Result],
+    started_at: datetime,
+    duration_ms: int,
+    report_path: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The whole report, scrubbed of every registered secret."""
     counts = {s.value: sum(r.status is s for r in results) for s in Status}
     report: dict[str, Any] = {
@@ -98,8 +123,13 @@ def build_report(command: str, ctx: Context, results: list[Result], started_at: 
         "command": command,
         "started_at": iso(started_at),
         "duration_ms": duration_ms,
-        "target": {"region": ctx.region, "ws_url": ctx.ws_url, "token_url": ctx.token_url,
-                   "proxy": ctx.proxy_display, "auth": ctx.auth},
+        "target": {
+            "region": ctx.region,
+            "ws_url": ctx.ws_url,
+            "token_url": ctx.token_url,
+            "proxy": ctx.proxy_display,
+            "auth": ctx.auth,
+        },
         "environment": environment_block(results),
         "summary": {**counts, "verdict": verdict(results)},
         "checks": [r.to_dict() for r in results],
@@ -116,5 +146,3 @@ def build_report(command: str, ctx: Context, results: list[Result], started_at: 
 
 def exit_code(results: list[Result]) -> int:
     return 1 if any(r.status.is_problem for r in results) else 0
-
-

@@ -21,18 +21,23 @@ class Redactor:
     """Holds the run's secrets by kind (api_key, token, proxy_password...)."""
 
     def __init__(self) -> None:
-        self._secrets: dict[str, str] = {}  # value -> kind
+        self._secrets: dict[str, str] = {}  # any form it may take -> the canonical value
         self._kinds: set[str] = set()
 
     def add(self, kind: str, value: str | None) -> None:
         if not value or len(value.strip()) < 4:
             return
         self._kinds.add(kind)
-        for form in {value, value.strip(), value.strip().strip("'\""),
-                     urllib.parse.quote(value.strip(), safe=""),
-                     urllib.parse.quote_plus(value.strip())}:
+        canonical = value.strip().strip("'\"").strip()
+        for form in {
+            value,
+            value.strip(),
+            canonical,
+            urllib.parse.quote(canonical, safe=""),
+            urllib.parse.quote_plus(canonical),
+        }:
             if len(form) >= 4:
-                self._secrets[form] = kind
+                self._secrets[form] = canonical
 
     @property
     def kinds(self) -> list[str]:
@@ -42,7 +47,7 @@ class Redactor:
         # Longest first, so a secret that contains another is masked whole.
         for value in sorted(self._secrets, key=len, reverse=True):
             if value in text:
-                text = text.replace(value, mask(value))
+                text = text.replace(value, mask(self._secrets[value]))
         text = _QUERY_TOKEN.sub(lambda m: m.group(1) + "****", text)
         return _URL_USERINFO.sub(lambda m: m.group(1) + "****@", text)
 

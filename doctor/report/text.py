@@ -62,8 +62,10 @@ def _support_block(report: dict[str, Any]) -> list[str]:
             lines.append(f"  close {close['code']}{reason} at {close['at']}")
         if "sessions_opened" in support:
             n = support["sessions_opened"]
-            lines.append(f"  sessions opened by agent-doctor: {n} "
-                         f"({support['sessions_total_s']:.1f} s in total)")
+            lines.append(
+                f"  sessions opened by agent-doctor: {n} "
+                f"({support['sessions_total_s']:.1f} s in total)"
+            )
     if path:
         lines.append(f"  report: {path} (attach it; it contains no key or token)")
     return lines
@@ -71,10 +73,18 @@ def _support_block(report: dict[str, Any]) -> list[str]:
 
 def render(report: dict[str, Any], *, color: bool = False, verbose: bool = False) -> str:
     width = max(40, shutil.get_terminal_size((100, 24)).columns - 36)
-    rows = [[c["id"], _status(c["status"], color), c["summary"], _duration(c["duration_ms"])]
-            for c in report["checks"]]
-    out = [tabulate(rows, headers=["check", "status", "summary", "time"],
-                    maxcolwidths=[None, None, width, None], disable_numparse=True)]
+    rows = [
+        [c["id"], _status(c["status"], color), c["summary"], _duration(c["duration_ms"])]
+        for c in report["checks"]
+    ]
+    out = [
+        tabulate(
+            rows,
+            headers=["check", "status", "summary", "time"],
+            maxcolwidths=[None, None, width, None],
+            disable_numparse=True,
+        )
+    ]
     for check in report["checks"]:
         if check["status"] in ("warn", "fail", "error") or (verbose and check["evidence"]):
             out.append("")
