@@ -4,3 +4,4 @@ Check modules stay light at import: heavy libraries are imported inside the chec
 """
 
 from doctor.checks import environment as environment
+from doctor.checks import network as network
