@@ -31,7 +31,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("doctor")
 
 # name -> "module:attribute"; each module must be light to import.
-LAZY_COMMANDS: dict[str, str] = {}
+LAZY_COMMANDS: dict[str, str] = {
+    "devices": "doctor.commands.devices:devices_command",
+}
 
 
 class LazyGroup(click.Group):

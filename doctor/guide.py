@@ -214,6 +214,40 @@ _ENTRIES: tuple[Entry, ...] = (
     ),
     # --- entries the checks need beyond the vendor page -------------------------------------
     Entry(
+        "echo_measurement",
+        "The echo measurement could not decide",
+        "An echo is found by matching what was played against what the microphone heard; "
+        "with too little agent audio, a capture that does not cover the playback, or noise "
+        "louder than the echo, the match is too weak to call either way.",
+        (
+            "Run the live probe, which plays a known test sound: `agent-doctor check echo` "
+            "(stay quiet while it plays).",
+            "For files, give at least 3 s (better 6 s or more) of agent speech and a "
+            "recording made at the same time; if the two files do not start together, add "
+            "`--search-window SECONDS`.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor check echo",),
+        _A_ECHO,
+    ),
+    Entry(
+        "native_rate",
+        "The audio device runs at another rate and is resampled to 24 kHz",
+        "{device} runs natively at {rates}; the sound system converts to and from 24,000 Hz. "
+        "On a desktop this is harmless; a Bluetooth headset in hands-free (HFP/HSP) mode "
+        "runs at 8 or 16 kHz and loses the upper half of speech, which ruins recognition "
+        "even after resampling.",
+        (
+            "Keep opening your streams at `samplerate=24000`, mono, int16, and let the host "
+            "resample (or resample yourself with `scipy.signal.resample_poly`).",
+            "With a Bluetooth headset, use its stereo (A2DP) profile for playback and another "
+            "microphone, or a wired/USB headset.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor devices",),
+        _A_RATE,
+    ),
+    Entry(
         "python_env",
         "Python or a required package is missing",
         "agent-doctor (and the vendor's Python examples) need Python 3.10+ and a few packages.",
@@ -333,6 +367,94 @@ _ENTRIES: tuple[Entry, ...] = (
         ),
         ("agent-doctor all --report doctor-report.json",),
         _A_SUPPORT,
+    ),
+    # validate-audio / audio-format (issue 6)
+    Entry(
+        "audio_encoding",
+        "The samples are not 16-bit little-endian mono PCM",
+        "The API reads `input.audio` as signed 16-bit little-endian mono samples (or G.711 "
+        "bytes when the session's input format is `audio/pcmu`/`audio/pcma` at 8 kHz); any "
+        "other width, byte order or channel count is heard as loud noise or at the wrong "
+        "speed.",
+        (
+            "Float samples: `(np.clip(x, -1, 1) * 32767).astype('<i2').tobytes()`; in a "
+            "browser AudioWorklet, convert each Float32Array sample to Int16 the same way.",
+            "32/24-bit samples: keep the top 16 bits (`(x >> 16).astype('<i2')` for int32).",
+            "Big-endian samples: swap bytes (`x.astype('<i2')`, or `byteswap()`).",
+            "Stereo: open the capture with one channel, or average the channels.",
+            "G.711 (μ-law/A-law): declare `audio/pcmu` or `audio/pcma` at 8000 Hz in "
+            "`session.input.format`, or decode to PCM16 24 kHz before sending.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor validate-audio FILE --fix fixed.raw",),
+        _A_BASE64,
+    ),
+    Entry(
+        "audio_container",
+        "A file format was sent instead of raw samples",
+        "`input.audio` carries bare samples; a WAV header, or a compressed file (WebM/Ogg "
+        "from MediaRecorder, MP3, M4A, FLAC) is decoded as noise or refused with "
+        "`invalid_audio`.",
+        (
+            "WAV: send only the bytes after the header (Python: `wave.open(f).readframes(n)`), "
+            "and check that the file is 24000 Hz, mono, 16-bit.",
+            "Browsers: do not send MediaRecorder blobs; capture PCM with an AudioWorklet at "
+            "24 kHz instead.",
+            "Compressed files: decode them first, e.g. "
+            "`ffmpeg -i in.webm -ar 24000 -ac 1 -f s16le out.raw` or "
+            "`sox in.flac -r 24000 -c 1 -b 16 -e signed -L -t raw out.raw`.",
+            "Detail: {detail}",
+        ),
+        ("ffmpeg -i INPUT -ar 24000 -ac 1 -f s16le out.raw",
+         "agent-doctor validate-audio out.raw"),
+        _A_BASE64,
+    ),
+    Entry(
+        "audio_base64",
+        "The base64 in `input.audio` is not plain standard base64",
+        "The service decodes `audio` with the standard base64 alphabet and no extras: a "
+        "`data:` URL prefix, URL-safe characters (`-`, `_`), line breaks or spaces, stray "
+        "characters or padding in the middle make it answer `invalid_audio`.",
+        (
+            "Encode the raw bytes with the standard alphabet and no line breaks: "
+            "`base64.b64encode(pcm).decode('ascii')` (not `urlsafe_b64encode`, not "
+            "`encodebytes`).",
+            "In JavaScript, strip the `data:...;base64,` prefix that `FileReader."
+            "readAsDataURL` adds, or encode the ArrayBuffer directly.",
+            "Encode each message's chunk on its own; do not concatenate base64 strings.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor validate-audio message.json",),
+        _A_BASE64,
+    ),
+    Entry(
+        "audio_gain",
+        "The input level is distorted (clipping or DC offset)",
+        "Samples stuck at full scale (clipping) or shifted by a constant (DC offset) distort "
+        "speech and hurt recognition and turn detection.",
+        (
+            "Lower the input gain (OS mixer, `alsamixer`, or the app's gain) until speech "
+            "peaks stay below about -3 dBFS.",
+            "Do not add gain in the app after capture; remove any DC offset with a high-pass "
+            "filter (e.g. 50 Hz) if the device adds one.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor devices",),
+        _A_MIC,
+    ),
+    Entry(
+        "audio_chunking",
+        "Audio chunks are too small, too big, or sent too fast",
+        "The service expects about 50 ms of audio per `input.audio` message (2,400 bytes of "
+        "PCM16 at 24 kHz), sent continuously at real time; audio sent faster than real time "
+        "is dropped.",
+        (
+            "Send one message per ~50 ms of captured audio, as it is captured.",
+            "When streaming a file, pace it: sleep for each chunk's duration between sends.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor validate-audio capture.jsonl",),
+        _A_BASE64,
     ),
 )
 

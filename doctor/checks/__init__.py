@@ -2,6 +2,8 @@
 
 Check modules stay light at import: heavy libraries are imported inside the checks.
 """
+# ruff: noqa: I001  (the order of these imports is the registry order)
 
 from doctor.checks import environment as environment
 from doctor.checks import network as network
+from doctor.checks import audio_devices as audio_devices

@@ -1,0 +1,280 @@
+"""`microphone` and `sample-rate`: can this machine capture and play 24 kHz mono PCM16.
+
+Shells over `doctor.audio.devices` (PortAudio I/O), `doctor.audio.portaudio_errors` and
+`doctor.audio.levels` (pure verdicts). Every PortAudio call goes through `run_blocking`:
+a driver that hangs costs the check its timeout, not the run. Heavy imports stay inside.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from typing import TYPE_CHECKING, Any
+
+from doctor import guide
+from doctor.context import Context
+from doctor.registry import check
+from doctor.result import Fix, Result, Status, passed, problem
+from doctor.runner import run_blocking
+
+if TYPE_CHECKING:
+    from doctor.audio.devices import DeviceError, DeviceInfo, Kind
+
+RECORD_S = 0.5
+PROBE_RATE_HZ = 24000
+BLUETOOTH_HFP_RATES_HZ = (8000, 16000)
+
+
+def _portaudio_fix() -> Fix:
+    from doctor.checks.environment import portaudio_install_command
+
+    return guide.fix("portaudio", detail=portaudio_install_command())
+
+
+def _missing_device(err: DeviceError, kind: Kind) -> Result:
+    """no_input_device / no_output_device, with the Linux facts when nothing is listed."""
+    from doctor.audio.devices import describe_linux_facts, linux_sound_facts
+
+    evidence = dict(err.evidence)
+    summary = err.message
+    if not evidence.get(f"{kind}_devices"):
+        facts = linux_sound_facts()
+        evidence.update(facts)
+        if facts:
+            summary += f" ({describe_linux_facts(facts)})"
+    return problem(
+        Status.FAIL, err.cause, summary, evidence, guide.fix("audio_device", detail=err.message)
+    )
+
+
+def _device_failure(err: DeviceError, kind: Kind) -> Result:
+    """A DeviceError from resolving or opening, as this check's result."""
+    if err.cause == "portaudio_missing":
+        return problem(
+            Status.FAIL, "portaudio_missing", err.message, err.evidence, _portaudio_fix()
+        )
+    if err.cause in ("no_input_device", "no_output_device", "no_device"):
+        from doctor.audio.devices import DeviceError, missing_device_cause
+
+        return _missing_device(
+            DeviceError(missing_device_cause(kind), err.message, err.evidence), kind
+        )
+    device = err.evidence.get("device", f"the {kind} device")
+    if err.cause == "permission_denied":
+        from doctor.audio.devices import linux_sound_facts
+
+        evidence = {**err.evidence, **linux_sound_facts()}  # audio group, sound server
+        entry = "mic_permission" if kind == "input" else "audio_device"
+        return problem(
+            Status.FAIL,
+            "permission_denied",
+            err.message,
+            evidence,
+            guide.fix(entry, device=device, detail=err.message),
+        )
+    cause = err.cause if err.cause == "device_busy" else "open_failed"
+    return problem(
+        Status.FAIL,
+        cause,
+        err.message,
+        err.evidence,
+        guide.fix("audio_device", device=device, detail=err.message),
+    )
+
+
+# --- microphone ---------------------------------------------------------------------------------
+
+
+def _capture(spec: str | None) -> tuple[DeviceInfo, Any]:
+    from doctor.audio.devices import record, resolve_device
+
+    device = resolve_device(spec, "input")
+    return device, record(device, RECORD_S, PROBE_RATE_HZ)
+
+
+@check("microphone", "Microphone opens and delivers sound", needs=("environment",), timeout=30.0)
+async def microphone(ctx: Context) -> Result:
+    """Open the input at 24 kHz mono int16 on its own stream and record half a second."""
+    from doctor.audio.devices import DeviceError
+    from doctor.audio.levels import judge, level_stats
+
+    try:
+        device, samples = await run_blocking(_capture, ctx.input_device)
+    except DeviceError as err:
+        if err.cause == "rate_unsupported":  # sample-rate names the rates; here it is an open
+            err = DeviceError("open_failed", err.message, err.evidence)
+        return _device_failure(err, "input")
+    stats = level_stats(samples)
+    evidence: dict[str, Any] = {
+        **device.evidence(),
+        "rate_hz": PROBE_RATE_HZ,
+        "duration_s": round(stats.samples / PROBE_RATE_HZ, 3),
+        **stats.evidence(),
+    }
+    verdict = judge(stats)
+    name = f"{device.name!r} ({device.hostapi})"
+    if verdict == "silent":
+        mac = platform.system() == "Darwin"
+        why = (
+            "on macOS this is what a denied microphone permission looks like"
+            if mac
+            else "a muted input, a null device or a denied permission"
+        )
+        return problem(
+            Status.FAIL,
+            "silent_input",
+            f"{name} delivered digital silence ({stats.zero_fraction:.0%} zero samples): {why}",
+            evidence,
+            guide.fix(
+                "audio_level",
+                device=device.name,
+                detail=f"{stats.zero_fraction:.0%} of the samples were 0",
+            ),
+        )
+    if verdict == "low":
+        return problem(
+            Status.WARN,
+            "low_level",
+            f"{name} level is very low ({stats.rms_dbfs:.0f} dBFS RMS, peak "
+            f"{stats.peak_dbfs:.0f} dBFS)",
+            evidence,
+            guide.fix("audio_level", device=device.name, detail=f"level {stats.rms_dbfs:.0f} dBFS"),
+        )
+    return passed(
+        f"{name} records at 24 kHz: {stats.rms_dbfs:.0f} dBFS RMS, peak {stats.peak_dbfs:.0f} dBFS",
+        evidence,
+    )
+
+
+# --- sample-rate --------------------------------------------------------------------------------
+
+
+def resample_hint(kind: Kind, device_hz: int, target_hz: int = PROBE_RATE_HZ) -> str:
+    """The polyphase call an app needs around a device stuck at `device_hz`: capture goes
+    device -> 24 kHz, playback 24 kHz -> device."""
+    g = math.gcd(device_hz, target_hz)
+    if kind == "input":
+        return f"mic_24k = scipy.signal.resample_poly(mic, {target_hz // g}, {device_hz // g})"
+    return f"out = scipy.signal.resample_poly(reply_24k, {device_hz // g}, {target_hz // g})"
+
+
+def _probe_kind(spec: str | None, kind: Kind) -> dict[str, Any]:
+    """Resolve, open at 24 kHz mono int16 moving a little audio, list accepted rates."""
+    from doctor.audio.devices import DeviceError, accepted_rates, exercise, resolve_device
+
+    device = resolve_device(spec, kind)
+    out: dict[str, Any] = {
+        "device": device,
+        "error": None,
+        "accepted": accepted_rates(device, kind),
+    }
+    try:
+        exercise(device, kind, PROBE_RATE_HZ)
+    except DeviceError as err:
+        out["error"] = err
+    return out
+
+
+def _evidence(kind: Kind, probe: dict[str, Any]) -> dict[str, Any]:
+    device: DeviceInfo = probe["device"]
+    err: DeviceError | None = probe["error"]
+    ev = {f"{kind}_{k}": v for k, v in device.evidence().items()}
+    ev[f"{kind}_opens_at_24000_hz"] = err is None
+    ev[f"{kind}_accepted_rates_hz"] = probe["accepted"]
+    if err is not None:
+        ev[f"{kind}_error"] = err.message
+        ev[f"{kind}_error_cause"] = err.cause
+    return ev
+
+
+def _rates_text(rates: list[int]) -> str:
+    return ", ".join(f"{r} Hz" for r in rates) if rates else "none of the common rates"
+
+
+@check(
+    "sample-rate",
+    "Input and output open at 24 kHz mono int16",
+    needs=("environment",),
+    timeout=30.0,
+)
+async def sample_rate(ctx: Context) -> Result:
+    """Open the input and output devices at exactly 24000 Hz mono int16 (separate streams)."""
+    from doctor.audio.devices import DeviceError
+
+    probes: dict[Kind, dict[str, Any]] = {}
+    missing: dict[Kind, DeviceError] = {}
+    evidence: dict[str, Any] = {"probe_rate_hz": PROBE_RATE_HZ}
+    wanted: tuple[tuple[Kind, str | None], ...] = (
+        ("input", ctx.input_device),
+        ("output", ctx.output_device),
+    )
+    for kind, spec in wanted:
+        try:
+            probes[kind] = await run_blocking(_probe_kind, spec, kind)
+        except DeviceError as exc:
+            if exc.cause == "portaudio_missing":
+                return _device_failure(exc, kind)
+            missing[kind] = exc
+            continue
+        evidence.update(_evidence(kind, probes[kind]))
+    if missing:
+        kind, first = next(iter(missing.items()))
+        if len(missing) == 2:
+            first = DeviceError(
+                first.cause, f"{first.message}; {missing['output'].message}", first.evidence
+            )
+        result = _device_failure(first, kind)
+        result.evidence.update(evidence)
+        return result
+
+    failed = [(k, p) for k, p in probes.items() if p["error"] is not None]
+    rate_bad = [(k, p) for k, p in failed if p["error"].cause == "rate_unsupported"]
+    if rate_bad:
+        kind, probe = rate_bad[0]
+        device = probe["device"]
+        accepted = probe["accepted"]
+        evidence["suggested_resample"] = [
+            resample_hint(k, max(p["accepted"])) for k, p in rate_bad if p["accepted"]
+        ]
+        which = " and ".join(f"{k} {p['device'].name!r}" for k, p in rate_bad)
+        return problem(
+            Status.FAIL,
+            "rate_unsupported",
+            f"{which} cannot open at 24000 Hz mono int16; "
+            f"{device.name!r} accepts {_rates_text(accepted)}",
+            evidence,
+            guide.fix("sample_rate", device=device.name, rates=_rates_text(accepted)),
+        )
+    if failed:
+        kind, probe = failed[0]
+        result = _device_failure(probe["error"], kind)
+        result.evidence.update(evidence)
+        return result
+
+    differs = [
+        (k, p["device"])
+        for k, p in probes.items()
+        if round(p["device"].default_samplerate_hz) != PROBE_RATE_HZ
+    ]
+    if differs:
+        parts = [f"{k} {d.name!r} runs at {d.default_samplerate_hz:g} Hz" for k, d in differs]
+        hfp = [d for _, d in differs if round(d.default_samplerate_hz) in BLUETOOTH_HFP_RATES_HZ]
+        note = (
+            " — 8/16 kHz looks like a Bluetooth hands-free profile, which ruins recognition"
+            if hfp
+            else "; the host resamples, which is fine on a desktop"
+        )
+        first = differs[0][1]
+        return problem(
+            Status.WARN,
+            "native_rate_differs",
+            f"both open at 24000 Hz, but {', '.join(parts)}{note}",
+            evidence,
+            guide.fix(
+                "native_rate",
+                device=first.name,
+                rates=f"{first.default_samplerate_hz:g} Hz",
+                detail="; ".join(parts),
+            ),
+        )
+    return passed("input and output open at 24000 Hz mono int16, natively at 24000 Hz", evidence)
