@@ -1,0 +1,376 @@
+"""validate-audio's core: chunks of input in, a Validation out (pure, bounded memory).
+
+Layers (base64, JSON, containers) are peeled by `doctor.audio.inputs`; this module infers
+the sample format from the first bytes, then streams every sample once through the level
+statistics, and keeps at most `RATE_SECONDS` of active audio for the rate estimator.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from doctor.audio.encoding import DETECT_BYTES, EncodingGuess, detect_encoding
+from doctor.audio.findings import ERROR, INFO, WARNING, Validation
+from doctor.audio.inputs import Declared, Layered, layers
+from doctor.audio.level_stats import LevelStats, db
+from doctor.audio.pcm import API_RATE_HZ, BYTES_PER_SAMPLE, decode
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+RATE_SECONDS = 30.0
+BLOCK_SECONDS = 1.0
+ACTIVE_BLOCK_DB = -50.0
+
+ENCODING_FINDINGS: dict[str, tuple[str, str]] = {
+    "s16be": (
+        "big_endian",
+        "16-bit samples in big-endian byte order (the API reads little-endian)",
+    ),
+    "f32le": ("float32_samples", "32-bit float samples (the API reads 16-bit integers)"),
+    "f64le": ("float32_samples", "64-bit float samples (the API reads 16-bit integers)"),
+    "s32le": ("int32_samples", "32-bit integer samples (the API reads 16-bit)"),
+    "s24le": ("int24_samples", "24-bit integer samples (the API reads 16-bit)"),
+    "u8": ("uint8_samples", "8-bit unsigned samples (the API reads 16-bit signed)"),
+    "mulaw": (
+        "mulaw_samples",
+        "G.711 μ-law bytes: valid only when the session's input format is `audio/pcmu` at 8000 Hz",
+    ),
+    "alaw": (
+        "alaw_samples",
+        "G.711 A-law bytes: valid only when the session's input format is `audio/pcma` at 8000 Hz",
+    ),
+}
+
+
+class PcmStage:
+    """Consumes the audio bytes beneath the layers; decides their format from the first bytes."""
+
+    def __init__(self, v: Validation, lay: Layered, detect_bytes: int = DETECT_BYTES) -> None:
+        self.v = v
+        self.lay = lay
+        self.detect_bytes = detect_bytes
+        self.head = bytearray()
+        self.decided = False
+        self.encoding = "s16le"
+        self.channels = 1
+        self.rate = API_RATE_HZ
+        self.guess: EncodingGuess | None = None
+        self.levels = LevelStats()
+        self.total = 0
+        self.carry = b""
+        self.rate_blocks: list[npt.NDArray[np.float32]] = []
+        self.rate_samples = 0
+        self.rate_pending: Any = None
+
+    def feed(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        self.total += len(chunk)
+        if not self.decided:
+            self.head += chunk
+            if len(self.head) < self.detect_bytes:
+                return
+            self._decide()
+            chunk, self.head = bytes(self.head), bytearray()
+        self._process(chunk)
+
+    def _decide(self) -> None:
+        self.decided = True
+        d: Declared | None = self.lay.declared
+        if d is not None:
+            self.encoding, self.channels, self.rate = d.encoding, d.channels, d.sample_rate_hz
+            return
+        self.guess = detect_encoding(bytes(self.head))
+        self.encoding, self.channels = self.guess.encoding, self.guess.channels
+
+    def _process(self, chunk: bytes) -> None:
+        import numpy as np
+
+        frame = BYTES_PER_SAMPLE[self.encoding] * self.channels
+        if self.carry:
+            chunk = self.carry + chunk
+        cut = len(chunk) - len(chunk) % frame
+        self.carry = chunk[cut:]
+        if not cut:
+            return
+        view = memoryview(chunk)[:cut]
+        if self.encoding == "s16le" and self.channels == 1:
+            a = np.frombuffer(view, "<i2")
+            self.levels.update_int16(a)
+            if self._want_rate():
+                self._collect(a.astype(np.float32) * np.float32(1 / 32768))
+        else:
+            x = decode(view, self.encoding, self.channels)
+            self.levels.update_float(x)
+            if self._want_rate():
+                self._collect(x)
+
+    def _want_rate(self) -> bool:
+        return self.rate_samples < RATE_SECONDS * self.rate
+
+    def _collect(self, x: npt.NDArray[np.float32]) -> None:
+        """Keep active one-second blocks (pauses carry no rate evidence) up to RATE_SECONDS."""
+        import numpy as np
+
+        if self.rate_pending is not None:
+            x = np.concatenate([self.rate_pending, x])
+        block = int(self.rate * BLOCK_SECONDS)
+        n = x.size // block
+        for i in range(n):
+            b = x[i * block : (i + 1) * block]
+            level = db(math.sqrt(float(np.dot(b, b)) / b.size))
+            if level > ACTIVE_BLOCK_DB and self._want_rate():
+                self.rate_blocks.append(b.copy())
+                self.rate_samples += b.size
+        rest = x[n * block :]
+        self.rate_pending = rest.copy() if rest.size and self._want_rate() else None
+
+    # -- conclusions -------------------------------------------------------------------------
+    def finish(self) -> None:
+        import numpy as np
+
+        if not self.decided:
+            if not self.head:
+                if not self.lay.undecodable:
+                    self.v.add(
+                        "empty",
+                        ERROR,
+                        "no audio bytes at all",
+                        detail="the input holds no audio bytes",
+                    )
+                return
+            self._decide()
+            chunk, self.head = bytes(self.head), bytearray()
+            self._process(chunk)
+        if (
+            self.rate_pending is not None
+            and self.rate_pending.size >= self.rate // 2
+            and self._want_rate()
+        ):
+            self.rate_blocks.append(self.rate_pending)
+        self.levels.finish()
+        v = self.v
+        frame = BYTES_PER_SAMPLE[self.encoding] * self.channels
+        if self.carry and self.encoding in ("s16le", "s16be") and self.channels == 1:
+            v.add(
+                "odd_byte_length",
+                ERROR,
+                f"{self.total} bytes: not a whole number of 16-bit "
+                "samples (the service answers `invalid_audio`)",
+                detail=f"{self.total} bytes, an odd count",
+                bytes=self.total,
+            )
+        elif self.carry:
+            v.add(
+                "odd_byte_length",
+                WARNING,
+                f"{len(self.carry)} trailing bytes do not fill a {frame}-byte frame",
+                bytes=self.total,
+                trailing_bytes=len(self.carry),
+            )
+        self._format_findings()
+        audio = np.concatenate(self.rate_blocks) if self.rate_blocks else np.zeros(0, np.float32)
+        self._rate_findings(audio)
+        self._level_findings()
+        frames = self.levels.samples
+        v.stats.update(
+            {
+                "audio_bytes": self.total,
+                "duration_s": round(frames / self.rate, 3) if self.rate else None,
+                "levels": self.levels.summary(),
+            }
+        )
+        if self.guess is not None:
+            v.stats["encoding_scores"] = self.guess.scores
+        d = v.detected
+        d.encoding = self.encoding
+        d.channels = self.channels
+        d.byte_order = {"s16be": "big"}.get(
+            self.encoding, None if self.encoding in ("u8", "mulaw", "alaw") else "little"
+        )
+        d.confidence = 1.0 if self.lay.declared else (self.guess.confidence if self.guess else 0)
+        if d.sample_rate_hz is None:
+            d.sample_rate_hz = self.rate
+        v.stats["source_format"] = {
+            "encoding": self.encoding,
+            "channels": self.channels,
+            "rate_hz": v.stats.get("source_rate_hz", self.rate),
+        }
+
+    def _format_findings(self) -> None:
+        v = self.v
+        declared = self.lay.declared is not None
+        how = "the WAV header declares" if declared else "the bytes read as"
+        conf = 1.0 if declared else (self.guess.confidence if self.guess else 0.0)
+        sev = ERROR if conf >= 0.6 or declared else WARNING
+        if self.encoding in ENCODING_FINDINGS and not (declared and self.encoding == "s16le"):
+            code, text = ENCODING_FINDINGS[self.encoding]
+            reason = self.guess.reason if self.guess else ""
+            v.add(
+                code,
+                sev,
+                f"{how} {text}" + (f" ({reason})" if reason else ""),
+                detail=text,
+                confidence=round(conf, 3),
+                encoding=self.encoding,
+            )
+        if self.channels > 1:
+            reason = self.guess.reason if self.guess and not declared else ""
+            v.add(
+                "stereo_interleaved",
+                sev,
+                f"{how} {self.channels} interleaved channels; "
+                "the API reads mono" + (f" ({reason})" if reason else ""),
+                detail=f"{self.channels} channels",
+                channels=self.channels,
+                confidence=round(conf, 3),
+            )
+        if self.guess is not None and self.guess.encoding == "s16le" and self.channels == 1:
+            smooth = self.guess.scores.get("s16le/1", 0.0)
+            silent = self.levels.frame_fraction_below(-80.0) > 0.98
+            if smooth < 0.2 and not silent and self.levels.samples > 2000:
+                v.add(
+                    "noise",
+                    WARNING,
+                    "the bytes decode to noise in every sample format tried: "
+                    "compressed, encrypted or corrupted data, or pure noise",
+                    detail="the audio is noise-like",
+                    lag1_correlation=smooth,
+                )
+        self.v.convertible = self.lay.declared is not None or conf >= 0.6
+
+    def _rate_findings(self, audio: npt.NDArray[np.float32]) -> None:
+        from doctor.audio.rate import estimate_rate
+
+        v = self.v
+        declared = self.lay.declared
+        if declared and declared.sample_rate_hz != API_RATE_HZ:
+            v.add(
+                "sample_rate_mismatch",
+                ERROR,
+                f"the WAV header says {declared.sample_rate_hz} Hz; the API reads 24000 Hz, so "
+                f"this audio would play {API_RATE_HZ / declared.sample_rate_hz:.2f}× too fast",
+                detail=f"declared {declared.sample_rate_hz} Hz",
+                declared_rate_hz=declared.sample_rate_hz,
+                estimated_rate_hz=None,
+                confidence=1.0,
+            )
+        v.stats["source_rate_hz"] = self.rate
+        if audio.size < self.rate:
+            v.stats["rate"] = {
+                "estimated_rate_hz": None,
+                "reason": "less than a second of active audio",
+            }
+            return
+        est = estimate_rate(audio, self.rate)
+        v.stats["rate"] = est.to_dict()
+        if est.rate_hz is None or est.rate_hz == self.rate:
+            return
+        p_label = est.posterior.get(self.rate, 0.0)
+        if est.confidence < 0.45 or p_label > 0.3:
+            return
+        far = max(est.rate_hz, self.rate) / min(est.rate_hz, self.rate) > 1.3
+        label = "the WAV header's" if declared else "the API's"
+        if declared:
+            sev = WARNING if est.confidence >= 0.6 and far else INFO
+        else:
+            sev = ERROR if est.confidence >= 0.6 and far else WARNING
+            v.stats["source_rate_hz"] = est.rate_hz
+            v.convertible = v.convertible and sev == ERROR
+            if sev != ERROR:
+                v.refuse_reason = (
+                    f"the content suggests {est.rate_hz} Hz but only with "
+                    f"{est.confidence:.0%} confidence; pass --source-rate"
+                )
+        v.add(
+            "sample_rate_mismatch",
+            sev,
+            f"the speech sounds recorded at about {est.rate_hz} Hz, not {label} {self.rate} Hz "
+            f"(confidence {est.confidence:.0%}; {est.reason})",
+            detail=f"estimated {est.rate_hz} Hz from the content",
+            estimated_rate_hz=est.rate_hz,
+            labelled_rate_hz=self.rate,
+            confidence=round(est.confidence, 3),
+        )
+
+    def _level_findings(self) -> None:
+        v, lv = self.v, self.levels
+        if not lv.samples:
+            return
+        zero = lv.zeros / lv.samples
+        silent = lv.frame_fraction_below(-80.0)
+        if zero >= 0.99 or silent >= 0.99:
+            v.add(
+                "silence",
+                WARNING,
+                f"digital silence: {zero:.1%} of samples are zero and "
+                f"{silent:.1%} of 20 ms frames are below -80 dBFS (a muted mic, a denied "
+                "microphone permission, or the wrong device)",
+                detail="the audio is digital silence",
+                zero_fraction=round(zero, 4),
+                silent_frame_fraction=round(silent, 4),
+            )
+            return
+        clipped = lv.clipped / lv.samples
+        if clipped >= 0.001 and lv.clipped >= 10:
+            v.add(
+                "clipping",
+                WARNING,
+                f"{clipped:.2%} of samples are at full scale: the input is clipped (gain too high)",
+                detail=f"{clipped:.2%} clipped samples",
+                clipped_fraction=round(clipped, 5),
+                peak_dbfs=round(db(lv.peak), 2),
+            )
+        mean = lv.mean()
+        if abs(mean) >= 0.02:
+            v.add(
+                "dc_offset",
+                WARNING,
+                f"a constant offset of {mean:+.3f} of full scale ({db(abs(mean)):.0f} dBFS)",
+                detail=f"DC offset {mean:+.3f}",
+                dc_offset_fs=round(mean, 5),
+                dc_offset_dbfs=round(db(abs(mean)), 1),
+            )
+        active = lv.active_level_db()
+        if math.isfinite(active) and active < -45.0:
+            v.add(
+                "low_level",
+                WARNING,
+                f"speech peaks at {active:.0f} dBFS (20 ms frames, 95th "
+                "percentile): far below a usable level (-30 to -10 dBFS)",
+                detail=f"active level {active:.0f} dBFS",
+                active_level_dbfs=active,
+            )
+
+
+def validate(
+    chunks: Iterable[bytes], *, kind: str | None = None, detect_bytes: int = DETECT_BYTES
+) -> Validation:
+    """Validate a stream of input chunks (any kind, auto-detected unless `kind` is given)."""
+    v = Validation()
+    lay = Layered()
+    stage = PcmStage(v, lay, detect_bytes)
+    for c in layers(chunks, kind, v, lay):
+        stage.feed(c)
+    if lay.undecodable:
+        v.convertible = False
+        if not v.findings:  # pragma: no cover - undecodable always comes with a finding
+            v.add("container_other", ERROR, "the input could not be decoded")
+        return v
+    stage.finish()
+    if lay.declared is not None:
+        v.detected.sample_rate_hz = lay.declared.sample_rate_hz
+    if lay.extra:
+        v.stats["container"] = dict(lay.extra)
+    v.stats["layers"] = {"payload_bytes": lay.payload_bytes}
+    if not v.findings:
+        v.stats["summary"] = "raw PCM16 little-endian mono 24 kHz, as the API expects"
+    return v
+
+
+def validate_bytes(data: bytes, kind: str | None = None) -> Validation:
+    return validate([data], kind=kind)

@@ -1,0 +1,210 @@
+"""Infer the sample encoding of headerless audio bytes (pure).
+
+The idea: sound is smooth. Decoded with the right width, byte order and channel count,
+neighbouring samples are strongly correlated; decoded wrongly, the bytes look like noise.
+Each candidate's lag-1 correlation is compared with PCM16 LE mono (what the API expects),
+which wins unless another candidate is clearly better; a few structural tests (plausible
+float words, zero-padded int32, duplicated stereo channels) settle the close cases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from doctor.audio.pcm import BYTES_PER_SAMPLE, decode
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+DETECT_BYTES = 1 << 18  # 256 KiB of head: ~5 s of PCM16 at 24 kHz
+MARGIN = 0.12  # how much smoother a rival decoding must be to beat PCM16 LE mono
+MIN_SMOOTH = 0.5
+
+CANDIDATES: tuple[tuple[str, int], ...] = (
+    ("s16le", 1),
+    ("s16be", 1),
+    ("s16le", 2),
+    ("s16be", 2),
+    ("f32le", 1),
+    ("s32le", 1),
+    ("s24le", 1),
+    ("u8", 1),
+    ("mulaw", 1),
+    ("alaw", 1),
+)
+
+
+@dataclass(frozen=True)
+class EncodingGuess:
+    encoding: str
+    channels: int
+    confidence: float
+    scores: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.encoding}/{self.channels}"
+
+
+def _smoothness(x: npt.NDArray[np.float32], channels: int) -> float:
+    """Lag-1 correlation per channel (mean removed), averaged over channels."""
+    import numpy as np
+
+    if channels > 1:
+        n = x.size - x.size % channels
+        chans = x[:n].reshape(-1, channels).T
+        return float(np.mean([_smoothness(c, 1) for c in chans])) if n else 0.0
+    if x.size < 8:
+        return 0.0
+    y = np.clip(np.nan_to_num(x.astype(np.float64)), -1e6, 1e6)
+    y -= float(np.mean(y))
+    e = float(np.dot(y, y))
+    if not e > 1e-12 * y.size:
+        return 0.0
+    r = float(np.dot(y[:-1], y[1:]) / e)
+    return r if np.isfinite(r) else 0.0
+
+
+def _decode_head(head: bytes, encoding: str, channels: int) -> npt.NDArray[np.float32]:
+    import numpy as np
+
+    x = decode(head, encoding, 1)
+    if channels > 1:
+        n = x.size - x.size % channels
+        return x[:n]
+    return np.asarray(x, dtype=np.float32)
+
+
+def plausible_float_fraction(head: bytes) -> float:
+    """Share of non-zero 4-byte words that read as float32 audio samples (|x| <= 4, normal)."""
+    import numpy as np
+
+    n = len(head) - len(head) % 4
+    if n < 16:
+        return 0.0
+    w = np.frombuffer(head[:n], "<u4")
+    w = w[w != 0]
+    if w.size < 4:
+        return 0.0
+    f = w.view("<f4")
+    with np.errstate(invalid="ignore", over="ignore"):
+        ok = np.isfinite(f) & (np.abs(f) <= 4.0) & (np.abs(f) >= 1e-8)
+    return float(np.count_nonzero(ok)) / float(w.size)
+
+
+def zero_padded_fraction(head: bytes, width: int, pad: int) -> float:
+    """Share of non-zero `width`-byte words whose `pad` low bytes are zero (int16 in int32)."""
+    import numpy as np
+
+    n = len(head) - len(head) % width
+    if n < width * 4:
+        return 0.0
+    b = np.frombuffer(head[:n], np.uint8).reshape(-1, width)
+    nonzero = b.any(axis=1)
+    if np.count_nonzero(nonzero) < 4:
+        return 0.0
+    low_zero = ~b[:, :pad].any(axis=1)
+    return float(np.count_nonzero(low_zero & nonzero)) / float(np.count_nonzero(nonzero))
+
+
+def duplicate_pair_fraction(head: bytes) -> float:
+    """Share of non-silent 16-bit sample pairs that are identical: both stereo channels equal."""
+    import numpy as np
+
+    n = len(head) - len(head) % 4
+    if n < 16:
+        return 0.0
+    v = np.frombuffer(head[:n], "<u2").reshape(-1, 2)
+    active = (v[:, 0] != 0) | (v[:, 1] != 0)
+    if np.count_nonzero(active) < 16:
+        return 0.0
+    same = v[:, 0] == v[:, 1]
+    return float(np.count_nonzero(same & active)) / float(np.count_nonzero(active))
+
+
+def detect_encoding(head: bytes) -> EncodingGuess:
+    """Best guess for headerless bytes; PCM16 LE mono unless another reading is clearly better."""
+    import numpy as np
+
+    head = head[:DETECT_BYTES]
+    if not any(head):
+        return EncodingGuess("s16le", 1, 0.0, {}, "all bytes are zero: any encoding fits")
+    scores: dict[str, float] = {}
+    for enc, ch in CANDIDATES:
+        if len(head) < BYTES_PER_SAMPLE[enc] * ch * 8:
+            continue
+        scores[f"{enc}/{ch}"] = round(_smoothness(_decode_head(head, enc, ch), ch), 4)
+    base = scores.get("s16le/1", 0.0)
+
+    # Structural evidence first: these leave little room for doubt.
+    floats = plausible_float_fraction(head)
+    if floats >= 0.97 and scores.get("f32le/1", 0.0) > MIN_SMOOTH:
+        return EncodingGuess(
+            "f32le",
+            1,
+            min(1.0, floats),
+            scores,
+            f"{floats:.0%} of 32-bit words are float samples in [-4, 4]",
+        )
+    padded16 = zero_padded_fraction(head, 4, 2)
+    if padded16 >= 0.95 and scores.get("s32le/1", 0.0) > MIN_SMOOTH:
+        return EncodingGuess(
+            "s32le", 1, padded16, scores, f"{padded16:.0%} of 32-bit words have a zero low half"
+        )
+
+    le = max(scores.get("s16le/1", 0.0), scores.get("s16le/2", 0.0))
+    be = max(scores.get("s16be/1", 0.0), scores.get("s16be/2", 0.0))
+    order = "s16le"
+    if be > le + MARGIN and be > MIN_SMOOTH:
+        order = "s16be"
+    elif abs(be - le) <= MARGIN and be > MIN_SMOOTH:
+        # Tiny samples read well in both orders; the right one is the quieter one.
+        rms_le = float(np.sqrt(np.mean(np.square(_decode_head(head, "s16le", 1)))))
+        rms_be = float(np.sqrt(np.mean(np.square(_decode_head(head, "s16be", 1)))))
+        if rms_be * 16 < rms_le:
+            order = "s16be"
+    mono, stereo = scores.get(f"{order}/1", 0.0), scores.get(f"{order}/2", 0.0)
+    dup = duplicate_pair_fraction(head) if order == "s16le" else 0.0
+    channels = 1
+    reason = ""
+    if dup >= 0.9:
+        channels, reason = 2, f"{dup:.0%} of sample pairs are identical (two equal channels)"
+    elif stereo > mono + 0.05 and stereo > MIN_SMOOTH:
+        channels, reason = 2, "every other sample belongs together (interleaved channels)"
+    best16 = scores.get(f"{order}/{channels}", 0.0)
+
+    # Other widths and companding must beat the best 16-bit reading clearly.
+    rival, rival_score = None, best16 + MARGIN
+    for key in ("s24le/1", "s32le/1", "u8/1", "mulaw/1", "alaw/1", "f32le/1"):
+        s = scores.get(key, 0.0)
+        if s > MIN_SMOOTH and s > rival_score:
+            rival, rival_score = key, s
+    if rival is not None:
+        enc = rival.split("/")[0]
+        if enc == "f32le" and floats < 0.9:
+            rival = None
+        else:
+            conf = min(1.0, 0.5 + (rival_score - best16))
+            return EncodingGuess(
+                enc,
+                1,
+                conf,
+                scores,
+                f"decoding as {enc} is much smoother ({rival_score:.2f} vs "
+                f"{best16:.2f} for 16-bit)",
+            )
+    if order == "s16le" and channels == 1:
+        # s16le/2 and s32le/1 of mono PCM16 read as its lag-2 correlation: no contrast there.
+        contrast = ("s16be/1", "s24le/1", "u8/1", "mulaw/1", "alaw/1", "f32le/1")
+        runner_up = max((scores.get(k, 0.0) for k in contrast), default=0.0)
+        conf = 0.5 + 0.5 * max(0.0, min(1.0, (base - runner_up) / 0.5))
+        if base < 0.2:
+            conf = 0.3
+        return EncodingGuess("s16le", 1, conf, scores, reason or "16-bit little-endian reads best")
+    if order == "s16be":
+        reason = (reason + "; " if reason else "") + "byte-swapped 16-bit reads much smoother"
+    conf = min(1.0, 0.5 + abs(best16 - scores.get("s16le/1", 0.0)))
+    return EncodingGuess(order, channels, max(conf, 0.9 if dup >= 0.9 else conf), scores, reason)

@@ -1,0 +1,168 @@
+"""Streaming level statistics: silence, clipping, DC offset and speech level in one pass.
+
+Fed chunk by chunk so memory stays bounded; the int16 path avoids a float copy per
+statistic because it is the hot loop of a multi-GiB validation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+FRAME = 480  # samples per level frame: 20 ms at 24 kHz
+HIST_MIN_DB = -120
+HIST_BINS = 121  # 1 dB bins from -120 to 0 dBFS
+SILENT_FRAME_DB = -80.0  # quieter than a couple of LSB of int16: digital silence
+ACTIVE_FRAME_DB = -60.0
+
+
+def db(x: float) -> float:
+    return 20.0 * math.log10(x) if x > 0 else -math.inf
+
+
+@dataclass
+class LevelStats:
+    samples: int = 0
+    zeros: int = 0
+    clipped: int = 0
+    total: float = 0.0  # sum of samples, full scale 1.0
+    energy: float = 0.0  # sum of squares
+    peak: float = 0.0
+    hist: list[int] = field(default_factory=lambda: [0] * HIST_BINS)
+    _carry: Any = None  # leftover samples that do not fill a frame
+    _carry_scale: float = 1.0
+
+    def update_int16(self, a: npt.NDArray[np.int16]) -> None:
+        """Fast path for int16 samples (full scale 32768)."""
+        import numpy as np
+
+        if a.size == 0:
+            return
+        self.samples += a.size
+        self.zeros += a.size - int(np.count_nonzero(a))
+        mx, mn = int(a.max()), int(a.min())
+        self.peak = max(self.peak, max(mx, -mn) / 32768.0)
+        if mx >= 32767 or mn <= -32767:
+            self.clipped += int(np.count_nonzero(a >= 32767)) + int(np.count_nonzero(a <= -32767))
+        f = a.astype(np.float32)
+        self._frames(f, 1.0 / 32768.0)
+
+    def update_float(self, x: npt.NDArray[np.float32]) -> None:
+        """Samples already in [-1, 1]."""
+        import numpy as np
+
+        if x.size == 0:
+            return
+        self.samples += x.size
+        self.zeros += x.size - int(np.count_nonzero(x))
+        ax = np.abs(x)
+        self.peak = max(self.peak, float(ax.max()))
+        self.clipped += int(np.count_nonzero(ax >= 32767 / 32768))
+        self._frames(x.astype(np.float32, copy=False), 1.0)
+
+    def _frames(self, f: npt.NDArray[np.float32], scale: float) -> None:
+        import numpy as np
+
+        if self._carry is not None and self._carry.size:
+            # complete the pending frame without copying the whole chunk
+            need = FRAME - self._carry.size
+            first = np.concatenate([self._carry * (self._carry_scale / scale), f[:need]])
+            f = f[need:]
+            self._carry = None
+            if first.size == FRAME:
+                self._whole(first.reshape(1, FRAME), scale)
+            else:
+                self._carry, self._carry_scale = first, scale
+                return
+        whole = f.size - f.size % FRAME
+        self._carry = f[whole:].copy()
+        self._carry_scale = scale
+        if whole:
+            self._whole(f[:whole].reshape(-1, FRAME), scale)
+
+    def _whole(self, fr: npt.NDArray[np.float32], scale: float) -> None:
+        import numpy as np
+
+        # float32 frame sums are exact for int16 values (480 * 2**15 < 2**24)
+        sums = fr.sum(axis=1)
+        e = np.einsum("ij,ij->i", fr, fr).astype(np.float64)
+        self.total += float(sums.astype(np.float64).sum()) * scale
+        self.energy += float(e.sum()) * scale * scale
+        ms = e * (scale * scale / FRAME)
+        level = 10.0 * np.log10(np.maximum(ms, 1e-13))
+        idx = np.clip(np.floor(level).astype(np.int64) - HIST_MIN_DB, 0, HIST_BINS - 1)
+        counts = np.bincount(idx, minlength=HIST_BINS)
+        for i in np.flatnonzero(counts):
+            self.hist[int(i)] += int(counts[i])
+
+    def finish(self) -> None:
+        """Account for the partial last frame (levels of short inputs count too)."""
+        import numpy as np
+
+        if self._carry is not None and self._carry.size:
+            c = self._carry.astype(np.float64) * self._carry_scale
+            self.total += float(c.sum())
+            self.energy += float(np.dot(c, c))
+            ms = float(np.dot(c, c)) / c.size
+            level = 10.0 * math.log10(max(ms, 1e-13))
+            self.hist[min(max(math.floor(level) - HIST_MIN_DB, 0), HIST_BINS - 1)] += 1
+        self._carry = None
+
+    # -- derived figures ---------------------------------------------------------------------
+    @property
+    def frames(self) -> int:
+        return sum(self.hist)
+
+    def frame_fraction_below(self, level_db: float) -> float:
+        n = self.frames
+        if not n:
+            return 1.0
+        cut = math.floor(level_db) - HIST_MIN_DB
+        return sum(self.hist[: max(cut, 0)]) / n
+
+    def percentile_db(self, q: float) -> float:
+        """Level (dBFS) of the frame at quantile q of frame levels."""
+        n = self.frames
+        if not n:
+            return -math.inf
+        target = q * n
+        acc = 0
+        for i, c in enumerate(self.hist):
+            acc += c
+            if acc >= target and c:
+                return float(i + HIST_MIN_DB)
+        return 0.0
+
+    def mean(self) -> float:
+        return self.total / self.samples if self.samples else 0.0
+
+    def rms(self) -> float:
+        return math.sqrt(self.energy / self.samples) if self.samples else 0.0
+
+    def active_level_db(self) -> float:
+        """Speech level: the 95th percentile of 20 ms frame levels."""
+        return self.percentile_db(0.95)
+
+    def summary(self) -> dict[str, Any]:
+        mean = self.mean()
+        ac = math.sqrt(max(self.rms() ** 2 - mean * mean, 0.0))
+        return {
+            "samples": self.samples,
+            "zero_fraction": round(self.zeros / self.samples, 6) if self.samples else None,
+            "clipped_fraction": round(self.clipped / self.samples, 6) if self.samples else None,
+            "peak_dbfs": _r(db(self.peak)),
+            "rms_dbfs": _r(db(self.rms())),
+            "ac_rms_dbfs": _r(db(ac)),
+            "dc_offset_fs": round(mean, 6),
+            "active_level_dbfs": _r(self.active_level_db()),
+            "silent_frame_fraction": round(self.frame_fraction_below(SILENT_FRAME_DB), 4),
+        }
+
+
+def _r(x: float) -> float | None:
+    return None if not math.isfinite(x) else round(x, 1)

@@ -1,0 +1,51 @@
+"""Property tests: any bytes give a report; valid PCM16 24 kHz speech is never invalid."""
+
+from __future__ import annotations
+
+import json
+
+from audio_format_signals import speech_like, to_i16
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from doctor.audio.analyze import validate_bytes
+from doctor.audio.inputs import KINDS
+
+KIND = st.sampled_from([None, *KINDS])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.binary(max_size=6000), kind=KIND)
+def test_any_bytes_give_a_report(data: bytes, kind: str | None) -> None:
+    v = validate_bytes(data, kind)
+    out = json.loads(json.dumps(v.to_dict()))
+    assert out["verdict"] in ("valid", "invalid")
+    if not data:
+        assert "empty" in v.codes() or v.verdict == "invalid"
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.text(max_size=400), prefix=st.sampled_from(["", "data:;base64,", "{", '{"type":']))
+def test_any_text_gives_a_report(text: str, prefix: str) -> None:
+    v = validate_bytes((prefix + text).encode("utf-8", "surrogatepass"))
+    json.dumps(v.to_dict())
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    f0=st.floats(90, 220),
+    scale=st.floats(0.9, 1.15),
+    syllable=st.floats(3.0, 6.0),
+    level=st.floats(0.05, 0.9),
+    seconds=st.floats(1.0, 4.0),
+    seed=st.integers(0, 1000),
+)
+def test_valid_speech_is_never_invalid(
+    f0: float, scale: float, syllable: float, level: float, seconds: float, seed: int
+) -> None:
+    x = speech_like(
+        seconds, f0=f0, formant_scale=scale, syllable_hz=syllable, seed=seed, level=level
+    )
+    v = validate_bytes(to_i16(x).tobytes())
+    assert v.verdict == "valid", [(f.code, f.message) for f in v.findings]
+    assert v.detected.encoding == "s16le" and v.detected.channels == 1
