@@ -405,8 +405,7 @@ _ENTRIES: tuple[Entry, ...] = (
             "`sox in.flac -r 24000 -c 1 -b 16 -e signed -L -t raw out.raw`.",
             "Detail: {detail}",
         ),
-        ("ffmpeg -i INPUT -ar 24000 -ac 1 -f s16le out.raw",
-         "agent-doctor validate-audio out.raw"),
+        ("ffmpeg -i INPUT -ar 24000 -ac 1 -f s16le out.raw", "agent-doctor validate-audio out.raw"),
         _A_BASE64,
     ),
     Entry(
