@@ -33,6 +33,7 @@ log = logging.getLogger("doctor")
 # name -> "module:attribute"; each module must be light to import.
 LAZY_COMMANDS: dict[str, str] = {
     "devices": "doctor.commands.devices:devices_command",
+    "echo": "doctor.commands.echo:echo_command",
     "validate-audio": "doctor.commands.validate_audio:validate_audio",
 }
 

@@ -7,4 +7,5 @@ Check modules stay light at import: heavy libraries are imported inside the chec
 from doctor.checks import environment as environment
 from doctor.checks import network as network
 from doctor.checks import audio_devices as audio_devices
+from doctor.checks import echo as echo
 from doctor.checks import audio_format as audio_format

@@ -1,0 +1,232 @@
+"""`echo`: play a short test sound and listen for it on the microphone.
+
+The shell around `doctor.audio.echo_probe`: plays the two-sweep probe on the output device
+while recording the input on a separate stream (full-duplex streams can return silent
+zeros through ALSA plugins), puts both on one timeline by the callbacks' clock, and hands
+the pair to the pure analysis.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from doctor.context import Context
+from doctor.registry import check
+from doctor.result import Result
+from doctor.runner import run_blocking
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from doctor.audio.devices import DeviceInfo, Kind
+    from doctor.audio.echo_probe import Probe
+
+API_RATE_HZ = 24000
+START_TIMEOUT_S = 5.0
+AFTER_S = 0.5  # recorded beyond the probe's end, for late echoes at the window's edge
+
+
+class PlaybackError(Exception):
+    """The probe did not (fully) play; the message says what happened."""
+
+
+@dataclass
+class _Recorder:
+    """State shared with the PortAudio callbacks (they run on PortAudio's threads)."""
+
+    probe: NDArray[np.int16]
+    in_rate: int
+    chunks: list[NDArray[np.int16]] = field(default_factory=list)
+    arrivals: list[tuple[float, int]] = field(default_factory=list)  # (clock, frames so far)
+    frames_in: int = 0
+    out_pos: int = 0
+    out_started_at: float | None = None
+    needed_frames: int | None = None
+    input_flags: int = 0
+    output_flags: int = 0
+    first_input: threading.Event = field(default_factory=threading.Event)
+    played: threading.Event = field(default_factory=threading.Event)
+    enough: threading.Event = field(default_factory=threading.Event)
+
+    def on_input(self, indata: Any, frames: int, _time: Any, status: Any) -> None:
+        now = time.monotonic()
+        self.chunks.append(indata[:, 0].copy())
+        self.frames_in += frames
+        self.arrivals.append((now, self.frames_in))
+        if status:
+            self.input_flags += 1
+        self.first_input.set()
+        if self.needed_frames is not None and self.frames_in >= self.needed_frames:
+            self.enough.set()
+
+    def on_output(self, outdata: Any, frames: int, _time: Any, status: Any) -> None:
+        if self.out_started_at is None:
+            self.out_started_at = time.monotonic()
+        if status:
+            self.output_flags += 1
+        n = max(0, min(frames, len(self.probe) - self.out_pos))
+        outdata[:n, 0] = self.probe[self.out_pos : self.out_pos + n]
+        outdata[n:] = 0
+        self.out_pos += n
+
+    def capture_index_at(self, t: float) -> float:
+        """Capture sample index at clock time t. A callback runs when its last sample is
+        in, or later: the earliest-looking callback is the truest."""
+        offset = max(count - self.in_rate * when for when, count in self.arrivals)
+        return offset + self.in_rate * t
+
+
+def _play_and_record(
+    inp: DeviceInfo, out: DeviceInfo, in_rate: int, probe: Probe
+) -> tuple[NDArray[np.int16], dict[str, Any]]:
+    """Blocking. Returns the capture aligned so that its sample 0 is the probe's start."""
+    import numpy as np
+
+    from doctor.audio import devices as dev
+
+    sd = dev.load_sounddevice()
+    samples = np.asarray(np.round(probe.samples * 32767), dtype=np.int16)
+    rec = _Recorder(samples, in_rate)
+    done = threading.Event()
+    evidence: dict[str, Any] = {}
+    try:
+        istream = sd.InputStream(
+            device=inp.index, samplerate=in_rate, channels=1, dtype="int16", callback=rec.on_input
+        )
+    except Exception as exc:
+        raise dev.open_error(exc, sd, inp, "input", in_rate) from exc
+    with istream:  # entering starts the stream
+        if not rec.first_input.wait(START_TIMEOUT_S):
+            raise dev.DeviceError(
+                "open_failed",
+                f"input device {inp.name!r} delivered no audio within {START_TIMEOUT_S:g} s",
+            )
+        try:
+            ostream = sd.OutputStream(
+                device=out.index,
+                samplerate=probe.rate_hz,
+                channels=1,
+                dtype="int16",
+                callback=_stopping(rec, sd),
+                finished_callback=done.set,
+                latency=0.1,
+            )
+        except Exception as exc:
+            raise PlaybackError(
+                f"output device {out.name!r} did not open at {probe.rate_hz} Hz: {exc}"
+            ) from exc
+        with ostream:
+            if not done.wait(probe.duration_s + START_TIMEOUT_S):
+                raise PlaybackError(
+                    f"playback on {out.name!r} did not finish within "
+                    f"{probe.duration_s + START_TIMEOUT_S:g} s "
+                    f"({rec.out_pos} of {len(samples)} samples written)"
+                )
+            evidence["output_latency_ms"] = round(float(ostream.latency) * 1000, 1)
+        if rec.out_started_at is None:
+            raise PlaybackError(f"output device {out.name!r} never asked for audio")
+        start = rec.capture_index_at(rec.out_started_at)
+        rec.needed_frames = int(start + (probe.duration_s + AFTER_S) * in_rate)
+        if rec.frames_in < rec.needed_frames and not rec.enough.wait(
+            probe.duration_s + START_TIMEOUT_S
+        ):
+            raise dev.DeviceError(
+                "open_failed", f"input device {inp.name!r} stopped delivering audio during the test"
+            )
+        istream.stop()
+        evidence["input_latency_ms"] = round(float(istream.latency) * 1000, 1)
+    captured = np.concatenate(rec.chunks) if rec.chunks else np.zeros(0, dtype=np.int16)
+    first = max(0, round(start))
+    evidence.update(
+        {
+            "input_status_flags": rec.input_flags,
+            "output_status_flags": rec.output_flags,
+            "capture_lead_s": round(start / in_rate, 3),
+        }
+    )
+    return captured[first : first + int((probe.duration_s + AFTER_S) * in_rate)], evidence
+
+
+def _stopping(rec: _Recorder, sd: Any) -> Any:
+    def callback(outdata: Any, frames: int, t: Any, status: Any) -> None:
+        rec.on_output(outdata, frames, t, status)
+        if rec.out_pos >= len(rec.probe):
+            raise sd.CallbackStop
+
+    return callback
+
+
+def _rate_for(device: DeviceInfo, kind: Kind) -> int:
+    """24 kHz when the device takes it, else its own default rate (the analysis resamples)."""
+    from doctor.audio import devices as dev
+
+    if dev.opens_at(device, kind, API_RATE_HZ) is None:
+        return API_RATE_HZ
+    return int(device.default_samplerate_hz)
+
+
+def _announce(out: DeviceInfo, seconds: float) -> None:
+    sys.stderr.write(
+        f"echo: playing a {seconds:.0f} s test sound on {out.name!r}; please "
+        "stay quiet until it ends\n"
+    )
+    sys.stderr.flush()
+
+
+@check("echo", "Speaker-to-microphone echo", needs=("microphone",), timeout=45.0)
+async def echo(ctx: Context) -> Result:
+    """Plays two test sweeps and measures whether, when and how loud the mic hears them."""
+    from doctor.audio import devices as dev
+    from doctor.audio.echo_probe import analyse_probe, make_probe
+    from doctor.audio.echo_report import echo_result, playback_failed
+    from doctor.result import Status, problem
+
+    evidence: dict[str, Any] = {"mode": "live probe"}
+    try:
+        inp = await run_blocking(dev.resolve_device, ctx.input_device, "input")
+    except dev.DeviceError as exc:
+        from doctor import guide
+
+        return problem(
+            Status.FAIL,
+            "no_capture",
+            exc.message,
+            {**evidence, **exc.evidence},
+            guide.fix("audio_device", detail=exc.message),
+        )
+    evidence.update(inp.evidence("input_"))
+    try:
+        out = await run_blocking(dev.resolve_device, ctx.output_device, "output")
+    except dev.DeviceError as exc:
+        return playback_failed(exc.message, {**evidence, **exc.evidence, "device_cause": exc.cause})
+    evidence.update(out.evidence("output_"))
+    in_rate = await run_blocking(_rate_for, inp, "input")
+    out_rate = await run_blocking(_rate_for, out, "output")
+    probe = make_probe(out_rate)
+    evidence.update(
+        {"input_rate_hz": in_rate, "output_rate_hz": out_rate, "probe_duration_s": probe.duration_s}
+    )
+    _announce(out, probe.duration_s)
+    try:
+        captured, io_facts = await run_blocking(_play_and_record, inp, out, in_rate, probe)
+    except PlaybackError as exc:
+        return playback_failed(str(exc), evidence)
+    except dev.DeviceError as exc:
+        from doctor import guide
+
+        return problem(
+            Status.FAIL,
+            "no_capture",
+            exc.message,
+            {**evidence, **exc.evidence},
+            guide.fix("mic_permission", device=inp.name, detail=exc.message),
+        )
+    evidence.update(io_facts)
+    analysis = await run_blocking(analyse_probe, probe, captured, in_rate)
+    evidence.update(analysis.evidence())
+    return echo_result(analysis.analysis, evidence)
