@@ -7,8 +7,10 @@ few chunks whatever the input size.
 from __future__ import annotations
 
 import os
+import queue
 import stat
 import sys
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
     from doctor.audio.findings import Validation
 
 CHUNK_BYTES = 960 * 4096  # 3.75 MiB: whole 20 ms frames of PCM16 at 24 kHz
+READ_AHEAD = 2  # chunks a reader thread keeps ready: reading overlaps the analysis
 
 
 class InputError(Exception):
@@ -49,14 +52,59 @@ def iter_chunks(fh: BinaryIO, chunk: int = CHUNK_BYTES) -> Iterator[bytes]:
         yield data
 
 
+def read_ahead(
+    fh: BinaryIO, chunk: int = CHUNK_BYTES, depth: int = READ_AHEAD, join: bool = True
+) -> Iterator[bytes]:
+    """Like `iter_chunks`, but a daemon thread reads the next chunks while the caller works.
+
+    Memory stays at `depth` + 2 chunks. Read errors are raised in the caller. `join` waits
+    for the reader after an early stop (not for stdin, whose read may block forever).
+    """
+    q: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: bytes | BaseException) -> None:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                data = fh.read(chunk)
+                put(data)
+                if not data:
+                    return
+        except BaseException as exc:  # handed to the caller, who raises it
+            put(exc)
+
+    t = threading.Thread(target=reader, name="validate-audio-reader", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if isinstance(item, BaseException):
+                raise item
+            if not item:
+                return
+            yield item
+    finally:
+        stop.set()
+        if join:
+            t.join(timeout=10.0)
+
+
 def open_chunks(path: str) -> Iterator[bytes]:
     """Chunks of a path (or stdin for `-`); errors while reading become InputError."""
     if path == "-":
-        yield from iter_chunks(sys.stdin.buffer)
+        yield from read_ahead(sys.stdin.buffer, join=False)
         return
     try:
         with open(path, "rb") as fh:
-            yield from iter_chunks(fh)
+            yield from read_ahead(fh)
     except OSError as exc:
         raise InputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
 

@@ -28,6 +28,20 @@ def test_level_stats_int16_and_float_paths_agree() -> None:
     assert s1.rms() == pytest.approx(float(np.sqrt(np.mean((a / 32768.0) ** 2))), rel=1e-4)
 
 
+def test_level_stats_parallel_parts_do_not_change_the_figures() -> None:
+    """A chunk large enough to be split across threads gives what small chunks give."""
+    a = np.tile(to_i16(X), 8)  # 768 000 samples: above the size that is split into parts
+    big, small = LevelStats(), LevelStats()
+    big.update_int16(a[:7])  # leave a carry so the parts start mid-frame
+    big.update_int16(a[7:])
+    for k in range(0, a.size, 480):
+        small.update_int16(a[k : k + 480])
+    big.finish()
+    small.finish()
+    assert big.summary() == small.summary()
+    assert big.hist == small.hist
+
+
 @pytest.mark.parametrize(
     "make,code",
     [
