@@ -34,6 +34,7 @@ log = logging.getLogger("doctor")
 LAZY_COMMANDS: dict[str, str] = {
     "devices": "doctor.commands.devices:devices_command",
     "echo": "doctor.commands.echo:echo_command",
+    "sandbox": "doctor.sandbox.cli:sandbox",
     "validate-audio": "doctor.commands.validate_audio:validate_audio",
 }
 

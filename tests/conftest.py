@@ -16,7 +16,7 @@ import pytest
 REQUIRE_ENV = "AGENT_DOCTOR_REQUIRE_REAL_PARTS"
 
 # Fixture modules shared across areas (sandbox server, private PulseAudio...).
-pytest_plugins: list[str] = ["pulse_fixture"]
+pytest_plugins: list[str] = ["pulse_fixture", "doctor.sandbox.pytest_plugin"]
 
 
 @pytest.hookimpl(hookwrapper=True)

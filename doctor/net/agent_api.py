@@ -1,0 +1,643 @@
+"""An async client for the Voice Agent API (real service or sandbox), built for diagnosis.
+
+Every step has a timeout, every event both ways goes into a timeline with monotonic times,
+and every way a connection can fail surfaces as a typed `AgentApiError` that says at
+which step it happened and what was seen (HTTP status, `session.error` code, close code).
+Secrets never enter the timeline or the error messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import errno
+import json
+import socket
+import ssl
+import time
+import urllib.parse
+from collections.abc import Generator, Iterable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from doctor.net.events import ServerEvent, is_fatal, parse_server_event, summarize
+from doctor.report.redact import mask
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
+
+ProxySetting = str | bool | None  # None: environment variables; False: no proxy; str: this URL
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+class AgentApiError(Exception):
+    """Base of every failure; `kind` and `step` let a check classify without parsing text."""
+
+    kind = "error"
+
+    def __init__(self, step: str, message: str, **facts: Any) -> None:
+        super().__init__(message)
+        self.step = step
+        self.http_status: int | None = facts.get("http_status")
+        self.body: str | None = facts.get("body")
+        self.error_code: str | None = facts.get("error_code")
+        self.error_message: str | None = facts.get("error_message")
+        self.close_code: int | None = facts.get("close_code")
+        self.close_reason: str | None = facts.get("close_reason")
+        self.close_frame: bool | None = facts.get("close_frame")
+        self.reason: str | None = facts.get("reason")  # connect failures: dns, refused, tls...
+        self.timeout_s: float | None = facts.get("timeout_s")
+        self.cause: BaseException | None = facts.get("cause")
+
+    def facts(self) -> dict[str, Any]:
+        """Evidence for a report (no secrets: messages come from the server or the OS)."""
+        out: dict[str, Any] = {"kind": self.kind, "step": self.step}
+        for name in (
+            "http_status",
+            "error_code",
+            "error_message",
+            "close_code",
+            "close_reason",
+            "close_frame",
+            "reason",
+            "timeout_s",
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.cause is not None:
+            out["exception"] = f"{type(self.cause).__name__}: {self.cause}"[:300]
+        return out
+
+
+class HandshakeRejected(AgentApiError):
+    """The server answered the upgrade with an HTTP status (401, 403, 404...)."""
+
+    kind = "http_status"
+
+
+class ProxyRejected(AgentApiError):
+    """The proxy answered CONNECT with an error status (403, 407...)."""
+
+    kind = "proxy_status"
+
+
+class ConnectFailed(AgentApiError):
+    """No HTTP answer: DNS, TCP, proxy or TLS failed (`reason` says which)."""
+
+    kind = "connect"
+
+
+class SessionError(AgentApiError):
+    """A `session.error` frame where a success event was expected."""
+
+    kind = "session_error"
+
+
+class ClosedByServer(AgentApiError):
+    """The socket closed before the expected event, without a `session.error` frame."""
+
+    kind = "closed"
+
+
+class StepTimeout(AgentApiError):
+    """Nothing (or not the expected event) within the step's timeout."""
+
+    kind = "timeout"
+
+
+def connect_failure_reason(exc: BaseException) -> str:
+    """`dns`, `refused`, `reset`, `no_route`, `timeout`, `tls_untrusted`, `tls_hostname`,
+    `tls_expired`, `tls`, `proxy_unreachable`, `invalid_http` or `other`."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        code = getattr(exc, "verify_code", None)
+        if code == 10:
+            return "tls_expired"
+        if code in (62, 64) or "mismatch" in str(exc).lower():
+            return "tls_hostname"
+        return "tls_untrusted"
+    if isinstance(exc, ssl.SSLError):
+        return "tls"
+    if isinstance(exc, socket.gaierror):
+        return "dns"
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        return "timeout"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, ConnectionResetError):
+        return "reset"
+    if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+        return "no_route"
+    from websockets.exceptions import InvalidMessage
+
+    if isinstance(exc, InvalidMessage):
+        return "invalid_http"
+    return "other"
+
+
+# --- timeline -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    t_s: float  # seconds since the connection attempt started (monotonic)
+    direction: str  # "sent", "received" or "local" (connect, close, drop)
+    type: str
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "t_s": round(self.t_s, 4),
+            "direction": self.direction,
+            "type": self.type,
+            **self.summary,
+        }
+
+
+def _with_token(url: str, token: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    query = [(k, v) for k, v in query if k != "token"] + [("token", token)]
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+def _shown_url(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    query = [
+        (k, mask(v) if k == "token" else v)
+        for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query, safe="*")))
+
+
+def ssl_context_for(ca_bundle: str | None) -> ssl.SSLContext | None:
+    """A context trusting only `ca_bundle`; None keeps the default (honours SSL_CERT_FILE)."""
+    return ssl.create_default_context(cafile=ca_bundle) if ca_bundle else None
+
+
+def _auth_value(api_key: str, auth_header: str) -> str:
+    if auth_header not in ("bearer", "raw"):
+        raise ValueError("auth_header must be 'bearer' or 'raw'")
+    return f"Bearer {api_key}" if auth_header == "bearer" else api_key
+
+
+# --- the connection -----------------------------------------------------------------------
+
+
+class AgentConnection:
+    """One WebSocket to the Voice Agent API. Open with `AgentConnection.open(...)`."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.timeline: list[TimelineEvent] = []
+        self.received: list[ServerEvent] = []
+        self.session_id: str | None = None
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self.close_frame: bool | None = None  # a close frame came from the server
+        self.connect_s: float | None = None
+        self.ready_s: float | None = None
+        self.ws: ClientConnection | None = None
+        self._t0 = time.monotonic()
+        self._queue: asyncio.Queue[ServerEvent | None] = asyncio.Queue()
+        self._closed = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+
+    # --- opening ------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        ws_url: str,
+        *,
+        api_key: str | None = None,
+        token: str | None = None,
+        proxy: ProxySetting = None,
+        ca_bundle: str | None = None,
+        timeout: float = 10.0,
+        auth_header: str = "bearer",
+        extra_headers: dict[str, str] | None = None,
+    ) -> _Opener:
+        """`async with AgentConnection.open(url, api_key=...) as conn` (or `await` it)."""
+        conn = cls(timeout)
+        return _Opener(
+            conn,
+            conn._connect(
+                ws_url, api_key, token, proxy, ca_bundle, auth_header, extra_headers or {}
+            ),
+        )
+
+    def now(self) -> float:
+        return time.monotonic() - self._t0
+
+    def _note(self, direction: str, type_: str, summary: dict[str, Any] | None = None) -> None:
+        self.timeline.append(TimelineEvent(self.now(), direction, type_, summary or {}))
+
+    async def _connect(
+        self,
+        ws_url: str,
+        api_key: str | None,
+        token: str | None,
+        proxy: ProxySetting,
+        ca_bundle: str | None,
+        auth_header: str,
+        extra_headers: dict[str, str],
+    ) -> AgentConnection:
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import InvalidProxyStatus, InvalidStatus
+
+        headers = dict(extra_headers)
+        url = ws_url
+        if token is not None:
+            url = _with_token(ws_url, token)
+        elif api_key is not None:
+            headers["Authorization"] = _auth_value(api_key, auth_header)
+        auth = "token" if token is not None else "api_key" if api_key is not None else "none"
+        self._note(
+            "local",
+            "connect",
+            {
+                "url": _shown_url(url),
+                "auth": auth,
+                "auth_header": auth_header if auth == "api_key" else None,
+                "proxy": "environment" if proxy is None else bool(proxy),
+            },
+        )
+        kwargs: dict[str, Any] = {}
+        context = ssl_context_for(ca_bundle)
+        if context is not None and url.startswith("wss:"):
+            kwargs["ssl"] = context
+        try:
+            self.ws = await connect(
+                url,
+                additional_headers=headers,
+                open_timeout=self.timeout,
+                proxy=True if proxy is None else (proxy or None),
+                compression=None,
+                ping_interval=None,
+                max_size=2**23,
+                **kwargs,
+            )
+        except InvalidStatus as exc:
+            body = bytes(exc.response.body or b"").decode("utf-8", "replace")[:500]
+            status = exc.response.status_code
+            self._note("local", "handshake_rejected", {"http_status": status})
+            raise HandshakeRejected(
+                "handshake",
+                f"the server refused the upgrade: HTTP {status}",
+                http_status=status,
+                body=body,
+                cause=exc,
+            ) from None
+        except InvalidProxyStatus as exc:
+            status = exc.response.status_code
+            self._note("local", "proxy_rejected", {"http_status": status})
+            raise ProxyRejected(
+                "proxy",
+                f"the proxy refused the tunnel: HTTP {status}",
+                http_status=status,
+                cause=exc,
+            ) from None
+        except (TimeoutError, asyncio.TimeoutError) as exc:
+            self._note("local", "timeout", {"step": "connect"})
+            raise StepTimeout(
+                "connect",
+                f"no WebSocket connection within {self.timeout:g} s",
+                timeout_s=self.timeout,
+                reason="timeout",
+                cause=exc,
+            ) from None
+        except (OSError, ssl.SSLError, Exception) as exc:
+            reason = connect_failure_reason(exc)
+            if proxy and reason == "refused":
+                reason = "proxy_unreachable"
+            self._note("local", "connect_failed", {"reason": reason})
+            raise ConnectFailed(
+                "connect", f"connection failed ({reason}): {exc}", reason=reason, cause=exc
+            ) from None
+        self.connect_s = self.now()
+        self._note("local", "open", {"connect_s": round(self.connect_s, 4)})
+        self._reader = asyncio.ensure_future(self._read())
+        return self
+
+    async def _read(self) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        assert self.ws is not None
+        try:
+            async for raw in self.ws:
+                event = parse_server_event(raw)
+                self._note("received", event.type, summarize(event.payload))
+                if event.type == "session.ready" and isinstance(
+                    event.payload.get("session_id"), str
+                ):
+                    self.session_id = event.payload["session_id"]
+                self.received.append(event)
+                self._queue.put_nowait(event)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.close_code = self.ws.close_code
+            self.close_reason = self.ws.close_reason
+            self.close_frame = self.ws.protocol.close_rcvd is not None
+            self._note(
+                "local",
+                "closed",
+                {
+                    "code": self.close_code,
+                    "reason": self.close_reason,
+                    "close_frame": self.close_frame,
+                },
+            )
+            self._closed.set()
+            self._queue.put_nowait(None)
+
+    # --- sending ------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        """Send one JSON message (raises ClosedByServer when the socket is gone)."""
+        from websockets.exceptions import ConnectionClosed
+
+        assert self.ws is not None
+        self._note("sent", str(message.get("type")), summarize(message))
+        try:
+            await self.ws.send(json.dumps(message))
+        except ConnectionClosed:
+            await self._wait_closed(1.0)
+            raise self._closed_error(
+                "send", f"the socket closed before {message.get('type')} went out"
+            ) from None
+
+    async def send_raw(self, text: str | bytes) -> None:
+        """A frame exactly as given (to provoke validation errors)."""
+        assert self.ws is not None
+        self._note("sent", "(raw)", {"size_bytes": len(text)})
+        await self.ws.send(text)
+
+    async def send_audio(self, pcm: bytes) -> None:
+        await self.send({"type": "input.audio", "audio": base64.b64encode(pcm).decode("ascii")})
+
+    # --- waiting ------------------------------------------------------------------------
+    def _closed_error(self, step: str, text: str) -> ClosedByServer:
+        frame = "no close frame" if not self.close_frame else f"close {self.close_code}"
+        return ClosedByServer(
+            step,
+            f"{text} ({frame}{': ' + self.close_reason if self.close_reason else ''})",
+            close_code=self.close_code,
+            close_reason=self.close_reason,
+            close_frame=self.close_frame,
+        )
+
+    async def _wait_closed(self, timeout: float) -> bool:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._closed.wait(), timeout)
+        return self._closed.is_set()
+
+    async def next_event(self, timeout: float | None = None) -> ServerEvent | None:
+        """The next server event, None once the socket is closed; StepTimeout if none comes."""
+        wait = self.timeout if timeout is None else timeout
+        try:
+            return await asyncio.wait_for(self._queue.get(), wait)
+        except asyncio.TimeoutError:
+            raise StepTimeout("recv", f"no event within {wait:g} s", timeout_s=wait) from None
+
+    async def wait_for(
+        self,
+        types: str | Iterable[str],
+        step: str,
+        timeout: float | None = None,
+        errors_fatal: bool = True,
+    ) -> ServerEvent:
+        """Skip events until one of `types`; a `session.error` (if `errors_fatal`, or a
+        fatal code) raises SessionError, a close raises ClosedByServer."""
+        wanted = {types} if isinstance(types, str) else set(types)
+        wait = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + wait
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                event = await asyncio.wait_for(self._queue.get(), max(0.0, remaining))
+            except asyncio.TimeoutError:
+                self._note("local", "timeout", {"step": step, "timeout_s": wait})
+                raise StepTimeout(
+                    step, f"no {' or '.join(sorted(wanted))} within {wait:g} s", timeout_s=wait
+                ) from None
+            if event is None:
+                self._queue.put_nowait(None)  # stay closed for later waits
+                raise self._closed_error(
+                    step, f"the socket closed before {' or '.join(sorted(wanted))}"
+                )
+            if event.type in wanted:
+                return event
+            code = event.error_code
+            if code is not None and (errors_fatal or is_fatal(code)):
+                if is_fatal(code):
+                    await self._wait_closed(min(2.0, max(0.1, deadline - time.monotonic())))
+                message = str(event.payload.get("message", ""))
+                raise SessionError(
+                    step,
+                    f"session.error {code}: {message}",
+                    error_code=code,
+                    error_message=message,
+                    close_code=self.close_code,
+                    close_reason=self.close_reason,
+                    close_frame=self.close_frame,
+                )
+
+    # --- the session steps --------------------------------------------------------------
+    async def start_session(
+        self, config: dict[str, Any] | None = None, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """session.update, then session.ready's payload."""
+        await self.send({"type": "session.update", "session": config or {}})
+        event = await self.wait_for("session.ready", "ready", timeout)
+        self.ready_s = self.now()
+        return event.payload
+
+    async def update(self, config: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+        await self.send({"type": "session.update", "session": config})
+        return (await self.wait_for("session.updated", "update", timeout)).payload
+
+    async def resume(self, session_id: str, timeout: float | None = None) -> dict[str, Any]:
+        """session.resume as the first message; session.ready's payload (check its id)."""
+        await self.send({"type": "session.resume", "session_id": session_id})
+        event = await self.wait_for("session.ready", "resume", timeout)
+        self.ready_s = self.now()
+        return event.payload
+
+    async def end(self, timeout: float | None = None) -> dict[str, Any] | None:
+        """session.end; session.ended's payload, or None if the server closed without it."""
+        await self.send({"type": "session.end"})
+        wait = self.timeout if timeout is None else timeout
+        try:
+            event = await self.wait_for("session.ended", "end", wait, errors_fatal=False)
+        except ClosedByServer:
+            return None
+        await self._wait_closed(wait)
+        return event.payload
+
+    async def drop(self) -> None:
+        """Abrupt disconnect: the TCP connection goes away with no close frame."""
+        assert self.ws is not None
+        self._note("local", "drop")
+        self.ws.transport.abort()
+        await self._wait_closed(self.timeout)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """A normal close frame (without session.end: the grace window applies)."""
+        if self.ws is not None and not self.closed:
+            self._note("local", "close", {"code": code})
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.ws.close(code, reason), self.timeout)
+            await self._wait_closed(self.timeout)
+
+    async def aclose(self) -> None:
+        await self.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+
+    def timeline_dicts(self) -> list[dict[str, Any]]:
+        return [e.as_dict() for e in self.timeline]
+
+
+class _Opener:
+    """Both `await AgentConnection.open(...)` and `async with AgentConnection.open(...)`."""
+
+    def __init__(self, conn: AgentConnection, coro: Any) -> None:
+        self.conn = conn
+        self._coro = coro
+
+    def __await__(self) -> Generator[Any, None, AgentConnection]:
+        result: AgentConnection = yield from self._coro.__await__()
+        return result
+
+    async def __aenter__(self) -> AgentConnection:
+        result: AgentConnection = await self._coro
+        return result
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.conn.aclose()
+
+
+# --- temporary tokens ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenResult:
+    """What GET /v1/token answered; `token` is set only on success."""
+
+    status: int
+    token: str | None = field(default=None, repr=False)
+    expires_in_seconds: int | None = None
+    error: str | None = None  # the body's `error` or `detail` text
+    body: Any = None  # the parsed JSON (token masked) or the first 500 characters
+    elapsed_ms: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and bool(self.token)
+
+
+async def mint_token(
+    token_url: str,
+    api_key: str,
+    expires_in_seconds: int | None = 60,
+    max_session_duration_seconds: int | None = None,
+    *,
+    proxy: ProxySetting = None,
+    ca_bundle: str | None = None,
+    timeout: float = 10.0,
+    auth_header: str = "raw",
+) -> TokenResult:
+    """Ask for a temporary token; never raises for an HTTP status, raises ConnectFailed,
+    ProxyRejected or StepTimeout when no HTTP answer comes."""
+    import httpx
+
+    params: dict[str, int] = {}
+    if expires_in_seconds is not None:
+        params["expires_in_seconds"] = expires_in_seconds
+    if max_session_duration_seconds is not None:
+        params["max_session_duration_seconds"] = max_session_duration_seconds
+    verify: ssl.SSLContext | bool = ssl_context_for(ca_bundle) or True
+    t0 = time.monotonic()
+    try:
+        async with httpx.AsyncClient(
+            proxy=proxy if isinstance(proxy, str) else None,
+            trust_env=proxy is None,
+            verify=verify,
+            timeout=timeout,
+        ) as client:
+            response = await client.get(
+                token_url,
+                params=params,
+                headers={"Authorization": _auth_value(api_key, auth_header)},
+            )
+    except httpx.ProxyError as exc:
+        status = _proxy_status(str(exc))
+        if status is not None:
+            raise ProxyRejected(
+                "token",
+                f"the proxy refused the tunnel: HTTP {status}",
+                http_status=status,
+                cause=exc,
+            ) from None
+        raise ConnectFailed(
+            "token", f"proxy failed: {exc}", reason="proxy_unreachable", cause=exc
+        ) from None
+    except httpx.TimeoutException as exc:
+        raise StepTimeout(
+            "token",
+            f"no answer from the token endpoint within {timeout:g} s",
+            timeout_s=timeout,
+            reason="timeout",
+            cause=exc,
+        ) from None
+    except httpx.TransportError as exc:
+        root: BaseException = exc
+        while root.__cause__ is not None or root.__context__ is not None:
+            root = root.__cause__ or root.__context__  # type: ignore[assignment]
+        reason = connect_failure_reason(root)
+        if proxy and reason == "refused":
+            reason = "proxy_unreachable"
+        raise ConnectFailed(
+            "token", f"token request failed ({reason}): {exc}", reason=reason, cause=root
+        ) from None
+    elapsed = (time.monotonic() - t0) * 1000
+    body: Any
+    try:
+        body = response.json()
+    except ValueError:
+        body = response.text[:500]
+    token = body.get("token") if isinstance(body, dict) else None
+    expires = body.get("expires_in_seconds") if isinstance(body, dict) else None
+    error = None
+    if isinstance(body, dict):
+        raw_error = body.get("error", body.get("detail"))
+        error = str(raw_error) if raw_error is not None else None
+        if isinstance(token, str):
+            body = {**body, "token": mask(token)}
+    return TokenResult(
+        status=response.status_code,
+        token=token if isinstance(token, str) and response.status_code == 200 else None,
+        expires_in_seconds=expires if isinstance(expires, int) else None,
+        error=error,
+        body=body,
+        elapsed_ms=round(elapsed, 1),
+    )
+
+
+def _proxy_status(text: str) -> int | None:
+    for word in text.split():
+        if word.isdigit() and 100 <= int(word) <= 599:
+            return int(word)
+    return None

@@ -1,0 +1,223 @@
+"""`agent-doctor sandbox`: run the local Voice Agent API until SIGINT or SIGTERM.
+
+Light at import: the server (websockets, numpy, trustme) is imported when the command runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from typing import Any
+
+import click
+
+from doctor.sandbox.config import (
+    AUTH_FAILURE_MODES,
+    EXPIRED_TOKEN_MODES,
+    FAULTS,
+    REPLY_DONE_STATUS,
+    TOKEN_ERROR_BODIES,
+    FaultError,
+    SandboxConfig,
+    parse_fault,
+)
+
+
+class StartError(click.ClickException):
+    exit_code = 2
+
+
+def _faults(
+    _: click.Context, __: click.Parameter, values: tuple[str, ...]
+) -> dict[str, float | None]:
+    faults: dict[str, float | None] = {}
+    for value in values:
+        try:
+            name, param = parse_fault(value)
+        except FaultError as exc:
+            raise click.BadParameter(str(exc)) from None
+        faults[name] = param
+    return faults
+
+
+def _fault_help() -> str:
+    return "\n".join(
+        f"  {name}{'=N' if default is not None else ''}: {text}"
+        + (f" (default {default:g})" if default is not None else "")
+        for name, (default, text) in FAULTS.items()
+    )
+
+
+@click.command("sandbox", epilog="Faults:\n\n" + _fault_help().replace("\n", "\n\n"))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Port (0: any free port; the ready line says which).",
+)
+@click.option(
+    "--tls/--no-tls",
+    default=True,
+    show_default=True,
+    help="wss:// and https:// with a fresh CA (its file is in the ready line).",
+)
+@click.option(
+    "--api-key",
+    "api_keys",
+    multiple=True,
+    metavar="KEY",
+    help="An API key to accept (repeatable); one is made when none is given.",
+)
+@click.option(
+    "--forbidden-key",
+    "forbidden_keys",
+    multiple=True,
+    metavar="KEY",
+    help="A key that is valid but has no Voice Agent access (FORBIDDEN).",
+)
+@click.option(
+    "--grace",
+    "grace_s",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds a dropped session stays resumable.",
+)
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="NAME[=N]",
+    callback=_faults,
+    help="Inject a failure (repeatable); see the list below.",
+)
+@click.option(
+    "--events",
+    "events_path",
+    type=click.Path(dir_okay=False),
+    help="Append every event, both ways, to FILE as JSON lines.",
+)
+@click.option(
+    "--max-session",
+    "max_session_s",
+    type=click.FloatRange(min=0.1),
+    default=10800.0,
+    show_default=True,
+    help="Cap on session length for API-key sessions (seconds).",
+)
+@click.option(
+    "--auth-failure",
+    type=click.Choice(AUTH_FAILURE_MODES),
+    default="close",
+    show_default=True,
+    help="Bad key or token: UNAUTHORIZED frame + 1008, or HTTP 401.",
+)
+@click.option(
+    "--expired-token",
+    type=click.Choice(EXPIRED_TOKEN_MODES),
+    default="frame",
+    show_default=True,
+    help="Expired token: `unauthorized` first frame, UNAUTHORIZED + 1008, or HTTP 401.",
+)
+@click.option(
+    "--reply-done-status",
+    type=click.Choice(REPLY_DONE_STATUS),
+    default="completed",
+    show_default=True,
+    help="reply.done on normal completion: status field or none.",
+)
+@click.option(
+    "--token-error-body",
+    type=click.Choice(TOKEN_ERROR_BODIES),
+    default="error",
+    show_default=True,
+    help="Token endpoint error body: {error: ...} or {detail: ...}.",
+)
+@click.option("--allow-token-reuse", is_flag=True, help="Accept a token more than once (lax).")
+@click.option(
+    "--updated-after-first",
+    is_flag=True,
+    help="Also send session.updated after the first session.update.",
+)
+@click.option("--no-ended-on-expiry", is_flag=True, help="No session.ended after session_expired.")
+@click.option(
+    "--reply-seconds",
+    "reply_s",
+    type=click.FloatRange(min=0.05),
+    default=2.0,
+    show_default=True,
+    help="Length of each spoken reply.",
+)
+@click.option(
+    "--tool-call",
+    metavar="NAME",
+    help="After each user turn, call this tool if the session defines it.",
+)
+@click.option("--quiet", is_flag=True, help="No event lines on stderr.")
+def sandbox(**params: Any) -> None:
+    """Run a local imitation of the Voice Agent API (token and WebSocket endpoints).
+
+    Prints one JSON line on stdout when ready: {"ws_url", "token_url", "ca_file",
+    "api_keys"}; logs one line per event on stderr; stops on Ctrl+C or SIGTERM.
+    """
+    events_path = params["events_path"]
+    if events_path:
+        directory = os.path.dirname(os.path.abspath(events_path))
+        if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
+            raise click.UsageError(
+                f"cannot write events to {events_path}: {directory} is not a writable folder"
+            )
+    try:
+        config = SandboxConfig(
+            host=params["host"],
+            port=params["port"],
+            tls=params["tls"],
+            api_keys=list(params["api_keys"]),
+            forbidden_keys=list(params["forbidden_keys"]),
+            grace_s=params["grace_s"],
+            faults=params["faults"],
+            events_path=events_path,
+            log_events=not params["quiet"],
+            max_session_s=params["max_session_s"],
+            auth_failure=params["auth_failure"],
+            expired_token=params["expired_token"],
+            reply_done_status=params["reply_done_status"],
+            token_error_body=params["token_error_body"],
+            token_single_use=not params["allow_token_reuse"],
+            updated_after_first_update=params["updated_after_first"],
+            ended_on_expiry=not params["no_ended_on_expiry"],
+            reply_s=params["reply_s"],
+            tool_call=params["tool_call"],
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    asyncio.run(_serve(config))
+
+
+async def _serve(config: SandboxConfig) -> None:
+    from doctor.sandbox.server import Sandbox
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    sb = Sandbox(config)
+    try:
+        await sb.start()
+    except OSError as exc:
+        await sb.stop()
+        raise StartError(
+            f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}; "
+            "choose another --port (0 picks a free one)"
+        ) from None
+    try:
+        sys.stdout.write(json.dumps(sb.ready_info()) + "\n")
+        sys.stdout.flush()
+        await stop.wait()
+    finally:
+        await sb.stop()

@@ -1,0 +1,87 @@
+"""The sandbox's record of every event both ways: in memory, on stderr, and as JSON lines.
+
+Secrets (API keys, tokens) are masked before an event is stored anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import IO, Any
+
+from doctor.report.redact import mask
+
+Listener = Callable[[dict[str, Any]], None]
+
+
+def utc_stamp() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class EventLog:
+    """Append-only; `events` is safe to read from another thread while the server runs."""
+
+    def __init__(self, path: str | None = None, stderr: IO[str] | None = None) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.listeners: list[Listener] = []
+        self._t0 = time.monotonic()
+        self._stderr = stderr
+        self._file: IO[str] | None = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
+        self._lock = threading.Lock()
+
+    def record(
+        self,
+        direction: str,
+        type_: str,
+        *,
+        conn: int | None = None,
+        session_id: str | None = None,
+        auth: str | None = None,
+        **detail: Any,
+    ) -> dict[str, Any]:
+        """direction: `in` (client to sandbox), `out` (sandbox to client) or `server` (its own)."""
+        event: dict[str, Any] = {
+            "time": utc_stamp(),
+            "t_s": round(time.monotonic() - self._t0, 4),
+            "direction": direction,
+            "type": type_,
+            "conn": conn,
+            "session_id": session_id,
+            "auth": auth,
+        }
+        event.update(detail)
+        with self._lock:
+            self.events.append(event)
+            if self._file is not None:
+                self._file.write(json.dumps(event, default=str) + "\n")
+                self._file.flush()
+            if self._stderr is not None:
+                self._stderr.write(self.line(event) + "\n")
+                self._stderr.flush()
+        for listener in list(self.listeners):
+            listener(event)
+        return event
+
+    @staticmethod
+    def line(event: dict[str, Any]) -> str:
+        arrow = {"in": "<-", "out": "->"}.get(event["direction"], "--")
+        extra = " ".join(
+            f"{k}={v}"
+            for k, v in event.items()
+            if k not in ("time", "t_s", "direction", "type", "conn") and v is not None
+        )
+        conn = f"#{event['conn']}" if event.get("conn") is not None else "-"
+        return f"{event['time']} {conn} {arrow} {event['type']} {extra}".rstrip()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+def masked(secret: str | None) -> str | None:
+    return None if secret is None else mask(secret)

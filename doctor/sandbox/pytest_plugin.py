@@ -1,0 +1,151 @@
+"""Fixtures every area's tests reuse: a sandbox in a thread, and the real CLI as a process.
+
+- `sandbox`: TLS sandbox (defaults), SSL_CERT_FILE pointed at its CA for the test.
+- `sandbox_factory(**config)`: more sandboxes with given faults/grace/keys/switches.
+- `sandbox_process`: `agent-doctor sandbox` as a subprocess, ready line parsed.
+- `sandbox_process_factory(*args)`: the same with CLI arguments.
+All of them stop at teardown. No sleeps: readiness is the server's own ready line/event.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+from doctor.sandbox.config import SandboxConfig
+from doctor.sandbox.threaded import ThreadedSandbox
+
+SandboxFactory = Callable[..., ThreadedSandbox]
+
+
+@pytest.fixture
+def sandbox_factory(monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxFactory]:
+    made: list[ThreadedSandbox] = []
+
+    def make(trust: bool = True, **config: Any) -> ThreadedSandbox:
+        sb = ThreadedSandbox(SandboxConfig(**config)).start()
+        made.append(sb)
+        if trust and sb.ca_file:
+            monkeypatch.setenv("SSL_CERT_FILE", sb.ca_file)
+        return sb
+
+    try:
+        yield make
+    finally:
+        for sb in made:
+            sb.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_factory: SandboxFactory) -> ThreadedSandbox:
+    return sandbox_factory()
+
+
+@dataclass
+class SandboxProcess:
+    proc: subprocess.Popen[str]
+    ready: dict[str, Any]
+    events_path: Path
+    stderr_lines: list[str] = field(default_factory=list)
+
+    @property
+    def ws_url(self) -> str:
+        return str(self.ready["ws_url"])
+
+    @property
+    def token_url(self) -> str:
+        return str(self.ready["token_url"])
+
+    @property
+    def ca_file(self) -> str | None:
+        ca = self.ready["ca_file"]
+        return str(ca) if ca else None
+
+    @property
+    def api_keys(self) -> list[str]:
+        return list(self.ready["api_keys"])
+
+    @property
+    def api_key(self) -> str:
+        return self.api_keys[0]
+
+    def events(self) -> list[dict[str, Any]]:
+        if not self.events_path.exists():
+            return []
+        lines = self.events_path.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        assert self.proc.stderr is not None
+        self.stderr_lines.extend(self.proc.stderr.read().splitlines())
+        return int(self.proc.returncode)
+
+
+def _read_ready_line(proc: subprocess.Popen[str], timeout: float) -> str:
+    """The first stdout line, waited for with a deadline (the process may fail instead)."""
+    assert proc.stdout is not None
+    stdout: IO[str] = proc.stdout
+    sel = selectors.DefaultSelector()
+    sel.register(stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if sel.select(max(0.0, deadline - time.monotonic())):
+                return stdout.readline()
+    finally:
+        sel.close()
+    return ""
+
+
+def start_sandbox_process(
+    args: list[str], events_path: Path, env: dict[str, str] | None = None, timeout: float = 30.0
+) -> SandboxProcess:
+    cmd = [sys.executable, "-m", "doctor", "sandbox", "--events", str(events_path), *args]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env or dict(os.environ)
+    )
+    line = _read_ready_line(proc, timeout)
+    if not line.strip():
+        proc.kill()
+        _, err = proc.communicate()
+        raise RuntimeError(f"agent-doctor sandbox did not become ready: {err.strip()[-2000:]}")
+    return SandboxProcess(proc, json.loads(line), events_path)
+
+
+@pytest.fixture
+def sandbox_process_factory(tmp_path: Path) -> Iterator[Callable[..., SandboxProcess]]:
+    made: list[SandboxProcess] = []
+
+    def make(*args: str) -> SandboxProcess:
+        sp = start_sandbox_process(list(args), tmp_path / f"sandbox-events-{len(made)}.jsonl")
+        made.append(sp)
+        return sp
+
+    try:
+        yield make
+    finally:
+        for sp in made:
+            sp.stop()
+
+
+@pytest.fixture
+def sandbox_process(sandbox_process_factory: Callable[..., SandboxProcess]) -> SandboxProcess:
+    return sandbox_process_factory()
