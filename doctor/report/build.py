@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import platform
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from importlib import metadata
 from typing import Any
 
 from doctor import __version__
-from doctor.context import Context
+from doctor.context import Context, SessionRecord
 from doctor.result import Result, Status
 
 SCHEMA_VERSION = 1
@@ -49,10 +49,10 @@ def support_block(ctx: Context) -> dict[str, Any] | None:
     if not ctx.support:
         return None
     sessions = sorted(ctx.support, key=lambda s: s.started_at)
-    total = sum(s.duration_s or 0.0 for s in sessions)
+    lifetimes = session_lifetimes(sessions)
     return {
         "region": ctx.region,
-        "session_ids": [s.session_id for s in sessions if s.session_id],
+        "session_ids": list(dict.fromkeys(s.session_id for s in sessions if s.session_id)),
         "closes": [
             {
                 "code": s.close_code,
@@ -79,9 +79,28 @@ def support_block(ctx: Context) -> dict[str, Any] | None:
             }
             for s in sessions
         ],
-        "sessions_opened": len(sessions),
-        "sessions_total_s": round(total, 3),
+        "sessions_opened": len(lifetimes),
+        "connections": len(sessions),
+        "sessions_total_s": round(sum(lifetimes), 3),
     }
+
+
+def session_lifetimes(records: list[SessionRecord]) -> list[float]:
+    """Seconds each session lived, first connection's start to last connection's end.
+
+    A resumed session spans two connections and the gap between them, which the service
+    may bill; a connection that never got a session id counts on its own.
+    """
+    spans: dict[str, tuple[datetime, datetime]] = {}
+    alone: list[float] = []
+    for r in records:
+        end = r.started_at + timedelta(seconds=r.duration_s or 0.0)
+        if r.session_id is None:
+            alone.append(r.duration_s or 0.0)
+            continue
+        first, last = spans.get(r.session_id, (r.started_at, end))
+        spans[r.session_id] = (min(first, r.started_at), max(last, end))
+    return [(last - first).total_seconds() for first, last in spans.values()] + alone
 
 
 def verdict(results: list[Result]) -> str:

@@ -61,10 +61,12 @@ def _support_block(report: dict[str, Any]) -> list[str]:
             reason = f" {close['reason']}" if close.get("reason") else ""
             lines.append(f"  close {close['code']}{reason} at {close['at']}")
         if "sessions_opened" in support:
-            n = support["sessions_opened"]
+            n, conns = support["sessions_opened"], support.get("connections", 0)
+            over = f" over {conns} connections" if conns > n else ""
+            total = support["sessions_total_s"]
             lines.append(
-                f"  sessions opened by agent-doctor: {n} "
-                f"({support['sessions_total_s']:.1f} s in total)"
+                f"  sessions opened by agent-doctor: {n}{over} "
+                f"({total:.{2 if total < 10 else 1}f} s in total, what these checks cost)"
             )
     if path:
         lines.append(f"  report: {path} (attach it; it contains no key or token)")

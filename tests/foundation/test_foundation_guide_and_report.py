@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -132,6 +132,23 @@ def test_report_has_the_contract_shape_and_support_block() -> None:
     assert "pw-secret-1234" not in str(report) and report["redactions"] == ["proxy_credentials"]
 
 
+def test_a_resumed_session_counts_once_with_the_gap_it_spent_dropped() -> None:
+    ctx = Context.build()
+    t0 = datetime(2026, 11, 24, 14, 0, tzinfo=timezone.utc)
+    sid = "sess_" + "c" * 32
+    ctx.record_session(SessionRecord("resume", "us", sid, t0, 0.25, 1006, "dropped", False))
+    later = t0 + timedelta(seconds=1.25)
+    ctx.record_session(SessionRecord("resume", "us", sid, later, 0.5, 1000, "ended", True))
+    ctx.record_session(SessionRecord("token", "us", None, t0, 0.125, 1008, "UNAUTHORIZED", False))
+    report = assert_valid_report(build_report("all", ctx, _results(), t0, 2000))
+    support = report["support"]
+    assert support["session_ids"] == [sid]
+    assert (support["sessions_opened"], support["connections"]) == (2, 3)
+    assert support["sessions_total_s"] == 1.875  # 1.75 s drop-to-end span + 0.125 s
+    text = render(report)
+    assert "sessions opened by agent-doctor: 2 over 3 connections (1.88 s in total" in text
+
+
 def test_text_report_shows_only_what_the_report_holds() -> None:
     ctx = Context.build()
     started = datetime(2026, 11, 24, 14, 0, tzinfo=timezone.utc)
@@ -141,7 +158,7 @@ def test_text_report_shows_only_what_the_report_holds() -> None:
     assert out.count("Fix:") == 2  # warn and fail have fixes; error gets the bug note
     assert "This is a bug in agent-doctor" in out
     assert "session ids: sess_x" in out and "close 1000 bye" in out
-    assert "sessions opened by agent-doctor: 1 (2.0 s in total)" in out
+    assert "sessions opened by agent-doctor: 1 (2.00 s in total, what these checks cost)" in out
     assert "1.5 s" in out and "5 ms" in out
     assert out.rstrip().endswith(report["summary"]["verdict"])
     assert "Evidence:" not in out and "x_ms: 1" in render(report, verbose=True)

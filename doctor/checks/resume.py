@@ -1,0 +1,210 @@
+"""`resume`: does `session.resume` work for this account, and does `session.end` end cleanly.
+
+Open a session, drop the TCP connection abruptly (no `session.end`, no close frame), wait
+`--resume-delay`, open a new connection and send `session.resume` as its first message;
+`session.ready` must come back with the same id. Then `session.end` / `session.ended`,
+so the grace window is not billed.
+
+Which credential: with an API key alone, the key on both connections (a server app).
+When the user also gave `--token`, the app uses tokens: each connection gets a token
+freshly minted with the key right before it (a token is single use; the user's own token
+was consumed by the `token` check). With a token and no key a second token cannot be
+had, so the check is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from doctor import guide
+from doctor.context import Context
+from doctor.credentials import cleaned
+from doctor.net.auth_outcome import (
+    GRACE_WINDOW_S,
+    Outcome,
+    after_resume_outcome,
+    mint_outcome,
+    resume_outcome,
+    session_outcome,
+)
+from doctor.net.sessions import TOKEN_EXPIRES_S, Attempt, Auth, Sessions
+from doctor.registry import check
+from doctor.result import Result, Status, passed, problem, skipped
+
+
+def _timeout(ctx: Context) -> float:
+    # Two connections (connect, ready, end), up to two mints, and the user's delay.
+    return 8 * ctx.timeout + ctx.resume_delay + 10
+
+
+@dataclass(frozen=True)
+class Leg:
+    """How one of the two connections authenticates: the key itself, or a token minted
+    with it right before connecting."""
+
+    key: str
+    minted: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    first: Leg
+    second: Leg
+
+    @property
+    def auth(self) -> str:
+        return "token" if self.first.minted else "api_key"
+
+
+def plan_for(ctx: Context) -> Plan | Result:
+    if ctx.api_key is None:
+        cause, why = (
+            ("needs_api_key", "a token is single use and resume needs two connections")
+            if ctx.token
+            else ("no_credentials", "no credentials")
+        )
+        return skipped(
+            cause,
+            f"{why}: pass --api-key (or set ASSEMBLYAI_API_KEY) so fresh tokens can be minted",
+            {"api_key": None, "token": ctx.token.describe() if ctx.token else None},
+        )
+    key = cleaned(ctx.api_key.value)
+    leg = Leg(key, minted=ctx.token is not None)
+    return Plan(leg, leg)
+
+
+class _Stop(Exception):
+    """A step failed; its outcome is the result."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.summary)
+        self.outcome = outcome
+
+
+async def _auth_for(s: Sessions, leg: Leg, n: int, ev: dict[str, Any]) -> Auth:
+    """The key, or a token minted now (a registered secret before anything can print)."""
+    from doctor.net.agent_api import AgentApiError
+
+    if not leg.minted:
+        return Auth("api_key", leg.key, f"connection #{n} (API key)")
+    try:
+        result, auth = await s.mint(leg.key, f"token for connection #{n}")
+    except AgentApiError as err:
+        raise _Stop(
+            Outcome(
+                "timeout" if err.kind == "timeout" else "token_url_unreachable",
+                Status.FAIL,
+                f"could not mint a token for connection #{n}: {err}",
+                "firewall",
+                str(err),
+            )
+        ) from None
+    ev.setdefault("tokens", []).append(s.minted[-1])
+    bad = mint_outcome(
+        result.status,
+        bool(result.token),
+        result.expires_in_seconds,
+        TOKEN_EXPIRES_S,
+        result.error,
+        result.body,
+    )
+    if bad is not None or auth is None:
+        assert bad is not None
+        raise _Stop(bad)
+    return dataclasses.replace(auth, label=f"connection #{n} (fresh token)")
+
+
+async def run_resume(ctx: Context, plan: Plan) -> Result:
+    """The drop-and-resume story with the credentials of `plan` (tests give the second
+    leg another key to provoke `session_forbidden`)."""
+    s = Sessions(ctx, "resume")
+    ev: dict[str, Any] = {
+        "auth": plan.auth,
+        "resume_delay_requested_s": ctx.resume_delay,
+        "grace_window_s": GRACE_WINDOW_S,
+    }
+    first: Attempt | None = None
+    second: Attempt | None = None
+    outcome: Outcome | None = None
+    try:
+        first = await s.open(await _auth_for(s, plan.first, 1, ev))
+        if first.failure is not None:
+            first_problem = session_outcome(first.failure, first.auth.kind)
+            raise _Stop(
+                Outcome(
+                    first_problem.cause if first_problem.cause == "timeout" else "no_session_ready",
+                    Status.FAIL,
+                    f"the first session did not start: {first_problem.summary}",
+                    first_problem.guide,
+                    first_problem.detail,
+                )
+            )
+        ev["t_ready_s"] = round(first.offset_s + (first.time_to_ready_ms or 0) / 1000, 4)
+        dropped_at = await s.drop(first)
+        ev["t_drop_s"] = round(dropped_at - s.t0, 4)
+        # Waiting is the feature here: the user's delay between the drop and the resume.
+        await asyncio.sleep(max(0.0, ctx.resume_delay - (time.monotonic() - dropped_at)))
+        auth = await _auth_for(s, plan.second, 2, ev)
+        assert first.session_id is not None
+        second = await s.open(auth, resume_id=first.session_id)
+        resumed_at = _resume_sent_at(second, s)
+        delay = (resumed_at - dropped_at) if resumed_at is not None else ctx.resume_delay
+        ev["resume_delay_s"] = round(delay, 3)
+        if second.failure is not None:
+            raise _Stop(resume_outcome(second.failure, delay))
+        await s.end(second)
+        outcome = after_resume_outcome(
+            first.session_id,
+            second.session_id,
+            bool(second.ended),
+            second.close_code,
+            second.close_reason,
+            delay,
+        )
+    except _Stop as stop:
+        outcome = stop.outcome
+    finally:
+        await s.finish()
+    ev["session_ids"] = [a.session_id for a in (first, second) if a and a.session_id]
+    ev["connections"] = [a.evidence() for a in s.attempts]
+    ev["sessions_total_s"] = s.total_s
+    if first is not None and second is not None and second.closed_at is not None:
+        ev["session_span_s"] = round(second.closed_at - first.opened_at, 3)
+    n = sum(a.upgraded for a in s.attempts)
+    cost = f"{n} connection{'s' if n != 1 else ''}, {s.total_s:.2f} s connected"
+    if outcome is None:
+        assert first is not None and second is not None
+        return passed(
+            f"resumed {first.session_id} {ev['resume_delay_s']:.1f} s after an abrupt drop; "
+            "session.ready kept the id and session.end got session.ended (the session "
+            f"lasted {ev.get('session_span_s', 0):.2f} s over {cost})",
+            ev,
+        )
+    if outcome.cause == "resume_rejected" and first is not None:
+        ev["note"] = (
+            "the first session was dropped and could not be resumed: the service may bill "
+            "its grace window"
+        )
+    fix = guide.fix(outcome.guide, detail=outcome.detail)
+    return problem(outcome.status, outcome.cause, f"{outcome.summary} ({cost})"[:400], ev, fix)
+
+
+def _resume_sent_at(attempt: Attempt, s: Sessions) -> float | None:
+    """When `session.resume` went out, on the monotonic clock."""
+    for event in attempt.timeline():
+        if event["direction"] == "sent" and event["type"] == "session.resume":
+            return s.t0 + float(event["t_s"])
+    return None
+
+
+@check("resume", "Session resume", needs=("token",), timeout=_timeout)
+async def resume(ctx: Context) -> Result:
+    """Drop a session, resume it within the grace window, then end it cleanly."""
+    plan = plan_for(ctx)
+    if isinstance(plan, Result):
+        return plan
+    return await run_resume(ctx, plan)

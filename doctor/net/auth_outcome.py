@@ -1,0 +1,516 @@
+"""What a failed mint, connection or resume means: contract cause codes for `token` and
+`resume` (pure: error facts in, an `Outcome` out; no sockets, no clock).
+
+The service reports one credential problem several ways (protocol.md §2.2, §4): an HTTP
+401 before the upgrade, `UNAUTHORIZED` then close 1008 after it, a lowercase
+`unauthorized` first frame for an expired token, or, in browsers, a bare 1006. These
+functions fold them into the few causes a user can act on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from doctor.credentials import Finding
+from doctor.result import Status
+
+GRACE_WINDOW_S = 30.0  # protocol.md §3.6
+TOKEN_PARAMS = ("expires_in_seconds", "max_session_duration_seconds")
+AUTH_REFUSALS = frozenset({"unauthorized", "token_expired", "forbidden"})
+BROWSER_1006 = "a browser sees close 1006 with no reason"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One problem: its contract cause, how bad, a one-line summary and the guide entry."""
+
+    cause: str
+    status: Status
+    summary: str
+    guide: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The facts of a failed step, taken from an `AgentApiError` and the frames seen."""
+
+    kind: str  # http_status, proxy_status, connect, session_error, closed, timeout
+    step: str
+    http_status: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    close_code: int | None = None
+    close_reason: str | None = None
+    close_frame: bool | None = None
+    reason: str | None = None
+    timeout_s: float | None = None
+    body: str | None = None
+
+    @classmethod
+    def of(cls, err: Any, first_error: dict[str, Any] | None = None) -> Failure:
+        """From an `AgentApiError`; `first_error` is a `session.error` payload received on
+        the connection before it failed (a close during `send` hides it otherwise)."""
+        code = getattr(err, "error_code", None)
+        message = getattr(err, "error_message", None)
+        if code is None and first_error is not None:
+            code = first_error.get("code")
+            message = first_error.get("message")
+        return cls(
+            kind=str(getattr(err, "kind", "error")),
+            step=str(getattr(err, "step", "")),
+            http_status=getattr(err, "http_status", None),
+            error_code=None if code is None else str(code),
+            error_message=None if message is None else str(message),
+            close_code=getattr(err, "close_code", None),
+            close_reason=getattr(err, "close_reason", None),
+            close_frame=getattr(err, "close_frame", None),
+            reason=getattr(err, "reason", None),
+            timeout_s=getattr(err, "timeout_s", None),
+            body=getattr(err, "body", None),
+        )
+
+    def close_text(self) -> str:
+        if self.close_frame is False:
+            return "no close frame (1006)"
+        if self.close_code is None:
+            return "the socket closed"
+        return f"close {self.close_code}" + (f" {self.close_reason}" if self.close_reason else "")
+
+    def error_text(self) -> str:
+        msg = f" ({self.error_message})" if self.error_message else ""
+        return f"session.error {self.error_code}{msg}"
+
+
+# --- temporary tokens ---------------------------------------------------------------------
+
+
+def bad_request_param(text: str | None) -> str | None:
+    """Which query parameter a 400 body blames, if it names one."""
+    if not text:
+        return None
+    for name in TOKEN_PARAMS:
+        if name in text:
+            return name
+    match = re.search(r"\b([a-z]+(?:_[a-z]+)+)\b", text)
+    return match.group(1) if match else None
+
+
+def mint_outcome(
+    status: int,
+    token_present: bool,
+    expires_in_seconds: int | None,
+    asked_expires_s: int,
+    error: str | None,
+    body: Any,
+) -> Outcome | None:
+    """The answer of GET /v1/token; None when it is a usable token of the right shape."""
+    text = error or (body if isinstance(body, str) else None) or ""
+    said = f": {text[:160]}" if text else ""
+    if status == 200:
+        wrong: list[str] = []
+        if not token_present:
+            wrong.append("no `token` string")
+        if expires_in_seconds is None:
+            wrong.append("no integer `expires_in_seconds`")
+        elif expires_in_seconds != asked_expires_s:
+            wrong.append(
+                f"`expires_in_seconds` {expires_in_seconds}, not the {asked_expires_s} asked"
+            )
+        if not wrong:
+            return None
+        what = "; ".join(wrong)
+        return Outcome(
+            "token_response_invalid",
+            Status.FAIL,
+            f"the token endpoint answered 200 with {what}",
+            "service_side",
+            f"token response: {what}",
+        )
+    if status == 401:
+        return Outcome(
+            "unauthorized",
+            Status.FAIL,
+            f"the token endpoint refused the API key: HTTP 401{said}",
+            "token_auth",
+            "GET /v1/token answered 401: the key is wrong, revoked, or not sent",
+        )
+    if status == 403:
+        return Outcome(
+            "forbidden",
+            Status.FAIL,
+            f"the token endpoint refused the API key: HTTP 403{said}",
+            "token_auth",
+            "HTTP 403: the key is valid but may not use the Voice Agent API "
+            "(check the account's access in the dashboard)",
+        )
+    if status == 429:
+        return Outcome(
+            "rate_limited",
+            Status.FAIL,
+            f"the token endpoint is rate limiting this key: HTTP 429{said}",
+            "service_side",
+            "HTTP 429 from GET /v1/token: wait, then retry with exponential backoff "
+            "(1 s, 2 s, 4 s...); mint one token per connection, not in a loop",
+        )
+    if status == 400:
+        param = bad_request_param(text)
+        blamed = f"`{param}`" if param else "a query parameter"
+        return Outcome(
+            "bad_request",
+            Status.FAIL,
+            f"the token endpoint rejected {blamed}: HTTP 400{said}",
+            "service_side",
+            f"HTTP 400 blaming {blamed}; agent-doctor asked for expires_in_seconds=60 and "
+            "max_session_duration_seconds=60 (valid ranges 1-600 and 60-10800): if a relay "
+            "or --token-url sits in between, check what it forwards",
+        )
+    if status in (404, 405):
+        return Outcome(
+            "bad_request",
+            Status.FAIL,
+            f"no token endpoint at this URL: HTTP {status}{said}",
+            "service_side",
+            f"HTTP {status}: check --token-url (it should end in /v1/token)",
+        )
+    if status >= 500:
+        return Outcome(
+            "server_error",
+            Status.FAIL,
+            f"the token endpoint failed: HTTP {status}{said}",
+            "service_side",
+            f"GET /v1/token answered HTTP {status}",
+        )
+    return Outcome(
+        "server_error",
+        Status.FAIL,
+        f"unexpected answer from the token endpoint: HTTP {status}{said}",
+        "service_side",
+        f"GET /v1/token answered HTTP {status}",
+    )
+
+
+def mint_unreachable(failure: Failure, token_url_host: str) -> Outcome:
+    """No HTTP answer at all from the token endpoint (the `wss` check reached the socket)."""
+    if failure.kind == "timeout":
+        return Outcome(
+            "timeout",
+            Status.FAIL,
+            f"no answer from the token endpoint within {failure.timeout_s or 0:g} s",
+            "firewall",
+            f"GET https://{token_url_host}/v1/token timed out",
+        )
+    why = failure.reason or failure.kind
+    if failure.http_status is not None:
+        why = f"proxy answered HTTP {failure.http_status}"
+    return Outcome(
+        "token_url_unreachable",
+        Status.FAIL,
+        f"the token endpoint could not be reached ({why})",
+        "firewall",
+        f"GET /v1/token on {token_url_host}: {why}",
+    )
+
+
+# --- opening a session --------------------------------------------------------------------
+
+
+def session_outcome(f: Failure, auth: str, *, token_age_s: float | None = None,
+                    token_window_s: float | None = None) -> Outcome:  # fmt: skip
+    """A connection that did not reach `session.ready`. `auth` is `api_key` or `token`;
+    the age and window of a token we minted let us call a late refusal an expiry."""
+    who = "API key" if auth == "api_key" else "token"
+    code = f.error_code
+    late = token_age_s is not None and token_window_s is not None and token_age_s > token_window_s
+    expired_words = bool(f.error_message and "expir" in f.error_message.lower())
+    if f.kind == "timeout":
+        step = {"connect": "the WebSocket connection", "ready": "session.ready",
+                "send": "the first message"}.get(f.step, f.step)  # fmt: skip
+        return Outcome(
+            "timeout",
+            Status.FAIL,
+            f"no {step} within {f.timeout_s or 0:g} s",
+            "firewall" if f.step == "connect" else "service_side",
+            f"waiting for {step} ({who})",
+        )
+    if f.kind == "http_status":
+        status = f.http_status
+        if status == 401:
+            return Outcome(
+                "token_expired" if late else "unauthorized",
+                Status.FAIL,
+                f"the WebSocket upgrade was refused with HTTP 401 for the {who} ({BROWSER_1006})",
+                "token_auth",
+                f"HTTP 401 before the upgrade ({who})",
+            )
+        if status == 403:
+            return Outcome(
+                "forbidden",
+                Status.FAIL,
+                f"the WebSocket upgrade was refused with HTTP 403 for the {who}: valid "
+                "credential, but not allowed to use the Voice Agent API",
+                "token_auth",
+                "HTTP 403: check that the account has Voice Agent access",
+            )
+        if status == 429:
+            return Outcome(
+                "rate_limited",
+                Status.FAIL,
+                "the WebSocket upgrade was refused with HTTP 429 (rate limited)",
+                "service_side",
+                "HTTP 429 on the upgrade: retry later with backoff",
+            )
+        return Outcome(
+            "server_error",
+            Status.FAIL,
+            f"the WebSocket upgrade was refused with HTTP {status}",
+            "service_side",
+            f"HTTP {status} on the upgrade",
+        )
+    if f.kind in ("connect", "proxy_status"):
+        why = f.reason or f"proxy HTTP {f.http_status}"
+        return Outcome(
+            "timeout" if why == "timeout" else "no_session_ready",
+            Status.FAIL,
+            f"the WebSocket connection failed ({why}) although the reachability check passed",
+            "firewall",
+            f"connect: {why}",
+        )
+    if code is not None:
+        return _by_error_code(f, code, who, late, expired_words)
+    # Closed without any session.error frame.
+    if f.close_frame is False:
+        return Outcome(
+            "unauthorized",
+            Status.FAIL,
+            f"the connection dropped right after the upgrade with no frame and no close code "
+            f"(1006): most likely the {who} was refused ({BROWSER_1006} the same way)",
+            "token_auth",
+            "1006 with no frames right after connect",
+        )
+    if f.close_code == 1008 and (f.close_reason or "").upper() == "UNAUTHORIZED":
+        return Outcome(
+            "token_expired" if late or expired_words else "unauthorized",
+            Status.FAIL,
+            f"the service closed the connection with 1008 UNAUTHORIZED for the {who} "
+            f"({BROWSER_1006})",
+            "token_auth",
+            "close 1008 UNAUTHORIZED",
+        )
+    if f.close_code == 1008 and (f.close_reason or "").upper() == "FORBIDDEN":
+        return Outcome(
+            "forbidden", Status.FAIL, f"closed with 1008 FORBIDDEN for the {who}", "token_auth",
+            "close 1008 FORBIDDEN: the account may not use the Voice Agent API",
+        )  # fmt: skip
+    return Outcome(
+        "no_session_ready",
+        Status.FAIL,
+        f"no session.ready: {f.close_text()} before it, with no session.error",
+        "service_side",
+        f.close_text(),
+    )
+
+
+def _by_error_code(f: Failure, code: str, who: str, late: bool, expired_words: bool) -> Outcome:
+    close = f.close_text()
+    if code == "unauthorized" or (code == "UNAUTHORIZED" and (late or expired_words)):
+        return Outcome(
+            "token_expired",
+            Status.FAIL,
+            f"the {who} was refused as expired: {f.error_text()}, then {close}; tokens must "
+            "be used within their expires_in_seconds window",
+            "token_auth",
+            f"{f.error_text()}: fetch a fresh token right before each connection "
+            "(expires_in_seconds 60-300)",
+        )
+    if code == "UNAUTHORIZED":
+        return Outcome(
+            "unauthorized",
+            Status.FAIL,
+            f"the service refused the {who}: {f.error_text()}, then {close} ({BROWSER_1006})",
+            "token_auth",
+            f"{f.error_text()}, {close}",
+        )
+    if code == "FORBIDDEN":
+        return Outcome(
+            "forbidden",
+            Status.FAIL,
+            f"the {who} is valid but not allowed here: {f.error_text()}, then {close}",
+            "token_auth",
+            "FORBIDDEN: check that the account has Voice Agent access",
+        )
+    if code in ("server_error", "INTERNAL_ERROR"):
+        return Outcome(
+            "server_error",
+            Status.FAIL,
+            f"the service could not start a session: {f.error_text()}, then {close}",
+            "service_side",
+            f"{f.error_text()}, {close}",
+        )
+    return Outcome(
+        "no_session_ready",
+        Status.FAIL,
+        f"no session.ready: {f.error_text()}, then {close}",
+        "service_side",
+        f"{f.error_text()}, {close}",
+    )
+
+
+def reuse_refused(f: Failure) -> bool | None:
+    """Whether a second use of a token was refused (True), or the attempt says nothing
+    either way (None: a timeout, a server error)."""
+    outcome = session_outcome(f, "token")
+    if outcome.cause in AUTH_REFUSALS:
+        return True
+    return None
+
+
+# --- offline findings, merged with what the service said --------------------------------
+
+
+def findings_outcome(
+    what: str,
+    findings: Iterable[Finding],
+    online: Outcome | None,
+    went_online: bool,
+    worked: str = "",
+) -> Outcome | None:
+    """The verdict on one credential's offline findings given what its online use gave.
+
+    - could not go online (empty, unsendable): fail;
+    - refused online: fail (a token in the key variable explains a 401 better than 401);
+    - worked once cleaned: fail for a mistake the app would send as is, warn for a hint.
+    """
+    found = list(findings)
+    if not found:
+        return None
+    first = found[0]
+    extra = f" (+{len(found) - 1} more)" if len(found) > 1 else ""
+    detail = "; ".join(f.message for f in found)
+    if not went_online:
+        return Outcome(
+            "malformed_credentials",
+            Status.FAIL,
+            f"{first.message}{extra}; not sent to the service",
+            "token_auth",
+            detail,
+        )
+    if online is not None and online.cause in AUTH_REFUSALS:
+        return Outcome(
+            "malformed_credentials",
+            Status.FAIL,
+            f"{first.message}{extra}; the service refused the {what} ({online.cause})",
+            "token_auth",
+            detail,
+        )
+    if online is not None:
+        return None  # another problem (server, network) says more; findings go to evidence
+    severe = any(f.severity == "fail" for f in found)
+    tail = f"; with that undone it works ({worked})" if severe and worked else ""
+    return Outcome(
+        "malformed_credentials",
+        Status.FAIL if severe else Status.WARN,
+        f"{first.message}{extra}{tail}",
+        "token_auth",
+        detail,
+    )
+
+
+# --- resume -------------------------------------------------------------------------------
+
+
+def resume_outcome(f: Failure, delay_s: float, grace_s: float = GRACE_WINDOW_S) -> Outcome:
+    """A `session.resume` that did not give `session.ready` back."""
+    when = f"{delay_s:.1f} s after the drop"
+    inside = delay_s < grace_s
+    window = (
+        f"inside the {grace_s:g} s grace window"
+        if inside
+        else f"beyond the {grace_s:g} s grace window (expected: use a shorter --resume-delay)"
+    )
+    code = f.error_code
+    close = f.close_text()
+    if code == "session_not_found":
+        return Outcome(
+            "resume_rejected",
+            Status.FAIL,
+            f"session_not_found {when}, {window}; then {close}",
+            "session_resume",
+            f"session_not_found {when}",
+        )
+    if code == "session_forbidden":
+        return Outcome(
+            "resume_forbidden",
+            Status.FAIL,
+            f"session_forbidden {when}: the service says the session belongs to another "
+            f"account or key; then {close}",
+            "session_resume",
+            f"session_forbidden {when}",
+        )
+    if code == "session_expired":
+        return Outcome(
+            "resume_expired",
+            Status.FAIL,
+            f"session_expired {when}: the session's time limit ran out; then {close}",
+            "session_resume",
+            f"session_expired {when}",
+        )
+    if f.kind == "timeout":
+        return Outcome(
+            "timeout",
+            Status.FAIL,
+            f"no answer to session.resume within {f.timeout_s or 0:g} s ({when})"
+            if f.step == "resume"
+            else f"no {f.step} within {f.timeout_s or 0:g} s on the second connection",
+            "service_side",
+            f"timeout at {f.step} ({when})",
+        )
+    if code is not None:
+        got = f"{f.error_text()}, then {close}"
+    elif f.kind == "http_status":
+        got = f"HTTP {f.http_status} refusing the second connection"
+    elif f.kind in ("connect", "proxy_status"):
+        got = f"the second connection failed ({f.reason or f.http_status})"
+    else:
+        got = f"{close} and no event"
+    return Outcome(
+        "no_ready_after_resume",
+        Status.FAIL,
+        f"no session.ready after session.resume ({when}): {got}",
+        "session_resume",
+        f"{got} ({when})",
+    )
+
+
+def after_resume_outcome(
+    first_id: str | None,
+    resumed_id: str | None,
+    ended: bool,
+    close_code: int | None,
+    close_reason: str | None,
+    delay_s: float,
+) -> Outcome | None:
+    """A resume that got `session.ready`: was it the same session, and did it end cleanly."""
+    if resumed_id != first_id:
+        return Outcome(
+            "session_id_changed",
+            Status.WARN,
+            f"session.resume {delay_s:.1f} s after the drop gave session.ready with another "
+            f"id ({resumed_id} instead of {first_id}): the conversation context may be lost",
+            "session_resume",
+            f"resume returned {resumed_id} for {first_id}",
+        )
+    if not ended:
+        return Outcome(
+            "no_session_ended",
+            Status.WARN,
+            f"resume worked ({delay_s:.1f} s after the drop), but session.end got no "
+            f"session.ended before the close ({close_code}): the service may bill the "
+            f"{GRACE_WINDOW_S:g} s grace window",
+            "billing",
+            f"{resumed_id}: close {close_code} {close_reason or ''}".strip(),
+        )
+    return None

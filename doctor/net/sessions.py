@@ -1,0 +1,303 @@
+"""Opening, ending and dropping real sessions for the `token` and `resume` checks.
+
+The shell both checks share, so each session is handled the same way: minted tokens are
+registered as secrets before anything can print them, every connection that got past the
+upgrade goes into the report's `support` block (id, close, start, region, duration), and
+every timeline is re-based on the check's own start so two connections read as one story.
+Heavy imports (websockets, httpx) happen inside `doctor.net.agent_api` calls only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from doctor.context import Context, SessionRecord
+from doctor.net.auth_outcome import Failure
+from doctor.report.redact import mask
+
+if TYPE_CHECKING:
+    from doctor.net.agent_api import AgentConnection, TokenResult
+
+# No greeting: nothing is spoken, so nothing but connection time is used.
+MINIMAL_CONFIG: dict[str, Any] = {
+    "system_prompt": "agent-doctor connectivity test: no greeting, no audio; it ends at once."
+}
+TOKEN_EXPIRES_S = 60
+TOKEN_MAX_SESSION_S = 60
+
+
+@dataclass(frozen=True)
+class Auth:
+    """How one connection authenticates; `value` never leaves this object."""
+
+    kind: str  # "api_key" or "token"
+    value: str = field(repr=False)
+    label: str  # what the report calls it: "API key", "minted token #1", "your --token"
+    header: str = "bearer"  # API key in `Authorization: Bearer ...` or raw
+    minted_at: float | None = None  # monotonic, for tokens we minted
+    window_s: float | None = None
+
+    @property
+    def masked(self) -> str:
+        return mask(self.value)
+
+
+@dataclass
+class Attempt:
+    """One connection: how it went, what it cost, and its events."""
+
+    label: str
+    auth: Auth
+    started_at: datetime
+    offset_s: float  # connection start, seconds after the check started
+    conn: AgentConnection | None = None
+    session_id: str | None = None
+    time_to_ready_ms: float | None = None
+    failure: Failure | None = None
+    ended: bool | None = None  # session.ended came back after session.end
+    ended_payload: dict[str, Any] | None = None
+    dropped: bool = False
+    closed_at: float | None = None  # monotonic
+    opened_at: float = 0.0  # monotonic
+    upgraded: bool = False
+    recorded: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return self.session_id is not None and self.failure is None
+
+    @property
+    def duration_s(self) -> float:
+        end = self.closed_at if self.closed_at is not None else time.monotonic()
+        return max(0.0, end - self.opened_at)
+
+    @property
+    def close_code(self) -> int | None:
+        return self.conn.close_code if self.conn is not None else None
+
+    @property
+    def close_reason(self) -> str | None:
+        if self.conn is None:
+            return None
+        if self.dropped:
+            return "dropped by agent-doctor (no close frame) to test resume"
+        return self.conn.close_reason or None
+
+    def timeline(self) -> list[dict[str, Any]]:
+        """The connection's events, `t_s` counted from the check's start."""
+        if self.conn is None:
+            return []
+        out = []
+        for event in self.conn.timeline_dicts():
+            event["t_s"] = round(event["t_s"] + self.offset_s, 4)
+            out.append(event)
+        return out
+
+    def evidence(self, with_events: bool = True) -> dict[str, Any]:
+        ev: dict[str, Any] = {
+            "connection": self.label,
+            "auth": self.auth.kind,
+            "credential": self.auth.masked,
+            "session_id": self.session_id,
+            "started_t_s": round(self.offset_s, 4),
+            "time_to_ready_ms": self.time_to_ready_ms,
+            "session_ended_received": self.ended,
+            "close_code": self.close_code,
+            "close_reason": self.close_reason,
+            "duration_s": round(self.duration_s, 3),
+        }
+        if self.auth.kind == "api_key":
+            ev["auth_header"] = "Bearer <key>" if self.auth.header == "bearer" else "<key>"
+        if self.ended_payload is not None:
+            ev["session_duration_seconds"] = self.ended_payload.get("session_duration_seconds")
+        if self.failure is not None:
+            ev["failure"] = {k: v for k, v in vars(self.failure).items() if v is not None}
+        if self.notes:
+            ev["notes"] = list(self.notes)
+        if with_events:
+            ev["events"] = self.timeline()
+        return ev
+
+
+class Sessions:
+    """A check's sessions: `open`, then `end` or `drop`, then `finish` (in a `finally`)."""
+
+    def __init__(self, ctx: Context, check_id: str) -> None:
+        self.ctx = ctx
+        self.check_id = check_id
+        self.t0 = time.monotonic()
+        self.attempts: list[Attempt] = []
+        self.minted: list[dict[str, Any]] = []
+
+    def now_s(self) -> float:
+        return round(time.monotonic() - self.t0, 4)
+
+    # --- tokens -------------------------------------------------------------------------
+    async def mint(
+        self,
+        api_key: str,
+        label: str,
+        expires_s: int = TOKEN_EXPIRES_S,
+        max_session_s: int = TOKEN_MAX_SESSION_S,
+    ) -> tuple[TokenResult, Auth | None]:
+        """GET /v1/token with the key in the header as given (raw); the token, if any, is
+        a registered secret before this returns. Raises `AgentApiError` with no answer."""
+        from doctor.net.agent_api import mint_token
+
+        at = time.monotonic()
+        result = await mint_token(
+            self.ctx.token_url,
+            api_key,
+            expires_s,
+            max_session_s,
+            proxy=self.ctx.proxy,
+            ca_bundle=self.ctx.ca_bundle,
+            timeout=self.ctx.timeout,
+            auth_header="raw",
+        )
+        if result.token:
+            self.ctx.add_secret("minted_token", result.token)
+        self.minted.append(
+            {
+                "label": label,
+                "t_s": round(at - self.t0, 4),
+                "http_status": result.status,
+                "elapsed_ms": result.elapsed_ms,
+                "token": mask(result.token) if result.token else None,
+                "expires_in_seconds": result.expires_in_seconds,
+            }
+        )
+        if not result.ok:
+            return result, None
+        assert result.token is not None
+        auth = Auth("token", result.token, label, minted_at=at, window_s=float(expires_s))
+        return result, auth
+
+    # --- connections --------------------------------------------------------------------
+    async def open(self, auth: Auth, resume_id: str | None = None) -> Attempt:
+        """Connect and send `session.update` (or `session.resume resume_id`) as the first
+        message; wait for `session.ready`. Never raises for a service answer: the
+        `Attempt` holds the failure. The connection stays open while the session is."""
+        from doctor.net.agent_api import AgentApiError, AgentConnection
+
+        opener = AgentConnection.open(
+            self.ctx.ws_url,
+            api_key=auth.value if auth.kind == "api_key" else None,
+            token=auth.value if auth.kind == "token" else None,
+            proxy=self.ctx.proxy,
+            ca_bundle=self.ctx.ca_bundle,
+            timeout=self.ctx.timeout,
+            auth_header=auth.header,
+        )
+        conn = opener.conn
+        now = time.monotonic()
+        attempt = Attempt(
+            label=auth.label,
+            auth=auth,
+            started_at=datetime.now(timezone.utc),
+            offset_s=(now - conn.now()) - self.t0,
+            conn=conn,
+            opened_at=now - conn.now(),
+        )
+        self.attempts.append(attempt)
+        try:
+            await opener
+            attempt.upgraded = True
+            if resume_id is None:
+                await conn.start_session(MINIMAL_CONFIG)
+            else:
+                payload = await conn.resume(resume_id)
+                if isinstance(payload.get("session_id"), str):
+                    conn.session_id = payload["session_id"]
+            attempt.session_id = conn.session_id
+            ready_s = conn.ready_s or 0.0
+            attempt.time_to_ready_ms = round(ready_s * 1000, 1)
+        except AgentApiError as err:
+            attempt.failure = Failure.of(err, _first_error(conn))
+            attempt.session_id = conn.session_id
+            await self._close(attempt)
+        return attempt
+
+    async def end(self, attempt: Attempt) -> None:
+        """`session.end`, then wait for `session.ended` and the server's close."""
+        from doctor.net.agent_api import AgentApiError
+
+        conn = attempt.conn
+        if conn is None or conn.closed:
+            await self._close(attempt)
+            return
+        try:
+            payload = await conn.end()
+        except AgentApiError as err:
+            attempt.notes.append(f"session.end: {err}")
+            payload = None
+        attempt.ended = payload is not None
+        attempt.ended_payload = payload
+        await self._close(attempt)
+
+    async def drop(self, attempt: Attempt) -> float:
+        """Abrupt TCP close: no `session.end`, no close frame. Returns when it happened."""
+        assert attempt.conn is not None
+        at = time.monotonic()
+        attempt.dropped = True
+        attempt.ended = False
+        await attempt.conn.drop()
+        await self._close(attempt)
+        return at
+
+    async def _close(self, attempt: Attempt) -> None:
+        conn = attempt.conn
+        if conn is None:
+            return
+        with contextlib.suppress(Exception):
+            await conn.aclose()
+        if attempt.closed_at is None:
+            attempt.closed_at = time.monotonic()
+        self._record(attempt)
+
+    def _record(self, attempt: Attempt) -> None:
+        """A support entry for every connection the server accepted (a refused upgrade
+        opened nothing and costs nothing)."""
+        if attempt.recorded or not attempt.upgraded:
+            return
+        attempt.recorded = True
+        self.ctx.record_session(
+            SessionRecord(
+                check=self.check_id,
+                region=self.ctx.region,
+                session_id=attempt.session_id,
+                started_at=attempt.started_at,
+                duration_s=round(attempt.duration_s, 3),
+                close_code=attempt.close_code,
+                close_reason=attempt.close_reason,
+                ended_cleanly=attempt.ended if attempt.session_id else None,
+                auth=attempt.auth.kind,
+            )
+        )
+
+    async def finish(self) -> None:
+        """Close whatever is still open (a check timing out, an exception): end sessions
+        that reached ready, so a failure of ours is never billed for the grace window."""
+        for attempt in self.attempts:
+            if attempt.conn is None or attempt.recorded or not attempt.upgraded:
+                continue
+            if attempt.ready and not attempt.dropped and not attempt.conn.closed:
+                with contextlib.suppress(Exception):
+                    await self.end(attempt)
+            await self._close(attempt)
+
+    @property
+    def total_s(self) -> float:
+        return round(sum(a.duration_s for a in self.attempts if a.upgraded), 3)
+
+
+def _first_error(conn: AgentConnection) -> dict[str, Any] | None:
+    for event in conn.received:
+        if event.error_code is not None:
+            return event.payload
+    return None
