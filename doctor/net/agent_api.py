@@ -52,6 +52,8 @@ class AgentApiError(Exception):
         self.reason: str | None = facts.get("reason")  # connect failures: dns, refused, tls...
         self.timeout_s: float | None = facts.get("timeout_s")
         self.cause: BaseException | None = facts.get("cause")
+        # the cause as text, with the credentials masked (an invalid URL quotes its ?token=)
+        self.cause_text: str | None = facts.get("cause_text")
 
     def facts(self) -> dict[str, Any]:
         """Evidence for a report (no secrets: messages come from the server or the OS)."""
@@ -70,7 +72,8 @@ class AgentApiError(Exception):
             if value is not None:
                 out[name] = value
         if self.cause is not None:
-            out["exception"] = f"{type(self.cause).__name__}: {self.cause}"[:300]
+            text = self.cause_text if self.cause_text is not None else str(self.cause)
+            out["exception"] = f"{type(self.cause).__name__}: {text}"[:300]
         return out
 
 
@@ -112,7 +115,7 @@ class StepTimeout(AgentApiError):
 
 def connect_failure_reason(exc: BaseException) -> str:
     """`dns`, `refused`, `reset`, `no_route`, `timeout`, `tls_untrusted`, `tls_hostname`,
-    `tls_expired`, `tls`, `proxy_unreachable`, `invalid_http` or `other`."""
+    `tls_expired`, `tls`, `proxy_unreachable`, `invalid_http`, `invalid_url` or `other`."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         code = getattr(exc, "verify_code", None)
         if code == 10:
@@ -132,11 +135,26 @@ def connect_failure_reason(exc: BaseException) -> str:
         return "reset"
     if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
         return "no_route"
-    from websockets.exceptions import InvalidMessage
+    from websockets.exceptions import InvalidMessage, InvalidURI
 
     if isinstance(exc, InvalidMessage):
         return "invalid_http"
+    if isinstance(exc, InvalidURI):
+        return "invalid_url"
     return "other"
+
+
+def scrub(text: str, *secrets: str | None) -> str:
+    """`text` with every given secret (and its URL-encoded form) masked."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            for form in {
+                secret,
+                urllib.parse.quote(secret, safe=""),
+                urllib.parse.quote_plus(secret),
+            }:
+                text = text.replace(form, mask(secret))
+    return text
 
 
 # --- timeline -----------------------------------------------------------------------------
@@ -251,16 +269,28 @@ class AgentConnection:
 
         headers = dict(extra_headers)
         url = ws_url
-        if token is not None:
-            url = _with_token(ws_url, token)
-        elif api_key is not None:
-            headers["Authorization"] = _auth_value(api_key, auth_header)
+        try:
+            if token is not None:
+                url = _with_token(ws_url, token)
+            elif api_key is not None:
+                headers["Authorization"] = _auth_value(api_key, auth_header)
+            shown = _shown_url(url)
+        except ValueError as exc:  # a URL urllib cannot even split (`wss://[::1/v1/ws`)
+            text = scrub(str(exc), token, api_key)
+            self._note("local", "connect_failed", {"reason": "invalid_url"})
+            raise ConnectFailed(
+                "connect",
+                f"connection failed (invalid_url): {text}",
+                reason="invalid_url",
+                cause=exc,
+                cause_text=text,
+            ) from None
         auth = "token" if token is not None else "api_key" if api_key is not None else "none"
         self._note(
             "local",
             "connect",
             {
-                "url": _shown_url(url),
+                "url": shown,
                 "auth": auth,
                 "auth_header": auth_header if auth == "api_key" else None,
                 "proxy": "environment" if proxy is None else bool(proxy),
@@ -314,9 +344,16 @@ class AgentConnection:
             reason = connect_failure_reason(exc)
             if proxy and reason == "refused":
                 reason = "proxy_unreachable"
+            if isinstance(exc, ValueError) and reason == "other":
+                reason = "invalid_url"  # websockets: a port that is not a number...
+            text = scrub(str(exc), token, api_key)
             self._note("local", "connect_failed", {"reason": reason})
             raise ConnectFailed(
-                "connect", f"connection failed ({reason}): {exc}", reason=reason, cause=exc
+                "connect",
+                f"connection failed ({reason}): {text}",
+                reason=reason,
+                cause=exc,
+                cause_text=text,
             ) from None
         self.connect_s = self.now()
         self._note("local", "open", {"connect_s": round(self.connect_s, 4)})
@@ -374,6 +411,25 @@ class AgentConnection:
                 "send", f"the socket closed before {message.get('type')} went out"
             ) from None
 
+    def _server_error(self, step: str) -> SessionError | None:
+        """The fatal `session.error` the server sent before closing, as the error to raise
+        (a server that refuses at once closes before the client's first message goes out;
+        the frame, not the failed send, is what happened)."""
+        for event in self.received:
+            code = event.error_code
+            if code is not None and is_fatal(code):
+                message = str(event.payload.get("message", ""))
+                return SessionError(
+                    step,
+                    f"session.error {code}: {message}",
+                    error_code=code,
+                    error_message=message,
+                    close_code=self.close_code,
+                    close_reason=self.close_reason,
+                    close_frame=self.close_frame,
+                )
+        return None
+
     async def send_raw(self, text: str | bytes) -> None:
         """A frame exactly as given (to provoke validation errors)."""
         assert self.ws is not None
@@ -384,7 +440,11 @@ class AgentConnection:
         await self.send({"type": "input.audio", "audio": base64.b64encode(pcm).decode("ascii")})
 
     # --- waiting ------------------------------------------------------------------------
-    def _closed_error(self, step: str, text: str) -> ClosedByServer:
+    def _closed_error(self, step: str, text: str) -> AgentApiError:
+        """SessionError when a fatal `session.error` preceded the close, else ClosedByServer."""
+        server_error = self._server_error(step)
+        if server_error is not None:
+            return server_error
         frame = "no close frame" if not self.close_frame else f"close {self.close_code}"
         return ClosedByServer(
             step,
@@ -568,7 +628,9 @@ async def mint_token(
         params["expires_in_seconds"] = expires_in_seconds
     if max_session_duration_seconds is not None:
         params["max_session_duration_seconds"] = max_session_duration_seconds
-    verify: ssl.SSLContext | bool = ssl_context_for(ca_bundle) or True
+    # The same trust as the WebSocket: the bundle, else the system store and SSL_CERT_FILE
+    # (httpx's own default would ignore SSL_CERT_FILE whenever trust_env is off).
+    verify = ssl_context_for(ca_bundle) or ssl.create_default_context()
     t0 = time.monotonic()
     try:
         async with httpx.AsyncClient(
@@ -602,6 +664,24 @@ async def mint_token(
             reason="timeout",
             cause=exc,
         ) from None
+    except httpx.InvalidURL as exc:
+        text = scrub(str(exc), api_key)
+        raise ConnectFailed(
+            "token",
+            f"token request failed (invalid_url): {text}",
+            reason="invalid_url",
+            cause=exc,
+            cause_text=text,
+        ) from None
+    except httpx.UnsupportedProtocol as exc:
+        text = scrub(str(exc), api_key)
+        raise ConnectFailed(
+            "token",
+            f"token request failed (invalid_url): {text}",
+            reason="invalid_url",
+            cause=exc,
+            cause_text=text,
+        ) from None
     except httpx.TransportError as exc:
         root: BaseException = exc
         while root.__cause__ is not None or root.__context__ is not None:
@@ -609,8 +689,13 @@ async def mint_token(
         reason = connect_failure_reason(root)
         if proxy and reason == "refused":
             reason = "proxy_unreachable"
+        text = scrub(str(exc), api_key)
         raise ConnectFailed(
-            "token", f"token request failed ({reason}): {exc}", reason=reason, cause=root
+            "token",
+            f"token request failed ({reason}): {text}",
+            reason=reason,
+            cause=root,
+            cause_text=scrub(str(root), api_key),
         ) from None
     elapsed = (time.monotonic() - t0) * 1000
     body: Any

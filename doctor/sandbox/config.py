@@ -5,6 +5,8 @@ Kept free of heavy imports so that `agent-doctor sandbox --help` stays light.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,6 +97,12 @@ class SandboxConfig:
     # Limits of the real service.
     max_session_s: float = 10800.0
     agent_ready_limit_s: float = 10.0
+    # Time, for tests: `clock` is what the service remembers time by (token redemption
+    # windows, the grace window, session durations); a test passes one it can move forward
+    # instead of sleeping. `duration_scale` shrinks every session cap in wall-clock time
+    # (0.005 turns a token's 60 s cap into 0.3 s) while events still report the real cap.
+    clock: Callable[[], float] = time.monotonic
+    duration_scale: float = 1.0
     # Switches for documented contradictions.
     auth_failure: str = "close"
     expired_token: str = "frame"
@@ -124,6 +132,10 @@ class SandboxConfig:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
         if self.grace_s < 0:
             raise ValueError("grace_s must be >= 0")
+        if not self.max_session_s > 0:
+            raise ValueError("max_session_s must be > 0")
+        if not 0 < self.duration_scale <= 1:
+            raise ValueError("duration_scale must be in (0, 1]")
         if not 0 <= self.port <= 65535:
             raise ValueError("port must be 0..65535")
 

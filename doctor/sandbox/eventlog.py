@@ -59,8 +59,11 @@ class EventLog:
                 self._file.write(json.dumps(event, default=str) + "\n")
                 self._file.flush()
             if self._stderr is not None:
-                self._stderr.write(self.line(event) + "\n")
-                self._stderr.flush()
+                try:
+                    self._stderr.write(self.line(event) + "\n")
+                    self._stderr.flush()
+                except (ValueError, OSError):  # closed or broken stderr: keep serving
+                    self._stderr = None
         for listener in list(self.listeners):
             listener(event)
         return event

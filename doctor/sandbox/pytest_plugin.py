@@ -58,6 +58,7 @@ class SandboxProcess:
     ready: dict[str, Any]
     events_path: Path
     stderr_lines: list[str] = field(default_factory=list)
+    rest_of_stdout: str = ""  # whatever came after the ready line (should be nothing)
 
     @property
     def ws_url(self) -> str:
@@ -95,7 +96,14 @@ class SandboxProcess:
                 self.proc.kill()
                 self.proc.wait()
         assert self.proc.stderr is not None
-        self.stderr_lines.extend(self.proc.stderr.read().splitlines())
+        if not self.proc.stderr.closed:
+            self.stderr_lines.extend(self.proc.stderr.read().splitlines())
+        self.rest_of_stdout += (
+            self.proc.stdout.read() if self.proc.stdout and not self.proc.stdout.closed else ""
+        )
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
         return int(self.proc.returncode)
 
 

@@ -18,7 +18,6 @@ import shutil
 import ssl
 import sys
 import tempfile
-import time
 import urllib.parse
 import weakref
 from collections.abc import Coroutine
@@ -101,6 +100,11 @@ class Sandbox:
         )
         self._live: dict[int, _Connection] = {}
         self._next_conn = 0
+        self._timers: set[asyncio.Task[None]] = set()
+
+    def now(self) -> float:
+        """The service's clock (`SandboxConfig.clock`; monotonic seconds by default)."""
+        return float(self.config.clock())
 
     # --- lifecycle ----------------------------------------------------------------------
     @property
@@ -175,6 +179,8 @@ class Sandbox:
                 await asyncio.wait_for(self._server.wait_closed(), 5.0)
             self._server = None
             self.log.record("server", "sandbox.stopped")
+        for timer in list(self._timers):  # after the close: closing detaches sessions
+            timer.cancel()
         self.log.close()
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
@@ -225,9 +231,13 @@ class Sandbox:
         )
         return response
 
-    def _token_error(self, status: int, message: str) -> Response:
-        key = self.config.token_error_body
-        return _json_response(status, {key: message})
+    def _token_error(self, status: int, message: str, param: str | None = None) -> Response:
+        if self.config.token_error_body == "detail":
+            return _json_response(status, {"detail": message})
+        body: dict[str, Any] = {"error": message}
+        if param is not None:  # AssemblyAI's generic error shape: {error, code?, details?}
+            body["details"] = {"param": param}
+        return _json_response(status, body)
 
     def _token_endpoint(self, header: str | None, query: dict[str, list[str]]) -> Response:
         if self.config.fault("token-rate-limited"):
@@ -241,9 +251,9 @@ class Sandbox:
             return self._token_error(401, "Unauthorized")
         parsed = parse_token_query(query)
         if isinstance(parsed, TokenRequestError):
-            return self._token_error(parsed.status, parsed.message)
+            return self._token_error(parsed.status, parsed.message, parsed.param)
         expires, cap = parsed
-        grant = self.store.mint(key, expires, cap, time.monotonic())
+        grant = self.store.mint(key, expires, cap, self.now())
         self.log.record(
             "server",
             "token.minted",
@@ -258,7 +268,7 @@ class Sandbox:
         mode = self.config.auth_failure
         if "token" in query:
             token = query["token"][-1]
-            outcome = self.store.redeem(token, time.monotonic())
+            outcome = self.store.redeem(token, self.now())
             if isinstance(outcome, TokenGrant):
                 return Auth("token", outcome.owner_key, outcome)
             if outcome == "expired":
@@ -302,6 +312,31 @@ class Sandbox:
 
     def connection(self, conn_id: int | None) -> _Connection | None:
         return None if conn_id is None else self._live.get(conn_id)
+
+    def detach(self, session_id: str) -> None:
+        """The socket went away without session.end: the grace window runs, and its end
+        is an event in the log (tests wait on it instead of sleeping)."""
+        self.store.detach(session_id, self.now())
+        timer = asyncio.ensure_future(self._expire_when_due(session_id))
+        self._timers.add(timer)
+        timer.add_done_callback(self._timers.discard)
+
+    async def _expire_when_due(self, session_id: str) -> None:
+        while True:
+            session = self.store.sessions.get(session_id)
+            if session is None or session.attached is not None or session.detached_at is None:
+                return  # ended, resumed, or already forgotten
+            due = min(session.detached_at + self.store.grace_s, session.cap_deadline)
+            if self.now() > due:
+                for gone in self.store.expire(self.now()):
+                    self.log.record(
+                        "server",
+                        "session.grace_expired",
+                        session_id=gone,
+                        grace_s=self.store.grace_s,
+                    )
+                return
+            await asyncio.sleep(due - self.now() + 0.001)
 
 
 def _mask_body(body: bytes | bytearray) -> Any:
@@ -355,6 +390,7 @@ class _Connection:
         self.detector: audio.TurnDetector | None = None
         self.reply: _Reply | None = None
         self.turn_task: asyncio.Task[None] | None = None
+        self.ready_task: asyncio.Task[Any] | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
         self.tool_waits: dict[str, asyncio.Future[str]] = {}
         self.utterances = 0
@@ -419,7 +455,7 @@ class _Connection:
             for task in list(self.tasks):
                 task.cancel()
             if self.session is not None and not self.ended and self.session.attached == self.id:
-                self.sb.store.detach(self.session.id, time.monotonic())
+                self.sb.detach(self.session.id)
                 self.record("server", "session.detached", grace_s=self.cfg.grace_s)
             if self.ws.close_code is None:
                 with contextlib.suppress(Exception):
@@ -514,8 +550,13 @@ class _Connection:
     # --- before ready -------------------------------------------------------------------
     async def before_ready(self, kind: str, message: dict[str, Any]) -> None:
         if self.starting:
-            if kind == "session.end":
-                await self.close(1000, "session ended before ready")
+            if kind == "session.end" and self.ready_task is not None:
+                # Messages are handled in order: the update was accepted, so the session
+                # comes up first and then ends cleanly (session.ended, 1000).
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self.ready_task)
+                if self.session is not None and self.session.ready:
+                    await self.on_end(message)
                 return
             await self.error(
                 rules.ProtocolError(
@@ -558,7 +599,7 @@ class _Connection:
         if self.auth.grant is not None:
             cap_s = min(cap_s, float(self.auth.grant.max_session_s))
         self.starting = True
-        self.spawn(self._become_ready(outcome.config, cap_s))
+        self.ready_task = self.spawn(self._become_ready(outcome.config, cap_s))
 
     async def _become_ready(self, config: dict[str, Any], cap_s: float) -> None:
         delay = 0.0
@@ -581,11 +622,14 @@ class _Connection:
         if delay:
             await asyncio.sleep(delay)
         assert self.auth.owner_key is not None
-        session = self.sb.store.create(self.auth.owner_key, time.monotonic(), cap_s, self.id)
+        session = self.sb.store.create(
+            self.auth.owner_key, self.sb.now(), cap_s * self.cfg.duration_scale, self.id
+        )
         session.config = config
         session.ready = True
         self.session = session
         self.starting = False
+        self.record("server", "session.created", cap_s=cap_s)
         await self.send({"type": "session.ready", "session_id": session.id})
         if self.cfg.updated_after_first_update:
             await self.send({"type": "session.updated", "config": config})
@@ -610,7 +654,7 @@ class _Connection:
 
     async def _cap_timer(self) -> None:
         assert self.session is not None
-        await asyncio.sleep(max(0.0, self.session.cap_deadline - time.monotonic()))
+        await asyncio.sleep(max(0.0, self.session.cap_deadline - self.sb.now()))
         self.cancel_reply(send=False)
         await self.error(rules.ProtocolError("session_expired", "Maximum session duration reached"))
         if self.cfg.ended_on_expiry:
@@ -634,7 +678,7 @@ class _Connection:
             assert self.auth.owner_key is not None
             previous = self.sb.store.sessions.get(sid)
             holder = previous.attached if previous is not None else None
-            outcome = self.sb.store.resume(sid, self.auth.owner_key, time.monotonic(), self.id)
+            outcome = self.sb.store.resume(sid, self.auth.owner_key, self.sb.now(), self.id)
             if isinstance(outcome, Session) and holder is not None and holder != self.id:
                 old = self.sb.connection(holder)
                 if old is not None:
@@ -858,7 +902,7 @@ class _Connection:
         assert self.session is not None
         return {
             "type": "session.ended",
-            "session_duration_seconds": round(time.monotonic() - self.session.created_at, 3),
+            "session_duration_seconds": round(self.sb.now() - self.session.created_at, 3),
             "audio_duration_seconds": round(self.session.audio_s, 3)
             if self.session.audio_received
             else None,

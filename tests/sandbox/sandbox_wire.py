@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Coroutine
+import socket
+import subprocess
+import time
+from collections.abc import Awaitable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+from realparts import need_tool
 from websockets.asyncio.client import ClientConnection, connect
 
 from doctor.sandbox.audio import synth_voice
@@ -16,7 +22,7 @@ from doctor.sandbox.threaded import ThreadedSandbox
 T = TypeVar("T")
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
+def run(coro: Awaitable[T]) -> T:
     return asyncio.run(asyncio.wait_for(coro, 60))
 
 
@@ -59,3 +65,94 @@ def utterance(speech_s: float = 0.6, silence_s: float = 1.2, seed: int = 9) -> b
 def chunks(pcm: bytes, ms: int = 50) -> list[bytes]:
     size = 24000 * 2 * ms // 1000
     return [pcm[i : i + size] for i in range(0, len(pcm), size)]
+
+
+class FakeClock:
+    """The sandbox's time source, moved forward by the test instead of sleeping."""
+
+    def __init__(self) -> None:
+        self._monotonic = time.monotonic
+        self.offset_s = 0.0
+
+    def __call__(self) -> float:
+        return self._monotonic() + self.offset_s
+
+    def advance(self, seconds: float) -> None:
+        self.offset_s += seconds
+
+
+def pitch_hz(pcm: bytes, rate: int = 24000) -> float:
+    """Fundamental of a voiced signal by autocorrelation, read at `rate` (60-400 Hz)."""
+    x = np.frombuffer(pcm, "<i2").astype(np.float64)
+    x = x - x.mean()
+    corr = np.correlate(x[:12000], x[:12000], "full")[11999:]
+    lo, hi = rate // 400, rate // 60
+    lag = lo + int(np.argmax(corr[lo:hi]))
+    return rate / lag
+
+
+def events_of(sb: ThreadedSandbox, conn: int, directions: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The sandbox log's frames on one connection (no http/ws bookkeeping)."""
+    return [
+        e
+        for e in list(sb.events)
+        if e["conn"] == conn and e["direction"] in directions and not e["type"].startswith("ws.")
+    ]
+
+
+@contextlib.contextmanager
+def tinyproxy(tmp: Path, allow_ports: list[int]) -> Iterator[tuple[str, Path]]:
+    """A real HTTP CONNECT proxy on loopback allowing only `allow_ports`: (url, log file)."""
+    need_tool("tinyproxy")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    log = tmp / f"tinyproxy-{port}.log"
+    conf = tmp / f"tinyproxy-{port}.conf"
+    conf.write_text(
+        "\n".join(
+            [
+                f"Port {port}",
+                "Listen 127.0.0.1",
+                "Allow 127.0.0.1",
+                "Timeout 30",
+                f'LogFile "{log}"',
+                "LogLevel Info",
+                f'PidFile "{tmp}/tinyproxy-{port}.pid"',
+                "MaxClients 20",
+                "DisableViaHeader Yes",
+                *[f"ConnectPort {p}" for p in allow_ports],
+            ]
+        )
+        + "\n"
+    )
+    proc = subprocess.Popen(
+        ["tinyproxy", "-d", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while True:  # poll with a deadline for the daemon to listen
+            if proc.poll() is not None:
+                raise RuntimeError(f"tinyproxy exited with {proc.returncode}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError("tinyproxy did not start listening")
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}", log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def unanswering_listener() -> Iterator[int]:
+    """A port whose TCP handshake completes (listen backlog) but that never answers."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        yield int(s.getsockname()[1])

@@ -1,0 +1,177 @@
+"""Every injectable fault, asserted as the CLIENT sees it (typed error, HTTP status, error
+code, close code, close frame): what the `token` and `resume` checks will classify."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sandbox_wire import run
+
+from doctor.net.agent_api import (
+    AgentApiError,
+    AgentConnection,
+    ClosedByServer,
+    HandshakeRejected,
+    SessionError,
+    StepTimeout,
+    mint_token,
+)
+from doctor.sandbox.config import FAULTS
+from doctor.sandbox.threaded import ThreadedSandbox
+
+Factory = Callable[..., ThreadedSandbox]
+
+
+async def start(sb: ThreadedSandbox, timeout: float = 5) -> AgentConnection:
+    async with AgentConnection.open(sb.ws_url, api_key=sb.api_key, timeout=timeout) as c:
+        await c.start_session({})
+        await c.end()
+        return c
+
+
+def failure(sb: ThreadedSandbox, timeout: float = 5) -> AgentApiError:
+    async def go() -> AgentApiError:
+        try:
+            await start(sb, timeout)
+        except AgentApiError as exc:
+            return exc
+        raise AssertionError("no failure")
+
+    return run(go())
+
+
+# fault -> (error class, step, http_status, error_code, close_code)
+AT_CONNECT: dict[str, tuple[type[AgentApiError], str, int | None, str | None, int | None]] = {
+    "handshake-reject": (HandshakeRejected, "handshake", 401, None, None),
+    "handshake-forbidden": (HandshakeRejected, "handshake", 403, None, None),
+    "unauthorized-after-upgrade": (SessionError, "ready", None, "UNAUTHORIZED", 1008),
+    "forbidden-after-upgrade": (SessionError, "ready", None, "FORBIDDEN", 1008),
+    "token-expired-frame": (SessionError, "ready", None, "unauthorized", 1008),
+    "internal-error": (SessionError, "ready", None, "INTERNAL_ERROR", 1011),
+    "at-capacity": (SessionError, "ready", None, "server_error", 1008),
+    "agent-init-failed": (SessionError, "ready", None, "agent_init_failed", 1011),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(AT_CONNECT))
+def test_connect_fault_as_the_client_sees_it(sandbox_factory: Factory, fault: str) -> None:
+    sb = sandbox_factory(faults={fault: None})
+    cls, step, status, code, close = AT_CONNECT[fault]
+    err = failure(sb)
+    assert type(err) is cls
+    facts = err.facts()
+    if status is not None:
+        assert (err.http_status, facts["http_status"]) == (status, status)
+        assert facts["kind"] == "http_status" and "error" in (err.body or "")
+    else:
+        # the step is `ready` or `send`: the server may refuse before session.update goes out
+        assert err.step in (step, "send")
+        assert (err.error_code, err.close_code, err.close_frame) == (code, close, True)
+        assert err.close_reason == code
+        assert facts["error_code"] == code and facts["close_code"] == close
+
+
+def test_agent_timeout(sandbox_factory: Factory) -> None:
+    sb = sandbox_factory(faults={"agent-timeout": 0.2})
+    err = failure(sb)
+    assert isinstance(err, SessionError)
+    assert (err.error_code, err.close_code) == ("agent_timeout", 1011)
+    assert not sb.find("session.ready")
+
+
+def test_agent_timeout_at_the_documented_limit(sandbox_factory: Factory) -> None:
+    """slow-ready beyond agent_ready_limit_s becomes agent_timeout (the 10 s rule, scaled)."""
+    sb = sandbox_factory(faults={"slow-ready": 5.0}, agent_ready_limit_s=0.2)
+    err = failure(sb)
+    assert isinstance(err, SessionError) and err.error_code == "agent_timeout"
+
+
+def test_resume_rejected(sandbox_factory: Factory) -> None:
+    sb = sandbox_factory(faults={"resume-rejected": None})
+
+    async def go() -> AgentApiError:
+        c = await AgentConnection.open(sb.ws_url, api_key=sb.api_key)
+        await c.start_session({})
+        await c.drop()
+        assert c.session_id
+        async with AgentConnection.open(sb.ws_url, api_key=sb.api_key) as again:
+            with pytest.raises(SessionError) as info:
+                await again.resume(c.session_id)
+        return info.value
+
+    err = run(go())
+    assert (err.error_code, err.close_code, err.step) == ("session_not_found", 1008, "resume")
+
+
+def test_no_session_ended(sandbox_factory: Factory) -> None:
+    sb = sandbox_factory(faults={"no-session-ended": None})
+
+    async def go() -> tuple[dict[str, Any] | None, AgentConnection]:
+        async with AgentConnection.open(sb.ws_url, api_key=sb.api_key) as c:
+            await c.start_session({})
+            return await c.end(), c
+
+    ended, c = run(go())
+    assert ended is None
+    assert (c.close_code, c.close_frame) == (1000, True)
+    assert "session.ended" not in [e.type for e in c.received]
+
+
+def test_drop_after_ready(sandbox_factory: Factory) -> None:
+    sb = sandbox_factory(faults={"drop-after-ready": 0.05})
+
+    async def go() -> ClosedByServer:
+        async with AgentConnection.open(sb.ws_url, api_key=sb.api_key) as c:
+            await c.start_session({})
+            with pytest.raises(ClosedByServer) as info:
+                await c.wait_for("session.ended", "wait")
+            return info.value
+
+    err = run(go())
+    assert err.close_frame is False and err.close_code == 1006
+    assert err.facts()["close_frame"] is False
+    sid = sb.find("session.ready")[-1]["session_id"]
+    assert sb.wait_for("session.detached", session_id=sid)  # resumable: a network drop
+
+
+def test_slow_ready_within_the_client_timeout(sandbox_factory: Factory) -> None:
+    sb = sandbox_factory(faults={"slow-ready": 0.3})
+    c = run(start(sb))
+    assert c.ready_s is not None and c.session_id
+    asked = sb.find("session.update")[-1]["t_s"]
+    ready = sb.find("session.ready")[-1]["t_s"]
+    assert ready - asked >= 0.3  # the sandbox's own clock
+
+
+def test_slow_ready_beyond_the_client_timeout_is_a_step_timeout(sandbox_factory: Factory) -> None:
+    sb = sandbox_factory(faults={"slow-ready": 3.0})
+    err = failure(sb, timeout=0.3)
+    assert isinstance(err, StepTimeout)
+    assert (err.step, err.timeout_s) == ("ready", 0.3)
+    assert err.facts()["kind"] == "timeout"
+
+
+@pytest.mark.parametrize(
+    ("fault", "status"), [("token-rate-limited", 429), ("token-server-error", 500)]
+)
+def test_token_endpoint_faults(sandbox_factory: Factory, fault: str, status: int) -> None:
+    sb = sandbox_factory(faults={fault: None})
+    result = run(mint_token(sb.token_url, sb.api_key, 60))
+    assert (result.status, result.ok, result.token) == (status, False, None)
+    assert result.error
+    assert not sb.find("token.minted")
+
+
+def test_every_fault_has_a_test() -> None:
+    covered = set(AT_CONNECT) | {
+        "agent-timeout",
+        "resume-rejected",
+        "no-session-ended",
+        "drop-after-ready",
+        "slow-ready",
+        "token-rate-limited",
+        "token-server-error",
+    }
+    assert covered == set(FAULTS)
