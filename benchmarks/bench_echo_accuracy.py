@@ -2,7 +2,14 @@
 
     python benchmarks/bench_echo_accuracy.py            # full corpus (a few minutes)
     python benchmarks/bench_echo_accuracy.py --quick    # a few dozen cases, for CI
-    python benchmarks/bench_echo_accuracy.py --json out.json
+    python benchmarks/bench_echo_accuracy.py --json out.json --rows cases.json
+    python benchmarks/bench_echo_accuracy.py --only drift --jobs 2   # one family, 2 processes
+
+ERL error is reported on the issue's "linear paths" (no clipping, no double talk, no
+non-linearity) apart from all detected cases, against the path-gain truth (and, for
+comparison with earlier runs, against the captured-power truth the corpus used before),
+with a breakdown by case family, room, ENR band and ERL x NRL cell. Drift error is given
+for the drift families (median / p90).
 
 Echo cases: ERL x NRL grids at 3/6/10 s of agent audio, clock drift up to ±1000 ppm,
 rooms (RT60 up to 1 s), loudspeaker and microphone clipping, double talk. No-echo cases:
@@ -175,43 +182,95 @@ def p(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
 
 
-def run(quick: bool) -> dict[str, Any]:
-    rows: list[dict[str, Any]] = []
-    for spec in specs(quick):
-        case = spec.build()
-        played, recorded = corpus.pcm16(case)
-        t0 = time.perf_counter()
-        if spec.window is None:
-            a = analyse_echo(played, RATE, recorded, RATE)
-        else:
-            a = analyse_echo(played, RATE, recorded, RATE, window=spec.window)
-        elapsed = time.perf_counter() - t0
-        rows.append(
-            {
-                "family": spec.family,
-                "echo": case.echo,
-                "enr_db": case.enr_db,
-                "ref_s": case.ref_active_s,
-                "linear": case.linear,
-                "score_s": a.score_s,
-                "detected": a.score_s is not None and a.score_s >= ECHO_S,
-                "delay_err_ms": (
-                    None
-                    if a.delay_ms is None or case.delay_ms is None
-                    else abs(a.delay_ms - case.delay_ms)
-                ),
-                "erl_err_db": (
-                    None if a.erl_db is None or case.erl_db is None else a.erl_db - case.erl_db
-                ),
-                "drift_err_ppm": (
-                    abs((a.drift_ppm or 0.0) - case.drift_ppm)
-                    if case.echo and case.drift_ppm
-                    else None
-                ),
-                "ms_per_10s": elapsed / (len(recorded) / RATE) * 10 * 1000,
-            }
-        )
-    return summarise(rows)
+def evaluate(spec: Spec) -> dict[str, Any]:
+    """One case: build it, analyse it (timed, single thread), compare with the truth."""
+    case = spec.build()
+    played, recorded = corpus.pcm16(case)
+    t0 = time.perf_counter()
+    if spec.window is None:
+        a = analyse_echo(played, RATE, recorded, RATE)
+    else:
+        a = analyse_echo(played, RATE, recorded, RATE, window=spec.window)
+    elapsed = time.perf_counter() - t0
+    captured = case.tags.get("erl_captured_db")
+    return {
+        "family": spec.family,
+        "echo": case.echo,
+        "enr_db": case.enr_db,
+        "ref_s": case.ref_active_s,
+        "linear": case.linear,
+        "tags": case.tags,
+        "score_s": a.score_s,
+        "detected": a.score_s is not None and a.score_s >= ECHO_S,
+        "delay_err_ms": (
+            None if a.delay_ms is None or case.delay_ms is None else abs(a.delay_ms - case.delay_ms)
+        ),
+        "erl_db": a.erl_db,
+        "erl_err_db": (None if a.erl_db is None or case.erl_db is None else a.erl_db - case.erl_db),
+        "erl_err_captured_db": (
+            None if a.erl_db is None or not isinstance(captured, float) else a.erl_db - captured
+        ),
+        "drift_ppm": a.drift_ppm,
+        "drift_err_ppm": (
+            abs((a.drift_ppm or 0.0) - case.drift_ppm) if case.echo and case.drift_ppm else None
+        ),
+        "ms_per_10s": elapsed / (len(recorded) / RATE) * 10 * 1000,
+    }
+
+
+def run(quick: bool, only: str | None = None, jobs: int = 1) -> list[dict[str, Any]]:
+    chosen = [s for s in specs(quick) if only is None or only in s.family]
+    if jobs <= 1:
+        return [evaluate(s) for s in chosen]
+    import multiprocessing
+
+    _CHOSEN[:] = chosen  # the specs are closures: forked workers inherit them
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        return list(pool.map(_evaluate_index, range(len(chosen)), chunksize=2))
+
+
+_CHOSEN: list[Spec] = []
+
+
+def _evaluate_index(i: int) -> dict[str, Any]:
+    return evaluate(_CHOSEN[i])
+
+
+def erl_stats(sel: list[dict[str, Any]], key: str = "erl_err_db") -> dict[str, Any]:
+    """ERL error over detected cases: n, median |err|, p90 |err|, mean (bias), in dB."""
+    errs = [r[key] for r in sel if r["detected"] and r[key] is not None]
+    if not errs:
+        return {"n": 0}
+    return {
+        "n": len(errs),
+        "median_abs_db": round(float(np.median(np.abs(errs))), 2),
+        "p90_abs_db": round(float(np.percentile(np.abs(errs), 90)), 2),
+        "bias_db": round(float(np.mean(errs)), 2),
+    }
+
+
+def breakdown(echo: list[dict[str, Any]]) -> dict[str, Any]:
+    """Where the ERL error comes from: case families, rooms, ENR bands, durations."""
+    out: dict[str, Any] = {}
+    for fam in sorted({r["family"] for r in echo}):
+        out[fam] = erl_stats([r for r in echo if r["family"] == fam])
+    grid = [r for r in echo if r["family"].startswith("grid")]
+    for rt in sorted({r["tags"]["rt60_s"] for r in grid}):
+        out[f"grid, RT60 {rt:g} s"] = erl_stats([r for r in grid if r["tags"]["rt60_s"] == rt])
+    for lo, hi in ENR_BINS:
+        out[f"grid, ENR [{lo}, {hi})"] = erl_stats([r for r in grid if lo <= r["enr_db"] < hi])
+    for erl in sorted({r["tags"]["erl_set_db"] for r in grid}):
+        for nrl in sorted({r["tags"]["nrl_set_db"] for r in grid}):
+            sel = [
+                r for r in grid if r["tags"]["erl_set_db"] == erl and r["tags"]["nrl_set_db"] == nrl
+            ]
+            stats = erl_stats(sel)
+            if stats["n"]:
+                out[f"grid cell ERL {erl} / NRL {nrl}"] = stats
+    return out
+
+
+ENR_BINS = [(-10, 100), (-15, -10), (-20, -15), (-25, -20), (-100, -25)]
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -221,17 +280,17 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     def rate(sel: list[dict[str, Any]]) -> str:
         return f"{sum(r['detected'] for r in sel)}/{len(sel)}" if sel else "-"
 
-    bins = [(-10, 100), (-15, -10), (-20, -15), (-25, -20), (-100, -25)]
     by_enr = {}
-    for lo, hi in bins:
+    for lo, hi in ENR_BINS:
         sel = [r for r in echo if r["ref_s"] >= 2.5 and lo <= r["enr_db"] < hi]
         by_enr[f"ENR [{lo}, {hi})"] = rate(sel)
     target = [r for r in echo if r["ref_s"] >= 2.5 and r["enr_db"] >= -20]
     detected = [r for r in echo if r["detected"]]
     drift = [r for r in detected if r["drift_err_ppm"] is not None]
-    linear = [r for r in detected if r["linear"] and r["erl_err_db"] is not None]
+    linear = [r for r in echo if r["linear"]]
     same = [r for r in neg if "same voice" in r["family"]]
     families = sorted({r["family"] for r in rows})
+    times = [r["ms_per_10s"] for r in rows]
     return {
         "cases": len(rows),
         "echo_cases": len(echo),
@@ -253,15 +312,20 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             p([r["drift_err_ppm"] for r in drift], 50),
             p([r["drift_err_ppm"] for r in drift], 90),
         ],
-        "erl_err_db_linear_median_abs_p90_abs_bias": [
-            p([abs(r["erl_err_db"]) for r in linear], 50),
-            p([abs(r["erl_err_db"]) for r in linear], 90),
-            float(np.mean([r["erl_err_db"] for r in linear])) if linear else None,
-        ],
-        "compute_ms_per_10s_mean_p95": [
-            float(np.mean([r["ms_per_10s"] for r in rows])),
-            p([r["ms_per_10s"] for r in rows], 95),
-        ],
+        "drift_err_ppm_median_p90_by_family": {
+            f: [
+                p([r["drift_err_ppm"] for r in drift if r["family"] == f], 50),
+                p([r["drift_err_ppm"] for r in drift if r["family"] == f], 90),
+            ]
+            for f in sorted({r["family"] for r in drift})
+        },
+        # the issue's target: linear paths = no clipping, no double talk, no non-linearity
+        "erl_err_linear_paths": erl_stats(linear),
+        "erl_err_all_detected": erl_stats(echo),
+        "erl_err_linear_paths_vs_captured_power_truth": erl_stats(linear, "erl_err_captured_db"),
+        "erl_err_breakdown": breakdown(echo),
+        "compute_ms_per_10s_mean_median_p90_p95": [float(np.mean(times)) if times else None]
+        + [p(times, q) for q in (50, 90, 95)],
         "per_family": {f: rate([r for r in rows if r["family"] == f]) for f in families},
         "speech": "espeak-ng" if corpus.have_espeak() else "numpy speech-like",
     }
@@ -271,9 +335,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a few dozen cases (CI)")
     ap.add_argument("--json", metavar="FILE", help="also write the summary as JSON")
+    ap.add_argument("--rows", metavar="FILE", help="also write every case's figures as JSON")
+    ap.add_argument("--only", metavar="TEXT", help="only the families whose name holds TEXT")
+    ap.add_argument(
+        "--jobs", type=int, default=1, help="processes (compute times then only indicative)"
+    )
     args = ap.parse_args()
     t0 = time.perf_counter()
-    summary = run(args.quick)
+    rows = run(args.quick, args.only, args.jobs)
+    if args.rows:
+        Path(args.rows).write_text(json.dumps(rows, default=float) + "\n")
+    summary = summarise(rows)
     summary["wall_s"] = round(time.perf_counter() - t0, 1)
     text = json.dumps(summary, indent=2, default=lambda v: round(v, 3))
     print(text)

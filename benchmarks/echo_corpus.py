@@ -205,6 +205,13 @@ def band_power(x: Array, rate_hz: int = RATE_HZ) -> float:
     return float(np.mean(y**2)) if len(y) else 0.0
 
 
+def band_energy(x: Array, rate_hz: int = RATE_HZ) -> float:
+    """Total energy in the analysis band (the filter's ring-out included)."""
+    tail = np.zeros(rate_hz // 10)
+    y = to_analysis_rate(np.concatenate([x, tail]), rate_hz)
+    return float(np.sum(y**2))
+
+
 def noise(n: int, seed: int, kind: str = "pink") -> Array:
     rng = np.random.default_rng(seed)
     w = rng.standard_normal(n)
@@ -230,7 +237,7 @@ class Case:
     drift_ppm: float = 0.0
     nrl_db: float | None = None
     ref_active_s: float = 0.0
-    linear: bool = True
+    linear: bool = True  # no clipping, no double talk: the issue's "linear paths"
     tags: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -266,13 +273,20 @@ def make_case(
 
     `other` replaces the echo source (a no-echo case whose capture holds unrelated audio at
     the echo's level). All levels are relative to the played signal's power in the band.
+
+    ERL truth is the path's gain: the echo's total band energy (reverberation tail
+    included) over the played signal's, before the capture cuts anything off. Scaling
+    the *captured* echo power instead (as this did until the accuracy work of issue 8)
+    makes the truth depend on how much of the echo fell past the capture's end and on the
+    capture being longer than the reference: up to ±0.7 dB that no estimator can know.
     """
     rng_seed = seed * 7919
     n_cap = len(played) + int(capture_extra_s * RATE_HZ)
     ref_p = band_power(played)
     recorded = np.zeros(n_cap)
     truth_erl = None
-    linear = speaker_clip is None and mic_clip_fraction is None
+    linear = speaker_clip is None and mic_clip_fraction is None and near_end is None
+    captured_erl = None
     source = played if other is None else other
     if echo or other is not None:
         path = loudspeaker(source, clip_fraction=speaker_clip)
@@ -286,10 +300,16 @@ def make_case(
         for j, at in enumerate(jumps_ms):  # playback under-runs: the delay steps up
             d = d + np.where(n >= (j + 1) * n_cap / (len(jumps_ms) + 1), at / 1000, 0.0)
         pos = n - d * RATE_HZ
-        e = sinc_interpolate(path, pos)
-        gain = np.sqrt(ref_p * 10 ** (erl_db / 10) / max(band_power(e), 1e-30))
+        e = sinc_interpolate(path, pos, phases=None)  # exact: this is the truth
+        if echo:
+            ratio = band_energy(path) / max(band_energy(played), 1e-30)
+            gain = np.sqrt(10 ** (erl_db / 10) / max(ratio, 1e-30))
+        else:  # unrelated audio at the stated level in the capture
+            gain = np.sqrt(ref_p * 10 ** (erl_db / 10) / max(band_power(e), 1e-30))
         e *= gain
         truth_erl = erl_db if echo else None
+        if echo:
+            captured_erl = 10 * float(np.log10(max(band_power(e), 1e-30) / ref_p))
         recorded += e
     noise_sig = noise(n_cap, rng_seed + 1)
     noise_sig *= np.sqrt(ref_p * 10 ** (nrl_db / 10) / max(band_power(noise_sig), 1e-30))
@@ -301,8 +321,9 @@ def make_case(
     if mic_clip_fraction is not None:
         level = float(np.quantile(np.abs(recorded), 1 - mic_clip_fraction))
         recorded = np.clip(recorded / level, -1.0, 1.0)  # the mic gain is part of the ERL
-        if truth_erl is not None:
+        if truth_erl is not None and captured_erl is not None:
             truth_erl -= 20 * float(np.log10(level))
+            captured_erl -= 20 * float(np.log10(level))
     from doctor.audio.echo_dsp import active_frames, frame_power
 
     act = active_frames(frame_power(to_analysis_rate(played, RATE_HZ), 160))
@@ -317,6 +338,17 @@ def make_case(
         nrl_db,
         float(act.sum()) * 0.02,
         linear,
+        {
+            "duration_s": round(len(played) / RATE_HZ, 2),
+            "erl_set_db": erl_db if echo else None,
+            "erl_captured_db": captured_erl,
+            "nrl_set_db": nrl_db,
+            "rt60_s": rt60_s,
+            "speaker_clip": speaker_clip,
+            "mic_clip_fraction": mic_clip_fraction,
+            "double_talk": near_end is not None,
+            "jumps": len(jumps_ms),
+        },
     )
 
 

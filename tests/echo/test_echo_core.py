@@ -70,7 +70,7 @@ def test_clock_drift_is_measured_and_compensated(drift_ppm: float) -> None:
     )
     a = run(case)
     assert_echo(a, case)
-    assert a.drift_ppm is not None and abs(a.drift_ppm - drift_ppm) <= 40
+    assert a.drift_ppm is not None and abs(a.drift_ppm - drift_ppm) <= 5
     # the delay at the start of the capture follows from the drift
     assert a.delay_start_ms is not None
     mid_s = len(case.recorded) / RATE / 2

@@ -41,7 +41,7 @@ def test_echo_of_the_probe_with_delay_erl_and_drift() -> None:
     assert a.verdict is Verdict.ECHO
     assert a.delay_ms is not None and abs(a.delay_ms - 180) <= 2
     assert a.erl_db is not None and abs(a.erl_db - -35) <= 2
-    assert a.drift_ppm is not None and abs(a.drift_ppm - 300) <= 100
+    assert a.drift_ppm is not None and abs(a.drift_ppm - 300) <= 20  # two sweeps 3 s apart
     assert all(d is not None and abs(d - 180) <= 2 for d in r.sweep_delays_ms)
     assert not r.erl_disagree and r.erl_spread_db is not None and r.erl_spread_db < 1
     assert not r.near_end_activity
