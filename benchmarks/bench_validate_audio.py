@@ -113,10 +113,11 @@ def main() -> int:
         f"peak RSS {rss_mb:.0f} MB, verdict {ours['verdict']} {ours['codes']}"
     )
     if sox is not None:
-        print(
-            f"sox stat:            {sox:.2f} s, {gib / sox:.2f} GiB/s "
-            f"({sox / ours['seconds']:.1f}x slower than us)"
+        ratio = sox / ours["seconds"]
+        versus = (
+            f"{ratio:.1f}x slower than us" if ratio >= 1 else f"{1 / ratio:.1f}x faster than us"
         )
+        print(f"sox stat:            {sox:.2f} s, {gib / sox:.2f} GiB/s (sox is {versus})")
     if rss_mb > RSS_BUDGET_MB:
         print(f"FAIL: peak RSS {rss_mb:.0f} MB exceeds {RSS_BUDGET_MB:.0f} MB")
         return 1

@@ -2,13 +2,15 @@
 
 Layers (base64, JSON, containers) are peeled by `doctor.audio.inputs`; this module infers
 the sample format from the first bytes, then streams every sample once through the level
-statistics, and keeps at most `RATE_SECONDS` of active audio for the rate estimator.
+statistics, and keeps at most `RATE_SECONDS` of active audio for the rate estimator (which
+runs in a background thread once that window is full, while a long input streams on).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from doctor.audio.encoding import DETECT_BYTES, EncodingGuess, detect_encoding
@@ -20,6 +22,8 @@ from doctor.audio.pcm import API_RATE_HZ, BYTES_PER_SAMPLE, decode
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+    from doctor.audio.rate import RateEstimate
 
 RATE_SECONDS = 30.0
 BLOCK_SECONDS = 1.0
@@ -65,6 +69,7 @@ class PcmStage:
         self.rate_blocks: list[npt.NDArray[np.float32]] = []
         self.rate_samples = 0
         self.rate_pending: Any = None
+        self.rate_future: Future[RateEstimate] | None = None
 
     def feed(self, chunk: bytes) -> None:
         if not chunk:
@@ -128,6 +133,22 @@ class PcmStage:
                 self.rate_samples += b.size
         rest = x[n * block :]
         self.rate_pending = rest.copy() if rest.size and self._want_rate() else None
+        if not self._want_rate() and self.rate_future is None:
+            self._estimate_in_background()
+
+    def _estimate_in_background(self) -> None:
+        """The window is full: estimate while the rest of a long input streams through.
+
+        The same samples are estimated as at the end, so the result does not depend on it.
+        """
+        import numpy as np
+
+        from doctor.audio.rate import estimate_rate
+
+        audio = np.concatenate(self.rate_blocks)
+        pool = ThreadPoolExecutor(1, thread_name_prefix="rate-estimate")
+        self.rate_future = pool.submit(estimate_rate, audio, self.rate)
+        pool.shutdown(wait=False)
 
     # -- conclusions -------------------------------------------------------------------------
     def finish(self) -> None:
@@ -266,35 +287,37 @@ class PcmStage:
                 "reason": "less than a second of active audio",
             }
             return
-        est = estimate_rate(audio, self.rate)
+        est = self.rate_future.result() if self.rate_future else estimate_rate(audio, self.rate)
         v.stats["rate"] = est.to_dict()
-        if est.rate_hz is None or est.rate_hz == self.rate:
+        if not est.mismatch():
             return
-        p_label = est.posterior.get(self.rate, 0.0)
-        if est.confidence < 0.45 or p_label > 0.3:
-            return
-        far = max(est.rate_hz, self.rate) / min(est.rate_hz, self.rate) > 1.3
+        assert est.rate_hz is not None  # mismatch() implies an estimate
         label = "the WAV header's" if declared else "the API's"
+        sure = est.family_confidence >= 0.8 and est.labelled_confidence <= 0.1
         if declared:
-            sev = WARNING if est.confidence >= 0.6 and far else INFO
+            sev = WARNING if sure else INFO
         else:
-            sev = ERROR if est.confidence >= 0.6 and far else WARNING
+            sev = ERROR if sure else WARNING
             v.stats["source_rate_hz"] = est.rate_hz
-            v.convertible = v.convertible and sev == ERROR
-            if sev != ERROR:
+            # converting needs one rate: refuse when the estimate is a 9 % pair (44.1/48 kHz)
+            exact = est.confidence >= 0.6
+            v.convertible = v.convertible and sev == ERROR and exact
+            if sev != ERROR or not exact:
                 v.refuse_reason = (
-                    f"the content suggests {est.rate_hz} Hz but only with "
-                    f"{est.confidence:.0%} confidence; pass --source-rate"
+                    f"the content suggests {est.describe_rate()} Hz "
+                    f"({est.family_confidence:.0%} confidence); pass --source-rate"
                 )
         v.add(
             "sample_rate_mismatch",
             sev,
-            f"the speech sounds recorded at about {est.rate_hz} Hz, not {label} {self.rate} Hz "
-            f"(confidence {est.confidence:.0%}; {est.reason})",
-            detail=f"estimated {est.rate_hz} Hz from the content",
+            f"the speech sounds recorded at about {est.describe_rate()} Hz, not {label} "
+            f"{self.rate} Hz (confidence {est.family_confidence:.0%}; {est.reason})",
+            detail=f"estimated {est.describe_rate()} Hz from the content",
             estimated_rate_hz=est.rate_hz,
+            estimated_rates_hz=sorted(est.family),
             labelled_rate_hz=self.rate,
-            confidence=round(est.confidence, 3),
+            confidence=round(est.family_confidence, 3),
+            labelled_confidence=round(est.labelled_confidence, 3),
         )
 
     def _level_findings(self) -> None:

@@ -1,13 +1,21 @@
 """Estimate the true sample rate of speech from the signal itself (pure).
 
-Audio captured at R Hz but read at L Hz has every frequency scaled by s = L / R: the voice
-pitch, the formant region, the syllable rate all move together. We measure those three
-things at the labelled rate and ask, for each candidate R, how ordinary the speech would
-be once scaled back (log-normal models of adult speech). A band edge that lands on a
-common Nyquist frequency once scaled back (audio that was resampled before) adds
-evidence. The answer is a posterior over candidate rates, tempered because the cues are
-correlated (a high voice has both a higher pitch and higher formants), so its confidence
-is honest rather than flattering. Non-speech (tones, noise, music) is refused.
+Audio captured at R Hz but read at L Hz has every frequency scaled by s = L / R and every
+duration by 1 / s. `rate_features.measure` takes eight log-cues at the labelled rate: pitch,
+five quantiles of the voiced spectrum, the rhythm of the loudness envelope and the length of
+voiced stretches. The model says where speech captured at R lands when read at L: a mean
+that moves smoothly (quadratic) with log s, and one covariance for how voices and speakers
+vary around it. The likelihood of each candidate R, times a prior that favours the labelled
+rate, gives a posterior; a band edge that lands on a common Nyquist frequency once scaled
+back (audio that was resampled before) adds a little evidence. A mismatch is claimed only
+when it survives the loss of any one cue group (pitch, spectrum, rhythm): an unusual voice
+or channel fools one of them, a wrong rate moves all three.
+
+What this can and cannot tell: 8 kHz and 16 kHz speech read at 24 kHz (x3, x1.5) and 44.1 or
+48 kHz speech (x0.5) are far from ordinary speech and are usually found. 22050 vs 24000 and
+44100 vs 48000 differ by 9 %, less than voices differ from each other: the posterior splits
+between them and the estimate reports the pair (`family`) with the pair's confidence.
+Non-speech (tones, noise, music) is refused.
 """
 
 from __future__ import annotations
@@ -16,210 +24,275 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from doctor.audio.rate_features import SpeechFeatures, measure
+
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
 CANDIDATES_HZ = (8000, 16000, 22050, 24000, 44100, 48000)
 COMMON_NYQUIST_HZ = (4000.0, 8000.0, 11025.0, 12000.0, 16000.0, 22050.0, 24000.0)
+NEAR = 1.1  # rates within 10 % of each other cannot be told apart from the voice
+PRIOR_LABELLED = 0.5  # most audio is at the rate it claims
+EDGE_BONUS = 1.0  # log-likelihood for a band edge that scales back onto a common Nyquist
+MIN_LABELLED_HZ = 11025  # the spectrum cues need 5 kHz of band
+TEMPERATURE = 1.0
 
-# log-normal models of adult speech features at the true rate: (median, log sd)
-F0_MODEL = (145.0, 0.35)
-MEDIAN_FREQ_MODEL = (600.0, 0.35)
-SYLLABLE_MODEL = (4.5, 0.45)
-TEMPERATURE = 2.0  # the cues are not independent: flatten the joint likelihood
-PRIOR_LABELLED = 0.4  # most audio is at the rate it claims
-EDGE_BONUS = 1.2  # log-likelihood for a band edge that scales back onto a common Nyquist
-MIN_VOICED_FRAMES = 15
+FEATURE_NAMES = (
+    "log_f0_hz",
+    "log_spectrum_q10_hz",
+    "log_spectrum_q25_hz",
+    "log_spectrum_q50_hz",
+    "log_spectrum_q75_hz",
+    "log_spectrum_q90_hz",
+    "log_modulation_hz",
+    "log_voiced_run_s",
+)
+# independent kinds of evidence (indices into FEATURE_NAMES)
+CUE_GROUPS = {"pitch": (0,), "spectrum": (1, 2, 3, 4, 5), "rhythm": (6, 7)}
+ROBUST_MARGIN = 1.0  # without any one group, the rest must still favour the rate e:1
+
+# --- fitted constants -------------------------------------------------------------------
+# Pasted from `python benchmarks/bench_rate_accuracy.py --fit` (train split of
+# benchmarks/rate_corpus.py only; the accuracy it prints is on the held-out test split).
+# Mean of each feature for speech captured at R and read at L: C0 + C1 ls + C2 ls^2,
+# ls = log(L / R).
+MEAN_C0: tuple[float, ...] = (
+    4.9842,
+    5.7953,
+    6.2631,
+    6.9362,
+    7.7424,
+    8.1045,
+    2.0296,
+    -2.3779,
+)
+MEAN_C1: tuple[float, ...] = (
+    1.0097,
+    0.8121,
+    0.77248,
+    0.74134,
+    0.56904,
+    0.39972,
+    0.35404,
+    -0.1987,
+)
+MEAN_C2: tuple[float, ...] = (
+    -0.0028938,
+    0.11821,
+    0.027941,
+    -0.17468,
+    -0.33303,
+    -0.22327,
+    0.17721,
+    0.1394,
+)
+# residual covariance (shrunk 10 % toward its diagonal)
+COVARIANCE: tuple[tuple[float, ...], ...] = (
+    (
+        0.16401,
+        0.026826,
+        0.042341,
+        0.015075,
+        0.023241,
+        0.036272,
+        -0.059373,
+        0.11287,
+    ),
+    (
+        0.026826,
+        0.043467,
+        0.053593,
+        0.041939,
+        0.024171,
+        0.015165,
+        -0.0061361,
+        0.03464,
+    ),
+    (
+        0.042341,
+        0.053593,
+        0.14103,
+        0.13724,
+        0.071228,
+        0.029714,
+        0.018089,
+        0.092997,
+    ),
+    (
+        0.015075,
+        0.041939,
+        0.13724,
+        0.24304,
+        0.10543,
+        0.029637,
+        0.070483,
+        0.11717,
+    ),
+    (
+        0.023241,
+        0.024171,
+        0.071228,
+        0.10543,
+        0.080683,
+        0.034992,
+        0.013732,
+        0.062261,
+    ),
+    (
+        0.036272,
+        0.015165,
+        0.029714,
+        0.029637,
+        0.034992,
+        0.04539,
+        -0.026767,
+        0.022051,
+    ),
+    (
+        -0.059373,
+        -0.0061361,
+        0.018089,
+        0.070483,
+        0.013732,
+        -0.026767,
+        0.11693,
+        0.020694,
+    ),
+    (
+        0.11287,
+        0.03464,
+        0.092997,
+        0.11717,
+        0.062261,
+        0.022051,
+        0.020694,
+        0.23481,
+    ),
+)
+# --- end of fitted constants ------------------------------------------------------------
 
 
 @dataclass
 class RateEstimate:
     rate_hz: int | None  # None: could not estimate (not speech, too short)
-    confidence: float
+    confidence: float  # posterior of rate_hz
     posterior: dict[int, float] = field(default_factory=dict)
     features: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
+    labelled_hz: int = 24000
+    # cue groups the estimate hangs on (it would flip to the label without any one of them)
+    fragile_on: list[str] = field(default_factory=list)
+
+    @property
+    def family(self) -> tuple[int, ...]:
+        """The candidates within 10 % of the estimate: the voice cannot separate them."""
+        if self.rate_hz is None:
+            return ()
+        return tuple(r for r in self.posterior if _near(r, self.rate_hz))
+
+    @property
+    def family_confidence(self) -> float:
+        return sum(self.posterior[r] for r in self.family)
+
+    @property
+    def labelled_confidence(self) -> float:
+        """Posterior that the audio is at (or within 10 % of) its labelled rate."""
+        return sum(p for r, p in self.posterior.items() if _near(r, self.labelled_hz))
+
+    def mismatch(self, max_labelled: float = 0.3, min_family: float = 0.6) -> bool:
+        """Whether the content speaks against the labelled rate clearly enough to say so."""
+        return (
+            self.rate_hz is not None
+            and not _near(self.rate_hz, self.labelled_hz)
+            and self.labelled_confidence <= max_labelled
+            and self.family_confidence >= min_family
+            and not self.fragile_on
+        )
+
+    def describe_rate(self) -> str:
+        fam = sorted(self.family)
+        return " or ".join(str(r) for r in fam) if len(fam) > 1 else str(self.rate_hz)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "estimated_rate_hz": self.rate_hz,
             "confidence": round(self.confidence, 3),
-            "posterior": {str(k): round(v, 4) for k, v in self.posterior.items()},
+            "family_rates_hz": sorted(self.family),
+            "family_confidence": round(self.family_confidence, 3) if self.rate_hz else 0.0,
+            "labelled_rate_hz": self.labelled_hz,
+            "labelled_confidence": round(self.labelled_confidence, 3) if self.posterior else None,
+            "posterior": {str(k): round(v, 4) for k, v in sorted(self.posterior.items())},
+            "fragile_on": self.fragile_on,
             "features": self.features,
             "reason": self.reason,
         }
 
 
-def _frames(x: npt.NDArray[np.float64], size: int, hop: int) -> npt.NDArray[np.float64]:
+def _near(a: float, b: float) -> bool:
+    return max(a, b) / min(a, b) < NEAR
+
+
+def feature_vector(f: SpeechFeatures) -> list[float]:
+    return [
+        math.log(f.f0_hz),
+        *(math.log(q) for q in f.spectrum_quantiles_hz),
+        math.log(f.modulation_hz),
+        math.log(f.voiced_run_s),
+    ]
+
+
+def model_mean(ls: float) -> npt.NDArray[np.float64]:
+    """Where speech lands in feature space when read `exp(ls)` times too fast."""
     import numpy as np
 
-    n = 1 + max(0, (x.size - size) // hop)
-    idx = np.arange(size)[None, :] + hop * np.arange(n)[:, None]
-    out: npt.NDArray[np.float64] = x[idx]
+    c0, c1, c2 = (np.asarray(c, np.float64) for c in (MEAN_C0, MEAN_C1, MEAN_C2))
+    out: npt.NDArray[np.float64] = c0 + c1 * ls + c2 * ls * ls
     return out
 
 
-def pitch_track(
-    x: npt.NDArray[np.float64], rate: int, fmin: float = 40.0, fmax: float = 1300.0
-) -> tuple[npt.NDArray[np.float64], int]:
-    """YIN-style F0 (Hz at `rate`) of voiced frames, and the number of active frames."""
+def log_likelihoods(
+    vector: list[float],
+    labelled_hz: int,
+    candidates: tuple[int, ...],
+    features: tuple[int, ...] | None = None,
+) -> dict[int, float]:
+    """Gaussian log-likelihood of each candidate, from all features or from a subset."""
     import numpy as np
 
-    # Work at <= 12 kHz: pitch needs no more and it halves the cost.
-    if rate > 13000:
-        x = _half_band_decimate(x)
-        rate = rate // 2
-    size = int(0.06 * rate)
-    hop = int(0.02 * rate)
-    if x.size < size * 3:
-        return np.zeros(0), 0
-    fr = _frames(x, size, hop)
-    fr = fr - fr.mean(axis=1, keepdims=True)
-    energy = np.einsum("ij,ij->i", fr, fr)
-    top = np.percentile(energy, 95) if energy.size else 0.0
-    active = energy > max(top * 10 ** (-3.5), 1e-10 * size)  # within 35 dB of loud frames
-    fr = fr[active]
-    if fr.shape[0] == 0:
-        return np.zeros(0), 0
-    # in batches of frames: bounded memory whatever the duration
-    parts = [_yin(fr[i : i + 256], rate, size, fmin, fmax) for i in range(0, fr.shape[0], 256)]
-    return np.concatenate(parts), int(active.sum())
-
-
-def _half_band_decimate(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Low-pass (windowed sinc, 63 taps) and keep every other sample: numpy only."""
-    import numpy as np
-
-    n = np.arange(-31, 32)
-    h = np.sinc(n / 2) / 2 * np.hamming(63)
-    y: npt.NDArray[np.float64] = np.convolve(x, h, mode="same")[::2]
-    return y
-
-
-def _yin(
-    fr: npt.NDArray[np.float64], rate: int, size: int, fmin: float, fmax: float
-) -> npt.NDArray[np.float64]:
-    import numpy as np
-
-    nfft = 1 << math.ceil(math.log2(2 * size))
-    spec = np.fft.rfft(fr, nfft, axis=1)
-    ac = np.fft.irfft(np.abs(spec) ** 2, nfft, axis=1)[:, :size]
-    tmin = max(2, int(rate / fmax))
-    tmax = min(size - 2, int(rate / fmin))
-    # simplified YIN difference: d(t) = 2 (r(0) - r(t)), with a window-shrink correction
-    r0 = ac[:, :1]
-    scale = size / (size - np.arange(size))[None, :]
-    d = 2.0 * (r0 - ac * scale)
-    d[:, 0] = 0.0
-    cum = np.cumsum(d[:, 1:], axis=1) / np.arange(1, size)[None, :]
-    cmnd = np.ones_like(d)
-    cmnd[:, 1:] = d[:, 1:] / np.maximum(cum, 1e-12)
-    region = cmnd[:, tmin:tmax]
-    below = region < 0.2
-    has = below.any(axis=1)
-    first = np.where(has, below.argmax(axis=1), region.argmin(axis=1))
-    # walk to the local minimum after the first dip under the threshold
-    lag = first.copy()
-    rows = np.arange(region.shape[0])
-    for _ in range(int(rate / 1000) + 4):
-        nxt = np.minimum(lag + 1, region.shape[1] - 1)
-        better = region[rows, nxt] < region[rows, lag]
-        if not better.any():
-            break
-        lag = np.where(better, nxt, lag)
-    val = region[rows, lag]
-    voiced = val < 0.25
-    t = (lag + tmin).astype(np.float64)
-    # parabolic interpolation around the minimum
-    left = region[rows, np.maximum(lag - 1, 0)]
-    right = region[rows, np.minimum(lag + 1, region.shape[1] - 1)]
-    den = left - 2 * val + right
-    t = t + np.where(np.abs(den) > 1e-12, 0.5 * (left - right) / np.where(den == 0, 1, den), 0)
-    f0 = rate / np.maximum(t, 1.0)
-    out: npt.NDArray[np.float64] = f0[voiced]
+    idx = list(features) if features is not None else list(range(len(FEATURE_NAMES)))
+    x = np.asarray(vector, np.float64)[idx]
+    inv = np.linalg.inv(np.asarray(COVARIANCE, np.float64)[np.ix_(idx, idx)])
+    out = {}
+    for cand in candidates:
+        d = x - model_mean(math.log(labelled_hz / cand))[idx]
+        out[cand] = float(-0.5 * d @ inv @ d) / TEMPERATURE
     return out
 
 
-def spectrum_features(x: npt.NDArray[np.float64], rate: int) -> dict[str, float]:
-    """Median frequency of speech power and the band edge (Hz at `rate`)."""
-    import numpy as np
+def cues_needed(
+    vector: list[float], labelled_hz: int, rate_hz: int, candidates: tuple[int, ...]
+) -> list[str]:
+    """The cue groups without which the data would no longer prefer `rate_hz` to the label.
 
-    nper = 1024 if rate >= 16000 else 512
-    if x.size < nper * 2:
-        return {}
-    # Average over active frames only: pauses would otherwise pull the spectrum to the floor.
-    fr = _frames(x, nper, nper // 2) * np.hanning(nper)[None, :]
-    e = np.einsum("ij,ij->i", fr, fr)
-    keep = np.flatnonzero(e > np.percentile(e, 90) * 10 ** (-3.0))
-    acc = np.zeros(nper // 2 + 1)
-    for i in range(0, keep.size, 256):  # batches: bounded memory
-        acc += (np.abs(np.fft.rfft(fr[keep[i : i + 256]], axis=1)) ** 2).sum(axis=0)
-    p = acc / max(keep.size, 1) / (rate * nper)
-    f = np.fft.rfftfreq(nper, 1.0 / rate)
-    p = np.maximum(p, 1e-20)
-    lo = f >= 60.0
-    cum = np.cumsum(p[lo])
-    median = float(f[lo][np.searchsorted(cum, cum[-1] * 0.5)])
-    pdb = 10 * np.log10(p)
-    smooth = np.convolve(pdb, np.ones(5) / 5, mode="same")
-    # Band edge: the sharpest large drop (> 25 dB over ~300 Hz) above which the spectrum
-    # stays low; a resampled or band-limited source leaves one, full-band audio does not.
-    w = max(2, int(500.0 / (f[1] - f[0])))
-    edge, drop = float(f[-1]), 0.0
-    hi = smooth.size - 2 * w
-    if hi > w:
-        csum = np.concatenate([[0.0], np.cumsum(smooth)])
-        idx = np.arange(w, hi)
-        before = (csum[idx] - csum[idx - w]) / w
-        after = (csum[idx + w] - csum[idx]) / w
-        rest_max = np.maximum.accumulate(smooth[::-1])[::-1][idx + w]
-        drops = before - after
-        band_top = np.maximum.accumulate(smooth)[idx]
-        ok = (drops > 20.0) & (rest_max < band_top - 30.0)
-        if ok.any():
-            i = int(np.argmax(np.where(ok, drops, -np.inf)))
-            drop = float(drops[i])
-            # the edge: where the level first falls 10 dB under the band just before the drop
-            k = int(idx[i])
-            under = np.flatnonzero(smooth[k - w : k + w] < before[i] - 10.0)
-            edge = float(f[k - w + int(under[0])]) if under.size else float(f[k])
-    return {
-        "median_freq_hz": median,
-        "band_edge_hz": edge,
-        "nyquist_hz": rate / 2.0,
-        "edge_drop_db": drop,
-    }
+    A bass-heavy channel shifts the spectrum, a fast talker the rhythm, a high voice the
+    pitch; only a change of time scale moves them all. A mismatch is reported only when it
+    survives the loss of any one group: when this list is empty.
+    """
+    out = []
+    for group, drop in CUE_GROUPS.items():
+        keep = tuple(i for i in range(len(FEATURE_NAMES)) if i not in drop)
+        ll = log_likelihoods(vector, labelled_hz, candidates, keep)
+        best = max(v for c, v in ll.items() if _near(c, rate_hz))
+        label = max(v for c, v in ll.items() if _near(c, labelled_hz))
+        if best < label + ROBUST_MARGIN:
+            out.append(group)
+    return out
 
 
-def syllable_rate(x: npt.NDArray[np.float64], rate: int) -> float | None:
-    """Peak of the envelope modulation spectrum, 1-24 Hz (Hz at `rate`)."""
-    import numpy as np
-
-    hop = max(1, int(rate * 0.01))
-    n = x.size // hop
-    if n < 200:
-        return None
-    env = np.sqrt(np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1))
-    env = np.log(env + max(float(env.max()) * 1e-3, 1e-9))
-    env = env - env.mean()
-    spec = np.abs(np.fft.rfft(env * np.hanning(env.size), 1 << 14)) ** 2
-    freqs = np.fft.rfftfreq(1 << 14, 0.01)
-    band = (freqs >= 1.0) & (freqs <= 24.0)
-    if not band.any():
-        return None
-    # smooth over 0.5 Hz: the modulation spectrum of speech is a broad hump
-    k = max(1, int(0.5 / (freqs[1] - freqs[0])))
-    sm = np.convolve(spec, np.ones(k) / k, mode="same")
-    # weight by frequency to undo the 1/f tilt of envelope spectra
-    weighted = sm[band] * freqs[band]
-    return float(freqs[band][int(np.argmax(weighted))])
-
-
-def _gauss(value: float, model: tuple[float, float]) -> float:
-    mu, sd = model
-    z = (math.log(value) - math.log(mu)) / sd
-    return -0.5 * z * z
+def _edge_matches(edge_hz: float, labelled_hz: int, cand: int) -> bool:
+    true_edge = edge_hz * cand / labelled_hz
+    return any(abs(true_edge / n - 1) < 0.04 for n in COMMON_NYQUIST_HZ if n <= cand / 2)
 
 
 def estimate_rate(x: npt.NDArray[Any], labelled_hz: int = 24000) -> RateEstimate:
@@ -228,48 +301,45 @@ def estimate_rate(x: npt.NDArray[Any], labelled_hz: int = 24000) -> RateEstimate
 
     x = np.asarray(x, dtype=np.float64)
     if x.size < labelled_hz:
-        return RateEstimate(None, 0.0, reason="less than a second of audio")
-    f0s, active = pitch_track(x, labelled_hz)
-    spec = spectrum_features(x, labelled_hz)
-    syl = syllable_rate(x, labelled_hz)
-    feats: dict[str, Any] = {"voiced_frames": int(f0s.size), "active_frames": active}
-    if f0s.size < MIN_VOICED_FRAMES or not spec:
-        return RateEstimate(None, 0.0, features=feats, reason="too little voiced speech")
-    f0 = float(np.median(f0s))
-    spread = float(np.std(np.log(f0s)))
-    voiced_share = f0s.size / max(active, 1)
-    feats.update(
-        {
-            "f0_hz": round(f0, 1),
-            "f0_log_spread": round(spread, 3),
-            "voiced_share": round(voiced_share, 3),
-            "median_freq_hz": round(spec["median_freq_hz"], 1),
-            "band_edge_hz": round(spec["band_edge_hz"], 1),
-            "syllable_rate_hz": None if syl is None else round(syl, 2),
-        }
-    )
-    if spread < 0.015 or voiced_share > 0.97:
         return RateEstimate(
-            None, 0.0, features=feats, reason="steady pitch: a tone or music, not speech"
+            None, 0.0, reason="less than a second of audio", labelled_hz=labelled_hz
         )
-    has_edge = spec["band_edge_hz"] < 0.95 * spec["nyquist_hz"] and spec["edge_drop_db"] > 25
-    logs: dict[int, float] = {}
-    for cand in CANDIDATES_HZ:
-        s = labelled_hz / cand
-        ll = _gauss(f0 / s, F0_MODEL) + _gauss(spec["median_freq_hz"] / s, MEDIAN_FREQ_MODEL)
-        if syl is not None:
-            ll += _gauss(syl / s, SYLLABLE_MODEL)
-        ll /= TEMPERATURE
-        if has_edge:
-            true_edge = spec["band_edge_hz"] / s
-            if any(abs(true_edge / n - 1) < 0.06 for n in COMMON_NYQUIST_HZ if n < cand / 2):
-                ll += EDGE_BONUS
-        prior = (
-            PRIOR_LABELLED
-            if cand == labelled_hz
-            else (1 - PRIOR_LABELLED) / (len(CANDIDATES_HZ) - (labelled_hz in CANDIDATES_HZ))
+    if labelled_hz < MIN_LABELLED_HZ:
+        return RateEstimate(
+            None,
+            0.0,
+            reason=f"labelled {labelled_hz} Hz: too little band to judge the content",
+            labelled_hz=labelled_hz,
         )
-        logs[cand] = ll + math.log(prior)
+    f = measure(x, labelled_hz)
+    if isinstance(f, str):
+        return RateEstimate(None, 0.0, reason=f, labelled_hz=labelled_hz)
+    feats: dict[str, Any] = {
+        "f0_hz": round(f.f0_hz, 1),
+        "f0_log_spread": round(f.f0_log_spread, 3),
+        "voiced_share": round(f.voiced_share, 3),
+        "voiced_frames": f.voiced_frames,
+        "spectrum_quantiles_hz": [round(q) for q in f.spectrum_quantiles_hz],
+        "modulation_hz": round(f.modulation_hz, 2),
+        "voiced_run_ms": round(f.voiced_run_s * 1000, 1),
+        "band_edge_hz": None if f.band_edge_hz is None else round(f.band_edge_hz),
+    }
+    if f.f0_log_spread < 0.015 or f.voiced_share > 0.97:
+        return RateEstimate(
+            None,
+            0.0,
+            features=feats,
+            reason="steady pitch: a tone or music, not speech",
+            labelled_hz=labelled_hz,
+        )
+    candidates = tuple(sorted(set(CANDIDATES_HZ) | {labelled_hz}))
+    vector = feature_vector(f)
+    logs = log_likelihoods(vector, labelled_hz, candidates)
+    others = (1 - PRIOR_LABELLED) / (len(candidates) - 1)
+    for cand in candidates:
+        logs[cand] += math.log(PRIOR_LABELLED if cand == labelled_hz else others)
+        if f.band_edge_hz is not None and _edge_matches(f.band_edge_hz, labelled_hz, cand):
+            logs[cand] += EDGE_BONUS
     peak = max(logs.values())
     total = sum(math.exp(v - peak) for v in logs.values())
     post = {k: math.exp(v - peak) / total for k, v in logs.items()}
@@ -279,7 +349,9 @@ def estimate_rate(x: npt.NDArray[Any], labelled_hz: int = 24000) -> RateEstimate
         post[best],
         post,
         feats,
-        f"pitch {f0:.0f} Hz, speech power median {spec['median_freq_hz']:.0f} Hz"
-        + (f", syllables {syl:.1f}/s" if syl else "")
-        + " at the labelled rate",
+        f"pitch {f.f0_hz:.0f} Hz, voiced spectrum median {f.spectrum_quantiles_hz[2]:.0f} Hz, "
+        f"envelope rhythm {f.modulation_hz:.1f} Hz, voiced stretches "
+        f"{f.voiced_run_s * 1000:.0f} ms at the labelled rate",
+        labelled_hz,
+        [] if _near(best, labelled_hz) else cues_needed(vector, labelled_hz, best, candidates),
     )

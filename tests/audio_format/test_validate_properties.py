@@ -49,3 +49,5 @@ def test_valid_speech_is_never_invalid(
     v = validate_bytes(to_i16(x).tobytes())
     assert v.verdict == "valid", [(f.code, f.message) for f in v.findings]
     assert v.detected.encoding == "s16le" and v.detected.channels == 1
+    # the hard constraint of the rate estimator: 24 kHz speech is never called another rate
+    assert "sample_rate_mismatch" not in v.codes(), v.stats.get("rate")

@@ -1,0 +1,165 @@
+"""Accuracy and cost of the sample-rate estimator on held-out speech read at 24 kHz.
+
+    .venv/bin/python benchmarks/bench_rate_accuracy.py          # full held-out split
+    .venv/bin/python benchmarks/bench_rate_accuracy.py --quick  # a third of it (CI, < 60 s)
+    .venv/bin/python benchmarks/bench_rate_accuracy.py --fit    # refit on the train split
+
+Clips come from `rate_corpus.py` (espeak-ng voices when installed, and numpy speech-like
+signals): each is captured at a true rate R and read as 24 kHz. Printed: the confusion of
+the estimate by true rate, and what validate-audio reports end to end (a
+`sample_rate_mismatch` finding, by severity). The false-mismatch rate on true 24 kHz (and
+on 22050, its indistinguishable neighbour) must stay 0: exit status 1 otherwise.
+
+`--fit` measures the train split only, fits the model (feature means quadratic in log s,
+one residual covariance) and prints the constants to paste into `doctor/audio/rate.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import rate_corpus as corpus  # noqa: E402
+
+from doctor.audio.analyze import validate_bytes  # noqa: E402
+from doctor.audio.rate import (  # noqa: E402
+    CANDIDATES_HZ,
+    FEATURE_NAMES,
+    estimate_rate,
+    feature_vector,
+)
+from doctor.audio.rate_features import measure  # noqa: E402
+
+LABEL_HZ = 24000
+SHRINK = 0.1  # covariance shrinkage toward its diagonal: 8 features, ~200 rows
+WINDOW_S = 30  # the estimator sees at most 30 s of active audio
+
+
+def to_i16_bytes(x: np.ndarray) -> bytes:
+    return np.clip(np.round(x * 32767), -32768, 32767).astype("<i2").tobytes()
+
+
+def fit(quick: bool) -> int:
+    rows, ls = [], []
+    for clip in corpus.clips("train", quick):
+        for r in corpus.TRUE_RATES_HZ:
+            f = measure(clip.at_rate(r)[: WINDOW_S * LABEL_HZ], LABEL_HZ)
+            if isinstance(f, str):
+                print(f"  skip {clip.name} at {r}: {f}", file=sys.stderr)
+                continue
+            rows.append(feature_vector(f))
+            ls.append(math.log(LABEL_HZ / r))
+    x = np.asarray(rows)
+    a = np.vander(np.asarray(ls), 3, increasing=True)  # 1, ls, ls^2
+    coef, *_ = np.linalg.lstsq(a, x, rcond=None)
+    res = x - a @ coef
+    cov = np.cov(res.T) * (len(x) - 1) / (len(x) - 3)
+    cov = (1 - SHRINK) * cov + SHRINK * np.diag(np.diag(cov))
+    print(f"# fitted on {len(x)} train rows ({len(x) // len(corpus.TRUE_RATES_HZ)} clips)")
+    print(f"# features: {', '.join(FEATURE_NAMES)}")
+
+    def tup(v: np.ndarray) -> str:
+        return "(" + ", ".join(f"{float(e):.5g}" for e in v) + ",)"
+
+    for i in range(3):
+        print(f"MEAN_C{i}: tuple[float, ...] = {tup(coef[i])}")
+    print("COVARIANCE: tuple[tuple[float, ...], ...] = (")
+    for row in cov:
+        print(f"    {tup(row)},")
+    print(")")
+    return 0
+
+
+def evaluate(quick: bool, split: str = "test") -> int:
+    rates = corpus.TRUE_RATES_HZ
+    table: dict[int, dict[int | None, int]] = {r: {} for r in rates}
+    reported: dict[int, dict[str, int]] = {r: {} for r in rates}
+    n = dict.fromkeys(rates, 0)
+    seconds = 0.0
+    clips = list(corpus.clips(split, quick))
+    for clip in clips:
+        for r in rates:
+            x = clip.at_rate(r)
+            est = estimate_rate(x[: WINDOW_S * LABEL_HZ], LABEL_HZ)
+            table[r][est.rate_hz] = table[r].get(est.rate_hz, 0) + 1
+            v = validate_bytes(to_i16_bytes(x))
+            sev = next((f.severity for f in v.findings if f.code == "sample_rate_mismatch"), "-")
+            reported[r][sev] = reported[r].get(sev, 0) + 1
+            n[r] += 1
+    cols: list[int | None] = [*CANDIDATES_HZ, None]
+    what = f"held-out ({split})" if split != "train" else "TRAIN (in-sample, for diagnosis only)"
+    print(f"{what} clips: {len(clips)} ({'quick' if quick else 'full'}), each read as 24 kHz")
+    print("estimate by true rate (rows: true; columns: estimated; None = not estimated)")
+    print(f"{'true':>7} " + " ".join(f"{c!s:>6}" for c in cols) + "   mismatch reported")
+    for r in rates:
+        cells = " ".join(f"{table[r].get(c, 0):>6}" for c in cols)
+        rep = reported[r]
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(rep.items()) if k != "-") or "none"
+        print(f"{r:>7} {cells}   {n[r] - rep.get('-', 0)}/{n[r]} ({shown})")
+    correct = sum(table[r].get(r, 0) for r in rates)
+    family = sum(
+        c
+        for r in rates
+        for e, c in table[r].items()
+        if e is not None and max(e, r) / min(e, r) < 1.1
+    )
+    total = sum(n.values())
+    print(
+        f"exact rate: {correct}/{total}; "
+        f"right within 10 % (22.05~24, 44.1~48 kHz): {family}/{total}"
+    )
+    false24 = n[24000] - reported[24000].get("-", 0)
+    false22 = n[22050] - reported[22050].get("-", 0)
+    print(
+        f"false mismatch on true 24 kHz: {false24}/{n[24000]}; "
+        f"on 22050 Hz (9 % off, not claimed): {false22}/{n[22050]}"
+    )
+    found16 = n[16000] - reported[16000].get("-", 0)
+    print(f"16 kHz read as 24 kHz reported: {found16}/{n[16000]}")
+    # cost: the estimator on 30 s of speech (what validate-audio hands it at most)
+    x = np.concatenate([c.at_rate(LABEL_HZ) for c in clips])
+    x = np.tile(x, math.ceil(WINDOW_S * LABEL_HZ / x.size))[: WINDOW_S * LABEL_HZ]
+    t0 = time.perf_counter()
+    reps = 3
+    for _ in range(reps):
+        estimate_rate(x, LABEL_HZ)
+    seconds = (time.perf_counter() - t0) / reps
+    print(f"estimator time on {WINDOW_S} s of speech: {seconds * 1000:.0f} ms")
+    return 1 if false24 or false22 else 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="a third of the clips (CI)")
+    ap.add_argument("--fit", action="store_true", help="fit on the train split, print constants")
+    ap.add_argument(
+        "--split",
+        choices=("test", "final", "fresh", "all", "train"),
+        default="all",
+        help="held-out split(s) to report (train: in-sample, for diagnosis)",
+    )
+    args = ap.parse_args()
+    if not corpus.espeak_available():
+        print("espeak-ng not found: numpy speech-like clips only", file=sys.stderr)
+    if args.fit:
+        return fit(args.quick)
+    splits = ("test", "final", "fresh") if args.split == "all" else (args.split,)
+    status = 0
+    for i, split in enumerate(splits):
+        if i:
+            print()
+        status |= evaluate(args.quick, split)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""The rate estimator's pure parts: cues that scale with the rate, and the decision rules."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from audio_format_signals import speech_like
+
+from doctor.audio.rate import (
+    CANDIDATES_HZ,
+    COVARIANCE,
+    FEATURE_NAMES,
+    MEAN_C0,
+    MEAN_C1,
+    MEAN_C2,
+    RateEstimate,
+    cues_needed,
+    estimate_rate,
+    log_likelihoods,
+    model_mean,
+)
+from doctor.audio.rate_features import SpeechFeatures, measure, voiced_run_s
+
+
+def _features(rate: int, seed: int = 4) -> SpeechFeatures:
+    """Speech captured at `rate` and read at 24 kHz."""
+    f = measure(speech_like(6.0, rate, f0=120, seed=seed), 24000)
+    assert isinstance(f, SpeechFeatures), f
+    return f
+
+
+@pytest.mark.parametrize("true_rate", [16000, 48000])
+def test_pitch_and_spectrum_scale_with_the_rate(true_rate: int) -> None:
+    ref, f = _features(24000), _features(true_rate)
+    s = 24000 / true_rate
+    assert f.f0_hz / ref.f0_hz == pytest.approx(s, rel=0.08)
+    # the spectrum moves as a whole (single quantiles are noisy: vowels differ per syllable)
+    pairs = zip(f.spectrum_quantiles_hz, ref.spectrum_quantiles_hz, strict=True)
+    ratios = [a / b for a, b in pairs]
+    assert math.exp(np.mean(np.log(ratios))) == pytest.approx(s, rel=0.3)
+    # faster audio has a faster envelope (the cue scales less than s: it is band-limited)
+    assert (f.modulation_hz > ref.modulation_hz) == (s > 1)
+
+
+def test_voiced_runs_are_measured_in_seconds() -> None:
+    v = np.array([0, 1, 1, 1, 0, 1, 0, 1, 1, 1, 1, 1], bool)  # runs of 3, 1 (noise), 5 frames
+    assert voiced_run_s(v) == pytest.approx((0.06 + 0.10) / 2)
+    assert voiced_run_s(np.zeros(10, bool)) is None
+
+
+def test_model_constants_are_consistent() -> None:
+    n = len(FEATURE_NAMES)
+    assert len(MEAN_C0) == len(MEAN_C1) == len(MEAN_C2) == n
+    cov = np.asarray(COVARIANCE)
+    assert cov.shape == (n, n) and np.allclose(cov, cov.T)
+    assert np.all(np.linalg.eigvalsh(cov) > 0)
+    # pitch moves one-for-one with log s: the fit recovers the physics
+    assert MEAN_C1[0] == pytest.approx(1.0, abs=0.1)
+
+
+def test_likelihood_peaks_at_the_rate_the_vector_was_built_for() -> None:
+    for r in CANDIDATES_HZ:
+        vec = list(model_mean(math.log(24000 / r)))
+        ll = log_likelihoods(vec, 24000, CANDIDATES_HZ)
+        assert max(ll, key=lambda k: ll[k]) == r
+        if r not in (22050, 24000):  # a model-typical voice at a far rate hangs on no one cue
+            assert cues_needed(vec, 24000, r, CANDIDATES_HZ) == []
+
+
+def _est(post: dict[int, float], fragile: list[str] | None = None) -> RateEstimate:
+    best = max(post, key=lambda k: post[k])
+    return RateEstimate(best, post[best], post, labelled_hz=24000, fragile_on=fragile or [])
+
+
+def test_mismatch_rules() -> None:
+    base = dict.fromkeys(CANDIDATES_HZ, 0.0)
+    clear = _est({**base, 16000: 0.9, 24000: 0.05, 22050: 0.05})
+    assert clear.mismatch() and clear.family == (16000,)
+    # the label's 9 % neighbour counts as the label: 22050 is never claimed from content
+    assert not _est({**base, 22050: 0.8, 24000: 0.2}).mismatch()
+    assert not _est({**base, 16000: 0.6, 24000: 0.25, 22050: 0.15}).mismatch()
+    # one cue group carries it alone: not reported
+    assert not _est({**base, 16000: 0.95, 24000: 0.05}, ["spectrum"]).mismatch()
+    # 44.1 vs 48 kHz is a pair: its joint confidence counts, and both are named
+    pair = _est({**base, 44100: 0.45, 48000: 0.5, 24000: 0.05})
+    assert pair.mismatch() and pair.describe_rate() == "44100 or 48000"
+    assert pair.family_confidence == pytest.approx(0.95)
+
+
+def test_refusals() -> None:
+    x = speech_like(3.0, seed=1)
+    assert estimate_rate(x[:1000]).rate_hz is None
+    assert "band" in estimate_rate(x, 8000).reason
+    assert estimate_rate(np.zeros(48000)).rate_hz is None
+
+
+def test_estimate_reports_its_evidence() -> None:
+    est = estimate_rate(speech_like(6.0, 16000, f0=110, seed=3), 24000)
+    d = est.to_dict()
+    assert d["estimated_rate_hz"] == 16000, d
+    assert set(d) >= {"confidence", "family_confidence", "labelled_confidence", "fragile_on"}
+    assert abs(sum(est.posterior.values()) - 1) < 1e-9
