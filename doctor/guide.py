@@ -368,6 +368,38 @@ _ENTRIES: tuple[Entry, ...] = (
         ("agent-doctor all --report doctor-report.json",),
         _A_SUPPORT,
     ),
+    Entry(
+        "rate_limit",
+        "The token endpoint is rate limiting this key",
+        "GET /v1/token answers HTTP 429 when a key asks for tokens too often; the answer "
+        "may say how long to wait in a `Retry-After` header.",
+        (
+            "Wait before the next token request: {detail}.",
+            "In the app, honour `Retry-After` when a 429 carries it, otherwise retry with "
+            "exponential backoff (1 s, 2 s, 4 s...), and give up after a few tries.",
+            "Mint one token per connection, right before opening it; never mint in a loop "
+            "or on a timer (a token is single use, so a stock of them does not help).",
+            "If 429s come at normal traffic, email support@assemblyai.com with this report.",
+        ),
+        ("agent-doctor check token --report token-report.json",),
+        _A_TOKEN,
+    ),
+    Entry(
+        "resume_new_id",
+        "session.resume came back with a different session id",
+        "The service answered the resume with a `session.ready` that carries a new id, so "
+        "the old id no longer names the session: an app that keeps it fails its next resume "
+        "with `session_not_found` and logs the wrong id for support.",
+        (
+            "Take `session_id` from every `session.ready`, including the one after "
+            "`session.resume`, and use the newest one for the next resume and in your logs.",
+            "Check that the conversation carried on (the agent remembers what was said "
+            "before the drop); if it did not, treat the resume as a fresh session.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor check resume --report resume-report.json",),
+        _A_RESUME,
+    ),
     # validate-audio / audio-format (issue 6)
     Entry(
         "audio_encoding",

@@ -111,6 +111,7 @@ async def _auth_for(s: Sessions, leg: Leg, n: int, ev: dict[str, Any]) -> Auth:
         TOKEN_EXPIRES_S,
         result.error,
         result.body,
+        result.retry_after_s,
     )
     if bad is not None or auth is None:
         assert bad is not None

@@ -134,6 +134,7 @@ async def _with_key(s: Sessions, key: str, problems: list[Outcome], ev: dict[str
             TOKEN_EXPIRES_S,
             result.error,
             result.body,
+            result.retry_after_s,
         )
         ev["mint"] = {**s.minted[-1], "body": result.body}
     except AgentApiError as err:

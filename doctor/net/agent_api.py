@@ -19,10 +19,12 @@ import time
 import urllib.parse
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from doctor.net.events import ServerEvent, is_fatal, parse_server_event, summarize
+from doctor.net.retry_after import http_date, retry_after_s
 from doctor.report.redact import mask
 
 if TYPE_CHECKING:
@@ -602,6 +604,7 @@ class TokenResult:
     error: str | None = None  # the body's `error` or `detail` text
     body: Any = None  # the parsed JSON (token masked) or the first 500 characters
     elapsed_ms: float = 0.0
+    retry_after_s: float | None = None  # what a `Retry-After` header asked (429, 503)
 
     @property
     def ok(self) -> bool:
@@ -698,6 +701,8 @@ async def mint_token(
             cause_text=scrub(str(root), api_key),
         ) from None
     elapsed = (time.monotonic() - t0) * 1000
+    # An HTTP-date is read against the server's own Date (local clock skew does not count).
+    server_now = http_date(response.headers.get("date")) or datetime.now(timezone.utc)
     body: Any
     try:
         body = response.json()
@@ -718,6 +723,7 @@ async def mint_token(
         error=error,
         body=body,
         elapsed_ms=round(elapsed, 1),
+        retry_after_s=retry_after_s(response.headers.get("retry-after"), server_now),
     )
 
 

@@ -106,8 +106,10 @@ def mint_outcome(
     asked_expires_s: int,
     error: str | None,
     body: Any,
+    retry_after_s: float | None = None,
 ) -> Outcome | None:
-    """The answer of GET /v1/token; None when it is a usable token of the right shape."""
+    """The answer of GET /v1/token; None when it is a usable token of the right shape.
+    `retry_after_s` is what a `Retry-After` header asked for (429)."""
     text = error or (body if isinstance(body, str) else None) or ""
     said = f": {text[:160]}" if text else ""
     if status == 200:
@@ -148,13 +150,18 @@ def mint_outcome(
             "(check the account's access in the dashboard)",
         )
     if status == 429:
+        if retry_after_s is None:
+            wait, detail = "", "the 429 has no Retry-After header, so back off from 1 s"
+        else:
+            seconds = f"{round(retry_after_s, 1):g} s"
+            wait = f", retry after {seconds}"
+            detail = f"the service asks for {seconds} (Retry-After)"
         return Outcome(
             "rate_limited",
             Status.FAIL,
-            f"the token endpoint is rate limiting this key: HTTP 429{said}",
-            "service_side",
-            "HTTP 429 from GET /v1/token: wait, then retry with exponential backoff "
-            "(1 s, 2 s, 4 s...); mint one token per connection, not in a loop",
+            f"the token endpoint is rate limiting this key: HTTP 429{wait}{said}",
+            "rate_limit",
+            detail,
         )
     if status == 400:
         param = bad_request_param(text)
@@ -286,8 +293,10 @@ def session_outcome(f: Failure, auth: str, *, token_age_s: float | None = None,
         return Outcome(
             "unauthorized",
             Status.FAIL,
-            f"the connection dropped right after the upgrade with no frame and no close code "
-            f"(1006): most likely the {who} was refused ({BROWSER_1006} the same way)",
+            "the connection was cut right after the upgrade with no frame at all (no "
+            f"session.error, no close frame: 1006): most likely the {who} was refused "
+            f"({BROWSER_1006} for a refused credential); if the {who} is right, a proxy or "
+            "the service cut the connection",
             "token_auth",
             "1006 with no frames right after connect",
         )
@@ -500,7 +509,7 @@ def after_resume_outcome(
             Status.WARN,
             f"session.resume {delay_s:.1f} s after the drop gave session.ready with another "
             f"id ({resumed_id} instead of {first_id}): the conversation context may be lost",
-            "session_resume",
+            "resume_new_id",
             f"resume returned {resumed_id} for {first_id}",
         )
     if not ended:

@@ -170,6 +170,7 @@ class Sessions:
                 "elapsed_ms": result.elapsed_ms,
                 "token": mask(result.token) if result.token else None,
                 "expires_in_seconds": result.expires_in_seconds,
+                "retry_after_s": result.retry_after_s,
             }
         )
         if not result.ok:

@@ -19,6 +19,7 @@ from doctor.sandbox.config import (
     EXPIRED_TOKEN_MODES,
     FAULTS,
     REPLY_DONE_STATUS,
+    RETRY_AFTER_FORMS,
     TOKEN_ERROR_BODIES,
     FaultError,
     SandboxConfig,
@@ -138,6 +139,13 @@ def _fault_help() -> str:
     show_default=True,
     help="Token endpoint error body: {error: ...} or {detail: ...}.",
 )
+@click.option(
+    "--retry-after-form",
+    type=click.Choice(RETRY_AFTER_FORMS),
+    default="seconds",
+    show_default=True,
+    help="Retry-After of a 429 (fault token-rate-limited): delta-seconds or an HTTP-date.",
+)
 @click.option("--allow-token-reuse", is_flag=True, help="Accept a token more than once (lax).")
 @click.option(
     "--updated-after-first",
@@ -188,6 +196,7 @@ def sandbox(**params: Any) -> None:
             expired_token=params["expired_token"],
             reply_done_status=params["reply_done_status"],
             token_error_body=params["token_error_body"],
+            retry_after_form=params["retry_after_form"],
             token_single_use=not params["allow_token_reuse"],
             updated_after_first_update=params["updated_after_first"],
             ended_on_expiry=not params["no_ended_on_expiry"],

@@ -25,8 +25,17 @@ FAULTS: dict[str, tuple[float | None, str]] = {
     "no-session-ended": (None, "session.end closes the socket without session.ended"),
     "drop-after-ready": (1.0, "abrupt TCP close N seconds after session.ready"),
     "slow-ready": (3.0, "session.ready only after N seconds"),
-    "token-rate-limited": (None, "GET /v1/token answers 429"),
+    "token-rate-limited": (30.0, "GET /v1/token answers 429 with Retry-After: N seconds"),
     "token-server-error": (None, "GET /v1/token answers 500"),
+    "resume-new-id": (
+        None,
+        "session.resume gets session.ready with a NEW id; the old id is gone",
+    ),
+    "close-without-frame": (
+        None,
+        "abrupt TCP close right after the upgrade (at the first message): no "
+        "session.error, no close frame (clients see 1006)",
+    ),
 }
 
 # Where protocol.md records two behaviours, the choice is a switch (first value = default).
@@ -34,6 +43,7 @@ AUTH_FAILURE_MODES = ("close", "http")  # bad key/token: UNAUTHORIZED+1008, or H
 EXPIRED_TOKEN_MODES = ("frame", "close", "http")  # `unauthorized` frame, UNAUTHORIZED+1008, 401
 REPLY_DONE_STATUS = ("completed", "absent")  # normal reply.done: status "completed" or none
 TOKEN_ERROR_BODIES = ("error", "detail")  # {"error": ...} (generic) or {"detail": ...} (REST)
+RETRY_AFTER_FORMS = ("seconds", "date")  # Retry-After: delta-seconds or an HTTP-date
 
 DEFAULT_VOICES = (
     "ivy", "james", "tyler", "winter", "bella", "david", "kyle", "helen", "martha", "river",
@@ -108,6 +118,7 @@ class SandboxConfig:
     expired_token: str = "frame"
     reply_done_status: str = "completed"
     token_error_body: str = "error"
+    retry_after_form: str = "seconds"
     token_single_use: bool = True
     updated_after_first_update: bool = False  # also send session.updated after the first one
     ended_on_expiry: bool = True  # session.ended after session_expired (SKILL)
@@ -127,6 +138,7 @@ class SandboxConfig:
             ("expired_token", self.expired_token, EXPIRED_TOKEN_MODES),
             ("reply_done_status", self.reply_done_status, REPLY_DONE_STATUS),
             ("token_error_body", self.token_error_body, TOKEN_ERROR_BODIES),
+            ("retry_after_form", self.retry_after_form, RETRY_AFTER_FORMS),
         ):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")

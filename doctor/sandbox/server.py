@@ -12,12 +12,14 @@ import contextlib
 import email.utils
 import http
 import json
+import math
 import os
 import secrets
 import shutil
 import ssl
 import sys
 import tempfile
+import time
 import urllib.parse
 import weakref
 from collections.abc import Coroutine
@@ -51,18 +53,33 @@ class Auth:
     failure_mode: str = "close"  # "close" (frame + 1008) or "frame" (same, lowercase code)
 
 
-def _json_response(status: int, body: dict[str, Any]) -> Response:
+def _json_response(
+    status: int,
+    body: dict[str, Any],
+    extra_headers: tuple[tuple[str, str], ...] = (),
+    at: float | None = None,
+) -> Response:
+    """`at`: the wall-clock time the Date header states (one reading for every date)."""
     data = json.dumps(body).encode()
     phrase = http.HTTPStatus(status).phrase
     headers = Headers(
         [
-            ("Date", email.utils.formatdate(usegmt=True)),
+            ("Date", email.utils.formatdate(at, usegmt=True)),
             ("Connection", "close"),
             ("Content-Length", str(len(data))),
             ("Content-Type", "application/json"),
+            *extra_headers,
         ]
     )
     return Response(status, phrase, headers, data)
+
+
+def _retry_after(seconds: float, form: str, at: float) -> str:
+    """The header value: whole delta-seconds (rounded up), or the HTTP-date `at` + that."""
+    whole = math.ceil(seconds)
+    if form == "date":
+        return email.utils.formatdate(math.floor(at) + whole, usegmt=True)
+    return str(whole)
 
 
 def _strip_bearer(value: str) -> str:
@@ -231,17 +248,31 @@ class Sandbox:
         )
         return response
 
-    def _token_error(self, status: int, message: str, param: str | None = None) -> Response:
+    def _token_error(
+        self,
+        status: int,
+        message: str,
+        param: str | None = None,
+        retry_after_s: float | None = None,
+    ) -> Response:
+        at = time.time()
+        extra: tuple[tuple[str, str], ...] = ()
+        if retry_after_s is not None:
+            extra = (
+                ("Retry-After", _retry_after(retry_after_s, self.config.retry_after_form, at)),
+            )
         if self.config.token_error_body == "detail":
-            return _json_response(status, {"detail": message})
+            return _json_response(status, {"detail": message}, extra, at)
         body: dict[str, Any] = {"error": message}
         if param is not None:  # AssemblyAI's generic error shape: {error, code?, details?}
             body["details"] = {"param": param}
-        return _json_response(status, body)
+        return _json_response(status, body, extra, at)
 
     def _token_endpoint(self, header: str | None, query: dict[str, list[str]]) -> Response:
         if self.config.fault("token-rate-limited"):
-            return self._token_error(429, "Too many requests")
+            return self._token_error(
+                429, "Too many requests", retry_after_s=self.config.fault_s("token-rate-limited")
+            )
         if self.config.fault("token-server-error"):
             return self._token_error(500, "Internal server error")
         if not header:
@@ -448,6 +479,10 @@ class _Connection:
                 return
             async for message in self.ws:
                 self.record_in(message)
+                if self.cfg.fault("close-without-frame"):
+                    # Read first, so the 101 has surely reached the client; then vanish.
+                    self.abort("abrupt TCP close after the upgrade (fault close-without-frame)")
+                    return
                 await self.on_message(message)
         except ConnectionClosed:
             pass
@@ -662,11 +697,14 @@ class _Connection:
         self.end_session()
         await self.close(1008, "session_expired")
 
+    def abort(self, detail: str) -> None:
+        """Drop the TCP connection: no close frame, no event (clients see 1006)."""
+        self.record("server", "ws.drop", detail=detail)
+        self.ws.transport.abort()
+
     async def _drop_later(self, delay: float) -> None:
         await asyncio.sleep(delay)
-        self.record("server", "ws.drop", detail="abrupt TCP close (fault drop-after-ready)")
-        transport = self.ws.transport
-        transport.abort()
+        self.abort("abrupt TCP close (fault drop-after-ready)")
 
     async def on_resume(self, message: dict[str, Any]) -> None:
         sid = message.get("session_id")
@@ -691,7 +729,14 @@ class _Connection:
             }[outcome]
             await self.fatal(rules.ProtocolError(outcome, text), 1008)
             return
+        old_id = outcome.id
+        if self.cfg.fault("resume-new-id"):
+            # protocol.md §3.6 leaves the id after a resume open: here the context goes
+            # on under a new id and the old one is forgotten.
+            outcome = self.sb.store.reissue(old_id)
         self.session = outcome
+        if outcome.id != old_id:
+            self.record("server", "session.reissued", old_session_id=old_id)
         await self.send({"type": "session.ready", "session_id": outcome.id})
         self._after_ready(first=False)
 

@@ -152,6 +152,14 @@ class Store:
         session.detached_at = None
         return session
 
+    def reissue(self, session_id: str) -> Session:
+        """The same session under a new id; the old id is gone (a later resume of it is
+        `session_not_found`)."""
+        session = self.sessions.pop(session_id)
+        session.id = new_session_id()
+        self.sessions[session.id] = session
+        return session
+
     def expire(self, now: float) -> list[str]:
         """Forget detached sessions whose grace window is over; returns their ids."""
         gone = [

@@ -190,3 +190,34 @@ def test_resume_is_skipped_when_the_token_check_fails(
     run = doctor(sandbox, tmp_path, "--api-key", wrong, check="resume", secrets=(wrong,))
     r = run.result("resume")
     assert (r["status"], r["cause"]) == ("skip", "prerequisite_failed")
+
+
+def test_resume_with_a_new_id_is_a_warning_with_both_ids(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    sb = sandbox_factory(faults={"resume-new-id": None})
+    run = resume_run(sb, tmp_path)
+    r = run.result("resume")
+    assert (r["status"], r["cause"]) == ("warn", "session_id_changed"), r["summary"]
+    assert run.proc.returncode == 0  # a warning does not fail the run
+    reissued = sb.wait_for("session.reissued")
+    old_id, new_id = reissued["old_session_id"], reissued["session_id"]
+    assert old_id != new_id
+    # Both ids: in the summary, the evidence, and the support block.
+    assert f"({new_id} instead of {old_id})" in r["summary"]
+    ev = r["evidence"]
+    assert ev["session_ids"] == [old_id, new_id]
+    assert [c["session_id"] for c in ev["connections"]] == [old_id, new_id]
+    support = run.report["support"]
+    assert old_id in support["session_ids"] and new_id in support["session_ids"]
+    sessions = support_sessions(run, "resume")
+    assert [s["session_id"] for s in sessions] == [old_id, new_id]
+    assert [s["ended_cleanly"] for s in sessions] == [False, True]
+    # The fix says to keep the newest id.
+    assert r["fix"]["guide"] == "resume_new_id"
+    assert "newest" in " ".join(r["fix"]["steps"]) and old_id in " ".join(r["fix"]["steps"])
+    # The resumed session, under its new id, was still ended cleanly (nothing billed).
+    (conn2,) = resume_conns(sb)
+    assert first_event(sb, conn2)["resume_id"] == old_id
+    assert_ended_cleanly(sb, [conn2])
+    assert sb.find("session.ended", direction="out", conn=conn2)

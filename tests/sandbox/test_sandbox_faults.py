@@ -3,6 +3,7 @@ code, close code, close frame): what the `token` and `resume` checks will classi
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -162,6 +163,105 @@ def test_token_endpoint_faults(sandbox_factory: Factory, fault: str, status: int
     assert (result.status, result.ok, result.token) == (status, False, None)
     assert result.error
     assert not sb.find("token.minted")
+    # Only the 429 asks for a wait (the fault's default: 30 s).
+    assert result.retry_after_s == (30.0 if status == 429 else None)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "form", "header", "wait_s"),
+    [
+        (30.0, "seconds", "30", 30.0),
+        (2.5, "seconds", "3", 3.0),  # delta-seconds are whole: rounded up, never shorter
+        (0.0, "seconds", "0", 0.0),
+        (30.0, "date", None, 30.0),  # an HTTP-date, read against the response's Date
+        (90.0, "date", None, 90.0),
+    ],
+)
+def test_rate_limited_sends_retry_after_in_both_forms(
+    sandbox_factory: Factory, seconds: float, form: str, header: str | None, wait_s: float
+) -> None:
+    sb = sandbox_factory(faults={"token-rate-limited": seconds}, retry_after_form=form)
+
+    async def go() -> tuple[int, dict[str, str]]:
+        import httpx
+
+        verify = ssl.create_default_context(cafile=sb.ca_file)
+        async with httpx.AsyncClient(verify=verify, trust_env=False) as client:
+            got = await client.get(
+                sb.token_url,
+                params={"expires_in_seconds": 60},
+                headers={"Authorization": sb.api_key},
+            )
+        return got.status_code, dict(got.headers)
+
+    status, headers = run(go())
+    assert status == 429
+    if header is not None:
+        assert headers["retry-after"] == header
+    else:
+        assert headers["retry-after"].endswith(" GMT") and headers["date"].endswith(" GMT")
+    result = run(mint_token(sb.token_url, sb.api_key, 60))
+    assert result.retry_after_s == wait_s
+
+
+def test_resume_new_id_keeps_the_session_under_a_new_id(sandbox_factory: Factory) -> None:
+    """protocol.md §3.6 leaves the id after a resume open; with this fault the service
+    answers with a new id, keeps the context, and forgets the old id."""
+    sb = sandbox_factory(faults={"resume-new-id": None})
+    config = {"system_prompt": "remember me", "output": {"voice": "james"}}
+
+    async def go() -> tuple[str, str, dict[str, Any] | None, AgentApiError]:
+        first = await AgentConnection.open(sb.ws_url, api_key=sb.api_key)
+        await first.start_session(config)
+        await first.drop()
+        assert first.session_id
+        async with AgentConnection.open(sb.ws_url, api_key=sb.api_key) as second:
+            ready = await second.resume(first.session_id)
+            new_id = ready["session_id"]
+            assert sb.sandbox.store.sessions[new_id].config["system_prompt"] == "remember me"
+            # The old id is gone at once, even for the account that owns it.
+            async with AgentConnection.open(sb.ws_url, api_key=sb.api_key) as third:
+                with pytest.raises(SessionError) as info:
+                    await third.resume(first.session_id)
+            ended = await second.end()
+        return first.session_id, new_id, ended, info.value
+
+    old_id, new_id, ended, err = run(go())
+    assert new_id != old_id and new_id.startswith("sess_") and len(new_id) == 5 + 32
+    assert (err.error_code, err.close_code) == ("session_not_found", 1008)
+    assert ended is not None and ended["session_duration_seconds"] >= 0
+    reissued = sb.wait_for("session.reissued")
+    assert (reissued["old_session_id"], reissued["session_id"]) == (old_id, new_id)
+    assert [e["session_id"] for e in sb.find("session.ready", direction="out")] == [
+        old_id,
+        new_id,
+    ]
+    assert old_id not in sb.sandbox.store.sessions and new_id not in sb.sandbox.store.sessions
+
+
+def test_close_without_frame_is_a_1006_with_nothing_before_it(sandbox_factory: Factory) -> None:
+    sb = sandbox_factory(faults={"close-without-frame": None})
+
+    async def go() -> tuple[AgentApiError, AgentConnection]:
+        conn = await AgentConnection.open(sb.ws_url, api_key=sb.api_key, timeout=5)
+        try:
+            with pytest.raises(ClosedByServer) as info:
+                await conn.start_session({})
+        finally:
+            await conn.aclose()
+        return info.value, conn
+
+    err, conn = run(go())
+    assert err.step in ("ready", "send")
+    assert (err.close_code, err.close_frame, err.error_code) == (1006, False, None)
+    assert conn.received == []  # not one frame: no session.error, no close
+    drop = sb.wait_for("ws.drop")
+    assert "close-without-frame" in drop["detail"]
+    closed = sb.wait_for("ws.closed", conn=drop["conn"])
+    assert closed["close_frame_received"] is False
+    assert not sb.find("session.error") and not sb.find("session.ready")
+    # The upgrade itself succeeded (101): reachability probes still see the API.
+    assert sb.find("ws.open", conn=drop["conn"])
 
 
 def test_every_fault_has_a_test() -> None:
@@ -173,5 +273,7 @@ def test_every_fault_has_a_test() -> None:
         "slow-ready",
         "token-rate-limited",
         "token-server-error",
+        "resume-new-id",
+        "close-without-frame",
     }
     assert covered == set(FAULTS)

@@ -193,3 +193,23 @@ def test_help_lists_every_fault() -> None:
     for name in FAULTS:
         assert name in proc.stdout
     assert json.loads('"ok"') == "ok"
+
+
+def test_rate_limit_wait_and_its_form_from_the_command_line(
+    sandbox_process_factory: Factory,
+) -> None:
+    sp = sandbox_process_factory(
+        "--no-tls", "--fault", "token-rate-limited=5", "--retry-after-form", "date", "--quiet"
+    )
+    result = run(mint_token(sp.token_url, sp.api_key, 60))
+    assert (result.status, result.retry_after_s) == (429, 5.0)
+    assert sp.stop() == 0
+    assert sp.events()[0]["faults"] == {"token-rate-limited": 5.0}
+    response = [e for e in sp.events() if e["type"] == "http.response"][-1]
+    assert response["status"] == 429
+
+
+def test_a_bad_retry_after_form_is_one_line_and_exit_2() -> None:
+    proc = _run_bad("--retry-after-form", "minutes")
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "--retry-after-form" in proc.stderr

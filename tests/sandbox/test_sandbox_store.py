@@ -112,6 +112,22 @@ def test_detached_session_past_its_cap_is_gone() -> None:
     assert store.expire(10.0) == [s.id]
 
 
+def test_reissue_moves_the_session_to_a_new_id_and_forgets_the_old() -> None:
+    store = Store(grace_s=30)
+    s = store.create("k", 0.0, 1000.0, conn=1)
+    s.config = {"system_prompt": "kept"}
+    old_id = s.id
+    store.detach(old_id, now=1.0)
+    assert store.resume(old_id, "k", now=2.0, conn=2) is s
+    again = store.reissue(old_id)
+    assert again is s and re.fullmatch(r"sess_[0-9a-f]{32}", s.id) and s.id != old_id
+    assert (s.owner_key, s.config, s.attached) == ("k", {"system_prompt": "kept"}, 2)
+    assert list(store.sessions) == [s.id]
+    store.detach(s.id, now=3.0)
+    assert store.resume(old_id, "k", now=4.0, conn=3) == "session_not_found"
+    assert store.resume(s.id, "k", now=4.0, conn=3) is s
+
+
 def test_attached_sessions_never_expire_by_grace() -> None:
     store = Store(grace_s=1)
     s = store.create("k", 0.0, 1000.0, conn=1)
@@ -126,7 +142,11 @@ def test_every_fault_parses_with_its_default(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("slow-ready=2.5", ("slow-ready", 2.5)), (" drop-after-ready=0 ", ("drop-after-ready", 0.0))],
+    [
+        ("slow-ready=2.5", ("slow-ready", 2.5)),
+        (" drop-after-ready=0 ", ("drop-after-ready", 0.0)),
+        ("token-rate-limited=5", ("token-rate-limited", 5.0)),
+    ],
 )
 def test_fault_parameters(text: str, expected: tuple[str, float]) -> None:
     assert parse_fault(text) == expected
@@ -141,6 +161,8 @@ def test_fault_parameters(text: str, expected: tuple[str, float]) -> None:
         "slow-ready=inf",
         "slow-ready=nan",
         "internal-error=3",
+        "resume-new-id=1",
+        "close-without-frame=0",
     ],
 )
 def test_bad_faults(text: str) -> None:
@@ -157,6 +179,7 @@ def test_config_validates_switches_and_faults() -> None:
         {"expired_token": "x"},
         {"reply_done_status": "x"},
         {"token_error_body": "x"},
+        {"retry_after_form": "x"},
         {"grace_s": -1},
         {"port": 70000},
     ):

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from doctor import guide
 from doctor.credentials import Finding
 from doctor.net.agent_api import (
     ClosedByServer,
@@ -72,7 +73,7 @@ def test_a_200_of_the_wrong_shape_fails_and_says_what_is_wrong(
     [
         (401, "unauthorized", "token_auth"),
         (403, "forbidden", "token_auth"),
-        (429, "rate_limited", "service_side"),
+        (429, "rate_limited", "rate_limit"),
         (400, "bad_request", "service_side"),
         (404, "bad_request", "service_side"),
         (500, "server_error", "service_side"),
@@ -91,7 +92,9 @@ def test_token_endpoint_statuses_map_to_contract_causes(
 
 def test_rate_limiting_carries_retry_advice() -> None:
     out = mint_outcome(429, False, None, 60, "Too many requests", None)
-    assert out is not None and "backoff" in out.detail
+    assert out is not None
+    steps = " ".join(guide.fix(out.guide, detail=out.detail).steps)
+    assert "Retry-After" in steps and "exponential backoff" in steps and "1 s" in steps
 
 
 def test_bad_request_names_the_parameter_from_the_body() -> None:
@@ -310,6 +313,7 @@ def test_a_resume_that_kept_the_id_and_ended_is_no_problem() -> None:
 def test_a_resume_that_changed_the_id_warns_with_both_ids() -> None:
     out = after_resume_outcome("sess_a", "sess_b", True, 1000, None, 1.0)
     assert out is not None and (out.cause, out.status) == ("session_id_changed", Status.WARN)
+    assert out.guide == "resume_new_id"
     assert "sess_a" in out.summary and "sess_b" in out.summary
 
 

@@ -295,6 +295,53 @@ def test_token_endpoint_failures_still_try_the_key_session(
     assert_ended_cleanly(sb)
 
 
+@pytest.mark.parametrize(("form", "seconds"), [("seconds", 30.0), ("date", 45.0)])
+def test_rate_limited_says_how_long_to_wait(
+    sandbox_factory: SandboxFactory, tmp_path: Path, form: str, seconds: float
+) -> None:
+    """Retry-After in both forms (delta-seconds, HTTP-date) reaches the summary, the
+    evidence and the fix."""
+    sb = sandbox_factory(faults={"token-rate-limited": seconds}, retry_after_form=form)
+    run = key_run(sb, tmp_path)
+    r = run.result("token")
+    assert (r["status"], r["cause"]) == ("fail", "rate_limited")
+    assert f"HTTP 429, retry after {seconds:g} s" in r["summary"]
+    mint_ev = r["evidence"]["mint"]
+    assert (mint_ev["http_status"], mint_ev["retry_after_s"]) == (429, seconds)
+    assert r["fix"]["guide"] == "rate_limit"
+    steps = " ".join(r["fix"]["steps"])
+    assert f"the service asks for {seconds:g} s (Retry-After)" in steps
+    assert "exponential backoff" in steps
+    assert run.proc.returncode == 1
+
+
+def test_close_without_a_frame_is_called_probable_auth_and_names_1006(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """protocol.md §2.2/§4.4: a refused credential shows up in browsers as 1006 with no
+    frame; a Python client that sees the same cut gets the same probable cause."""
+    sb = sandbox_factory(faults={"close-without-frame": None})
+    run = key_run(sb, tmp_path)
+    assert run.result("wss")["status"] == "pass"  # the upgrade itself works
+    r = run.result("token")
+    assert (r["status"], r["cause"]) == ("fail", "unauthorized"), r["summary"]
+    summary = r["summary"]
+    assert "no session.error, no close frame: 1006" in summary
+    assert "most likely the API key was refused" in summary
+    assert "a browser sees close 1006 with no reason" in summary
+    assert "a proxy or the service cut the connection" in summary
+    assert r["fix"]["guide"] == "token_auth"
+    (session,) = r["evidence"]["sessions"]
+    assert session["failure"]["close_frame"] is False and session["close_code"] == 1006
+    assert "error_code" not in session["failure"]
+    assert not [e for e in session["events"] if e["direction"] == "received"]
+    # The token was minted; the key session was cut before ready, so nothing else ran.
+    assert r["evidence"]["mint"]["http_status"] == 200
+    assert sb.find("ws.drop") and not sb.find("session.ready")
+    closes = run.report["support"]["closes"]
+    assert [c["code"] for c in closes] == [1006]
+
+
 def test_reused_token_accepted_is_a_warning_and_every_session_is_ended(
     sandbox_factory: SandboxFactory, tmp_path: Path
 ) -> None:

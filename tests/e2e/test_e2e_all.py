@@ -1,0 +1,219 @@
+"""`agent-doctor all` end to end: the real CLI against `agent-doctor sandbox` (a separate
+process, real TLS) and a private PulseAudio (real PortAudio streams), as a user runs it.
+
+The sound setup is the fixture's: a null sink and a microphone that is its monitor. Nothing
+plays while the checks run, so the microphone hears digital silence (`silent_input`), the
+echo probe is skipped for want of a microphone, and PortAudio's ALSA `pulse` device opens
+at 24 kHz while it reports 44.1 kHz as its own rate (`native_rate_differs`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clirun import assert_valid_report
+from pulse_fixture import PulseServer, private_pulse, run_cli
+from realparts import need_tool
+
+from doctor.sandbox.pytest_plugin import SandboxProcess
+
+pytestmark = pytest.mark.real_parts
+
+SandboxProcessFactory = Callable[..., SandboxProcess]
+
+# What the fixture's sound setup gives, whatever the network does.
+AUDIO_STATUSES = {
+    "microphone": ("fail", "silent_input"),
+    "sample-rate": ("warn", "native_rate_differs"),
+    "echo": ("skip", "prerequisite_failed"),
+}
+PASSING = ("environment", "wss", "token", "resume", "audio-format")
+
+
+@pytest.fixture(scope="module")
+def pulse() -> Iterator[PulseServer]:
+    need_tool("pulseaudio", "pactl")
+    with private_pulse() as server:
+        yield server
+
+
+@pytest.fixture
+def api_key() -> str:
+    return secrets.token_hex(16)
+
+
+@pytest.fixture
+def speech_pcm(tmp_path: Path) -> Path:
+    """Two seconds of speech-like PCM16 LE mono 24 kHz: what an app should send."""
+    from doctor.sandbox.audio import synth_voice
+
+    path = tmp_path / "input-audio.pcm"
+    path.write_bytes(synth_voice(2.0, seed=3).astype("<i2").tobytes())
+    return path
+
+
+@dataclass
+class AllRun:
+    proc: subprocess.CompletedProcess[str]
+    report_text: str
+
+    @cached_property
+    def report(self) -> dict[str, Any]:
+        return json.loads(self.report_text)  # type: ignore[no-any-return]
+
+    def check(self, check_id: str) -> dict[str, Any]:
+        (found,) = [c for c in self.report["checks"] if c["id"] == check_id]
+        return found  # type: ignore[no-any-return]
+
+    @property
+    def everything(self) -> str:
+        return self.proc.stdout + self.proc.stderr + self.report_text
+
+
+def run_all(
+    sb: SandboxProcess,
+    pulse: PulseServer,
+    key: str,
+    audio: Path,
+    report: Path,
+    as_json: bool = True,
+) -> AllRun:
+    assert sb.ca_file is not None
+    args = [
+        "all",
+        "--ws-url", sb.ws_url,
+        "--token-url", sb.token_url,
+        "--ca-bundle", sb.ca_file,
+        "--api-key", key,
+        "--audio", str(audio),
+        "--resume-delay", "0.2",
+        "--report", str(report),
+        *(["--json"] if as_json else ["--no-color"]),
+    ]  # fmt: skip
+    proc = run_cli(args, pulse.client_env(), timeout=240)
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    run = AllRun(proc, report.read_text(encoding="utf-8"))
+    assert_valid_report(run.report)
+    if as_json:
+        assert json.loads(proc.stdout) == run.report  # stdout holds the report and nothing else
+    assert_no_secret(run, key)
+    return run
+
+
+def assert_no_secret(run: AllRun, key: str) -> None:
+    assert key not in run.everything, "the API key leaked"
+    for match in re.finditer(r"token=([^&\s\"']*)", run.everything):
+        assert match.group(1).startswith("****"), "an unmasked token in the output"
+
+
+def registry_order(pulse: PulseServer) -> list[str]:
+    """What `agent-doctor list` says `all` runs, in order."""
+    proc = run_cli(["list", "--json"], pulse.client_env())
+    assert proc.returncode == 0, proc.stderr
+    return [c["id"] for c in json.loads(proc.stdout) if c["in_all"]]
+
+
+def assert_audio_statuses(run: AllRun) -> None:
+    for check_id, expected in AUDIO_STATUSES.items():
+        c = run.check(check_id)
+        assert (c["status"], c["cause"]) == expected, (check_id, c["summary"])
+    mic = run.check("microphone")["evidence"]
+    assert mic["zero_fraction"] == 1.0
+    rates = run.check("sample-rate")["evidence"]
+    assert rates["probe_rate_hz"] == 24000 and rates["input_native_rate_hz"] == 44100.0
+    assert run.check("echo")["evidence"]["prerequisite"] == "microphone"
+
+
+def test_all_against_the_sandbox_and_a_private_pulseaudio(
+    sandbox_process_factory: SandboxProcessFactory,
+    pulse: PulseServer,
+    api_key: str,
+    speech_pcm: Path,
+    tmp_path: Path,
+) -> None:
+    sb = sandbox_process_factory("--api-key", api_key, "--quiet")
+    run = run_all(sb, pulse, api_key, speech_pcm, tmp_path / "report.json")
+    report = run.report
+    # Every registered check, once, in registry order.
+    order = registry_order(pulse)
+    assert {"environment", "wss", "token", "resume", "echo", "audio-format"} <= set(order)
+    assert [c["id"] for c in report["checks"]] == order
+    assert report["command"] == "all"
+    for check_id in PASSING:
+        c = run.check(check_id)
+        assert (c["status"], c["cause"]) == ("pass", None), (check_id, c["summary"])
+    assert_audio_statuses(run)
+    assert run.proc.returncode == 1  # the silent microphone is a failure
+    counts = report["summary"]
+    assert (counts["pass"], counts["warn"], counts["fail"], counts["skip"]) == (5, 1, 1, 1)
+    fmt = run.check("audio-format")["evidence"]
+    assert (fmt["verdict"], fmt["findings"], fmt["audio_bytes"]) == ("valid", [], 96000)
+    assert (fmt["detected"]["encoding"], fmt["detected"]["sample_rate_hz"]) == ("s16le", 24000)
+    # The support block: every session the token and resume checks opened, counted once.
+    support = report["support"]
+    token_ids = run.check("token")["evidence"]["session_ids"]
+    resume_ids = run.check("resume")["evidence"]["session_ids"]
+    assert len(token_ids) == 2 and len(set(resume_ids)) == 1 and len(resume_ids) == 2
+    assert support["session_ids"] == [*token_ids, resume_ids[0]]
+    checks_of = [s["check"] for s in support["sessions"]]
+    assert checks_of == ["token"] * 3 + ["resume"] * 2  # key, token, token reuse; drop, resume
+    # The resumed session spans two connections: 4 sessions over 5 connections.
+    assert (support["sessions_opened"], support["connections"]) == (4, 5)
+    assert support["sessions_total_s"] > 0
+    assert support["region"] == "us" and support["first_session_at"]
+    # The sandbox agrees: these are exactly the sessions it started, and it saw each end.
+    events = sb.events()
+    readies = {e["session_id"] for e in events if e["type"] == "session.ready"}
+    assert readies == set(support["session_ids"])
+    ended = {e["session_id"] for e in events if e["type"] == "session.ended"}
+    assert ended == readies  # session.end for every one: no grace window billed
+    assert report["redactions"] == ["api_key", "minted_token"]
+
+    # The human report (same run, without --json): the support lines, still no key.
+    human = run_all(sb, pulse, api_key, speech_pcm, tmp_path / "report-2.json", as_json=False)
+    assert human.proc.returncode == 1
+    out = human.proc.stdout
+    assert "sessions opened by agent-doctor: 4 over 5 connections" in out
+    assert "session ids: sess_" in out
+    assert "report: " in out and "it contains no key or token" in out
+    for check_id in order:
+        assert check_id in out
+
+
+def test_all_when_the_service_is_at_capacity(
+    sandbox_process_factory: SandboxProcessFactory,
+    pulse: PulseServer,
+    api_key: str,
+    speech_pcm: Path,
+    tmp_path: Path,
+) -> None:
+    sb = sandbox_process_factory("--api-key", api_key, "--quiet", "--fault", "at-capacity")
+    run = run_all(sb, pulse, api_key, speech_pcm, tmp_path / "report.json")
+    assert run.proc.returncode == 1
+    assert [c["id"] for c in run.report["checks"]] == registry_order(pulse)
+    token = run.check("token")
+    assert (token["status"], token["cause"]) == ("fail", "server_error"), token["summary"]
+    assert "server_error" in token["summary"] and token["fix"]["guide"] == "service_side"
+    resume = run.check("resume")
+    assert (resume["status"], resume["cause"]) == ("skip", "prerequisite_failed")
+    assert resume["evidence"]["prerequisite"] == "token"
+    # Everything that does not need a session still ran, with its own answer.
+    for check_id in ("environment", "wss", "audio-format"):
+        assert run.check(check_id)["status"] == "pass", run.check(check_id)["summary"]
+    assert_audio_statuses(run)
+    support = run.report["support"]
+    assert [(c["code"], c["reason"]) for c in support["closes"]] == [(1008, "server_error")]
+    assert support["session_ids"] == [] and support["connections"] == 1
+    # The service's refusal heads the verdict (registry order breaks the tie with the mic).
+    assert run.report["summary"]["verdict"].startswith(
+        "2 checks failed; start with token (server_error)"
+    )
