@@ -262,7 +262,8 @@ async def token(ctx: Context) -> Result:
     finally:
         await s.finish()
     ev["sessions"] = [a.evidence() for a in s.attempts]
-    ev["sessions_opened"] = sum(a.upgraded for a in s.attempts)
+    ev["connections_opened"] = sum(a.upgraded for a in s.attempts)
+    ev["sessions_opened"] = len({a.session_id for a in s.attempts if a.session_id})
     ev["sessions_total_s"] = s.total_s
     ev["session_ids"] = [a.session_id for a in s.attempts if a.session_id]
     return _verdict(ctx, [*verdicts, *problems], parts, ev, s)
@@ -271,8 +272,11 @@ async def token(ctx: Context) -> Result:
 def _verdict(
     ctx: Context, outcomes: list[Outcome], parts: list[str], ev: dict[str, Any], s: Sessions
 ) -> Result:
-    n = ev["sessions_opened"]
-    cost = f"{n} session{'s' if n != 1 else ''} opened, {s.total_s:.2f} s in total"
+    n, c = ev["sessions_opened"], ev["connections_opened"]
+    cost = (
+        f"{n} session{'s' if n != 1 else ''} over {c} connection{'s' if c != 1 else ''}, "
+        f"{s.total_s:.2f} s in total"
+    )
     worst = next((o for o in outcomes if o.status is Status.FAIL), None) or next(
         (o for o in outcomes if o.status is Status.WARN), None
     )

@@ -49,7 +49,7 @@ def support_block(ctx: Context) -> dict[str, Any] | None:
     if not ctx.support:
         return None
     sessions = sorted(ctx.support, key=lambda s: s.started_at)
-    lifetimes = session_lifetimes(sessions)
+    lifetimes, refused_s = session_lifetimes(sessions)
     return {
         "region": ctx.region,
         "session_ids": list(dict.fromkeys(s.session_id for s in sessions if s.session_id)),
@@ -81,26 +81,27 @@ def support_block(ctx: Context) -> dict[str, Any] | None:
         ],
         "sessions_opened": len(lifetimes),
         "connections": len(sessions),
-        "sessions_total_s": round(sum(lifetimes), 3),
+        "sessions_total_s": round(sum(lifetimes) + refused_s, 3),
     }
 
 
-def session_lifetimes(records: list[SessionRecord]) -> list[float]:
-    """Seconds each session lived, first connection's start to last connection's end.
+def session_lifetimes(records: list[SessionRecord]) -> tuple[list[float], float]:
+    """Seconds each session lived (first connection's start to last connection's end), and
+    the seconds spent on connections that never got a session (refused ones).
 
     A resumed session spans two connections and the gap between them, which the service
-    may bill; a connection that never got a session id counts on its own.
+    may bill.
     """
     spans: dict[str, tuple[datetime, datetime]] = {}
-    alone: list[float] = []
+    refused_s = 0.0
     for r in records:
         end = r.started_at + timedelta(seconds=r.duration_s or 0.0)
         if r.session_id is None:
-            alone.append(r.duration_s or 0.0)
+            refused_s += r.duration_s or 0.0
             continue
         first, last = spans.get(r.session_id, (r.started_at, end))
         spans[r.session_id] = (min(first, r.started_at), max(last, end))
-    return [(last - first).total_seconds() for first, last in spans.values()] + alone
+    return [(last - first).total_seconds() for first, last in spans.values()], refused_s
 
 
 def verdict(results: list[Result]) -> str:

@@ -143,10 +143,10 @@ def test_a_resumed_session_counts_once_with_the_gap_it_spent_dropped() -> None:
     report = assert_valid_report(build_report("all", ctx, _results(), t0, 2000))
     support = report["support"]
     assert support["session_ids"] == [sid]
-    assert (support["sessions_opened"], support["connections"]) == (2, 3)
+    assert (support["sessions_opened"], support["connections"]) == (1, 3)  # one was refused
     assert support["sessions_total_s"] == 1.875  # 1.75 s drop-to-end span + 0.125 s
     text = render(report)
-    assert "sessions opened by agent-doctor: 2 over 3 connections (1.88 s in total" in text
+    assert "sessions opened by agent-doctor: 1 over 3 connections (1.88 s in total" in text
 
 
 def test_text_report_shows_only_what_the_report_holds() -> None:

@@ -34,7 +34,10 @@ def test_good_key_mints_opens_two_sessions_ends_both_and_sees_reuse_refused(
     run = key_run(sandbox, tmp_path)
     r = run.result("token")
     assert (r["status"], r["cause"]) == ("pass", None), r["summary"]
-    assert "reusing the token was refused" in r["summary"] and "3 sessions opened" in r["summary"]
+    assert (
+        "reusing the token was refused" in r["summary"]
+        and "2 sessions over 3 connections" in r["summary"]
+    )
     ev = r["evidence"]
     cred = ev["credentials"]["api_key"]
     assert cred == {
@@ -83,7 +86,7 @@ def test_human_report_says_how_many_sessions_and_how_long(
         "--ca-bundle", str(sandbox.ca_file), env=cli_env({"ASSEMBLYAI_API_KEY": sandbox.api_key}),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "sessions opened by agent-doctor: 3 (" in proc.stdout
+    assert "sessions opened by agent-doctor: 2 over 3 connections (" in proc.stdout
     assert "session ids: sess_" in proc.stdout
     assert sandbox.api_key not in proc.stdout + proc.stderr
 
