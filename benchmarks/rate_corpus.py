@@ -15,14 +15,9 @@ to the API.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
-import tempfile
-import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from math import gcd
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +26,12 @@ from numpy.typing import NDArray
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "audio_format"))
 
-from audio_format_signals import speech_like  # noqa: E402
+from audio_format_signals import (  # noqa: E402
+    espeak,
+    espeak_available,
+    resample,
+    speech_like,
+)
 
 Array = NDArray[np.float64]
 TRUE_RATES_HZ = (8000, 16000, 22050, 24000, 44100, 48000)
@@ -155,34 +155,6 @@ class Clip:
 
     def at_rate(self, rate_hz: int) -> Array:
         return self.make(rate_hz)
-
-
-def espeak_available() -> bool:
-    return shutil.which("espeak-ng") is not None
-
-
-def espeak(text: str, voice: str, pitch: int, speed: int) -> tuple[Array, int]:
-    with tempfile.TemporaryDirectory() as d:
-        p = Path(d) / "s.wav"
-        subprocess.run(
-            ["espeak-ng", "-v", voice, "-p", str(pitch), "-s", str(speed), "-w", str(p), text],
-            check=True,
-            capture_output=True,
-        )
-        with wave.open(str(p), "rb") as w:
-            rate = w.getframerate()
-            data = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float64) / 32768
-    return data, rate
-
-
-def resample(x: Array, src: int, dst: int) -> Array:
-    """Polyphase resampling, as sox or ffmpeg would."""
-    from scipy import signal
-
-    if src == dst:
-        return x
-    g = gcd(src, dst)
-    return np.asarray(signal.resample_poly(x, dst // g, src // g), np.float64)
 
 
 def _espeak_clip(text: str, voice: str, pitch: int, speed: int) -> Clip:

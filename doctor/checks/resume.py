@@ -27,11 +27,10 @@ from doctor.net.auth_outcome import (
     GRACE_WINDOW_S,
     Outcome,
     after_resume_outcome,
-    mint_outcome,
     resume_outcome,
     session_outcome,
 )
-from doctor.net.sessions import TOKEN_EXPIRES_S, Attempt, Auth, Sessions
+from doctor.net.sessions import Attempt, Auth, Sessions
 from doctor.registry import check
 from doctor.result import Result, Status, passed, problem, skipped
 
@@ -104,15 +103,7 @@ async def _auth_for(s: Sessions, leg: Leg, n: int, ev: dict[str, Any]) -> Auth:
             )
         ) from None
     ev.setdefault("tokens", []).append(s.minted[-1])
-    bad = mint_outcome(
-        result.status,
-        bool(result.token),
-        result.expires_in_seconds,
-        TOKEN_EXPIRES_S,
-        result.error,
-        result.body,
-        result.retry_after_s,
-    )
+    bad = s.judge_mint(result)
     if bad is not None or auth is None:
         assert bad is not None
         raise _Stop(bad)

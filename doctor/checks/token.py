@@ -32,12 +32,11 @@ from doctor.net.auth_outcome import (
     Failure,
     Outcome,
     findings_outcome,
-    mint_outcome,
     mint_unreachable,
     reuse_refused,
     session_outcome,
 )
-from doctor.net.sessions import TOKEN_EXPIRES_S, Attempt, Auth, Sessions
+from doctor.net.sessions import Attempt, Auth, Sessions
 from doctor.registry import check
 from doctor.result import Result, Status, passed, problem, skipped
 
@@ -127,15 +126,7 @@ async def _with_key(s: Sessions, key: str, problems: list[Outcome], ev: dict[str
     mint_problem: Outcome | None
     try:
         result, token_auth = await s.mint(key, "minted token #1")
-        mint_problem = mint_outcome(
-            result.status,
-            bool(result.token),
-            result.expires_in_seconds,
-            TOKEN_EXPIRES_S,
-            result.error,
-            result.body,
-            result.retry_after_s,
-        )
+        mint_problem = s.judge_mint(result)
         ev["mint"] = {**s.minted[-1], "body": result.body}
     except AgentApiError as err:
         mint_problem = mint_unreachable(Failure.of(err), host)

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from doctor.context import Context, SessionRecord
-from doctor.net.auth_outcome import Failure
+from doctor.net.auth_outcome import Failure, Outcome, mint_outcome
 from doctor.report.redact import mask
 
 if TYPE_CHECKING:
@@ -178,6 +178,19 @@ class Sessions:
         assert result.token is not None
         auth = Auth("token", result.token, label, minted_at=at, window_s=float(expires_s))
         return result, auth
+
+    @staticmethod
+    def judge_mint(result: TokenResult, asked_expires_s: int = TOKEN_EXPIRES_S) -> Outcome | None:
+        """What is wrong with a mint's answer; None for a usable token of the right shape."""
+        return mint_outcome(
+            result.status,
+            bool(result.token),
+            result.expires_in_seconds,
+            asked_expires_s,
+            result.error,
+            result.body,
+            result.retry_after_s,
+        )
 
     # --- connections --------------------------------------------------------------------
     async def open(self, auth: Auth, resume_id: str | None = None) -> Attempt:
