@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 API_RATE_HZ = 24000
 START_TIMEOUT_S = 5.0
 AFTER_S = 0.5  # recorded beyond the probe's end, for late echoes at the window's edge
+SHARED_CLOCK_MAX_S = 0.25  # paired callbacks further apart than this: separate clocks
 
 
 class PlaybackError(Exception):
@@ -103,8 +104,11 @@ class _Recorder:
         dac = np.asarray([d for d in self.dac_starts if d[0] > 0 and d[1] > 0])
         if len(adc) >= 2 and len(dac) >= 2:
             j = np.clip(np.searchsorted(adc[:, 0], dac[:, 0]), 0, len(adc) - 1)
-            self.timeline = "portaudio timestamps"
-            return float(np.median(dac[:, 1] - adc[j, 1])) * self.in_rate
+            # Paired callbacks ran within a buffer of each other, unless the two streams'
+            # clocks differ (a host API may give each stream its own): then do not trust them.
+            if float(np.median(np.abs(dac[:, 0] - adc[j, 0]))) < SHARED_CLOCK_MAX_S:
+                self.timeline = "portaudio timestamps"
+                return float(np.median(dac[:, 1] - adc[j, 1])) * self.in_rate
         assert self.out_started_at is not None
         self.timeline = "callback arrival"
         return self.capture_index_at(self.out_started_at)
