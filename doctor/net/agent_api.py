@@ -137,6 +137,8 @@ def connect_failure_reason(exc: BaseException) -> str:
         return "reset"
     if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
         return "no_route"
+    if isinstance(exc, OSError) and exc.errno == errno.ECONNREFUSED:
+        return "refused"  # python-socks: "Could not connect to proxy" carries the errno
     from websockets.exceptions import InvalidMessage, InvalidURI
 
     if isinstance(exc, InvalidMessage):
@@ -157,6 +159,55 @@ def scrub(text: str, *secrets: str | None) -> str:
             }:
                 text = text.replace(form, mask(secret))
     return text
+
+
+def proxy_shown(proxy: ProxySetting) -> str:
+    """The proxy as a message may show it: scheme, host and port, never credentials."""
+    if not isinstance(proxy, str):
+        return "no proxy" if proxy is False else "the proxy from the environment"
+    try:
+        parts = urllib.parse.urlsplit(proxy)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "the proxy setting"
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}{port}" if parts.scheme else "the proxy setting"
+
+
+def _proxy_password(proxy: ProxySetting) -> str | None:
+    if not isinstance(proxy, str):
+        return None
+    try:
+        parts = urllib.parse.urlsplit(proxy)
+        return urllib.parse.unquote(parts.password) if parts.password else None
+    except ValueError:
+        return None
+
+
+def proxy_unsupported(
+    step: str, proxy: ProxySetting, exc: BaseException, why: str
+) -> ConnectFailed:
+    """A proxy this client cannot use (a SOCKS package missing, an unknown scheme): one
+    clear message instead of the library's ImportError or ValueError."""
+    text = scrub(f"{proxy_shown(proxy)} cannot be used: {why}", _proxy_password(proxy))
+    return ConnectFailed(
+        step,
+        f"proxy not supported: {text}",
+        reason="proxy_unsupported",
+        cause=exc,
+        cause_text=text,
+    )
+
+
+SOCKS_MISSING = (
+    "SOCKS proxies need the optional packages socksio and python-socks "
+    "(pip install 'httpx[socks]' python-socks), or use an HTTP proxy"
+)
+
+
+def _is_python_socks(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] == "python_socks"
 
 
 # --- timeline -----------------------------------------------------------------------------
@@ -267,7 +318,7 @@ class AgentConnection:
         extra_headers: dict[str, str],
     ) -> AgentConnection:
         from websockets.asyncio.client import connect
-        from websockets.exceptions import InvalidProxyStatus, InvalidStatus
+        from websockets.exceptions import InvalidProxy, InvalidProxyStatus, InvalidStatus
 
         headers = dict(extra_headers)
         url = ws_url
@@ -342,13 +393,17 @@ class AgentConnection:
                 reason="timeout",
                 cause=exc,
             ) from None
+        except (ImportError, InvalidProxy) as exc:
+            why = SOCKS_MISSING if isinstance(exc, ImportError) else exc.msg
+            self._note("local", "connect_failed", {"reason": "proxy_unsupported"})
+            raise proxy_unsupported("connect", proxy, exc, why) from None
         except (OSError, ssl.SSLError, Exception) as exc:
             reason = connect_failure_reason(exc)
-            if proxy and reason == "refused":
+            if reason == "refused" and (proxy or _is_python_socks(exc)):
                 reason = "proxy_unreachable"
             if isinstance(exc, ValueError) and reason == "other":
                 reason = "invalid_url"  # websockets: a port that is not a number...
-            text = scrub(str(exc), token, api_key)
+            text = scrub(str(exc), token, api_key, _proxy_password(proxy))
             self._note("local", "connect_failed", {"reason": reason})
             raise ConnectFailed(
                 "connect",
@@ -433,10 +488,19 @@ class AgentConnection:
         return None
 
     async def send_raw(self, text: str | bytes) -> None:
-        """A frame exactly as given (to provoke validation errors)."""
+        """A frame exactly as given (to provoke validation errors); raises ClosedByServer
+        (or the fatal SessionError that preceded the close) like `send`."""
+        from websockets.exceptions import ConnectionClosed
+
         assert self.ws is not None
         self._note("sent", "(raw)", {"size_bytes": len(text)})
-        await self.ws.send(text)
+        try:
+            await self.ws.send(text)
+        except ConnectionClosed:
+            await self._wait_closed(1.0)
+            raise self._closed_error(
+                "send", "the socket closed before the raw frame went out"
+            ) from None
 
     async def send_audio(self, pcm: bytes) -> None:
         await self.send({"type": "input.audio", "audio": base64.b64encode(pcm).decode("ascii")})
@@ -465,9 +529,12 @@ class AgentConnection:
         """The next server event, None once the socket is closed; StepTimeout if none comes."""
         wait = self.timeout if timeout is None else timeout
         try:
-            return await asyncio.wait_for(self._queue.get(), wait)
+            event = await asyncio.wait_for(self._queue.get(), wait)
         except asyncio.TimeoutError:
             raise StepTimeout("recv", f"no event within {wait:g} s", timeout_s=wait) from None
+        if event is None:
+            self._queue.put_nowait(None)  # stay closed: every later call returns None at once
+        return event
 
     async def wait_for(
         self,
@@ -623,7 +690,8 @@ async def mint_token(
     auth_header: str = "raw",
 ) -> TokenResult:
     """Ask for a temporary token; never raises for an HTTP status, raises ConnectFailed,
-    ProxyRejected or StepTimeout when no HTTP answer comes."""
+    ProxyRejected or StepTimeout when no HTTP answer comes (ConnectFailed with reason
+    `proxy_unsupported` for a proxy httpx cannot use, e.g. SOCKS without socksio)."""
     import httpx
 
     params: dict[str, int] = {}
@@ -635,13 +703,19 @@ async def mint_token(
     # (httpx's own default would ignore SSL_CERT_FILE whenever trust_env is off).
     verify = ssl_context_for(ca_bundle) or ssl.create_default_context()
     t0 = time.monotonic()
-    try:
-        async with httpx.AsyncClient(
+    try:  # the proxy (given or from the environment) is set up here, before any I/O
+        client = httpx.AsyncClient(
             proxy=proxy if isinstance(proxy, str) else None,
             trust_env=proxy is None,
             verify=verify,
             timeout=timeout,
-        ) as client:
+        )
+    except ImportError as exc:
+        raise proxy_unsupported("token", proxy, exc, SOCKS_MISSING) from None
+    except (ValueError, httpx.InvalidURL) as exc:  # "Unknown scheme for proxy URL"
+        raise proxy_unsupported("token", proxy, exc, str(exc)) from None
+    try:
+        async with client:
             response = await client.get(
                 token_url,
                 params=params,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 from typing import Any
@@ -175,11 +174,7 @@ def sandbox(**params: Any) -> None:
     """
     events_path = params["events_path"]
     if events_path:
-        directory = os.path.dirname(os.path.abspath(events_path))
-        if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
-            raise click.UsageError(
-                f"cannot write events to {events_path}: {directory} is not a writable folder"
-            )
+        _check_writable(events_path)
     try:
         config = SandboxConfig(
             host=params["host"],
@@ -208,6 +203,19 @@ def sandbox(**params: Any) -> None:
     asyncio.run(_serve(config))
 
 
+def _check_writable(path: str) -> None:
+    """Open the events file now (appending, as the log will): permissions, a read-only
+    file system or /proc refuse here as one usage line, not as a crash after startup."""
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise click.UsageError(
+            f"cannot write events to {path}: {exc.strerror or type(exc).__name__}; "
+            "choose a file in a writable folder"
+        ) from None
+
+
 async def _serve(config: SandboxConfig) -> None:
     from doctor.sandbox.server import Sandbox
 
@@ -215,7 +223,12 @@ async def _serve(config: SandboxConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    sb = Sandbox(config)
+    try:
+        sb = Sandbox(config)
+    except OSError as exc:  # the events file went away or lost its permission since the check
+        raise StartError(
+            f"cannot write events to {config.events_path}: {exc.strerror or exc}"
+        ) from None
     try:
         await sb.start()
     except OSError as exc:

@@ -9,12 +9,14 @@ All of them stop at teardown. No sleeps: readiness is the server's own ready lin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -57,8 +59,23 @@ class SandboxProcess:
     proc: subprocess.Popen[str]
     ready: dict[str, Any]
     events_path: Path
-    stderr_lines: list[str] = field(default_factory=list)
+    stderr_lines: list[str] = field(default_factory=list)  # filled as they come (a thread)
     rest_of_stdout: str = ""  # whatever came after the ready line (should be nothing)
+    _drain: threading.Thread | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        # One event line per frame: a pipe nobody reads fills (~64 KiB) and then blocks
+        # the server's next write, so stderr is read all the time, not only at stop.
+        if self.proc.stderr is not None and self._drain is None:
+            self._drain = threading.Thread(
+                target=self._read_stderr, args=(self.proc.stderr,), daemon=True
+            )
+            self._drain.start()
+
+    def _read_stderr(self, pipe: IO[str]) -> None:
+        with contextlib.suppress(ValueError, OSError):  # closed under us at stop
+            for line in pipe:
+                self.stderr_lines.append(line.rstrip("\n"))
 
     @property
     def ws_url(self) -> str:
@@ -95,9 +112,8 @@ class SandboxProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        assert self.proc.stderr is not None
-        if not self.proc.stderr.closed:
-            self.stderr_lines.extend(self.proc.stderr.read().splitlines())
+        if self._drain is not None:
+            self._drain.join(timeout)  # the process is gone: the pipe ends
         self.rest_of_stdout += (
             self.proc.stdout.read() if self.proc.stdout and not self.proc.stdout.closed else ""
         )

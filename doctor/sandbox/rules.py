@@ -27,6 +27,8 @@ CLIENT_TYPES = frozenset(
 ENCODING_RATES = {"audio/pcm": 24000, "audio/pcmu": 8000, "audio/pcma": 8000}
 EXECUTION_MODES = ("interactive", "hold")
 IMMUTABLE_AFTER_READY = (("greeting",), ("output", "voice"), ("output", "format"))
+DEFAULT_VOICE = "ivy"  # protocol.md §3.4
+TURN_DEFAULTS_MS = {"min_silence": 1000, "max_silence": 3000}  # protocol.md §3.4 limits
 SESSION_FIELDS = ("system_prompt", "greeting", "tools", "input", "output")
 
 
@@ -213,11 +215,17 @@ def _check_input(inp: Any, merged: dict[str, Any], strict_rate: bool) -> Protoco
                 f"{p}.interrupt_response must be a boolean",
                 f"{p}.interrupt_response",
             )
+        # min < max holds for the values in force: one set alone meets the other's default
         merged_td = merged.get("input", {}).get("turn_detection", {})
-        lo, hi = merged_td.get("min_silence"), merged_td.get("max_silence")
-        if lo is not None and hi is not None and not lo < hi:
+        lo = merged_td.get("min_silence", TURN_DEFAULTS_MS["min_silence"])
+        hi = merged_td.get("max_silence", TURN_DEFAULTS_MS["max_silence"])
+        if not lo < hi:
+            name = "min_silence" if "min_silence" in td else "max_silence"
             return ProtocolError(
-                "invalid_value", f"{p}.min_silence must be below max_silence", f"{p}.min_silence"
+                "invalid_value",
+                f"{p}.min_silence ({lo:g} ms) must be below max_silence ({hi:g} ms)"
+                " (defaults 1000 and 3000)",
+                f"{p}.{name}",
             )
     return None
 
@@ -253,6 +261,23 @@ def _get(config: dict[str, Any], path: tuple[str, ...]) -> Any:
             return None
         node = node[part]
     return node
+
+
+def _in_force(config: dict[str, Any], path: tuple[str, ...]) -> Any:
+    """An immutable field's value with the service's defaults filled in, so that sending
+    the default explicitly is not a change."""
+    value = _get(config, path)
+    if path == ("greeting",):
+        return value or ""
+    if path == ("output", "voice"):
+        return DEFAULT_VOICE if value is None else value
+    fmt = value if isinstance(value, dict) else {}
+    encoding = fmt.get("encoding", "audio/pcm")
+    return {
+        **fmt,
+        "encoding": encoding,
+        "sample_rate": fmt.get("sample_rate", ENCODING_RATES.get(encoding)),
+    }
 
 
 def _drop(patch: dict[str, Any], path: tuple[str, ...]) -> None:
@@ -329,8 +354,9 @@ def apply_update(
     if ready:
         patch = copy.deepcopy(patch)
         for path in IMMUTABLE_AFTER_READY:
-            new = _get(patch, path)
-            if new is not None and new != _get(current, path):
+            if _get(patch, path) is not None and _in_force(merged, path) != _in_force(
+                current, path
+            ):
                 name = ".".join(path)
                 errors.append(
                     ProtocolError(

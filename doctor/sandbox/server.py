@@ -424,6 +424,9 @@ class _Connection:
         self.ready_task: asyncio.Task[Any] | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
         self.tool_waits: dict[str, asyncio.Future[str]] = {}
+        # calls whose wait is over (answered or timed out): protocol.md §3.5 accepts a
+        # tool.result any time after its tool.call, so a late one is taken quietly
+        self.finished_calls: set[str] = set()
         self.utterances = 0
 
     # --- plumbing -----------------------------------------------------------------------
@@ -834,13 +837,17 @@ class _Connection:
                 text = f"Sorry, the tool {tool} did not answer in time."
             finally:
                 self.tool_waits.pop(call_id, None)
+                self.finished_calls.add(call_id)
             self.start_reply(text)
         else:
             self.start_reply(AGENT_REPLY)
 
     async def on_tool_result(self, message: dict[str, Any]) -> None:
         call_id = message.get("call_id")
-        if not isinstance(call_id, str) or call_id not in self.tool_waits:
+        known = isinstance(call_id, str) and (
+            call_id in self.tool_waits or call_id in self.finished_calls
+        )
+        if not known:
             await self.error(rules.ProtocolError("invalid_value", "unknown call_id", "call_id"))
             return
         result = message.get("result")
@@ -851,8 +858,10 @@ class _Connection:
                 )
             )
             return
-        waiter = self.tool_waits[call_id]
-        if not waiter.done():
+        waiter = self.tool_waits.get(str(call_id))
+        if waiter is None:  # after the tool timeout, or a second answer: no error, no reply
+            self.record("server", "tool.result_late", call_id=call_id)
+        elif not waiter.done():
             waiter.set_result(result)
 
     async def on_reply_create(self, message: dict[str, Any]) -> None:

@@ -33,8 +33,14 @@ class ThreadedSandbox:
             self._cond.notify_all()
 
     def start(self, timeout: float = 30.0) -> ThreadedSandbox:
+        """Listening when it returns; a failure (port in use...) is re-raised after the
+        loop thread, the temporary CA folder and the events file are released."""
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.sandbox.start(), self._loop).result(timeout)
+        try:
+            asyncio.run_coroutine_threadsafe(self.sandbox.start(), self._loop).result(timeout)
+        except BaseException:
+            self.stop(timeout)
+            raise
         return self
 
     def stop(self, timeout: float = 30.0) -> None:

@@ -137,9 +137,10 @@ def test_ready_wait_times_out_with_its_step(sandbox_factory: Factory) -> None:
     sb = sandbox_factory(faults={"slow-ready": 3.0})
 
     async def go() -> StepTimeout:
-        async with AgentConnection.open(sb.ws_url, api_key=sb.api_key, timeout=0.3) as c:
+        # A generous budget for the TLS connect; the step under test gets its own 0.3 s.
+        async with AgentConnection.open(sb.ws_url, api_key=sb.api_key, timeout=10) as c:
             with pytest.raises(StepTimeout) as info:
-                await c.start_session({})
+                await c.start_session({}, timeout=0.3)
             assert c.timeline_dicts()[-1] == {
                 "t_s": c.timeline_dicts()[-1]["t_s"],
                 "direction": "local",
@@ -158,10 +159,11 @@ def test_other_waits_time_out(sandbox_factory: Factory, step: str) -> None:
     sb = sandbox_factory(faults={"slow-ready": 3.0} if step == "per-call-timeout" else {})
 
     async def go() -> StepTimeout:
-        async with AgentConnection.open(sb.ws_url, api_key=sb.api_key, timeout=0.3) as c:
+        async with AgentConnection.open(sb.ws_url, api_key=sb.api_key, timeout=10) as c:
             with pytest.raises(StepTimeout) as info:
                 if step == "recv":
                     await c.start_session({})
+                    c.timeout = 0.3  # the connection's default for later waits
                     await c.next_event()
                 elif step == "update":
                     await c.start_session({})

@@ -239,6 +239,34 @@ def test_bad_tool_result_is_invalid_value(
     assert (error["code"], error["param"]) == ("invalid_value", param)
 
 
+@pytest.mark.parametrize("when", ["after the tool timeout", "a second time"])
+def test_late_tool_result_is_accepted_quietly(sandbox_factory: Factory, when: str) -> None:
+    """protocol.md §3.5: a tool.result is accepted any time after its tool.call."""
+    sb = sandbox_factory(reply_s=0.2, tool_call="lookup_order")
+    tools = [{**TOOLS[0], "timeout_seconds": 1}]
+
+    async def go() -> tuple[str, list[ServerEvent]]:
+        async with AgentConnection.open(sb.ws_url, api_key=sb.api_key) as c:
+            await c.start_session({"tools": tools})
+            await talk(c, utterance())
+            call_id = (await c.wait_for("tool.call", "tool")).payload["call_id"]
+            result = {"type": "tool.result", "call_id": call_id, "result": '{"ok": true}'}
+            if when == "a second time":
+                await c.send(result)
+            await collect_until(c, "reply.done")  # answered, or the timeout apology
+            await c.send(result)
+            # Messages are handled in order: an update answered after it, with no error
+            # between, means the late result was taken quietly.
+            await c.send({"type": "session.update", "session": {"system_prompt": "x"}})
+            after = await collect_until(c, "session.updated")
+            await c.end()
+            return call_id, after
+
+    call_id, after = run(go())
+    assert "session.error" not in [e.type for e in after]
+    assert sb.find("tool.result_late", call_id=call_id)
+
+
 def test_reply_create_speaks_the_instructions(sandbox_factory: Factory) -> None:
     sb = sandbox_factory(reply_s=0.2)
 

@@ -102,6 +102,28 @@ def test_events_file_and_stderr_lines_match(sandbox_process_factory: Factory) ->
     assert sp.api_key not in everything and token not in everything
 
 
+def test_more_stderr_than_a_pipe_holds_does_not_stall_the_server(
+    sandbox_process_factory: Factory,
+) -> None:
+    """A pipe holds ~64 KiB; the fixture reads stderr as it comes, so the server still
+    answers after far more event lines than that."""
+    sp = sandbox_process_factory("--no-tls")
+    silence = bytes(480)  # 10 ms: one short event line each, and no turn
+
+    async def go() -> dict[str, Any] | None:
+        async with AgentConnection.open(sp.ws_url, api_key=sp.api_key, timeout=20) as c:
+            await c.start_session({})
+            for _ in range(1500):
+                await c.send_audio(silence)
+            return await c.end()
+
+    ended = run(go())
+    assert ended is not None and ended["audio_duration_seconds"] == pytest.approx(15.0)
+    assert sp.stop() == 0
+    assert sum(len(line) + 1 for line in sp.stderr_lines) > 2 * 65536
+    assert sum(" input.audio" in line for line in sp.stderr_lines) == 1500
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_stops_cleanly_on_a_signal(sandbox_process_factory: Factory, sig: int) -> None:
     sp = sandbox_process_factory("--no-tls")
@@ -146,6 +168,10 @@ def _run_bad(*args: str) -> subprocess.CompletedProcess[str]:
         (["--port", "99999"], "--port"),
         (["--auth-failure", "maybe"], "--auth-failure"),
         (["--events", "/nonexistent-dir/events.jsonl"], "/nonexistent-dir"),
+        # not writable even for root: a /proc file, a /sys folder, a folder itself
+        (["--events", "/proc/version"], "/proc/version"),
+        (["--events", "/sys/kernel/agent-doctor-events.jsonl"], "/sys/kernel/agent-doctor"),
+        (["--events", "/"], "--events"),
     ],
 )
 def test_bad_option_is_one_line_and_exit_2(args: list[str], names: str) -> None:

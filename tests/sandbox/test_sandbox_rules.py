@@ -199,6 +199,60 @@ def test_min_silence_checked_against_the_current_max() -> None:
 
 
 @pytest.mark.parametrize(
+    ("patch", "current", "param"),
+    [
+        # one value alone meets the other's default (min 1000, max 3000: protocol.md §3.4)
+        ({"max_silence": 500}, {}, "max_silence"),
+        ({"max_silence": 1000}, {}, "max_silence"),
+        ({"min_silence": 3000}, {}, "min_silence"),
+        ({"max_silence": 700}, {"min_silence": 800}, "max_silence"),
+    ],
+)
+def test_silence_bounds_use_the_defaults_in_force(
+    patch: dict[str, Any], current: dict[str, Any], param: str
+) -> None:
+    cur = {"input": {"turn_detection": current}} if current else {}
+    out = update({"input": {"turn_detection": patch}}, cur, ready=bool(cur))
+    assert not out.applied
+    assert [(e.code, e.param) for e in out.errors] == [
+        ("invalid_value", f"input.turn_detection.{param}")
+    ]
+
+
+@pytest.mark.parametrize(
+    "patch", [{"max_silence": 1001}, {"min_silence": 2999}, {"min_silence": 50, "max_silence": 60}]
+)
+def test_silence_bounds_within_the_defaults_apply(patch: dict[str, Any]) -> None:
+    assert update({"input": {"turn_detection": patch}}).applied
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {"output": {"voice": "ivy"}},
+        {"output": {"format": {"encoding": "audio/pcm"}}},
+        {"output": {"format": {"encoding": "audio/pcm", "sample_rate": 24000}}},
+        {"output": {"format": {"sample_rate": 24000}}},
+        {"greeting": ""},
+    ],
+)
+def test_sending_a_default_explicitly_is_not_a_change(patch: dict[str, Any]) -> None:
+    """The session began with defaults (no voice, format or greeting given)."""
+    out = update(patch, {"system_prompt": "p"}, ready=True)
+    assert out.applied and out.errors == []
+
+
+def test_changing_away_from_a_default_is_still_immutable() -> None:
+    out = update(
+        {"output": {"format": {"encoding": "audio/pcm", "sample_rate": 16000}}},
+        {"system_prompt": "p"},
+        ready=True,
+        strict_rate=False,
+    )
+    assert [(e.code, e.param) for e in out.errors] == [("immutable_field", "output.format")]
+
+
+@pytest.mark.parametrize(
     ("patch", "param"),
     [
         ({"greeting": "new"}, "greeting"),
