@@ -400,6 +400,89 @@ _ENTRIES: tuple[Entry, ...] = (
         ("agent-doctor check resume --report resume-report.json",),
         _A_RESUME,
     ),
+    # token / resume review findings (issues 5, 9)
+    Entry(
+        "resume_forbidden",
+        "session.resume was refused as belonging to another key",
+        "`session_forbidden` means the service saw the resume come from another account or "
+        "API key than the one that created the session; a session is resumable only by the "
+        "key that started it (or a token minted with that key).",
+        (
+            "In the app, keep the API key (or the key that mints tokens) with each stored "
+            "`session_id`, and resume only with that key or a token freshly minted with it.",
+            "If you rotate keys or serve several projects, start a fresh session with "
+            "`session.update` after a rotation instead of resuming.",
+            "If both connections did use the same key, the service refused its own session: "
+            "email support@assemblyai.com with this report attached (it lists the session id "
+            "and both masked credentials).",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor check resume --report resume-report.json",),
+        _A_RESUME,
+    ),
+    Entry(
+        "resume_expired",
+        "session.resume came after the session's time limit",
+        "`session_expired` means the session reached its maximum length "
+        "(`max_session_duration_seconds` of the token that started it, or the 3-hour "
+        "maximum); an expired session cannot be resumed.",
+        (
+            "Treat `session_expired` as final: start a fresh session with `session.update`.",
+            "If sessions need to last longer, mint their tokens with a larger "
+            "`max_session_duration_seconds` (60-10800).",
+            "If it came well before any limit, email support@assemblyai.com with this report "
+            "attached.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor check resume --report resume-report.json",),
+        _A_RESUME,
+    ),
+    Entry(
+        "resume_no_ready",
+        "session.resume got something other than session.ready",
+        "A resume is answered with `session.ready` or with a `session.error` "
+        "(`session_not_found`, `session_forbidden`, `session_expired`); anything else is "
+        "outside the documented protocol.",
+        (
+            "What came instead: {detail}.",
+            "In the app, treat any answer to `session.resume` other than `session.ready` as "
+            "a failed resume and start a fresh session with `session.update`.",
+            "Email support@assemblyai.com with this report attached (it holds the timeline of "
+            "both connections).",
+        ),
+        ("agent-doctor check resume -v --report resume-report.json",),
+        _A_RESUME,
+    ),
+    Entry(
+        "account_access",
+        "The credential is valid but may not use the Voice Agent API",
+        "The service recognised the key (or the token minted with it) and refused it with "
+        "403 / `FORBIDDEN`: the account or project has no access to the Voice Agent API.",
+        (
+            "In the AssemblyAI dashboard, check that the account has Voice Agent API access "
+            "and a billing method, and that the key belongs to the project you expect.",
+            "If access looks right, email support@assemblyai.com with this report attached.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor check token --report token-report.json",),
+        _A_TOKEN,
+    ),
+    Entry(
+        "token_request",
+        "The token request was refused as malformed or sent to the wrong URL",
+        "GET /v1/token takes `expires_in_seconds` (1-600) and optionally "
+        "`max_session_duration_seconds` (60-10800); a value out of range gets 400, and a URL "
+        "that is not the token endpoint gets 404 or 405.",
+        (
+            "Check `--token-url` and the token URL your app uses: it should end in "
+            "`/v1/token` (for this region {token_url}).",
+            "If a relay or your own backend sits between the app and the token endpoint, "
+            "check which query parameters it forwards, and that it keeps them in range.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor check token -v",),
+        _A_TOKEN,
+    ),
     # validate-audio / audio-format (issue 6)
     Entry(
         "audio_encoding",

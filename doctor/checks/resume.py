@@ -25,19 +25,22 @@ from doctor.context import Context
 from doctor.credentials import cleaned
 from doctor.net.auth_outcome import (
     GRACE_WINDOW_S,
+    Failure,
     Outcome,
     after_resume_outcome,
     resume_outcome,
     session_outcome,
 )
-from doctor.net.sessions import Attempt, Auth, Sessions
+from doctor.net.sessions import Attempt, Auth, Sessions, budget_s, fix_values
 from doctor.registry import check
 from doctor.result import Result, Status, passed, problem, skipped
 
 
 def _timeout(ctx: Context) -> float:
-    # Two connections (connect, ready, end), up to two mints, and the user's delay.
-    return 8 * ctx.timeout + ctx.resume_delay + 10
+    """The worst case of the client's waits: two sessions, one of them dropped, a mint
+    before each when the app uses tokens, and the user's delay."""
+    mints = 2 if ctx.token is not None else 0
+    return budget_s(ctx.timeout, sessions=2, mints=mints, drops=1) + ctx.resume_delay
 
 
 @dataclass(frozen=True)
@@ -100,13 +103,17 @@ async def _auth_for(s: Sessions, leg: Leg, n: int, ev: dict[str, Any]) -> Auth:
                 f"could not mint a token for connection #{n}: {err}",
                 "firewall",
                 str(err),
+                endpoint="token",
             )
         ) from None
     ev.setdefault("tokens", []).append(s.minted[-1])
     bad = s.judge_mint(result)
-    if bad is not None or auth is None:
-        assert bad is not None
+    if bad is not None:
         raise _Stop(bad)
+    if auth is None:  # judge_mint accepts only a 200 with a token, which mint turns into auth
+        raise _Stop(
+            Outcome("token_response_invalid", Status.FAIL, "no token in the answer", "service_side")
+        )
     return dataclasses.replace(auth, label=f"connection #{n} (fresh token)")
 
 
@@ -140,14 +147,19 @@ async def run_resume(ctx: Context, plan: Plan) -> Result:
         ev["t_drop_s"] = round(dropped_at - s.t0, 4)
         # Waiting is the feature here: the user's delay between the drop and the resume.
         await asyncio.sleep(max(0.0, ctx.resume_delay - (time.monotonic() - dropped_at)))
+        if first.session_id is None:  # open() records a ready without an id as a failure
+            raise _Stop(session_outcome(Failure("no_session_id", "ready"), first.auth.kind))
         auth = await _auth_for(s, plan.second, 2, ev)
-        assert first.session_id is not None
         second = await s.open(auth, resume_id=first.session_id)
         resumed_at = _resume_sent_at(second, s)
         delay = (resumed_at - dropped_at) if resumed_at is not None else ctx.resume_delay
         ev["resume_delay_s"] = round(delay, 3)
         if second.failure is not None:
-            raise _Stop(resume_outcome(second.failure, delay))
+            stop = resume_outcome(second.failure, delay)
+            if stop.cause == "resume_forbidden":
+                used = ", ".join(f"{a.label} used {a.auth.masked}" for a in (first, second))
+                stop = dataclasses.replace(stop, detail=f"{stop.detail}; {used}")
+            raise _Stop(stop)
         await s.end(second)
         outcome = after_resume_outcome(
             first.session_id,
@@ -181,7 +193,7 @@ async def run_resume(ctx: Context, plan: Plan) -> Result:
             "the first session was dropped and could not be resumed: the service may bill "
             "its grace window"
         )
-    fix = guide.fix(outcome.guide, detail=outcome.detail)
+    fix = guide.fix(outcome.guide, detail=outcome.detail, **fix_values(ctx, outcome.endpoint))
     return problem(outcome.status, outcome.cause, f"{outcome.summary} ({cost})"[:400], ev, fix)
 
 

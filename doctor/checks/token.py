@@ -36,7 +36,7 @@ from doctor.net.auth_outcome import (
     reuse_refused,
     session_outcome,
 )
-from doctor.net.sessions import Attempt, Auth, Sessions
+from doctor.net.sessions import Attempt, Auth, Sessions, budget_s, fix_values
 from doctor.registry import check
 from doctor.result import Result, Status, passed, problem, skipped
 
@@ -45,8 +45,10 @@ Runner = Callable[[str, list[Outcome]], Awaitable[str]]
 
 
 def _timeout(ctx: Context) -> float:
-    # A mint and up to four sessions; each step is bounded by ctx.timeout.
-    return 10 * ctx.timeout + 10
+    """The worst case of the client's waits: with a key, a mint and three sessions (key,
+    token, token reuse); with --token, one more session."""
+    sessions = (3 if ctx.api_key else 0) + (1 if ctx.token else 0)
+    return budget_s(ctx.timeout, sessions=sessions, mints=1 if ctx.api_key else 0)
 
 
 @dataclass
@@ -277,6 +279,5 @@ def _verdict(
         ev["other_problems"] = [
             {"cause": o.cause, "summary": o.summary} for o in outcomes if o is not worst
         ]
-    host = urllib.parse.urlsplit(ctx.ws_url).hostname
-    fix = guide.fix(worst.guide, detail=worst.detail, host=host)
+    fix = guide.fix(worst.guide, detail=worst.detail, **fix_values(ctx, worst.endpoint))
     return problem(worst.status, worst.cause, f"{worst.summary} ({cost})"[:400], ev, fix)

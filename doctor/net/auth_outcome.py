@@ -21,6 +21,7 @@ GRACE_WINDOW_S = 30.0  # protocol.md §3.6
 TOKEN_PARAMS = ("expires_in_seconds", "max_session_duration_seconds")
 AUTH_REFUSALS = frozenset({"unauthorized", "token_expired", "forbidden"})
 BROWSER_1006 = "a browser sees close 1006 with no reason"
+NO_SESSION_ID = "session.ready without session_id"
 
 
 @dataclass(frozen=True)
@@ -32,13 +33,15 @@ class Outcome:
     summary: str
     guide: str
     detail: str = ""
+    endpoint: str = "ws"  # whose host the fix names: "ws" or "token" (the token URL's)
 
 
 @dataclass(frozen=True)
 class Failure:
     """The facts of a failed step, taken from an `AgentApiError` and the frames seen."""
 
-    kind: str  # http_status, proxy_status, connect, session_error, closed, timeout
+    kind: str  # http_status, proxy_status, connect, session_error, closed, timeout,
+    # no_session_id (a session.ready without a string `session_id`, protocol.md §3.1)
     step: str
     http_status: int | None = None
     error_code: str | None = None
@@ -145,13 +148,12 @@ def mint_outcome(
             "forbidden",
             Status.FAIL,
             f"the token endpoint refused the API key: HTTP 403{said}",
-            "token_auth",
-            "HTTP 403: the key is valid but may not use the Voice Agent API "
-            "(check the account's access in the dashboard)",
+            "account_access",
+            "GET /v1/token answered 403: the key was recognised but refused",
         )
     if status == 429:
         if retry_after_s is None:
-            wait, detail = "", "the 429 has no Retry-After header, so back off from 1 s"
+            wait, detail = "", "the 429 has no Retry-After header"
         else:
             seconds = f"{round(retry_after_s, 1):g} s"
             wait = f", retry after {seconds}"
@@ -170,18 +172,17 @@ def mint_outcome(
             "bad_request",
             Status.FAIL,
             f"the token endpoint rejected {blamed}: HTTP 400{said}",
-            "service_side",
+            "token_request",
             f"HTTP 400 blaming {blamed}; agent-doctor asked for expires_in_seconds=60 and "
-            "max_session_duration_seconds=60 (valid ranges 1-600 and 60-10800): if a relay "
-            "or --token-url sits in between, check what it forwards",
+            "max_session_duration_seconds=60",
         )
     if status in (404, 405):
         return Outcome(
             "bad_request",
             Status.FAIL,
             f"no token endpoint at this URL: HTTP {status}{said}",
-            "service_side",
-            f"HTTP {status}: check --token-url (it should end in /v1/token)",
+            "token_request",
+            f"GET /v1/token answered HTTP {status}: nothing serves tokens at this URL",
         )
     if status >= 500:
         return Outcome(
@@ -209,6 +210,7 @@ def mint_unreachable(failure: Failure, token_url_host: str) -> Outcome:
             f"no answer from the token endpoint within {failure.timeout_s or 0:g} s",
             "firewall",
             f"GET https://{token_url_host}/v1/token timed out",
+            endpoint="token",
         )
     why = failure.reason or failure.kind
     if failure.http_status is not None:
@@ -219,6 +221,7 @@ def mint_unreachable(failure: Failure, token_url_host: str) -> Outcome:
         f"the token endpoint could not be reached ({why})",
         "firewall",
         f"GET /v1/token on {token_url_host}: {why}",
+        endpoint="token",
     )
 
 
@@ -233,6 +236,15 @@ def session_outcome(f: Failure, auth: str, *, token_age_s: float | None = None,
     code = f.error_code
     late = token_age_s is not None and token_window_s is not None and token_age_s > token_window_s
     expired_words = bool(f.error_message and "expir" in f.error_message.lower())
+    if f.kind == "no_session_id":
+        return Outcome(
+            "no_session_ready",
+            Status.FAIL,
+            f"session.ready without session_id for the {who}: the session cannot be "
+            "logged, resumed or found by support (agent-doctor sent session.end at once)",
+            "service_side",
+            NO_SESSION_ID,
+        )
     if f.kind == "timeout":
         step = {"connect": "the WebSocket connection", "ready": "session.ready",
                 "send": "the first message"}.get(f.step, f.step)  # fmt: skip
@@ -259,8 +271,8 @@ def session_outcome(f: Failure, auth: str, *, token_age_s: float | None = None,
                 Status.FAIL,
                 f"the WebSocket upgrade was refused with HTTP 403 for the {who}: valid "
                 "credential, but not allowed to use the Voice Agent API",
-                "token_auth",
-                "HTTP 403: check that the account has Voice Agent access",
+                "account_access",
+                f"HTTP 403 on the WebSocket upgrade ({who})",
             )
         if status == 429:
             return Outcome(
@@ -268,7 +280,7 @@ def session_outcome(f: Failure, auth: str, *, token_age_s: float | None = None,
                 Status.FAIL,
                 "the WebSocket upgrade was refused with HTTP 429 (rate limited)",
                 "service_side",
-                "HTTP 429 on the upgrade: retry later with backoff",
+                "HTTP 429 on the WebSocket upgrade",
             )
         return Outcome(
             "server_error",
@@ -311,8 +323,8 @@ def session_outcome(f: Failure, auth: str, *, token_age_s: float | None = None,
         )
     if f.close_code == 1008 and (f.close_reason or "").upper() == "FORBIDDEN":
         return Outcome(
-            "forbidden", Status.FAIL, f"closed with 1008 FORBIDDEN for the {who}", "token_auth",
-            "close 1008 FORBIDDEN: the account may not use the Voice Agent API",
+            "forbidden", Status.FAIL, f"closed with 1008 FORBIDDEN for the {who}",
+            "account_access", f"close 1008 FORBIDDEN ({who})",
         )  # fmt: skip
     return Outcome(
         "no_session_ready",
@@ -332,8 +344,7 @@ def _by_error_code(f: Failure, code: str, who: str, late: bool, expired_words: b
             f"the {who} was refused as expired: {f.error_text()}, then {close}; tokens must "
             "be used within their expires_in_seconds window",
             "token_auth",
-            f"{f.error_text()}: fetch a fresh token right before each connection "
-            "(expires_in_seconds 60-300)",
+            f"{f.error_text()}, {close}",
         )
     if code == "UNAUTHORIZED":
         return Outcome(
@@ -348,8 +359,8 @@ def _by_error_code(f: Failure, code: str, who: str, late: bool, expired_words: b
             "forbidden",
             Status.FAIL,
             f"the {who} is valid but not allowed here: {f.error_text()}, then {close}",
-            "token_auth",
-            "FORBIDDEN: check that the account has Voice Agent access",
+            "account_access",
+            f"{f.error_text()}, {close}",
         )
     if code in ("server_error", "INTERNAL_ERROR"):
         return Outcome(
@@ -456,7 +467,7 @@ def resume_outcome(f: Failure, delay_s: float, grace_s: float = GRACE_WINDOW_S) 
             Status.FAIL,
             f"session_forbidden {when}: the service says the session belongs to another "
             f"account or key; then {close}",
-            "session_resume",
+            "resume_forbidden",
             f"session_forbidden {when}",
         )
     if code == "session_expired":
@@ -464,7 +475,7 @@ def resume_outcome(f: Failure, delay_s: float, grace_s: float = GRACE_WINDOW_S) 
             "resume_expired",
             Status.FAIL,
             f"session_expired {when}: the session's time limit ran out; then {close}",
-            "session_resume",
+            "resume_expired",
             f"session_expired {when}",
         )
     if f.kind == "timeout":
@@ -477,7 +488,9 @@ def resume_outcome(f: Failure, delay_s: float, grace_s: float = GRACE_WINDOW_S) 
             "service_side",
             f"timeout at {f.step} ({when})",
         )
-    if code is not None:
+    if f.kind == "no_session_id":
+        got = NO_SESSION_ID
+    elif code is not None:
         got = f"{f.error_text()}, then {close}"
     elif f.kind == "http_status":
         got = f"HTTP {f.http_status} refusing the second connection"
@@ -489,7 +502,7 @@ def resume_outcome(f: Failure, delay_s: float, grace_s: float = GRACE_WINDOW_S) 
         "no_ready_after_resume",
         Status.FAIL,
         f"no session.ready after session.resume ({when}): {got}",
-        "session_resume",
+        "resume_no_ready",
         f"{got} ({when})",
     )
 

@@ -9,14 +9,17 @@ Heavy imports (websockets, httpx) happen inside `doctor.net.agent_api` calls onl
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from doctor.context import Context, SessionRecord
-from doctor.net.auth_outcome import Failure, Outcome, mint_outcome
+from doctor.context import REGIONS, Context, SessionRecord
+from doctor.net.auth_outcome import NO_SESSION_ID, Failure, Outcome, mint_outcome
 from doctor.report.redact import mask
 
 if TYPE_CHECKING:
@@ -28,6 +31,53 @@ MINIMAL_CONFIG: dict[str, Any] = {
 }
 TOKEN_EXPIRES_S = 60
 TOKEN_MAX_SESSION_S = 60
+# `finish` runs in the `finally` of a check its timeout may have cancelled: it gets this
+# long per connection for session.end and the close, then the socket is cut.
+FINISH_S = 2.0
+
+# The worst case of the client's waits (doctor/net/agent_api.py), in `--timeout` units and
+# fixed seconds, so a check's budget covers a server that answers each step at the last
+# moment (or not at all) and still ends with its own verdict rather than the runner's.
+# A session: connect (open_timeout) 1, session.ready 1, session.end -> session.ended 1,
+# then the server's close 1 (`end`), then `aclose`: the close handshake 1 + its wait 1.
+SESSION_WAITS = 6
+# Fixed waits a session can add: after a failed send (1 s each for the first message and
+# session.end) and after a fatal session.error (at most 0.1 s past its step's deadline).
+SESSION_FIXED_S = 2.1
+# A mint: httpx applies the timeout to connect, write and read separately.
+MINT_WAITS = 3
+# A drop: the abort's wait for the reader, then (if that timed out) `aclose` 2.
+DROP_WAITS = 3
+
+
+def budget_s(timeout: float, *, sessions: int, mints: int = 0, drops: int = 0) -> float:
+    """Worst-case seconds for `sessions` full sessions, `mints` mints and `drops` drops
+    with every wait bounded by `timeout`, plus `finish` and a little scheduling slack."""
+    waits = sessions * SESSION_WAITS + mints * MINT_WAITS + drops * DROP_WAITS
+    fixed = sessions * (SESSION_FIXED_S + FINISH_S)
+    return waits * timeout + fixed + 5.0
+
+
+def fix_values(ctx: Context, endpoint: str = "ws") -> dict[str, str]:
+    """What a guide entry names for this run: the host and port of the endpoint that
+    failed (the token URL for a mint, the WebSocket otherwise) and the other region's
+    host, so an EU or custom-URL user is never told about agents.assemblyai.com by default."""
+    url = ctx.token_url if endpoint == "token" else ctx.ws_url
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    secure = parts.scheme in ("wss", "https")
+    other_ws, _ = REGIONS[ctx.other_region()]
+    return {
+        "host": parts.hostname or url,
+        "port": str(port or (443 if secure else 80)),
+        "other_host": urllib.parse.urlsplit(other_ws).hostname or other_ws,
+        "region": ctx.region,
+        "ws_url": ctx.ws_url,
+        "token_url": REGIONS[ctx.region][1] if ctx.urls_overridden else ctx.token_url,
+    }
 
 
 @dataclass(frozen=True)
@@ -182,7 +232,7 @@ class Sessions:
     @staticmethod
     def judge_mint(result: TokenResult, asked_expires_s: int = TOKEN_EXPIRES_S) -> Outcome | None:
         """What is wrong with a mint's answer; None for a usable token of the right shape."""
-        return mint_outcome(
+        outcome = mint_outcome(
             result.status,
             bool(result.token),
             result.expires_in_seconds,
@@ -191,6 +241,7 @@ class Sessions:
             result.body,
             result.retry_after_s,
         )
+        return None if outcome is None else dataclasses.replace(outcome, endpoint="token")
 
     # --- connections --------------------------------------------------------------------
     async def open(self, auth: Auth, resume_id: str | None = None) -> Attempt:
@@ -231,14 +282,24 @@ class Sessions:
             attempt.session_id = conn.session_id
             ready_s = conn.ready_s or 0.0
             attempt.time_to_ready_ms = round(ready_s * 1000, 1)
+            if attempt.session_id is None:
+                # protocol.md §3.1: session_id is always present. The service thinks a
+                # session started, so it is ended at once (not billed for the grace window).
+                attempt.failure = Failure(
+                    kind="no_session_id",
+                    step="ready" if resume_id is None else "resume",
+                    reason=NO_SESSION_ID,
+                )
+                await self.end(attempt)
         except AgentApiError as err:
             attempt.failure = Failure.of(err, _first_error(conn))
             attempt.session_id = conn.session_id
             await self._close(attempt)
         return attempt
 
-    async def end(self, attempt: Attempt) -> None:
-        """`session.end`, then wait for `session.ended` and the server's close."""
+    async def end(self, attempt: Attempt, timeout: float | None = None) -> None:
+        """`session.end`, then wait for `session.ended` and the server's close (each wait
+        `timeout`, by default the run's)."""
         from doctor.net.agent_api import AgentApiError
 
         conn = attempt.conn
@@ -246,7 +307,7 @@ class Sessions:
             await self._close(attempt)
             return
         try:
-            payload = await conn.end()
+            payload = await conn.end(timeout)
         except AgentApiError as err:
             attempt.notes.append(f"session.end: {err}")
             payload = None
@@ -295,15 +356,33 @@ class Sessions:
         )
 
     async def finish(self) -> None:
-        """Close whatever is still open (a check timing out, an exception): end sessions
-        that reached ready, so a failure of ours is never billed for the grace window."""
+        """Close whatever is still open (a check timing out, an exception): end every
+        session the server called ready, so a failure of ours is never billed for the
+        grace window. The client notes the id on receipt of session.ready, so a check
+        cancelled before `open` returned still ends it. Bounded: FINISH_S a connection."""
         for attempt in self.attempts:
-            if attempt.conn is None or attempt.recorded or not attempt.upgraded:
+            conn = attempt.conn
+            if conn is None or attempt.recorded or not attempt.upgraded:
                 continue
-            if attempt.ready and not attempt.dropped and not attempt.conn.closed:
-                with contextlib.suppress(Exception):
-                    await self.end(attempt)
-            await self._close(attempt)
+            if attempt.session_id is None:
+                attempt.session_id = conn.session_id
+            try:
+                await asyncio.wait_for(self._wind_up(attempt), FINISH_S)
+            except asyncio.TimeoutError:
+                attempt.notes.append(f"not closed within {FINISH_S:g} s: connection cut")
+                if conn.ws is not None:
+                    conn.ws.transport.abort()
+                if attempt.closed_at is None:
+                    attempt.closed_at = time.monotonic()
+                self._record(attempt)
+
+    async def _wind_up(self, attempt: Attempt) -> None:
+        conn = attempt.conn
+        assert conn is not None  # finish() passes only attempts with a connection
+        if conn.session_id is not None and not attempt.dropped and not conn.closed:
+            with contextlib.suppress(Exception):
+                await self.end(attempt, timeout=FINISH_S / 2)
+        await self._close(attempt)
 
     @property
     def total_s(self) -> float:

@@ -72,10 +72,10 @@ def test_a_200_of_the_wrong_shape_fails_and_says_what_is_wrong(
     ("status", "cause", "guide"),
     [
         (401, "unauthorized", "token_auth"),
-        (403, "forbidden", "token_auth"),
+        (403, "forbidden", "account_access"),
         (429, "rate_limited", "rate_limit"),
-        (400, "bad_request", "service_side"),
-        (404, "bad_request", "service_side"),
+        (400, "bad_request", "token_request"),
+        (404, "bad_request", "token_request"),
         (500, "server_error", "service_side"),
         (503, "server_error", "service_side"),
         (418, "server_error", "service_side"),
@@ -321,3 +321,91 @@ def test_a_resumed_session_without_session_ended_is_a_billing_warning() -> None:
     out = after_resume_outcome("sess_a", "sess_a", False, 1000, None, 1.0)
     assert out is not None and (out.cause, out.guide) == ("no_session_ended", "billing")
     assert "grace window" in out.summary
+
+
+# --- review findings: no advice in `detail`, a ready without id, one guide per cause -----
+
+ADVICE = ("check ", "retry later", "retry with", "fetch ", "should", "in between", "back")
+
+
+def _every_outcome() -> list[Outcome]:
+    mints = [mint_outcome(s, False, None, 60, "e", {"error": "e"}) for s in (400, 401, 403, 404,
+             405, 418, 429, 500)]  # fmt: skip
+    failures = [
+        error("UNAUTHORIZED", "Invalid API key"), error("UNAUTHORIZED", "Token expired"),
+        error("unauthorized", "expired"), error("FORBIDDEN"), error("server_error"),
+        error("agent_timeout", close=1011), closed(1008, "UNAUTHORIZED"),
+        closed(1008, "FORBIDDEN"), closed(None, None, frame=False), closed(1011, "boom"),
+        Failure("timeout", "ready", timeout_s=2.0), Failure("connect", "connect", reason="reset"),
+        Failure("no_session_id", "ready"),
+        *(Failure("http_status", "handshake", http_status=s) for s in (401, 403, 429, 500)),
+    ]  # fmt: skip
+    sessions = [session_outcome(f, "token") for f in failures]
+    resumes = [resume_outcome(f, 1.0) for f in failures]
+    return [o for o in (*mints, *sessions, *resumes) if o is not None]
+
+
+def test_details_hold_facts_and_the_advice_lives_in_the_guide() -> None:
+    for out in _every_outcome():
+        assert not any(word in out.detail.lower() for word in ADVICE), (out.cause, out.detail)
+        assert out.guide in guide.ENTRIES
+
+
+def test_a_bad_request_fix_says_what_to_check_in_the_guide() -> None:
+    out = mint_outcome(400, False, None, 60, "expires_in_seconds too big", None)
+    assert out is not None and out.guide == "token_request"
+    steps = " ".join(guide.fix(out.guide, detail=out.detail).steps)
+    assert "relay" in steps and "/v1/token" in steps and "expires_in_seconds=60" in steps
+    out = mint_outcome(404, False, None, 60, None, "Not Found")
+    assert out is not None and "--token-url" in " ".join(guide.fix(out.guide).steps)
+
+
+def test_forbidden_points_at_account_access() -> None:
+    for f in (error("FORBIDDEN"), closed(1008, "FORBIDDEN"),
+              Failure("http_status", "handshake", http_status=403)):  # fmt: skip
+        out = session_outcome(f, "api_key")
+        assert (out.cause, out.guide) == ("forbidden", "account_access")
+        assert "dashboard" in " ".join(guide.fix(out.guide, detail=out.detail).steps)
+
+
+def test_an_expired_token_fix_says_to_mint_right_before_connecting() -> None:
+    out = session_outcome(error("unauthorized", "expired"), "token")
+    assert out.cause == "token_expired" and "fresh" not in out.detail
+    assert "right before each connection" in " ".join(guide.fix(out.guide).steps)
+
+
+def test_a_ready_without_session_id_is_no_session_ready() -> None:
+    out = session_outcome(Failure("no_session_id", "ready"), "api_key")
+    assert (out.cause, out.status, out.guide) == ("no_session_ready", Status.FAIL, "service_side")
+    assert "session.ready without session_id" in out.summary
+    assert out.detail == "session.ready without session_id"
+    assert reuse_refused(Failure("no_session_id", "ready")) is None
+
+
+def test_a_resume_ready_without_session_id_is_no_ready_after_resume() -> None:
+    out = resume_outcome(Failure("no_session_id", "resume"), 0.5)
+    assert (out.cause, out.guide) == ("no_ready_after_resume", "resume_no_ready")
+    assert "session.ready without session_id" in out.summary
+    steps = " ".join(guide.fix(out.guide, detail=out.detail).steps)
+    assert "What came instead: session.ready without session_id (0.5 s after the drop)" in steps
+
+
+INSIDE = "If resume fails inside the window"
+
+
+@pytest.mark.parametrize(
+    ("failure", "entry", "says", "never"),
+    [
+        (error("session_not_found"), "session_resume", "support@", "max_session_duration"),
+        (error("session_forbidden"), "resume_forbidden", "same key", INSIDE),
+        (error("session_expired"), "resume_expired", "max_session_duration_seconds", INSIDE),
+        (error("invalid_format"), "resume_no_ready", "What came instead: session.error", INSIDE),
+    ],
+)
+def test_each_resume_cause_has_its_own_fix(
+    failure: Failure, entry: str, says: str, never: str
+) -> None:
+    out = resume_outcome(failure, 1.0)
+    assert out.guide == entry
+    steps = " ".join(guide.fix(out.guide, detail=out.detail).steps)
+    assert says in steps and never not in steps

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from doctor import guide
 from doctor.net.auth_outcome import mint_outcome
 from doctor.net.retry_after import http_date, retry_after_s
 
@@ -82,4 +83,6 @@ def test_a_fractional_wait_is_shown_to_a_tenth() -> None:
 def test_a_429_without_retry_after_says_so_and_backs_off() -> None:
     out = mint_outcome(429, False, None, 60, None, None)
     assert out is not None and "retry after" not in out.summary
-    assert "no Retry-After" in out.detail and "1 s" in out.detail
+    assert "no Retry-After" in out.detail
+    steps = " ".join(guide.fix(out.guide, detail=out.detail).steps)
+    assert "exponential backoff (1 s" in steps

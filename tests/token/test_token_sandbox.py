@@ -232,7 +232,7 @@ def test_token_expired_first_frame(sandbox_factory: SandboxFactory, tmp_path: Pa
     sb = sandbox_factory(faults={"token-expired-frame": None})
     r = key_run(sb, tmp_path).result("token")
     assert (r["status"], r["cause"]) == ("fail", "token_expired")
-    assert "unauthorized" in r["summary"] and "fresh token" in " ".join(r["fix"]["steps"])
+    assert "unauthorized" in r["summary"] and "fresh temporary token" in " ".join(r["fix"]["steps"])
 
 
 def test_forbidden_key(sandbox_factory: SandboxFactory, tmp_path: Path) -> None:
