@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from doctor.audio.rate_features import SpeechFeatures, measure
+from doctor.audio.rate_features import HOP_S, SpeechFeatures, measure
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,6 +36,9 @@ NEAR = 1.1  # rates within 10 % of each other cannot be told apart from the voic
 PRIOR_LABELLED = 0.5  # most audio is at the rate it claims
 EDGE_BONUS = 1.0  # log-likelihood for a band edge that scales back onto a common Nyquist
 MIN_LABELLED_HZ = 11025  # the spectrum cues need 5 kHz of band
+# Below this much voiced speech the cues are too few to claim a rate (0.3 s of a low,
+# slow voice read as 48 kHz speech): the estimate is shown, the mismatch is not reported.
+MIN_CLAIM_VOICED_S = 1.0
 TEMPERATURE = 1.0
 
 FEATURE_NAMES = (
@@ -202,8 +205,10 @@ class RateEstimate:
 
     def mismatch(self, max_labelled: float = 0.3, min_family: float = 0.6) -> bool:
         """Whether the content speaks against the labelled rate clearly enough to say so."""
+        voiced_s = self.features.get("voiced_frames", 0) * HOP_S
         return (
             self.rate_hz is not None
+            and voiced_s >= MIN_CLAIM_VOICED_S
             and not _near(self.rate_hz, self.labelled_hz)
             and self.labelled_confidence <= max_labelled
             and self.family_confidence >= min_family

@@ -69,9 +69,12 @@ def test_likelihood_peaks_at_the_rate_the_vector_was_built_for() -> None:
             assert cues_needed(vec, 24000, r, CANDIDATES_HZ) == []
 
 
-def _est(post: dict[int, float], fragile: list[str] | None = None) -> RateEstimate:
+def _est(
+    post: dict[int, float], fragile: list[str] | None = None, voiced_frames: int = 150
+) -> RateEstimate:
     best = max(post, key=lambda k: post[k])
-    return RateEstimate(best, post[best], post, labelled_hz=24000, fragile_on=fragile or [])
+    feats = {"voiced_frames": voiced_frames}
+    return RateEstimate(best, post[best], post, feats, labelled_hz=24000, fragile_on=fragile or [])
 
 
 def test_mismatch_rules() -> None:
@@ -83,6 +86,8 @@ def test_mismatch_rules() -> None:
     assert not _est({**base, 16000: 0.6, 24000: 0.25, 22050: 0.15}).mismatch()
     # one cue group carries it alone: not reported
     assert not _est({**base, 16000: 0.95, 24000: 0.05}, ["spectrum"]).mismatch()
+    # too little voiced speech to claim anything (49 frames of 20 ms < 1 s)
+    assert not _est({**base, 16000: 0.9, 24000: 0.05, 22050: 0.05}, voiced_frames=49).mismatch()
     # 44.1 vs 48 kHz is a pair: its joint confidence counts, and both are named
     pair = _est({**base, 44100: 0.45, 48000: 0.5, 24000: 0.05})
     assert pair.mismatch() and pair.describe_rate() == "44100 or 48000"
