@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from doctor.context import Context
 from doctor.registry import check
-from doctor.result import Result
+from doctor.result import Result, Status, problem
 from doctor.runner import run_blocking
 
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from doctor.audio.devices import DeviceInfo, Kind
+    from doctor.audio.devices import DeviceError, DeviceInfo, Kind
     from doctor.audio.echo_probe import Probe
 
 API_RATE_HZ = 24000
@@ -218,27 +218,32 @@ def _announce(out: DeviceInfo, seconds: float) -> None:
     sys.stderr.flush()
 
 
+def _no_capture(
+    exc: DeviceError, evidence: dict[str, Any], entry: str, **placeholders: str
+) -> Result:
+    from doctor import guide
+
+    return problem(
+        Status.FAIL,
+        "no_capture",
+        exc.message,
+        {**evidence, **exc.evidence},
+        guide.fix(entry, detail=exc.message, **placeholders),
+    )
+
+
 @check("echo", "Speaker-to-microphone echo", needs=("microphone",), timeout=45.0)
 async def echo(ctx: Context) -> Result:
     """Plays two test sweeps and measures whether, when and how loud the mic hears them."""
     from doctor.audio import devices as dev
     from doctor.audio.echo_probe import analyse_probe, make_probe
     from doctor.audio.echo_report import echo_result, playback_failed
-    from doctor.result import Status, problem
 
     evidence: dict[str, Any] = {"mode": "live probe"}
     try:
         inp = await run_blocking(dev.resolve_device, ctx.input_device, "input")
     except dev.DeviceError as exc:
-        from doctor import guide
-
-        return problem(
-            Status.FAIL,
-            "no_capture",
-            exc.message,
-            {**evidence, **exc.evidence},
-            guide.fix("audio_device", detail=exc.message),
-        )
+        return _no_capture(exc, evidence, "audio_device")
     evidence.update(inp.evidence("input_"))
     try:
         out = await run_blocking(dev.resolve_device, ctx.output_device, "output")
@@ -257,15 +262,7 @@ async def echo(ctx: Context) -> Result:
     except PlaybackError as exc:
         return playback_failed(str(exc), evidence)
     except dev.DeviceError as exc:
-        from doctor import guide
-
-        return problem(
-            Status.FAIL,
-            "no_capture",
-            exc.message,
-            {**evidence, **exc.evidence},
-            guide.fix("mic_permission", device=inp.name, detail=exc.message),
-        )
+        return _no_capture(exc, evidence, "mic_permission", device=inp.name)
     evidence.update(io_facts)
     analysis = await run_blocking(analyse_probe, probe, captured, in_rate)
     evidence.update(analysis.evidence())
