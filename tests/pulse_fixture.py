@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from clirun import cli_env
 from clirun import run_cli as _run_cli
-from realparts import need_tool
+from realparts import need_tool, stop_process
 
 SINK = "probe"
 SOURCE = "probe_mic"
@@ -63,16 +63,6 @@ def _wait_until(
             raise RuntimeError(f"{what}: the daemon exited ({proc.returncode}): {err[-2000:]}")
         time.sleep(0.05)
     raise RuntimeError(f"{what}: not ready within {timeout_s:g} s")
-
-
-def _stop(proc: subprocess.Popen[Any]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def isolated_env(home: str, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -179,7 +169,7 @@ def private_pulse(rate_hz: int = 48000) -> Iterator[PulseServer]:
         _wait_until(answers, 15, "pulseaudio", proc, log)
         yield server
     finally:
-        _stop(proc)
+        stop_process(proc)
         shutil.rmtree(d, ignore_errors=True)
 
 
@@ -232,7 +222,7 @@ def tone_into(
         _wait_until(lambda: server.sink_state(sink) == "RUNNING", 15, "paplay", proc)
         yield proc
     finally:
-        _stop(proc)
+        stop_process(proc)
         wav.unlink(missing_ok=True)
 
 
@@ -290,7 +280,7 @@ def jack_dummy(rate_hz: int = 48000) -> Iterator[JackServer]:
         _wait_until(answers, 20, "jackd", proc, log)
         yield JackServer(name, rate_hz, proc, env)
     finally:
-        _stop(proc)
+        stop_process(proc)
         shutil.rmtree(d, ignore_errors=True)
 
 

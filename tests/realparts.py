@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from typing import Any
 
 import pytest
 
@@ -28,3 +29,14 @@ def need_unshare() -> None:
 
 def is_root() -> bool:
     return os.geteuid() == 0
+
+
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """Stop a daemon a test started: SIGTERM, then SIGKILL if it lingers."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

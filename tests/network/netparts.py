@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import trustme
-from realparts import need_tool
+from realparts import need_tool, stop_process
 
 
 def free_port() -> int:
@@ -180,12 +180,7 @@ def daemon(
         wait_port(port, proc)
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 @contextlib.contextmanager

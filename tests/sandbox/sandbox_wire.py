@@ -6,14 +6,13 @@ import asyncio
 import contextlib
 import json
 import socket
-import subprocess
 import time
 from collections.abc import Awaitable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import netparts
 import numpy as np
-from realparts import need_tool
 from websockets.asyncio.client import ClientConnection, connect
 
 from doctor.sandbox.audio import synth_voice
@@ -103,50 +102,8 @@ def events_of(sb: ThreadedSandbox, conn: int, directions: tuple[str, ...]) -> li
 @contextlib.contextmanager
 def tinyproxy(tmp: Path, allow_ports: list[int]) -> Iterator[tuple[str, Path]]:
     """A real HTTP CONNECT proxy on loopback allowing only `allow_ports`: (url, log file)."""
-    need_tool("tinyproxy")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    log = tmp / f"tinyproxy-{port}.log"
-    conf = tmp / f"tinyproxy-{port}.conf"
-    conf.write_text(
-        "\n".join(
-            [
-                f"Port {port}",
-                "Listen 127.0.0.1",
-                "Allow 127.0.0.1",
-                "Timeout 30",
-                f'LogFile "{log}"',
-                "LogLevel Info",
-                f'PidFile "{tmp}/tinyproxy-{port}.pid"',
-                "MaxClients 20",
-                "DisableViaHeader Yes",
-                *[f"ConnectPort {p}" for p in allow_ports],
-            ]
-        )
-        + "\n"
-    )
-    proc = subprocess.Popen(
-        ["tinyproxy", "-d", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + 15
-        while True:  # poll with a deadline for the daemon to listen
-            if proc.poll() is not None:
-                raise RuntimeError(f"tinyproxy exited with {proc.returncode}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError("tinyproxy did not start listening")
-            time.sleep(0.02)
+    with netparts.tinyproxy(tmp, allow_ports) as (port, log):
         yield f"http://127.0.0.1:{port}", log
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @contextlib.contextmanager
