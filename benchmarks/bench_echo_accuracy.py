@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import echo_corpus as corpus  # noqa: E402
 
-from doctor.audio.echo import ECHO_S, LagWindow, analyse_echo, search_window  # noqa: E402
+from doctor.audio.echo.analysis import ECHO_S, LagWindow, analyse_echo, search_window  # noqa: E402
 
 RATE = corpus.RATE_HZ
 

@@ -11,7 +11,7 @@ the estimate by true rate, and what validate-audio reports end to end (a
 on 22050, its indistinguishable neighbour) must stay 0: exit status 1 otherwise.
 
 `--fit` measures the train split only, fits the model (feature means quadratic in log s,
-one residual covariance) and prints the constants to paste into `doctor/audio/rate.py`.
+one residual covariance) and prints the constants to paste into `doctor/audio/rate/estimate.py`.
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import rate_corpus as corpus  # noqa: E402
 
-from doctor.audio.analyze import validate_bytes  # noqa: E402
-from doctor.audio.rate import (  # noqa: E402
+from doctor.audio.format.analyze import validate_bytes  # noqa: E402
+from doctor.audio.rate.estimate import (  # noqa: E402
     CANDIDATES_HZ,
     FEATURE_NAMES,
     estimate_rate,
     feature_vector,
 )
-from doctor.audio.rate_features import measure  # noqa: E402
+from doctor.audio.rate.features import measure  # noqa: E402
 
 LABEL_HZ = 24000
 SHRINK = 0.1  # covariance shrinkage toward its diagonal: 8 features, ~200 rows

@@ -26,7 +26,7 @@ RSS_BUDGET_MB = 150.0
 CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
-from doctor.audio.sources import validate_path
+from doctor.files.sources import validate_path
 v = validate_path(sys.argv[1], None)
 dt = time.perf_counter() - t0
 hwm = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM'))

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from doctor.audio.echo_dsp import sinc_interpolate, to_analysis_rate
+from doctor.audio.echo.dsp import sinc_interpolate, to_analysis_rate
 
 Array = NDArray[np.float64]
 RATE_HZ = 24000
@@ -324,7 +324,7 @@ def make_case(
         if truth_erl is not None and captured_erl is not None:
             truth_erl -= 20 * float(np.log10(level))
             captured_erl -= 20 * float(np.log10(level))
-    from doctor.audio.echo_dsp import active_frames, frame_power
+    from doctor.audio.echo.dsp import active_frames, frame_power
 
     act = active_frames(frame_power(to_analysis_rate(played, RATE_HZ), 160))
     return Case(

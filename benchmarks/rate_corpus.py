@@ -1,6 +1,6 @@
 """Speech clips with a known true sample rate, split into a calibration and a held-out set.
 
-The model constants in `doctor/audio/rate.py` were fitted on `split="train"` only
+The model constants in `doctor/audio/rate/estimate.py` were fitted on `split="train"` only
 (`bench_rate_accuracy.py --fit`). Accuracy is reported on two held-out splits whose espeak-ng
 voices, texts, speeds and pitches and whose numpy speech-like seeds and parameter ranges all
 differ from the training ones (and from the voices of the unit tests): "test", which was

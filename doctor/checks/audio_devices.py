@@ -1,7 +1,7 @@
 """`microphone` and `sample-rate`: can this machine capture and play 24 kHz mono PCM16.
 
-Shells over `doctor.audio.devices` (PortAudio I/O), `doctor.audio.portaudio_errors` and
-`doctor.audio.levels` (pure verdicts). Every PortAudio call goes through `run_blocking`:
+Shells over `doctor.devices.portaudio` (PortAudio I/O), `doctor.devices.errors` and
+`doctor.audio.levels.capture` (pure verdicts). Every PortAudio call goes through `run_blocking`:
 a driver that hangs costs the check its timeout, not the run. Heavy imports stay inside.
 """
 
@@ -18,7 +18,7 @@ from doctor.result import Fix, Result, Status, passed, problem
 from doctor.runner import run_blocking
 
 if TYPE_CHECKING:
-    from doctor.audio.devices import DeviceError, DeviceInfo, Kind
+    from doctor.devices.portaudio import DeviceError, DeviceInfo, Kind
 
 RECORD_S = 0.5
 PROBE_RATE_HZ = 24000
@@ -33,7 +33,7 @@ def _portaudio_fix() -> Fix:
 
 def _missing_device(err: DeviceError, kind: Kind) -> Result:
     """no_input_device / no_output_device, with the Linux facts when nothing is listed."""
-    from doctor.audio.devices import describe_linux_facts, linux_sound_facts
+    from doctor.devices.portaudio import describe_linux_facts, linux_sound_facts
 
     evidence = dict(err.evidence)
     summary = err.message
@@ -54,14 +54,14 @@ def _device_failure(err: DeviceError, kind: Kind) -> Result:
             Status.FAIL, "portaudio_missing", err.message, err.evidence, _portaudio_fix()
         )
     if err.cause in ("no_input_device", "no_output_device", "no_device"):
-        from doctor.audio.devices import DeviceError, missing_device_cause
+        from doctor.devices.portaudio import DeviceError, missing_device_cause
 
         return _missing_device(
             DeviceError(missing_device_cause(kind), err.message, err.evidence), kind
         )
     device = err.evidence.get("device", f"the {kind} device")
     if err.cause == "permission_denied":
-        from doctor.audio.devices import linux_sound_facts
+        from doctor.devices.portaudio import linux_sound_facts
 
         evidence = {**err.evidence, **linux_sound_facts()}  # audio group, sound server
         entry = "mic_permission" if kind == "input" else "audio_device"
@@ -86,7 +86,7 @@ def _device_failure(err: DeviceError, kind: Kind) -> Result:
 
 
 def _capture(spec: str | None) -> tuple[DeviceInfo, Any]:
-    from doctor.audio.devices import record, resolve_device
+    from doctor.devices.portaudio import record, resolve_device
 
     device = resolve_device(spec, "input")
     return device, record(device, RECORD_S, PROBE_RATE_HZ)
@@ -95,8 +95,8 @@ def _capture(spec: str | None) -> tuple[DeviceInfo, Any]:
 @check("microphone", "Microphone opens and delivers sound", needs=("environment",), timeout=30.0)
 async def microphone(ctx: Context) -> Result:
     """Open the input at 24 kHz mono int16 on its own stream and record half a second."""
-    from doctor.audio.devices import DeviceError
-    from doctor.audio.levels import judge, level_stats
+    from doctor.audio.levels.capture import judge, level_stats
+    from doctor.devices.portaudio import DeviceError
 
     try:
         device, samples = await run_blocking(_capture, ctx.input_device)
@@ -160,7 +160,7 @@ def resample_hint(kind: Kind, device_hz: int, target_hz: int = PROBE_RATE_HZ) ->
 
 def _probe_kind(spec: str | None, kind: Kind) -> dict[str, Any]:
     """Resolve, open at 24 kHz mono int16 moving a little audio, list accepted rates."""
-    from doctor.audio.devices import DeviceError, accepted_rates, exercise, resolve_device
+    from doctor.devices.portaudio import DeviceError, accepted_rates, exercise, resolve_device
 
     device = resolve_device(spec, kind)
     out: dict[str, Any] = {
@@ -199,7 +199,7 @@ def _rates_text(rates: list[int]) -> str:
 )
 async def sample_rate(ctx: Context) -> Result:
     """Open the input and output devices at exactly 24000 Hz mono int16 (separate streams)."""
-    from doctor.audio.devices import DeviceError
+    from doctor.devices.portaudio import DeviceError
 
     probes: dict[Kind, dict[str, Any]] = {}
     missing: dict[Kind, DeviceError] = {}

@@ -9,8 +9,8 @@ from doctor.runner import run_blocking
 
 
 def _validate(path: str) -> Result:
-    from doctor.audio.outcome import validation_result
-    from doctor.audio.sources import InputError, validate_path
+    from doctor.audio.format.outcome import validation_result
+    from doctor.files.sources import InputError, validate_path
     from doctor.result import errored
 
     try:

@@ -1,6 +1,6 @@
 """`echo`: play a short test sound and listen for it on the microphone.
 
-The shell around `doctor.audio.echo_probe`: plays the two-sweep probe on the output device
+The shell around `doctor.audio.echo.probe`: plays the two-sweep probe on the output device
 while recording the input on a separate stream (full-duplex streams can return silent
 zeros through ALSA plugins), puts both on one timeline with PortAudio's DAC/ADC timestamps
 (the callbacks' arrival clock when the host API has none), and hands the pair to the pure
@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from doctor.audio.devices import DeviceError, DeviceInfo, Kind
-    from doctor.audio.echo_probe import Probe
+    from doctor.audio.echo.probe import Probe
+    from doctor.devices.portaudio import DeviceError, DeviceInfo, Kind
 
 API_RATE_HZ = 24000
 START_TIMEOUT_S = 5.0
@@ -126,7 +126,7 @@ def _play_and_record(
     """Blocking. Returns the capture aligned so that its sample 0 is the probe's start."""
     import numpy as np
 
-    from doctor.audio import devices as dev
+    from doctor.devices import portaudio as dev
 
     sd = dev.load_sounddevice()
     samples = np.asarray(np.round(probe.samples * 32767), dtype=np.int16)
@@ -203,7 +203,7 @@ def _stopping(rec: _Recorder, sd: Any) -> Any:
 
 def _rate_for(device: DeviceInfo, kind: Kind) -> int:
     """24 kHz when the device takes it, else its own default rate (the analysis resamples)."""
-    from doctor.audio import devices as dev
+    from doctor.devices import portaudio as dev
 
     if dev.opens_at(device, kind, API_RATE_HZ) is None:
         return API_RATE_HZ
@@ -235,9 +235,9 @@ def _no_capture(
 @check("echo", "Speaker-to-microphone echo", needs=("microphone",), timeout=45.0)
 async def echo(ctx: Context) -> Result:
     """Plays two test sweeps and measures whether, when and how loud the mic hears them."""
-    from doctor.audio import devices as dev
-    from doctor.audio.echo_probe import analyse_probe, make_probe
-    from doctor.audio.echo_report import echo_result, playback_failed
+    from doctor.audio.echo.probe import analyse_probe, make_probe
+    from doctor.audio.echo.report import echo_result, playback_failed
+    from doctor.devices import portaudio as dev
 
     evidence: dict[str, Any] = {"mode": "live probe"}
     try:

@@ -17,14 +17,14 @@ from doctor import __version__, guide
 from doctor.cli import audio_options
 
 if TYPE_CHECKING:
-    from doctor.audio.devices import DeviceInfo, Kind
+    from doctor.devices.portaudio import DeviceInfo, Kind
 
 PROBE_TIMEOUT_S = 5.0
 
 
 def _probe(device: DeviceInfo, kind: Kind) -> dict[str, Any]:
     """Does `device` open at 24000 Hz mono int16 for `kind`? None when it has no such side."""
-    from doctor.audio.devices import opens_at, with_deadline
+    from doctor.devices.portaudio import opens_at, with_deadline
 
     if device.channels(kind) == 0:
         return {"opens_at_24000_hz": None}
@@ -40,7 +40,7 @@ def _probe(device: DeviceInfo, kind: Kind) -> dict[str, Any]:
 def _selected(
     devices: list[DeviceInfo], spec: str | None, kind: Kind, default: int
 ) -> tuple[int | None, str | None]:
-    from doctor.audio.devices import DeviceError, select_device
+    from doctor.devices.portaudio import DeviceError, select_device
 
     try:
         return select_device(devices, spec, kind, default).index, None
@@ -50,7 +50,7 @@ def _selected(
 
 def build_listing(input_spec: str | None, output_spec: str | None) -> dict[str, Any]:
     """The JSON document of `devices --json` (also what the table is drawn from)."""
-    from doctor.audio.devices import (
+    from doctor.devices.portaudio import (
         DeviceError,
         describe_linux_facts,
         linux_sound_facts,

@@ -17,7 +17,7 @@ import click
 from doctor.cli import build_context, check_report_path, emit_report, report_options
 
 if TYPE_CHECKING:
-    from doctor.audio.echo import EchoAnalysis
+    from doctor.audio.echo.analysis import EchoAnalysis
 
 PLOT_INSTALL = "pip install 'agent-doctor[plot]'  # or: pip install matplotlib"
 
@@ -39,7 +39,7 @@ def _check_plot_path(path: str | None) -> None:
 
 
 def _read(path: str, option: str) -> tuple[Any, int]:
-    from doctor.audio.pcm import AudioReadError, read_pcm16_mono
+    from doctor.files.pcm_file import AudioReadError, read_pcm16_mono
 
     try:
         return read_pcm16_mono(path)
@@ -79,9 +79,9 @@ def echo_command(
     played: str, recorded: str, search_window: float | None, plot_path: str | None, **params: Any
 ) -> None:
     """Does the recording contain the played audio? Delay, echo return loss (ERL), floor."""
-    from doctor.audio.echo import SHARED_TIMELINE, analyse_echo
-    from doctor.audio.echo import search_window as make_window
-    from doctor.audio.echo_report import echo_result, with_meta
+    from doctor.audio.echo.analysis import SHARED_TIMELINE, analyse_echo
+    from doctor.audio.echo.analysis import search_window as make_window
+    from doctor.audio.echo.report import echo_result, with_meta
     from doctor.report.build import build_report, exit_code
 
     check_report_path(params.get("report_path"))
@@ -118,7 +118,7 @@ def write_plot(analysis: EchoAnalysis, path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from doctor.audio.echo import ECHO_S
+    from doctor.audio.echo.analysis import ECHO_S
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6.5))
     corr = analysis.correlation

@@ -17,7 +17,7 @@ import click
 from doctor.cli import build_context, check_report_path, emit_report, report_options, write_atomic
 
 if TYPE_CHECKING:
-    from doctor.audio.findings import Validation
+    from doctor.audio.format.findings import Validation
 
 KIND_CHOICES = ("auto", "raw", "container", "base64", "json", "jsonl")
 SEVERITY_MARK = {"error": "ERROR  ", "warning": "WARNING", "info": "info   "}
@@ -31,7 +31,7 @@ class BadInput(click.ClickException):
 
 def _spool_stdin() -> str:
     """--fix reads the input twice; stdin is copied to a temporary file first (bounded memory)."""
-    from doctor.audio.sources import iter_chunks
+    from doctor.files.sources import iter_chunks
 
     fd, path = tempfile.mkstemp(prefix="agent-doctor-stdin-")
     with os.fdopen(fd, "wb") as out:
@@ -108,10 +108,10 @@ def write_fix(
     path: str, kind: str | None, v: Validation, out: str, source_rate: int | None
 ) -> list[str]:
     """Convert the input to raw PCM16 LE mono 24 kHz; refuse when the source is uncertain."""
-    from doctor.audio.convert import convert, describe_changes
-    from doctor.audio.findings import Validation as V
-    from doctor.audio.inputs import Layered, layers
-    from doctor.audio.sources import open_chunks
+    from doctor.audio.format.convert import convert, describe_changes
+    from doctor.audio.format.findings import Validation as V
+    from doctor.audio.format.inputs import Layered, layers
+    from doctor.files.sources import open_chunks
 
     rate_ok = v.convertible or (
         source_rate is not None
@@ -177,8 +177,8 @@ def validate_audio(
 ) -> None:
     """Check what your app puts in `input.audio` (raw PCM, WAV, base64, a JSON message or
     a JSON-lines capture; `-` reads standard input) and say exactly what is wrong."""
-    from doctor.audio.outcome import validation_result
-    from doctor.audio.sources import InputError, validate_path
+    from doctor.audio.format.outcome import validation_result
+    from doctor.files.sources import InputError, validate_path
     from doctor.report.build import build_report, exit_code
 
     check_report_path(params.get("report_path"))

@@ -98,7 +98,7 @@ def test_missing_portaudio_is_one_problem_not_a_traceback(
 def test_modules_are_light_at_import() -> None:
     code = (
         "import sys, doctor.commands.devices, doctor.checks.audio_devices, "
-        "doctor.audio.devices, doctor.audio.levels, doctor.audio.portaudio_errors; "
+        "doctor.devices.portaudio, doctor.audio.levels.capture, doctor.devices.errors; "
         "heavy = {'sounddevice', 'numpy', 'scipy'} & set(sys.modules); "
         "assert not heavy, heavy"
     )

@@ -6,7 +6,7 @@ import errno
 
 import pytest
 
-from doctor.audio.portaudio_errors import (
+from doctor.devices.errors import (
     PA_ERROR_NAMES,
     PortAudioFailure,
     classify,

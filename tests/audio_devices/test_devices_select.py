@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from doctor.audio.devices import DeviceError, DeviceInfo, select_device
+from doctor.devices.portaudio import DeviceError, DeviceInfo, select_device
 
 
 def dev(index: int, name: str, ins: int = 2, outs: int = 2, rate: float = 48000.0) -> DeviceInfo:

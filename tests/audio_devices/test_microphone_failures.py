@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from doctor.audio.devices import DeviceError
 from doctor.checks.audio_devices import _device_failure
+from doctor.devices.portaudio import DeviceError
 from doctor.result import Status
 
 

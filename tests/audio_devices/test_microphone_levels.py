@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from doctor.audio.levels import FLOOR_DBFS, judge, level_stats, to_dbfs
+from doctor.audio.levels.capture import FLOOR_DBFS, judge, level_stats, to_dbfs
 
 
 def sine(amplitude: float, n: int = 12000, rate: int = 24000) -> np.ndarray:

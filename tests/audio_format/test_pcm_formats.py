@@ -15,10 +15,11 @@ from audio_format_signals import (
     wav_bytes,
 )
 
-from doctor.audio.containers import sniff_container
-from doctor.audio.encoding import detect_encoding
-from doctor.audio.pcm import AudioReadError, decode, read_pcm16_mono
-from doctor.audio.wav import WavError, parse_wav_header
+from doctor.audio.format.containers import sniff_container
+from doctor.audio.format.encoding import detect_encoding
+from doctor.audio.format.pcm import decode
+from doctor.audio.format.wav import WavError, parse_wav_header
+from doctor.files.pcm_file import AudioReadError, read_pcm16_mono
 
 X = speech_like(3.0, seed=3)
 I16 = to_i16(X)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from audio_format_signals import speech_like, to_i16, wav_bytes
 
-from doctor.audio.analyze import validate, validate_bytes
-from doctor.audio.base64text import Base64Decoder, decode_all
-from doctor.audio.inputs import sniff_kind
-from doctor.audio.messages import check_message
+from doctor.audio.format.analyze import validate, validate_bytes
+from doctor.audio.format.base64text import Base64Decoder, decode_all
+from doctor.audio.format.inputs import sniff_kind
+from doctor.audio.format.messages import check_message
 
 PCM = to_i16(speech_like(2.0, seed=5)).tobytes()
 B64 = base64.b64encode(PCM)

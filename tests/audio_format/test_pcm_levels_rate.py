@@ -8,10 +8,10 @@ from audio_format_signals import espeak, espeak_available, resample, speech_like
 from realparts import need_tool
 from scipy import signal
 
-from doctor.audio.analyze import validate_bytes
-from doctor.audio.convert import StreamResampler, convert
-from doctor.audio.level_stats import LevelStats
-from doctor.audio.rate import CANDIDATES_HZ, estimate_rate
+from doctor.audio.format.analyze import validate_bytes
+from doctor.audio.format.convert import StreamResampler, convert
+from doctor.audio.levels.stream import LevelStats
+from doctor.audio.rate.estimate import CANDIDATES_HZ, estimate_rate
 
 X = speech_like(4.0, seed=11)
 

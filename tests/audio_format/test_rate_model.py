@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from audio_format_signals import speech_like
 
-from doctor.audio.rate import (
+from doctor.audio.rate.estimate import (
     CANDIDATES_HZ,
     COVARIANCE,
     FEATURE_NAMES,
@@ -21,7 +21,7 @@ from doctor.audio.rate import (
     log_likelihoods,
     model_mean,
 )
-from doctor.audio.rate_features import SpeechFeatures, measure, voiced_run_s
+from doctor.audio.rate.features import SpeechFeatures, measure, voiced_run_s
 
 
 def _features(rate: int, seed: int = 4) -> SpeechFeatures:

@@ -8,8 +8,8 @@ from audio_format_signals import speech_like, to_i16
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from doctor.audio.analyze import validate_bytes
-from doctor.audio.inputs import KINDS
+from doctor.audio.format.analyze import validate_bytes
+from doctor.audio.format.inputs import KINDS
 
 KIND = st.sampled_from([None, *KINDS])
 

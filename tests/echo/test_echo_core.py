@@ -9,7 +9,7 @@ import pytest
 from echo_cases import corpus
 from realparts import need_tool
 
-from doctor.audio.echo import (
+from doctor.audio.echo.analysis import (
     ECHO_S,
     INCONCLUSIVE_S,
     EchoAnalysis,
@@ -21,7 +21,7 @@ from doctor.audio.echo import (
     erl_label,
     search_window,
 )
-from doctor.audio.echo_dsp import robust_z, sinc_interpolate
+from doctor.audio.echo.dsp import robust_z, sinc_interpolate
 
 RATE = corpus.RATE_HZ
 

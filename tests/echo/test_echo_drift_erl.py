@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 from echo_cases import corpus
 
-from doctor.audio.echo import analyse_echo, coherence_levels, prepare, warp
-from doctor.audio.echo_drift import (
+from doctor.audio.echo.analysis import analyse_echo, coherence_levels, prepare, warp
+from doctor.audio.echo.drift import (
     MAX_RESIDUAL,
     SegmentOffsets,
     fit_slope,
     residual_drift,
     segment_offsets,
 )
-from doctor.audio.echo_dsp import ANALYSIS_RATE_HZ, sinc_interpolate, to_analysis_rate
+from doctor.audio.echo.dsp import ANALYSIS_RATE_HZ, sinc_interpolate, to_analysis_rate
 
 RATE = corpus.RATE_HZ
 FS = ANALYSIS_RATE_HZ

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from echo_cases import corpus
 
-from doctor.audio.echo import Verdict
-from doctor.audio.echo_probe import PROBE_WINDOW, analyse_probe, make_probe
-from doctor.audio.echo_report import echo_result
+from doctor.audio.echo.analysis import Verdict
+from doctor.audio.echo.probe import PROBE_WINDOW, analyse_probe, make_probe
+from doctor.audio.echo.report import echo_result
 from doctor.result import Status
 
 PROBE = make_probe(corpus.RATE_HZ)

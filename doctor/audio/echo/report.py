@@ -11,7 +11,7 @@ from doctor import guide
 from doctor.result import Result, Status, passed, problem
 
 if TYPE_CHECKING:
-    from doctor.audio.echo import EchoAnalysis
+    from doctor.audio.echo.analysis import EchoAnalysis
 
 CHECK_ID = "echo"
 CHECK_TITLE = "Speaker-to-microphone echo"
@@ -33,7 +33,7 @@ def _notes(analysis: EchoAnalysis, extra: dict[str, Any]) -> list[str]:
 
 def echo_result(analysis: EchoAnalysis, evidence: dict[str, Any]) -> Result:
     """`evidence` is the full evidence (analysis + devices or files) the result carries."""
-    from doctor.audio.echo import Verdict
+    from doctor.audio.echo.analysis import Verdict
 
     notes = _notes(analysis, evidence)
     tail = f" ({'; '.join(notes)})" if notes else ""

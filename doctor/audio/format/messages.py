@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from doctor.audio.base64text import Base64Issues, base64_share, decode_all
+from doctor.audio.format.base64text import Base64Issues, base64_share, decode_all
 
 AUDIO_TYPE = "input.audio"
 CLIENT_TYPES = {

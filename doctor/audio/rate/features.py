@@ -4,7 +4,7 @@ Audio captured at R Hz and read at L Hz has every frequency multiplied by s = L 
 duration divided by s. We measure, in physical units at the labelled rate, what speech fixes
 within a known range: the voice pitch, the shape of the voiced spectrum (pre-emphasised, so
 the formant region dominates), how long voiced stretches last and how fast the loudness
-envelope moves (syllable and phoneme rhythm). `doctor.audio.rate` turns them into a
+envelope moves (syllable and phoneme rhythm). `doctor.audio.rate.estimate` turns them into a
 posterior over candidate rates.
 """
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from doctor.audio.pcm import BYTES_PER_SAMPLE, decode
+from doctor.audio.format.pcm import BYTES_PER_SAMPLE, decode
 
 if TYPE_CHECKING:
     import numpy as np

@@ -9,11 +9,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from doctor.audio.base64text import Base64Decoder, Base64Issues, base64_share
-from doctor.audio.containers import Container, sniff_container
-from doctor.audio.findings import ERROR, WARNING, Validation
-from doctor.audio.messages import Checked, Problem, base64_problems, check_message
-from doctor.audio.wav import WavError, WavHeader, parse_wav_header
+from doctor.audio.format.base64text import Base64Decoder, Base64Issues, base64_share
+from doctor.audio.format.containers import Container, sniff_container
+from doctor.audio.format.findings import ERROR, WARNING, Validation
+from doctor.audio.format.messages import Checked, Problem, base64_problems, check_message
+from doctor.audio.format.wav import WavError, WavHeader, parse_wav_header
 
 KINDS = ("raw", "container", "base64", "json", "jsonl")
 SNIFF_BYTES = 1 << 16
@@ -177,7 +177,7 @@ def _decoded(checked: Checked, text: bytes) -> bytes | None:
         return None
     import json
 
-    from doctor.audio.base64text import decode_all
+    from doctor.audio.format.base64text import decode_all
 
     try:
         obj = json.loads(text)
@@ -495,7 +495,7 @@ def _wav_findings(v: Validation, hdr: WavHeader, lay: Layered) -> None:
         data_bytes=hdr.data_bytes,
         problems=wrong,
     )
-    from doctor.audio.pcm import BYTES_PER_SAMPLE
+    from doctor.audio.format.pcm import BYTES_PER_SAMPLE
 
     if hdr.encoding in BYTES_PER_SAMPLE:
         lay.declared = Declared(hdr.encoding, hdr.channels, hdr.sample_rate_hz)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from doctor.audio.echo_dsp import ANALYSIS_RATE_HZ, Array, band_mask, parabolic_peak, robust_z
+from doctor.audio.echo.dsp import ANALYSIS_RATE_HZ, Array, band_mask, parabolic_peak, robust_z
 
 SEGMENT = 8192  # 1 s at 8 kHz: long enough for the segment's cross-spectrum to be the path's
 HOP = SEGMENT // 2

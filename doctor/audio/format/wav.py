@@ -44,7 +44,7 @@ class WavHeader:
 
     @property
     def encoding(self) -> str:
-        """The sample encoding in the vocabulary of `doctor.audio.pcm` decoders."""
+        """The sample encoding in the vocabulary of `doctor.audio.format.pcm` decoders."""
         bits = self.bits_per_sample
         if self.format_tag == WAVE_FORMAT_PCM:
             return {8: "u8", 16: "s16le", 24: "s24le", 32: "s32le"}.get(bits, f"pcm{bits}")

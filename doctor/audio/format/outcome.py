@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from doctor import guide
-from doctor.audio.findings import ERROR, WARNING, Validation
+from doctor.audio.format.findings import ERROR, WARNING, Validation
 from doctor.result import Result, Status, passed, problem
 
 

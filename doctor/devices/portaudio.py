@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
-from doctor.audio.portaudio_errors import PortAudioFailure, classify, from_args
+from doctor.devices.errors import PortAudioFailure, classify, from_args
 
 if TYPE_CHECKING:
     import numpy as np

@@ -1,7 +1,7 @@
 """Signal primitives of the echo detector: band-limiting, activity, GCC-PHAT, CFAR scores.
 
 Pure numpy/scipy on arrays; every function here is deterministic and clock-free so the
-detector (`doctor.audio.echo`) can be tested on generated signals.
+detector (`doctor.audio.echo.analysis`) can be tested on generated signals.
 """
 
 from __future__ import annotations

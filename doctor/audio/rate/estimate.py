@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from doctor.audio.rate_features import HOP_S, SpeechFeatures, measure
+from doctor.audio.rate.features import HOP_S, SpeechFeatures, measure
 
 if TYPE_CHECKING:
     import numpy as np

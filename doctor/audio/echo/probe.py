@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from doctor.audio.echo import (
+from doctor.audio.echo.analysis import (
     ECHO_S,
     FRAME,
     FS,
@@ -28,7 +28,7 @@ from doctor.audio.echo import (
     surrogates,
     warp,
 )
-from doctor.audio.echo_dsp import (
+from doctor.audio.echo.dsp import (
     Array,
     cross_correlate,
     db,

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from doctor.audio.echo_drift import DriftMeter, fit_slope
-from doctor.audio.echo_dsp import (
+from doctor.audio.echo.drift import DriftMeter, fit_slope
+from doctor.audio.echo.dsp import (
     ANALYSIS_RATE_HZ,
     FRAME_S,
     Array,

@@ -1,6 +1,6 @@
 """validate-audio's core: chunks of input in, a Validation out (pure, bounded memory).
 
-Layers (base64, JSON, containers) are peeled by `doctor.audio.inputs`; this module infers
+Layers (base64, JSON, containers) are peeled by `doctor.audio.format.inputs`; this module infers
 the sample format from the first bytes, then streams every sample once through the level
 statistics, and keeps at most `RATE_SECONDS` of active audio for the rate estimator (which
 runs in a background thread once that window is full, while a long input streams on).
@@ -13,17 +13,17 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from doctor.audio.encoding import DETECT_BYTES, EncodingGuess, detect_encoding
-from doctor.audio.findings import ERROR, INFO, WARNING, Validation
-from doctor.audio.inputs import Declared, Layered, layers
-from doctor.audio.level_stats import LevelStats, db
-from doctor.audio.pcm import API_RATE_HZ, BYTES_PER_SAMPLE, decode
+from doctor.audio.format.encoding import DETECT_BYTES, EncodingGuess, detect_encoding
+from doctor.audio.format.findings import ERROR, INFO, WARNING, Validation
+from doctor.audio.format.inputs import Declared, Layered, layers
+from doctor.audio.format.pcm import API_RATE_HZ, BYTES_PER_SAMPLE, decode
+from doctor.audio.levels.stream import LevelStats, db
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    from doctor.audio.rate import RateEstimate
+    from doctor.audio.rate.estimate import RateEstimate
 
 RATE_SECONDS = 30.0
 BLOCK_SECONDS = 1.0
@@ -143,7 +143,7 @@ class PcmStage:
         """
         import numpy as np
 
-        from doctor.audio.rate import estimate_rate
+        from doctor.audio.rate.estimate import estimate_rate
 
         audio = np.concatenate(self.rate_blocks)
         pool = ThreadPoolExecutor(1, thread_name_prefix="rate-estimate")
@@ -265,7 +265,7 @@ class PcmStage:
         self.v.convertible = self.lay.declared is not None or conf >= 0.6
 
     def _rate_findings(self, audio: npt.NDArray[np.float32]) -> None:
-        from doctor.audio.rate import estimate_rate
+        from doctor.audio.rate.estimate import estimate_rate
 
         v = self.v
         declared = self.lay.declared

@@ -1,6 +1,6 @@
 """Reading validate-audio's input: a path or `-`, in chunks, with one-line errors (shell).
 
-The only I/O of the audio-format area besides `pcm.read_pcm16_mono`; memory stays at a
+The only I/O of the audio-format area besides `pcm_file.read_pcm16_mono`; memory stays at a
 few chunks whatever the input size.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 if TYPE_CHECKING:
-    from doctor.audio.findings import Validation
+    from doctor.audio.format.findings import Validation
 
 CHUNK_BYTES = 960 * 4096  # 3.75 MiB: whole 20 ms frames of PCM16 at 24 kHz
 READ_AHEAD = 2  # chunks a reader thread keeps ready: reading overlaps the analysis
@@ -111,7 +111,7 @@ def open_chunks(path: str) -> Iterator[bytes]:
 
 def validate_path(path: str, kind: str | None) -> Validation:
     """Validate a path or `-`; InputError for unreadable or empty input."""
-    from doctor.audio.analyze import validate
+    from doctor.audio.format.analyze import validate
 
     check_path(path)
     seen = 0

@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from doctor.audio.pcm import API_RATE_HZ, BYTES_PER_SAMPLE, decode
+from doctor.audio.format.pcm import API_RATE_HZ, BYTES_PER_SAMPLE, decode
 
 if TYPE_CHECKING:
     import numpy as np

@@ -1,0 +1,1 @@
+"""The true sample rate of speech, estimated from the signal itself (pure)."""

@@ -1,0 +1,1 @@
+"""Reading audio from paths and stdin for the pure cores (shells, bounded memory)."""
