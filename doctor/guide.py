@@ -570,6 +570,11 @@ _ENTRIES: tuple[Entry, ...] = (
         ("agent-doctor validate-audio capture.jsonl",),
         _A_BASE64,
     ),
+    # --- the live service as the field saw it (issue 13) ---
+    # --- audio on real setups (issue 14) ---
+    # --- session analysis: session, analyze (issue 15) ---
+    # --- the relay: watch (issue 16) ---
+    # --- the browser (issue 17) ---
 )
 
 ENTRIES: dict[str, Entry] = {e.id: e for e in _ENTRIES}
