@@ -11,6 +11,7 @@ import base64
 import contextlib
 import json
 import secrets
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,14 +19,13 @@ from typing import TYPE_CHECKING, Any
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from doctor.sandbox import audio, rules
+from doctor.sandbox import audio, rules, shapes
+from doctor.sandbox.conversation import Conversation
 from doctor.sandbox.eventlog import mask_query, utc_stamp
-from doctor.sandbox.store import Session, TokenGrant
+from doctor.sandbox.store import ClientMessage, Session, TokenGrant, new_session_id
 
 if TYPE_CHECKING:
     from doctor.sandbox.server import Sandbox
-
-AGENT_REPLY = "Hello, this is the agent doctor sandbox. I heard you clearly; the line works."
 
 
 @dataclass
@@ -39,19 +39,9 @@ class Auth:
     failure_mode: str = "close"  # "close" (frame + 1008) or "frame" (same, lowercase code)
 
 
-class _Reply:
-    def __init__(self, reply_id: str, item_id: str, text: str, total_chunks: int) -> None:
-        self.reply_id = reply_id
-        self.item_id = item_id
-        self.text = text
-        self.total_chunks = total_chunks
-        self.sent_chunks = 0
-        self.task: asyncio.Task[None] | None = None
-        self.finished = False
-
-
 class Connection:
-    """One WebSocket: the session lifecycle, validation, conversation and faults."""
+    """One WebSocket: the session lifecycle, validation and faults (the conversation
+    itself is `Conversation`'s)."""
 
     def __init__(self, sandbox: Sandbox, ws: ServerConnection, conn_id: int, auth: Auth) -> None:
         self.sb = sandbox
@@ -60,18 +50,14 @@ class Connection:
         self.id = conn_id
         self.auth = auth
         self.session: Session | None = None
+        self.pending_id: str | None = None  # the id a session being set up will get
+        self.early: list[ClientMessage] = []  # what came before the session existed
         self.starting = False
         self.ended = False
         self.detector: audio.TurnDetector | None = None
-        self.reply: _Reply | None = None
-        self.turn_task: asyncio.Task[None] | None = None
+        self.talk = Conversation(self)
         self.ready_task: asyncio.Task[Any] | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
-        self.tool_waits: dict[str, asyncio.Future[str]] = {}
-        # calls whose wait is over (answered or timed out): protocol.md §3.5 accepts a
-        # tool.result any time after its tool.call, so a late one is taken quietly
-        self.finished_calls: set[str] = set()
-        self.utterances = 0
 
     # --- plumbing -----------------------------------------------------------------------
     @property
@@ -84,6 +70,9 @@ class Connection:
         )
 
     async def send(self, event: dict[str, Any]) -> None:
+        if self.cfg.field_shapes and "timestamp" not in event:
+            # field-facts §3: every server event carries a float epoch `timestamp`
+            event = {**event, "timestamp": time.time()}
         detail = {
             k: v for k, v in event.items() if k not in ("type", "data", "timestamp", "session_id")
         }
@@ -93,7 +82,10 @@ class Connection:
         await self.ws.send(json.dumps(event))
 
     async def error(self, err: rules.ProtocolError) -> None:
-        await self.send(err.payload(utc_stamp()))
+        if self.cfg.field_errors:
+            await self.send(err.field_payload(time.time(), self.sid or self.pending_id))
+        else:
+            await self.send(err.payload(utc_stamp()))
 
     async def close(self, code: int, reason: str) -> None:
         self.record("out", "ws.close", code=code, reason=reason)
@@ -152,15 +144,15 @@ class Connection:
 
     def record_in(self, message: str | bytes) -> None:
         if isinstance(message, bytes):
-            self.record("in", "(binary)", size_bytes=len(message))
+            self._keep("(binary)", {"size_bytes": len(message)})
             return
         try:
             data = json.loads(message)
         except ValueError:
-            self.record("in", "(invalid json)", size_bytes=len(message))
+            self._keep("(invalid json)", {"size_bytes": len(message)})
             return
         if not isinstance(data, dict):
-            self.record("in", "(not an object)")
+            self._keep("(not an object)", {})
             return
         detail: dict[str, Any] = {}
         if isinstance(data.get("audio"), str):
@@ -171,7 +163,18 @@ class Connection:
             detail["fields"] = sorted(data["session"])
         if data.get("type") == "tool.result":
             detail["call_id"] = data.get("call_id")
-        self.record("in", str(data.get("type")), **detail)
+        if data.get("type") == "conversation.message":
+            detail["role"] = data.get("role")
+        self._keep(str(data.get("type")), detail)
+
+    def _keep(self, kind: str, detail: dict[str, Any]) -> None:
+        """The log line, and the session's record of what the client sent."""
+        self.record("in", kind, **detail)
+        entry = ClientMessage(time.time(), kind, detail)
+        if self.session is not None:
+            self.session.client_messages.append(entry)
+        else:
+            self.early.append(entry)
 
     async def _refuse(self) -> bool:
         """Failures decided at connect time (auth, injected faults); True when refused."""
@@ -211,7 +214,7 @@ class Connection:
         return False
 
     async def on_message(self, raw: str | bytes) -> None:
-        message = rules.parse_client_message(raw)
+        message = rules.parse_client_message(raw, self.cfg.mode("errors"))
         if isinstance(message, rules.ProtocolError):
             await self.error(message)
             return
@@ -223,8 +226,9 @@ class Connection:
             "session.update": self.on_update,
             "session.resume": self.on_late_resume,
             "input.audio": self.on_audio,
-            "tool.result": self.on_tool_result,
-            "reply.create": self.on_reply_create,
+            "tool.result": self.talk.on_tool_result,
+            "reply.create": self.talk.on_reply_create,
+            "conversation.message": self.on_conversation_message,
             "session.end": self.on_end,
         }[kind]
         await handler(message)
@@ -260,15 +264,22 @@ class Connection:
             )
 
     async def on_first_update(self, message: dict[str, Any]) -> None:
+        self.pending_id = self.pending_id or new_session_id()
         outcome = rules.apply_update(
             message,
             {},
             ready=False,
-            voices=self.cfg.voices,
+            voices=self.cfg.voice_names,
             strict_rate=self.cfg.strict_sample_rate,
+            style=self.cfg.mode("errors"),
+            agents=self.cfg.agent_ids,
         )
         if not outcome.applied:
             for err in outcome.errors:
+                if self.cfg.field_errors and err.config:
+                    # field-facts §4: a config error in the first update closes 1008
+                    await self.fatal(err, 1008)
+                    return
                 await self.error(err)
             return
         if self.cfg.fault("agent-init-failed"):
@@ -278,7 +289,8 @@ class Connection:
             return
         assert self.auth.owner_key is not None
         cap_s = self.cfg.max_session_s
-        if self.auth.grant is not None:
+        if self.auth.grant is not None and self.cfg.token_cap_enforced:
+            # field-facts §5: the field does not enforce the token's cap; documented does
             cap_s = min(cap_s, float(self.auth.grant.max_session_s))
         self.starting = True
         self.ready_task = self.spawn(self._become_ready(outcome.config, cap_s))
@@ -305,20 +317,47 @@ class Connection:
             await asyncio.sleep(delay)
         assert self.auth.owner_key is not None
         session = self.sb.store.create(
-            self.auth.owner_key, self.sb.now(), cap_s * self.cfg.duration_scale, self.id
+            self.auth.owner_key,
+            self.sb.now(),
+            cap_s * self.cfg.duration_scale,
+            self.id,
+            self.pending_id,
         )
         session.config = config
-        session.ready = True
+        session.started_at = time.time()
+        session.client_messages.extend(self.early)
+        self.early.clear()
         self.session = session
-        self.starting = False
         self.record("server", "session.created", cap_s=cap_s)
-        await self.send({"type": "session.ready", "session_id": session.id})
-        if self.cfg.updated_after_first_update:
-            await self.send({"type": "session.updated", "config": config})
+        if self.cfg.field_shapes:
+            # field-facts §3: session.updated, then ~17 ms later session.ready with the
+            # resolved config, expires_at (now + 1 h) and an (unusable) resume_token
+            resolved = shapes.resolved_config(config)
+            await self.send({"type": "session.updated", "config": resolved})
+            await asyncio.sleep(0.017)
+            session.ready = True
+            self.starting = False
+            now = time.time()
+            await self.send(
+                {
+                    "type": "session.ready",
+                    "session_id": session.id,
+                    "config": resolved,
+                    "expires_at": now + 3600,
+                    "resume_token": secrets.token_urlsafe(24),
+                    "timestamp": now,
+                }
+            )
+        else:
+            session.ready = True
+            self.starting = False
+            await self.send({"type": "session.ready", "session_id": session.id})
+            if self.cfg.updated_after_first_update:
+                await self.send({"type": "session.updated", "config": config})
         self._after_ready(first=True)
         greeting = config.get("greeting")
         if isinstance(greeting, str) and greeting:
-            self.start_reply(greeting)
+            self.talk.start_reply(greeting, "greeting")
 
     def _after_ready(self, first: bool) -> None:
         assert self.session is not None
@@ -337,11 +376,11 @@ class Connection:
     async def _cap_timer(self) -> None:
         assert self.session is not None
         await asyncio.sleep(max(0.0, self.session.cap_deadline - self.sb.now()))
-        self.cancel_reply(send=False)
+        self.talk.cancel_reply()
         await self.error(rules.ProtocolError("session_expired", "Maximum session duration reached"))
         if self.cfg.ended_on_expiry:
             await self.send(self.ended_event())
-        self.end_session()
+        self.end_session("session_expired")
         await self.close(1008, "session_expired")
 
     def abort(self, detail: str) -> None:
@@ -355,7 +394,8 @@ class Connection:
 
     async def on_resume(self, message: dict[str, Any]) -> None:
         sid = message.get("session_id")
-        if self.cfg.fault("resume-rejected"):
+        if self.cfg.fault("resume-rejected") or self.cfg.resume == "field":
+            # field-facts §6: every live resume was refused this way
             outcome: Session | str = "session_not_found"
         elif not isinstance(sid, str) or not sid:
             outcome = "session_not_found"
@@ -394,14 +434,18 @@ class Connection:
             message,
             self.session.config,
             ready=True,
-            voices=self.cfg.voices,
+            voices=self.cfg.voice_names,
             strict_rate=self.cfg.strict_sample_rate,
+            style=self.cfg.mode("errors"),
+            agents=self.cfg.agent_ids,
         )
         for err in outcome.errors:
             await self.error(err)
         if not outcome.applied:
             return
         self.session.config = outcome.config
+        if outcome.changed_fields:
+            self.session.config_changes.append((time.time(), outcome.changed_fields))
         if self.detector is not None:
             rate = rules.ENCODING_RATES.get(rules.input_encoding(outcome.config), 24000)
             self.detector.set_rate(rate)
@@ -409,7 +453,10 @@ class Connection:
                 float(rules.turn_setting(outcome.config, "min_silence", 1000))
             )
         if outcome.changed_fields or not outcome.errors:
-            await self.send({"type": "session.updated", "config": outcome.config})
+            config = (
+                shapes.resolved_config(outcome.config) if self.cfg.field_shapes else outcome.config
+            )
+            await self.send({"type": "session.updated", "config": config})
 
     async def on_late_resume(self, message: dict[str, Any]) -> None:
         await self.error(
@@ -420,10 +467,18 @@ class Connection:
             )
         )
 
+    async def on_conversation_message(self, message: dict[str, Any]) -> None:
+        """field-facts §11: accepted when well formed, and its content never used."""
+        err = rules.conversation_message_error(message)
+        if err is not None:
+            await self.error(err)
+        else:
+            self.record("server", "conversation.message_ignored", role=message.get("role"))
+
     async def on_audio(self, message: dict[str, Any]) -> None:
         assert self.session is not None and self.detector is not None
         encoding = rules.input_encoding(self.session.config)
-        data = rules.decode_audio(message, encoding)
+        data = rules.decode_audio(message, encoding, self.cfg.mode("errors"))
         if isinstance(data, rules.ProtocolError):
             await self.error(data)
             return
@@ -432,196 +487,48 @@ class Connection:
         self.session.audio_s += samples.size / rate
         for event in self.detector.feed(samples):
             if event.kind == "speech_started":
-                await self.send({"type": "input.speech.started"})
-                if self.reply is not None and rules.turn_setting(
-                    self.session.config, "interrupt_response", True
-                ):
-                    await self.interrupt_reply()
+                await self.talk.on_speech_started()
             else:
-                await self.on_utterance(event.speech_s)
-
-    async def on_utterance(self, speech_s: float) -> None:
-        self.utterances += 1
-        text = f"(sandbox heard {speech_s:.1f} s of speech)"
-        item_id = "item_" + secrets.token_hex(8)
-        await self.send({"type": "transcript.user.delta", "text": text, "item_id": item_id})
-        await self.send({"type": "input.speech.stopped"})
-        await self.send({"type": "transcript.user", "text": text, "item_id": item_id})
-        if self.turn_task is not None and not self.turn_task.done():
-            return
-        self.turn_task = self.spawn(self._turn())
-
-    async def _turn(self) -> None:
-        assert self.session is not None
-        tool = self.cfg.tool_call
-        if tool and tool in rules.tool_names(self.session.config):
-            call_id = "call_" + secrets.token_hex(8)
-            waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-            self.tool_waits[call_id] = waiter
-            await self.send(
-                {
-                    "type": "tool.call",
-                    "call_id": call_id,
-                    "name": tool,
-                    "arguments": {"utterance": self.utterances},
-                }
-            )
-            timeout = next(
-                (
-                    float(t.get("timeout_seconds", 120))
-                    for t in self.session.config.get("tools", [])
-                    if t.get("name") == tool
-                ),
-                120.0,
-            )
-            try:
-                result = await asyncio.wait_for(waiter, timeout)
-                text = f"The tool {tool} answered: {result[:200]}"
-            except asyncio.TimeoutError:
-                text = f"Sorry, the tool {tool} did not answer in time."
-            finally:
-                self.tool_waits.pop(call_id, None)
-                self.finished_calls.add(call_id)
-            self.start_reply(text)
-        else:
-            self.start_reply(AGENT_REPLY)
-
-    async def on_tool_result(self, message: dict[str, Any]) -> None:
-        call_id = message.get("call_id")
-        known = isinstance(call_id, str) and (
-            call_id in self.tool_waits or call_id in self.finished_calls
-        )
-        if not known:
-            await self.error(rules.ProtocolError("invalid_value", "unknown call_id", "call_id"))
-            return
-        result = message.get("result")
-        if not isinstance(result, str):
-            await self.error(
-                rules.ProtocolError(
-                    "invalid_value", "result must be a string (JSON-encoded)", "result"
-                )
-            )
-            return
-        waiter = self.tool_waits.get(str(call_id))
-        if waiter is None:  # after the tool timeout, or a second answer: no error, no reply
-            self.record("server", "tool.result_late", call_id=call_id)
-        elif not waiter.done():
-            waiter.set_result(result)
-
-    async def on_reply_create(self, message: dict[str, Any]) -> None:
-        instructions = message.get("instructions")
-        if self.reply is None:
-            self.start_reply(
-                instructions if isinstance(instructions, str) and instructions else AGENT_REPLY
-            )
-
-    # --- replies ------------------------------------------------------------------------
-    def start_reply(self, text: str) -> None:
-        if self.reply is not None:
-            return
-        chunk_s = self.cfg.reply_chunk_ms / 1000
-        total = max(1, round(self.cfg.reply_s / chunk_s))
-        reply = _Reply("reply_" + secrets.token_hex(8), "item_" + secrets.token_hex(8), text, total)
-        self.reply = reply
-        reply.task = self.spawn(self._speak(reply))
-
-    async def _speak(self, reply: _Reply) -> None:
-        assert self.session is not None
-        config = self.session.config
-        encoding = rules.output_encoding(config)
-        volume = float(config.get("output", {}).get("volume", 100)) / 100
-        chunk_s = self.cfg.reply_chunk_ms / 1000
-        samples = audio.synth_voice(reply.total_chunks * chunk_s, seed=self.utterances)
-        if volume != 1.0:
-            samples = (samples.astype(float) * volume).astype(samples.dtype)
-        per_chunk = round(24000 * chunk_s)
-        await self.send(
-            {"type": "reply.started", "reply_id": reply.reply_id, "item_id": reply.item_id}
-        )
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        for i in range(reply.total_chunks):
-            if self.cfg.reply_realtime:
-                await asyncio.sleep(max(0.0, t0 + i * chunk_s - loop.time()))
-            chunk = audio.encode(samples[i * per_chunk : (i + 1) * per_chunk], encoding)
-            await self.send(
-                {
-                    "type": "reply.audio",
-                    "reply_id": reply.reply_id,
-                    "data": base64.b64encode(chunk).decode("ascii"),
-                }
-            )
-            reply.sent_chunks = i + 1
-        if self.cfg.reply_realtime:
-            await asyncio.sleep(max(0.0, t0 + reply.total_chunks * chunk_s - loop.time()))
-        reply.finished = True
-        self.reply = None
-        await self.send(
-            {
-                "type": "transcript.agent",
-                "text": reply.text,
-                "reply_id": reply.reply_id,
-                "item_id": reply.item_id,
-                "interrupted": False,
-            }
-        )
-        done: dict[str, Any] = {"type": "reply.done", "reply_id": reply.reply_id}
-        if self.cfg.reply_done_status == "completed":
-            done["status"] = "completed"
-        await self.send(done)
-
-    def cancel_reply(self, send: bool) -> _Reply | None:
-        reply, self.reply = self.reply, None
-        if reply is None or reply.finished:
-            return None
-        if reply.task is not None:
-            reply.task.cancel()
-        return reply
-
-    async def interrupt_reply(self) -> None:
-        reply = self.cancel_reply(send=True)
-        if reply is None:
-            return
-        words = reply.text.split()
-        spoken = words[: int(len(words) * reply.sent_chunks / reply.total_chunks)]
-        await self.send(
-            {
-                "type": "transcript.agent",
-                "text": " ".join(spoken),
-                "reply_id": reply.reply_id,
-                "item_id": reply.item_id,
-                "interrupted": True,
-            }
-        )
-        await self.send({"type": "reply.done", "reply_id": reply.reply_id, "status": "interrupted"})
+                await self.talk.on_utterance(event.speech_s)
 
     # --- ending -------------------------------------------------------------------------
     def ended_event(self) -> dict[str, Any]:
         assert self.session is not None
+        duration = round(self.sb.now() - self.session.created_at, 3)
+        if self.cfg.field_shapes:
+            # field-facts §12: audio_duration_seconds is always null live
+            return {
+                "session_duration_seconds": duration,
+                "audio_duration_seconds": None,
+                "type": "session.ended",
+                "timestamp": time.time(),
+            }
         return {
             "type": "session.ended",
-            "session_duration_seconds": round(self.sb.now() - self.session.created_at, 3),
+            "session_duration_seconds": duration,
             "audio_duration_seconds": round(self.session.audio_s, 3)
             if self.session.audio_received
             else None,
             "timestamp": utc_stamp(),
         }
 
-    def end_session(self) -> None:
+    def end_session(self, reason: str) -> None:
         if self.session is not None:
+            self.session.ended_at = time.time()
+            self.session.end_reason = reason
             self.sb.store.end(self.session.id)
         self.ended = True
 
     async def on_end(self, message: dict[str, Any]) -> None:
-        self.cancel_reply(send=False)
+        self.talk.cancel_reply()
         for task in list(self.tasks):
             if task is not asyncio.current_task():
                 task.cancel()
         if self.cfg.fault("no-session-ended"):
-            self.end_session()
+            self.end_session("session.end")
             await self.close(1000, "")
             return
         event = self.ended_event()
-        self.end_session()
+        self.end_session("session.end")
         await self.send(event)
         await self.close(1000, "session ended")

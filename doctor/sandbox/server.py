@@ -32,10 +32,17 @@ from doctor.sandbox import rules
 from doctor.sandbox.config import SandboxConfig
 from doctor.sandbox.connection import Auth, Connection
 from doctor.sandbox.eventlog import EventLog, mask_query, masked
-from doctor.sandbox.store import Store, TokenGrant, TokenRequestError, parse_token_query
+from doctor.sandbox.store import Store, TokenGrant, parse_token_query
 
 WS_PATH = "/v1/ws"
 TOKEN_PATH = "/v1/token"
+# field-facts §1: a token request without Authorization, as FastAPI lists it.
+MISSING_AUTH_ITEM: dict[str, Any] = {
+    "type": "missing",
+    "loc": ["header", "authorization"],
+    "msg": "Field required",
+    "input": None,
+}
 
 
 def _json_response(
@@ -80,7 +87,7 @@ class Sandbox:
         if not self.config.api_keys:
             self.config.api_keys = [secrets.token_hex(16)]
         self.api_keys: list[str] = list(self.config.api_keys)
-        self.store = Store(self.config.grace_s, self.config.token_single_use)
+        self.store = Store(self.config.grace_s, self.config.single_use_tokens)
         self.log = EventLog(self.config.events_path, sys.stderr if self.config.log_events else None)
         self.events = self.log.events
         self.ca: Any = None  # trustme.CA when TLS is made here
@@ -251,14 +258,26 @@ class Sandbox:
             )
         if self.config.fault("token-server-error"):
             return self._token_error(500, "Internal server error")
-        if not header:
-            return self._token_error(401, "Missing authorization header")
-        key = _strip_bearer(header)
-        if key not in self.api_keys:
-            return self._token_error(401, "Unauthorized")
         parsed = parse_token_query(query)
-        if isinstance(parsed, TokenRequestError):
-            return self._token_error(parsed.status, parsed.message, parsed.param)
+        if self.config.token_errors == "field":
+            # field-facts §1: FastAPI validates the header and the query first (422 with
+            # every problem listed), then a key it does not know is 404 "Invalid API key".
+            items = [] if header else [MISSING_AUTH_ITEM]
+            items += [p.item for p in parsed if p.item] if isinstance(parsed, list) else []
+            if items:
+                return _json_response(422, {"detail": items}, at=time.time())
+            if _strip_bearer(header or "") not in self.api_keys:
+                return _json_response(404, {"detail": "Invalid API key"}, at=time.time())
+        else:
+            if not header:
+                return self._token_error(401, "Missing authorization header")
+            if _strip_bearer(header) not in self.api_keys:
+                return self._token_error(401, "Unauthorized")
+            if isinstance(parsed, list):
+                first = parsed[0]
+                return self._token_error(first.status, first.message, first.param)
+        assert header is not None and not isinstance(parsed, list)
+        key = _strip_bearer(header)
         expires, cap = parsed
         grant = self.store.mint(key, expires, cap, self.now())
         self.log.record(
@@ -272,14 +291,19 @@ class Sandbox:
         return _json_response(200, {"token": grant.token, "expires_in_seconds": expires})
 
     def _authenticate(self, header: str | None, query: dict[str, list[str]]) -> Auth:
-        mode = self.config.auth_failure
+        mode = self.config.mode("auth_failure")
+        # field-facts §2: any refused credential (bad, missing, expired): the upgrade
+        # succeeds, then session.error `unauthorized` and close 1008.
+        refused = rules.ProtocolError("unauthorized", "Authentication failed", config=True)
         if "token" in query:
             token = query["token"][-1]
             outcome = self.store.redeem(token, self.now())
             if isinstance(outcome, TokenGrant):
                 return Auth("token", outcome.owner_key, outcome)
             if outcome == "expired":
-                expired = self.config.expired_token
+                expired = self.config.mode("expired_token")
+                if expired == "field":
+                    return Auth("token", failure=refused, failure_mode="close")
                 if expired == "frame":
                     err = rules.ProtocolError(
                         "unauthorized", "Token expired: the redemption window has passed"
@@ -288,17 +312,23 @@ class Sandbox:
                 err = rules.ProtocolError("UNAUTHORIZED", "Token expired")
                 return Auth("token", failure=err, failure_mode=expired)
             why = "Token already used" if outcome == "used" else "Invalid token"
+            if mode == "field":
+                return Auth("token", failure=refused, failure_mode="close")
             return Auth(
                 "token", failure=rules.ProtocolError("UNAUTHORIZED", why), failure_mode=mode
             )
         if not header:
+            if mode == "field":
+                return Auth("none", failure=refused, failure_mode="close")
             err = rules.ProtocolError("UNAUTHORIZED", "Missing authorization header or token")
             return Auth("none", failure=err, failure_mode=mode)
         key = _strip_bearer(header)
         if key in self.config.forbidden_keys:
             err = rules.ProtocolError("FORBIDDEN", "This API key has no Voice Agent access")
-            return Auth("api_key", failure=err, failure_mode=mode)
+            return Auth("api_key", failure=err, failure_mode="close" if mode == "field" else mode)
         if key not in self.api_keys:
+            if mode == "field":
+                return Auth("api_key", failure=refused, failure_mode="close")
             return Auth(
                 "api_key",
                 failure=rules.ProtocolError("UNAUTHORIZED", "Invalid API key"),

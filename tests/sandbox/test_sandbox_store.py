@@ -36,8 +36,22 @@ def q(**kw: str) -> dict[str, list[str]]:
     ],
 )
 def test_token_parameters_rejected(query: dict[str, list[str]], param: str) -> None:
-    err = parse_token_query(query)
+    errs = parse_token_query(query)
+    assert isinstance(errs, list) and len(errs) == 1
+    err = errs[0]
     assert isinstance(err, TokenRequestError) and err.status == 400 and err.param == param
+    # field-facts §1: the same problem as the live FastAPI validation entry
+    assert err.item is not None and err.item["loc"] == ["query", param]
+    assert err.item["type"] in ("missing", "greater_than_equal", "less_than_equal", "int_parsing")
+
+
+def test_every_token_parameter_problem_is_listed() -> None:
+    errs = parse_token_query(q(expires_in_seconds="0", max_session_duration_seconds="30"))
+    assert isinstance(errs, list)
+    assert [(e.item or {}).get("msg") for e in errs] == [
+        "Input should be greater than or equal to 1",
+        "Input should be greater than or equal to 60",
+    ]
 
 
 @pytest.mark.parametrize(
