@@ -32,10 +32,10 @@ from doctor.net.auth_outcome import (
     Failure,
     Outcome,
     findings_outcome,
-    mint_unreachable,
     reuse_refused,
     session_outcome,
 )
+from doctor.net.mint_outcome import mint_unreachable
 from doctor.net.sessions import Attempt, Auth, Sessions, budget_s, fix_values
 from doctor.registry import check
 from doctor.result import Result, Status, passed, problem, skipped

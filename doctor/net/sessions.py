@@ -19,7 +19,8 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from doctor.context import REGIONS, Context, SessionRecord
-from doctor.net.auth_outcome import NO_SESSION_ID, Failure, Outcome, mint_outcome
+from doctor.net.auth_outcome import NO_SESSION_ID, Failure, Outcome
+from doctor.net.mint_outcome import mint_outcome
 from doctor.report.redact import mask
 
 if TYPE_CHECKING:

@@ -19,14 +19,12 @@ from doctor.net.auth_outcome import (
     Failure,
     Outcome,
     after_resume_outcome,
-    bad_request_param,
     findings_outcome,
-    mint_outcome,
-    mint_unreachable,
     resume_outcome,
     reuse_refused,
     session_outcome,
 )
+from doctor.net.mint_outcome import bad_request_param, mint_outcome, mint_unreachable
 from doctor.result import Status
 
 
