@@ -22,6 +22,7 @@ TOKEN_PARAMS = ("expires_in_seconds", "max_session_duration_seconds")
 AUTH_REFUSALS = frozenset({"unauthorized", "token_expired", "forbidden"})
 BROWSER_1006 = "a browser sees close 1006 with no reason"
 NO_SESSION_ID = "session.ready without session_id"
+SHAPE_HINTS = frozenset({"looks_like_token", "looks_like_key"})  # doctor/credentials.py
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Failure:
     reason: str | None = None
     timeout_s: float | None = None
     body: str | None = None
+    not_tried: str | None = None  # why no wait was started (a peer that stalled earlier)
 
     @classmethod
     def of(cls, err: Any, first_error: dict[str, Any] | None = None) -> Failure:
@@ -74,6 +76,7 @@ class Failure:
             reason=getattr(err, "reason", None),
             timeout_s=getattr(err, "timeout_s", None),
             body=getattr(err, "body", None),
+            not_tried=getattr(err, "not_tried", None),
         )
 
     def close_text(self) -> str:
@@ -98,7 +101,8 @@ def session_outcome(f: Failure, auth: str, *, token_age_s: float | None = None,
     who = "API key" if auth == "api_key" else "token"
     code = f.error_code
     late = token_age_s is not None and token_window_s is not None and token_age_s > token_window_s
-    expired_words = bool(f.error_message and "expir" in f.error_message.lower())
+    said = (f.error_message or "").lower()
+    expired_words = "expir" in said or "redemption window" in said
     if f.kind == "no_session_id":
         return Outcome(
             "no_session_ready",
@@ -107,6 +111,14 @@ def session_outcome(f: Failure, auth: str, *, token_age_s: float | None = None,
             "logged, resumed or found by support (agent-doctor sent session.end at once)",
             "service_side",
             NO_SESSION_ID,
+        )
+    if f.not_tried is not None:
+        return Outcome(
+            "timeout",
+            Status.FAIL,
+            f"the {who} session was not tried: {f.not_tried}",
+            "firewall",
+            f.not_tried,
         )
     if f.kind == "timeout":
         step = {"connect": "the WebSocket connection", "ready": "session.ready",
@@ -199,8 +211,11 @@ def session_outcome(f: Failure, auth: str, *, token_age_s: float | None = None,
 
 
 def _by_error_code(f: Failure, code: str, who: str, late: bool, expired_words: bool) -> Outcome:
+    """Codes compared case-insensitively: the docs write UNAUTHORIZED, the live service
+    sends `unauthorized` (field-facts §4)."""
     close = f.close_text()
-    if code == "unauthorized" or (code == "UNAUTHORIZED" and (late or expired_words)):
+    upper = code.upper()
+    if upper == "UNAUTHORIZED" and (late or expired_words):
         return Outcome(
             "token_expired",
             Status.FAIL,
@@ -209,15 +224,18 @@ def _by_error_code(f: Failure, code: str, who: str, late: bool, expired_words: b
             "token_auth",
             f"{f.error_text()}, {close}",
         )
-    if code == "UNAUTHORIZED":
+    if upper == "UNAUTHORIZED":
+        # protocol.md: a refused handshake (browsers see 1006); field-facts §2: the upgrade
+        # succeeds and the error frame comes first (browsers see open, the frame, 1008)
+        seen = BROWSER_1006 if code.isupper() else "a browser sees the socket open, then this"
         return Outcome(
             "unauthorized",
             Status.FAIL,
-            f"the service refused the {who}: {f.error_text()}, then {close} ({BROWSER_1006})",
+            f"the service refused the {who}: {f.error_text()}, then {close} ({seen})",
             "token_auth",
             f"{f.error_text()}, {close}",
         )
-    if code == "FORBIDDEN":
+    if upper == "FORBIDDEN":
         return Outcome(
             "forbidden",
             Status.FAIL,
@@ -225,7 +243,7 @@ def _by_error_code(f: Failure, code: str, who: str, late: bool, expired_words: b
             "account_access",
             f"{f.error_text()}, {close}",
         )
-    if code in ("server_error", "INTERNAL_ERROR"):
+    if upper in ("SERVER_ERROR", "INTERNAL_ERROR"):
         return Outcome(
             "server_error",
             Status.FAIL,
@@ -265,9 +283,14 @@ def findings_outcome(
 
     - could not go online (empty, unsendable): fail;
     - refused online: fail (a token in the key variable explains a 401 better than 401);
-    - worked once cleaned: fail for a mistake the app would send as is, warn for a hint.
+    - worked once cleaned: fail for a mistake the app would send as is, warn for a paste
+      slip (spaces); a shape hint alone says nothing once the service accepted the value.
     """
     found = list(findings)
+    if went_online and online is None:
+        # A shape hint may explain a refusal; it never contradicts a service that
+        # accepted the value (a key of unusual shape that works passes).
+        found = [f for f in found if f.code not in SHAPE_HINTS]
     if not found:
         return None
     first = found[0]
@@ -314,14 +337,16 @@ def resume_outcome(f: Failure, delay_s: float, grace_s: float = GRACE_WINDOW_S) 
         if inside
         else f"beyond the {grace_s:g} s grace window (expected: use a shorter --resume-delay)"
     )
-    code = f.error_code
+    code = (f.error_code or "").lower() or None
     close = f.close_text()
     if code == "session_not_found":
+        # field-facts §6: every live resume was refused like this; the fix is the app's
         return Outcome(
             "resume_rejected",
-            Status.FAIL,
-            f"session_not_found {when}, {window}; then {close}",
-            "session_resume",
+            Status.WARN,
+            f"the service refused session.resume {when} ({window}): {f.error_text()}, then "
+            f"{close}; the app must start a fresh session when this happens",
+            "resume_refused",
             f"session_not_found {when}",
         )
     if code == "session_forbidden":
@@ -341,6 +366,11 @@ def resume_outcome(f: Failure, delay_s: float, grace_s: float = GRACE_WINDOW_S) 
             "resume_expired",
             f"session_expired {when}",
         )
+    if f.not_tried is not None:
+        return Outcome(
+            "timeout", Status.FAIL, f"session.resume was not tried: {f.not_tried}", "firewall",
+            f.not_tried,
+        )  # fmt: skip
     if f.kind == "timeout":
         return Outcome(
             "timeout",

@@ -3,6 +3,7 @@ the `token` and `resume` checks (pure: status and body in, an `Outcome` out)."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -13,7 +14,7 @@ from doctor.result import Status
 
 
 def bad_request_param(text: str | None) -> str | None:
-    """Which query parameter a 400 body blames, if it names one."""
+    """Which query parameter a 400 body (protocol.md's documented answer) blames."""
     if not text:
         return None
     for name in TOKEN_PARAMS:
@@ -21,6 +22,71 @@ def bad_request_param(text: str | None) -> str | None:
             return name
     match = re.search(r"\b([a-z]+(?:_[a-z]+)+)\b", text)
     return match.group(1) if match else None
+
+
+def answer_seen(body: Any) -> str:
+    """A body in a few words, so a summary says which answer it judged."""
+    if isinstance(body, (dict, list)):
+        return "JSON " + json.dumps(body)[:120]
+    if isinstance(body, str) and body.strip():
+        text = body.strip()
+        if text[:1] == "<":
+            title = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
+            return "an HTML page" + (f" titled {title.group(1).strip()[:60]!r}" if title else "")
+        return f"the text {text[:80]!r}"
+    return "an empty body"
+
+
+def invalid_key_answer(body: Any) -> bool:
+    """field-facts §1: the live endpoint answers a wrong key with 404 `Invalid API key`."""
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return isinstance(detail, str) and detail.strip().rstrip(".").lower() == "invalid api key"
+
+
+def validation_items(body: Any) -> list[dict[str, Any]]:
+    """The entries of a FastAPI 422 body `{"detail": [{"loc": [...], "msg": ...}, ...]}`."""
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return [i for i in detail if isinstance(i, dict)] if isinstance(detail, list) else []
+
+
+def _loc(item: dict[str, Any]) -> list[str]:
+    loc = item.get("loc")
+    return [str(part).lower() for part in loc] if isinstance(loc, list) else []
+
+
+def _validation_outcome(body: Any) -> Outcome:
+    """field-facts §1: 422 names what is missing or out of range, header or query."""
+    items = validation_items(body)
+    if any(_loc(i)[:2] == ["header", "authorization"] for i in items):
+        return Outcome(
+            "no_credentials",
+            Status.FAIL,
+            "the token endpoint says no API key arrived: HTTP 422, Authorization header "
+            "missing (agent-doctor sent one: something on the way removed it, or it was empty)",
+            "token_auth",
+            "GET /v1/token answered 422 with loc [header, authorization]: a proxy or relay "
+            "between this machine and the service may strip the Authorization header",
+        )
+    blamed = [
+        f"`{_loc(i)[-1]}` ({i.get('msg', 'invalid')})" for i in items if _loc(i)[:1] == ["query"]
+    ]
+    if blamed:
+        what = "; ".join(blamed)
+        return Outcome(
+            "bad_request",
+            Status.FAIL,
+            f"the token endpoint rejected {what}: HTTP 422",
+            "token_request",
+            f"HTTP 422 on {what}; agent-doctor asked for expires_in_seconds=60 and "
+            "max_session_duration_seconds=60",
+        )
+    return Outcome(
+        "bad_request",
+        Status.FAIL,
+        f"the token endpoint refused the request: HTTP 422 with {answer_seen(body)}",
+        "token_request",
+        "HTTP 422 naming no parameter",
+    )
 
 
 def mint_outcome(
@@ -36,6 +102,18 @@ def mint_outcome(
     `retry_after_s` is what a `Retry-After` header asked for (429)."""
     text = error or (body if isinstance(body, str) else None) or ""
     said = f": {text[:160]}" if text else ""
+    if status == 422:
+        return _validation_outcome(body)
+    if status == 404 and invalid_key_answer(body):
+        return Outcome(
+            "unauthorized",
+            Status.FAIL,
+            'the token endpoint refused the API key: HTTP 404 {"detail": "Invalid API key"} '
+            "(how the live service answers a wrong key)",
+            "token_auth",
+            "GET /v1/token answered 404 Invalid API key: the key is wrong, revoked, or "
+            "belongs to another region",
+        )
     if status == 200:
         wrong: list[str] = []
         if not token_present:
@@ -101,9 +179,10 @@ def mint_outcome(
         return Outcome(
             "bad_request",
             Status.FAIL,
-            f"no token endpoint at this URL: HTTP {status}{said}",
+            f"no token endpoint at this URL: HTTP {status} with {answer_seen(body)}",
             "token_request",
-            f"GET /v1/token answered HTTP {status}: nothing serves tokens at this URL",
+            f"GET /v1/token answered HTTP {status} with {answer_seen(body)}: nothing serves "
+            "tokens at this URL",
         )
     if status >= 500:
         return Outcome(
@@ -124,6 +203,15 @@ def mint_outcome(
 
 def mint_unreachable(failure: Failure, token_url_host: str) -> Outcome:
     """No HTTP answer at all from the token endpoint (the `wss` check reached the socket)."""
+    if failure.not_tried is not None:
+        return Outcome(
+            "timeout",
+            Status.FAIL,
+            f"the token request was not sent: {failure.not_tried}",
+            "firewall",
+            failure.not_tried,
+            endpoint="token",
+        )
     if failure.kind == "timeout":
         return Outcome(
             "timeout",
