@@ -13,6 +13,7 @@ from typing import Any
 TOKEN_EXPIRES_RANGE = (1, 600)
 TOKEN_SESSION_RANGE = (60, 10800)
 DEFAULT_TOKEN_SESSION_S = 10800
+KEEP_FINISHED = 500  # ended sessions kept for history; the oldest go first
 
 
 @dataclass
@@ -229,6 +230,8 @@ class Store:
             session.ended = True
             session.attached = None
             self.finished[session.id] = session
+            while len(self.finished) > KEEP_FINISHED:  # a long-running sandbox stays bounded
+                del self.finished[next(iter(self.finished))]
 
     def resume(self, session_id: str, owner_key: str, now: float, conn: int) -> Session | str:
         """The session, re-attached to `conn`, or `session_not_found` / `session_forbidden`."""

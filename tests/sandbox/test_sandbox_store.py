@@ -7,7 +7,13 @@ import re
 import pytest
 
 from doctor.sandbox.config import FAULTS, FaultError, SandboxConfig, check_faults, parse_fault
-from doctor.sandbox.store import Store, TokenGrant, TokenRequestError, parse_token_query
+from doctor.sandbox.store import (
+    KEEP_FINISHED,
+    Store,
+    TokenGrant,
+    TokenRequestError,
+    parse_token_query,
+)
 
 
 def q(**kw: str) -> dict[str, list[str]]:
@@ -202,3 +208,13 @@ def test_config_validates_switches_and_faults() -> None:
     cfg = SandboxConfig(faults={"drop-after-ready": 0.25})
     assert cfg.fault("drop-after-ready") and cfg.fault_s("drop-after-ready") == 0.25
     assert not cfg.fault("slow-ready")
+
+
+def test_ended_sessions_are_kept_for_history_and_bounded() -> None:
+    store = Store(30.0)
+    ids = [store.create("k", 0.0, 60.0, 1).id for _ in range(KEEP_FINISHED + 5)]
+    for sid in ids:
+        store.end(sid)
+    assert len(store.finished) == KEEP_FINISHED
+    assert ids[0] not in store.finished and ids[-1] in store.finished  # the oldest went
+    assert store.finished[ids[-1]].ended and not store.sessions
