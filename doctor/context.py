@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from doctor.net.stalls import StallBook
 from doctor.report.redact import Redactor, mask
 from doctor.result import Result
 
@@ -82,6 +83,7 @@ class Context:
     support: list[SessionRecord] = field(default_factory=list)
     results: dict[str, Result] = field(default_factory=dict)
     shared: dict[str, Any] = field(default_factory=dict)
+    stalls: StallBook = field(default_factory=StallBook)  # peers that stopped answering
 
     @classmethod
     def build(

@@ -142,7 +142,7 @@ _ENTRIES: tuple[Entry, ...] = (
             "Try the other region ({other_host}) if your account may use it.",
             "Detail: {detail}",
         ),
-        ("agent-doctor check wss -v", "curl -sv https://{host}/ -o /dev/null"),
+        ("agent-doctor check wss -v", "curl -sv https://{host}:{port}/ -o /dev/null"),
         _A_FIREWALL,
     ),
     Entry(
@@ -167,16 +167,20 @@ _ENTRIES: tuple[Entry, ...] = (
     Entry(
         "token_auth",
         "The API key or temporary token was refused",
-        "The credential is missing, wrong, expired, or already used; the service refuses the "
-        "connection before `session.ready` (close 1008 `UNAUTHORIZED`; browsers only see "
-        "1006 with no body).",
+        "The credential is missing, wrong or expired, and the service refuses it before "
+        "`session.ready`. The live service lets the WebSocket open, then sends `session.error` "
+        '`unauthorized` ("Authentication failed") and closes 1008; the docs describe a '
+        "refused handshake (`UNAUTHORIZED`, browsers see 1006). Its token endpoint answers a "
+        "wrong key with 404 `Invalid API key`.",
         (
             "Check the key in your dashboard and pass it as `ASSEMBLYAI_API_KEY` (no quotes, "
-            "no `Bearer ` prefix inside the variable).",
+            "no `Bearer ` prefix inside the variable); keys are per region ({region}).",
             "Mint a fresh temporary token right before each connection, with "
             "`expires_in_seconds` between 60 and 300; never cache tokens.",
-            "A token starts one session only: a reconnect, `session.resume` included, needs "
-            "a new token.",
+            "Give every connection, a reconnect included, its own new token: the docs call "
+            "tokens single use, even where the service lets one through twice.",
+            "In the app, treat `unauthorized` in any letter case, and a close 1008 before "
+            "`session.ready`, as a refused credential.",
             "Detail: {detail}",
         ),
         ("agent-doctor check token",),
@@ -204,9 +208,9 @@ _ENTRIES: tuple[Entry, ...] = (
         (
             "In the app, catch `session_not_found`, `session_forbidden` and `session_expired` "
             "and start a fresh session with `session.update`.",
-            "If resume fails inside the window ({detail}), the problem is on the service side: "
-            "email support@assemblyai.com with this report attached (it lists the session ids "
-            "and timings).",
+            "If resume fails in a way your app cannot recover from ({detail}), email "
+            "support@assemblyai.com with this report attached (it lists the session ids and "
+            "timings).",
             "Resume with the same API key (or a token minted by it) that created the session.",
         ),
         ("agent-doctor check resume --report resume-report.json",),
@@ -571,6 +575,45 @@ _ENTRIES: tuple[Entry, ...] = (
         _A_BASE64,
     ),
     # --- the live service as the field saw it (issue 13) ---
+    Entry(
+        "token_lifetime",
+        "Temporary tokens: one per connection, and your own session timer",
+        "The live service accepted a temporary token more than once within its "
+        "`expires_in_seconds` window, and did not end sessions at the token's "
+        "`max_session_duration_seconds`. Neither is something to rely on or to fight: the "
+        "docs promise single use and a hard cap, and either may be enforced at any time.",
+        (
+            "Mint a fresh token right before each connection (a reconnect included), with a "
+            "short `expires_in_seconds` (60 or less), and never store or share one.",
+            "Protect the route in your app that mints tokens (login, rate limit): a leaked "
+            "token can open more than one session while its window lasts.",
+            "Run your own session timer and send `session.end` when it runs out (and on every "
+            "hang-up); do not wait for `session_expired`, which the live service did not send.",
+        ),
+        ("agent-doctor check token -v",),
+        _A_TOKEN,
+    ),
+    Entry(
+        "resume_refused",
+        "The service refused session.resume: start a fresh session",
+        "`session.resume` was answered with `{code}` and the socket closed. In the field every "
+        "reported resume attempt was refused this way, 1 to 15 s after the drop; the vendor's "
+        "advice is for the app to recover on its own.",
+        (
+            "In the app, catch `session_not_found`, `session_forbidden` and `session_expired` on "
+            "a resume, drop the stored id, and start a fresh session with `session.update` at "
+            "once (a fresh token first, in a browser).",
+            "Restore the context from your own records: the conversation so far in "
+            "`system_prompt` (`conversation.message` content is ignored live), or "
+            "`reply.create` `instructions` for the next turn.",
+            "Send `session.end` on every intentional hang-up, so a refused resume never leaves "
+            "a dropped session billing its grace window.",
+            "If your product depends on resume, email support@assemblyai.com with this report "
+            "(it has the session id, the delay and the answer). Detail: {detail}",
+        ),
+        ("agent-doctor check resume --report resume-report.json",),
+        _A_RESUME,
+    ),
     # --- audio on real setups (issue 14) ---
     # --- session analysis: session, analyze (issue 15) ---
     # --- the relay: watch (issue 16) ---

@@ -74,6 +74,10 @@ async def wss(ctx: Context) -> Result:
     if not ctx.urls_overridden:
         probes.append(_probe(ctx, other_url))
     target, *rest = await asyncio.gather(*probes)
+    for found in (target, *rest):
+        if found.failure is not None and found.failure.cause == "timeout":
+            stage = _STAGE_NAMES.get(found.failure.stage, found.failure.stage)
+            ctx.stalls.record(found.url, stage, "wss", ctx.timeout)
     evidence: dict[str, Any] = {
         "url": target.url,
         "host": target.host,
@@ -115,6 +119,7 @@ async def wss(ctx: Context) -> Result:
     )
     if failure.cause == "timeout":
         summary = f"no answer from {peer} within {ctx.timeout:g} s at the {stage} stage"
+        evidence["stalled_stage"] = stage
     elif failure.stage == "dns":
         summary = f"DNS lookup failed for {peer}: {failure.detail}"
     else:

@@ -5,11 +5,17 @@ Open a session, drop the TCP connection abruptly (no `session.end`, no close fra
 `session.ready` must come back with the same id. Then `session.end` / `session.ended`,
 so the grace window is not billed.
 
+A refusal (`session_not_found`) is what every live attempt got in the field
+(field-facts §6): a warning whose fix is the app's (start a fresh session), with the
+evidence support needs, and the check then starts that fresh session itself to show the
+fallback works. `fail` is kept for what breaks the app: no session at all, a resume that
+hangs, a session owned by another key.
+
 Which credential: with an API key alone, the key on both connections (a server app).
 When the user also gave `--token`, the app uses tokens: each connection gets a token
-freshly minted with the key right before it (a token is single use; the user's own token
-was consumed by the `token` check). With a token and no key a second token cannot be
-had, so the check is skipped.
+freshly minted with the key right before it (the user's own token was used by the
+`token` check). With a token and no key a second token cannot be had, so the check is
+skipped.
 """
 
 from __future__ import annotations
@@ -39,8 +45,9 @@ from doctor.result import Result, Status, passed, problem, skipped
 def _timeout(ctx: Context) -> float:
     """The worst case of the client's waits: two sessions, one of them dropped, a mint
     before each when the app uses tokens, and the user's delay."""
-    mints = 2 if ctx.token is not None else 0
-    return budget_s(ctx.timeout, sessions=2, mints=mints, drops=1) + ctx.resume_delay
+    mints = 3 if ctx.token is not None else 0
+    # two sessions for the story, a third, fresh one after a refusal
+    return budget_s(ctx.timeout, sessions=3, mints=mints, drops=1) + ctx.resume_delay
 
 
 @dataclass(frozen=True)
@@ -159,6 +166,9 @@ async def run_resume(ctx: Context, plan: Plan) -> Result:
             if stop.cause == "resume_forbidden":
                 used = ", ".join(f"{a.label} used {a.auth.masked}" for a in (first, second))
                 stop = dataclasses.replace(stop, detail=f"{stop.detail}; {used}")
+            if stop.cause == "resume_rejected":
+                ev["resume_refusal"] = _refusal(first, second, delay)
+                ev["fresh_session_after_refusal"] = await _fresh_session(s, plan, ev)
             raise _Stop(stop)
         await s.end(second)
         outcome = after_resume_outcome(
@@ -188,13 +198,54 @@ async def run_resume(ctx: Context, plan: Plan) -> Result:
             f"lasted {ev.get('session_span_s', 0):.2f} s over {cost})",
             ev,
         )
+    summary = outcome.summary
     if outcome.cause == "resume_rejected" and first is not None:
         ev["note"] = (
             "the first session was dropped and could not be resumed: the service may bill "
             "its grace window"
         )
-    fix = guide.fix(outcome.guide, detail=outcome.detail, **fix_values(ctx, outcome.endpoint))
-    return problem(outcome.status, outcome.cause, f"{outcome.summary} ({cost})"[:400], ev, fix)
+        fresh = ev.get("fresh_session_after_refusal", {})
+        summary += (
+            "; a fresh session then started as the app's fallback would"
+            if fresh.get("started")
+            else f"; a fresh session did not start either ({fresh.get('why', 'not tried')})"
+        )
+    values = fix_values(ctx, outcome.endpoint)
+    fix = guide.fix(outcome.guide, detail=outcome.detail, code="session_not_found", **values)
+    return problem(outcome.status, outcome.cause, f"{summary} ({cost})"[:400], ev, fix)
+
+
+def _refusal(first: Attempt, second: Attempt, delay: float) -> dict[str, Any]:
+    """What support asks for about a refused resume (field-facts §6, §15.1)."""
+    failure = second.failure
+    assert failure is not None
+    return {
+        "session_id": first.session_id,
+        "delay_s": round(delay, 3),
+        "code": failure.error_code,
+        "message": failure.error_message,
+        "close_code": failure.close_code,
+        "close_reason": failure.close_reason,
+        "resume_sent_at": second.started_at.isoformat(timespec="milliseconds"),
+    }
+
+
+async def _fresh_session(s: Sessions, plan: Plan, ev: dict[str, Any]) -> dict[str, Any]:
+    """What the app should do after a refusal: a new session with `session.update`."""
+    try:
+        attempt = await s.open(await _auth_for(s, plan.second, 3, ev))
+    except _Stop as stop:
+        return {"started": False, "why": stop.outcome.summary}
+    if attempt.failure is not None:
+        why = session_outcome(attempt.failure, attempt.auth.kind).summary
+        return {"started": False, "why": why}
+    await s.end(attempt)
+    return {
+        "started": True,
+        "session_id": attempt.session_id,
+        "time_to_ready_ms": attempt.time_to_ready_ms,
+        "ended_cleanly": attempt.ended,
+    }
 
 
 def _resume_sent_at(attempt: Attempt, s: Sessions) -> float | None:

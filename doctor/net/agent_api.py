@@ -56,6 +56,8 @@ class AgentApiError(Exception):
         self.cause: BaseException | None = facts.get("cause")
         # the cause as text, with the credentials masked (an invalid URL quotes its ?token=)
         self.cause_text: str | None = facts.get("cause_text")
+        # a wait not even started: the peer stalled earlier in the run (doctor.net.stalls)
+        self.not_tried: str | None = facts.get("not_tried")
 
     def facts(self) -> dict[str, Any]:
         """Evidence for a report (no secrets: messages come from the server or the OS)."""
@@ -69,6 +71,7 @@ class AgentApiError(Exception):
             "close_frame",
             "reason",
             "timeout_s",
+            "not_tried",
         ):
             value = getattr(self, name)
             if value is not None:
@@ -277,6 +280,8 @@ class AgentConnection:
         self._queue: asyncio.Queue[ServerEvent | None] = asyncio.Queue()
         self._closed = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
+        # a wait on this peer ran out: closing must not wait on it again
+        self.stalled = False
 
     # --- opening ------------------------------------------------------------------------
     @classmethod
@@ -386,6 +391,7 @@ class AgentConnection:
             ) from None
         except (TimeoutError, asyncio.TimeoutError) as exc:
             self._note("local", "timeout", {"step": "connect"})
+            self.stalled = True
             raise StepTimeout(
                 "connect",
                 f"no WebSocket connection within {self.timeout:g} s",
@@ -531,6 +537,7 @@ class AgentConnection:
         try:
             event = await asyncio.wait_for(self._queue.get(), wait)
         except asyncio.TimeoutError:
+            self.stalled = True
             raise StepTimeout("recv", f"no event within {wait:g} s", timeout_s=wait) from None
         if event is None:
             self._queue.put_nowait(None)  # stay closed: every later call returns None at once
@@ -554,6 +561,7 @@ class AgentConnection:
                 event = await asyncio.wait_for(self._queue.get(), max(0.0, remaining))
             except asyncio.TimeoutError:
                 self._note("local", "timeout", {"step": step, "timeout_s": wait})
+                self.stalled = True
                 raise StepTimeout(
                     step, f"no {' or '.join(sorted(wanted))} within {wait:g} s", timeout_s=wait
                 ) from None
@@ -619,8 +627,15 @@ class AgentConnection:
         await self._wait_closed(self.timeout)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        """A normal close frame (without session.end: the grace window applies)."""
+        """A normal close frame (without session.end: the grace window applies). After a
+        wait on this peer ran out, the connection is cut instead: waiting for its close
+        handshake would be one more wait on a peer that does not answer."""
         if self.ws is not None and not self.closed:
+            if self.stalled:
+                self._note("local", "cut", {"why": "the peer stalled"})
+                self.ws.transport.abort()
+                await self._wait_closed(1.0)  # the reader's own wind-up, no network wait
+                return
             self._note("local", "close", {"code": code})
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.ws.close(code, reason), self.timeout)

@@ -1,5 +1,6 @@
-"""What a failed mint, connection or resume means: contract cause codes for `token` and
-`resume` (pure: error facts in, an `Outcome` out; no sockets, no clock).
+"""What a failed connection or resume means: contract cause codes for `token` and
+`resume` (pure: error facts in, an `Outcome` out; no sockets, no clock). The token
+endpoint's answers are judged in `mint_outcome.py`.
 
 The service reports one credential problem several ways (protocol.md §2.2, §4): an HTTP
 401 before the upgrade, `UNAUTHORIZED` then close 1008 after it, a lowercase
@@ -9,7 +10,6 @@ functions fold them into the few causes a user can act on.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +22,7 @@ TOKEN_PARAMS = ("expires_in_seconds", "max_session_duration_seconds")
 AUTH_REFUSALS = frozenset({"unauthorized", "token_expired", "forbidden"})
 BROWSER_1006 = "a browser sees close 1006 with no reason"
 NO_SESSION_ID = "session.ready without session_id"
+SHAPE_HINTS = frozenset({"looks_like_token", "looks_like_key"})  # doctor/credentials.py
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Failure:
     reason: str | None = None
     timeout_s: float | None = None
     body: str | None = None
+    not_tried: str | None = None  # why no wait was started (a peer that stalled earlier)
 
     @classmethod
     def of(cls, err: Any, first_error: dict[str, Any] | None = None) -> Failure:
@@ -74,6 +76,7 @@ class Failure:
             reason=getattr(err, "reason", None),
             timeout_s=getattr(err, "timeout_s", None),
             body=getattr(err, "body", None),
+            not_tried=getattr(err, "not_tried", None),
         )
 
     def close_text(self) -> str:
@@ -88,143 +91,6 @@ class Failure:
         return f"session.error {self.error_code}{msg}"
 
 
-# --- temporary tokens ---------------------------------------------------------------------
-
-
-def bad_request_param(text: str | None) -> str | None:
-    """Which query parameter a 400 body blames, if it names one."""
-    if not text:
-        return None
-    for name in TOKEN_PARAMS:
-        if name in text:
-            return name
-    match = re.search(r"\b([a-z]+(?:_[a-z]+)+)\b", text)
-    return match.group(1) if match else None
-
-
-def mint_outcome(
-    status: int,
-    token_present: bool,
-    expires_in_seconds: int | None,
-    asked_expires_s: int,
-    error: str | None,
-    body: Any,
-    retry_after_s: float | None = None,
-) -> Outcome | None:
-    """The answer of GET /v1/token; None when it is a usable token of the right shape.
-    `retry_after_s` is what a `Retry-After` header asked for (429)."""
-    text = error or (body if isinstance(body, str) else None) or ""
-    said = f": {text[:160]}" if text else ""
-    if status == 200:
-        wrong: list[str] = []
-        if not token_present:
-            wrong.append("no `token` string")
-        if expires_in_seconds is None:
-            wrong.append("no integer `expires_in_seconds`")
-        elif expires_in_seconds != asked_expires_s:
-            wrong.append(
-                f"`expires_in_seconds` {expires_in_seconds}, not the {asked_expires_s} asked"
-            )
-        if not wrong:
-            return None
-        what = "; ".join(wrong)
-        return Outcome(
-            "token_response_invalid",
-            Status.FAIL,
-            f"the token endpoint answered 200 with {what}",
-            "service_side",
-            f"token response: {what}",
-        )
-    if status == 401:
-        return Outcome(
-            "unauthorized",
-            Status.FAIL,
-            f"the token endpoint refused the API key: HTTP 401{said}",
-            "token_auth",
-            "GET /v1/token answered 401: the key is wrong, revoked, or not sent",
-        )
-    if status == 403:
-        return Outcome(
-            "forbidden",
-            Status.FAIL,
-            f"the token endpoint refused the API key: HTTP 403{said}",
-            "account_access",
-            "GET /v1/token answered 403: the key was recognised but refused",
-        )
-    if status == 429:
-        if retry_after_s is None:
-            wait, detail = "", "the 429 has no Retry-After header"
-        else:
-            seconds = f"{round(retry_after_s, 1):g} s"
-            wait = f", retry after {seconds}"
-            detail = f"the service asks for {seconds} (Retry-After)"
-        return Outcome(
-            "rate_limited",
-            Status.FAIL,
-            f"the token endpoint is rate limiting this key: HTTP 429{wait}{said}",
-            "rate_limit",
-            detail,
-        )
-    if status == 400:
-        param = bad_request_param(text)
-        blamed = f"`{param}`" if param else "a query parameter"
-        return Outcome(
-            "bad_request",
-            Status.FAIL,
-            f"the token endpoint rejected {blamed}: HTTP 400{said}",
-            "token_request",
-            f"HTTP 400 blaming {blamed}; agent-doctor asked for expires_in_seconds=60 and "
-            "max_session_duration_seconds=60",
-        )
-    if status in (404, 405):
-        return Outcome(
-            "bad_request",
-            Status.FAIL,
-            f"no token endpoint at this URL: HTTP {status}{said}",
-            "token_request",
-            f"GET /v1/token answered HTTP {status}: nothing serves tokens at this URL",
-        )
-    if status >= 500:
-        return Outcome(
-            "server_error",
-            Status.FAIL,
-            f"the token endpoint failed: HTTP {status}{said}",
-            "service_side",
-            f"GET /v1/token answered HTTP {status}",
-        )
-    return Outcome(
-        "server_error",
-        Status.FAIL,
-        f"unexpected answer from the token endpoint: HTTP {status}{said}",
-        "service_side",
-        f"GET /v1/token answered HTTP {status}",
-    )
-
-
-def mint_unreachable(failure: Failure, token_url_host: str) -> Outcome:
-    """No HTTP answer at all from the token endpoint (the `wss` check reached the socket)."""
-    if failure.kind == "timeout":
-        return Outcome(
-            "timeout",
-            Status.FAIL,
-            f"no answer from the token endpoint within {failure.timeout_s or 0:g} s",
-            "firewall",
-            f"GET https://{token_url_host}/v1/token timed out",
-            endpoint="token",
-        )
-    why = failure.reason or failure.kind
-    if failure.http_status is not None:
-        why = f"proxy answered HTTP {failure.http_status}"
-    return Outcome(
-        "token_url_unreachable",
-        Status.FAIL,
-        f"the token endpoint could not be reached ({why})",
-        "firewall",
-        f"GET /v1/token on {token_url_host}: {why}",
-        endpoint="token",
-    )
-
-
 # --- opening a session --------------------------------------------------------------------
 
 
@@ -235,7 +101,8 @@ def session_outcome(f: Failure, auth: str, *, token_age_s: float | None = None,
     who = "API key" if auth == "api_key" else "token"
     code = f.error_code
     late = token_age_s is not None and token_window_s is not None and token_age_s > token_window_s
-    expired_words = bool(f.error_message and "expir" in f.error_message.lower())
+    said = (f.error_message or "").lower()
+    expired_words = "expir" in said or "redemption window" in said
     if f.kind == "no_session_id":
         return Outcome(
             "no_session_ready",
@@ -244,6 +111,14 @@ def session_outcome(f: Failure, auth: str, *, token_age_s: float | None = None,
             "logged, resumed or found by support (agent-doctor sent session.end at once)",
             "service_side",
             NO_SESSION_ID,
+        )
+    if f.not_tried is not None:
+        return Outcome(
+            "timeout",
+            Status.FAIL,
+            f"the {who} session was not tried: {f.not_tried}",
+            "firewall",
+            f.not_tried,
         )
     if f.kind == "timeout":
         step = {"connect": "the WebSocket connection", "ready": "session.ready",
@@ -336,8 +211,11 @@ def session_outcome(f: Failure, auth: str, *, token_age_s: float | None = None,
 
 
 def _by_error_code(f: Failure, code: str, who: str, late: bool, expired_words: bool) -> Outcome:
+    """Codes compared case-insensitively: the docs write UNAUTHORIZED, the live service
+    sends `unauthorized` (field-facts §4)."""
     close = f.close_text()
-    if code == "unauthorized" or (code == "UNAUTHORIZED" and (late or expired_words)):
+    upper = code.upper()
+    if upper == "UNAUTHORIZED" and (late or expired_words):
         return Outcome(
             "token_expired",
             Status.FAIL,
@@ -346,15 +224,18 @@ def _by_error_code(f: Failure, code: str, who: str, late: bool, expired_words: b
             "token_auth",
             f"{f.error_text()}, {close}",
         )
-    if code == "UNAUTHORIZED":
+    if upper == "UNAUTHORIZED":
+        # protocol.md: a refused handshake (browsers see 1006); field-facts §2: the upgrade
+        # succeeds and the error frame comes first (browsers see open, the frame, 1008)
+        seen = BROWSER_1006 if code.isupper() else "a browser sees the socket open, then this"
         return Outcome(
             "unauthorized",
             Status.FAIL,
-            f"the service refused the {who}: {f.error_text()}, then {close} ({BROWSER_1006})",
+            f"the service refused the {who}: {f.error_text()}, then {close} ({seen})",
             "token_auth",
             f"{f.error_text()}, {close}",
         )
-    if code == "FORBIDDEN":
+    if upper == "FORBIDDEN":
         return Outcome(
             "forbidden",
             Status.FAIL,
@@ -362,7 +243,7 @@ def _by_error_code(f: Failure, code: str, who: str, late: bool, expired_words: b
             "account_access",
             f"{f.error_text()}, {close}",
         )
-    if code in ("server_error", "INTERNAL_ERROR"):
+    if upper in ("SERVER_ERROR", "INTERNAL_ERROR"):
         return Outcome(
             "server_error",
             Status.FAIL,
@@ -402,9 +283,14 @@ def findings_outcome(
 
     - could not go online (empty, unsendable): fail;
     - refused online: fail (a token in the key variable explains a 401 better than 401);
-    - worked once cleaned: fail for a mistake the app would send as is, warn for a hint.
+    - worked once cleaned: fail for a mistake the app would send as is, warn for a paste
+      slip (spaces); a shape hint alone says nothing once the service accepted the value.
     """
     found = list(findings)
+    if went_online and online is None:
+        # A shape hint may explain a refusal; it never contradicts a service that
+        # accepted the value (a key of unusual shape that works passes).
+        found = [f for f in found if f.code not in SHAPE_HINTS]
     if not found:
         return None
     first = found[0]
@@ -451,14 +337,16 @@ def resume_outcome(f: Failure, delay_s: float, grace_s: float = GRACE_WINDOW_S) 
         if inside
         else f"beyond the {grace_s:g} s grace window (expected: use a shorter --resume-delay)"
     )
-    code = f.error_code
+    code = (f.error_code or "").lower() or None
     close = f.close_text()
     if code == "session_not_found":
+        # field-facts §6: every live resume was refused like this; the fix is the app's
         return Outcome(
             "resume_rejected",
-            Status.FAIL,
-            f"session_not_found {when}, {window}; then {close}",
-            "session_resume",
+            Status.WARN,
+            f"the service refused session.resume {when} ({window}): {f.error_text()}, then "
+            f"{close}; the app must start a fresh session when this happens",
+            "resume_refused",
             f"session_not_found {when}",
         )
     if code == "session_forbidden":
@@ -478,6 +366,11 @@ def resume_outcome(f: Failure, delay_s: float, grace_s: float = GRACE_WINDOW_S) 
             "resume_expired",
             f"session_expired {when}",
         )
+    if f.not_tried is not None:
+        return Outcome(
+            "timeout", Status.FAIL, f"session.resume was not tried: {f.not_tried}", "firewall",
+            f.not_tried,
+        )  # fmt: skip
     if f.kind == "timeout":
         return Outcome(
             "timeout",

@@ -78,5 +78,9 @@ def summarize(message: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_FATAL_FOLDED = frozenset(c.lower() for c in FATAL_CODES)
+
+
 def is_fatal(code: str | None) -> bool:
-    return code in FATAL_CODES
+    """Case-insensitive: the docs and the live service spell the same codes differently."""
+    return code is not None and code.lower() in _FATAL_FOLDED

@@ -257,7 +257,8 @@ class _Prober:
             tls.close()
             return {"tls_certifi_verified": True}
         except _StageError as exc:
-            return {"tls_certifi_verified": False, "tls_certifi_error": exc.failure.detail}
+            verified = None if exc.failure.cause == "timeout" else False
+            return {"tls_certifi_verified": verified, "tls_certifi_error": exc.failure.detail}
         except Exception as exc:
             return {"tls_certifi_verified": None, "tls_certifi_error": str(exc)}
 
@@ -275,6 +276,10 @@ class _Prober:
             if exc.failure.stage != "tls":
                 raise
             failure = exc.failure
+            if failure.cause == "timeout":
+                # A silent peer: more handshakes would each wait the whole timeout again.
+                ev["tls_second_look"] = "not tried: the peer did not answer the handshake"
+                raise
             try:
                 facts = self._peer_facts()
             except _StageError:
@@ -298,7 +303,6 @@ class _Prober:
         der = tls.getpeercert(binary_form=True)
         if der:
             ev.update(certificate_facts(der))
-        ev.update(self._certifi_verdict())
         return tls
 
     def _upgrade(self, sock: socket.socket | ssl.SSLSocket, ev: dict[str, Any]) -> str:
@@ -365,7 +369,14 @@ class _Prober:
                 result.meaning = "reached through the SOCKS proxy (stages not separated)"
                 return result
             sock = self._tls(ev) if self.secure else self._open(ev)
-            result.meaning = self._upgrade(sock, ev)
+            try:
+                result.meaning = self._upgrade(sock, ev)
+            except _StageError as exc:
+                if self.secure and exc.failure.cause != "timeout":
+                    ev.update(self._certifi_verdict())
+                raise
+            if self.secure:  # a second handshake, only once the peer has answered
+                ev.update(self._certifi_verdict())
         except _StageError as exc:
             result.failure = exc.failure
             ev.update(exc.failure.as_evidence())

@@ -19,7 +19,8 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from doctor.context import REGIONS, Context, SessionRecord
-from doctor.net.auth_outcome import NO_SESSION_ID, Failure, Outcome, mint_outcome
+from doctor.net.auth_outcome import NO_SESSION_ID, Failure, Outcome
+from doctor.net.mint_outcome import mint_outcome
 from doctor.report.redact import mask
 
 if TYPE_CHECKING:
@@ -197,19 +198,30 @@ class Sessions:
     ) -> tuple[TokenResult, Auth | None]:
         """GET /v1/token with the key in the header as given (raw); the token, if any, is
         a registered secret before this returns. Raises `AgentApiError` with no answer."""
-        from doctor.net.agent_api import mint_token
+        from doctor.net.agent_api import StepTimeout, mint_token
 
+        stall = self.ctx.stalls.stalled(self.ctx.token_url)
+        if stall is not None:
+            raise StepTimeout(
+                "token", f"not sent: {stall.text()}", timeout_s=0.0, not_tried=stall.text()
+            )
         at = time.monotonic()
-        result = await mint_token(
-            self.ctx.token_url,
-            api_key,
-            expires_s,
-            max_session_s,
-            proxy=self.ctx.proxy,
-            ca_bundle=self.ctx.ca_bundle,
-            timeout=self.ctx.timeout,
-            auth_header="raw",
-        )
+        try:
+            result = await mint_token(
+                self.ctx.token_url,
+                api_key,
+                expires_s,
+                max_session_s,
+                proxy=self.ctx.proxy,
+                ca_bundle=self.ctx.ca_bundle,
+                timeout=self.ctx.timeout,
+                auth_header="raw",
+            )
+        except StepTimeout:
+            self.ctx.stalls.record(
+                self.ctx.token_url, "token request (GET /v1/token)", self.check_id, self.ctx.timeout
+            )
+            raise
         if result.token:
             self.ctx.add_secret("minted_token", result.token)
         self.minted.append(
@@ -250,6 +262,9 @@ class Sessions:
         `Attempt` holds the failure. The connection stays open while the session is."""
         from doctor.net.agent_api import AgentApiError, AgentConnection
 
+        stall = self.ctx.stalls.stalled(self.ctx.ws_url)
+        if stall is not None:
+            return self._not_tried(auth, stall.text(), "connect" if resume_id is None else "resume")
         opener = AgentConnection.open(
             self.ctx.ws_url,
             api_key=auth.value if auth.kind == "api_key" else None,
@@ -294,8 +309,34 @@ class Sessions:
         except AgentApiError as err:
             attempt.failure = Failure.of(err, _first_error(conn))
             attempt.session_id = conn.session_id
+            if err.kind == "timeout":
+                self._stalled(err.step, err.timeout_s)
             await self._close(attempt)
         return attempt
+
+    def _not_tried(self, auth: Auth, why: str, step: str) -> Attempt:
+        """A connection not even opened: its peer stalled earlier in the run."""
+        now = time.monotonic()
+        attempt = Attempt(
+            label=auth.label,
+            auth=auth,
+            started_at=datetime.now(timezone.utc),
+            offset_s=now - self.t0,
+            opened_at=now,
+            closed_at=now,
+            failure=Failure(kind="timeout", step=step, timeout_s=0.0, not_tried=why),
+        )
+        self.attempts.append(attempt)
+        return attempt
+
+    def _stalled(self, step: str, timeout_s: float | None) -> None:
+        stage = {
+            "connect": "WebSocket connection (TCP, TLS, upgrade)",
+            "ready": "session.update (no session.ready)",
+            "resume": "session.resume (no answer)",
+            "end": "session.end (no session.ended)",
+        }.get(step, step)
+        self.ctx.stalls.record(self.ctx.ws_url, stage, self.check_id, timeout_s or self.ctx.timeout)
 
     async def end(self, attempt: Attempt, timeout: float | None = None) -> None:
         """`session.end`, then wait for `session.ended` and the server's close (each wait
@@ -310,6 +351,8 @@ class Sessions:
             payload = await conn.end(timeout)
         except AgentApiError as err:
             attempt.notes.append(f"session.end: {err}")
+            if err.kind == "timeout":
+                self._stalled("end", err.timeout_s)
             payload = None
         attempt.ended = payload is not None
         attempt.ended_payload = payload
@@ -379,7 +422,12 @@ class Sessions:
     async def _wind_up(self, attempt: Attempt) -> None:
         conn = attempt.conn
         assert conn is not None  # finish() passes only attempts with a connection
-        if conn.session_id is not None and not attempt.dropped and not conn.closed:
+        if (
+            conn.session_id is not None
+            and not attempt.dropped
+            and not conn.closed
+            and not conn.stalled
+        ):
             with contextlib.suppress(Exception):
                 await self.end(attempt, timeout=FINISH_S / 2)
         await self._close(attempt)

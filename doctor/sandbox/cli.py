@@ -9,21 +9,24 @@ import asyncio
 import json
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
 
 from doctor.sandbox.config import (
-    AUTH_FAILURE_MODES,
-    EXPIRED_TOKEN_MODES,
+    BEHAVIOURS,
     FAULTS,
     REPLY_DONE_STATUS,
     RETRY_AFTER_FORMS,
+    SWITCHES,
     TOKEN_ERROR_BODIES,
     FaultError,
     SandboxConfig,
     parse_fault,
 )
+
+F = Callable[..., Any]
 
 
 class StartError(click.ClickException):
@@ -49,6 +52,19 @@ def _fault_help() -> str:
         + (f" (default {default:g})" if default is not None else "")
         for name, (default, text) in FAULTS.items()
     )
+
+
+def _switch_options(fn: F) -> F:
+    """One `--NAME field|documented|...` option per SWITCHES entry, unset by default."""
+    for name, switch in reversed(SWITCHES.items()):
+        fn = click.option(
+            "--" + name.replace("_", "-"),
+            name,
+            type=click.Choice(switch.choices),
+            default=None,
+            help=f"{switch.help}. Default: as --behaviour.",
+        )(fn)
+    return fn
 
 
 @click.command("sandbox", epilog="Faults:\n\n" + _fault_help().replace("\n", "\n\n"))
@@ -86,7 +102,7 @@ def _fault_help() -> str:
     type=click.FloatRange(min=0),
     default=30.0,
     show_default=True,
-    help="Seconds a dropped session stays resumable.",
+    help="Seconds a dropped session stays resumable (with --resume documented).",
 )
 @click.option(
     "--fault",
@@ -111,18 +127,20 @@ def _fault_help() -> str:
     help="Cap on session length for API-key sessions (seconds).",
 )
 @click.option(
-    "--auth-failure",
-    type=click.Choice(AUTH_FAILURE_MODES),
-    default="close",
+    "--behaviour",
+    type=click.Choice(BEHAVIOURS),
+    default="field",
     show_default=True,
-    help="Bad key or token: UNAUTHORIZED frame + 1008, or HTTP 401.",
+    help="Imitate the live service as third parties measured it (field), or follow the "
+    "vendor's docs (documented); the switches below change one behaviour each.",
 )
+@_switch_options
 @click.option(
-    "--expired-token",
-    type=click.Choice(EXPIRED_TOKEN_MODES),
-    default="frame",
-    show_default=True,
-    help="Expired token: `unauthorized` first frame, UNAUTHORIZED + 1008, or HTTP 401.",
+    "--agent",
+    "agent_ids",
+    multiple=True,
+    metavar="ID",
+    help="A stored agent id that session.update may name (repeatable); others get agent_not_found.",
 )
 @click.option(
     "--reply-done-status",
@@ -136,7 +154,7 @@ def _fault_help() -> str:
     type=click.Choice(TOKEN_ERROR_BODIES),
     default="error",
     show_default=True,
-    help="Token endpoint error body: {error: ...} or {detail: ...}.",
+    help="Documented token errors: body {error: ...} or {detail: ...}.",
 )
 @click.option(
     "--retry-after-form",
@@ -145,11 +163,10 @@ def _fault_help() -> str:
     show_default=True,
     help="Retry-After of a 429 (fault token-rate-limited): delta-seconds or an HTTP-date.",
 )
-@click.option("--allow-token-reuse", is_flag=True, help="Accept a token more than once (lax).")
 @click.option(
     "--updated-after-first",
     is_flag=True,
-    help="Also send session.updated after the first session.update.",
+    help="Documented event shapes: also send session.updated after session.ready.",
 )
 @click.option("--no-ended-on-expiry", is_flag=True, help="No session.ended after session_expired.")
 @click.option(
@@ -187,12 +204,12 @@ def sandbox(**params: Any) -> None:
             events_path=events_path,
             log_events=not params["quiet"],
             max_session_s=params["max_session_s"],
-            auth_failure=params["auth_failure"],
-            expired_token=params["expired_token"],
+            behaviour=params["behaviour"],
+            **{name: params[name] for name in SWITCHES},
+            agent_ids=list(params["agent_ids"]),
             reply_done_status=params["reply_done_status"],
             token_error_body=params["token_error_body"],
             retry_after_form=params["retry_after_form"],
-            token_single_use=not params["allow_token_reuse"],
             updated_after_first_update=params["updated_after_first"],
             ended_on_expiry=not params["no_ended_on_expiry"],
             reply_s=params["reply_s"],

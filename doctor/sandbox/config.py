@@ -39,13 +39,101 @@ FAULTS: dict[str, tuple[float | None, str]] = {
 }
 
 # Where protocol.md records two behaviours, the choice is a switch (first value = default).
-AUTH_FAILURE_MODES = ("close", "http")  # bad key/token: UNAUTHORIZED+1008, or HTTP 401
-EXPIRED_TOKEN_MODES = ("frame", "close", "http")  # `unauthorized` frame, UNAUTHORIZED+1008, 401
 REPLY_DONE_STATUS = ("completed", "absent")  # normal reply.done: status "completed" or none
-TOKEN_ERROR_BODIES = ("error", "detail")  # {"error": ...} (generic) or {"detail": ...} (REST)
+TOKEN_ERROR_BODIES = ("error", "detail")  # documented token errors: {"error": ...} or {"detail"}
 RETRY_AFTER_FORMS = ("seconds", "date")  # Retry-After: delta-seconds or an HTTP-date
 
-DEFAULT_VOICES = (
+# The sandbox follows the live service as third parties measured it (field-facts.md) by
+# default; `behaviour="documented"` follows protocol.md instead. Each switch below can also
+# be set on its own; left unset (None) it takes the value of the chosen behaviour.
+BEHAVIOURS = ("field", "documented")
+
+
+@dataclass(frozen=True)
+class Switch:
+    """One place where the field and the docs disagree: the choices and each side's pick."""
+
+    choices: tuple[str, ...]
+    field: str
+    documented: str
+    help: str
+
+
+SWITCHES: dict[str, Switch] = {
+    "token_policy": Switch(
+        ("field", "documented"),
+        "field",
+        "documented",
+        "temporary tokens: reusable within their window and max_session_duration_seconds "
+        "not enforced (field), or single use with the cap ending the session (documented)",
+    ),
+    "token_errors": Switch(
+        ("field", "documented"),
+        "field",
+        "documented",
+        "GET /v1/token errors: bad key 404 {detail: Invalid API key}, missing key or bad "
+        "parameter 422 with a validation list (field), or 401 / 400 (documented)",
+    ),
+    "auth_failure": Switch(
+        ("field", "close", "http"),
+        "field",
+        "close",
+        "refused key or token on the WebSocket: upgrade, session.error unauthorized "
+        "'Authentication failed', close 1008 (field); UNAUTHORIZED + 1008 (close); or HTTP 401",
+    ),
+    "expired_token": Switch(
+        ("field", "frame", "close", "http"),
+        "field",
+        "frame",
+        "expired token: as any refused credential (field); an `unauthorized` first frame "
+        "naming the expiry, then 1008 (frame); UNAUTHORIZED + 1008 (close); or HTTP 401",
+    ),
+    "event_shapes": Switch(
+        ("field", "documented"),
+        "field",
+        "documented",
+        "server events: float epoch timestamp on every event, session.updated before "
+        "session.ready, ready with config/expires_at/resume_token, audio_duration_seconds "
+        "null (field); or ISO timestamps on errors and session.ended only (documented)",
+    ),
+    "errors": Switch(
+        ("field", "documented"),
+        "field",
+        "documented",
+        "session.error: the field's codes, messages and key order, first-update config "
+        "errors close 1008, conversation.message accepted (field); or protocol.md's "
+        "(documented)",
+    ),
+    "voice_list": Switch(
+        ("field", "documented"),
+        "field",
+        "documented",
+        "voices: the 18 the live service accepts (field), or protocol.md's mid-2026 list "
+        "with `ivy` (documented)",
+    ),
+    "resume": Switch(
+        ("field", "documented"),
+        "field",
+        "documented",
+        "session.resume: refused with session_not_found then 1008, as every live attempt "
+        "was (field); or resumable within the grace window (documented, see --grace)",
+    ),
+    "reply_audio": Switch(
+        ("field", "documented"),
+        "field",
+        "documented",
+        "reply.audio: 10 ms chunks (37.5 ms for G.711) after a silent lead-in, with "
+        "transcript.agent.delta words in one burst (field); or 50 ms chunks, no lead-in, "
+        "no deltas (documented)",
+    ),
+}
+
+# field-facts §10: the voices the live service lists in its invalid-voice error.
+FIELD_VOICES = (
+    "alba", "anna", "charles", "estelle", "eve", "george", "giovanni", "iris", "jane", "jean",
+    "juergen", "lola", "mary", "michael", "paul", "rafael", "reid", "vera",
+)  # fmt: skip
+DOCUMENTED_VOICES = (
     "ivy", "james", "tyler", "winter", "bella", "david", "kyle", "helen", "martha", "river",
     "emma", "victor", "eleanor", "arjun", "dmitri", "pierre", "giulia", "luca", "lucia",
     "mateo", "diego",
@@ -89,13 +177,15 @@ def check_faults(faults: dict[str, float | None]) -> dict[str, float | None]:
 
 @dataclass
 class SandboxConfig:
-    """Everything that shapes one sandbox; the defaults imitate the documented service."""
+    """Everything that shapes one sandbox; the defaults imitate the live service as the
+    field saw it (`behaviour="documented"` for protocol.md's version)."""
 
     host: str = "127.0.0.1"
     port: int = 0
     tls: bool = True
     api_keys: list[str] = field(default_factory=list)  # empty: one is generated at start
     forbidden_keys: list[str] = field(default_factory=list)  # valid keys without entitlement
+    agent_ids: list[str] = field(default_factory=list)  # stored agents a session may name
     grace_s: float = 30.0
     faults: dict[str, float | None] = field(default_factory=dict)
     events_path: str | None = None
@@ -113,35 +203,64 @@ class SandboxConfig:
     # (0.005 turns a token's 60 s cap into 0.3 s) while events still report the real cap.
     clock: Callable[[], float] = time.monotonic
     duration_scale: float = 1.0
-    # Switches for documented contradictions.
-    auth_failure: str = "close"
-    expired_token: str = "frame"
+    # Field or documented behaviour, and the switches it sets (None: follow `behaviour`).
+    behaviour: str = "field"
+    token_policy: str | None = None
+    token_errors: str | None = None
+    auth_failure: str | None = None
+    expired_token: str | None = None
+    event_shapes: str | None = None
+    errors: str | None = None
+    voice_list: str | None = None
+    resume: str | None = None
+    reply_audio: str | None = None
+    # Finer switches of the documented behaviour.
     reply_done_status: str = "completed"
     token_error_body: str = "error"
     retry_after_form: str = "seconds"
-    token_single_use: bool = True
-    updated_after_first_update: bool = False  # also send session.updated after the first one
+    updated_after_first_update: bool = False  # documented shapes: session.updated after ready
     ended_on_expiry: bool = True  # session.ended after session_expired (SKILL)
     strict_sample_rate: bool = True  # reject audio/pcm rates other than 24000 at update
     # Conversation.
     reply_s: float = 2.0  # length of a spoken reply
     reply_realtime: bool = True  # pace reply.audio at real time (False: as fast as possible)
-    reply_chunk_ms: int = 50
+    reply_chunk_ms: float | None = None  # None: 10 ms (field) or 50 ms (documented)
+    reply_lead_in_s: float | None = None  # silence before a reply's voice: 0.25 s (field) or 0
     speech_threshold_dbfs: float = -45.0
     tool_call: str | None = None  # call this tool (if the session defines it) after each turn
-    voices: tuple[str, ...] = DEFAULT_VOICES
+    voices: tuple[str, ...] | None = None  # None: the list `voice_list` names
 
     def __post_init__(self) -> None:
         self.faults = check_faults(self.faults)
+        if self.behaviour not in BEHAVIOURS:
+            raise ValueError(
+                f"behaviour must be one of {', '.join(BEHAVIOURS)}, not {self.behaviour!r}"
+            )
+        for name, switch in SWITCHES.items():
+            value = getattr(self, name)
+            if value is None:
+                setattr(self, name, getattr(switch, self.behaviour))
+            elif value not in switch.choices:
+                raise ValueError(
+                    f"{name} must be one of {', '.join(switch.choices)}, not {value!r}"
+                )
         for name, value, allowed in (
-            ("auth_failure", self.auth_failure, AUTH_FAILURE_MODES),
-            ("expired_token", self.expired_token, EXPIRED_TOKEN_MODES),
             ("reply_done_status", self.reply_done_status, REPLY_DONE_STATUS),
             ("token_error_body", self.token_error_body, TOKEN_ERROR_BODIES),
             ("retry_after_form", self.retry_after_form, RETRY_AFTER_FORMS),
         ):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+        if self.voices is None:
+            self.voices = FIELD_VOICES if self.voice_list == "field" else DOCUMENTED_VOICES
+        if self.reply_chunk_ms is None:
+            self.reply_chunk_ms = 10.0 if self.reply_audio == "field" else 50.0
+        if self.reply_lead_in_s is None:
+            self.reply_lead_in_s = 0.25 if self.reply_audio == "field" else 0.0
+        if not 1 <= self.reply_chunk_ms <= 1000:
+            raise ValueError("reply_chunk_ms must be 1..1000")
+        if not 0 <= self.reply_lead_in_s <= 10:
+            raise ValueError("reply_lead_in_s must be 0..10")
         if self.grace_s < 0:
             raise ValueError("grace_s must be >= 0")
         if not self.max_session_s > 0:
@@ -150,6 +269,37 @@ class SandboxConfig:
             raise ValueError("duration_scale must be in (0, 1]")
         if not 0 <= self.port <= 65535:
             raise ValueError("port must be 0..65535")
+
+    def mode(self, name: str) -> str:
+        """The resolved value of switch `name` (a key of SWITCHES)."""
+        value = getattr(self, name)
+        assert isinstance(value, str), name  # __post_init__ resolves every switch
+        return value
+
+    @property
+    def field_shapes(self) -> bool:
+        return self.event_shapes == "field"
+
+    @property
+    def field_errors(self) -> bool:
+        return self.errors == "field"
+
+    @property
+    def single_use_tokens(self) -> bool:
+        return self.token_policy == "documented"
+
+    @property
+    def token_cap_enforced(self) -> bool:
+        return self.token_policy == "documented"
+
+    @property
+    def lead_in_s(self) -> float:
+        return float(self.reply_lead_in_s or 0.0)
+
+    @property
+    def voice_names(self) -> tuple[str, ...]:
+        assert self.voices is not None  # __post_init__ fills it
+        return self.voices
 
     def fault(self, name: str) -> bool:
         return name in self.faults

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import IO, Any
@@ -88,3 +89,13 @@ class EventLog:
 
 def masked(secret: str | None) -> str | None:
     return None if secret is None else mask(secret)
+
+
+def mask_query(path: str) -> str:
+    """A request path with its `?token=` masked."""
+    parts = urllib.parse.urlsplit(path)
+    if not parts.query:
+        return path
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    shown = [(k, masked(v) or "" if k == "token" else v) for k, v in query]
+    return parts.path + "?" + urllib.parse.urlencode(shown, safe="*")

@@ -5,6 +5,10 @@
 - `sandbox_process`: `agent-doctor sandbox` as a subprocess, ready line parsed.
 - `sandbox_process_factory(*args)`: the same with CLI arguments.
 All of them stop at teardown. No sleeps: readiness is the server's own ready line/event.
+
+The sandbox follows the live service (field-facts.md) unless told otherwise; a module or
+test marked `@pytest.mark.sandbox_behaviour("documented")` gets protocol.md's version
+from both factories (a `behaviour=` / `--behaviour` given explicitly still wins).
 """
 
 from __future__ import annotations
@@ -31,11 +35,30 @@ from doctor.sandbox.threaded import ThreadedSandbox
 SandboxFactory = Callable[..., ThreadedSandbox]
 
 
+MARKER = "sandbox_behaviour"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{MARKER}(name): the sandbox fixtures' default behaviour (field|documented)"
+    )
+
+
+def _marked_behaviour(request: pytest.FixtureRequest) -> str | None:
+    marker = request.node.get_closest_marker(MARKER)
+    return str(marker.args[0]) if marker is not None else None
+
+
 @pytest.fixture
-def sandbox_factory(monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxFactory]:
+def sandbox_factory(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[SandboxFactory]:
     made: list[ThreadedSandbox] = []
+    behaviour = _marked_behaviour(request)
 
     def make(trust: bool = True, **config: Any) -> ThreadedSandbox:
+        if behaviour is not None:
+            config.setdefault("behaviour", behaviour)
         sb = ThreadedSandbox(SandboxConfig(**config)).start()
         made.append(sb)
         if trust and sb.ca_file:
@@ -155,11 +178,17 @@ def start_sandbox_process(
 
 
 @pytest.fixture
-def sandbox_process_factory(tmp_path: Path) -> Iterator[Callable[..., SandboxProcess]]:
+def sandbox_process_factory(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., SandboxProcess]]:
     made: list[SandboxProcess] = []
+    behaviour = _marked_behaviour(request)
 
     def make(*args: str) -> SandboxProcess:
-        sp = start_sandbox_process(list(args), tmp_path / f"sandbox-events-{len(made)}.jsonl")
+        given = list(args)
+        if behaviour is not None and "--behaviour" not in given:
+            given = ["--behaviour", behaviour, *given]
+        sp = start_sandbox_process(given, tmp_path / f"sandbox-events-{len(made)}.jsonl")
         made.append(sp)
         return sp
 

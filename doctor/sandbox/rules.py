@@ -1,7 +1,9 @@
 """What the service accepts from a client: message parsing, session config validation, audio.
 
-Pure: text in, decisions out. The codes and their meanings follow protocol.md §4.2
-(`invalid_format`, `invalid_audio`, `invalid_value`, `invalid_config`, `immutable_field`).
+Pure: text in, decisions out. Two styles: `documented` follows protocol.md §4.2
+(`invalid_format`, `invalid_audio`, `invalid_value`, `invalid_config`, `immutable_field`);
+`field` follows what the live service answered (field-facts.md §4: its verbatim messages,
+`agent_not_found`, `agent_id_not_first`, `conversation.message` accepted).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +27,8 @@ CLIENT_TYPES = frozenset(
         "session.end",
     }
 )
+# field-facts §11: the live service accepts conversation.message (and ignores its content).
+FIELD_CLIENT_TYPES = CLIENT_TYPES | {"conversation.message"}
 ENCODING_RATES = {"audio/pcm": 24000, "audio/pcmu": 8000, "audio/pcma": 8000}
 EXECUTION_MODES = ("interactive", "hold")
 IMMUTABLE_AFTER_READY = (("greeting",), ("output", "voice"), ("output", "format"))
@@ -39,8 +44,12 @@ class ProtocolError:
     code: str
     message: str
     param: str | None = None
+    # field-facts §4: config and credential errors carry `session_id` and `param` (null
+    # when there is none); protocol errors omit both.
+    config: bool = False
 
-    def payload(self, timestamp: str) -> dict[str, Any]:
+    def payload(self, timestamp: str | float) -> dict[str, Any]:
+        """protocol.md §4.1: type, code, message, param when there is one, timestamp."""
         event: dict[str, Any] = {
             "type": "session.error",
             "code": self.code,
@@ -51,13 +60,27 @@ class ProtocolError:
         event["timestamp"] = timestamp
         return event
 
+    def field_payload(self, timestamp: float, session_id: str | None) -> dict[str, Any]:
+        """field-facts §2, §4: the live key order, code first and type near the end."""
+        event: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.config:
+            event["session_id"] = session_id
+            event["param"] = self.param
+        event["type"] = "session.error"
+        event["timestamp"] = timestamp
+        return event
+
 
 def _fmt(message: str, param: str | None = None) -> ProtocolError:
     return ProtocolError("invalid_format", message, param)
 
 
-def parse_client_message(data: str | bytes) -> dict[str, Any] | ProtocolError:
+def parse_client_message(
+    data: str | bytes, style: str = "documented"
+) -> dict[str, Any] | ProtocolError:
     """A JSON object with a known `type`, or the `invalid_format` error the service sends."""
+    if style == "field":
+        return _parse_field(data)
     if isinstance(data, bytes):
         return _fmt("Invalid message format: binary frames are not accepted, send JSON text")
     try:
@@ -74,16 +97,52 @@ def parse_client_message(data: str | bytes) -> dict[str, Any] | ProtocolError:
     return message
 
 
-def decode_audio(message: dict[str, Any], encoding: str) -> bytes | ProtocolError:
+def _parse_field(data: str | bytes) -> dict[str, Any] | ProtocolError:
+    """field-facts §4: the live service's verbatim messages, no `param`."""
+    if isinstance(data, bytes):
+        return ProtocolError("invalid_format", "Invalid JSON format.")
+    try:
+        message = json.loads(data)
+    except (json.JSONDecodeError, RecursionError):
+        return ProtocolError("invalid_format", "Invalid JSON format.")
+    if not isinstance(message, dict):
+        return ProtocolError("invalid_format", "Invalid message format")
+    kind = message.get("type")
+    if not isinstance(kind, str) or kind not in FIELD_CLIENT_TYPES:
+        return ProtocolError("invalid_format", f"Unknown message type: {str(kind)[:60]}")
+    return message
+
+
+def _format_of(kind: str) -> ProtocolError:
+    return ProtocolError("invalid_format", f"Invalid message format for type '{kind}'")
+
+
+def conversation_message_error(message: dict[str, Any]) -> ProtocolError | None:
+    """field-facts §4: `{role: "user" | "system", content: <string>}` or invalid_format."""
+    if message.get("role") in ("user", "system") and isinstance(message.get("content"), str):
+        return None
+    return _format_of("conversation.message")
+
+
+def decode_audio(
+    message: dict[str, Any], encoding: str, style: str = "documented"
+) -> bytes | ProtocolError:
     """The audio bytes of an `input.audio`, strictly decoded (no whitespace, no URL-safe)."""
+    field = style == "field"
     audio = message.get("audio")
     if not isinstance(audio, str):
+        if field:
+            return _format_of("input.audio")
         return _fmt("Invalid message format: input.audio needs a base64 string in `audio`", "audio")
     try:
         raw = base64.b64decode(audio.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError):
+        if field:
+            return ProtocolError("invalid_audio", "Invalid audio data")
         return ProtocolError("invalid_audio", "Invalid audio: `audio` is not valid base64", "audio")
     if encoding == "audio/pcm" and len(raw) % 2:
+        if field:
+            return ProtocolError("invalid_audio", "Invalid audio data")
         return ProtocolError(
             "invalid_audio",
             f"Invalid audio: {len(raw)} bytes is not a whole number of 16-bit samples",
@@ -230,10 +289,19 @@ def _check_input(inp: Any, merged: dict[str, Any], strict_rate: bool) -> Protoco
     return None
 
 
-def _check_output(out: Any, voices: Sequence[str], strict_rate: bool) -> ProtocolError | None:
+def _check_output(
+    out: Any, voices: Sequence[str], strict_rate: bool, style: str = "documented"
+) -> ProtocolError | None:
     if not isinstance(out, dict):
         return ProtocolError("invalid_value", "output must be an object", "output")
     if "voice" in out and (not isinstance(out["voice"], str) or out["voice"] not in voices):
+        if style == "field":  # field-facts §4, verbatim
+            return ProtocolError(
+                "invalid_value",
+                f"Invalid voice '{str(out['voice'])[:40]}'. Must be one of: "
+                + ", ".join(sorted(voices)),
+                "output.voice",
+            )
         return ProtocolError(
             "invalid_value", f"unknown voice {str(out['voice'])[:40]!r}", "output.voice"
         )
@@ -288,6 +356,55 @@ def _drop(patch: dict[str, Any], path: tuple[str, ...]) -> None:
         node.pop(path[-1], None)
 
 
+def _field_checks(patch: dict[str, Any], current: dict[str, Any], ready: bool,
+                  agents: Sequence[str]) -> ProtocolError | None:  # fmt: skip
+    """What the live service refuses before the generic checks (field-facts §4, §14)."""
+    if "agent_id" in patch:
+        if ready or current:
+            return ProtocolError(
+                "agent_id_not_first", "agent_id can only be set on the first session.update"
+            )
+        if any(k in patch for k in (*SESSION_FIELDS, "llm")):
+            return ProtocolError(
+                "invalid_value",
+                "agent_id is mutually exclusive with other session fields",
+                "agent_id",
+                config=True,
+            )
+        if patch["agent_id"] not in agents:
+            return ProtocolError("agent_not_found", "Agent not found", "agent_id", config=True)
+    if "llm" in patch:
+        return ProtocolError(
+            "invalid_value",
+            "llm can only be configured on a stored agent: create the agent with its llm "
+            "and pass agent_id",
+            "llm",
+            config=True,
+        )
+    if "greeting" in patch and patch["greeting"] is None:
+        return _format_of("session.update")  # field-facts §4: stays open
+    if ready:
+        voice = _get(patch, ("output", "voice"))
+        if voice is not None and voice != _get(current, ("output", "voice")):
+            # field-facts §4: even an invalid name is `immutable_field` mid-session
+            return ProtocolError(
+                "immutable_field",
+                "'output.voice' cannot be changed after the first session.update",
+                "output.voice",
+                config=True,
+            )
+    tools = patch.get("tools")
+    if isinstance(tools, list):
+        for i, tool in enumerate(tools):
+            props = _get(tool, ("parameters", "properties")) if isinstance(tool, dict) else None
+            if props is not None and not isinstance(props, dict):
+                name = f"tools[{i}].parameters.properties"
+                return ProtocolError(
+                    "invalid_value", f"'{name}' must be an object", name, config=True
+                )
+    return None
+
+
 def apply_update(
     message: dict[str, Any],
     current: dict[str, Any],
@@ -295,16 +412,26 @@ def apply_update(
     ready: bool,
     voices: Sequence[str],
     strict_rate: bool = True,
+    style: str = "documented",
+    agents: Sequence[str] = (),
 ) -> UpdateOutcome:
-    """Validate a `session.update` against the current config (protocol.md §3.4)."""
+    """Validate a `session.update` against the current config (protocol.md §3.4; with
+    `style="field"`, the live service's answers of field-facts §4)."""
+    field = style == "field"
     if "session" not in message:
         # Live behaviour (3P-CONTRACT): config under another key is silently ignored.
         return UpdateOutcome(copy.deepcopy(current), changed_fields=[])
     patch = message["session"]
     if not isinstance(patch, dict):
-        return UpdateOutcome(
-            current, [_fmt("Invalid message format: session must be an object", "session")], False
+        err = (
+            _format_of("session.update")
+            if field
+            else _fmt("Invalid message format: session must be an object", "session")
         )
+        return UpdateOutcome(current, [err], False)
+    refused = _field_checks(patch, current, ready, agents) if field else None
+    if refused is not None:
+        return UpdateOutcome(current, [refused], False)
     if "agent_id" in patch:
         if any(k in patch for k in SESSION_FIELDS):
             return UpdateOutcome(
@@ -321,7 +448,7 @@ def apply_update(
         if not isinstance(patch["agent_id"], str) or not patch["agent_id"]:
             return UpdateOutcome(
                 current,
-                [ProtocolError("invalid_value", "agent_id must be a string", "agent_id")],
+                [ProtocolError("invalid_value", "agent_id must be a string", "agent_id", field)],
                 False,
             )
         if ready or current:
@@ -339,17 +466,20 @@ def apply_update(
     for name in ("system_prompt", "greeting"):
         if name in patch and not isinstance(patch[name], str):
             return UpdateOutcome(
-                current, [ProtocolError("invalid_value", f"{name} must be a string", name)], False
+                current,
+                [ProtocolError("invalid_value", f"{name} must be a string", name, field)],
+                False,
             )
     merged = _merge(current, patch)
     checks: tuple[tuple[str, Callable[[Any], ProtocolError | None]], ...] = (
         ("tools", _check_tools),
         ("input", lambda v: _check_input(v, merged, strict_rate)),
-        ("output", lambda v: _check_output(v, voices, strict_rate)),
+        ("output", lambda v: _check_output(v, voices, strict_rate, style)),
     )
     for key, check in checks:
-        if key in patch and (err := check(patch[key])):
-            return UpdateOutcome(current, [err], False)
+        found = check(patch[key]) if key in patch else None
+        if found is not None:
+            return UpdateOutcome(current, [dataclasses.replace(found, config=field)], False)
     errors: list[ProtocolError] = []
     if ready:
         patch = copy.deepcopy(patch)
@@ -358,11 +488,12 @@ def apply_update(
                 current, path
             ):
                 name = ".".join(path)
-                errors.append(
-                    ProtocolError(
-                        "immutable_field", f"{name} cannot change after session.ready", name
-                    )
+                message_text = (
+                    f"'{name}' cannot be changed after the first session.update"
+                    if field
+                    else f"{name} cannot change after session.ready"
                 )
+                errors.append(ProtocolError("immutable_field", message_text, name, field))
                 _drop(patch, path)
         merged = _merge(current, patch)
     changed = sorted(k for k in patch if merged.get(k) != current.get(k))

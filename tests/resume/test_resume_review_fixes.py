@@ -21,6 +21,9 @@ from doctor.context import Context, Credential
 from doctor.result import Result
 from doctor.sandbox.pytest_plugin import SandboxFactory
 
+# The documented service (protocol.md); the field's default is in test_*_field.py.
+pytestmark = pytest.mark.sandbox_behaviour("documented")
+
 
 @pytest.fixture
 def closed_port() -> Iterator[int]:
@@ -87,7 +90,7 @@ def test_resume_forbidden_fix_is_about_the_key_and_names_both_credentials(
     assert first_key not in steps and second_key not in steps
 
 
-def test_resume_rejected_keeps_the_service_side_fix_through_the_cli(
+def test_resume_rejected_gives_the_apps_fix_through_the_cli(
     sandbox_factory: SandboxFactory, tmp_path: Path
 ) -> None:
     sb = sandbox_factory(faults={"resume-rejected": None})
@@ -96,8 +99,10 @@ def test_resume_rejected_keeps_the_service_side_fix_through_the_cli(
         secrets=(sb.api_key,),
     )  # fmt: skip
     r = run.result("resume")
-    assert (r["cause"], r["fix"]["guide"]) == ("resume_rejected", "session_resume")
-    assert "If resume fails inside the window (session_not_found" in " ".join(r["fix"]["steps"])
+    assert (r["cause"], r["fix"]["guide"]) == ("resume_rejected", "resume_refused")
+    steps = " ".join(r["fix"]["steps"])
+    assert "catch `session_not_found`" in steps and "start a fresh session" in steps
+    assert "support@assemblyai.com" in steps
 
 
 def test_a_mint_failure_before_a_resume_names_the_token_host_and_the_other_region(

@@ -12,6 +12,9 @@ from doctor.net.agent_api import AgentConnection, ClosedByServer, SessionError
 from doctor.net.events import ServerEvent
 from doctor.sandbox.threaded import ThreadedSandbox
 
+# These tests pin protocol.md's version; the field's default is in test_field_*.py.
+pytestmark = pytest.mark.sandbox_behaviour("documented")
+
 Factory = Callable[..., ThreadedSandbox]
 
 

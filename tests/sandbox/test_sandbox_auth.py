@@ -21,6 +21,9 @@ from doctor.net.agent_api import (
 )
 from doctor.sandbox.threaded import ThreadedSandbox
 
+# These tests pin protocol.md's version; the field's default is in test_field_*.py.
+pytestmark = pytest.mark.sandbox_behaviour("documented")
+
 Factory = Callable[..., ThreadedSandbox]
 FORBIDDEN_KEY = "forbidden-key-0123456789abcdef"
 WRONG_KEY = "wrong-key-0123456789abcdef0123"

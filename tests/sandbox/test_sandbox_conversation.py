@@ -17,6 +17,9 @@ from doctor.net.agent_api import AgentConnection
 from doctor.net.events import ServerEvent
 from doctor.sandbox.threaded import ThreadedSandbox
 
+# These tests pin protocol.md's version; the field's default is in test_field_*.py.
+pytestmark = pytest.mark.sandbox_behaviour("documented")
+
 Factory = Callable[..., ThreadedSandbox]
 TURN = [
     "input.speech.started",
@@ -186,7 +189,7 @@ def test_tool_call_and_result_round_trip(sandbox_factory: Factory) -> None:
             call = (await c.wait_for("tool.call", "tool")).payload
             result = json.dumps({"status": "shipped"})
             await c.send({"type": "tool.result", "call_id": call["call_id"], "result": result})
-            events = await collect_until(c, "reply.done")
+            events = await collect_until(c, "transcript.agent")  # the answer's
             await c.end()
             return call, events
 
@@ -253,7 +256,8 @@ def test_late_tool_result_is_accepted_quietly(sandbox_factory: Factory, when: st
             result = {"type": "tool.result", "call_id": call_id, "result": '{"ok": true}'}
             if when == "a second time":
                 await c.send(result)
-            await collect_until(c, "reply.done")  # answered, or the timeout apology
+            await collect_until(c, "transcript.agent")  # answered, or the timeout apology
+            await collect_until(c, "reply.done")
             await c.send(result)
             # Messages are handled in order: an update answered after it, with no error
             # between, means the late result was taken quietly.

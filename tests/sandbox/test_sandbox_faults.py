@@ -22,6 +22,9 @@ from doctor.net.agent_api import (
 from doctor.sandbox.config import FAULTS
 from doctor.sandbox.threaded import ThreadedSandbox
 
+# These tests pin protocol.md's version; the field's default is in test_field_*.py.
+pytestmark = pytest.mark.sandbox_behaviour("documented")
+
 Factory = Callable[..., ThreadedSandbox]
 
 

@@ -15,6 +15,9 @@ from websockets.exceptions import ConnectionClosed
 from doctor.net.agent_api import AgentConnection
 from doctor.sandbox.threaded import ThreadedSandbox
 
+# These tests pin protocol.md's version; the field's default is in test_field_*.py.
+pytestmark = pytest.mark.sandbox_behaviour("documented")
+
 SESSION_ID = re.compile(r"^sess_[0-9a-f]{32}$")
 FIRST = {"greeting": "Hello there", "output": {"voice": "ivy", "format": {"encoding": "audio/pcm"}}}
 

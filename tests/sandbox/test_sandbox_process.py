@@ -118,7 +118,7 @@ def test_more_stderr_than_a_pipe_holds_does_not_stall_the_server(
             return await c.end()
 
     ended = run(go())
-    assert ended is not None and ended["audio_duration_seconds"] == pytest.approx(15.0)
+    assert ended is not None and ended["audio_duration_seconds"] is None  # field-facts §12
     assert sp.stop() == 0
     assert sum(len(line) + 1 for line in sp.stderr_lines) > 2 * 65536
     assert sum(" input.audio" in line for line in sp.stderr_lines) == 1500

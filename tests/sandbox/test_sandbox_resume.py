@@ -13,6 +13,9 @@ from websockets.exceptions import ConnectionClosed
 from doctor.net.agent_api import AgentConnection, SessionError, mint_token
 from doctor.sandbox.threaded import ThreadedSandbox
 
+# These tests pin protocol.md's version; the field's default is in test_field_*.py.
+pytestmark = pytest.mark.sandbox_behaviour("documented")
+
 Factory = Callable[..., ThreadedSandbox]
 
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from doctor.sandbox import rules
-from doctor.sandbox.config import DEFAULT_VOICES
+from doctor.sandbox.config import DOCUMENTED_VOICES
 
-V = DEFAULT_VOICES
+V = DOCUMENTED_VOICES
 
 
 def update(

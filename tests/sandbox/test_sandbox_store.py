@@ -7,7 +7,13 @@ import re
 import pytest
 
 from doctor.sandbox.config import FAULTS, FaultError, SandboxConfig, check_faults, parse_fault
-from doctor.sandbox.store import Store, TokenGrant, TokenRequestError, parse_token_query
+from doctor.sandbox.store import (
+    KEEP_FINISHED,
+    Store,
+    TokenGrant,
+    TokenRequestError,
+    parse_token_query,
+)
 
 
 def q(**kw: str) -> dict[str, list[str]]:
@@ -36,8 +42,22 @@ def q(**kw: str) -> dict[str, list[str]]:
     ],
 )
 def test_token_parameters_rejected(query: dict[str, list[str]], param: str) -> None:
-    err = parse_token_query(query)
+    errs = parse_token_query(query)
+    assert isinstance(errs, list) and len(errs) == 1
+    err = errs[0]
     assert isinstance(err, TokenRequestError) and err.status == 400 and err.param == param
+    # field-facts §1: the same problem as the live FastAPI validation entry
+    assert err.item is not None and err.item["loc"] == ["query", param]
+    assert err.item["type"] in ("missing", "greater_than_equal", "less_than_equal", "int_parsing")
+
+
+def test_every_token_parameter_problem_is_listed() -> None:
+    errs = parse_token_query(q(expires_in_seconds="0", max_session_duration_seconds="30"))
+    assert isinstance(errs, list)
+    assert [(e.item or {}).get("msg") for e in errs] == [
+        "Input should be greater than or equal to 1",
+        "Input should be greater than or equal to 60",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -188,3 +208,13 @@ def test_config_validates_switches_and_faults() -> None:
     cfg = SandboxConfig(faults={"drop-after-ready": 0.25})
     assert cfg.fault("drop-after-ready") and cfg.fault_s("drop-after-ready") == 0.25
     assert not cfg.fault("slow-ready")
+
+
+def test_ended_sessions_are_kept_for_history_and_bounded() -> None:
+    store = Store(30.0)
+    ids = [store.create("k", 0.0, 60.0, 1).id for _ in range(KEEP_FINISHED + 5)]
+    for sid in ids:
+        store.end(sid)
+    assert len(store.finished) == KEEP_FINISHED
+    assert ids[0] not in store.finished and ids[-1] in store.finished  # the oldest went
+    assert store.finished[ids[-1]].ended and not store.sessions

@@ -12,6 +12,9 @@ from sandbox_wire import chunks, raw, recv, recv_until, run, send, utterance
 from doctor.net.agent_api import AgentConnection, SessionError, mint_token
 from doctor.sandbox.threaded import ThreadedSandbox
 
+# These tests pin protocol.md's version; the field's default is in test_field_*.py.
+pytestmark = pytest.mark.sandbox_behaviour("documented")
+
 Factory = Callable[..., ThreadedSandbox]
 
 
@@ -44,10 +47,11 @@ def test_token_error_body_shape(sandbox_factory: Factory, body: str) -> None:
     assert result.error == "Unauthorized"  # the client reads either shape
 
 
-@pytest.mark.parametrize("single_use", [True, False])
-def test_token_reuse(sandbox_factory: Factory, single_use: bool) -> None:
-    """Documented: single use. Observed once live (3P-LIVE): accepted twice."""
-    sb = sandbox_factory(token_single_use=single_use)
+@pytest.mark.parametrize("policy", ["documented", "field"])
+def test_token_reuse(sandbox_factory: Factory, policy: str) -> None:
+    """Documented: single use. Live (field-facts §1): reusable within the window."""
+    single_use = policy == "documented"
+    sb = sandbox_factory(token_policy=policy)
 
     async def session(token: str) -> str:
         async with AgentConnection.open(sb.ws_url, token=token) as c:

@@ -19,14 +19,12 @@ from doctor.net.auth_outcome import (
     Failure,
     Outcome,
     after_resume_outcome,
-    bad_request_param,
     findings_outcome,
-    mint_outcome,
-    mint_unreachable,
     resume_outcome,
     reuse_refused,
     session_outcome,
 )
+from doctor.net.mint_outcome import bad_request_param, mint_outcome, mint_unreachable
 from doctor.result import Status
 
 
@@ -162,6 +160,10 @@ def test_other_upgrade_statuses(status: int, cause: str) -> None:
         (error("UNAUTHORIZED", "Invalid API key"), "unauthorized"),
         (error("UNAUTHORIZED", "Token expired"), "token_expired"),
         (error("unauthorized", "redemption window passed"), "token_expired"),
+        # field-facts §2: any refused credential, lower case, after the upgrade
+        (error("unauthorized", "Authentication failed"), "unauthorized"),
+        (error("Unauthorized", "Authentication failed"), "unauthorized"),
+        (error("forbidden"), "forbidden"),
         (error("FORBIDDEN"), "forbidden"),
         (error("server_error", "at capacity"), "server_error"),
         (error("INTERNAL_ERROR", close=1011), "server_error"),
@@ -261,17 +263,26 @@ def test_a_server_problem_wins_over_findings() -> None:
 
 
 def test_several_findings_are_counted() -> None:
-    out = findings_outcome("API key", [QUOTED, SHAPE], None, True, "x")
+    out = findings_outcome("API key", [QUOTED, SHAPE], REFUSED, True)
     assert out is not None and "(+1 more)" in out.summary and SHAPE.message in out.detail
+
+
+def test_a_shape_hint_never_contradicts_an_accepted_key() -> None:
+    """Issue 13: a key of unusual shape that the service accepts passes."""
+    assert findings_outcome("API key", [SHAPE], None, True, "key session ready") is None
+    out = findings_outcome("API key", [QUOTED, SHAPE], None, True, "x")
+    assert out is not None and "(+1 more)" not in out.summary  # the hint is not a finding
 
 
 # --- resume -------------------------------------------------------------------------------
 
 
 def test_session_not_found_inside_the_window_is_resume_rejected_with_the_timing() -> None:
+    """Contract v2: a refused resume is a warning whose fix is the app's."""
     out = resume_outcome(error("session_not_found", "gone"), 1.02)
-    assert (out.cause, out.status, out.guide) == ("resume_rejected", Status.FAIL, "session_resume")
-    assert "session_not_found 1.0 s after the drop, inside the 30 s grace window" in out.summary
+    assert (out.cause, out.status, out.guide) == ("resume_rejected", Status.WARN, "resume_refused")
+    assert "1.0 s after the drop (inside the 30 s grace window)" in out.summary
+    assert "session_not_found (gone)" in out.summary and "fresh session" in out.summary
     assert out.detail == "session_not_found 1.0 s after the drop"
 
 
@@ -396,7 +407,7 @@ INSIDE = "If resume fails inside the window"
 @pytest.mark.parametrize(
     ("failure", "entry", "says", "never"),
     [
-        (error("session_not_found"), "session_resume", "support@", "max_session_duration"),
+        (error("session_not_found"), "resume_refused", "start a fresh session", INSIDE),
         (error("session_forbidden"), "resume_forbidden", "same key", INSIDE),
         (error("session_expired"), "resume_expired", "max_session_duration_seconds", INSIDE),
         (error("invalid_format"), "resume_no_ready", "What came instead: session.error", INSIDE),

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from doctor import guide
-from doctor.net.auth_outcome import mint_outcome
+from doctor.net.mint_outcome import mint_outcome
 from doctor.net.retry_after import http_date, retry_after_s
 
 NOW = datetime(2026, 11, 24, 14, 0, 0, tzinfo=timezone.utc)

@@ -136,8 +136,8 @@ def test_a_mint_failure_names_the_token_host_and_port_and_the_other_region(
     # --region eu: the other region is the US one, never the user's own.
     assert "the other region (agents.assemblyai.com)" in steps
     assert "agents.eu.assemblyai.com" not in steps
-    assert "agents.assemblyai.com:" not in steps and "https://127.0.0.1/" in " ".join(
-        r["fix"]["commands"]
+    assert "agents.assemblyai.com:" not in steps and f"https://127.0.0.1:{closed_port}/" in (
+        " ".join(r["fix"]["commands"])
     )
 
 

@@ -22,6 +22,9 @@ from tokenrun import (
 from doctor.sandbox.pytest_plugin import SandboxFactory
 from doctor.sandbox.threaded import ThreadedSandbox
 
+# The documented service (protocol.md); the field's default is in test_*_field.py.
+pytestmark = pytest.mark.sandbox_behaviour("documented")
+
 
 def key_run(sb: ThreadedSandbox, tmp_path: Path, key: str | None = None, *extra: str) -> Any:
     key = sb.api_key if key is None else key
@@ -345,14 +348,19 @@ def test_close_without_a_frame_is_called_probable_auth_and_names_1006(
     assert [c["code"] for c in closes] == [1006]
 
 
-def test_reused_token_accepted_is_a_warning_and_every_session_is_ended(
+def test_reused_token_accepted_is_evidence_not_a_warning_and_every_session_is_ended(
     sandbox_factory: SandboxFactory, tmp_path: Path
 ) -> None:
-    sb = sandbox_factory(token_single_use=False)
+    """Contract v2: the field accepts reuse (field-facts §1); it is evidence, with the
+    advice that holds either way, never a warning."""
+    sb = sandbox_factory(token_policy="field")
     run = key_run(sb, tmp_path)
     r = run.result("token")
-    assert (r["status"], r["cause"]) == ("warn", "token_reuse_accepted")
+    assert (r["status"], r["cause"]) == ("pass", None)
     assert r["evidence"]["token_reuse"] == "accepted"
+    assert r["fix"]["guide"] == "token_lifetime"
+    steps = " ".join(r["fix"]["steps"])
+    assert "fresh token right before each connection" in steps and "session.end" in steps
     assert run.proc.returncode == 0
     assert_ended_cleanly(sb)
     assert len(conns_with(sb, "session.ready", "out")) == 3
