@@ -23,6 +23,11 @@ FAULTS: dict[str, tuple[float | None, str]] = {
     "agent-timeout": (10.0, "no session.ready; agent_timeout after N seconds, close 1011"),
     "resume-rejected": (None, "every session.resume gets session_not_found, close 1008"),
     "no-session-ended": (None, "session.end closes the socket without session.ended"),
+    "slow-first-ended": (
+        5.0,
+        "the sandbox's first session.end gets session.ended only after N seconds (later "
+        "ones at once), as the field saw once",
+    ),
     "drop-after-ready": (1.0, "abrupt TCP close N seconds after session.ready"),
     "slow-ready": (3.0, "session.ready only after N seconds"),
     "token-rate-limited": (30.0, "GET /v1/token answers 429 with Retry-After: N seconds"),

@@ -528,6 +528,16 @@ class Connection:
             self.end_session("session.end")
             await self.close(1000, "")
             return
+        if self.cfg.fault("slow-first-ended") and self.sb.take_first_end():
+            # field-facts §12: once in many runs, session.ended came more than 4 s late.
+            # A client that gives up and cuts the socket ends the wait here.
+            delay = self.cfg.fault_s("slow-first-ended")
+            self.record("server", "session.ended_delayed", delay_s=delay)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.ws.wait_closed(), delay)
+            if self.ws.close_code is not None:
+                self.end_session("session.end")
+                return
         event = self.ended_event()
         self.end_session("session.end")
         await self.send(event)

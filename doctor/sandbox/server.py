@@ -101,6 +101,12 @@ class Sandbox:
         self._live: dict[int, Connection] = {}
         self._next_conn = 0
         self._timers: set[asyncio.Task[None]] = set()
+        self._first_end_taken = False  # fault slow-first-ended: only the first is late
+
+    def take_first_end(self) -> bool:
+        """True once: for the first session.end this sandbox answers."""
+        first, self._first_end_taken = not self._first_end_taken, True
+        return first
 
     def now(self) -> float:
         """The service's clock (`SandboxConfig.clock`; monotonic seconds by default)."""

@@ -128,6 +128,45 @@ def test_no_session_ended(sandbox_factory: Factory) -> None:
     assert "session.ended" not in [e.type for e in c.received]
 
 
+def test_slow_first_ended_delays_only_the_first_session_ended(sandbox_factory: Factory) -> None:
+    """field-facts §12: one session.ended came late. A client that gives up and cuts the
+    socket ends the sandbox's wait; every later session.end is answered at once."""
+    sb = sandbox_factory(faults={"slow-first-ended": 60.0})
+
+    async def go() -> tuple[AgentApiError, dict[str, Any] | None]:
+        async with AgentConnection.open(sb.ws_url, api_key=sb.api_key) as first:
+            await first.start_session({})
+            with pytest.raises(StepTimeout) as info:
+                await first.end(timeout=0.3)
+        async with AgentConnection.open(sb.ws_url, api_key=sb.api_key) as second:
+            await second.start_session({})
+            return info.value, await second.end()
+
+    err, ended = run(go())
+    assert err.step == "end"
+    assert ended is not None and ended["type"] == "session.ended"
+    (delayed,) = sb.find("session.ended_delayed")
+    assert delayed["delay_s"] == 60.0
+    # The cut ended the sandbox's wait: the first connection is closed, with no
+    # session.ended sent on it, long before the 60 s.
+    assert sb.wait_for("ws.closed", conn=delayed["conn"])
+    assert not sb.find("session.ended", conn=delayed["conn"])
+
+
+def test_slow_first_ended_within_the_client_timeout(sandbox_factory: Factory) -> None:
+    sb = sandbox_factory(faults={"slow-first-ended": 0.3})
+
+    async def go() -> dict[str, Any] | None:
+        async with AgentConnection.open(sb.ws_url, api_key=sb.api_key) as c:
+            await c.start_session({})
+            return await c.end(timeout=10)
+
+    assert run(go()) is not None
+    asked = sb.find("session.end")[-1]["t_s"]
+    ended = sb.find("session.ended")[-1]["t_s"]
+    assert ended - asked >= 0.3 - 1e-3
+
+
 def test_drop_after_ready(sandbox_factory: Factory) -> None:
     sb = sandbox_factory(faults={"drop-after-ready": 0.05})
 
@@ -277,6 +316,7 @@ def test_every_fault_has_a_test() -> None:
         "agent-timeout",
         "resume-rejected",
         "no-session-ended",
+        "slow-first-ended",
         "drop-after-ready",
         "slow-ready",
         "token-rate-limited",
