@@ -45,7 +45,8 @@ FAULTS: dict[str, tuple[float | None, str]] = {
 
 # Where protocol.md records two behaviours, the choice is a switch (first value = default).
 REPLY_DONE_STATUS = ("completed", "absent")  # normal reply.done: status "completed" or none
-TOKEN_ERROR_BODIES = ("error", "detail")  # documented token errors: {"error": ...} or {"detail"}
+# documented token errors: {"error": ...} or {"detail": ...} (the field's: always "detail")
+TOKEN_ERROR_BODIES = ("error", "detail")
 RETRY_AFTER_FORMS = ("seconds", "date")  # Retry-After: delta-seconds or an HTTP-date
 
 # The sandbox follows the live service as third parties measured it (field-facts.md) by

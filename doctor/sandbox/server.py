@@ -250,7 +250,10 @@ class Sandbox:
             extra = (
                 ("Retry-After", _retry_after(retry_after_s, self.config.retry_after_form, at)),
             )
-        if self.config.token_error_body == "detail":
+        if self.config.token_errors == "field" or self.config.token_error_body == "detail":
+            # field-facts §1: the live endpoint's error bodies are `{"detail": ...}` (it
+            # answers protocol.md's open question 8); `{"error": ...}` is the documented
+            # endpoint's generic shape, kept behind --token-errors documented
             return _json_response(status, {"detail": message}, extra, at)
         body: dict[str, Any] = {"error": message}
         if param is not None:  # AssemblyAI's generic error shape: {error, code?, details?}
