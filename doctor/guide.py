@@ -382,7 +382,9 @@ _ENTRIES: tuple[Entry, ...] = (
             "In the app, honour `Retry-After` when a 429 carries it, otherwise retry with "
             "exponential backoff (1 s, 2 s, 4 s...), and give up after a few tries.",
             "Mint one token per connection, right before opening it; never mint in a loop "
-            "or on a timer (a token is single use, so a stock of them does not help).",
+            "or on a timer: a stock of tokens does not help, since each one is good only "
+            "within its short `expires_in_seconds` window, and the docs allow one "
+            "connection per token.",
             "If 429s come at normal traffic, email support@assemblyai.com with this report.",
         ),
         ("agent-doctor check token --report token-report.json",),

@@ -72,7 +72,11 @@ class Plan:
 def plan_for(ctx: Context) -> Plan | Result:
     if ctx.api_key is None:
         cause, why = (
-            ("needs_api_key", "a token is single use and resume needs two connections")
+            (
+                "needs_api_key",
+                "a resume needs a second connection, which the docs say needs a token of its "
+                "own, and a run with --token alone cannot mint one",
+            )
             if ctx.token
             else ("no_credentials", "no credentials")
         )
