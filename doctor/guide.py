@@ -22,6 +22,7 @@ DEFAULTS: dict[str, str] = {
     "token_url": "https://agents.assemblyai.com/v1/token",
     "other_host": "agents.eu.assemblyai.com",
     "region": "us",
+    "other_region": "eu",
     "issuer": "an unknown CA",
     "proxy": "your proxy",
     "device": "the default device",
@@ -55,6 +56,12 @@ _A_BASE64 = "malformed-base64-in-inputaudio"
 _A_TOKEN = "token-expired-or-invalid-credentials"
 _A_BILLING = "unexpected-billing-after-the-call-ended"
 _A_RESUME = "session-resume-fails"
+# One advice on a token's redemption window, wherever it is given: the docs suggest
+# 60-300 s (protocol.md §2.2), the field says keep it short (field-facts §16).
+_TOKEN_WINDOW = (
+    "`expires_in_seconds` of 60 (the low end of the docs' suggested 60-300: a token used "
+    "at once needs no more)"
+)
 
 _ENTRIES: tuple[Entry, ...] = (
     # --- the vendor page's topics, one each -------------------------------------------------
@@ -174,9 +181,13 @@ _ENTRIES: tuple[Entry, ...] = (
         "wrong key with 404 `Invalid API key`.",
         (
             "Check the key in your dashboard and pass it as `ASSEMBLYAI_API_KEY` (no quotes, "
-            "no `Bearer ` prefix inside the variable); keys are per region ({region}).",
+            "no `Bearer ` prefix inside the variable).",
+            "This run used the {region} region ({host}). Whether a key works in both regions "
+            "is not documented: if your account was set up in the other one, try "
+            "`--region {other_region}`.",
             "Mint a fresh temporary token right before each connection, with "
-            "`expires_in_seconds` between 60 and 300; never cache tokens.",
+            + _TOKEN_WINDOW
+            + "; never cache tokens.",
             "Give every connection, a reconnect included, its own new token: the docs call "
             "tokens single use, even where the service lets one through twice.",
             "In the app, treat `unauthorized` in any letter case, and a close 1008 before "
@@ -585,8 +596,9 @@ _ENTRIES: tuple[Entry, ...] = (
         "`max_session_duration_seconds`. Neither is something to rely on or to fight: the "
         "docs promise single use and a hard cap, and either may be enforced at any time.",
         (
-            "Mint a fresh token right before each connection (a reconnect included), with a "
-            "short `expires_in_seconds` (60 or less), and never store or share one.",
+            "Mint a fresh token right before each connection (a reconnect included), with "
+            + _TOKEN_WINDOW
+            + ", and never store or share one.",
             "Protect the route in your app that mints tokens (login, rate limit): a leaked "
             "token can open more than one session while its window lasts.",
             "Run your own session timer and send `session.end` when it runs out (and on every "

@@ -111,8 +111,9 @@ def mint_outcome(
             'the token endpoint refused the API key: HTTP 404 {"detail": "Invalid API key"} '
             "(how the live service answers a wrong key)",
             "token_auth",
-            "GET /v1/token answered 404 Invalid API key: the key is wrong, revoked, or "
-            "belongs to another region",
+            "GET /v1/token answered 404 Invalid API key: the key is wrong or revoked (or, "
+            "possibly, made for the other region: whether keys work across regions is not "
+            "documented)",
         )
     if status == 200:
         wrong: list[str] = []

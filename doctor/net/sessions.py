@@ -76,6 +76,7 @@ def fix_values(ctx: Context, endpoint: str = "ws") -> dict[str, str]:
         "port": str(port or (443 if secure else 80)),
         "other_host": urllib.parse.urlsplit(other_ws).hostname or other_ws,
         "region": ctx.region,
+        "other_region": ctx.other_region(),
         "ws_url": ctx.ws_url,
         "token_url": REGIONS[ctx.region][1] if ctx.urls_overridden else ctx.token_url,
     }
