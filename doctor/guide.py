@@ -174,14 +174,18 @@ _ENTRIES: tuple[Entry, ...] = (
     Entry(
         "token_auth",
         "The API key or temporary token was refused",
-        "The credential is missing, wrong or expired, and the service refuses it before "
-        "`session.ready`. The live service lets the WebSocket open, then sends `session.error` "
+        "The credential is missing, wrong, expired or without Voice Agent API access, and "
+        "the service refuses it before `session.ready`. The live service lets the "
+        "WebSocket open, then sends `session.error` "
         '`unauthorized` ("Authentication failed") and closes 1008; the docs describe a '
         "refused handshake (`UNAUTHORIZED`, browsers see 1006). Its token endpoint answers a "
         "wrong key with 404 `Invalid API key`.",
         (
             "Check the key in your dashboard and pass it as `ASSEMBLYAI_API_KEY` (no quotes, "
             "no `Bearer ` prefix inside the variable).",
+            "If the key is right, check in the dashboard that its account or project has "
+            "Voice Agent API access and a billing method: a key without that access can be "
+            "refused like a wrong one (401, 403, or 404 `Invalid API key`).",
             "This run used the {region} region ({host}). Whether a key works in both regions "
             "is not documented: if your account was set up in the other one, try "
             "`--region {other_region}`.",
