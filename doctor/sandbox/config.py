@@ -19,6 +19,11 @@ FAULTS: dict[str, tuple[float | None, str]] = {
     "token-expired-frame": (None, "first frame is session.error `unauthorized`, then 1008"),
     "internal-error": (None, "session.error INTERNAL_ERROR then close 1011"),
     "at-capacity": (None, "session.error server_error (at capacity) then close 1008"),
+    "at-capacity-after": (
+        1.0,
+        "the first N sessions start; every later session.update gets session.error "
+        "server_error (at capacity) then close 1008",
+    ),
     "agent-init-failed": (None, "session.error agent_init_failed before ready, close 1011"),
     "agent-timeout": (10.0, "no session.ready; agent_timeout after N seconds, close 1011"),
     "resume-rejected": (None, "every session.resume gets session_not_found, close 1008"),
@@ -42,6 +47,7 @@ FAULTS: dict[str, tuple[float | None, str]] = {
         "session.error, no close frame (clients see 1006)",
     ),
 }
+COUNT_FAULTS = frozenset({"at-capacity-after"})  # N counts sessions, not seconds
 
 # Where protocol.md records two behaviours, the choice is a switch (first value = default).
 REPLY_DONE_STATUS = ("completed", "absent")  # normal reply.done: status "completed" or none
@@ -161,12 +167,15 @@ def parse_fault(text: str) -> tuple[str, float | None]:
         return name, default
     if default is None:
         raise FaultError(f"fault {name!r} takes no parameter")
+    unit = "a whole number of sessions" if name in COUNT_FAULTS else "a number of seconds"
     try:
         value = float(raw)
     except ValueError:
-        raise FaultError(f"fault {name!r} needs a number of seconds, got {raw!r}") from None
+        raise FaultError(f"fault {name!r} needs {unit}, got {raw!r}") from None
     if not value >= 0 or value == float("inf"):
-        raise FaultError(f"fault {name!r} needs a finite number of seconds >= 0, got {raw!r}")
+        raise FaultError(f"fault {name!r} needs {unit} >= 0 (finite), got {raw!r}")
+    if name in COUNT_FAULTS and not value.is_integer():
+        raise FaultError(f"fault {name!r} needs {unit}, got {raw!r}")
     return name, value
 
 

@@ -287,6 +287,14 @@ class Connection:
                 rules.ProtocolError("agent_init_failed", "The agent failed to start"), 1011
             )
             return
+        if self.cfg.fault("at-capacity-after") and self.sb.sessions_admitted >= int(
+            self.cfg.fault_s("at-capacity-after")
+        ):
+            await self.fatal(
+                rules.ProtocolError("server_error", "Server at capacity, retry later"), 1008
+            )
+            return
+        self.sb.sessions_admitted += 1
         assert self.auth.owner_key is not None
         cap_s = self.cfg.max_session_s
         if self.auth.grant is not None and self.cfg.token_cap_enforced:

@@ -102,6 +102,7 @@ class Sandbox:
         self._next_conn = 0
         self._timers: set[asyncio.Task[None]] = set()
         self._first_end_taken = False  # fault slow-first-ended: only the first is late
+        self.sessions_admitted = 0  # first session.updates accepted (fault at-capacity-after)
 
     def take_first_end(self) -> bool:
         """True once: for the first session.end this sandbox answers."""

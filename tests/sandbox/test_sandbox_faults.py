@@ -97,6 +97,18 @@ def test_agent_timeout_at_the_documented_limit(sandbox_factory: Factory) -> None
     assert isinstance(err, SessionError) and err.error_code == "agent_timeout"
 
 
+def test_at_capacity_after_admits_n_sessions_then_refuses_new_ones(
+    sandbox_factory: Factory,
+) -> None:
+    sb = sandbox_factory(faults={"at-capacity-after": 2})
+    for _ in range(2):
+        assert run(start(sb)).session_id
+    err = failure(sb)
+    assert isinstance(err, SessionError)
+    assert (err.error_code, err.close_code, err.close_frame) == ("server_error", 1008, True)
+    assert len(sb.find("session.ready")) == 2
+
+
 def test_resume_rejected(sandbox_factory: Factory) -> None:
     sb = sandbox_factory(faults={"resume-rejected": None})
 
@@ -317,6 +329,7 @@ def test_every_fault_has_a_test() -> None:
         "resume-rejected",
         "no-session-ended",
         "slow-first-ended",
+        "at-capacity-after",
         "drop-after-ready",
         "slow-ready",
         "token-rate-limited",
