@@ -108,7 +108,11 @@ def service_options(fn: F) -> F:
                 show_envvar=True,
                 help="API key (prefer the environment variable).",
             ),
-            click.option("--token", help="A temporary token (single use: a check consumes it)."),
+            click.option(
+                "--token",
+                help="A temporary token. The docs call tokens single use (the live service "
+                "accepted reuse within the token's window), so the token check may use it up.",
+            ),
             click.option(
                 "--proxy",
                 callback=_check_proxy,

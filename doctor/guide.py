@@ -22,6 +22,7 @@ DEFAULTS: dict[str, str] = {
     "token_url": "https://agents.assemblyai.com/v1/token",
     "other_host": "agents.eu.assemblyai.com",
     "region": "us",
+    "other_region": "eu",
     "issuer": "an unknown CA",
     "proxy": "your proxy",
     "device": "the default device",
@@ -55,6 +56,12 @@ _A_BASE64 = "malformed-base64-in-inputaudio"
 _A_TOKEN = "token-expired-or-invalid-credentials"
 _A_BILLING = "unexpected-billing-after-the-call-ended"
 _A_RESUME = "session-resume-fails"
+# One advice on a token's redemption window, wherever it is given: the docs suggest
+# 60-300 s (protocol.md §2.2), the field says keep it short (field-facts §16).
+_TOKEN_WINDOW = (
+    "`expires_in_seconds` of 60 (the low end of the docs' suggested 60-300: a token used "
+    "at once needs no more)"
+)
 
 _ENTRIES: tuple[Entry, ...] = (
     # --- the vendor page's topics, one each -------------------------------------------------
@@ -167,16 +174,24 @@ _ENTRIES: tuple[Entry, ...] = (
     Entry(
         "token_auth",
         "The API key or temporary token was refused",
-        "The credential is missing, wrong or expired, and the service refuses it before "
-        "`session.ready`. The live service lets the WebSocket open, then sends `session.error` "
+        "The credential is missing, wrong, expired or without Voice Agent API access, and "
+        "the service refuses it before `session.ready`. The live service lets the "
+        "WebSocket open, then sends `session.error` "
         '`unauthorized` ("Authentication failed") and closes 1008; the docs describe a '
         "refused handshake (`UNAUTHORIZED`, browsers see 1006). Its token endpoint answers a "
         "wrong key with 404 `Invalid API key`.",
         (
             "Check the key in your dashboard and pass it as `ASSEMBLYAI_API_KEY` (no quotes, "
-            "no `Bearer ` prefix inside the variable); keys are per region ({region}).",
+            "no `Bearer ` prefix inside the variable).",
+            "If the key is right, check in the dashboard that its account or project has "
+            "Voice Agent API access and a billing method: a key without that access can be "
+            "refused like a wrong one (401, 403, or 404 `Invalid API key`).",
+            "This run used the {region} region ({host}). Whether a key works in both regions "
+            "is not documented: if your account was set up in the other one, try "
+            "`--region {other_region}`.",
             "Mint a fresh temporary token right before each connection, with "
-            "`expires_in_seconds` between 60 and 300; never cache tokens.",
+            + _TOKEN_WINDOW
+            + "; never cache tokens.",
             "Give every connection, a reconnect included, its own new token: the docs call "
             "tokens single use, even where the service lets one through twice.",
             "In the app, treat `unauthorized` in any letter case, and a close 1008 before "
@@ -382,7 +397,9 @@ _ENTRIES: tuple[Entry, ...] = (
             "In the app, honour `Retry-After` when a 429 carries it, otherwise retry with "
             "exponential backoff (1 s, 2 s, 4 s...), and give up after a few tries.",
             "Mint one token per connection, right before opening it; never mint in a loop "
-            "or on a timer (a token is single use, so a stock of them does not help).",
+            "or on a timer: a stock of tokens does not help, since each one is good only "
+            "within its short `expires_in_seconds` window, and the docs allow one "
+            "connection per token.",
             "If 429s come at normal traffic, email support@assemblyai.com with this report.",
         ),
         ("agent-doctor check token --report token-report.json",),
@@ -583,8 +600,9 @@ _ENTRIES: tuple[Entry, ...] = (
         "`max_session_duration_seconds`. Neither is something to rely on or to fight: the "
         "docs promise single use and a hard cap, and either may be enforced at any time.",
         (
-            "Mint a fresh token right before each connection (a reconnect included), with a "
-            "short `expires_in_seconds` (60 or less), and never store or share one.",
+            "Mint a fresh token right before each connection (a reconnect included), with "
+            + _TOKEN_WINDOW
+            + ", and never store or share one.",
             "Protect the route in your app that mints tokens (login, rate limit): a leaked "
             "token can open more than one session while its window lasts.",
             "Run your own session timer and send `session.end` when it runs out (and on every "

@@ -8,8 +8,9 @@ so the grace window is not billed.
 A refusal (`session_not_found`) is what every live attempt got in the field
 (field-facts §6): a warning whose fix is the app's (start a fresh session), with the
 evidence support needs, and the check then starts that fresh session itself to show the
-fallback works. `fail` is kept for what breaks the app: no session at all, a resume that
-hangs, a session owned by another key.
+fallback works. `fail` is kept for what breaks the app: no session at all (the first
+one, or the fresh one after a refusal, does not start), a resume that hangs, a session
+owned by another key.
 
 Which credential: with an API key alone, the key on both connections (a server app).
 When the user also gave `--token`, the app uses tokens: each connection gets a token
@@ -72,7 +73,11 @@ class Plan:
 def plan_for(ctx: Context) -> Plan | Result:
     if ctx.api_key is None:
         cause, why = (
-            ("needs_api_key", "a token is single use and resume needs two connections")
+            (
+                "needs_api_key",
+                "a resume needs a second connection, which the docs say needs a token of its "
+                "own, and a run with --token alone cannot mint one",
+            )
             if ctx.token
             else ("no_credentials", "no credentials")
         )
@@ -168,7 +173,9 @@ async def run_resume(ctx: Context, plan: Plan) -> Result:
                 stop = dataclasses.replace(stop, detail=f"{stop.detail}; {used}")
             if stop.cause == "resume_rejected":
                 ev["resume_refusal"] = _refusal(first, second, delay)
-                ev["fresh_session_after_refusal"] = await _fresh_session(s, plan, ev)
+                fresh, fresh_problem = await _fresh_session(s, plan, ev)
+                ev["fresh_session_after_refusal"] = fresh
+                stop = _after_refusal(stop, fresh_problem)
             raise _Stop(stop)
         await s.end(second)
         outcome = after_resume_outcome(
@@ -199,16 +206,10 @@ async def run_resume(ctx: Context, plan: Plan) -> Result:
             ev,
         )
     summary = outcome.summary
-    if outcome.cause == "resume_rejected" and first is not None:
+    if "resume_refusal" in ev:
         ev["note"] = (
             "the first session was dropped and could not be resumed: the service may bill "
             "its grace window"
-        )
-        fresh = ev.get("fresh_session_after_refusal", {})
-        summary += (
-            "; a fresh session then started as the app's fallback would"
-            if fresh.get("started")
-            else f"; a fresh session did not start either ({fresh.get('why', 'not tried')})"
         )
     values = fix_values(ctx, outcome.endpoint)
     fix = guide.fix(outcome.guide, detail=outcome.detail, code="session_not_found", **values)
@@ -230,22 +231,45 @@ def _refusal(first: Attempt, second: Attempt, delay: float) -> dict[str, Any]:
     }
 
 
-async def _fresh_session(s: Sessions, plan: Plan, ev: dict[str, Any]) -> dict[str, Any]:
-    """What the app should do after a refusal: a new session with `session.update`."""
+async def _fresh_session(
+    s: Sessions, plan: Plan, ev: dict[str, Any]
+) -> tuple[dict[str, Any], Outcome | None]:
+    """What the app should do after a refusal: a new session with `session.update`. The
+    evidence, and why it did not start (None when it did)."""
     try:
         attempt = await s.open(await _auth_for(s, plan.second, 3, ev))
     except _Stop as stop:
-        return {"started": False, "why": stop.outcome.summary}
+        return {"started": False, "why": stop.outcome.summary}, stop.outcome
     if attempt.failure is not None:
-        why = session_outcome(attempt.failure, attempt.auth.kind).summary
-        return {"started": False, "why": why}
+        problem = session_outcome(attempt.failure, attempt.auth.kind)
+        return {"started": False, "why": problem.summary}, problem
     await s.end(attempt)
     return {
         "started": True,
         "session_id": attempt.session_id,
         "time_to_ready_ms": attempt.time_to_ready_ms,
         "ended_cleanly": attempt.ended,
-    }
+    }, None
+
+
+def _after_refusal(refused: Outcome, fresh_problem: Outcome | None) -> Outcome:
+    """A refused resume warns when the app's fallback works: a fresh session started.
+    When that fresh session cannot start either, the app has no session at all: `fail`,
+    with the cause and fix of what stopped the fresh session (as for a first session that
+    does not start), the refusal kept in the summary and in evidence."""
+    if fresh_problem is None:
+        return dataclasses.replace(
+            refused, summary=f"{refused.summary}; a fresh session then started as the app's "
+            "fallback would"
+        )  # fmt: skip
+    return Outcome(
+        fresh_problem.cause if fresh_problem.cause == "timeout" else "no_session_ready",
+        Status.FAIL,
+        f"{refused.summary}; a fresh session did not start either: {fresh_problem.summary}",
+        fresh_problem.guide,
+        fresh_problem.detail,
+        endpoint=fresh_problem.endpoint,
+    )
 
 
 def _resume_sent_at(attempt: Attempt, s: Sessions) -> float | None:

@@ -223,7 +223,11 @@ async def token(ctx: Context) -> Result:
             "no_credentials",
             f"no API key or token: pass --api-key, set {API_KEY_ENV}, or pass --token",
             {"api_key": None, "token": None},
-            guide.fix("token_auth", detail=f"no --api-key, {API_KEY_ENV} or --token given"),
+            guide.fix(
+                "token_auth",
+                detail=f"no --api-key, {API_KEY_ENV} or --token given",
+                **fix_values(ctx),
+            ),
         )
     ev: dict[str, Any] = {"credentials": {}}
     if key is not None:

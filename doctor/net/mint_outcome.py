@@ -111,8 +111,9 @@ def mint_outcome(
             'the token endpoint refused the API key: HTTP 404 {"detail": "Invalid API key"} '
             "(how the live service answers a wrong key)",
             "token_auth",
-            "GET /v1/token answered 404 Invalid API key: the key is wrong, revoked, or "
-            "belongs to another region",
+            "GET /v1/token answered 404 Invalid API key: the key is wrong or revoked (or, "
+            "possibly, made for the other region: whether keys work across regions is not "
+            "documented)",
         )
     if status == 200:
         wrong: list[str] = []
@@ -143,12 +144,18 @@ def mint_outcome(
             "GET /v1/token answered 401: the key is wrong, revoked, or not sent",
         )
     if status == 403:
+        # Issue 13: a refused key is `unauthorized` whichever refusal the token endpoint
+        # uses (401, 403, 404 Invalid API key); a 403 here cannot tell a wrong key from
+        # one without Voice Agent access, so the fix covers both. (`forbidden` stays for
+        # the WebSocket's FORBIDDEN: a credential it accepted and does not permit.)
         return Outcome(
-            "forbidden",
+            "unauthorized",
             Status.FAIL,
-            f"the token endpoint refused the API key: HTTP 403{said}",
-            "account_access",
-            "GET /v1/token answered 403: the key was recognised but refused",
+            f"the token endpoint refused the API key: HTTP 403{said} (a wrong key, or a key "
+            "without Voice Agent API access)",
+            "token_auth",
+            "GET /v1/token answered HTTP 403: the key is wrong, or it has no Voice Agent API "
+            "access",
         )
     if status == 429:
         if retry_after_s is None:

@@ -280,12 +280,26 @@ class _Prober:
                 # A silent peer: more handshakes would each wait the whole timeout again.
                 ev["tls_second_look"] = "not tried: the peer did not answer the handshake"
                 raise
+            silent = False
             try:
                 facts = self._peer_facts()
-            except _StageError:
+            except _StageError as second:
                 facts = {}
+                silent = second.failure.cause == "timeout"
+                if silent:
+                    # The peer answered once and then fell silent: a third handshake
+                    # would wait the whole timeout again (issue 13: every verdict within
+                    # --timeout + 2 s of the stall).
+                    ev["tls_second_look"] = (
+                        f"timed out: no answer to a second handshake within {self.timeout:g} s"
+                    )
+                    ev["tls_certifi_verified"] = None
+                    ev["tls_certifi_error"] = (
+                        "not tried: the peer stopped answering (the second handshake timed out)"
+                    )
             ev.update(facts)
-            ev.update(self._certifi_verdict())
+            if not silent:
+                ev.update(self._certifi_verdict())
             issuer = str(facts.get("tls_issuer", ""))
             if (
                 failure.cause == "tls_untrusted"

@@ -154,7 +154,9 @@ def _switch_options(fn: F) -> F:
     type=click.Choice(TOKEN_ERROR_BODIES),
     default="error",
     show_default=True,
-    help="Documented token errors: body {error: ...} or {detail: ...}.",
+    help="Body of the token endpoint's errors with --token-errors documented: {error: ...} "
+    "(AssemblyAI's generic shape) or {detail: ...}. The field behaviour always answers "
+    "{detail: ...}, as the live service does.",
 )
 @click.option(
     "--retry-after-form",

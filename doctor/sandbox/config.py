@@ -19,10 +19,20 @@ FAULTS: dict[str, tuple[float | None, str]] = {
     "token-expired-frame": (None, "first frame is session.error `unauthorized`, then 1008"),
     "internal-error": (None, "session.error INTERNAL_ERROR then close 1011"),
     "at-capacity": (None, "session.error server_error (at capacity) then close 1008"),
+    "at-capacity-after": (
+        1.0,
+        "the first N sessions start; every later session.update gets session.error "
+        "server_error (at capacity) then close 1008",
+    ),
     "agent-init-failed": (None, "session.error agent_init_failed before ready, close 1011"),
     "agent-timeout": (10.0, "no session.ready; agent_timeout after N seconds, close 1011"),
     "resume-rejected": (None, "every session.resume gets session_not_found, close 1008"),
     "no-session-ended": (None, "session.end closes the socket without session.ended"),
+    "slow-first-ended": (
+        5.0,
+        "the sandbox's first session.end gets session.ended only after N seconds (later "
+        "ones at once), as the field saw once",
+    ),
     "drop-after-ready": (1.0, "abrupt TCP close N seconds after session.ready"),
     "slow-ready": (3.0, "session.ready only after N seconds"),
     "token-rate-limited": (30.0, "GET /v1/token answers 429 with Retry-After: N seconds"),
@@ -37,10 +47,12 @@ FAULTS: dict[str, tuple[float | None, str]] = {
         "session.error, no close frame (clients see 1006)",
     ),
 }
+COUNT_FAULTS = frozenset({"at-capacity-after"})  # N counts sessions, not seconds
 
 # Where protocol.md records two behaviours, the choice is a switch (first value = default).
 REPLY_DONE_STATUS = ("completed", "absent")  # normal reply.done: status "completed" or none
-TOKEN_ERROR_BODIES = ("error", "detail")  # documented token errors: {"error": ...} or {"detail"}
+# documented token errors: {"error": ...} or {"detail": ...} (the field's: always "detail")
+TOKEN_ERROR_BODIES = ("error", "detail")
 RETRY_AFTER_FORMS = ("seconds", "date")  # Retry-After: delta-seconds or an HTTP-date
 
 # The sandbox follows the live service as third parties measured it (field-facts.md) by
@@ -155,12 +167,15 @@ def parse_fault(text: str) -> tuple[str, float | None]:
         return name, default
     if default is None:
         raise FaultError(f"fault {name!r} takes no parameter")
+    unit = "a whole number of sessions" if name in COUNT_FAULTS else "a number of seconds"
     try:
         value = float(raw)
     except ValueError:
-        raise FaultError(f"fault {name!r} needs a number of seconds, got {raw!r}") from None
+        raise FaultError(f"fault {name!r} needs {unit}, got {raw!r}") from None
     if not value >= 0 or value == float("inf"):
-        raise FaultError(f"fault {name!r} needs a finite number of seconds >= 0, got {raw!r}")
+        raise FaultError(f"fault {name!r} needs {unit} >= 0 (finite), got {raw!r}")
+    if name in COUNT_FAULTS and not value.is_integer():
+        raise FaultError(f"fault {name!r} needs {unit}, got {raw!r}")
     return name, value
 
 

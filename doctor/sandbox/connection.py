@@ -287,6 +287,14 @@ class Connection:
                 rules.ProtocolError("agent_init_failed", "The agent failed to start"), 1011
             )
             return
+        if self.cfg.fault("at-capacity-after") and self.sb.sessions_admitted >= int(
+            self.cfg.fault_s("at-capacity-after")
+        ):
+            await self.fatal(
+                rules.ProtocolError("server_error", "Server at capacity, retry later"), 1008
+            )
+            return
+        self.sb.sessions_admitted += 1
         assert self.auth.owner_key is not None
         cap_s = self.cfg.max_session_s
         if self.auth.grant is not None and self.cfg.token_cap_enforced:
@@ -528,6 +536,16 @@ class Connection:
             self.end_session("session.end")
             await self.close(1000, "")
             return
+        if self.cfg.fault("slow-first-ended") and self.sb.take_first_end():
+            # field-facts §12: once in many runs, session.ended came more than 4 s late.
+            # A client that gives up and cuts the socket ends the wait here.
+            delay = self.cfg.fault_s("slow-first-ended")
+            self.record("server", "session.ended_delayed", delay_s=delay)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.ws.wait_closed(), delay)
+            if self.ws.close_code is not None:
+                self.end_session("session.end")
+                return
         event = self.ended_event()
         self.end_session("session.end")
         await self.send(event)

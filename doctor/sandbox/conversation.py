@@ -36,6 +36,7 @@ class Reply:
         self.sent_chunks = 0
         self.task: asyncio.Task[None] | None = None
         self.finished = False
+        self.closed = asyncio.Event()  # set once its reply.done went out
 
     @property
     def reply_id(self) -> str:
@@ -114,6 +115,10 @@ class Conversation:
             (t for t in self.session.config.get("tools", []) if t.get("name") == name), {}
         )
         timeout = float(declared.get("timeout_seconds", 120))
+        # One reply at a time: a reply still playing (a greeting the user could not
+        # interrupt) ends with its reply.done before the carrier's reply.started.
+        while self.reply is not None:
+            await self.reply.closed.wait()
         # field-facts §9: the managed LLM's ids; OpenAI-style `call_` otherwise
         prefix = "chatcmpl-tool-" if self.cfg.field_shapes else "call_"
         call_id = prefix + secrets.token_hex(16)
@@ -124,6 +129,11 @@ class Conversation:
             self._carry(carrier, call_id, name, shapes.arguments_for(declared.get("parameters")))
         )
         await asyncio.wait({carrier.task})  # a barge-in cuts the carrier, not this turn
+        if call_id not in carrier.record.call_ids:
+            # Cut between its reply.started and its tool.call: the client never saw the
+            # call, so no result can come; the turn ends (the user's new turn goes on).
+            self.tool_waits.pop(call_id, None)
+            return
         try:
             result = await asyncio.wait_for(waiter, timeout)
             text = f"The tool {name} answered: {result[:200]}"
@@ -139,6 +149,8 @@ class Conversation:
 
     async def _carry(self, reply: Reply, call_id: str, name: str, args: dict[str, Any]) -> None:
         await self._started(reply)
+        # No await between recording the call and writing its frame (websockets writes a
+        # text frame before its first await): once `call_ids` names it, the client gets it.
         self.session.tool_calls.append(
             ToolCallRecord(call_id, name, args, reply.reply_id, time.time())
         )
@@ -278,6 +290,12 @@ class Conversation:
         reply.finished = True
         if self.reply is reply:
             self.reply = None
+        try:
+            await self._send_done(reply, status, transcript)
+        finally:
+            reply.closed.set()
+
+    async def _send_done(self, reply: Reply, status: str, transcript: bool) -> None:
         interrupted = status == "interrupted"
         if transcript:
             text = reply.spoken_text() if interrupted else reply.record.text

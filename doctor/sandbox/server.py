@@ -101,6 +101,13 @@ class Sandbox:
         self._live: dict[int, Connection] = {}
         self._next_conn = 0
         self._timers: set[asyncio.Task[None]] = set()
+        self._first_end_taken = False  # fault slow-first-ended: only the first is late
+        self.sessions_admitted = 0  # first session.updates accepted (fault at-capacity-after)
+
+    def take_first_end(self) -> bool:
+        """True once: for the first session.end this sandbox answers."""
+        first, self._first_end_taken = not self._first_end_taken, True
+        return first
 
     def now(self) -> float:
         """The service's clock (`SandboxConfig.clock`; monotonic seconds by default)."""
@@ -244,7 +251,10 @@ class Sandbox:
             extra = (
                 ("Retry-After", _retry_after(retry_after_s, self.config.retry_after_form, at)),
             )
-        if self.config.token_error_body == "detail":
+        if self.config.token_errors == "field" or self.config.token_error_body == "detail":
+            # field-facts §1: the live endpoint's error bodies are `{"detail": ...}` (it
+            # answers protocol.md's open question 8); `{"error": ...}` is the documented
+            # endpoint's generic shape, kept behind --token-errors documented
             return _json_response(status, {"detail": message}, extra, at)
         body: dict[str, Any] = {"error": message}
         if param is not None:  # AssemblyAI's generic error shape: {error, code?, details?}

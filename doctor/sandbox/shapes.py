@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from doctor.sandbox import rules
+from doctor.sandbox import rules, tool_args
 
 # field-facts §3: the echo lists every field, undocumented ones included, null when unset.
 _INPUT_NULLS = (
@@ -81,35 +81,6 @@ def word_timings(text: str, start_ms: float, span_ms: float) -> list[tuple[str, 
 
 def arguments_for(parameters: Any) -> dict[str, Any]:
     """Arguments that fit a tool's JSON-schema `parameters`, the way an LLM fills them
-    (field-facts §9: `arguments` is an object shaped by the declared parameters)."""
-    props = parameters.get("properties") if isinstance(parameters, dict) else None
-    if not isinstance(props, dict):
-        return {}
-    return {str(name): _value_for(name, schema) for name, schema in props.items()}
-
-
-def _value_for(name: Any, schema: Any) -> Any:
-    if not isinstance(schema, dict):
-        return f"sandbox {name}"
-    if isinstance(schema.get("enum"), list) and schema["enum"]:
-        return schema["enum"][0]
-    if "const" in schema:
-        return schema["const"]
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), None)
-    if kind == "integer":
-        low = schema.get("minimum", 1)
-        return int(low) if isinstance(low, (int, float)) else 1
-    if kind == "number":
-        low = schema.get("minimum", 1.0)
-        return float(low) if isinstance(low, (int, float)) else 1.0
-    if kind == "boolean":
-        return True
-    if kind == "array":
-        return [_value_for(name, schema.get("items", {"type": "string"}))]
-    if kind == "object":
-        return arguments_for(schema)
-    if kind == "null":
-        return None
-    return f"sandbox {name}"
+    (field-facts §9: `arguments` is an object shaped by the declared parameters); never
+    raises, whatever the schema (`tool_args`)."""
+    return tool_args.arguments_for(parameters)

@@ -41,7 +41,11 @@ class SilentPeer:
 
 
 @contextlib.contextmanager
-def silent_peer(tls: ssl.SSLContext | None = None) -> Iterator[SilentPeer]:
+def silent_peer(
+    tls: ssl.SSLContext | None = None, tls_answers: int | None = None
+) -> Iterator[SilentPeer]:
+    """`tls_answers`: how many connections get the TLS handshake (None: all); the later
+    ones stay silent from the start."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
@@ -59,7 +63,8 @@ def silent_peer(tls: ssl.SSLContext | None = None) -> Iterator[SilentPeer]:
                 with contextlib.suppress(BlockingIOError):
                     conn, _ = listener.accept()
                     peer.accepted.append(time.monotonic())
-                    if tls is not None:
+                    answer = tls_answers is None or len(peer.accepted) <= tls_answers
+                    if tls is not None and answer:
                         conn.setblocking(True)
                         conn.settimeout(10)
                         with contextlib.suppress(OSError):
@@ -158,3 +163,26 @@ def test_an_endpoint_silent_after_tls_stalls_at_the_upgrade_with_one_connection(
     assert (found.failure.stage, found.failure.cause) == ("ws_upgrade", "timeout")
     assert "tls_certifi_verified" not in found.evidence
     assert len(peer.accepted) == 1 and took < 1.0 + SLACK_S
+
+
+def test_a_peer_that_shows_an_untrusted_cert_then_falls_silent_gets_no_third_handshake() -> None:
+    """The first handshake fails verification (a CA nobody trusts), the second one, made
+    only to read the certificate, gets no answer: the verdict comes then, without the
+    third (certifi) handshake, which would wait the whole timeout again (issue 13's
+    review: `tls_untrusted` after 6.09 s and 3 connections at --timeout 3)."""
+    ca = trustme.CA()  # trusted by nobody here
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    with silent_peer(tls=server, tls_answers=1) as peer:
+        t0 = time.monotonic()
+        found = probe(f"wss://127.0.0.1:{peer.port}/v1/ws", ProxyChoice(None, "none"), None, 1.0)
+        took = time.monotonic() - t0
+        connections = len(peer.accepted)
+    assert found.failure is not None
+    assert (found.failure.stage, found.failure.cause) == ("tls", "tls_untrusted")
+    assert connections == 2  # the verifying handshake and the silent second look
+    ev = found.evidence
+    assert ev["tls_certifi_verified"] is None
+    assert ev["tls_certifi_error"].startswith("not tried")
+    assert ev["tls_second_look"].startswith("timed out")
+    assert took < 1.0 + SLACK_S, f"took {took:.2f} s"

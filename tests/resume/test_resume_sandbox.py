@@ -5,6 +5,7 @@ which needs a second key on the second connection and so drives the check's shel
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -112,10 +113,17 @@ def test_resume_rejected_is_a_warning_with_timing_and_evidence(
 def test_grace_window_shorter_than_the_delay(
     sandbox_factory: SandboxFactory, tmp_path: Path
 ) -> None:
+    """The sandbox's window (0.2 s) is shorter than the docs' 30 s that the check judges
+    by: the summary states the measured delay and places it inside the 30 s window."""
     sb = sandbox_factory(grace_s=0.2)
     r = resume_run(sb, tmp_path, delay="0.5").result("resume")
     assert (r["status"], r["cause"]) == ("warn", "resume_rejected")
-    assert "0.5 s after the drop (beyond the 0.2 s grace window" not in r["summary"]  # 30 s
+    said = re.search(
+        r"refused session\.resume (\d+\.\d) s after the drop \(inside the 30 s grace window\)",
+        r["summary"],
+    )
+    assert said is not None, r["summary"]
+    assert float(said.group(1)) >= 0.5
     assert r["evidence"]["resume_refusal"]["delay_s"] >= 0.5
     assert r["evidence"]["resume_delay_s"] >= 0.5
 

@@ -78,6 +78,27 @@ def test_token_endpoint_answers_as_the_field_saw(sandbox: ThreadedSandbox) -> No
     assert good.status_code == 200 and set(good.json()) == {"token", "expires_in_seconds"}
 
 
+@pytest.mark.parametrize(
+    ("fault", "status", "message"),
+    [("token-rate-limited", 429, "Too many requests"), ("token-server-error", 500, None)],
+)
+def test_token_endpoint_error_bodies_are_detail_in_the_field(
+    sandbox_factory: Factory, fault: str, status: int, message: str | None
+) -> None:
+    """§1 (open question 8 answered): the live endpoint's error bodies are
+    `{"detail": ...}`; `--token-error-body` shapes only the documented endpoint's."""
+    for body_switch in ("error", "detail"):
+        sb = sandbox_factory(faults={fault: None}, token_error_body=body_switch)
+        answer = get_token(sb, {"Authorization": sb.api_key}, expires_in_seconds=60)
+        assert answer.status_code == status
+        assert list(answer.json()) == ["detail"] and isinstance(answer.json()["detail"], str)
+        if message is not None:
+            assert answer.json()["detail"] == message
+    documented = sandbox_factory(faults={fault: None}, token_errors="documented")
+    answer = get_token(documented, {"Authorization": documented.api_key}, expires_in_seconds=60)
+    assert answer.status_code == status and list(answer.json()) == ["error"]
+
+
 def test_documented_token_errors_behind_the_switch(sandbox_factory: Factory) -> None:
     sb = sandbox_factory(token_errors="documented")
     assert get_token(sb, {"Authorization": "0" * 32}, expires_in_seconds=60).status_code == 401

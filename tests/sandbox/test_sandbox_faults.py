@@ -97,6 +97,18 @@ def test_agent_timeout_at_the_documented_limit(sandbox_factory: Factory) -> None
     assert isinstance(err, SessionError) and err.error_code == "agent_timeout"
 
 
+def test_at_capacity_after_admits_n_sessions_then_refuses_new_ones(
+    sandbox_factory: Factory,
+) -> None:
+    sb = sandbox_factory(faults={"at-capacity-after": 2})
+    for _ in range(2):
+        assert run(start(sb)).session_id
+    err = failure(sb)
+    assert isinstance(err, SessionError)
+    assert (err.error_code, err.close_code, err.close_frame) == ("server_error", 1008, True)
+    assert len(sb.find("session.ready")) == 2
+
+
 def test_resume_rejected(sandbox_factory: Factory) -> None:
     sb = sandbox_factory(faults={"resume-rejected": None})
 
@@ -126,6 +138,45 @@ def test_no_session_ended(sandbox_factory: Factory) -> None:
     assert ended is None
     assert (c.close_code, c.close_frame) == (1000, True)
     assert "session.ended" not in [e.type for e in c.received]
+
+
+def test_slow_first_ended_delays_only_the_first_session_ended(sandbox_factory: Factory) -> None:
+    """field-facts §12: one session.ended came late. A client that gives up and cuts the
+    socket ends the sandbox's wait; every later session.end is answered at once."""
+    sb = sandbox_factory(faults={"slow-first-ended": 60.0})
+
+    async def go() -> tuple[AgentApiError, dict[str, Any] | None]:
+        async with AgentConnection.open(sb.ws_url, api_key=sb.api_key) as first:
+            await first.start_session({})
+            with pytest.raises(StepTimeout) as info:
+                await first.end(timeout=0.3)
+        async with AgentConnection.open(sb.ws_url, api_key=sb.api_key) as second:
+            await second.start_session({})
+            return info.value, await second.end()
+
+    err, ended = run(go())
+    assert err.step == "end"
+    assert ended is not None and ended["type"] == "session.ended"
+    (delayed,) = sb.find("session.ended_delayed")
+    assert delayed["delay_s"] == 60.0
+    # The cut ended the sandbox's wait: the first connection is closed, with no
+    # session.ended sent on it, long before the 60 s.
+    assert sb.wait_for("ws.closed", conn=delayed["conn"])
+    assert not sb.find("session.ended", conn=delayed["conn"])
+
+
+def test_slow_first_ended_within_the_client_timeout(sandbox_factory: Factory) -> None:
+    sb = sandbox_factory(faults={"slow-first-ended": 0.3})
+
+    async def go() -> dict[str, Any] | None:
+        async with AgentConnection.open(sb.ws_url, api_key=sb.api_key) as c:
+            await c.start_session({})
+            return await c.end(timeout=10)
+
+    assert run(go()) is not None
+    asked = sb.find("session.end")[-1]["t_s"]
+    ended = sb.find("session.ended")[-1]["t_s"]
+    assert ended - asked >= 0.3 - 1e-3
 
 
 def test_drop_after_ready(sandbox_factory: Factory) -> None:
@@ -277,6 +328,8 @@ def test_every_fault_has_a_test() -> None:
         "agent-timeout",
         "resume-rejected",
         "no-session-ended",
+        "slow-first-ended",
+        "at-capacity-after",
         "drop-after-ready",
         "slow-ready",
         "token-rate-limited",

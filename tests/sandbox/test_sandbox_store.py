@@ -166,6 +166,7 @@ def test_every_fault_parses_with_its_default(name: str) -> None:
         ("slow-ready=2.5", ("slow-ready", 2.5)),
         (" drop-after-ready=0 ", ("drop-after-ready", 0.0)),
         ("token-rate-limited=5", ("token-rate-limited", 5.0)),
+        ("at-capacity-after=0", ("at-capacity-after", 0.0)),
     ],
 )
 def test_fault_parameters(text: str, expected: tuple[str, float]) -> None:
@@ -183,6 +184,8 @@ def test_fault_parameters(text: str, expected: tuple[str, float]) -> None:
         "internal-error=3",
         "resume-new-id=1",
         "close-without-frame=0",
+        "at-capacity-after=1.5",
+        "at-capacity-after=-1",
     ],
 )
 def test_bad_faults(text: str) -> None:

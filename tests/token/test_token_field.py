@@ -4,12 +4,17 @@ the pure judgement of the token endpoint's field answers."""
 
 from __future__ import annotations
 
+import json
+import secrets
+import threading
 import time
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from clirun import assert_valid_report, cli_env, run_cli
 from tokenrun import doctor, mint
 
 from doctor.net.mint_outcome import mint_outcome
@@ -136,3 +141,66 @@ def test_websocket_refusal_after_the_upgrade_is_unauthorized(
     assert (r["status"], r["cause"]) == ("fail", "unauthorized"), r["summary"]
     assert "session.error unauthorized (Authentication failed), then close 1008" in r["summary"]
     assert "1006" not in r["summary"]  # a browser sees open, the frame, then 1008
+
+
+# --- a 403 from the token endpoint (issue 13's "Done when") -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"detail": "Forbidden"}, {"error": "Forbidden"}, "Forbidden"],
+    ids=["detail", "error", "text"],
+)
+def test_403_from_the_token_endpoint_is_a_refused_key_and_says_it_was_403(body: Any) -> None:
+    out = mint_outcome(403, False, None, 60, "Forbidden", body)
+    assert out is not None and (out.cause, out.status, out.guide) == (
+        "unauthorized", Status.FAIL, "token_auth",
+    )  # fmt: skip
+    assert "HTTP 403" in out.summary and "403" in out.detail
+    assert "without Voice Agent API access" in out.summary
+
+
+def test_the_token_check_calls_a_403_unauthorized_with_the_status_and_both_fixes(
+    tmp_path: Path,
+) -> None:
+    """Through the real CLI: a token endpoint that answers 403 (a real HTTP server on
+    loopback); the summary names HTTP 403, the evidence keeps it, the fix covers a wrong
+    key and a key without Voice Agent access."""
+
+    class Refuse(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            data = json.dumps({"detail": "Forbidden"}).encode()
+            self.send_response(403)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    key = secrets.token_hex(16)
+    try:
+        token_url = f"http://127.0.0.1:{server.server_address[1]}/v1/token"
+        proc = run_cli(
+            "check", "token", "--skip", "wss", "--ws-url", "ws://127.0.0.1:9/v1/ws",
+            "--token-url", token_url, "--api-key", key, "--timeout", "5", "--json",
+            env=cli_env(),
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert key not in proc.stdout + proc.stderr
+    report = assert_valid_report(json.loads(proc.stdout))
+    (r,) = [c for c in report["checks"] if c["id"] == "token"]
+    assert (r["status"], r["cause"]) == ("fail", "unauthorized"), r["summary"]
+    assert "HTTP 403" in r["summary"] and "Forbidden" in r["summary"]
+    assert r["evidence"]["mint"]["http_status"] == 403
+    assert r["fix"]["guide"] == "token_auth"
+    steps = " ".join(r["fix"]["steps"])
+    assert "Check the key in your dashboard" in steps and "Voice Agent API access" in steps
+    assert r["evidence"]["sessions"] == []  # the key session would be refused the same way
+    assert proc.returncode == 1

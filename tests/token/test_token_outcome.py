@@ -70,7 +70,8 @@ def test_a_200_of_the_wrong_shape_fails_and_says_what_is_wrong(
     ("status", "cause", "guide"),
     [
         (401, "unauthorized", "token_auth"),
-        (403, "forbidden", "account_access"),
+        # issue 13: a refused key is unauthorized from the token endpoint, 403 included
+        (403, "unauthorized", "token_auth"),
         (429, "rate_limited", "rate_limit"),
         (400, "bad_request", "token_request"),
         (404, "bad_request", "token_request"),
