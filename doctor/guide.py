@@ -633,6 +633,19 @@ _ENTRIES: tuple[Entry, ...] = (
         _A_RESUME,
     ),
     # --- audio on real setups (issue 14) ---
+    Entry(
+        "audio_sample_length",
+        "Too little audio to judge",
+        "A single quiet chunk (the first 50 ms of a session is often near silence) carries "
+        "too little signal to tell PCM16 from other sample formats, or to measure its rate.",
+        (
+            "Validate a few seconds of speech: save the audio of several consecutive "
+            "`input.audio` messages (a JSON-lines capture works as it is).",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor validate-audio capture.jsonl",),
+        _A_BASE64,
+    ),
     # --- session analysis: session, analyze (issue 15) ---
     # --- the relay: watch (issue 16) ---
     # --- the browser (issue 17) ---
