@@ -7,6 +7,7 @@ a driver that hangs costs the check its timeout, not the run. Heavy imports stay
 
 from __future__ import annotations
 
+import asyncio
 import math
 import platform
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,16 @@ if TYPE_CHECKING:
 RECORD_S = 0.5
 PROBE_RATE_HZ = 24000
 BLUETOOTH_HFP_RATES_HZ = (8000, 16000)
+
+
+def device_lock(ctx: Context) -> asyncio.Lock:
+    """One audio check at a time: a stream another check opens on the same devices
+    during the echo probe costs it samples (measured: ERL -9.7 dB instead of 0 on a
+    loopback while `sample-rate` ran beside it)."""
+    lock = ctx.shared.get("audio_device_lock")
+    if lock is None:
+        lock = ctx.shared["audio_device_lock"] = asyncio.Lock()
+    return lock
 
 
 def _portaudio_fix() -> Fix:
@@ -95,7 +106,13 @@ def _capture(spec: str | None) -> tuple[DeviceInfo, Any]:
 @check("microphone", "Microphone opens and delivers sound", needs=("environment",), timeout=30.0)
 async def microphone(ctx: Context) -> Result:
     """Open the input at 24 kHz mono int16 on its own stream and record half a second."""
+    async with device_lock(ctx):
+        return await _microphone(ctx)
+
+
+async def _microphone(ctx: Context) -> Result:
     from doctor.audio.levels.capture import judge, level_stats
+    from doctor.devices.loopback import input_loopback_facts
     from doctor.devices.portaudio import DeviceError
 
     try:
@@ -110,9 +127,25 @@ async def microphone(ctx: Context) -> Result:
         "rate_hz": PROBE_RATE_HZ,
         "duration_s": round(stats.samples / PROBE_RATE_HZ, 3),
         **stats.evidence(),
+        **await run_blocking(input_loopback_facts, device),
     }
     verdict = judge(stats)
     name = f"{device.name!r} ({device.hostapi})"
+    if evidence.get("loopback_input"):
+        heard = (
+            "digital silence, because nothing was playing"
+            if verdict == "silent"
+            else f"{stats.rms_dbfs:.0f} dBFS of whatever is playing"
+        )
+        return problem(
+            Status.FAIL,
+            "loopback_input",
+            f"{name} is a loopback of an output, not a microphone "
+            f"({evidence['loopback_reason']}); it recorded {heard}, and the agent's "
+            "voice would come straight back into the session",
+            evidence,
+            guide.fix("loopback_input", device=device.name, detail=evidence["loopback_reason"]),
+        )
     if verdict == "silent":
         mac = platform.system() == "Darwin"
         why = (
@@ -199,6 +232,11 @@ def _rates_text(rates: list[int]) -> str:
 )
 async def sample_rate(ctx: Context) -> Result:
     """Open the input and output devices at exactly 24000 Hz mono int16 (separate streams)."""
+    async with device_lock(ctx):
+        return await _sample_rate(ctx)
+
+
+async def _sample_rate(ctx: Context) -> Result:
     from doctor.devices.portaudio import DeviceError
 
     probes: dict[Kind, dict[str, Any]] = {}
