@@ -633,6 +633,39 @@ _ENTRIES: tuple[Entry, ...] = (
         _A_RESUME,
     ),
     # --- audio on real setups (issue 14) ---
+    Entry(
+        "audio_sample_length",
+        "Too little audio to judge",
+        "A single quiet chunk (the first 50 ms of a session is often near silence) carries "
+        "too little signal to tell PCM16 from other sample formats, or to measure its rate.",
+        (
+            "Validate a few seconds of speech: save the audio of several consecutive "
+            "`input.audio` messages (a JSON-lines capture works as it is).",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor validate-audio capture.jsonl",),
+        _A_BASE64,
+    ),
+    Entry(
+        "loopback_input",
+        "The input is a copy of the output, not a microphone",
+        "The chosen input records what this machine plays (a monitor of an output, or a "
+        "virtual loopback cable), digitally. It is silent until something plays, and then "
+        "everything the agent says comes straight back into the session as if the user "
+        "said it: the agent interrupts itself on every reply.",
+        (
+            "Pick the real microphone: `agent-doctor devices` lists the inputs; pass one with "
+            "`--input-device`, and make it the default in your app or system settings.",
+            "PulseAudio/PipeWire: `pactl set-default-source SOURCE` with a source that is not "
+            "a `.monitor` (see `pactl list short sources`).",
+            "macOS: BlackHole or Loopback as the input is only right for recording what plays; "
+            "choose the built-in or headset microphone in Sound settings.",
+            "Windows: disable Stereo Mix / What U Hear as the default recording device.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor devices", "pactl list short sources"),
+        _A_ECHO,
+    ),
     # --- session analysis: session, analyze (issue 15) ---
     # --- the relay: watch (issue 16) ---
     # --- the browser (issue 17) ---
