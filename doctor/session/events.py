@@ -74,7 +74,7 @@ META_CONFIG = "meta.config"  # the session config known from elsewhere {config}
 class AudioInfo:
     """An audio message's payload: decoded PCM when the log kept it, else only its size."""
 
-    bytes: int | None
+    size: int | None
     valid_base64: bool
     pcm: bytes | None = None
 

@@ -307,7 +307,10 @@ def tools_result(seg: Segment, ex: Extras) -> Result | None:
     if not seg.tools:
         return None
     timeouts = _tool_timeouts(seg)
-    missing, late, dropped, http = [], [], [], []
+    missing: list[dict[str, Any]] = []
+    late: list[dict[str, Any]] = []
+    dropped: list[dict[str, Any]] = []
+    http: list[dict[str, Any]] = []
     for c in seg.tools.values():
         if c.t is None:
             continue

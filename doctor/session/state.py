@@ -284,7 +284,7 @@ class Collector:
         n: int | None = None
         pcm: bytes | None = None
         if info is not None:
-            n, pcm = info.bytes, info.pcm
+            n, pcm = info.size, info.pcm
             if not info.valid_base64:
                 a.invalid += 1
         else:
@@ -392,8 +392,8 @@ class Collector:
             r.first_chunk_t = t
         info = ev.audio
         pcm = info.pcm if info is not None else None
-        if info is not None and info.bytes:
-            r.audio_bytes += info.bytes
+        if info is not None and info.size:
+            r.audio_bytes += info.size
         if pcm is None and info is None:
             data = p.get("data")
             if isinstance(data, str) and data != "<redacted>":

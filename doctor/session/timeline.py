@@ -51,7 +51,8 @@ def _turn_events(turn: dict[str, Any]) -> list[Event]:
     created = audible - ttfa if audible is not None and ttfa is not None else None
     if created is None:
         created = ue if ue is not None else (audible or ended)
-    calls = turn.get("tool_calls") if isinstance(turn.get("tool_calls"), list) else []
+    raw_calls = turn.get("tool_calls")
+    calls: list[Any] = raw_calls if isinstance(raw_calls, list) else []
     first_call = min(
         (c for c in (_ms(c, "dispatched_at_ms") for c in calls if isinstance(c, dict)) if c),
         default=None,
@@ -124,7 +125,8 @@ def timeline_events(doc: dict[str, Any]) -> list[Event]:
             )
             break
     events.append(_svc("session.ready", None if start is None else start + 0.024, session_id=sid))
-    turns = doc.get("turns") if isinstance(doc.get("turns"), list) else []
+    raw_turns = doc.get("turns")
+    turns: list[Any] = raw_turns if isinstance(raw_turns, list) else []
     for turn in turns:
         if isinstance(turn, dict):
             events.extend(_turn_events(turn))

@@ -71,7 +71,7 @@ class Script:
             expires_at=int(self.t) + 3600,
             resume_token="<redacted>",
         )
-        self.t += 0.45
+        self.t += 0.5  # the app has received session.ready by now
         return self
 
     def reply(
