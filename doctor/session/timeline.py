@@ -111,18 +111,10 @@ def timeline_events(doc: dict[str, Any]) -> list[Event]:
     start = _ms(doc, "started_at_unix_ms")
     sid = doc.get("session_id") if isinstance(doc.get("session_id"), str) else None
     events: list[Event] = []
-    for change in doc.get("config_changes") or []:
+    changes = doc.get("config_changes")
+    for change in changes if isinstance(changes, list) else []:
         if isinstance(change, dict) and isinstance(change.get("update"), dict):
-            events.append(
-                meta(META_CONFIG, _ms(change, "received_at_ms") or start, config=change["update"])
-            )
-            events.append(
-                _app(
-                    "session.update",
-                    _ms(change, "received_at_ms") or start,
-                    session=change["update"],
-                )
-            )
+            events.append(meta(META_CONFIG, start, config=change["update"]))
             break
     events.append(_svc("session.ready", None if start is None else start + 0.024, session_id=sid))
     raw_turns = doc.get("turns")
@@ -133,7 +125,11 @@ def timeline_events(doc: dict[str, Any]) -> list[Event]:
     ended = doc.get("ended")
     if isinstance(ended, dict):
         dur = ended.get("duration_seconds")
-        t_end = start + float(dur) if start is not None and isinstance(dur, (int, float)) else None
+        t_end = (
+            start + float(dur)
+            if start is not None and isinstance(dur, (int, float)) and not isinstance(dur, bool)
+            else None
+        )
         events.append(
             meta(
                 META_ENDED,
