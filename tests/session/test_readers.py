@@ -184,7 +184,7 @@ def test_json_lines_with_bad_lines_and_a_huge_line(tmp_path: Path, monkeypatch: 
 
     monkeypatch.setattr(jsonstream, "MAX_VALUE_CHARS", 4096)
     good = [json.dumps(e.payload) for e in normal_session().sorted() if e.direction != "meta"]
-    lines = good[:10] + ["{truncated", "x" * 20000, "", "[1,2]"] + good[10:]
+    lines = [*good[:10], "{truncated", "x" * 20000, "", "[1,2]", *good[10:]]
     p = tmp_path / "log.jsonl"
     p.write_text("\n".join(lines))
     (f,), notes = run(p)
