@@ -21,6 +21,12 @@ if TYPE_CHECKING:
     from doctor.session.analyzer import SessionFindings
 
 
+class NoSession(click.ClickException):
+    """Nothing analysable in the inputs: one line, exit 2 (the contract's bad-input code)."""
+
+    exit_code = 2
+
+
 class Bar:
     """A one-line progress bar on stderr, only on a terminal."""
 
@@ -111,9 +117,7 @@ def analyze_and_report(
     notes: list[str] = []
     found = analyze_paths(paths, notes, Bar(sys.stderr.isatty()))
     if not found:
-        raise click.ClickException(
-            "no session found in " + ", ".join(paths) + " (see the lines above)"
-        )
+        raise NoSession("no session found in " + ", ".join(paths) + " (see the lines above)")
     results = session_results(found)
     sessions = [f.summary() for f in found]
     report = build_report(

@@ -56,7 +56,7 @@ class SessionFindings:
             "session_id": self.session_id,
             "input": self.source.path,
             "shape": self.source.shape,
-            "started_at": seg.first_t,
+            "started_at": _iso(seg.first_t),
             "duration_s": None
             if seg.first_t is None or seg.last_t is None
             else round(seg.last_t - seg.first_t, 2),
@@ -66,6 +66,18 @@ class SessionFindings:
             "errors": len(seg.errors),
             "notes": self.notes,
         }
+
+
+def _iso(t: float | None) -> str | None:
+    from datetime import datetime, timezone
+
+    if t is None:
+        return None
+    try:
+        dt = datetime.fromtimestamp(t, timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class _AppAudio:
