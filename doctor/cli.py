@@ -36,6 +36,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "devices": "doctor.commands.devices:devices_command",
     "echo": "doctor.commands.echo:echo_command",
     "sandbox": "doctor.sandbox.cli:sandbox",
+    "session": "doctor.commands.session:session_command",
     "validate-audio": "doctor.commands.validate_audio:validate_audio",
 }
 

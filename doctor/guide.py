@@ -788,6 +788,109 @@ _ENTRIES: tuple[Entry, ...] = (
         (),
         _A_BASE64,
     ),
+    # (issue 15, fetching sessions: agent-doctor session)
+    Entry(
+        "session_id_format",
+        "That is not a session id",
+        "Session ids look like `sess_` followed by 32 hexadecimal digits; `{detail}` is not "
+        "one, so nothing was asked of the service.",
+        (
+            "Copy the id from `session.ready.session_id` in your app's log (or from "
+            "`agent-doctor session --recent 5`), not the resume token, an agent id or an item "
+            "id.",
+        ),
+        ("agent-doctor session --recent 5",),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "sessions_key_refused",
+        "The Sessions API refused the API key",
+        "{host} answered {code} to the key from {detail}; the Sessions API, like the token "
+        "endpoint, wants the account's API key (a temporary token cannot read sessions).",
+        (
+            "Use the API key of the account that ran the session: `--api-key` or "
+            "ASSEMBLYAI_API_KEY (the raw key; `Bearer` is accepted too).",
+            "Check the key in the dashboard; a revoked or mistyped key is refused.",
+        ),
+        ("agent-doctor check token -v",),
+        _A_TOKEN,
+    ),
+    Entry(
+        "session_not_found",
+        "No such session for this key in region {region}",
+        "{host} knows no session `{detail}` for this API key. Sessions are kept per account "
+        "and per region: a session of another account, or one that ran in the other region, "
+        "answers the same 404.",
+        (
+            "If the app connects to {other_host}, ask there: `--region {other_region}`.",
+            "If another account's key opened the session, use that key.",
+            "Check the id against `session.ready.session_id` in the app's log; "
+            "`agent-doctor session --recent 5` lists this key's newest sessions.",
+        ),
+        ("agent-doctor session --recent 5 --region {region}",),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "session_in_other_region",
+        "The session ran in region {other_region}",
+        "The session is not in region {region} but {other_host} has it: sessions are stored "
+        "in the region that ran them.",
+        ("Ask the region that ran it: `--region {other_region}`.",),
+        ("agent-doctor session {detail} --region {other_region}",),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "artifacts_not_ready",
+        "The session's artifacts are not ready yet",
+        "The service lists a session's recording, timeline and metadata only once the "
+        "session is complete: a few seconds after its end (about 7 s in the field), longer "
+        "for a session still open or in its grace window.",
+        (
+            "Wait a few seconds and run the same command again.",
+            "If the session is still `active`, end it with `session.end` first (a dropped "
+            "session stays open through its grace window).",
+        ),
+        ("agent-doctor session {detail}",),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "artifact_url_expired",
+        "The artifact links expired before the download",
+        "Artifact URLs are pre-signed and short-lived; the links read from the Sessions API "
+        "had expired when they were fetched, also after asking for fresh ones.",
+        (
+            "Run the command again: each run asks for fresh links.",
+            "Check this machine's clock (pre-signed URLs are checked against the time) and "
+            "raise `--timeout` on a slow link.",
+        ),
+        ("agent-doctor session {detail}",),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "artifact_download_failed",
+        "An artifact could not be downloaded",
+        "The Sessions API gave a link, but fetching it failed: {detail}.",
+        (
+            "Artifact links point at a storage host, not at {host}; allow it through "
+            "{proxy} and the firewall (HTTPS, port 443).",
+            "Run the command again; with `--save DIR` the files that did arrive stay there.",
+        ),
+        ("agent-doctor check wss",),
+        _A_FIREWALL,
+    ),
+    Entry(
+        "sessions_api_unreachable",
+        "The Sessions API could not be reached",
+        "No usable answer from {host}: {detail}.",
+        (
+            "The REST API is on the token URL's host; `agent-doctor all` tells DNS, TCP, TLS "
+            "and proxy problems apart.",
+            "Behind a proxy, pass it with `--proxy`; behind an inspecting proxy, its CA with "
+            "`--ca-bundle`.",
+        ),
+        ("agent-doctor all",),
+        _A_FIREWALL,
+    ),
     # --- the relay: watch (issue 16) ---
     # --- the browser (issue 17) ---
 )

@@ -106,8 +106,11 @@ def analyze_and_report(
     command: str = "analyze",
     ctx: Context | None = None,
     extra: dict[str, Any] | None = None,
+    results_before: list[Result] | None = None,
 ) -> None:
-    """Analyse, print the report (text or --json), write --report/--plot, exit (0/1/2)."""
+    """Analyse, print the report (text or --json), write --report/--plot, exit (0/1/2).
+    `results_before`: results of getting the inputs (`session`'s downloads) that lead the
+    report; with them, an empty analysis is reported instead of refused."""
     from doctor.report.build import build_report, exit_code
 
     check_report_path(params.get("report_path"))
@@ -116,9 +119,9 @@ def analyze_and_report(
     t0 = time.monotonic()
     notes: list[str] = []
     found = analyze_paths(paths, notes, Bar(sys.stderr.isatty()))
-    if not found:
+    if not found and not results_before:
         raise NoSession("no session found in " + ", ".join(paths) + " (see the lines above)")
-    results = session_results(found)
+    results = [*(results_before or []), *session_results(found)]
     sessions = [f.summary() for f in found]
     report = build_report(
         command,
