@@ -32,9 +32,11 @@ log = logging.getLogger("doctor")
 
 # name -> "module:attribute"; each module must be light to import.
 LAZY_COMMANDS: dict[str, str] = {
+    "analyze": "doctor.commands.analyze:analyze_command",
     "devices": "doctor.commands.devices:devices_command",
     "echo": "doctor.commands.echo:echo_command",
     "sandbox": "doctor.sandbox.cli:sandbox",
+    "session": "doctor.commands.session:session_command",
     "validate-audio": "doctor.commands.validate_audio:validate_audio",
 }
 

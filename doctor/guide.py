@@ -667,6 +667,263 @@ _ENTRIES: tuple[Entry, ...] = (
         _A_ECHO,
     ),
     # --- session analysis: session, analyze (issue 15) ---
+    Entry(
+        "session_echo",
+        "The agent hears itself: its voice comes back as user speech",
+        "The agent's audio plays through a speaker into the microphone and the app sends it "
+        "back; the service takes it for the user, cuts the reply and answers its own words. "
+        "Terminal apps (PortAudio, `sounddevice`) get no echo cancellation from the OS.",
+        (
+            "Use headphones: the simplest and most reliable fix.",
+            "In a browser, capture with `getUserMedia({{audio: {{echoCancellation: true}}}})` "
+            "and one AudioContext at the device's rate (forcing 24 kHz defeats Firefox's AEC).",
+            "In a native app, capture through the platform's voice-processing path (macOS "
+            "VoiceProcessingIO, Windows communications mode, WebRTC AEC).",
+            "Seen in this session: {detail}",
+        ),
+        ("agent-doctor check echo", "agent-doctor browser"),
+        _A_ECHO,
+    ),
+    Entry(
+        "self_interruptions",
+        "Replies are cut as soon as they start",
+        "A reply interrupted within a second or two of its first sound, again and again, is "
+        "what an echo loop or a noisy microphone looks like to the service's turn detection.",
+        (
+            "Listen to the recording's left (user) channel at the cuts: the agent's own voice "
+            "means echo (headphones or echo cancellation); hiss, music or a TV means noise.",
+            "Against noise: a close-talking microphone, or raise `turn_detection.vad_threshold` "
+            "and `interruption_delay` in `session.update`.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor check echo",),
+        _A_ECHO,
+    ),
+    Entry(
+        "eager_turn_detection",
+        "Turn detection ends the user's turn in a pause",
+        "The service committed the user's turn during a short pause; the reply started, the "
+        "user went on talking, and the reply was cut within half a second with nothing said. "
+        "This is turn-taking, not echo.",
+        (
+            "Let users pause longer: raise `input.turn_detection.min_silence` (and "
+            "`max_silence`) in `session.update`.",
+            "Make barge-in less eager: raise `interruption_delay` so a continuation is "
+            "merged into the turn instead of cutting the reply.",
+            "A slower `input.transcription_mode` (balanced, max_accuracy) waits longer for "
+            "the end of a turn. Detail: {detail}",
+        ),
+        (),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "slow_replies",
+        "Replies take long to be heard",
+        "The time from the end of the user's turn to the agent's first audible sound is "
+        "endpointing plus the reply's silent lead-in; tool calls and the network add to it.",
+        (
+            "`input.transcription_mode` `min_latency` ends turns soonest; `max_accuracy` "
+            "waits the longest.",
+            "Keep tools fast, and send `tool.result` as soon as the tool returns.",
+            "Run `agent-doctor all` from the same network: a slow path or a far region shows "
+            "there. Detail: {detail}",
+        ),
+        ("agent-doctor all",),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "tool_results",
+        "Answer every tool.call with a tool.result, in time",
+        "The agent waits for the result of each call; without one it stays silent until the "
+        "tool's timeout. A live relay that dropped results after an interruption (as the docs "
+        "suggest for hold-mode tools) left the agent silent for a minute.",
+        (
+            "Send a `tool.result` for every `tool.call`, also after `reply.done` with status "
+            "`interrupted`.",
+            "Answer within the tool's `timeout_seconds`; send `is_error: true` with a short "
+            "message when the tool fails or is slow.",
+            "Do not answer calls of HTTP tools on stored agents: the service runs those.",
+            "Detail: {detail}",
+        ),
+        (),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "session_errors",
+        "The service answered a message with session.error",
+        "`session.error` names what the service refused: `code`, `message` and, for a config "
+        "field, `param`. Config errors in the first `session.update` end the session.",
+        (
+            "Fix the message the error names ({code}): the offending message is in the "
+            "evidence when the log kept the app's messages.",
+            "Log every `session.error` with `code`, `message` and `param` in full, and handle "
+            "both `session.error` and `error` types.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor validate-audio capture.jsonl",),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "abrupt_close",
+        "The connection dropped without a clean close",
+        "A close without a close frame (1006) is a network drop, a proxy timeout or the app "
+        "exiting; a 1011 is the service failing. The session then waits for a resume and "
+        "bills its grace window.",
+        (
+            "Send `session.end` and wait for `session.ended` before closing on purpose.",
+            "If drops happen mid-call, run `agent-doctor all` on that network: proxies and "
+            "firewalls that cut idle or long WebSockets show there.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor all",),
+        _A_FIREWALL,
+    ),
+    Entry(
+        "outdated_client",
+        "The app sends messages or fields the service does not know",
+        "Unknown types are answered with `invalid_format`; unknown fields are ignored, which "
+        "silently drops what the app meant (config under `config` instead of `session`).",
+        (
+            "Compare the app's messages with the current events reference: `session.update` "
+            "with `session`, `input.audio` with `audio`, `tool.result` with `call_id` and "
+            "`result` (a string).",
+            "Update SDKs and examples written for pre-release versions of the API.",
+            "Detail: {detail}",
+        ),
+        (),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "session_logging",
+        "Log what support needs to find a session",
+        "Support finds a session by its id; the close code and reason, the start time and "
+        "the region tell what happened. A log of received messages alone cannot show "
+        "whether the app sent `session.end` or answered its tool calls.",
+        (
+            "Log the `session_id` of every `session.ready`, the close code and reason of "
+            "every disconnect, the session's start time and the endpoint (region) used.",
+            "Log what the app sends too (with a direction marker), and a receive time on "
+            "every line; or run the app through `agent-doctor watch`, which writes all of it.",
+            "Detail: {detail}",
+        ),
+        (),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "audio_before_ready",
+        "Audio sent before session.ready",
+        "The service starts listening at `session.ready`; audio sent earlier is refused or "
+        "lost, so the user's first words are missing.",
+        (
+            "Start streaming `input.audio` only after `session.ready` arrives; buffer the "
+            "microphone until then if the user may talk at once.",
+        ),
+        (),
+        _A_BASE64,
+    ),
+    # (issue 15, fetching sessions: agent-doctor session)
+    Entry(
+        "session_id_format",
+        "That is not a session id",
+        "Session ids look like `sess_` followed by 32 hexadecimal digits; `{detail}` is not "
+        "one, so nothing was asked of the service.",
+        (
+            "Copy the id from `session.ready.session_id` in your app's log (or from "
+            "`agent-doctor session --recent 5`), not the resume token, an agent id or an item "
+            "id.",
+        ),
+        ("agent-doctor session --recent 5",),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "sessions_key_refused",
+        "The Sessions API refused the API key",
+        "{host} answered {code} to the key from {detail}; the Sessions API, like the token "
+        "endpoint, wants the account's API key (a temporary token cannot read sessions).",
+        (
+            "Use the API key of the account that ran the session: `--api-key` or "
+            "ASSEMBLYAI_API_KEY (the raw key; `Bearer` is accepted too).",
+            "Check the key in the dashboard; a revoked or mistyped key is refused.",
+        ),
+        ("agent-doctor check token -v",),
+        _A_TOKEN,
+    ),
+    Entry(
+        "session_not_found",
+        "No such session for this key in region {region}",
+        "{host} knows no session `{detail}` for this API key. Sessions are kept per account "
+        "and per region: a session of another account, or one that ran in the other region, "
+        "answers the same 404.",
+        (
+            "If the app connects to {other_host}, ask there: `--region {other_region}`.",
+            "If another account's key opened the session, use that key.",
+            "Check the id against `session.ready.session_id` in the app's log; "
+            "`agent-doctor session --recent 5` lists this key's newest sessions.",
+        ),
+        ("agent-doctor session --recent 5 --region {region}",),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "session_in_other_region",
+        "The session ran in region {other_region}",
+        "The session is not in region {region} but {other_host} has it: sessions are stored "
+        "in the region that ran them.",
+        ("Ask the region that ran it: `--region {other_region}`.",),
+        ("agent-doctor session {detail} --region {other_region}",),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "artifacts_not_ready",
+        "The session's artifacts are not ready yet",
+        "The service lists a session's recording, timeline and metadata only once the "
+        "session is complete: a few seconds after its end (about 7 s in the field), longer "
+        "for a session still open or in its grace window.",
+        (
+            "Wait a few seconds and run the same command again.",
+            "If the session is still `active`, end it with `session.end` first (a dropped "
+            "session stays open through its grace window).",
+        ),
+        ("agent-doctor session {detail}",),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "artifact_url_expired",
+        "The artifact links expired before the download",
+        "Artifact URLs are pre-signed and short-lived; the links read from the Sessions API "
+        "had expired when they were fetched, also after asking for fresh ones.",
+        (
+            "Run the command again: each run asks for fresh links.",
+            "Check this machine's clock (pre-signed URLs are checked against the time) and "
+            "raise `--timeout` on a slow link.",
+        ),
+        ("agent-doctor session {detail}",),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "artifact_download_failed",
+        "An artifact could not be downloaded",
+        "The Sessions API gave a link, but fetching it failed: {detail}.",
+        (
+            "Artifact links point at a storage host, not at {host}; allow it through "
+            "{proxy} and the firewall (HTTPS, port 443).",
+            "Run the command again; with `--save DIR` the files that did arrive stay there.",
+        ),
+        ("agent-doctor check wss",),
+        _A_FIREWALL,
+    ),
+    Entry(
+        "sessions_api_unreachable",
+        "The Sessions API could not be reached",
+        "No usable answer from {host}: {detail}.",
+        (
+            "The REST API is on the token URL's host; `agent-doctor all` tells DNS, TCP, TLS "
+            "and proxy problems apart.",
+            "Behind a proxy, pass it with `--proxy`; behind an inspecting proxy, its CA with "
+            "`--ca-bundle`.",
+        ),
+        ("agent-doctor all",),
+        _A_FIREWALL,
+    ),
     # --- the relay: watch (issue 16) ---
     # --- the browser (issue 17) ---
 )

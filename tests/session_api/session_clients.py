@@ -1,0 +1,185 @@
+"""Real clients for the sandbox, well-behaved and misbehaving, over real sockets.
+
+Each one streams microphone-like PCM at real-time pace (20 ms chunks) and logs what it
+received as apps do (server events with a receive time), so a test can run a session the
+way an app would and then read the artifacts the sandbox wrote about it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from doctor.sandbox.audio import synth_voice
+from doctor.sandbox.threaded import ThreadedSandbox
+
+RATE = 24000
+TICK_S = 0.02
+TICK = round(RATE * TICK_S)
+
+
+def session_config(tools: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
+    """A short-turn session: turns end after 300 ms of silence so tests stay quick."""
+    config: dict[str, Any] = {
+        "system_prompt": "You are a test agent.",
+        "greeting": "Hello! How can I help?",
+        "input": {
+            "format": {"encoding": "audio/pcm", "sample_rate": 24000},
+            "turn_detection": {"min_silence": 300},
+        },
+        "output": {"voice": "jane", "format": {"encoding": "audio/pcm", "sample_rate": 24000}},
+    }
+    if tools:
+        config["tools"] = tools
+    config.update(extra)
+    return config
+
+
+LOOKUP_TOOL = {
+    "type": "function",
+    "name": "lookup",
+    "description": "Look up an order",
+    "parameters": {"type": "object", "properties": {"order": {"type": "string"}}},
+    "timeout_seconds": 1,
+}
+
+
+@dataclass
+class Script:
+    """What the client does. Times are seconds after `session.ready`."""
+
+    speech: list[tuple[float, float]] = field(default_factory=list)  # (at, length) utterances
+    echo_gain: float = 0.0  # feed the agent's audio back at this gain (0: a headset)
+    echo_delay_s: float = 0.12
+    answer_tools: bool = True
+    end: str = "session.end"  # "session.end", "close" (frame, no session.end), "drop" (TCP)
+    duration_s: float = 4.0  # when to end, after ready
+    audio_before_ready: bool = False
+
+
+@dataclass
+class ClientRun:
+    session_id: str | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)  # {"received_at", "event"}
+    close_code: int | None = None
+
+    def types(self) -> list[str]:
+        return [e["event"]["type"] for e in self.events]
+
+
+def _speech_track(script: Script) -> np.ndarray[Any, Any]:
+    total = round((script.duration_s + 1) * RATE)
+    track = np.zeros(total, np.float64)
+    for n, (at, length) in enumerate(script.speech):
+        voice = synth_voice(length, seed=100 + n).astype(np.float64)
+        start = round(at * RATE)
+        end = min(total, start + len(voice))
+        track[start:end] += voice[: end - start]
+    return track
+
+
+async def _open(sb: ThreadedSandbox) -> ClientConnection:
+    return await connect(
+        sb.ws_url, additional_headers={"Authorization": sb.api_key}, proxy=None, open_timeout=10
+    )
+
+
+async def run_client(sb: ThreadedSandbox, script: Script, config: dict[str, Any]) -> ClientRun:
+    """One session as `script` says; returns what the app would have logged."""
+    run = ClientRun()
+    ws = await _open(sb)
+    await ws.send(json.dumps({"type": "session.update", "session": config}))
+    if script.audio_before_ready:
+        silence = base64.b64encode(bytes(TICK * 2)).decode()
+        await ws.send(json.dumps({"type": "input.audio", "audio": silence}))
+    track = _speech_track(script)
+    echo = np.zeros_like(track)
+    ready = asyncio.Event()
+    t_ready = [0.0]
+
+    async def reader() -> None:
+        try:
+            async for raw in ws:
+                event = json.loads(raw)
+                run.events.append({"received_at": time.time(), "event": event})
+                kind = event.get("type")
+                if kind == "session.ready":
+                    run.session_id = event.get("session_id")
+                    t_ready[0] = time.monotonic()
+                    ready.set()
+                elif kind == "reply.audio" and script.echo_gain and ready.is_set():
+                    pcm = np.frombuffer(base64.b64decode(event["data"]), "<i2")
+                    at = time.monotonic() - t_ready[0] + script.echo_delay_s
+                    start = round(at * RATE)
+                    end = min(len(echo), start + len(pcm))
+                    if start < end:
+                        echo[start:end] += pcm[: end - start] * script.echo_gain
+                elif kind == "tool.call" and script.answer_tools:
+                    await ws.send(
+                        json.dumps(
+                            {
+                                "type": "tool.result",
+                                "call_id": event["call_id"],
+                                "result": json.dumps({"status": "shipped"}),
+                            }
+                        )
+                    )
+        except ConnectionClosed:
+            pass
+
+    reading = asyncio.ensure_future(reader())
+    try:
+        await asyncio.wait_for(ready.wait(), 10)
+        position = 0
+        end = round(script.duration_s * RATE)
+        while position < end:
+            due = t_ready[0] + position / RATE
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            piece = track[position : position + TICK] + echo[position : position + TICK]
+            pcm = np.clip(np.round(piece), -32768, 32767).astype("<i2").tobytes()
+            await ws.send(
+                json.dumps({"type": "input.audio", "audio": base64.b64encode(pcm).decode()})
+            )
+            position += TICK
+        if script.end == "session.end":
+            await ws.send(json.dumps({"type": "session.end"}))
+            await asyncio.wait_for(reading, 10)
+        elif script.end == "close":
+            await ws.close(1000)
+        else:
+            ws.transport.abort()
+    finally:
+        reading.cancel()
+        with contextlib.suppress(BaseException):
+            await reading
+        with contextlib.suppress(Exception):
+            await ws.close()
+    run.close_code = ws.close_code
+    return run
+
+
+async def resume(sb: ThreadedSandbox, session_id: str) -> list[dict[str, Any]]:
+    """A `session.resume` on a new connection: every frame until the server closes."""
+    ws = await _open(sb)
+    await ws.send(json.dumps({"type": "session.resume", "session_id": session_id}))
+    seen: list[dict[str, Any]] = []
+    try:
+        while True:
+            seen.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+    except ConnectionClosed:
+        return seen
+
+
+def converse(
+    sb: ThreadedSandbox, script: Script, config: dict[str, Any] | None = None
+) -> ClientRun:
+    return asyncio.run(asyncio.wait_for(run_client(sb, script, config or session_config()), 60))
