@@ -36,6 +36,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "echo": "doctor.commands.echo:echo_command",
     "sandbox": "doctor.sandbox.cli:sandbox",
     "validate-audio": "doctor.commands.validate_audio:validate_audio",
+    "watch": "doctor.commands.watch:watch_command",
 }
 
 
