@@ -38,6 +38,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "sandbox": "doctor.sandbox.cli:sandbox",
     "session": "doctor.commands.session:session_command",
     "validate-audio": "doctor.commands.validate_audio:validate_audio",
+    "watch": "doctor.commands.watch:watch_command",
 }
 
 

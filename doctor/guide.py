@@ -925,6 +925,60 @@ _ENTRIES: tuple[Entry, ...] = (
         _A_FIREWALL,
     ),
     # --- the relay: watch (issue 16) ---
+    Entry(
+        "watch_audio_before_ready",
+        "Start sending audio only after session.ready",
+        "The service applies the first `session.update` and only then answers "
+        "`session.ready`; audio sent before that is refused (`invalid_format`) or dropped, so "
+        "the user's first words are lost.",
+        (
+            "Open the microphone stream when `session.ready` arrives, not when the socket "
+            "opens; buffer at most a second of audio until then if you must.",
+        ),
+        (),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "watch_tool_results",
+        "Answer every tool.call with one tool.result, in time",
+        "The agent waits for the result of a client-side tool: a missing result leaves it "
+        "silent until the tool timeout, and a result after the timeout is ignored.",
+        (
+            'Send `{{"type": "tool.result", "call_id": ..., "result": "<JSON string>"}}` for '
+            "every `tool.call`, also after a barge-in (`reply.done` `interrupted`): the "
+            "field saw the agent go silent when results were dropped.",
+            "Keep tools faster than their `timeout_seconds` (default 120 s), or raise it.",
+            "Detail: {detail}",
+        ),
+        (),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "watch_unknown_message",
+        "The app sends messages the service does not know",
+        "Unknown message types are answered with `invalid_format` and ignored: often an older "
+        "API version (`/v1/realtime`, `args`), another vendor's names, or a typo.",
+        (
+            "Use the current message types: `session.update`, `session.resume`, `input.audio`, "
+            "`tool.result`, `reply.create`, `session.end`.",
+            "Detail: {detail}",
+        ),
+        (),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "watch_relay",
+        "The relay's analysis could not keep up",
+        "Every frame was forwarded, but the analysis saw only part of them (or stopped), so "
+        "the findings may miss something.",
+        (
+            "Watch fewer sessions at once (`--sessions`), or keep audio out of the capture "
+            "(`--audio summary`), and run `agent-doctor analyze` on the capture afterwards.",
+            "Detail: {detail}",
+        ),
+        (),
+        _A_SUPPORT,
+    ),
     # --- the browser (issue 17) ---
 )
 

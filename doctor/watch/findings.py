@@ -1,0 +1,456 @@
+"""The relay's findings from what it watched on each connection (pure).
+
+Each finding names its cause code (report-contract.md, "Session analysis"), the guide entry
+with the fix, and the evidence a support engineer asks for: frame numbers, seconds, codes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from doctor.watch.observe import (
+    BURST_LEAD_S,
+    CHUNK_MS_RANGE,
+    FORMATS,
+    GRACE_S,
+    REFUSALS,
+    SLOW_REPLY_MS,
+    Conn,
+    Finding,
+    percentile,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+WARN, FAIL = "warn", "fail"
+
+
+def _base(c: Conn) -> dict[str, Any]:
+    return {"session_id": c.session_id, "conn": c.conn}
+
+
+def conn_findings(c: Conn) -> list[Finding]:
+    out: list[Finding] = []
+    out += _audio(c)
+    out += _pacing(c)
+    out += _close(c)
+    out += _errors(c)
+    out += _echo(c)
+    out += _latency(c)
+    out += _tools(c)
+    out += _messages(c)
+    return out
+
+
+def _audio(c: Conn) -> list[Finding]:
+    out: list[Finding] = []
+    from doctor.audio.format.findings import GUIDE_FOR
+
+    for code, first in c.bad.items():
+        out.append(
+            Finding(
+                "audio",
+                code,
+                FAIL,
+                f"input.audio from frame {first['first_frame']} on (input.audio "
+                f"#{first['first_audio_frame']}): {first['message']} ({first['frames']} frames)",
+                {
+                    **_base(c),
+                    "first_bad_frame": first["first_frame"],
+                    "first_bad_audio_frame": first["first_audio_frame"],
+                    "bad_frames": first["frames"],
+                    "audio_frames": c.audio_frames,
+                },
+                GUIDE_FOR.get(code, "malformed_audio"),
+                f"first bad frame {first['first_frame']}",
+            )
+        )
+    for f in c.content:
+        if f["code"] in c.bad:
+            continue
+        out.append(
+            Finding(
+                "audio",
+                f["code"],
+                FAIL if f["severity"] == "error" else WARN,
+                f"the audio the app sends: {f['message']}",
+                {
+                    **_base(c),
+                    "first_bad_audio_frame": 1,
+                    "audio_frames": c.audio_frames,
+                    **c.content_stats,
+                },
+                f["guide"],
+                f.get("detail") or "",
+            )
+        )
+    out += _declared(c)
+    if c.chunk_ms:
+        med = sorted(c.chunk_ms)[len(c.chunk_ms) // 2]
+        lo, hi = CHUNK_MS_RANGE
+        if not lo <= med <= hi and "chunk_size" not in {f.cause for f in out}:
+            out.append(
+                Finding(
+                    "audio",
+                    "chunk_size",
+                    WARN,
+                    f"input.audio chunks are {med:.0f} ms long (median); about 50 ms is expected",
+                    {**_base(c), "chunk_ms_median": round(med, 1), "audio_frames": c.audio_frames},
+                    "audio_chunking",
+                    f"median chunk {med:.0f} ms",
+                )
+            )
+    return out
+
+
+def _declared(c: Conn) -> list[Finding]:
+    """What session.update declared against what the content shows."""
+    detected = (c.content_stats or {}).get("detected") or {}
+    declared = c.declared.get("input") or {}
+    problems: list[str] = []
+    enc = declared.get("encoding")
+    if enc is not None and enc not in FORMATS:
+        problems.append(f"encoding {enc!r} is not one the service knows ({', '.join(FORMATS)})")
+    rate = declared.get("sample_rate")
+    want = FORMATS.get(str(enc or "audio/pcm"), (24_000, 2))[0]
+    if isinstance(rate, int) and rate != want:
+        problems.append(f"sample_rate {rate} is declared, but {enc or 'audio/pcm'} is {want} Hz")
+    est = (c.content_stats or {}).get("estimated_rate_hz")
+    codes = {f["code"] for f in c.content}
+    if "sample_rate_mismatch" in codes and isinstance(est, (int, float)):
+        problems.append(f"declared {rate or want} Hz, the content sounds like {est:.0f} Hz")
+    if detected.get("encoding") not in (None, "s16le") and (enc in (None, "audio/pcm")):
+        problems.append(f"declared PCM16, the content is {detected.get('encoding')}")
+    if detected.get("channels") not in (None, 1):
+        problems.append(f"declared mono, the content has {detected.get('channels')} channels")
+    if not problems:
+        return []
+    return [
+        Finding(
+            "audio",
+            "format_mismatch",
+            FAIL,
+            "what session.update declared is not what the app sends: " + "; ".join(problems),
+            {
+                **_base(c),
+                "declared_input_format": declared or None,
+                "detected": detected or None,
+                "estimated_rate_hz": est,
+                "problems": problems,
+            },
+            "sample_rate" if est or rate else "audio_encoding",
+            "; ".join(problems),
+        )
+    ]
+
+
+def _pacing(c: Conn) -> list[Finding]:
+    out: list[Finding] = []
+    if c.audio_before_ready:
+        out.append(
+            Finding(
+                "pacing",
+                "audio_before_ready",
+                WARN,
+                f"{c.audio_before_ready} input.audio frames were sent before session.ready "
+                f"(the first at frame {c.first_before_ready})",
+                {
+                    **_base(c),
+                    "frames_before_ready": c.audio_before_ready,
+                    "first_frame": c.first_before_ready,
+                },
+                "watch_audio_before_ready",
+            )
+        )
+    if c.first_audio_t is None or c.last_audio_t is None:
+        return out
+    span = c.last_audio_t - c.first_audio_t
+    ratio = c.audio_s / span if span > 0 else None
+    ev = {
+        **_base(c),
+        "audio_s": round(c.audio_s, 2),
+        "wall_s": round(span, 2),
+        "real_time_ratio": None if ratio is None else round(ratio, 2),
+        "max_lead_s": round(c.max_lead_s, 2),
+        "lead_at_frame": c.lead_at_frame,
+        "worst_gap_s": round(c.max_gap_s, 2),
+        "gap_at_frame": c.gap_at_frame,
+        "gaps": c.gaps,
+    }
+    if c.max_lead_s > BURST_LEAD_S:
+        out.append(
+            Finding(
+                "pacing",
+                "audio_pacing",
+                WARN,
+                f"audio sent in bursts: up to {c.max_lead_s:.1f} s ahead of real time "
+                f"(real-time ratio {ratio:.2f})"
+                if ratio
+                else "audio sent in bursts",
+                ev,
+                "audio_chunking",
+                f"{c.max_lead_s:.1f} s ahead of real time",
+            )
+        )
+    elif c.gaps:
+        out.append(
+            Finding(
+                "pacing",
+                "audio_pacing",
+                WARN,
+                f"{c.gaps} gaps in the app's audio stream, the worst {c.max_gap_s:.1f} s "
+                f"(at frame {c.gap_at_frame})",
+                ev,
+                "audio_chunking",
+                f"worst gap {c.max_gap_s:.1f} s",
+            )
+        )
+    return out
+
+
+def _close(c: Conn) -> list[Finding]:
+    d = c.close or {}
+    by, code = d.get("by"), d.get("code")
+    ev = {
+        **_base(c),
+        "closed_by": by,
+        "close_code": code,
+        "close_reason": d.get("reason"),
+        "app_close_code": d.get("app_code"),
+        "service_close_code": d.get("service_code"),
+        "session_end_sent": c.session_end_t is not None,
+        "session_ended_received": c.ended_t is not None,
+    }
+    if d.get("upstream_refused") or c.ready_t is None:
+        return []
+    if by == "app" and c.session_end_t is None:
+        shown = f"code {code}" if code is not None else "no close frame"
+        return [
+            Finding(
+                "close",
+                "no_session_end",
+                WARN,
+                f"the app closed the socket ({shown}) without sending session.end: the session "
+                f"stays alive for the {GRACE_S:.0f} s resume window, which may be billed",
+                {**ev, "grace_s_billed_max": GRACE_S},
+                "billing",
+                f"closed with {shown}, no session.end",
+            )
+        ]
+    if code is None and by == "service":
+        return [
+            Finding(
+                "close",
+                "abrupt_close",
+                WARN,
+                "the service dropped the connection without a close frame (1006)",
+                ev,
+                "service_side",
+                "TCP drop without a close frame",
+            )
+        ]
+    if isinstance(code, int) and code in (1011, 1012, 1013, 1014) and by == "service":
+        return [
+            Finding(
+                "close",
+                "abrupt_close",
+                WARN,
+                f"the service closed with {code} ({d.get('reason') or 'no reason'})",
+                ev,
+                "service_side",
+                f"close {code}",
+            )
+        ]
+    return []
+
+
+def _errors(c: Conn) -> list[Finding]:
+    out = []
+    for err in c.errors:
+        code = str(err.get("code"))
+        if code.lower() in REFUSALS and c.first_type == "session.resume":
+            continue  # the resume findings say it with what the app did next
+        out.append(
+            Finding(
+                "messages",
+                "session_error",
+                WARN,
+                f"session.error {code}: {err.get('message')}"
+                + (f" (param {err.get('param')})" if err.get("param") else ""),
+                {**_base(c), **err},
+                "malformed_audio"
+                if code in ("invalid_audio", "invalid_format")
+                else "service_side",
+                f"{code}: {err.get('message')}",
+            )
+        )
+    return out
+
+
+def _echo(c: Conn) -> list[Finding]:
+    if not c.echo or c.echo.get("verdict") != "echo":
+        return []
+    return [
+        Finding(
+            "echo",
+            "echo_loop",
+            FAIL,
+            f"the agent's audio comes back from the app {c.echo.get('delay_ms')} ms later "
+            f"(ERL {c.echo.get('erl_db')} dB): the app plays the agent into its own input",
+            {**_base(c), "signals": ["audio"], **{f"audio_{k}": v for k, v in c.echo.items()}},
+            "echo_loop",
+            f"delay {c.echo.get('delay_ms')} ms, ERL {c.echo.get('erl_db')} dB",
+        )
+    ]
+
+
+def _latency(c: Conn) -> list[Finding]:
+    if not c.latencies_ms:
+        return []
+    p50 = percentile(c.latencies_ms, 50) or 0.0
+    if p50 <= SLOW_REPLY_MS:
+        return []
+    return [
+        Finding(
+            "latency",
+            "slow_replies",
+            WARN,
+            f"end of user speech to the agent's first audible audio: p50 {p50:.0f} ms",
+            {
+                **_base(c),
+                "p50_ms": round(p50),
+                "p90_ms": round(percentile(c.latencies_ms, 90) or 0),
+                "worst_ms": round(max(c.latencies_ms)),
+                "turns": len(c.latencies_ms),
+            },
+            "service_side",
+            f"p50 {p50:.0f} ms",
+        )
+    ]
+
+
+def _tools(c: Conn) -> list[Finding]:
+    out = []
+    if c.tool_calls:
+        out.append(
+            Finding(
+                "tools",
+                "tool_result_missing",
+                WARN,
+                f"{len(c.tool_calls)} tool.call(s) got no tool.result before the close",
+                {**_base(c), "call_ids": sorted(c.tool_calls)},
+                "watch_tool_results",
+            )
+        )
+    if c.tool_late:
+        out.append(
+            Finding(
+                "tools",
+                "tool_result_late",
+                WARN,
+                f"{len(c.tool_late)} tool.result(s) came after the tool timeout",
+                {**_base(c), "late": c.tool_late, "timeout_s": c.tool_timeout_s},
+                "watch_tool_results",
+            )
+        )
+    return out
+
+
+def _messages(c: Conn) -> list[Finding]:
+    app = {k: v for k, v in c.unknown.items() if not k.startswith("service:")}
+    if not app:
+        return []
+    return [
+        Finding(
+            "messages",
+            "unknown_message",
+            WARN,
+            "the app sends messages the service does not know: "
+            + ", ".join(f"{k} ({v}x)" for k, v in app.items()),
+            {**_base(c), "unknown": app},
+            "watch_unknown_message",
+            ", ".join(app),
+        )
+    ]
+
+
+def resume_findings(conns: Iterable[Conn]) -> list[Finding]:
+    """Across connections: what the app did after a drop and after a refused resume."""
+    order = list(conns)
+    out: list[Finding] = []
+    for i, c in enumerate(order):
+        if c.first_type != "session.resume":
+            continue
+        target = c.resumed_id
+        before = next((p for p in reversed(order[:i]) if p.session_id == target), None)
+        ev: dict[str, Any] = {"session_id": target, "conn": c.conn}
+        if before is not None and before.close is not None:
+            delay = c.opened_t - float(before.close.get("t", c.opened_t))
+            ev["delay_s"] = round(delay, 2)
+            ev["within_grace"] = delay <= GRACE_S
+            same = c.details.get("token_seq") is not None and c.details.get(
+                "token_seq"
+            ) == before.details.get("token_seq")
+            ev["new_token"] = None if c.details.get("auth") != "query" else not same
+            if same:
+                out.append(
+                    Finding(
+                        "resume",
+                        "resume_token_reused",
+                        WARN,
+                        f"the app resumed {target} with the token of the dropped connection: "
+                        "tokens are documented as single use; mint a new one for every connection",
+                        dict(ev),
+                        "token_lifetime",
+                    )
+                )
+        refusal = next((e for e in c.errors if str(e.get("code")).lower() in REFUSALS), None)
+        if refusal is None:
+            if c.ready_t is None and c.errors:
+                refusal = c.errors[0]
+            else:
+                continue
+        code = str(refusal.get("code"))
+        ev["answer"] = code
+        out.append(
+            Finding(
+                "resume",
+                "resume_rejected",
+                WARN,
+                f"session.resume of {target} was answered with {code}",
+                dict(ev),
+                "resume_refused",
+                f"{code} on conn {c.conn}",
+            )
+        )
+        nxt = order[i + 1] if i + 1 < len(order) else None
+        if nxt is None:
+            handled, what = False, "the app opened no new session afterwards"
+        elif nxt.first_type == "session.resume":
+            handled, what = (
+                False,
+                (
+                    f"the app retried session.resume on conn {nxt.conn} "
+                    "instead of starting a fresh session"
+                ),
+            )
+        else:
+            handled, what = True, ""
+        if not handled:
+            out.append(
+                Finding(
+                    "resume",
+                    "resume_not_handled",
+                    WARN,
+                    f"after {code}, {what}",
+                    {
+                        **ev,
+                        "next_conn": nxt.conn if nxt else None,
+                        "next_first_message": nxt.first_type if nxt else None,
+                    },
+                    "resume_refused",
+                    what,
+                )
+            )
+    return out

@@ -1,0 +1,683 @@
+"""What only a relay can see, from the frames that crossed it (pure: records in, notes out).
+
+`RelayObserver.feed(record)` takes capture records (doctor.capture.format: frames with
+their audio kept, and connection open/close events) in the order the relay saw them and
+returns the live notes worth a line at once; `finish()` returns the findings. It looks at
+each `input.audio` frame as it comes (base64, bytes, chunk duration, a WAV header in the
+frame), at the audio's content once a few seconds have arrived (the validate-audio
+layers and the rate from content), at pacing against the relay's clock, at who closed
+and how, at resumes across connections, at the agent's audio coming back (the echo core on
+a running window), at latency, at tool results and at unknown message types.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import statistics
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from doctor.audio.format.messages import CLIENT_TYPES, SERVER_TYPES, check_message
+from doctor.capture.format import ConnEvent, Frame, Record
+
+GRACE_S = 30.0  # the documented window a dropped session is kept (and may be billed)
+FIRST_CHECK_BYTES = 2 * 48_000  # ~2 s of 24 kHz PCM16: enough to tell the sample format
+RATE_CHECK_BYTES = 12 * 48_000  # ~12 s: enough speech for the rate from content
+BURST_LEAD_S = 1.0  # audio more than this far ahead of real time is a burst
+GAP_S = 1.0  # a pause in the app's audio stream longer than this is a gap
+CHUNK_MS_RANGE = (10.0, 250.0)  # the docs say about 50 ms; far outside this is flagged
+ECHO_WINDOW_S = 20.0
+ECHO_EVERY_S = 10.0  # a running echo measurement per this much of reply audio
+AUDIBLE_DBFS = -50.0
+SLOW_REPLY_MS = 2500.0
+TOOL_TIMEOUT_S = 120.0  # the documented default `timeout_seconds`
+REFUSALS = ("session_not_found", "session_forbidden", "session_expired")
+FORMATS = {"audio/pcm": (24_000, 2), "audio/pcmu": (8_000, 1), "audio/pcma": (8_000, 1)}
+OLD_TYPES = {
+    "input_audio_buffer.append": "the OpenAI Realtime name for input.audio",
+    "conversation.item.create": "an OpenAI Realtime message",
+    "response.create": "the OpenAI Realtime name for reply.create",
+    "session.close": "not a Voice Agent message (session.end ends a session)",
+}
+
+
+@dataclass(frozen=True)
+class Note:
+    """One live line: what happened, on which connection, and the cause code it supports."""
+
+    conn: int
+    t: float
+    cause: str
+    text: str
+    level: str = "warn"  # "info" for lines about the normal course of a session
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "conn": self.conn,
+            "t": round(self.t, 3),
+            "cause": self.cause,
+            "text": self.text,
+            "level": self.level,
+        }
+
+
+@dataclass
+class Finding:
+    """One problem found on one connection (its session id in evidence when known)."""
+
+    area: str  # audio, pacing, close, resume, echo, latency, tools, messages
+    cause: str
+    severity: str  # warn or fail
+    summary: str
+    evidence: dict[str, Any]
+    guide: str
+    detail: str = ""
+
+
+@dataclass
+class _AudioRing:
+    """The last ECHO_WINDOW_S of one direction's audio, placed on the relay's clock."""
+
+    chunks: deque[tuple[float, bytes]] = field(default_factory=deque)
+    end_s: float = -1.0  # where the previous chunk ended (contiguous playback)
+    total_s: float = 0.0
+
+    def add(self, t: float, pcm: bytes, anchor_end: bool) -> None:
+        dur = len(pcm) / 48_000
+        start = t - dur if anchor_end else t
+        if start < self.end_s:  # a burst: chunks play one after another
+            start = self.end_s
+        self.chunks.append((start, pcm))
+        self.end_s = start + dur
+        self.total_s += dur
+        while self.chunks and self.chunks[0][0] < self.end_s - ECHO_WINDOW_S - 5:
+            self.chunks.popleft()
+
+
+@dataclass
+class Conn:
+    """Everything watched on one WebSocket."""
+
+    conn: int
+    opened_t: float
+    details: dict[str, Any]
+    app_frames: int = 0
+    service_frames: int = 0
+    first_type: str | None = None
+    session_id: str | None = None
+    resumed_id: str | None = None
+    ready_t: float | None = None
+    declared: dict[str, Any] = field(default_factory=dict)
+    encoding: str = "audio/pcm"
+    out_encoding: str = "audio/pcm"
+    audio_frames: int = 0
+    audio_bytes: int = 0
+    audio_before_ready: int = 0
+    first_before_ready: int | None = None
+    bad: dict[str, dict[str, Any]] = field(default_factory=dict)  # code -> first frame
+    head: bytearray = field(default_factory=bytearray)
+    format_checked: bool = False
+    rate_checked: bool = False
+    content: list[dict[str, Any]] = field(default_factory=list)  # validate-audio findings
+    content_stats: dict[str, Any] = field(default_factory=dict)
+    first_audio_t: float | None = None
+    last_audio_t: float | None = None
+    audio_s: float = 0.0
+    max_lead_s: float = 0.0
+    lead_at_frame: int | None = None
+    max_gap_s: float = 0.0
+    gap_at_frame: int | None = None
+    gaps: int = 0
+    chunk_ms: list[float] = field(default_factory=list)
+    session_end_t: float | None = None
+    ended_t: float | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    close: dict[str, Any] | None = None
+    tool_calls: dict[str, float] = field(default_factory=dict)
+    tool_late: list[dict[str, Any]] = field(default_factory=list)
+    tool_timeout_s: float = TOOL_TIMEOUT_S
+    unknown: dict[str, int] = field(default_factory=dict)
+    played: _AudioRing = field(default_factory=_AudioRing)
+    heard: _AudioRing = field(default_factory=_AudioRing)
+    echo_next_s: float = ECHO_EVERY_S
+    echo: dict[str, Any] | None = None
+    speech_stopped_t: float | None = None
+    waiting_audible: bool = False
+    latencies_ms: list[float] = field(default_factory=list)
+    noted: set[str] = field(default_factory=set)
+
+    @property
+    def label(self) -> str:
+        return f"conn {self.conn}" + (f" ({self.session_id})" if self.session_id else "")
+
+
+class RelayObserver:
+    """The relay-only analysis; feed records in order, then finish()."""
+
+    def __init__(self, echo: bool = True) -> None:
+        self.conns: dict[int, Conn] = {}
+        self.order: list[Conn] = []
+        self.echo_enabled = echo
+        self.findings: list[Finding] = []
+
+    # --- feeding -----------------------------------------------------------------------
+    def feed(self, record: Record, raw: str | None = None) -> list[Note]:
+        """One record; `raw` is the frame's text when the caller still has it."""
+        if isinstance(record, ConnEvent):
+            if record.event == "open":
+                return self._open(record)
+            return self._close(record)
+        c = self.conns.get(record.conn)
+        if c is None:  # a frame without its open event (a capture cut at the start)
+            c = self._new_conn(record.conn, record.t, {})
+        if record.dir == "app":
+            c.app_frames += 1
+            return self._from_app(c, record, raw)
+        c.service_frames += 1
+        return self._from_service(c, record)
+
+    def _new_conn(self, conn: int, t: float, details: dict[str, Any]) -> Conn:
+        c = Conn(conn, t, details)
+        self.conns[conn] = c
+        self.order.append(c)
+        return c
+
+    def _open(self, ev: ConnEvent) -> list[Note]:
+        c = self._new_conn(ev.conn, ev.t, {**ev.details, "wall": ev.wall})
+        auth = {
+            "header": "API key in the header",
+            "query": "token in ?token=",
+            "none": "no credentials",
+        }.get(str(ev.details.get("auth")), "?")
+        return [Note(c.conn, ev.t, "open", f"{c.label}: the app connected ({auth})", "info")]
+
+    def _note_once(self, c: Conn, key: str, t: float, cause: str, text: str) -> list[Note]:
+        if key in c.noted:
+            return []
+        c.noted.add(key)
+        return [Note(c.conn, t, cause, f"{c.label}: {text}")]
+
+    # --- what the app sends ------------------------------------------------------------
+    def _from_app(self, c: Conn, f: Frame, raw: str | None) -> list[Note]:
+        notes: list[Note] = []
+        if f.msg is None:
+            what = "a binary frame" if f.binary is not None else "a text frame that is not JSON"
+            c.unknown[what] = c.unknown.get(what, 0) + 1
+            return self._note_once(
+                c,
+                what,
+                f.t,
+                "unknown_message",
+                f"frame {c.app_frames} is {what}: the service expects JSON text messages",
+            )
+        mtype = f.msg.get("type")
+        if c.first_type is None:
+            c.first_type = str(mtype)
+        if mtype == "input.audio":
+            return self._audio(c, f, raw)
+        if mtype == "session.update":
+            self._declare(c, f.msg)
+        elif mtype == "session.resume":
+            c.resumed_id = str(f.msg.get("session_id") or "") or None
+        elif mtype == "session.end":
+            if c.session_end_t is None:
+                c.session_end_t = f.t
+        elif mtype == "tool.result":
+            call_id = str(f.msg.get("call_id"))
+            called = c.tool_calls.pop(call_id, None)
+            if called is not None and f.t - called > c.tool_timeout_s:
+                late = {"call_id": call_id, "after_s": round(f.t - called, 1)}
+                c.tool_late.append(late)
+                notes += self._note_once(
+                    c,
+                    f"late:{call_id}",
+                    f.t,
+                    "tool_result_late",
+                    f"tool.result for {call_id} came {late['after_s']} s after the call "
+                    f"(tool timeout {c.tool_timeout_s:g} s)",
+                )
+        elif not isinstance(mtype, str) or mtype not in CLIENT_TYPES:
+            shown = json.dumps(mtype)[:60]
+            c.unknown[shown] = c.unknown.get(shown, 0) + 1
+            why = OLD_TYPES.get(mtype, "") if isinstance(mtype, str) else ""
+            notes += self._note_once(
+                c,
+                f"type:{shown}",
+                f.t,
+                "unknown_message",
+                f"frame {c.app_frames} has type {shown}, which the service does not know"
+                + (f" ({why})" if why else ""),
+            )
+        return notes
+
+    def _declare(self, c: Conn, msg: dict[str, Any]) -> None:
+        session = msg.get("session")
+        if not isinstance(session, dict):
+            if "config" in msg:
+                c.unknown["session.update.config"] = 1
+            return
+        for side in ("input", "output"):
+            part = session.get(side)
+            fmt = part.get("format") if isinstance(part, dict) else None
+            if isinstance(fmt, dict):
+                c.declared[side] = dict(fmt)
+                enc = str(fmt.get("encoding") or "audio/pcm")
+                if side == "input":
+                    c.encoding = enc
+                else:
+                    c.out_encoding = enc
+        for tool in session.get("tools") or []:
+            if isinstance(tool, dict) and isinstance(tool.get("timeout_seconds"), (int, float)):
+                c.tool_timeout_s = max(
+                    c.tool_timeout_s if c.tool_calls else 0.0, float(tool["timeout_seconds"])
+                )
+
+    def _bytes_per_s(self, c: Conn) -> int:
+        rate, width = FORMATS.get(c.encoding, (24_000, 2))
+        declared_rate = c.declared.get("input", {}).get("sample_rate")
+        if isinstance(declared_rate, int) and declared_rate > 0:
+            rate = declared_rate
+        return rate * width
+
+    def _audio(self, c: Conn, f: Frame, raw: str | None) -> list[Note]:
+        notes: list[Note] = []
+        c.audio_frames += 1
+        n = c.audio_frames
+        where = f"frame {c.app_frames} (input.audio #{n})"
+        if c.ready_t is None:
+            c.audio_before_ready += 1
+            if c.first_before_ready is None:
+                c.first_before_ready = c.app_frames
+                notes += self._note_once(
+                    c,
+                    "before_ready",
+                    f.t,
+                    "audio_before_ready",
+                    f"{where} was sent before session.ready (the service drops or refuses it)",
+                )
+        pcm = self._decode(c, f, raw, where, notes)
+        if pcm is None:
+            return notes
+        bps = self._bytes_per_s(c)
+        dur = len(pcm) / bps
+        c.audio_bytes += len(pcm)
+        c.chunk_ms.append(dur * 1000)
+        if pcm[:4] == b"RIFF" and pcm[8:12] == b"WAVE":
+            notes += self._bad(
+                c,
+                "container_wav",
+                where,
+                f.t,
+                "starts with a WAV header: send raw PCM16 samples, no header",
+            )
+        self._pacing(c, f.t, dur, where, notes)
+        if c.encoding == "audio/pcm" and not c.rate_checked:
+            if len(c.head) < RATE_CHECK_BYTES:
+                c.head += pcm[: RATE_CHECK_BYTES - len(c.head)]
+            if not c.format_checked and len(c.head) >= FIRST_CHECK_BYTES:
+                notes += self._content(c, f.t, final=False)
+            elif len(c.head) >= RATE_CHECK_BYTES:
+                notes += self._content(c, f.t, final=True)
+        if self.echo_enabled and c.encoding == "audio/pcm" and not c.content:
+            c.heard.add(f.t, pcm, anchor_end=False)
+        return notes
+
+    def _decode(
+        self, c: Conn, f: Frame, raw: str | None, where: str, notes: list[Note]
+    ) -> bytes | None:
+        assert f.msg is not None
+        audio = f.msg.get("audio")
+        if isinstance(audio, str) and not audio.startswith("data:"):
+            try:
+                pcm = base64.b64decode(audio, validate=True)
+            except (binascii.Error, ValueError):
+                pcm = None
+            if pcm is not None and pcm and (len(pcm) % 2 == 0 or c.encoding != "audio/pcm"):
+                return pcm
+        if audio is None and f.audio is not None:  # a summarised capture
+            return None
+        text = raw if raw is not None else json.dumps(f.msg)
+        checked = check_message(text, c.app_frames)
+        problems = [
+            p
+            for p in checked.problems
+            if not (p.code == "odd_byte_length" and c.encoding != "audio/pcm")
+        ]
+        for p in problems:
+            notes += self._bad(c, p.code, where, f.t, p.message)
+        return checked.audio if not problems else None
+
+    def _bad(self, c: Conn, code: str, where: str, t: float, message: str) -> list[Note]:
+        if code in c.bad:
+            c.bad[code]["frames"] += 1
+            return []
+        c.bad[code] = {
+            "first_frame": c.app_frames,
+            "first_audio_frame": c.audio_frames,
+            "message": message,
+            "frames": 1,
+        }
+        return self._note_once(c, f"bad:{code}", t, code, f"{where}: {message}")
+
+    def _pacing(self, c: Conn, t: float, dur: float, where: str, notes: list[Note]) -> None:
+        if c.first_audio_t is None:
+            c.first_audio_t = t
+        elif c.last_audio_t is not None:
+            gap = t - c.last_audio_t
+            if gap > GAP_S and c.session_end_t is None:
+                c.gaps += 1
+                if gap > c.max_gap_s:
+                    c.max_gap_s, c.gap_at_frame = gap, c.app_frames
+                notes += self._note_once(
+                    c,
+                    "gap",
+                    t,
+                    "audio_pacing",
+                    f"{where} came after {gap:.1f} s without audio (a gap in the stream: "
+                    "the service hears silence, turn detection may end the turn)",
+                )
+        c.last_audio_t = t
+        c.audio_s += dur
+        lead = c.audio_s - (t - c.first_audio_t) - dur
+        if lead > c.max_lead_s:
+            c.max_lead_s, c.lead_at_frame = lead, c.app_frames
+            if lead > BURST_LEAD_S:
+                notes += self._note_once(
+                    c,
+                    "burst",
+                    t,
+                    "audio_pacing",
+                    f"at {where} the app had sent {lead:.1f} s more audio than real time "
+                    "(a burst: send about 50 ms of audio every 50 ms)",
+                )
+
+    def _content(self, c: Conn, t: float, final: bool) -> list[Note]:
+        """validate-audio's layers on the first seconds: format now, rate once enough came."""
+        from doctor.audio.format.analyze import validate
+
+        v = validate([bytes(c.head)], kind="raw")
+        c.format_checked = True
+        if final:
+            c.rate_checked = True
+            c.head = bytearray()
+        notes: list[Note] = []
+        rate = v.stats.get("rate") or {}
+        c.content_stats = {
+            "detected": v.detected.to_dict(),
+            "estimated_rate_hz": rate.get("estimated_rate_hz"),
+            "rate_confidence": rate.get("confidence"),
+            "checked_bytes": v.stats.get("audio_bytes"),
+        }
+        seen = {d["code"] for d in c.content}
+        for finding in v.sorted_findings():
+            if finding.severity not in ("error", "warning") or finding.code in seen:
+                continue
+            if finding.code == "sample_rate_mismatch" and not final:
+                continue
+            c.content.append(
+                {
+                    "code": finding.code,
+                    "severity": finding.severity,
+                    "message": finding.message,
+                    "guide": finding.guide,
+                    "detail": finding.detail,
+                }
+            )
+            notes += self._note_once(
+                c,
+                f"content:{finding.code}",
+                t,
+                finding.code,
+                f"the audio from input.audio #1 on: {finding.message}",
+            )
+        return notes
+
+    # --- what the service sends ----------------------------------------------------------
+    def _from_service(self, c: Conn, f: Frame) -> list[Note]:
+        msg = f.msg
+        if msg is None:
+            return []
+        mtype = msg.get("type")
+        notes: list[Note] = []
+        if mtype == "reply.audio":
+            self._reply_audio(c, f, msg, notes)
+        elif mtype == "session.ready":
+            if c.ready_t is None:
+                c.ready_t = f.t
+                sid = msg.get("session_id")
+                c.session_id = str(sid) if sid else c.session_id
+                ms = (f.t - c.opened_t) * 1000
+                verb = "resumed" if c.first_type == "session.resume" else "ready"
+                notes.append(
+                    Note(
+                        c.conn,
+                        f.t,
+                        "ready",
+                        f"{c.label}: session {verb} {ms:.0f} ms after connect",
+                        "info",
+                    )
+                )
+        elif mtype == "input.speech.stopped":
+            c.speech_stopped_t = f.t
+            c.waiting_audible = True
+        elif mtype == "session.ended":
+            c.ended_t = f.t
+        elif mtype in ("session.error", "error"):
+            err = {k: msg.get(k) for k in ("code", "message", "param")}
+            err["frame"] = c.service_frames
+            err["after_app_frame"] = c.app_frames
+            c.errors.append(err)
+            notes.append(
+                Note(
+                    c.conn,
+                    f.t,
+                    "session_error",
+                    f"{c.label}: session.error {err['code']}: {err['message']}",
+                )
+            )
+        elif mtype == "tool.call":
+            c.tool_calls[str(msg.get("call_id"))] = f.t
+        elif isinstance(mtype, str) and mtype not in SERVER_TYPES:
+            shown = f"service:{mtype}"
+            c.unknown[shown] = c.unknown.get(shown, 0) + 1
+        return notes
+
+    def _reply_audio(self, c: Conn, f: Frame, msg: dict[str, Any], notes: list[Note]) -> None:
+        data = msg.get("data")
+        if not isinstance(data, str) or c.out_encoding != "audio/pcm":
+            return
+        try:
+            pcm = base64.b64decode(data)
+        except (binascii.Error, ValueError):
+            return
+        if c.waiting_audible and c.speech_stopped_t is not None and _audible(pcm):
+            c.waiting_audible = False
+            ms = (f.t - c.speech_stopped_t) * 1000
+            c.latencies_ms.append(ms)
+            if ms > SLOW_REPLY_MS:
+                notes += self._note_once(
+                    c,
+                    "slow",
+                    f.t,
+                    "slow_replies",
+                    f"the agent's first audible audio came {ms:.0f} ms after the user "
+                    "stopped speaking",
+                )
+        if not self.echo_enabled:
+            return
+        c.played.add(f.t, pcm, anchor_end=False)
+        if c.played.total_s >= c.echo_next_s and c.heard.total_s > 2.0:
+            c.echo_next_s = c.played.total_s + ECHO_EVERY_S
+            self._measure_echo(c)
+            if c.echo and c.echo.get("verdict") == "echo":
+                notes += self._note_once(
+                    c,
+                    "echo",
+                    f.t,
+                    "echo_loop",
+                    "the agent's audio comes back in input.audio "
+                    f"({c.echo.get('delay_ms')} ms later, ERL {c.echo.get('erl_db')} dB): "
+                    "the app plays the agent into its own microphone",
+                )
+
+    def _measure_echo(self, c: Conn) -> None:
+        """The echo core on the last ECHO_WINDOW_S of both directions, on the relay clock."""
+        import numpy as np
+
+        from doctor.audio.echo.analysis import analyse_echo
+
+        end = max(c.played.end_s, c.heard.end_s)
+        start = end - ECHO_WINDOW_S
+        n = int(ECHO_WINDOW_S * 24_000)
+        played = np.zeros(n, dtype=np.int16)
+        heard = np.zeros(n, dtype=np.int16)
+        for ring, out in ((c.played, played), (c.heard, heard)):
+            for s, pcm in ring.chunks:
+                x = np.frombuffer(pcm, dtype="<i2")
+                i = round((s - start) * 24_000)
+                if i + len(x) <= 0 or i >= n:
+                    continue
+                lo = max(0, -i)
+                hi = min(len(x), n - i)
+                out[i + lo : i + hi] = x[lo:hi]
+        try:
+            a = analyse_echo(played, 24_000, heard, 24_000)
+        except Exception as exc:  # the core refuses odd input; the relay goes on
+            c.echo = {"verdict": "error", "error": f"{type(exc).__name__}: {exc}"[:200]}
+            return
+        ev = a.evidence()
+        c.echo = {
+            "verdict": getattr(a.verdict, "value", str(a.verdict)),
+            "delay_ms": _round(ev.get("delay_ms")),
+            "erl_db": _round(ev.get("erl_db")),
+            "drift_ppm": _round(ev.get("drift_ppm")),
+            "score_s": ev.get("score_s"),
+            "window_s": ECHO_WINDOW_S,
+        }
+
+    # --- closes ----------------------------------------------------------------------------
+    def _close(self, ev: ConnEvent) -> list[Note]:
+        c = self.conns.get(ev.conn) or self._new_conn(ev.conn, ev.t, {})
+        d = ev.details
+        c.close = {"t": ev.t, **d}
+        by = d.get("by")
+        code = d.get("code")
+        shown = f"code {code}" if code is not None else "no close frame (1006)"
+        notes: list[Note] = []
+        if d.get("upstream_refused"):
+            return [
+                Note(
+                    c.conn,
+                    ev.t,
+                    "upstream_refused",
+                    f"{c.label}: the service refused the connection: {d.get('reason')}",
+                )
+            ]
+        if by == "app" and c.ready_t is not None and c.session_end_t is None:
+            notes.append(
+                Note(
+                    c.conn,
+                    ev.t,
+                    "no_session_end",
+                    f"{c.label}: the app closed ({shown}) without session.end: the session may "
+                    f"stay billed for up to {GRACE_S:.0f} s more",
+                )
+            )
+        elif code is None and by in ("app", "service"):
+            who = "the app" if by == "app" else "the service"
+            notes.append(
+                Note(
+                    c.conn,
+                    ev.t,
+                    "abrupt_close",
+                    f"{c.label}: {who} dropped the connection without a close frame",
+                )
+            )
+        else:
+            who = {"app": "the app", "service": "the service"}.get(str(by), "the relay")
+            tail = " after session.end" if c.session_end_t is not None else ""
+            notes.append(
+                Note(c.conn, ev.t, "close", f"{c.label}: closed by {who} ({shown}){tail}", "info")
+            )
+        if self.echo_enabled and c.echo is None and c.played.total_s > 2 and c.heard.total_s > 2:
+            self._measure_echo(c)
+        for call_id, t in c.tool_calls.items():
+            notes += self._note_once(
+                c,
+                f"missing:{call_id}",
+                ev.t,
+                "tool_result_missing",
+                f"tool.call {call_id} got no tool.result ({ev.t - t:.1f} s before the close)",
+            )
+        return notes
+
+    # --- the end ---------------------------------------------------------------------------
+    def finish(self) -> list[Finding]:
+        """Findings per connection, and across connections for resumes."""
+        from doctor.watch.findings import conn_findings, resume_findings
+
+        out: list[Finding] = []
+        for c in self.order:
+            if (
+                c.audio_frames
+                and c.encoding == "audio/pcm"
+                and not c.rate_checked
+                and (len(c.head) >= FIRST_CHECK_BYTES // 2)
+            ):
+                self._content(c, c.last_audio_t or 0.0, final=True)
+            out += conn_findings(c)
+        out += resume_findings(self.order)
+        self.findings = out
+        return out
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "conns": [_summary(c) for c in self.order],
+            "watched_connections": len(self.order),
+            "sessions": sorted({c.session_id for c in self.order if c.session_id}),
+            "app_frames": sum(c.app_frames for c in self.order),
+            "service_frames": sum(c.service_frames for c in self.order),
+        }
+
+
+def _summary(c: Conn) -> dict[str, Any]:
+    """What the report's support block keeps of one connection."""
+    close = c.close or {}
+    end = close.get("t")
+    return {
+        "conn": c.conn,
+        "session_id": c.session_id,
+        "auth": c.details.get("auth"),
+        "opened_wall": c.details.get("wall"),
+        "duration_s": None if end is None else round(float(end) - c.opened_t, 3),
+        "close_code": close.get("code"),
+        "close_reason": close.get("reason"),
+        "closed_by": close.get("by"),
+        "ended_cleanly": c.ended_t is not None or c.session_end_t is not None,
+    }
+
+
+def _audible(pcm: bytes) -> bool:
+    import numpy as np
+
+    x = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float32)
+    if not len(x):
+        return False
+    rms = float(np.sqrt(np.mean(x * x))) / 32768.0
+    return rms > 0 and 20 * math.log10(rms) > AUDIBLE_DBFS
+
+
+def _round(v: Any) -> Any:
+    return round(v, 1) if isinstance(v, float) and math.isfinite(v) else v
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]

@@ -1,0 +1,526 @@
+"""The relay: the service's two faces on 127.0.0.1, every frame forwarded unchanged.
+
+`/v1/ws` opens the upstream WebSocket first (with the app's own `Authorization` header or
+`?token=`), so a refusal reaches the app as the same HTTP status; then two pumps forward
+frames both ways. A pump awaits each send before it reads the next frame, so backpressure
+from either side reaches the other, and every buffer is bounded (websockets' receive queue
+and write limit, and the feed to the worker). A copy of each frame goes to the worker after
+it was forwarded; nothing on the forwarding path waits for the analysis. `GET /v1/token` is
+forwarded to the token endpoint. Credentials are handed to `on_secret` (the report's
+redactor) and never to the worker: it learns how the app authenticated and which distinct
+token (a number), never the value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import http
+import logging
+import os
+import secrets
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from doctor.watch.feed import KIND_CLOSE, KIND_OPEN, FeedWriter
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
+    from websockets.asyncio.server import Server, ServerConnection
+    from websockets.http11 import Request, Response
+
+WS_PATH = "/v1/ws"
+TOKEN_PATH = "/v1/token"
+MAX_FRAME = 16 * 1024 * 1024
+CLOSE_TIMEOUT_S = 5.0
+SENDABLE = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
+APP, SERVICE = 0, 1
+
+
+@dataclass
+class Upstream:
+    """Where the relay forwards to, and how (the same proxy/trust rules as the checks)."""
+
+    ws_url: str
+    token_url: str
+    proxy: str | None = None  # None: the environment's proxy variables, as websockets reads them
+    ca_bundle: str | None = None
+    timeout: float = 10.0
+
+
+class LatencyHistogram:
+    """The relay's own time per frame (receive to send done), in 10 µs buckets: O(1) each."""
+
+    BUCKET_S = 1e-5
+    BUCKETS = 20_000  # up to 200 ms; beyond lands in the last bucket
+
+    def __init__(self) -> None:
+        self.counts = [0] * (self.BUCKETS + 1)
+        self.n = 0
+        self.max_s = 0.0
+
+    def add(self, seconds: float) -> None:
+        i = int(seconds / self.BUCKET_S)
+        self.counts[i if i < self.BUCKETS else self.BUCKETS] += 1
+        self.n += 1
+        if seconds > self.max_s:
+            self.max_s = seconds
+
+    def percentile_ms(self, q: float) -> float | None:
+        if not self.n:
+            return None
+        want = q / 100 * self.n
+        seen = 0
+        for i, count in enumerate(self.counts):
+            seen += count
+            if seen >= want:
+                return round((i + 1) * self.BUCKET_S * 1000, 3)
+        return round(self.max_s * 1000, 3)  # pragma: no cover
+
+
+@dataclass
+class RelayStats:
+    connections: int = 0
+    refused: int = 0
+    closed: int = 0
+    frames_forwarded: int = 0
+    bytes_forwarded: int = 0
+    token_requests: int = 0
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+    def to_dict(self, feed: FeedWriter | None) -> dict[str, Any]:
+        return {
+            "connections": self.connections,
+            "connections_refused_upstream": self.refused,
+            "token_requests": self.token_requests,
+            "frames_forwarded": self.frames_forwarded,
+            "bytes_forwarded": self.bytes_forwarded,
+            "added_latency_p50_ms": self.latency.percentile_ms(50),
+            "added_latency_p99_ms": self.latency.percentile_ms(99),
+            "added_latency_max_ms": round(self.latency.max_s * 1000, 3),
+            "capture_dropped_frames": feed.dropped_frames if feed else 0,
+        }
+
+
+@dataclass
+class _Pending:
+    conn: int
+    upstream: ClientConnection
+    opened: float
+    details: dict[str, Any]
+
+
+def _close_of(ws: Any) -> tuple[int | None, str | None, int | None]:
+    """(code received, reason received, code sent) of a finished connection."""
+    proto = ws.protocol
+    rcvd, sent = proto.close_rcvd, proto.close_sent
+    return (
+        rcvd.code if rcvd is not None else None,
+        rcvd.reason if rcvd is not None else None,
+        sent.code if sent is not None else None,
+    )
+
+
+class Relay:
+    """`await relay.start()`; `relay.url`; `await relay.stop()`."""
+
+    def __init__(
+        self,
+        upstream: Upstream,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        feed: FeedWriter | None = None,
+        on_line: Callable[[str], None] | None = None,
+        on_secret: Callable[[str, str], None] | None = None,
+        on_closed: Callable[[int], None] | None = None,
+    ) -> None:
+        self.upstream = upstream
+        self.host = host
+        self.port = port
+        self.feed = feed
+        self.on_line = on_line or (lambda _line: None)
+        self.on_secret = on_secret or (lambda _kind, _value: None)
+        self.on_closed = on_closed or (lambda _n: None)
+        self.stats = RelayStats()
+        self.server: Server | None = None
+        self._pending: dict[int, _Pending] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._live: set[Any] = set()
+        self._token_key = secrets.token_bytes(16)
+        self._token_seq: dict[bytes, int] = {}
+        self._conn_seq = 0
+        self._t0 = time.monotonic()
+
+    # --- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        from websockets.asyncio.server import serve
+
+        self.server = await serve(
+            self._handler,
+            self.host,
+            self.port,
+            process_request=self._process_request,
+            compression=None,
+            ping_interval=None,
+            max_size=MAX_FRAME,
+            close_timeout=CLOSE_TIMEOUT_S,
+            open_timeout=self.upstream.timeout + 5,
+            logger=_handshake_logger(self.on_line),
+            server_header="agent-doctor-watch",
+        )
+        sock = next(iter(self.server.sockets))
+        self.port = int(sock.getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.host}:{self.port}{WS_PATH}"
+
+    @property
+    def token_url(self) -> str:
+        return f"http://{self.host}:{self.port}{TOKEN_PATH}"
+
+    async def stop(self) -> None:
+        """Stop accepting, close every watched connection (1001 both ways), wait for them."""
+        if self.server is not None:
+            self.server.close(close_connections=False)
+        for ws in list(self._live):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(1001, "agent-doctor watch stopped"), 2)
+        for p in list(self._pending.values()):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(p.upstream.close(1001), 2)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=CLOSE_TIMEOUT_S + 2)
+        if self.server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.server.wait_closed(), 5)
+
+    # --- the handshake --------------------------------------------------------------------
+    async def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        try:
+            return await self._route(connection, request)
+        except Exception as exc:  # never a traceback: one line and a 502 to the app
+            self.on_line(f"relay: a request failed: {type(exc).__name__}: {_short(exc)}")
+            return _text_response(connection, 502, "agent-doctor watch: the relay failed\n")
+
+    async def _route(self, connection: ServerConnection, request: Request) -> Response | None:
+        parts = urllib.parse.urlsplit(request.path)
+        path = parts.path.rstrip("/") or "/"
+        upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
+        if path == TOKEN_PATH and not upgrade:
+            return await self._token(connection, request, parts.query)
+        if path != WS_PATH:
+            self.on_line(f"relay: {path!r} is not a path of the service (use {WS_PATH})")
+            return _text_response(
+                connection, 404, f"agent-doctor watch: only {WS_PATH} and {TOKEN_PATH}\n"
+            )
+        if not upgrade:
+            return _text_response(connection, 426, "agent-doctor watch: WebSocket only\n")
+        return await self._open_upstream(connection, request, parts.query)
+
+    def _auth(self, request: Request, query: str) -> tuple[str, dict[str, str], int | None]:
+        headers: dict[str, str] = {}
+        auth_header = request.headers.get("Authorization")
+        token = next(
+            (v for k, v in urllib.parse.parse_qsl(query, keep_blank_values=True) if k == "token"),
+            None,
+        )
+        seq = None
+        if token:
+            self.on_secret("token", token)
+            digest = hmac.new(self._token_key, token.encode(), hashlib.sha256).digest()
+            seq = self._token_seq.setdefault(digest, len(self._token_seq) + 1)
+        if auth_header:
+            headers["Authorization"] = auth_header
+            value = (
+                auth_header.split(" ", 1)[-1]
+                if auth_header.lower().startswith("bearer ")
+                else auth_header
+            )
+            self.on_secret("api_key", value)
+            self.on_secret("api_key", auth_header)
+        kind = "query" if token else "header" if auth_header else "none"
+        return kind, headers, seq
+
+    async def _open_upstream(
+        self, connection: ServerConnection, request: Request, query: str
+    ) -> Response | None:
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import InvalidStatus
+
+        from doctor.net.agent_api import connect_failure_reason, ssl_context_for
+
+        self._conn_seq += 1
+        conn = self._conn_seq
+        kind, headers, seq = self._auth(request, query)
+        up = self.upstream
+        url = up.ws_url
+        if query:
+            base = urllib.parse.urlsplit(url)
+            url = urllib.parse.urlunsplit(base._replace(query=query))
+        kwargs: dict[str, Any] = {}
+        ctx = ssl_context_for(up.ca_bundle)
+        if ctx is not None and url.startswith("wss:"):
+            kwargs["ssl"] = ctx
+        details: dict[str, Any] = {"path": WS_PATH, "auth": kind, "token_seq": seq}
+        t_open = time.monotonic()
+        try:
+            upstream = await connect(
+                url,
+                additional_headers=headers,
+                open_timeout=up.timeout,
+                proxy=up.proxy if up.proxy else True,
+                compression=None,
+                ping_interval=None,
+                max_size=MAX_FRAME,
+                close_timeout=CLOSE_TIMEOUT_S,
+                **kwargs,
+            )
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            self.stats.refused += 1
+            self.on_line(
+                f"conn {conn}: the service refused the upgrade with HTTP {status}; "
+                "the app gets the same answer"
+            )
+            self._event_refused(conn, t_open, details, status, f"HTTP {status}")
+            resp = connection.protocol.reject(status, "")
+            resp.body = bytes(exc.response.body or b"")
+            ctype = exc.response.headers.get("Content-Type")
+            if ctype:
+                resp.headers["Content-Type"] = ctype
+            return resp
+        except (TimeoutError, asyncio.TimeoutError):
+            self.stats.refused += 1
+            self.on_line(
+                f"conn {conn}: the service did not answer within {up.timeout:g} s; "
+                "the app gets HTTP 504"
+            )
+            self._event_refused(conn, t_open, details, 504, "upstream timeout")
+            return _text_response(
+                connection,
+                504,
+                f"agent-doctor watch: the service did not answer within {up.timeout:g} s\n",
+            )
+        except Exception as exc:
+            reason = connect_failure_reason(exc)
+            self.stats.refused += 1
+            self.on_line(
+                f"conn {conn}: cannot reach the service ({reason}): {_short(exc)}; "
+                "the app gets HTTP 502"
+            )
+            self._event_refused(conn, t_open, details, 502, f"upstream {reason}")
+            return _text_response(
+                connection, 502, f"agent-doctor watch: cannot reach the service ({reason})\n"
+            )
+        self.stats.connections += 1
+        self._pending[id(connection)] = _Pending(conn, upstream, t_open, details)
+        return None
+
+    def _event_refused(
+        self, conn: int, t: float, details: dict[str, Any], status: int, reason: str
+    ) -> None:
+        if self.feed is None:
+            return
+        wall = time.time()
+        self.feed.event(KIND_OPEN, t, wall, conn, {**details, "upstream_status": status})
+        self.feed.event(
+            KIND_CLOSE,
+            time.monotonic(),
+            wall,
+            conn,
+            {"by": "service", "code": None, "reason": reason, "upstream_refused": True},
+        )
+
+    async def _token(self, connection: ServerConnection, request: Request, query: str) -> Response:
+        import httpx
+
+        from doctor.net.agent_api import ssl_context_for
+
+        self.stats.token_requests += 1
+        headers = {}
+        auth = request.headers.get("Authorization")
+        if auth:
+            headers["Authorization"] = auth
+            self.on_secret(
+                "api_key", auth.split(" ", 1)[-1] if auth.lower().startswith("bearer ") else auth
+            )
+        up = self.upstream
+        url = up.token_url + (("&" if "?" in up.token_url else "?") + query if query else "")
+        verify: Any = ssl_context_for(up.ca_bundle) or True
+        try:
+            async with httpx.AsyncClient(
+                proxy=up.proxy, trust_env=up.proxy is None, verify=verify, timeout=up.timeout
+            ) as client:
+                answer = await client.get(url, headers=headers)
+        except Exception as exc:
+            self.on_line(
+                f"token: cannot reach the token endpoint: {type(exc).__name__}: "
+                f"{_short(exc)}; the app gets HTTP 502"
+            )
+            return _text_response(
+                connection, 502, "agent-doctor watch: cannot reach the token endpoint\n"
+            )
+        with contextlib.suppress(ValueError):
+            body = answer.json()
+            if isinstance(body, dict) and isinstance(body.get("token"), str):
+                self.on_secret("token", body["token"])
+        resp = connection.protocol.reject(answer.status_code, "")
+        resp.body = answer.content
+        for name in ("Content-Type", "Retry-After"):
+            if name in answer.headers:
+                resp.headers[name] = answer.headers[name]
+        if answer.status_code != 200:
+            self.on_line(f"token: the token endpoint answered HTTP {answer.status_code}")
+        return resp
+
+    # --- forwarding -----------------------------------------------------------------------
+    async def _handler(self, app: ServerConnection) -> None:
+        pending = self._pending.pop(id(app), None)
+        if pending is None:  # pragma: no cover - process_request always sets it or refuses
+            await app.close(1011)
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self._live.add(app)
+        try:
+            await self._relay(app, pending)
+        except Exception as exc:
+            self.on_line(f"conn {pending.conn}: relay error {type(exc).__name__}: {_short(exc)}")
+        finally:
+            self._live.discard(app)
+            self._tasks.discard(task)
+            self.stats.closed += 1
+            self.on_closed(self.stats.closed)
+
+    async def _relay(self, app: ServerConnection, p: _Pending) -> None:
+        up = p.upstream
+        if self.feed is not None:
+            self.feed.event(KIND_OPEN, p.opened, time.time(), p.conn, p.details)
+        a2s = asyncio.ensure_future(self._pump(app, up, APP, p.conn))
+        s2a = asyncio.ensure_future(self._pump(up, app, SERVICE, p.conn))
+        done, _ = await asyncio.wait({a2s, s2a}, return_when=asyncio.FIRST_COMPLETED)
+        closer_side = done.pop().result()
+        code = reason = sent = None
+        if closer_side == "relay":  # a side failed in a way that is not a close: end both
+            for ws in (app, up):
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(ws.close(1011, "relay error"), CLOSE_TIMEOUT_S)
+        else:
+            closer, other = (app, up) if closer_side == "app" else (up, app)
+            code, reason, sent = _close_of(closer)
+            if code is not None:
+                mirror = code if code in SENDABLE or 3000 <= code < 5000 else 1000
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(
+                        other.close(mirror, (reason or "")[:120]), CLOSE_TIMEOUT_S
+                    )
+            elif sent is not None:  # the relay's websockets closed it (1009: frame too big)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(
+                        other.close(sent if sent in SENDABLE else 1011), CLOSE_TIMEOUT_S
+                    )
+            else:  # no close frame: a drop, and the other side sees a drop too
+                other.transport.abort()
+        for task in (a2s, s2a):
+            if not task.done():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(task, CLOSE_TIMEOUT_S)
+        app_code, app_reason, _ = _close_of(app)
+        svc_code, svc_reason, _ = _close_of(up)
+        by = closer_side
+        if code is None and sent is not None:
+            by = "relay"
+        details = {
+            "by": by,
+            "code": code if by != "relay" else sent,
+            "reason": reason if by != "relay" else None,
+            "app_code": app_code,
+            "app_reason": app_reason,
+            "service_code": svc_code,
+            "service_reason": svc_reason,
+        }
+        if self.feed is not None:
+            self.feed.event(KIND_CLOSE, time.monotonic(), time.time(), p.conn, details)
+
+    async def _pump(self, src: Any, dst: Any, direction: int, conn: int) -> str:
+        """Forward until a side closes; returns who: "app", "service" or "relay"."""
+        from websockets.exceptions import ConnectionClosed
+
+        names = ("app", "service")
+        src_name, dst_name = names[direction], names[1 - direction]
+        stats = self.stats
+        hist = stats.latency
+        feed = self.feed
+        mono, wall = time.monotonic, time.time
+        perf = time.perf_counter
+        while True:
+            try:
+                data = await src.recv()
+            except ConnectionClosed:
+                return src_name
+            except Exception as exc:
+                self.on_line(
+                    f"conn {conn}: reading from the {src_name} failed: "
+                    f"{type(exc).__name__}: {_short(exc)}"
+                )
+                return "relay"
+            t0 = perf()
+            t_mono = mono()
+            try:
+                await dst.send(data)
+            except ConnectionClosed:
+                return dst_name
+            except Exception as exc:
+                self.on_line(
+                    f"conn {conn}: forwarding to the {dst_name} failed: "
+                    f"{type(exc).__name__}: {_short(exc)}"
+                )
+                return "relay"
+            hist.add(perf() - t0)
+            stats.frames_forwarded += 1
+            stats.bytes_forwarded += len(data)
+            if feed is not None:
+                feed.frame(direction, t_mono, wall(), conn, data)
+
+
+def _text_response(connection: ServerConnection, status: int, text: str) -> Response:
+    return connection.respond(http.HTTPStatus(status), text)
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+
+
+class _LineHandler(logging.Handler):
+    """websockets' own server log as one line per failed handshake, never a traceback."""
+
+    def __init__(self, on_line: Callable[[str], None]) -> None:
+        super().__init__(logging.INFO)
+        self.on_line = on_line
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        if "handshake failed" not in msg and record.levelno < logging.ERROR:
+            return
+        exc = record.exc_info[1] if record.exc_info else None
+        cause = exc.__cause__ if exc is not None and exc.__cause__ is not None else exc
+        what = f"{type(cause).__name__}: {_short(cause)}" if cause is not None else msg
+        self.on_line(f"relay: an app connection failed during the handshake ({what})")
+
+
+def _handshake_logger(on_line: Callable[[str], None]) -> logging.Logger:
+    logger = logging.getLogger(f"doctor.watch.server.{os.getpid()}.{id(on_line)}")
+    logger.propagate = False
+    logger.handlers[:] = [_LineHandler(on_line)]
+    logger.setLevel(logging.INFO)
+    return logger

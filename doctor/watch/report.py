@@ -1,0 +1,78 @@
+"""The end report of a watch: the session analysis on the capture, plus what only the relay saw.
+
+The session analysis (issue 15's core, `doctor.session`) runs on the capture when it is
+installed; the relay's own findings are added where that analysis did not already report
+the same cause for the same session, and `watch-relay` gives the relay's own figures.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from doctor.context import SessionRecord
+from doctor.result import Result, Status
+from doctor.watch.observe import Finding
+from doctor.watch.results import relay_result, watch_results
+
+if TYPE_CHECKING:
+    from doctor.context import Context
+    from doctor.watch.run import WatchOutcome
+
+
+def session_analysis(capture_path: str) -> list[Result] | None:
+    """Issue 15's analysis on the capture; None when that core is not available here."""
+    import importlib
+
+    try:
+        adapter = importlib.import_module("doctor.session.adapter")
+    except ImportError:
+        return None
+    try:
+        results: list[Result] = adapter.analyse_capture(capture_path)
+    except Exception as exc:  # its failure must not cost the relay's own findings
+        return [
+            Result(
+                Status.ERROR,
+                f"the session analysis failed: {type(exc).__name__}: {exc}",
+                "analysis_crashed",
+                {"exception": f"{type(exc).__name__}: {exc}"[:300]},
+                id="session",
+                title="Session analysis",
+            )
+        ]
+    return results
+
+
+def _support(ctx: Context, conns: list[dict[str, Any]]) -> None:
+    for c in conns:
+        ctx.record_session(
+            SessionRecord(
+                check="watch",
+                region=ctx.region,
+                session_id=c.get("session_id"),
+                started_at=datetime.fromtimestamp(float(c.get("opened_wall") or 0), timezone.utc),
+                duration_s=c.get("duration_s"),
+                close_code=c.get("close_code"),
+                close_reason=c.get("close_reason"),
+                ended_cleanly=c.get("ended_cleanly"),
+                auth={"query": "token", "header": "api_key"}.get(str(c.get("auth")), "none"),
+            )
+        )
+
+
+def watch_report_results(outcome: WatchOutcome, capture_path: str, ctx: Context) -> list[Result]:
+    findings = [Finding(**f) for f in outcome.findings]
+    _support(ctx, list(outcome.worker_stats.get("conns") or []))
+    theirs = session_analysis(capture_path) or []
+    skip = {
+        (r.cause, r.evidence.get("session_id"))
+        for r in theirs
+        if r.cause is not None and r.status in (Status.WARN, Status.FAIL)
+    }
+    stats = {
+        **outcome.relay_stats,
+        **{k: v for k, v in outcome.worker_stats.items() if k not in ("conns",)},
+    }
+    conns = int(outcome.relay_stats.get("connections") or 0)
+    return [*theirs, *watch_results(findings, conns, skip), relay_result(stats)]

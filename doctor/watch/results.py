@@ -1,0 +1,107 @@
+"""The relay's findings and its own figures as report results (pure).
+
+One result per finding (`watch-<area>`, evidence with the session id and connection), a
+pass per area where nothing was wrong, and `watch-relay` with what the relay itself did:
+frames forwarded, its own added latency, and whether the analysis kept up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from doctor import guide
+from doctor.result import Result, Status
+from doctor.watch.observe import Finding
+
+AREAS: dict[str, str] = {
+    "audio": "The app's audio (input.audio)",
+    "pacing": "Audio pacing",
+    "close": "How sessions end",
+    "resume": "Resume after a drop",
+    "echo": "Echo on the wire",
+    "latency": "Reply latency",
+    "tools": "Tool results",
+    "messages": "Messages and errors",
+}
+PASS_SUMMARY = {
+    "audio": "every input.audio frame was valid PCM16 mono as declared",
+    "pacing": "audio was sent at real-time pace, after session.ready",
+    "close": "sessions ended with session.end (or the service closed them)",
+    "resume": "no resume attempted, or resumed as documented",
+    "echo": "the agent's audio did not come back in the app's input",
+    "latency": "replies started in normal time",
+    "tools": "every tool.call got its tool.result in time",
+    "messages": "no unknown messages, no session.error",
+}
+
+
+def finding_result(f: Finding) -> Result:
+    status = Status.FAIL if f.severity == "fail" else Status.WARN
+    return Result(
+        status,
+        f.summary,
+        f.cause,
+        f.evidence,
+        guide.fix(f.guide, detail=f.detail or None, code=f.evidence.get("answer")),
+        id=f"watch-{f.area}",
+        title=AREAS.get(f.area, f.area),
+    )
+
+
+def watch_results(
+    findings: list[Finding], sessions: int, skip_causes: set[tuple[str, str | None]] | None = None
+) -> list[Result]:
+    """Findings as results; `skip_causes` holds (cause, session_id) the session analysis
+    already reported, so a problem is not listed twice."""
+    skip = skip_causes or set()
+    out = [
+        finding_result(f) for f in findings if (f.cause, f.evidence.get("session_id")) not in skip
+    ]
+    if sessions:
+        seen = {f.area for f in findings}
+        for area, title in AREAS.items():
+            if area not in seen:
+                out.append(
+                    Result(
+                        Status.PASS,
+                        f"{PASS_SUMMARY[area]} ({sessions} connection{'s' * (sessions != 1)})",
+                        None,
+                        {"connections": sessions},
+                        id=f"watch-{area}",
+                        title=title,
+                    )
+                )
+    return out
+
+
+def relay_result(stats: dict[str, Any]) -> Result:
+    """What the relay did: forwarded frames, its own latency, the analysis keeping up."""
+    behind = int(stats.get("analysis_dropped_frames") or 0)
+    crashed = stats.get("analysis_crashed")
+    ev = dict(stats)
+    summary = (
+        f"forwarded {stats.get('frames_forwarded', 0)} frames on "
+        f"{stats.get('connections', 0)} connections; added latency p50 "
+        f"{stats.get('added_latency_p50_ms')} ms, p99 {stats.get('added_latency_p99_ms')} ms"
+    )
+    if crashed:
+        return Result(
+            Status.WARN,
+            f"{summary}; the analysis stopped ({crashed}): frames still flowed",
+            "analysis_crashed",
+            ev,
+            guide.fix("watch_relay", detail=str(crashed)),
+            id="watch-relay",
+            title="The relay",
+        )
+    if behind:
+        return Result(
+            Status.WARN,
+            f"{summary}; the analysis fell behind and skipped {behind} frames",
+            "analysis_behind",
+            ev,
+            guide.fix("watch_relay", detail=f"{behind} frames not analysed"),
+            id="watch-relay",
+            title="The relay",
+        )
+    return Result(Status.PASS, summary, None, ev, id="watch-relay", title="The relay")

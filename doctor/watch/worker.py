@@ -1,0 +1,204 @@
+"""The worker process: writes the capture and runs the relay-only analysis, off the relay.
+
+It runs at a lower priority than the relay (os.nice), so under load the relay's forwarding
+wins the CPU. One thread reads the relay's record stream and writes the capture (that must
+keep up; the relay buffers a bounded amount for it); the analysis runs on a second thread
+fed through a bounded queue: when it falls behind, frames are skipped for the analysis only
+and counted (`analysis_behind`); when it raises, it stops and says so (`analysis_crashed`).
+Notes and the final findings go back to the relay as JSON messages on a pipe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import queue
+import threading
+from typing import Any
+
+from doctor.capture.format import (
+    AUDIO_FIELDS,
+    ConnEvent,
+    Frame,
+    Header,
+    audio_summary,
+    encode,
+    frame_from_message,
+)
+from doctor.watch.feed import KIND_OPEN, Item, Unpacker
+
+ANALYSIS_QUEUE = 20_000
+NICE = 10
+_STOP = object()
+
+
+def for_capture(frame: Frame, audio: str) -> Frame:
+    """The capture's copy of a frame whose audio was kept: summarised when asked."""
+    if audio != "summary" or frame.msg is None:
+        return frame
+    field = AUDIO_FIELDS.get(str(frame.msg.get("type")))
+    if not field or field not in frame.msg:
+        return frame
+    msg = dict(frame.msg)
+    summary = audio_summary(msg.pop(field))
+    summary["field"] = field
+    return dataclasses.replace(frame, msg=msg, audio=summary)
+
+
+class Worker:
+    """State of the worker process (also usable in-process, for tests and offline runs)."""
+
+    def __init__(self, header: Header, capture_path: str | None, send: Any, echo: bool = True):
+        from doctor.watch.observe import RelayObserver
+
+        self.header = header
+        self.send = send  # callable(dict): to the relay
+        self.send_lock = threading.Lock()
+        self.observer = RelayObserver(echo=echo)
+        self.queue: queue.Queue[Any] = queue.Queue(ANALYSIS_QUEUE)
+        self.dropped = 0
+        self.analysed = 0
+        self.crashed: str | None = None
+        self.capture = open(capture_path, "w", encoding="utf-8") if capture_path else None  # noqa: SIM115
+        if self.capture is not None:
+            self.capture.write(encode(header) + "\n")
+        self.thread = threading.Thread(target=self._analyse, name="analysis", daemon=True)
+        self.thread.start()
+
+    def _emit(self, obj: dict[str, Any]) -> None:
+        with self.send_lock, contextlib.suppress(OSError, ValueError):
+            self.send(obj)
+
+    def handle(self, item: Item) -> None:
+        t = item.t - self.header.started_mono
+        record: Frame | ConnEvent
+        raw = None
+        if item.details is not None:
+            event = "open" if item.kind == KIND_OPEN else "close"
+            record = ConnEvent(t, item.wall, item.conn, event, item.details)  # type: ignore[arg-type]
+            line = encode(record)
+        else:
+            assert item.data is not None
+            record = frame_from_message(t, item.wall, item.conn, item.direction, item.data, "keep")  # type: ignore[arg-type]
+            raw = item.data if isinstance(item.data, str) else None
+            line = encode(for_capture(record, self.header.audio))
+        if self.capture is not None:
+            self.capture.write(line + "\n")
+        if self.crashed:
+            return
+        try:
+            self.queue.put_nowait((record, raw))
+        except queue.Full:
+            self.dropped += 1
+            if self.dropped == 1:
+                self._emit(
+                    {
+                        "kind": "note",
+                        "conn": item.conn,
+                        "cause": "analysis_behind",
+                        "level": "warn",
+                        "text": "the analysis is behind: some frames are "
+                        "forwarded and captured but not analysed (counted in the report)",
+                    }
+                )
+
+    def _analyse(self) -> None:
+        while True:
+            got = self.queue.get()
+            if got is _STOP:
+                return
+            if self.crashed:
+                continue
+            record, raw = got
+            try:
+                notes = self.observer.feed(record, raw)
+            except Exception as exc:  # the analysis must never stop the relay
+                self.crashed = f"{type(exc).__name__}: {exc}"[:300]
+                self._emit(
+                    {
+                        "kind": "note",
+                        "conn": getattr(record, "conn", 0),
+                        "cause": "analysis_crashed",
+                        "level": "warn",
+                        "text": f"the analysis stopped ({self.crashed}); frames still flow",
+                    }
+                )
+                continue
+            self.analysed += 1
+            for note in notes:
+                self._emit({"kind": "note", **note.to_dict()})
+
+    def finish(self) -> dict[str, Any]:
+        self.queue.put(_STOP)
+        self.thread.join()
+        findings: list[dict[str, Any]] = []
+        if not self.crashed:
+            try:
+                findings = [dataclasses.asdict(f) for f in self.observer.finish()]
+            except Exception as exc:
+                self.crashed = f"{type(exc).__name__}: {exc}"[:300]
+        if self.capture is not None:
+            self.capture.close()
+        stats = self.observer.stats()
+        stats.update(
+            {
+                "analysis_dropped_frames": self.dropped,
+                "analysed_records": self.analysed,
+                "analysis_crashed": self.crashed,
+            }
+        )
+        return {"kind": "results", "findings": findings, "stats": stats}
+
+
+def worker_main(
+    feed_conn: Any, out_conn: Any, header: dict[str, Any], capture_path: str | None, echo: bool
+) -> None:
+    """Entry point of the worker process: read until the relay closes the feed."""
+    with contextlib.suppress(OSError):
+        os.nice(NICE)
+    from doctor.capture.format import decode_header
+
+    def send(obj: dict[str, Any]) -> None:
+        out_conn.send_bytes(json.dumps(obj, default=str).encode())
+
+    try:
+        worker = Worker(decode_header(header), capture_path, send, echo)
+    except OSError as exc:
+        send(
+            {
+                "kind": "results",
+                "findings": [],
+                "stats": {"analysis_crashed": f"cannot write the capture: {exc}"},
+            }
+        )
+        return
+    unpacker = Unpacker()
+    fd = feed_conn.fileno()
+    while True:
+        try:
+            chunk = os.read(fd, 1 << 20)
+        except OSError:
+            break
+        if not chunk:
+            break
+        try:
+            for item in unpacker.feed(chunk):
+                worker.handle(item)
+        except Exception as exc:  # a bad record or a full disk: say so, keep draining
+            if worker.crashed is None:
+                worker.crashed = f"{type(exc).__name__}: {exc}"[:300]
+                send(
+                    {
+                        "kind": "note",
+                        "conn": 0,
+                        "cause": "analysis_crashed",
+                        "level": "warn",
+                        "text": f"the capture/analysis stopped ({worker.crashed}); "
+                        "frames still flow",
+                    }
+                )
+    result = worker.finish()
+    with contextlib.suppress(OSError):
+        send(result)

@@ -1,0 +1,246 @@
+"""Shared parts of the watch tests: `agent-doctor watch` as a process, and apps that use it.
+
+The relay's URL is read from its own stderr (the instructions it prints); readiness and
+stops are waited for on its output, never by sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+from websockets.asyncio.client import ClientConnection, connect
+
+from doctor.sandbox.audio import synth_voice
+from doctor.sandbox.threaded import ThreadedSandbox
+
+T = TypeVar("T")
+URL_RE = re.compile(r"->\s+(ws://127\.0\.0\.1:\d+/v1/ws)")
+RATE = 24_000
+CHUNK_MS = 50
+
+
+def run(coro: Awaitable[T], timeout: float = 90) -> T:
+    return asyncio.run(asyncio.wait_for(coro, timeout))  # type: ignore[arg-type]
+
+
+@dataclass
+class WatchProcess:
+    proc: subprocess.Popen[str]
+    stderr_lines: list[str] = field(default_factory=list)
+    url: str = ""
+    _cond: threading.Condition = field(default_factory=threading.Condition)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    stdout: str = ""
+
+    def start_reading(self) -> None:
+        t = threading.Thread(target=self._read_err, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _read_err(self) -> None:
+        assert self.proc.stderr is not None
+        with contextlib.suppress(ValueError, OSError):
+            for line in self.proc.stderr:
+                with self._cond:
+                    self.stderr_lines.append(line.rstrip("\n"))
+                    m = URL_RE.search(line)
+                    if m and not self.url:
+                        self.url = m.group(1)
+                    self._cond.notify_all()
+
+    def wait_line(self, predicate: Callable[[str], bool], timeout: float = 30.0) -> str:
+        with self._cond:
+            found: list[str] = []
+
+            def match() -> bool:
+                found[:] = [x for x in self.stderr_lines if predicate(x)]
+                return bool(found) or self.proc.poll() is not None
+
+            self._cond.wait_for(match, timeout)
+            if not found:
+                raise AssertionError("no such line from watch; stderr:\n" + self.stderr_text)
+            return found[0]
+
+    @property
+    def stderr_text(self) -> str:
+        return "\n".join(self.stderr_lines)
+
+    @property
+    def token_url(self) -> str:
+        return self.url.replace("ws://", "http://").replace("/v1/ws", "/v1/token")
+
+    def finish(self, timeout: float = 120.0, sig: int | None = None) -> tuple[int, str]:
+        """Wait for the process to end (after its --sessions/--for, or after `sig`)."""
+        if sig is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        for t in self._threads:
+            t.join(10)
+        self.stdout = out or ""
+        return int(self.proc.returncode), self.stdout
+
+    def report(self) -> dict[str, Any]:
+        return json.loads(self.stdout)
+
+
+def start_watch(sb: ThreadedSandbox, *args: str, env: dict[str, str] | None = None) -> WatchProcess:
+    cmd = [
+        sys.executable,
+        "-m",
+        "doctor",
+        "watch",
+        "--ws-url",
+        sb.ws_url,
+        "--token-url",
+        sb.token_url,
+        "--timeout",
+        "10",
+        *args,
+    ]
+    full_env = dict(os.environ)
+    full_env.pop("ASSEMBLYAI_API_KEY", None)
+    full_env.update(env or {})
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env
+    )
+    wp = WatchProcess(proc)
+    wp.start_reading()
+    wp.wait_line(lambda line: bool(URL_RE.search(line)))
+    assert wp.url, wp.stderr_text
+    return wp
+
+
+def checks(report: dict[str, Any], cause: str | None = None) -> list[dict[str, Any]]:
+    return [c for c in report["checks"] if cause is None or c["cause"] == cause]
+
+
+def problems(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for c in report["checks"] if c["status"] in ("warn", "fail", "error")]
+
+
+# --- audio --------------------------------------------------------------------------------
+
+
+def speech(speech_s: float = 0.8, silence_s: float = 1.3, seed: int = 9) -> np.ndarray:
+    """float samples at 24 kHz: lead-in, voice-like speech, enough silence to end the turn."""
+    x = np.concatenate(
+        [
+            np.zeros(2400, np.int16),
+            synth_voice(speech_s, seed=seed),
+            np.zeros(round(silence_s * RATE), np.int16),
+        ]
+    )
+    return x.astype(np.float32) / 32768.0
+
+
+def pcm16(x: np.ndarray) -> bytes:
+    return (np.clip(x, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+def chunked(data: bytes, chunk_bytes: int) -> list[bytes]:
+    return [data[i : i + chunk_bytes] for i in range(0, len(data), chunk_bytes)]
+
+
+# --- the app's side -----------------------------------------------------------------------
+
+
+class App:
+    """A small app over raw websockets: what a user's code does, with knobs for mistakes."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.received: list[dict[str, Any]] = []
+        self.reply_pcm: asyncio.Queue[bytes] = asyncio.Queue()
+        self._waiters: list[tuple[str, asyncio.Future[dict[str, Any]]]] = []
+        self.reader = asyncio.ensure_future(self._read())
+        self.closed = asyncio.Event()
+
+    @classmethod
+    async def open(cls, url: str, *, api_key: str | None = None, token: str | None = None) -> App:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        full = f"{url}?token={token}" if token else url
+        ws = await connect(
+            full, additional_headers=headers, proxy=None, open_timeout=10, max_size=2**24
+        )
+        return cls(ws)
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                msg = json.loads(raw)
+                self.received.append(msg)
+                if msg.get("type") == "reply.audio":
+                    self.reply_pcm.put_nowait(base64.b64decode(msg["data"]))
+                for type_, fut in list(self._waiters):
+                    if type_ == msg.get("type") and not fut.done():
+                        fut.set_result(msg)
+        except Exception:
+            pass
+        finally:
+            self.closed.set()
+            for _, fut in self._waiters:
+                if not fut.done():
+                    fut.set_exception(ConnectionError("closed"))
+
+    async def wait(self, type_: str, timeout: float = 20.0) -> dict[str, Any]:
+        for msg in self.received:
+            if msg.get("type") == type_:
+                return msg
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiters.append((type_, fut))
+        return await asyncio.wait_for(fut, timeout)
+
+    async def wait_new(self, type_: str, timeout: float = 20.0) -> dict[str, Any]:
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiters.append((type_, fut))
+        return await asyncio.wait_for(fut, timeout)
+
+    async def send(self, msg: dict[str, Any] | str) -> None:
+        await self.ws.send(msg if isinstance(msg, str) else json.dumps(msg))
+
+    async def start(self, session: dict[str, Any] | None = None) -> dict[str, Any]:
+        await self.send({"type": "session.update", "session": session or {}})
+        return await self.wait("session.ready")
+
+    async def stream(self, chunks: list[bytes], interval_s: float = CHUNK_MS / 1000) -> None:
+        """One chunk per interval on a real-time schedule (what a microphone loop does)."""
+        t0 = time.monotonic()
+        for i, c in enumerate(chunks):
+            await self.send({"type": "input.audio", "audio": base64.b64encode(c).decode()})
+            delay = t0 + (i + 1) * interval_s - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)  # pacing the app's stream, not synchronisation
+
+    async def end(self) -> None:
+        await self.send({"type": "session.end"})
+        with contextlib.suppress(asyncio.TimeoutError, ConnectionError):
+            await self.wait("session.ended", 10)
+        await self.ws.close()
+        await self.closed.wait()
+
+
+def stop_on_signal(wp: WatchProcess) -> tuple[int, str]:
+    return wp.finish(sig=signal.SIGINT)
+
+
+def here() -> Path:
+    return Path(__file__).parent
