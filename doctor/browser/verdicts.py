@@ -81,18 +81,24 @@ def _meta(check_id: str, result: Result) -> Result:
 
 
 def _needs(check_id: str, need: str, results: dict[str, Result]) -> Result | None:
+    """A skip naming the failure at the root of the chain, not the skip in between."""
     dep = results.get(need)
     if dep is None or dep.status.is_ok:
         return None
+    root = dep
+    while root.cause == "prerequisite_failed" and root.evidence.get("prerequisite") in results:
+        root = results[root.evidence["prerequisite"]]
     return _meta(
         check_id,
         skipped(
             "prerequisite_failed",
-            f"needs {need}, which ended with {dep.status.value} ({dep.cause or 'no cause'})",
+            f"needs {need}: {root.id} ended with {root.status.value} ({root.cause or 'no cause'})",
             {
                 "prerequisite": need,
                 "prerequisite_status": dep.status.value,
                 "prerequisite_cause": dep.cause,
+                "root": root.id,
+                "root_cause": root.cause,
             },
         ),
     )
@@ -494,21 +500,21 @@ def latency_result(facts: dict[str, Any], round_trip_ms: float | None) -> Result
     ev = {
         "output_latency_ms": m.get("output_latency_ms"),
         "base_latency_ms": m.get("base_latency_ms"),
-        "input_latency_ms": track.get("latency_ms"),
+        "track_stats": track or None,
         "round_trip_ms": None if round_trip_ms is None else round(round_trip_ms, 1),
     }
     if not m:
         return skipped("no_context", "no audio graph ran (see browser-sample-rate)", ev)
-    parts = [v for v in (ev["output_latency_ms"], ev["input_latency_ms"]) if v]
-    total = round_trip_ms if round_trip_ms is not None else (sum(parts) if parts else None)
+    # track.stats is Chrome-only and its units read differently across versions: evidence only
+    total = round_trip_ms if round_trip_ms is not None else ev["output_latency_ms"]
     if total is not None and total > HIGH_LATENCY_MS:
         detail = f"{total:.0f} ms from playback to capture (above {HIGH_LATENCY_MS:g} ms)"
         return problem(
             Status.WARN, "high_latency", detail, ev, guide.fix("browser_output", detail=detail)
         )
-    shown = ", ".join(
-        f"{k.removesuffix('_ms').replace('_', ' ')} {v} ms" for k, v in ev.items() if v is not None
-    )
+    names = {"output_latency_ms": "output", "base_latency_ms": "processing",
+             "round_trip_ms": "acoustic round trip"}  # fmt: skip
+    shown = ", ".join(f"{name} {ev[k]} ms" for k, name in names.items() if ev[k] is not None)
     return passed(shown or "the browser reports no latency figures", ev)
 
 

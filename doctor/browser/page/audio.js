@@ -181,6 +181,8 @@ function levels(samples) {
 
 // `seconds` of microphone with nothing played: level, delivered rates, output latency.
 export async function measure(graph, track, seconds) {
+  // track.stats latency is inflated at first (browser.md §2.7): average from here on
+  if (track.stats && typeof track.stats.resetLatency === 'function') track.stats.resetLatency();
   const since = performance.now();
   const from = graph.rec.lastFrame();
   await sleep(seconds * 1000);
@@ -191,6 +193,7 @@ export async function measure(graph, track, seconds) {
     mic_connected: graph.micConnected,
     delivered_input_hz: graph.micConnected ? graph.rec.deliveredRate(since) : null,
     delivered_output_hz: graph.play.deliveredRate(since),
+    since,
     ...levels(graph.rec.slice(from, to)),
     track_muted: track.muted,
     track_state: track.readyState,
@@ -209,10 +212,20 @@ export async function measure(graph, track, seconds) {
     out.track_stats = {
       latency_ms: roundTo(track.stats.latency * 1000, 1),
       average_latency_ms: roundTo((track.stats.averageLatency ?? NaN) * 1000, 1),
+      maximum_latency_ms: roundTo((track.stats.maximumLatency ?? NaN) * 1000, 1),
       dropped_frames: (track.stats.totalFrames ?? 0) - (track.stats.deliveredFrames ?? 0),
     };
   }
   return out;
+}
+
+// Delivered frames per second over the context's whole life so far (longer is steadier).
+export function deliveredRates(graph, since) {
+  return {
+    delivered_input_hz: graph.micConnected ? graph.rec.deliveredRate(since) : null,
+    delivered_output_hz: graph.play.deliveredRate(since),
+    delivered_over_s: roundTo((performance.now() - since) / 1000, 1),
+  };
 }
 
 // Deterministic noise at about -26 dBFS RMS: lets the echo canceller converge first.

@@ -1,6 +1,6 @@
 // agent-doctor's browser page: one click runs every check, the raw facts go to the CLI
 // (which judges them and answers with the verdicts), and a download is the fallback.
-import { buildGraph, echoRun, measure, openContext } from './audio.js';
+import { buildGraph, deliveredRates, echoRun, measure, openContext } from './audio.js';
 import { errorInfo, sleep, withTimeout } from './util.js';
 import { wssCheck } from './wss.js';
 
@@ -153,6 +153,10 @@ async function audioChecks(stream) {
       const probe = await probeFor(ctx.sampleRate);
       const run = await echoRun(graph, probe, WARMUP_S[i], AFTER_S);
       facts.echo.push({ label, requested_rate_hz: rate, ...run });
+    }
+    if (facts.measure && facts.measure.label === label) {
+      Object.assign(facts.measure, deliveredRates(graph, facts.measure.since));
+      delete facts.measure.since;
     }
     await withTimeout(ctx.close().catch(() => null), 1000, null);
   }
