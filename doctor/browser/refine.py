@@ -11,6 +11,20 @@ from doctor import guide
 from doctor.context import Context, SessionRecord
 from doctor.result import Result, Status, passed, problem
 
+# a connection that got no HTTP answer: the socket error's reason as the contract's cause
+_CONNECT_CAUSES = {
+    "dns": ("dns_failed", "firewall"),
+    "refused": ("connection_refused", "firewall"),
+    "reset": ("connection_reset", "firewall"),
+    "no_route": ("no_route", "firewall"),
+    "timeout": ("timeout", "firewall"),
+    "proxy_unreachable": ("proxy_unreachable", "proxy"),
+    "tls_untrusted": ("tls_untrusted", "tls_certificate"),
+    "tls_hostname": ("tls_hostname_mismatch", "tls_certificate"),
+    "tls_expired": ("tls_expired", "tls_certificate"),
+    "tls": ("tls_failed", "tls_certificate"),
+}
+
 
 async def repeat_handshake(ctx: Context, token: str) -> Result:
     """Open the WebSocket with the page's token, start and end a session."""
@@ -30,9 +44,14 @@ async def repeat_handshake(ctx: Context, token: str) -> Result:
             await conn.start_session()
             await conn.end()
     except AgentApiError as err:
-        f = Failure.of(err)
-        outcome = session_outcome(f, "token")
         ev = {"ws_url": ctx.ws_url, **err.facts()}
+        known = _CONNECT_CAUSES.get(err.reason or "") if err.kind == "connect" else None
+        if known is not None:
+            cause, guide_id = known
+            summary = f"the connection failed ({err.reason}): {err}"
+            fix = guide.fix(guide_id, **fix_values(ctx), detail=summary)
+            return problem(Status.FAIL, cause, summary, ev, fix)
+        outcome = session_outcome(Failure.of(err), "token")
         fix = guide.fix(outcome.guide, **fix_values(ctx), detail=outcome.summary)
         status = outcome.status if outcome.status in (Status.WARN, Status.FAIL) else Status.FAIL
         return problem(status, outcome.cause, outcome.summary, ev, fix)

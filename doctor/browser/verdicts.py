@@ -72,6 +72,8 @@ def browser_info(facts: dict[str, Any]) -> BrowserInfo:
         if m:
             if name == "Chrome" and "Chromium" in ua:
                 name = "Chromium"
+            if engine == "WebKit" and "Linux" in ua and "Android" not in ua:
+                name = "WebKitGTK"  # Safari does not run on Linux; its UA says Safari anyway
             return BrowserInfo(engine, name, m.group(1), platform, ua)
     return BrowserInfo("unknown", "unknown", None, platform, ua)
 
@@ -497,8 +499,9 @@ def output_result(facts: dict[str, Any], info: BrowserInfo) -> Result:
 def latency_result(facts: dict[str, Any], round_trip_ms: float | None) -> Result:
     m = _d(facts.get("measure"))
     track = _d(m.get("track_stats"))
-    ev = {
-        "output_latency_ms": m.get("output_latency_ms"),
+    out_ms = m.get("output_latency_ms")
+    ev: dict[str, Any] = {
+        "output_latency_ms": out_ms,
         "base_latency_ms": m.get("base_latency_ms"),
         "track_stats": track or None,
         "round_trip_ms": None if round_trip_ms is None else round(round_trip_ms, 1),
@@ -506,15 +509,15 @@ def latency_result(facts: dict[str, Any], round_trip_ms: float | None) -> Result
     if not m:
         return skipped("no_context", "no audio graph ran (see browser-sample-rate)", ev)
     # track.stats is Chrome-only and its units read differently across versions: evidence only
-    total = round_trip_ms if round_trip_ms is not None else ev["output_latency_ms"]
-    if total is not None and total > HIGH_LATENCY_MS:
+    total = round_trip_ms if round_trip_ms is not None else out_ms
+    if isinstance(total, (int, float)) and total > HIGH_LATENCY_MS:
         detail = f"{total:.0f} ms from playback to capture (above {HIGH_LATENCY_MS:g} ms)"
         return problem(
             Status.WARN, "high_latency", detail, ev, guide.fix("browser_output", detail=detail)
         )
     names = {"output_latency_ms": "output", "base_latency_ms": "processing",
              "round_trip_ms": "acoustic round trip"}  # fmt: skip
-    shown = ", ".join(f"{name} {ev[k]} ms" for k, name in names.items() if ev[k] is not None)
+    shown = ", ".join(f"{name} {ev[k]} ms" for k, name in names.items() if ev[k])
     return passed(shown or "the browser reports no latency figures", ev)
 
 
