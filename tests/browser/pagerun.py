@@ -82,3 +82,24 @@ def click_start(driver: Driver, url: str, timeout_s: float = 60) -> dict[str, An
 
 def checks_by_id(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["id"]: c for c in report["checks"]}
+
+
+def run_case(
+    launch: Any, cli_args: list[str], env: dict[str, str], url: Any = None, timeout_s: float = 90
+) -> tuple[dict[str, Any], dict[str, Any], str, int]:
+    """The whole round: CLI up, browser opens the page and clicks Start, CLI report back.
+    `launch()` returns a browser context manager; `url(u)` may rewrite the page's URL."""
+    cli = start_cli([*cli_args, "--timeout", str(timeout_s)], env)
+    try:
+        with launch() as driver:
+            answer = click_start(driver, url(cli.url) if url else cli.url, timeout_s)
+    except BaseException:
+        cli.proc.kill()
+        cli.proc.communicate()
+        raise
+    report, stderr, rc = cli.finish(timeout_s)
+    return report, answer, stderr, rc
+
+
+def sandbox_args(sb: Any) -> list[str]:
+    return ["--ws-url", sb.ws_url, "--token-url", sb.token_url]
