@@ -38,9 +38,12 @@ async def repeat_handshake(ctx: Context, token: str) -> Result:
     conn: AgentConnection | None = None
     try:
         async with AgentConnection.open(
-            ctx.ws_url, token=token, proxy=ctx.proxy, ca_bundle=ctx.ca_bundle,
+            ctx.ws_url,
+            token=token,
+            proxy=ctx.proxy,
+            ca_bundle=ctx.ca_bundle,
             timeout=ctx.timeout,
-        ) as conn:  # fmt: skip
+        ) as conn:
             await conn.start_session()
             await conn.end()
     except AgentApiError as err:

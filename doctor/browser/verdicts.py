@@ -515,8 +515,11 @@ def latency_result(facts: dict[str, Any], round_trip_ms: float | None) -> Result
         return problem(
             Status.WARN, "high_latency", detail, ev, guide.fix("browser_output", detail=detail)
         )
-    names = {"output_latency_ms": "output", "base_latency_ms": "processing",
-             "round_trip_ms": "acoustic round trip"}  # fmt: skip
+    names = {
+        "output_latency_ms": "output",
+        "base_latency_ms": "processing",
+        "round_trip_ms": "acoustic round trip",
+    }
     shown = ", ".join(f"{name} {ev[k]} ms" for k, name in names.items() if ev[k])
     return passed(shown or "the browser reports no latency figures", ev)
 

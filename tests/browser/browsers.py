@@ -165,8 +165,9 @@ class _BidiDriver:
             return msg.get("result")
 
     def goto(self, url: str) -> None:
-        self.send("browsingContext.navigate", {"context": self.context, "url": url,
-                                               "wait": "complete"})  # fmt: skip
+        self.send(
+            "browsingContext.navigate", {"context": self.context, "url": url, "wait": "complete"}
+        )
 
     def evaluate(self, js: str, timeout_s: float = 30.0) -> Any:
         res = self.send(
@@ -185,36 +186,60 @@ class _BidiDriver:
         )
         r = json.loads(box)
         x, y = int(r["x"] + r["width"] / 2), int(r["y"] + r["height"] / 2)
-        self.send("input.performActions", {"context": self.context, "actions": [{
-            "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
-            "actions": [{"type": "pointerMove", "x": x, "y": y},
-                        {"type": "pointerDown", "button": 0},
-                        {"type": "pointerUp", "button": 0}]}]})  # fmt: skip
+        self.send(
+            "input.performActions",
+            {
+                "context": self.context,
+                "actions": [
+                    {
+                        "type": "pointer",
+                        "id": "mouse",
+                        "parameters": {"pointerType": "mouse"},
+                        "actions": [
+                            {"type": "pointerMove", "x": x, "y": y},
+                            {"type": "pointerDown", "button": 0},
+                            {"type": "pointerUp", "button": 0},
+                        ],
+                    }
+                ],
+            },
+        )
 
     def wait_for(self, js: str, timeout_s: float) -> Any:
         return json.loads(self.evaluate(_wait_js(js), timeout_s))
 
 
 @contextlib.contextmanager
-def firefox(env: dict[str, str] | None = None, prefs: dict[str, Any] | None = None
-            ) -> Iterator[_BidiDriver]:  # fmt: skip
+def firefox(
+    env: dict[str, str] | None = None, prefs: dict[str, Any] | None = None
+) -> Iterator[_BidiDriver]:
     """Firefox ESR headless, driven through its built-in WebDriver BiDi."""
     need_tool("firefox-esr")
     from websockets.sync.client import connect
 
     profile = Path(tempfile.mkdtemp(prefix="doctor-firefox-"))
-    lines = [f"user_pref({json.dumps(k)}, {json.dumps(v)});"
-             for k, v in {**FIREFOX_PREFS, **(prefs or {})}.items()]  # fmt: skip
+    lines = [
+        f"user_pref({json.dumps(k)}, {json.dumps(v)});"
+        for k, v in {**FIREFOX_PREFS, **(prefs or {})}.items()
+    ]
     (profile / "user.js").write_text("\n".join(lines) + "\n")
     port = _free_port()
     log = profile / "firefox.err"
     with log.open("w") as err:
         proc = subprocess.Popen(
-            ["firefox-esr", "--headless", "--no-remote", "--profile", str(profile),
-             f"--remote-debugging-port={port}", "about:blank"],
+            [
+                "firefox-esr",
+                "--headless",
+                "--no-remote",
+                "--profile",
+                str(profile),
+                f"--remote-debugging-port={port}",
+                "about:blank",
+            ],
             env={**(env or dict(os.environ)), "MOZ_CRASHREPORTER_DISABLE": "1"},
-            stdout=subprocess.DEVNULL, stderr=err,
-        )  # fmt: skip
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
     try:
         _wait_for_line(log, r"WebDriver BiDi listening on (ws://\S+)", proc, 60)
         with connect(f"ws://127.0.0.1:{port}/session", max_size=None, open_timeout=30) as ws:
@@ -273,8 +298,9 @@ class _WebDriver:
     def wait_for(self, js: str, timeout_s: float) -> Any:
         script = f"const done = arguments[0]; ({_wait_js(js)}).then(done);"
         self.http.post("/timeouts", json={"script": int(timeout_s * 1000)})
-        return json.loads(self._post("/execute/async", {"script": script, "args": []},
-                                     timeout_s + 10))  # fmt: skip
+        return json.loads(
+            self._post("/execute/async", {"script": script, "args": []}, timeout_s + 10)
+        )
 
 
 @contextlib.contextmanager
@@ -284,8 +310,10 @@ def xvfb() -> Iterator[str]:
     read_fd, write_fd = os.pipe()
     proc = subprocess.Popen(
         ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x900x24", "-nolisten", "tcp"],
-        pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        pass_fds=(write_fd,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     os.close(write_fd)
     try:
         number = _read_display(read_fd, 30)
@@ -316,8 +344,9 @@ def webkit(env: dict[str, str] | None = None, mock_capture: bool = True) -> Iter
         proc = subprocess.Popen(
             ["WebKitWebDriver", f"--port={port}"],
             env={**(env or dict(os.environ)), "DISPLAY": display, "LIBGL_ALWAYS_SOFTWARE": "1"},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 30
@@ -328,12 +357,22 @@ def webkit(env: dict[str, str] | None = None, mock_capture: bool = True) -> Iter
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError("WebKitWebDriver did not start")
                 time.sleep(0.05)
-            caps = {"capabilities": {"alwaysMatch": {"webkitgtk:browserOptions": {
-                "binary": WEBKIT_MINIBROWSER,
-                "args": ["--automation", "--enable-media-stream=true",
-                         f"--enable-mock-capture-devices={'true' if mock_capture else 'false'}",
-                         "--enable-webaudio=true", "--media-playback-requires-user-gesture=false"],
-            }}}}  # fmt: skip
+            caps = {
+                "capabilities": {
+                    "alwaysMatch": {
+                        "webkitgtk:browserOptions": {
+                            "binary": WEBKIT_MINIBROWSER,
+                            "args": [
+                                "--automation",
+                                "--enable-media-stream=true",
+                                f"--enable-mock-capture-devices={'true' if mock_capture else 'false'}",
+                                "--enable-webaudio=true",
+                                "--media-playback-requires-user-gesture=false",
+                            ],
+                        }
+                    }
+                }
+            }
             r = httpx.post(f"{base}/session", json=caps, timeout=60)
             session = r.json()["value"]["sessionId"]
             driver = _WebDriver(base, session)

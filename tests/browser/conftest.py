@@ -25,8 +25,9 @@ def room_pulse() -> Iterator[PulseSetup]:
     """A clean setup: the microphone hears a quiet room tone, not the speaker (`probe`)."""
     with private_pulse() as pa:
         pa.load_module("module-null-sink", f"sink_name={ROOM_SINK}", "rate=48000", "channels=1")
-        pa.load_module("module-remap-source", f"master={ROOM_SINK}.monitor",
-                       f"source_name={ROOM_MIC}")  # fmt: skip
+        pa.load_module(
+            "module-remap-source", f"master={ROOM_SINK}.monitor", f"source_name={ROOM_MIC}"
+        )
         # Chromium opens the server's default source, not $PULSE_SOURCE
         pa.pactl("set-default-source", ROOM_MIC)
         pa.pactl("set-default-sink", "probe")

@@ -46,8 +46,11 @@ class BrowserCli:
 def start_cli(args: list[str], env: dict[str, str], timeout_s: float = 30) -> BrowserCli:
     proc = subprocess.Popen(
         [sys.executable, "-m", "doctor", "browser", "--no-open", "--json", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     assert proc.stderr is not None
     sel = selectors.DefaultSelector()
     sel.register(proc.stderr, selectors.EVENT_READ)

@@ -33,8 +33,11 @@ def test_chromium_clean_setup_passes_every_check(
     report, answer, stderr, rc = run_case(launch, sandbox_args(sb), env)
     assert_valid_report(report)
     checks = _browser_checks(report)
-    bad = {k: (c["status"], c["cause"], c["summary"]) for k, c in checks.items()
-           if c["status"] != "pass"}  # fmt: skip
+    bad = {
+        k: (c["status"], c["cause"], c["summary"])
+        for k, c in checks.items()
+        if c["status"] != "pass"
+    }
     assert not bad, bad
     assert rc == 0
     assert len(checks) == 10 and checks_by_id(report)["wss"]["status"] == "pass"
@@ -144,8 +147,9 @@ def test_chromium_echo_loop_detected_when_the_aec_ignores_page_playback(
 ) -> None:
     sb = plain_sandbox()
     env = {**loop_pulse.env, "ASSEMBLYAI_API_KEY": sb.api_key}
-    launch = functools.partial(chromium, args=NO_CHROME_WIDE_AEC, env=loop_pulse.env,
-                               permissions=MIC, audible=True)  # fmt: skip
+    launch = functools.partial(
+        chromium, args=NO_CHROME_WIDE_AEC, env=loop_pulse.env, permissions=MIC, audible=True
+    )
     report, _, _, rc = run_case(launch, sandbox_args(sb), env)
     checks = _browser_checks(report)
     echo = checks["browser-echo"]

@@ -59,19 +59,20 @@ def test_the_page_is_served_and_every_other_call_needs_the_nonce() -> None:
         assert js.headers["content-type"].startswith("text/javascript")
         assert (await client.get("/static/../server.py")).status_code == 404
         assert (await client.post("/session")).status_code == 403
-        assert (await client.post("/session", headers={"X-Doctor-Nonce": "wrong"})).status_code \
-            == 403  # fmt: skip
+        assert (
+            await client.post("/session", headers={"X-Doctor-Nonce": "wrong"})
+        ).status_code == 403
         ok = await client.post("/session", headers={"X-Doctor-Nonce": server.nonce})
         assert ok.json()["token"] == "tok"
         probe = await client.post("/probe?rate=24000", headers={"X-Doctor-Nonce": server.nonce})
         assert len(probe.content) == 4 * 24000
         bad = await client.post("/probe?rate=1", headers={"X-Doctor-Nonce": server.nonce})
         assert bad.status_code == 400
-        res = await client.post("/result", content=b"[1]",
-                                headers={"X-Doctor-Nonce": server.nonce})  # fmt: skip
+        res = await client.post("/result", content=b"[1]", headers={"X-Doctor-Nonce": server.nonce})
         assert res.status_code == 400
-        res = await client.post("/result", json={"ua": "x"},
-                                headers={"X-Doctor-Nonce": server.nonce})  # fmt: skip
+        res = await client.post(
+            "/result", json={"ua": "x"}, headers={"X-Doctor-Nonce": server.nonce}
+        )
         assert res.json() == {"checks": []}
 
     _, posted = _serve(t)
