@@ -365,7 +365,7 @@ def webkit(env: dict[str, str] | None = None, mock_capture: bool = True) -> Iter
                             "args": [
                                 "--automation",
                                 "--enable-media-stream=true",
-                                f"--enable-mock-capture-devices={'true' if mock_capture else 'false'}",
+                                f"--enable-mock-capture-devices={str(mock_capture).lower()}",
                                 "--enable-webaudio=true",
                                 "--media-playback-requires-user-gesture=false",
                             ],
