@@ -980,6 +980,179 @@ _ENTRIES: tuple[Entry, ...] = (
         _A_SUPPORT,
     ),
     # --- the browser (issue 17) ---
+    Entry(
+        "browser_secure_context",
+        "The page is not a secure context: browsers hide the microphone from it",
+        "Browsers expose `navigator.mediaDevices` and AudioWorklet only to secure origins "
+        "(https, or http on localhost/127.0.0.1). On any other http origin the microphone call "
+        "fails with a `TypeError` (`mediaDevices` is undefined), not with `NotAllowedError`.",
+        (
+            "Serve your app over HTTPS, or from http://localhost / http://127.0.0.1 while "
+            "developing.",
+            "Test `window.isSecureContext` first and tell the user why the microphone is "
+            "unavailable.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor browser",),
+        _A_MIC,
+    ),
+    Entry(
+        "browser_unsupported",
+        "This browser lacks an API a voice agent page needs",
+        "The page needs `AudioContext`, `AudioWorklet`, `getUserMedia` and `WebSocket`; one "
+        "of them is missing in this browser or profile.",
+        (
+            "Update the browser, or use a current Chrome, Edge, Firefox or Safari (14.1 or later).",
+            "Check enterprise policies or extensions that disable Web Audio or WebRTC.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor browser",),
+        _A_MIC,
+    ),
+    Entry(
+        "browser_permission",
+        "The browser refused the microphone",
+        "`getUserMedia` ended with `NotAllowedError`: the user or the site settings refused "
+        "the microphone, or the operating system blocks the browser from it.",
+        (
+            "Allow the microphone for this site: click the icon left of the address bar "
+            "(Chrome: Site settings → Microphone → Allow; Firefox: the microphone icon → "
+            "remove the block; Safari: Settings for This Website → Microphone → Allow), then "
+            "reload.",
+            "macOS: System Settings → Privacy & Security → Microphone, enable the browser, "
+            "then restart it. Windows: Settings → Privacy & security → Microphone → allow "
+            "desktop apps.",
+            "In your app, tell the user what to do when `NotAllowedError` comes back; a "
+            "'Permission dismissed' message means the prompt was closed: ask again from a click.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor browser",),
+        _A_MIC,
+    ),
+    Entry(
+        "browser_microphone",
+        "The browser's microphone is missing, busy or silent",
+        "`getUserMedia` found no input, could not open it (another app holds it, or the "
+        "constraints cannot be met), or the track delivers only silence.",
+        (
+            "Plug in or select a microphone in the OS sound settings and in the browser's "
+            "site settings; close other apps that use it (calls, recorders).",
+            "Unmute the device (hardware switch, OS mute, privacy shutter) and raise the input "
+            "gain.",
+            "Ask only for the constraints the guide names (`echoCancellation: true`, "
+            "`noiseSuppression: false`, `autoGainControl: true`); never `exact` values.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor browser", "agent-doctor devices"),
+        _A_MIC,
+    ),
+    Entry(
+        "browser_processing",
+        "The browser did not apply the audio processing the app asked for",
+        "`getSettings()` shows what the browser really applied; echo cancellation that is off "
+        "lets the agent hear itself, noise suppression can clip the start of words.",
+        (
+            "Ask with `getUserMedia({{audio: {{echoCancellation: true, noiseSuppression: false, "
+            "autoGainControl: true}}}})` and read `track.getSettings()` afterwards.",
+            "If echo cancellation stays off on this device, use headphones.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor browser",),
+        _A_ECHO,
+    ),
+    Entry(
+        "browser_sample_rate",
+        "The browser's audio does not run at the rate the app assumes",
+        "The API takes and sends 24 kHz PCM16. A context that is not at 24 kHz, or whose "
+        "clock delivers another number of frames than it declares, gives garbled or "
+        "chipmunk audio unless the app resamples.",
+        (
+            "Read `ctx.sampleRate` after creating the context, never assume it; resample to "
+            "24 kHz in the capture worklet and from 24 kHz in the playback worklet when they "
+            "differ.",
+            "Simplest everywhere: one AudioContext at the browser's default rate, resampling "
+            "at the edges (capture and playback).",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor browser",),
+        _A_RATE,
+    ),
+    Entry(
+        "browser_mixed_rates",
+        "Firefox: keep one AudioContext at the device rate and resample at the edges",
+        "Some Firefox versions refuse to connect a microphone to an AudioContext of another "
+        "rate (`NotSupportedError`, Bugzilla 1674892), and in Firefox a 24 kHz context left "
+        "the page's own playback uncancelled by the echo canceller (measured: -2 dB at "
+        "24 kHz, -72 dB at the device rate). The vendor's '24 kHz context' advice causes both.",
+        (
+            "Create the AudioContext without a `sampleRate` (the device rate) and resample "
+            "to 24 kHz in the capture worklet and from 24 kHz in the playback worklet.",
+            "Keep capture and playback in that one context, so the echo canceller sees the "
+            "playback it has to remove.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor browser",),
+        _A_ECHO,
+    ),
+    Entry(
+        "browser_autoplay",
+        "The AudioContext does not start",
+        "Browsers keep an AudioContext suspended until a user gesture; `resume()` can also "
+        "hang when no output device answers. The agent's audio then never plays.",
+        (
+            "Create or `resume()` the AudioContext inside the click handler that starts the "
+            "conversation, and race `resume()` against a timeout.",
+            "Check that an output device is connected and selected in the OS.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor browser",),
+        _A_MIC,
+    ),
+    Entry(
+        "browser_output",
+        "The browser's playback path is missing, late or choppy",
+        "With no output device the agent cannot be heard; underruns make its voice choppy; "
+        "a long output latency delays every reply and barge-in.",
+        (
+            "Connect and select an output device in the OS; close other apps using audio.",
+            "Keep 100-200 ms of audio queued in the playback worklet, so a late network chunk "
+            "does not starve it.",
+            "Prefer a wired headset to Bluetooth (its hands-free profile adds latency).",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor browser",),
+        _A_RATE,
+    ),
+    Entry(
+        "browser_websocket",
+        "The browser's WebSocket to the Voice Agent API did not work",
+        "A page cannot learn why a WebSocket failed to open (DNS, firewall, proxy, TLS or a "
+        "refused upgrade all show as close 1006); agent-doctor repeats the handshake to tell "
+        "which.",
+        (
+            "Mint the temporary token on your server right before connecting and pass it as "
+            "`?token=` in the WebSocket URL; never put the API key in the page.",
+            "An https page must use `wss://` (mixed content is blocked); a Content-Security-"
+            "Policy must allow the service in `connect-src`.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor browser", "agent-doctor check wss -v"),
+        _A_FIREWALL,
+    ),
+    Entry(
+        "browser_page",
+        "The browser page did not report back",
+        "agent-doctor waited for the page's results and got none: the page was not opened, "
+        "Start was not clicked, or the browser could not reach this machine's 127.0.0.1.",
+        (
+            "Open the printed http://127.0.0.1 address in the browser you use for your app, "
+            "on this same machine, and click Start; give it about 30 seconds.",
+            "If the page shows 'Download report', attach that file to your support email.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor browser --no-open",),
+        _A_SUPPORT,
+    ),
 )
 
 ENTRIES: dict[str, Entry] = {e.id: e for e in _ENTRIES}
