@@ -96,11 +96,14 @@ def _device_failure(err: DeviceError, kind: Kind) -> Result:
 # --- microphone ---------------------------------------------------------------------------------
 
 
-def _capture(spec: str | None) -> tuple[DeviceInfo, Any]:
+def _capture(spec: str | None) -> tuple[DeviceInfo, Any, dict[str, Any]]:
+    from doctor.devices.chatter import quiet_libraries
     from doctor.devices.portaudio import record, resolve_device
 
-    device = resolve_device(spec, "input")
-    return device, record(device, RECORD_S, PROBE_RATE_HZ)
+    with quiet_libraries() as chatter:
+        device = resolve_device(spec, "input")
+        samples = record(device, RECORD_S, PROBE_RATE_HZ)
+    return device, samples, chatter.evidence()
 
 
 @check("microphone", "Microphone opens and delivers sound", needs=("environment",), timeout=30.0)
@@ -116,7 +119,7 @@ async def _microphone(ctx: Context) -> Result:
     from doctor.devices.portaudio import DeviceError
 
     try:
-        device, samples = await run_blocking(_capture, ctx.input_device)
+        device, samples, chatter = await run_blocking(_capture, ctx.input_device)
     except DeviceError as err:
         if err.cause == "rate_unsupported":  # sample-rate names the rates; here it is an open
             err = DeviceError("open_failed", err.message, err.evidence)
@@ -127,6 +130,7 @@ async def _microphone(ctx: Context) -> Result:
         "rate_hz": PROBE_RATE_HZ,
         "duration_s": round(stats.samples / PROBE_RATE_HZ, 3),
         **stats.evidence(),
+        **chatter,
         **await run_blocking(input_loopback_facts, device),
     }
     verdict = judge(stats)

@@ -123,7 +123,19 @@ class _Recorder:
 def _play_and_record(
     inp: DeviceInfo, out: DeviceInfo, in_rate: int, probe: Probe
 ) -> tuple[NDArray[np.int16], dict[str, Any]]:
-    """Blocking. Returns the capture aligned so that its sample 0 is the probe's start."""
+    """Blocking. Returns the capture aligned so that its sample 0 is the probe's start;
+    what the C libraries printed meanwhile (underruns) is counted into the evidence."""
+    from doctor.devices.chatter import quiet_libraries
+
+    with quiet_libraries() as chatter:
+        captured, evidence = _play_and_record_quietly(inp, out, in_rate, probe)
+    evidence.update(chatter.evidence())
+    return captured, evidence
+
+
+def _play_and_record_quietly(
+    inp: DeviceInfo, out: DeviceInfo, in_rate: int, probe: Probe
+) -> tuple[NDArray[np.int16], dict[str, Any]]:
     import numpy as np
 
     from doctor.devices import portaudio as dev

@@ -163,3 +163,36 @@ def test_attenuated_delayed_loop_in_a_noisy_room_is_an_ordinary_echo(
     assert -24 <= ev["erl_db"] <= -12, ev["erl_db"]
     assert 100 <= ev["delay_ms"] <= 200, ev["delay_ms"]
     assert "loopback" not in echo["summary"] and echo["fix"]["guide"] == "echo_loop"
+
+
+def test_alsa_underruns_are_counted_not_printed(pulse: PulseServer) -> None:
+    """A module-loopback reading a null sink's monitor into a second null sink makes
+    ALSA's pulse plugin under-run on every period of the probe (measured: ~280 status
+    flags, and `ALSA lib pcm.c:8570:(snd_pcm_recover) underrun occurred` on the terminal
+    before this was fixed)."""
+    modules = [
+        pulse.load_module("module-null-sink", "sink_name=spk", "rate=48000", "channels=1"),
+        pulse.load_module("module-null-sink", "sink_name=far", "rate=48000", "channels=1"),
+        pulse.load_module("module-remap-source", "master=spk.monitor", "source_name=spk_tap"),
+        pulse.load_module("module-remap-source", "master=far.monitor", "source_name=farmic"),
+        pulse.load_module(
+            "module-loopback", "source=spk_tap", "sink=far", "latency_msec=120", "adjust_time=0"
+        ),
+    ]
+    try:
+        r = run_cli(
+            ["check", "echo", "--skip", "microphone", "--json"],
+            pulse.client_env(PULSE_SINK="spk", PULSE_SOURCE="farmic"),
+            timeout=90,
+        )
+    finally:
+        for m in reversed(modules):
+            pulse.unload_module(m)
+    assert r.returncode in (0, 1), r.stderr[-2000:]
+    (echo,) = [c for c in json.loads(r.stdout)["checks"] if c["id"] == "echo"]
+    ev = echo["evidence"]
+    assert ev["output_status_flags"] > 10  # the under-runs happened
+    assert ev["alsa_underruns"] > 0 and ev["library_messages"] >= ev["alsa_underruns"]
+    assert "underrun occurred" in ev["library_message_samples"][0]
+    assert "ALSA lib" not in r.stderr
+    assert "test sound" in r.stderr  # the doctor's own line still reaches the user

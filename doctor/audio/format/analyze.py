@@ -302,7 +302,7 @@ class PcmStage:
             return
         est = self.rate_future.result() if self.rate_future else estimate_rate(audio, self.rate)
         v.stats["rate"] = est.to_dict()
-        if not est.mismatch():
+        if est.claimed() is None:
             return
         assert est.rate_hz is not None  # mismatch() implies an estimate
         label = "the WAV header's" if declared else "the API's"
