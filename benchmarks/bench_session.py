@@ -121,7 +121,8 @@ def write_capture(path: Path, seconds: float) -> int:
                 (
                     base + 11.0,
                     "service",
-                    f'{{"type":"transcript.agent","reply_id":"{rid}","text":"Your order ships tomorrow morning.","interrupted":false}}',
+                    f'{{"type":"transcript.agent","reply_id":"{rid}",'
+                    '"text":"Your order ships tomorrow.","interrupted":false}',
                 )
             )
             events.append(
@@ -148,9 +149,8 @@ def write_capture(path: Path, seconds: float) -> int:
             "service",
             f'{{"type":"session.ended","session_duration_seconds":{t},"timestamp":{T0 + t + 0.8}}}',
         )
-        fh.write(
-            f'{{"t":{t + 0.9},"wall":{T0 + t + 0.9},"conn":1,"event":"close","by":"service","code":1000,"reason":""}}\n'
-        )
+        close = {"t": t + 0.9, "wall": T0 + t + 0.9, "conn": 1, "event": "close"}
+        fh.write(json.dumps({**close, "by": "service", "code": 1000, "reason": ""}) + "\n")
     return path.stat().st_size
 
 

@@ -88,7 +88,7 @@ def _log_events(values: Iterator[tuple[int, Any]], c: _Counter, note: Note) -> I
         if ev is None or not is_session_type(ev.type):
             c.other += 1
             if not c.keys and isinstance(obj, dict):
-                c.keys = sorted(obj)[:8]
+                c.keys = [json.dumps(k, ensure_ascii=True)[:30] for k in sorted(obj)[:8]]
             if c.events == 0 and c.entries >= NOT_SESSION_AFTER:
                 return
             continue

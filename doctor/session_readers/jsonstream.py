@@ -77,6 +77,9 @@ def array_elements(
             value, end = _DECODER.raw_decode(buf, pos)
             if len(buf) - end < TAIL_CHARS and more():  # a number may go on in the next chunk
                 continue
+            if eof and not buf[end:].strip():  # the file ends inside this element
+                note(f"the array is truncated inside element {index + 1}; read {index} elements")
+                return
         except json.JSONDecodeError as exc:
             at_end = exc.pos >= len(buf) - TAIL_CHARS or "Unterminated" in exc.msg
             if at_end and len(buf) - pos < MAX_VALUE_CHARS and more():

@@ -70,7 +70,7 @@ def test_corrupted_app_log_keeps_the_rest(good_log: bytes, data: st.DataObject) 
     junk = data.draw(st.binary(max_size=50))
     where = data.draw(st.integers(0, cut))
     mangled = good_log[:where] + junk + good_log[where:cut]
-    found, notes = analyse_bytes(mangled, "a.json")
+    found, _notes = analyse_bytes(mangled, "a.json")
     if cut == len(good_log) and not junk:
         assert len(found) == 1
     assert len(found) <= 1
