@@ -84,8 +84,8 @@ def _panel(ax: Any, f: SessionFindings) -> None:
                 xytext=(3, 5),
                 textcoords="offset points",
             )
-    for c in seg.closes:
-        x = _rel(c.t, t0)
+    for cl in seg.closes:
+        x = _rel(cl.t, t0)
         if x is not None:
             ax.plot([x], [lanes["errors"]], marker="|", markersize=14, color="black")
     rec = f.recording

@@ -686,7 +686,7 @@ def log_result(seg: Segment, ex: Extras) -> Result:
             lacks.append("close code and reason")
         if not seg.has_recv_time:
             lacks.append("the time each message was received (start time)")
-        if not ex.region:
+        if not ex.region and not seg.endpoint:
             lacks.append("region / endpoint")
     evidence = _ev(seg, shape=ex.shape, lacks=lacks, sent_messages_logged=not ex.lacks_sent)
     if ex.lacks_sent and not ex.vendor_artifacts:

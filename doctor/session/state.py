@@ -139,6 +139,7 @@ class Segment:
     text_frames: int = 0
     binary_frames: int = 0
     audio: AppAudio = field(default_factory=AppAudio)
+    endpoint: str | None = None  # the URL or region the app's log names
     has_recv_time: bool = False
     has_server_time: bool = False
 
@@ -200,6 +201,9 @@ class Collector:
         p, seg = ev.payload, self.seg
         if ev.type == META_OPEN:
             seg.opened_t = ev.t
+            where = p.get("region") or p.get("url") or p.get("path")
+            if isinstance(where, str) and where:
+                seg.endpoint = where
         elif ev.type == META_CLOSE:
             code = p.get("code")
             seg.closes.append(
