@@ -49,10 +49,11 @@ print(json.dumps({"seconds": dt, "vmhwm_kb": hwm, "sessions": len(found), "notes
 def write_capture(path: Path, seconds: float) -> int:
     """The capture of a session `seconds` long, audio kept; returns its size in bytes."""
     rng = np.random.default_rng(1)
-    mic = [
-        base64.b64encode((rng.standard_normal(1200) * 800).astype("<i2").tobytes()).decode()
-        for _ in range(8)
-    ]
+    sys.path.insert(0, str(ROOT / "tests" / "session"))
+    from artifacts import speechlike
+
+    talk = (speechlike(0.4, 24000, 5) * 32767 * 0.5).astype("<i2").tobytes()
+    mic = [base64.b64encode(talk[i * 2400 : (i + 1) * 2400]).decode() for i in range(8)]
     out_silent = base64.b64encode(bytes(480)).decode()
     out_loud = [
         base64.b64encode((rng.standard_normal(240) * 6000).astype("<i2").tobytes()).decode()
@@ -213,6 +214,7 @@ def main(argv: list[str]) -> int:
         t = time.perf_counter()
         size = write_capture(tmp / "capture.jsonl", seconds)
         write_artifacts(tmp / "artifacts", seconds)
+        rec_mb = (tmp / "artifacts" / "audio.ogg").stat().st_size / 1e6
         gen = time.perf_counter() - t
         cmd = [sys.executable, "-c", CHILD, str(tmp / "capture.jsonl"), str(tmp / "artifacts")]
         if shutil.which("taskset"):
@@ -225,10 +227,9 @@ def main(argv: list[str]) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     rss = res["vmhwm_kb"] / 1024
-    rec_mb = "?"
     print(
         f"session of {seconds / 60:.0f} min: capture {size / 1e6:.0f} MB (audio kept) + "
-        f"timeline + stereo Ogg/Opus ({rec_mb}); inputs generated in {gen:.0f} s"
+        f"timeline + stereo Ogg/Opus ({rec_mb:.0f} MB); inputs generated in {gen:.0f} s"
     )
     print(
         f"  analysis: {res['seconds']:.1f} s on one core, peak RSS {rss:.0f} MB "

@@ -408,6 +408,7 @@ def errors_result(seg: Segment) -> Result:
                 "message": e.message,
                 "param": e.param,
                 "caused_by": e.cause,
+                "guide": ERROR_GUIDE.get(e.code, "session_errors"),
             }
             for e in errs[:100]
         ],
@@ -496,6 +497,19 @@ def billing_result(seg: Segment, ex: Extras) -> Result | None:
 
 
 def protocol_result(seg: Segment) -> Result | None:
+    if seg.unknown_service_types and not (
+        seg.unknown_types
+        or seg.old_fields
+        or seg.unknown_fields
+        or seg.binary_frames
+        or seg.text_frames
+    ):
+        return passed(
+            "The service sent types this agent-doctor does not know: "
+            + ", ".join(sorted(seg.unknown_service_types)[:5])
+            + " (a newer API? update agent-doctor)",
+            _ev(seg, unknown_service_types=seg.unknown_service_types),
+        )
     if not (
         seg.unknown_types
         or seg.old_fields

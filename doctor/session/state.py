@@ -134,6 +134,7 @@ class Segment:
     app_messages: int = 0
     service_messages: int = 0
     unknown_types: dict[str, int] = field(default_factory=dict)
+    unknown_service_types: dict[str, int] = field(default_factory=dict)  # newer than us?
     old_fields: dict[str, str] = field(default_factory=dict)
     unknown_fields: dict[str, int] = field(default_factory=dict)
     text_frames: int = 0
@@ -321,8 +322,11 @@ class Collector:
 
     def _service(self, ev: Event) -> None:
         seg, p, kind, t = self.seg, ev.payload, ev.type, ev.t
+        if kind == "error":  # an older or proxied shape of session.error
+            self._error(ev)
+            return
         if kind not in KNOWN_TYPES:
-            seg.unknown_types[kind] = seg.unknown_types.get(kind, 0) + 1
+            seg.unknown_service_types[kind] = seg.unknown_service_types.get(kind, 0) + 1
             return
         if kind == "session.ready":
             seg.ready_t = t

@@ -377,3 +377,21 @@ def test_unknown_service_types_and_empty_stream() -> None:
     ev = make_event({"type": "reply.audio", "reply_id": 5, "timestamp": "x"}, "service", None)
     (f,) = analyze_events([ev])
     assert {r.id for r in f.results} >= {"session-echo", "session-log"}
+
+
+def test_error_type_without_session_prefix_is_an_error() -> None:
+    s = Script().open()
+    s.svc("error", s.t + 0.1, code="invalid_format", message="Invalid JSON format.")
+    s.end()
+    err = results(s)["session-errors"]
+    assert err.cause == "session_error"
+    assert err.evidence["errors"][0]["guide"] == "session_errors"
+
+
+def test_service_types_we_do_not_know_are_not_blamed_on_the_app() -> None:
+    s = Script().open()
+    s.svc("reply.audio.done", s.t + 0.1, reply_id="resp_1")
+    s.end()
+    r = results(s)["session-protocol"]
+    assert r.status is Status.PASS
+    assert r.evidence["unknown_service_types"] == {"reply.audio.done": 1}
