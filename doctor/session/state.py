@@ -57,6 +57,8 @@ class Reply:
     tool_calls: list[str] = field(default_factory=list)
     audio_bytes: int = 0
     next_user_text: str | None = None  # the user's words after a cut
+    last_word_end_ms: int | None = None  # the deltas' largest end_ms (from the audible start)
+    estimated_audible_t: float | None = None  # transcript.agent time minus that (§6.3)
     trigger: str | None = None
 
     @property
@@ -395,6 +397,9 @@ class Collector:
             d = p.get("delta")
             if isinstance(d, str) and len(r.deltas) < 2000:
                 r.deltas.append(d)
+            end_ms = p.get("end_ms")
+            if isinstance(end_ms, int) and not isinstance(end_ms, bool):
+                r.last_word_end_ms = max(end_ms, r.last_word_end_ms or 0)
             return
         if r.first_chunk_t is None:
             r.first_chunk_t = t
@@ -424,6 +429,8 @@ class Collector:
             r.text = text if isinstance(text, str) else r.text
             if p.get("interrupted") is True:
                 r.interrupted, r.cut_t = True, t
+            elif t is not None and r.last_word_end_ms:
+                r.estimated_audible_t = t - r.last_word_end_ms / 1000.0
         else:
             status = p.get("status")
             r.status = status if isinstance(status, str) else "completed"

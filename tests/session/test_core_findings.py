@@ -395,3 +395,26 @@ def test_service_types_we_do_not_know_are_not_blamed_on_the_app() -> None:
     r = results(s)["session-protocol"]
     assert r.status is Status.PASS
     assert r.evidence["unknown_service_types"] == {"reply.audio.done": 1}
+
+
+def test_latency_without_audio_or_word_timings_is_not_guessed() -> None:
+    s = Script(audio=False).open()
+    s.user("What time is it?")
+    s.reply("It is noon.", lead_in=1.0)
+    s.end()
+    for e in s.events:
+        e.payload.pop("end_ms", None)
+    r = results(s)["session-latency"]
+    assert (r.status, r.cause) == (Status.SKIP, "no_audible_start")
+
+
+def test_latency_estimated_from_word_timings_when_audio_is_redacted() -> None:
+    s = Script(audio=False).open()
+    for _ in range(3):
+        s.user("What time is it?")
+        s.reply("It is noon now.", lead_in=1.0, speak=2.0)
+    s.end()
+    r = results(s)["session-latency"]
+    assert r.status is Status.PASS
+    assert r.evidence["measured_to"].startswith("estimated")
+    assert abs(r.evidence["p50_s"] - 1.15) < 0.02  # the last word ends 150 ms before the end

@@ -132,7 +132,11 @@ def test_go_json_array(tmp_path: Path) -> None:
     assert f.session_id == "sess_" + "a" * 32
     assert res["session-log"].cause == "log_incomplete"
     assert res["session-billing"].status is Status.PASS  # session.ended arrived
-    assert res["session-latency"].status is Status.SKIP  # audio redacted: no audible start
+    # audio redacted: the audible start is estimated from the word timings (§6.3)
+    lat = res["session-latency"]
+    assert lat.status is Status.PASS
+    assert lat.evidence["measured_to"].startswith("estimated audible start")
+    assert abs(lat.evidence["p50_s"] - 0.8) < 0.3
 
 
 def test_truncated_json_array_keeps_what_was_read(tmp_path: Path) -> None:
