@@ -438,7 +438,7 @@ def errors_result(seg: Segment) -> Result:
             guide.fix(gid, code=first.code, detail=f"{first.code}: {first.message}"),
         )
     abrupt = [c for c in seg.closes if c.code is None or c.code == 1006 or c.code >= 1011]
-    if abrupt and seg.sent_end_t is None:
+    if abrupt and seg.sent_end_t is None and seg.ended_event is None:
         c = abrupt[0]
         what = "without a close frame (1006)" if c.code in (None, 1006) else f"with {c.code}"
         return problem(

@@ -463,9 +463,11 @@ class Collector:
 
 
 def _short(msg: dict[str, Any]) -> dict[str, Any]:
-    """The offending message for the report: small values kept, big ones sized."""
+    """The offending message for the report: credentials replaced, big values sized."""
+    from doctor.capture.format import redact
+
     out: dict[str, Any] = {}
-    for k, v in msg.items():
+    for k, v in redact(msg).items():
         text = str(v)
         out[k] = v if len(text) <= 200 else f"<{len(text)} characters>"
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 from synth import LOUD, T0, Script, normal_session
@@ -418,3 +419,54 @@ def test_latency_estimated_from_word_timings_when_audio_is_redacted() -> None:
     assert r.status is Status.PASS
     assert r.evidence["measured_to"].startswith("estimated")
     assert abs(r.evidence["p50_s"] - 1.15) < 0.02  # the last word ends 150 ms before the end
+
+
+def test_capture_connections_resume_refused_then_fresh() -> None:
+    """Three connections in one capture: a drop, a refused resume, a fresh session."""
+    a = SessionAnalyzer(Source(shape="capture", region="us", sent_logged=True))
+
+    def svc(t: float, conn: int, **msg: Any) -> Frame:
+        return Frame(t, T0 + t, conn, "service", msg={**msg, "timestamp": T0 + t})
+
+    records: list[Frame | ConnEvent] = [
+        ConnEvent(0, T0, 1, "open", {"path": "/v1/ws", "auth": "query"}),
+        Frame(0.01, T0 + 0.01, 1, "app", msg={"type": "session.update", "session": {}}),
+        svc(0.4, 1, type="session.ready", session_id="sess_1", resume_token="<redacted>"),
+        ConnEvent(5, T0 + 5, 1, "close", {"by": "relay", "code": None, "reason": None}),
+        ConnEvent(6, T0 + 6, 2, "open", {"path": "/v1/ws", "auth": "query"}),
+        Frame(
+            6.01,
+            T0 + 6.01,
+            2,
+            "app",
+            msg={"type": "session.resume", "session_id": "sess_1", "resume_token": "<redacted>"},
+        ),
+        svc(6.2, 2, type="session.error", code="session_not_found", message="Session not found"),
+        ConnEvent(6.3, T0 + 6.3, 2, "close", {"by": "service", "code": 1008, "reason": ""}),
+        ConnEvent(7, T0 + 7, 3, "open", {"path": "/v1/ws", "auth": "query"}),
+        Frame(7.01, T0 + 7.01, 3, "app", msg={"type": "session.update", "session": {}}),
+        svc(7.4, 3, type="session.ready", session_id="sess_2"),
+        Frame(9, T0 + 9, 3, "app", msg={"type": "session.end"}),
+        svc(9.2, 3, type="session.ended", session_duration_seconds=2.2),
+        ConnEvent(9.3, T0 + 9.3, 3, "close", {"by": "service", "code": 1000, "reason": ""}),
+    ]
+    notes = [n for r in records for n in a.feed(r)]
+    assert "session.error session_not_found: Session not found" in notes
+    found = a.finish()
+    assert [f.session_id for f in found] == ["sess_1", "sess_1", "sess_2"]
+    first, resume, fresh = ({r.id: r for r in f.results} for f in found)
+    assert first["session-billing"].cause == "no_session_end"
+    assert first["session-errors"].cause == "abrupt_close"
+    assert resume["session-resume"].cause == "resume_rejected"
+    assert resume["session-resume"].evidence["fresh_session_after"] is True
+    assert "session-billing" not in resume
+    assert fresh["session-billing"].status is Status.PASS
+
+
+def test_credentials_in_the_offending_message_are_redacted() -> None:
+    s = Script().open()
+    s.app("session.resume", s.t, session_id="sess_1", resume_token="rt-secret-value")
+    s.svc("session.error", s.t + 0.1, code="invalid_format", message="x")
+    s.end()
+    err = results(s)["session-errors"]
+    assert "rt-secret-value" not in json.dumps(err.evidence)
