@@ -338,32 +338,33 @@ def tools_result(seg: Segment, ex: Extras) -> Result | None:
     evidence = _ev(
         seg, calls=len(seg.tools), missing=missing[:50], late=late[:50], dropped=dropped[:50]
     )
-    if dropped:
-        return problem(
-            Status.WARN,
+    worst = [
+        (
+            dropped,
             "tool_result_dropped",
-            f"{len(dropped)} tool result(s) never sent after the reply was interrupted "
-            f"({dropped[0]['name']}): the agent then waits in silence until the tool timeout",
-            evidence,
-            guide.fix("tool_results", detail=f"dropped: {dropped[0]['call_id']}"),
-        )
-    if missing:
-        return problem(
-            Status.WARN,
-            "tool_result_missing",
-            f"{len(missing)} tool.call(s) got no tool.result ({missing[0]['name']})",
-            evidence,
-            guide.fix("tool_results", detail=f"missing: {missing[0]['call_id']}"),
-        )
-    if late:
-        return problem(
-            Status.WARN,
+            "{n} tool result(s) never sent after the reply was "
+            "interrupted ({name}): the agent then waits in silence until the tool timeout",
+        ),
+        (missing, "tool_result_missing", "{n} tool.call(s) got no tool.result ({name})"),
+        (
+            late,
             "tool_result_late",
-            f"{len(late)} tool result(s) came after the tool timeout ({late[0]['name']}: "
-            f"{late[0]['after_s']} s > {late[0]['timeout_s']} s)",
-            evidence,
-            guide.fix("tool_results", detail=f"late: {late[0]['call_id']}"),
-        )
+            "{n} tool result(s) came after the tool timeout ({name}: {after} s > {limit} s)",
+        ),
+    ]
+    for rows, cause, text in worst:
+        if rows:
+            first = rows[0]
+            summary = text.format(
+                n=len(rows),
+                name=first["name"],
+                after=first.get("after_s"),
+                limit=first.get("timeout_s"),
+            )
+            detail = f"{cause.rsplit('_', 1)[1]}: {first['call_id']}"
+            return problem(
+                Status.WARN, cause, summary, evidence, guide.fix("tool_results", detail=detail)
+            )
     if ex.lacks_sent:
         return skipped(
             "log_incomplete",
