@@ -648,7 +648,7 @@ _ENTRIES: tuple[Entry, ...] = (
             "VoiceProcessingIO, Windows communications mode, WebRTC AEC).",
             "Seen in this session: {detail}",
         ),
-        ("agent-doctor check echo", "agent-doctor browser"),
+        ("agent-doctor check echo",),
         _A_ECHO,
     ),
     Entry(

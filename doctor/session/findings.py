@@ -724,7 +724,7 @@ def log_result(seg: Segment, ex: Extras) -> Result:
     return problem(
         Status.WARN,
         "log_incomplete",
-        f"The log ({ex.shape}) lacks: " + "; ".join(lacks),
+        "The log lacks: " + "; ".join(lacks),
         evidence,
         guide.fix("session_logging", detail="missing " + ", ".join(lacks)),
     )
