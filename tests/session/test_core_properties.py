@@ -12,7 +12,7 @@ from doctor.capture.format import ConnEvent, Frame
 from doctor.session import SessionAnalyzer
 from doctor.session.events import CLIENT_TYPES, SERVICE_TYPES
 
-TYPES = sorted(CLIENT_TYPES | SERVICE_TYPES) + ["error", "x.unknown", ""]
+TYPES = [*sorted(CLIENT_TYPES | SERVICE_TYPES), "error", "x.unknown", ""]
 values = (
     st.none()
     | st.booleans()
