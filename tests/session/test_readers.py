@@ -276,3 +276,25 @@ def test_capture_from_a_newer_version(tmp_path: Path) -> None:
     found, notes = run(p)
     assert found == []
     assert any("upgrade agent-doctor" in n for n in notes)
+
+
+def test_mono_wav_recording_is_read_but_not_echo_checked(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    p = tmp_path / "rec.wav"
+    sf.write(p, A.recording(5, [(1, 3)], [])[:, 1], 44100)
+    (f,), notes = run(p)
+    assert any("mono recording: no echo check" in n for n in notes)
+    assert f.recording is not None and abs(f.recording.duration_s - 5 * 48000 / 44100) < 0.01
+
+
+def test_stereo_24k_recording_finds_agent_onsets(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    p = tmp_path / "rec.ogg"
+    audio = A.recording(10, [(1.0, 3.0), (5.0, 8.0)], [], rate=24000)
+    sf.write(p, audio, 24000, format="OGG", subtype="OPUS")
+    (f,), _ = run(p)
+    onsets = f.recording.agent_onsets_s
+    assert len(onsets) == 2
+    assert abs(onsets[0] - 1.0) < 0.1 and abs(onsets[1] - 5.0) < 0.1
