@@ -298,3 +298,47 @@ def test_stereo_24k_recording_finds_agent_onsets(tmp_path: Path) -> None:
     onsets = f.recording.agent_onsets_s
     assert len(onsets) == 2
     assert abs(onsets[0] - 1.0) < 0.1 and abs(onsets[1] - 5.0) < 0.1
+
+
+def test_irregular_timeline_shapes_are_not_problems(tmp_path: Path) -> None:
+    """§3.6: silent replies in a row, an overlap, one very early cut, a call-only turn."""
+    tl = A.normal_timeline()
+    call = dict(
+        tl["turns"][3]["tool_calls"][0],
+        call_id="chatcmpl-tool-fedcba9876543210",
+        dispatched_at_ms=A.START_MS + 30500,
+        result_received_at_ms=A.START_MS + 30900,
+    )
+    tl["turns"] += [
+        A.turn(A.rid(10), user="so", us=24000, ue=24300),
+        A.turn(A.rid(11), user="so I", us=24400, ue=24700),
+        A.turn(
+            A.rid(12),
+            user="so I was",
+            us=24800,
+            ue=25100,
+            text="Right,",
+            audible=25000,
+            end=26000,
+            ttfa=800,
+        ),
+        A.turn(
+            A.rid(13),
+            status="interrupted",
+            user="Can you",
+            us=27000,
+            ue=28000,
+            text="Sure",
+            audible=28900,
+            end=29400,
+            ttfa=700,
+        ),
+        A.turn(A.rid(14), trigger="tool_result", tool_calls=[call]),
+    ]
+    tl["ended"]["duration_seconds"] = 33.5
+    p = tmp_path / "timeline.json"
+    p.write_text(json.dumps(tl))
+    (f,), _ = run(p)
+    res = by_id(f)
+    assert {k: r.summary for k, r in res.items() if r.status in (Status.WARN, Status.FAIL)} == {}
+    assert res["session-latency"].evidence["overlapping"] == 1
