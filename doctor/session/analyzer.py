@@ -166,6 +166,14 @@ class SessionAnalyzer:
                     return s, c
             return seg, col
         starts = ev.type in ("session.update", "session.resume") and ev.direction == "app"
+        code = str(ev.payload.get("code", "")).lower()
+        if (
+            ev.type in ("session.error", "error")
+            and code in ("session_not_found", "session_forbidden")
+            and seg.ready_t is not None
+            and seg.resume_of is None
+        ):
+            return self._new(None)  # a resume answered on a new connection the log omits
         if ev.type == "session.ready" and seg.ready_t is not None:
             sid = ev.payload.get("session_id")
             if sid != seg.session_id or seg.ended:

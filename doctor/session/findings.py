@@ -587,7 +587,7 @@ def audio_result(seg: Segment, ex: Extras) -> Result | None:
     if a.invalid:
         return problem(
             Status.FAIL,
-            "invalid_base64",
+            "base64_invalid",
             f"{a.invalid} of {a.chunks} input.audio messages are not valid base64",
             evidence,
             guide.fix("audio_base64", detail=f"{a.invalid} messages"),

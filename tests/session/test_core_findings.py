@@ -281,7 +281,7 @@ def test_audio_invalid_base64() -> None:
     for i in range(3):
         s.app("input.audio", s.t + i * 0.05, audio="%%%")
     s.end()
-    assert results(s)["session-audio"].cause == "invalid_base64"
+    assert results(s)["session-audio"].cause == "base64_invalid"
 
 
 def test_declared_pcmu_but_pcm16_sent() -> None:
@@ -470,3 +470,25 @@ def test_credentials_in_the_offending_message_are_redacted() -> None:
     s.end()
     err = results(s)["session-errors"]
     assert "rt-secret-value" not in json.dumps(err.evidence)
+
+
+def test_received_only_log_of_a_refused_resume_then_fresh_session() -> None:
+    s = Script(sent=False).open()
+    s.reply("Hi.")
+    s.t += 3  # the connection dropped; the log of received messages does not say so
+    s.svc("session.error", s.t, code="session_not_found", message="Session not found")
+    s.t += 1
+    s.sid = "sess_" + "c" * 32
+    s.open()
+    s.reply("Hello again.")
+    s.end()
+    found = analyze_events(s.sorted(), Source(shape="synthetic"))
+    assert [f.session_id for f in found] == [
+        "sess_" + "a" * 32,
+        "(id not in the log)",
+        "sess_" + "c" * 32,
+    ]
+    resume = {r.id: r for r in found[1].results}["session-resume"]
+    assert resume.cause == "resume_rejected"
+    first = {r.id: r for r in found[0].results}
+    assert first["session-errors"].status is Status.PASS
