@@ -25,6 +25,8 @@ EAGER_CUT_S = 0.6
 EAGER_GAP_S = 3.0
 """...and the reply was created within this long after the user's last words were committed."""
 ECHO_LOOKBACK_S = 15.0
+ECHO_REPEATS_MIN = 2
+"""One user turn that reuses the agent's words can be an answer ("the red one"); echo repeats."""
 SLOW_P90_S = 3.5
 """Commit to audible is 0.8-1.3 s of lead-in in the field (§8); 3.5 s at p90 is slow."""
 SLOW_READY_S = 5.0
@@ -72,10 +74,10 @@ def recent_agent_text(seg: Segment, r: Reply) -> str:
     texts = []
     for other in seg.replies:
         end = other.done_t or other.cut_t
-        if other is r or (
-            end is not None and r.cut_t is not None and 0 <= r.cut_t - end < ECHO_LOOKBACK_S
-        ):
-            texts.append(" ".join(other.deltas) or other.spoken)
+        if other is r:  # only what was heard: deltas hold words never spoken (§6.2)
+            texts.append(r.spoken)
+        elif end is not None and r.cut_t is not None and 0 <= r.cut_t - end < ECHO_LOOKBACK_S:
+            texts.append(other.spoken or " ".join(other.deltas))
     return " ".join(texts)
 
 
@@ -146,7 +148,7 @@ def echo_result(seg: Segment, ex: Extras, rows: list[dict[str, Any]]) -> Result:
         if ex.echo.get("verdict") == "echo":
             signals.append("audio")
     repeats_seen = [x for x in rows if x["cause"] == "echo"]
-    if len(repeats_seen) >= 1:
+    if len(repeats_seen) >= ECHO_REPEATS_MIN:
         signals.append("transcript")
         evidence["transcript_repeats"] = [
             {"at_s": x["at_s"], "agent_said": x["agent_said"], "user_said": x["user_said"]}

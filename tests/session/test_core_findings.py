@@ -60,8 +60,9 @@ def echo_session() -> Script:
     s.reply("Hello! How can I help you today?", lead_in=0.3)
     for _ in range(4):
         said = "I can help you with your order today"
-        s.reply(said + " and anything else you need.", cut_after=1.0, speak=3.0)
-        s.user_after_cut("help you with your order")
+        # cut 1.8 s in, after "I can help you": the echo of those words is the "user"
+        s.reply(said + " and anything else you need.", cut_after=1.8, speak=3.0)
+        s.user_after_cut("I can help you")
     s.end()
     return s
 
@@ -326,7 +327,7 @@ def test_feed_returns_live_notes() -> None:
     s.svc("session.error", s.t, code="invalid_format", message="Unknown message type: x")
     for ev in s.sorted():
         notes += a.feed(ev)
-    assert any(n.startswith("reply interrupted 1.0 s in") for n in notes)
+    assert any(n.startswith("reply interrupted 1.8 s in") for n in notes)
     assert "session.error invalid_format: Unknown message type: x" in notes
     assert any(n.startswith("connection closed: 1000") for n in notes)
 
@@ -492,3 +493,14 @@ def test_received_only_log_of_a_refused_resume_then_fresh_session() -> None:
     assert resume.cause == "resume_rejected"
     first = {r.id: r for r in found[0].results}
     assert first["session-errors"].status is Status.PASS
+
+
+def test_a_user_answer_that_reuses_the_agents_words_is_not_echo() -> None:
+    s = Script().open()
+    s.reply("Would you like the blue one or the red one today?", cut_after=2.5, speak=3.0)
+    s.user_after_cut("the red one one please")
+    s.reply("Great choice.")
+    s.end()
+    res = results(s)
+    assert res["session-echo"].status is Status.PASS
+    assert problems(res) == {}
