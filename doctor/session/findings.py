@@ -12,6 +12,7 @@ from statistics import median
 from typing import Any
 
 from doctor import guide
+from doctor.audio.format.inputs import CHUNK_MS_HIGH, CHUNK_MS_LOW
 from doctor.result import Result, Status, passed, problem, skipped
 from doctor.session.state import Reply, Segment
 from doctor.session.words import repeats
@@ -35,7 +36,7 @@ DEFAULT_TOOL_TIMEOUT_S = 120.0
 GRACE_S = 30.0
 BURST_AHEAD_S = 3.0
 GAP_S = 5.0
-CHUNK_MS_RANGE = (10.0, 500.0)
+CHUNK_MS_RANGE = (CHUNK_MS_LOW, CHUNK_MS_HIGH)  # validate-audio's bounds, so both agree
 CLEAN_CLOSES = {1000, 1001, 1005}
 
 

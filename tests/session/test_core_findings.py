@@ -504,3 +504,12 @@ def test_a_user_answer_that_reuses_the_agents_words_is_not_echo() -> None:
     res = results(s)
     assert res["session-echo"].status is Status.PASS
     assert problems(res) == {}
+
+
+def test_tiny_chunks_warn_like_validate_audio() -> None:
+    s = Script().open()
+    s.mic(3.0, chunk_s=0.005)
+    s.t += 3
+    s.end()
+    r = results(s)["session-audio"]
+    assert r.cause == "audio_pacing" and "Chunks of 5 ms" in r.summary
