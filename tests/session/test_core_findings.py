@@ -513,3 +513,26 @@ def test_tiny_chunks_warn_like_validate_audio() -> None:
     s.end()
     r = results(s)["session-audio"]
     assert r.cause == "audio_pacing" and "Chunks of 5 ms" in r.summary
+
+
+def test_room_noise_before_the_user_speaks_is_not_called_noise() -> None:
+    """The validate-audio core judges the format from the first bytes; a session's audio
+    opens with room noise while the greeting plays."""
+    import numpy as np
+
+    from doctor.sandbox.audio import synth_voice
+
+    rng = np.random.default_rng(0)
+    parts = []
+    for i in range(4):
+        parts.append((rng.standard_normal(24000 * 6) * 30).astype(np.int16))  # -60 dBFS
+        parts.append(synth_voice(2.0, seed=i))
+    pcm = np.concatenate(parts).astype("<i2").tobytes()
+    s = Script().open()
+    for i in range(0, len(pcm), 2400):
+        s.app("input.audio", s.t + i / 48000, audio=base64.b64encode(pcm[i : i + 2400]).decode())
+    s.t += len(pcm) / 48000
+    s.end()
+    r = results(s)["session-audio"]
+    assert r.status is Status.PASS, r.summary
+    assert r.evidence["content"]["skipped_leading_quiet_s"] >= 5
