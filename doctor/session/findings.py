@@ -38,6 +38,8 @@ BURST_AHEAD_S = 3.0
 GAP_S = 5.0
 CHUNK_MS_RANGE = (CHUNK_MS_LOW, CHUNK_MS_HIGH)  # validate-audio's bounds, so both agree
 CLEAN_CLOSES = {1000, 1001, 1005}
+SILENT_REPLIES_MIN = 2
+SILENT_SHARE = 0.5
 
 
 @dataclass
@@ -733,6 +735,52 @@ def log_result(seg: Segment, ex: Extras) -> Result:
     )
 
 
+def silent_replies_result(seg: Segment) -> Result | None:
+    """Replies that completed without a word or a sound (field #7: an LLM the account may
+    not call fails this way, with no error)."""
+    silent = [
+        r
+        for r in seg.replies
+        if r.status == "completed"
+        and not r.tool_calls
+        and not (r.spoken or "").strip()
+        and not r.deltas
+        and r.audible_t is None
+        and r.estimated_audible_t is None
+    ]
+    answers = [r for r in seg.replies[1:] if not r.tool_calls] or seg.replies
+    # a few silent replies among spoken ones are premature turn ends (§3.6), not a failure
+    if len(silent) < SILENT_REPLIES_MIN or len(silent) < SILENT_SHARE * len(answers):
+        return None
+    evidence = _ev(
+        seg,
+        silent=len(silent),
+        replies=len(seg.replies),
+        reply_ids=[r.reply_id for r in silent[:20]],
+    )
+    return problem(
+        Status.WARN,
+        "silent_replies",
+        f"{len(silent)} of {len(seg.replies)} replies completed with no text and no audible "
+        "audio, and no session.error",
+        evidence,
+        guide.fix("silent_replies", detail=f"{len(silent)} silent replies"),
+    )
+
+
+def ignored_messages_result(seg: Segment) -> Result | None:
+    if not seg.conversation_messages:
+        return None
+    return problem(
+        Status.WARN,
+        "ignored_message",
+        f"The app sent {seg.conversation_messages} conversation.message(s): the live service "
+        "accepts them but the model never sees their content",
+        _ev(seg, conversation_messages=seg.conversation_messages),
+        guide.fix("conversation_message"),
+    )
+
+
 def _minutes(seg: Segment) -> float | None:
     if seg.first_t is None or seg.last_t is None or seg.last_t <= seg.first_t:
         return None
@@ -754,6 +802,8 @@ def judge(seg: Segment, ex: Extras, fresh_after: bool = False, retried: int = 0)
         audio_result(seg, ex),
         protocol_result(seg),
         log_result(seg, ex),
+        silent_replies_result(seg),
+        ignored_messages_result(seg),
     ]
     ids = {
         0: "session-echo",
@@ -767,6 +817,8 @@ def judge(seg: Segment, ex: Extras, fresh_after: bool = False, retried: int = 0)
         8: "session-audio",
         9: "session-protocol",
         10: "session-log",
+        11: "session-replies",
+        12: "session-context",
     }
     return [r.with_meta(ids[i], TITLES[ids[i]], 0) for i, r in enumerate(out) if r is not None]
 
@@ -783,4 +835,6 @@ TITLES = {
     "session-audio": "The app's audio",
     "session-protocol": "Outdated or wrong client",
     "session-log": "What the log lacks",
+    "session-replies": "Silent replies",
+    "session-context": "Context the model never sees",
 }

@@ -536,3 +536,26 @@ def test_room_noise_before_the_user_speaks_is_not_called_noise() -> None:
     r = results(s)["session-audio"]
     assert r.status is Status.PASS, r.summary
     assert r.evidence["content"]["skipped_leading_quiet_s"] >= 5
+
+
+def test_silent_completed_replies() -> None:
+    s = Script().open()
+    for _ in range(3):
+        s.user("Hello there, anyone?")
+        r = "resp_" + "f" * 31 + str(_)
+        s.svc("reply.started", s.t + 0.01, reply_id=r)
+        s.svc("reply.audio", s.t + 0.02, reply_id=r, data=base64.b64encode(bytes(480)).decode())
+        s.svc("reply.done", s.t + 2.0, reply_id=r, status="completed")
+        s.t += 2.1
+    s.end()
+    res = results(s)
+    assert res["session-replies"].cause == "silent_replies"
+    assert "session-replies" not in results(normal_session())
+
+
+def test_conversation_message_is_flagged() -> None:
+    s = Script().open()
+    s.app("conversation.message", s.t, role="system", content="The user is Ana.")
+    s.end()
+    r = results(s)["session-context"]
+    assert r.cause == "ignored_message" and r.fix is not None
