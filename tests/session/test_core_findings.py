@@ -559,3 +559,20 @@ def test_conversation_message_is_flagged() -> None:
     s.end()
     r = results(s)["session-context"]
     assert r.cause == "ignored_message" and r.fix is not None
+
+
+def test_redacted_input_audio_is_counted_not_judged() -> None:
+    s = Script().open()
+    for i in range(10):
+        s.events.append(
+            make_event({"type": "input.audio", "audio": "<redacted>"}, "app", s.t + i * 0.05)
+        )
+    s.end()
+    # the reader marks redacted audio; an Event built by hand goes through the collector
+    from doctor.session.events import AudioInfo
+
+    for e in s.events:
+        if e.type == "input.audio":
+            e.audio = AudioInfo(None, True)
+    r = results(s)["session-audio"]
+    assert r.status is Status.PASS and "redacts" in r.summary
