@@ -681,7 +681,7 @@ _ENTRIES: tuple[Entry, ...] = (
             "VoiceProcessingIO, Windows communications mode, WebRTC AEC).",
             "Seen in this session: {detail}",
         ),
-        ("agent-doctor check echo", "agent-doctor browser"),
+        ("agent-doctor check echo",),
         _A_ECHO,
     ),
     Entry(
@@ -805,6 +805,34 @@ _ENTRIES: tuple[Entry, ...] = (
             "Log what the app sends too (with a direction marker), and a receive time on "
             "every line; or run the app through `agent-doctor watch`, which writes all of it.",
             "Detail: {detail}",
+        ),
+        (),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "silent_replies",
+        "Replies complete without a word",
+        "A reply that ends `completed` with no transcript and no audible audio, and no "
+        "`session.error`, is how the live service answered when the model could not be "
+        "called (a bring-your-own LLM the account has no LLM Gateway access to).",
+        (
+            "Try the managed LLM (no `llm` on the agent), or a model your account can call: "
+            "the LLM Gateway answers 400 for models it does not give you.",
+            "If the agent uses the managed LLM, send this report to support@assemblyai.com "
+            "with the session id. Detail: {detail}",
+        ),
+        (),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "conversation_message",
+        "conversation.message content does not reach the model",
+        "The live service accepts `conversation.message` (roles `user` and `system`) without "
+        "an error, but the model never sees its content.",
+        (
+            "For the next turn only, send `reply.create` with `instructions`.",
+            "For lasting context, send `session.update` with a new `system_prompt` (it takes "
+            "effect on the next reply).",
         ),
         (),
         _A_SUPPORT,

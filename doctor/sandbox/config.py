@@ -245,6 +245,9 @@ class SandboxConfig:
     reply_lead_in_s: float | None = None  # silence before a reply's voice: 0.25 s (field) or 0
     speech_threshold_dbfs: float = -45.0
     tool_call: str | None = None  # call this tool (if the session defines it) after each turn
+    # field-facts §8: live, a barge-in is decided 1.1-2.2 s after the user starts talking
+    # over the agent; 0 cuts the reply at the first speech frame
+    barge_in_delay_s: float = 0.0
     voices: tuple[str, ...] | None = None  # None: the list `voice_list` names
     # Session artifacts and the Sessions REST API (session-formats.md §2-§5, §8).
     record: bool = True  # record each session and write its artifacts when it ends
@@ -290,6 +293,8 @@ class SandboxConfig:
                 f"timeline_reason must be one of {', '.join(TIMELINE_REASONS)}, "
                 f"not {self.timeline_reason!r}"
             )
+        if not 0 <= self.barge_in_delay_s <= 10:
+            raise ValueError("barge_in_delay_s must be 0..10")
         if not self.artifacts_delay_s >= 0 or not self.artifact_url_ttl_s >= 0:
             raise ValueError("artifacts_delay_s and artifact_url_ttl_s must be >= 0")
         if self.grace_s < 0:

@@ -67,6 +67,7 @@ class Conversation:
         # time after its tool.call (protocol.md §3.5, field-facts §9), a late one quietly
         self.finished_calls: set[str] = set()
         self.utterances = 0
+        self.barge_task: asyncio.Task[None] | None = None  # a barge-in being decided
 
     @property
     def session(self) -> Session:
@@ -85,14 +86,37 @@ class Conversation:
 
     # --- turns --------------------------------------------------------------------------
     async def on_speech_started(self) -> None:
+        delay = self.cfg.barge_in_delay_s
+        barge = self.reply is not None and rules.turn_setting(
+            self.session.config, "interrupt_response", True
+        )
+        if barge and delay > 0:
+            # field-facts §8: over agent speech, input.speech.started comes only once a
+            # barge-in is decided, 1.1-2.2 s after the user starts talking
+            self.barge_task = self.conn.spawn(self._barge_in_later(delay))
+            return
+        await self._speech_started(barge)
+
+    async def _speech_started(self, barge: bool) -> None:
         await self.conn.send({"type": "input.speech.started"})
         self.session.user_turns.append(UserTurnRecord(self._user_item(), time.time()))
-        if self.reply is not None and rules.turn_setting(
-            self.session.config, "interrupt_response", True
-        ):
+        if barge and self.reply is not None:
             await self.interrupt_reply()
 
+    async def _barge_in_later(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self.barge_task = None
+        await self._speech_started(barge=True)
+
+    async def _speech_started_late(self) -> None:
+        """Speech ended before a barge-in was decided: its start goes out now."""
+        task, self.barge_task = self.barge_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            await self._speech_started(barge=False)
+
     async def on_utterance(self, speech_s: float) -> None:
+        await self._speech_started_late()
         self.utterances += 1
         text = f"(sandbox heard {speech_s:.1f} s of speech)"
         turns = self.session.user_turns
@@ -120,6 +144,10 @@ class Conversation:
         if tool and tool in rules.tool_names(self.session.config):
             await self._tool_turn(tool, user)
         else:
+            # A turn taken while a reply still plays (one the user could not interrupt)
+            # is answered after it, as the tool turns are.
+            while self.reply is not None:
+                await self.reply.closed.wait()
             reply = self.start_reply(AGENT_REPLY, "user_speech")
             if reply is not None and user is not None:
                 user.reply_id = reply.reply_id

@@ -17,6 +17,7 @@ import numpy.typing as npt
 RATE = 24000  # the sandbox's working rate (the API's PCM rate)
 FILE_RATE = 48000  # what the vendor's recordings decode at
 FLUSH_S = 0.5  # write once this much is final
+JITTER_S = 0.1  # arrival jitter absorbed before a chunk counts as after a pause
 Int16 = npt.NDArray[np.int16]
 
 
@@ -33,9 +34,14 @@ class StereoTrack:
         self.base = 0  # absolute index of the first sample still held
         self.held: list[Int16] = [np.zeros(0, np.int16), np.zeros(0, np.int16)]
         self.pointer = [0, 0]  # absolute index after each channel's last chunk
+        self.jitter = round(JITTER_S * rate)
 
     def place(self, channel: int, at_s: float, samples: Int16) -> None:
-        start = max(self.pointer[channel], self.base, round(at_s * self.rate))
+        at = round(at_s * self.rate)
+        pointer = max(self.pointer[channel], self.base)
+        # A jitter buffer: a chunk a little late continues the stream; a real gap (the
+        # client paused) is kept as silence.
+        start = pointer if at - pointer <= self.jitter else at
         end = start + len(samples)
         held = self.held[channel]
         need = end - self.base

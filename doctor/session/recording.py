@@ -50,6 +50,8 @@ class RecordingMeter:
         self.zi = [signal.sosfilt_zi(self.sos) * 0.0 for _ in self.parts]
         g = gcd(self.rate, RATE)
         self.up, self.down = RATE // g, self.rate // g
+        self.levels: list[list[NDArray[np.float32]]] = [[] for _ in self.parts]
+        self.carry: list[NDArray[np.int16]] = [np.zeros(0, np.int16) for _ in self.parts]
 
     def feed(self, block: NDArray[np.floating[Any]]) -> None:
         from scipy import signal
@@ -69,7 +71,13 @@ class RecordingMeter:
                 y = f[self.phase :: self.factor]
             else:
                 y = signal.resample_poly(x, self.up, self.down)
-            parts.append(np.clip(y * 32767.0, -32768, 32767).astype(np.int16))
+            y16 = np.clip(y * 32767.0, -32768, 32767).astype(np.int16)
+            parts.append(y16)
+            # 20 ms levels as the audio streams: no second pass over an hour of samples
+            joined = np.concatenate([self.carry[ch], y16])
+            whole = len(joined) // FRAME * FRAME
+            self.levels[ch].append(frame_levels(joined[:whole]).astype(np.float32))
+            self.carry[ch] = joined[whole:]
         if self.factor:
             self.phase = (self.phase - n) % self.factor
 
@@ -78,12 +86,11 @@ class RecordingMeter:
         return np.concatenate(parts) if parts else np.zeros(0, np.int16)
 
     def finish(self, echo: bool = True) -> RecordingSummary:
+        """Activity and onsets; with `echo`, the echo measurement too (see `measure`)."""
         duration = self.frames_in / self.rate if self.rate else 0.0
         if self.channels < 2:
             return RecordingSummary(duration, self.channels, note="mono recording: no echo check")
-        user, agent = self.channel(0), self.channel(1)
-        self.parts = [[], []]  # one copy at a time
-        lu, la = frame_levels(user), frame_levels(agent)
+        lu, la = (np.concatenate(lv).astype(np.float64) for lv in self.levels)
         out = RecordingSummary(
             duration,
             2,
@@ -92,8 +99,20 @@ class RecordingMeter:
             agent_active=spans(la > AUDIBLE_DBFS),
         )
         if echo:
-            out.echo = measure_echo(agent, user, la > AUDIBLE_DBFS)
+            out.echo = self.measure()
         return out
+
+    def measure(self) -> dict[str, Any]:
+        """The echo core on the busiest windows; frees the kept audio."""
+        agent_active = np.concatenate(self.levels[1]) > AUDIBLE_DBFS
+        user = self.channel(0)
+        self.parts[0] = []
+        agent = self.channel(1)
+        self.parts[1] = []  # one copy of each channel at a time
+        return measure_echo(agent, user, agent_active)
+
+    def release(self) -> None:
+        self.parts = [[] for _ in self.parts]
 
 
 def frame_levels(x: NDArray[np.int16]) -> NDArray[np.float64]:
@@ -203,4 +222,55 @@ def align(onsets_s: list[float], audible_t: list[float], tol: float = 0.15) -> f
             n = sum(bool(np.any(np.abs(o + shift - t) < tol)) for t in audible_t)
             if n > best_n:
                 best, best_n = shift, n
-    return best if best_n >= max(2, len(audible_t) // 3) else None
+    return best if best_n >= max(2, min(len(onsets_s), len(audible_t)) // 3) else None
+
+
+FULL_PASS_S = 900.0
+"""Up to 15 minutes the whole recording is decoded; longer ones only in echo windows."""
+DECODE_WINDOW_S = WINDOW_S + 2.5
+
+
+def plan_windows(duration_s: float, agent_spans: list[tuple[float, float]] | None) -> list[float]:
+    """Start times (s) of the windows to decode in a long recording: the busiest stretches
+    of agent speech the timeline knows, else evenly spread over the file."""
+    if agent_spans:
+        n = int(duration_s * RATE / FRAME) + 1
+        active = np.zeros(n, bool)
+        for s, e in agent_spans:
+            a, b = max(0, int(s * RATE / FRAME)), min(n, int(e * RATE / FRAME))
+            active[a:b] = True
+        if active.any():
+            return [i * FRAME / RATE for i in _windows(active)]
+    count = WINDOWS * 2
+    step = max(DECODE_WINDOW_S, (duration_s - DECODE_WINDOW_S) / max(1, count - 1))
+    return [round(i * step, 2) for i in range(count) if i * step + 1.0 < duration_s]
+
+
+def combine_windows(
+    windows: list[tuple[float, RecordingSummary, float]], duration_s: float
+) -> RecordingSummary:
+    """One summary from decoded windows (start, window summary, echo score)."""
+    out = RecordingSummary(
+        duration_s,
+        2,
+        note=f"long recording: measured in {len(windows)} windows of {WINDOW_S:.0f} s",
+    )
+    best: dict[str, Any] | None = None
+    rows: list[dict[str, Any]] = []
+    for start, w, _ in windows:
+        out.agent_onsets_s += [round(start + t, 3) for t in w.agent_onsets_s]
+        out.user_active += [(round(start + s, 2), round(start + e, 2)) for s, e in w.user_active]
+        out.agent_active += [(round(start + s, 2), round(start + e, 2)) for s, e in w.agent_active]
+        if w.echo is None:
+            continue
+        for row in w.echo.get("windows", []):
+            rows.append({**row, "start_s": round(start + row["start_s"], 1)})
+        score = w.echo.get("score_s")
+        if best is None or (score is not None and score > (best.get("score_s") or -1)):
+            best = dict(w.echo)
+    if best is not None:
+        if any(r["verdict"] == "echo" for r in rows):
+            best["verdict"] = "echo"
+        best["windows"] = rows
+        out.echo = best
+    return out

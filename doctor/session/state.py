@@ -57,6 +57,8 @@ class Reply:
     tool_calls: list[str] = field(default_factory=list)
     audio_bytes: int = 0
     next_user_text: str | None = None  # the user's words after a cut
+    last_word_end_ms: int | None = None  # the deltas' largest end_ms (from the audible start)
+    estimated_audible_t: float | None = None  # transcript.agent time minus that (§6.3)
     trigger: str | None = None
 
     @property
@@ -134,11 +136,14 @@ class Segment:
     app_messages: int = 0
     service_messages: int = 0
     unknown_types: dict[str, int] = field(default_factory=dict)
+    unknown_service_types: dict[str, int] = field(default_factory=dict)  # newer than us?
     old_fields: dict[str, str] = field(default_factory=dict)
     unknown_fields: dict[str, int] = field(default_factory=dict)
+    conversation_messages: int = 0
     text_frames: int = 0
     binary_frames: int = 0
     audio: AppAudio = field(default_factory=AppAudio)
+    endpoint: str | None = None  # the URL or region the app's log names
     has_recv_time: bool = False
     has_server_time: bool = False
 
@@ -200,6 +205,9 @@ class Collector:
         p, seg = ev.payload, self.seg
         if ev.type == META_OPEN:
             seg.opened_t = ev.t
+            where = p.get("region") or p.get("url") or p.get("path")
+            if isinstance(where, str) and where:
+                seg.endpoint = where
         elif ev.type == META_CLOSE:
             code = p.get("code")
             seg.closes.append(
@@ -264,6 +272,8 @@ class Collector:
                 seg.update_t = ev.t
         elif kind == "session.end":
             seg.sent_end_t = ev.t
+        elif kind == "conversation.message":
+            seg.conversation_messages += 1
         elif kind == "tool.result":
             cid = p.get("call_id")
             if isinstance(cid, str):
@@ -317,8 +327,11 @@ class Collector:
 
     def _service(self, ev: Event) -> None:
         seg, p, kind, t = self.seg, ev.payload, ev.type, ev.t
+        if kind == "error":  # an older or proxied shape of session.error
+            self._error(ev)
+            return
         if kind not in KNOWN_TYPES:
-            seg.unknown_types[kind] = seg.unknown_types.get(kind, 0) + 1
+            seg.unknown_service_types[kind] = seg.unknown_service_types.get(kind, 0) + 1
             return
         if kind == "session.ready":
             seg.ready_t = t
@@ -387,6 +400,9 @@ class Collector:
             d = p.get("delta")
             if isinstance(d, str) and len(r.deltas) < 2000:
                 r.deltas.append(d)
+            end_ms = p.get("end_ms")
+            if isinstance(end_ms, int) and not isinstance(end_ms, bool):
+                r.last_word_end_ms = max(end_ms, r.last_word_end_ms or 0)
             return
         if r.first_chunk_t is None:
             r.first_chunk_t = t
@@ -416,6 +432,8 @@ class Collector:
             r.text = text if isinstance(text, str) else r.text
             if p.get("interrupted") is True:
                 r.interrupted, r.cut_t = True, t
+            elif t is not None and r.last_word_end_ms:
+                r.estimated_audible_t = t - r.last_word_end_ms / 1000.0
         else:
             status = p.get("status")
             r.status = status if isinstance(status, str) else "completed"
@@ -448,9 +466,11 @@ class Collector:
 
 
 def _short(msg: dict[str, Any]) -> dict[str, Any]:
-    """The offending message for the report: small values kept, big ones sized."""
+    """The offending message for the report: credentials replaced, big values sized."""
+    from doctor.capture.format import redact
+
     out: dict[str, Any] = {}
-    for k, v in msg.items():
+    for k, v in redact(msg).items():
         text = str(v)
         out[k] = v if len(text) <= 200 else f"<{len(text)} characters>"
     return out

@@ -59,6 +59,8 @@ def _turn_events(turn: dict[str, Any]) -> list[Event]:
     )
     if created is not None and first_call is not None:
         created = min(created, first_call)
+    if created is not None and us is not None and created <= us:
+        created = us + 0.001  # the turn pairs them: keep the reply after its user's start
     out.append(_svc("reply.started", created, reply_id=rid, item_id=turn.get("item_id")))
     if audible is not None:
         out.append(meta(META_AUDIBLE, audible, reply_id=rid, source="timeline"))
@@ -90,6 +92,8 @@ def _turn_events(turn: dict[str, Any]) -> list[Event]:
     interrupted = turn.get("status") == "interrupted"
     cut = _ms(turn, "interrupted_at_ms") if interrupted else None
     end = cut if cut is not None else ended
+    if end is None:  # a reply that never spoke (§3.6): it ends where it began
+        end = created
     agent_text = turn.get("agent_text")
     out.append(
         _svc(
@@ -142,3 +146,22 @@ def timeline_events(doc: dict[str, Any]) -> list[Event]:
     order = {id(e): i for i, e in enumerate(events)}
     events.sort(key=lambda e: (e.t if e.t is not None else float("inf"), order[id(e)]))
     return events
+
+
+RECORDING_LEAD_S = 0.2
+"""The recording seems to start ~0.15-0.25 s before `started_at_unix_ms` (§5, derived)."""
+
+
+def agent_spans(doc: dict[str, Any]) -> list[tuple[float, float]]:
+    """Where the agent was audible, in seconds into the recording (roughly: for choosing
+    what to decode, never for measuring)."""
+    start = _ms(doc, "started_at_unix_ms")
+    raw = doc.get("turns")
+    out = []
+    for turn in raw if isinstance(raw, list) and start is not None else []:
+        if not isinstance(turn, dict):
+            continue
+        a, e = _ms(turn, "agent_reply_started_at_ms"), _ms(turn, "agent_reply_ended_at_ms")
+        if a is not None and e is not None and e > a and start is not None:
+            out.append((a - start + RECORDING_LEAD_S, e - start + RECORDING_LEAD_S))
+    return out

@@ -11,7 +11,16 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from doctor.session.events import CLIENT_TYPES, KNOWN_TYPES, AudioInfo, Event, make_event
+from doctor.session.events import (
+    CLIENT_TYPES,
+    KNOWN_TYPES,
+    META_CLOSE,
+    META_OPEN,
+    AudioInfo,
+    Event,
+    make_event,
+    meta,
+)
 
 NESTED_KEYS = ("event", "message", "msg", "data", "payload")
 TIME_KEYS = ("received_at", "at", "sent_at", "logged_at", "ts", "time", "t")
@@ -81,10 +90,64 @@ def recv_time(wrapper: dict[str, Any]) -> float | None:
     return None
 
 
+CLOSE_TYPES = frozenset(
+    {
+        "close",
+        "closed",
+        "websocket.close",
+        "ws.close",
+        "disconnect",
+        "disconnected",
+        "connection.closed",
+        "socket.close",
+    }
+)
+OPEN_TYPES = frozenset(
+    {
+        "open",
+        "opened",
+        "connect",
+        "connected",
+        "websocket.open",
+        "ws.open",
+        "connection.opened",
+        "socket.open",
+    }
+)
+URL_KEYS = ("url", "ws_url", "endpoint", "host")
+
+
+def connection_event(obj: dict[str, Any], line: int) -> Event | None:
+    """An app's own line about its socket: `{"type": "close", "code", "reason"}` or
+    `{"type": "open", "url"}` (or `close_code`/`close_reason`, `region` keys)."""
+    kind = str(obj.get("type") or obj.get("event") or "").lower()
+    t = recv_time(obj)
+    if kind in CLOSE_TYPES or "close_code" in obj:
+        code = obj.get("close_code", obj.get("code"))
+        reason = obj.get("close_reason", obj.get("reason"))
+        return meta(
+            META_CLOSE,
+            t,
+            code=code if isinstance(code, int) else None,
+            reason=reason if isinstance(reason, str) else None,
+            by=obj.get("by"),
+        )
+    if kind in OPEN_TYPES:
+        url = next((obj[k] for k in URL_KEYS if isinstance(obj.get(k), str)), None)
+        if url is not None:  # a token in the query string stays out of the report
+            url = url.split("?", 1)[0]
+        region = obj.get("region") if isinstance(obj.get("region"), str) else None
+        return meta(META_OPEN, t, url=url, region=region)
+    return None
+
+
 def to_event(obj: object, line: int) -> Event | None:
     """The event of one log entry, or None when it is not a service/app message."""
     if not isinstance(obj, dict):
         return None
+    conn = connection_event(obj, line)
+    if conn is not None:
+        return conn
     msg, wrapper = split(obj)
     if msg is None:
         return None
@@ -101,4 +164,4 @@ def to_event(obj: object, line: int) -> Event | None:
 
 
 def is_session_type(kind: str) -> bool:
-    return kind in KNOWN_TYPES or kind in ("error", "session.created")
+    return kind in KNOWN_TYPES or kind in ("error", "session.created", META_OPEN, META_CLOSE)

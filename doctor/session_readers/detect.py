@@ -17,7 +17,7 @@ from typing import Any
 from doctor.session.analyzer import SessionAnalyzer, SessionFindings, Source
 from doctor.session.events import Event
 from doctor.session.recording import RecordingSummary, align
-from doctor.session.timeline import timeline_events
+from doctor.session.timeline import agent_spans, timeline_events
 from doctor.session_readers.applog import is_session_type, to_event
 from doctor.session_readers.capture import capture_events
 from doctor.session_readers.jsonstream import Note, array_elements, json_lines
@@ -88,7 +88,7 @@ def _log_events(values: Iterator[tuple[int, Any]], c: _Counter, note: Note) -> I
         if ev is None or not is_session_type(ev.type):
             c.other += 1
             if not c.keys and isinstance(obj, dict):
-                c.keys = sorted(obj)[:8]
+                c.keys = [json.dumps(k, ensure_ascii=True)[:30] for k in sorted(obj)[:8]]
             if c.events == 0 and c.entries >= NOT_SESSION_AFTER:
                 return
             continue
@@ -303,7 +303,9 @@ def analyze_path(
             tl = _load_document(roles["timeline"], note) if "timeline" in roles else None
             md = _load_document(roles["metadata"], note) if "metadata" in roles else None
             rec = (
-                read_recording(roles["recording"], note, progress, echo)
+                read_recording(
+                    roles["recording"], note, progress, echo, agent_spans(tl) if tl else None
+                )
                 if "recording" in roles
                 else None
             )

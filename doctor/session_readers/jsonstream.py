@@ -13,6 +13,8 @@ from typing import IO, Any
 CHUNK_CHARS = 1 << 20
 MAX_VALUE_CHARS = 32 << 20
 """One element or line longer than this is skipped (a log line is never that big)."""
+TAIL_CHARS = 64
+"""A decode error this close to the end of the window may just be a value cut by the window."""
 _WS = " \t\r\n"
 _DECODER = json.JSONDecoder()
 
@@ -73,8 +75,13 @@ def array_elements(
             return
         try:
             value, end = _DECODER.raw_decode(buf, pos)
+            if len(buf) - end < TAIL_CHARS and more():  # a number may go on in the next chunk
+                continue
+            if eof and not buf[end:].strip():  # the file ends inside this element
+                note(f"the array is truncated inside element {index + 1}; read {index} elements")
+                return
         except json.JSONDecodeError as exc:
-            at_end = exc.pos >= len(buf) - 1 or "Unterminated" in exc.msg
+            at_end = exc.pos >= len(buf) - TAIL_CHARS or "Unterminated" in exc.msg
             if at_end and len(buf) - pos < MAX_VALUE_CHARS and more():
                 continue
             if at_end and eof:

@@ -307,3 +307,26 @@ def read_timeline(path: str) -> dict[str, Any]:
     with open(path, "rb") as fh:
         data: dict[str, Any] = json.loads(fh.read())
     return data
+
+
+def test_the_command_keeps_artifacts_where_asked(
+    sandbox_process_factory: Callable[..., Any], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`agent-doctor sandbox` as a process: the artifact switches reach the sessions."""
+    proc = sandbox_process_factory(
+        "--artifacts-dir", str(tmp_path), "--artifacts-delay", "0", "--timeline-quirks",
+        "--reply-seconds", "0.6",
+    )  # fmt: skip
+    if proc.ca_file:
+        monkeypatch.setenv("SSL_CERT_FILE", proc.ca_file)
+    run = converse(proc, Script(speech=[(1.2, 0.6)], duration_s=3.5))
+    folder = tmp_path / str(run.session_id)
+    with httpx.Client(verify=ssl.create_default_context(cafile=proc.ca_file), timeout=10) as c:
+        got = c.get(
+            proc.token_url.replace("/v1/token", f"/v1/sessions/{run.session_id}"),
+            headers={"Authorization": proc.api_key},
+        ).json()
+    assert [a["type"] for a in got["artifacts"]] == ["audio", "timeline", "metadata"]
+    assert (folder / "recording" / "audio.ogg").is_file()
+    timeline = read_timeline(str(folder / "timeline.json"))
+    assert [t["turn_id"] for t in timeline["turns"]][1] == "user_speech_1"

@@ -90,9 +90,17 @@ class Script:
         self.svc("reply.started", t, reply_id=r, item_id="msg_" + r[5:])
         if tool:
             self.svc("tool.call", t + 0.05, call_id=tool[0], name=tool[1], arguments={})
-        for w in text.split():
+        words = text.split()
+        per_ms = (speak * 1000 - 150) / max(1, len(words))  # the last word ends 150 ms early
+        for i, w in enumerate(words):
+            start_ms, end_ms = round(i * per_ms), round((i + 1) * per_ms)
             self.svc(
-                "transcript.agent.delta", t + 0.01, reply_id=r, delta=w + " ", start_ms=0, end_ms=0
+                "transcript.agent.delta",
+                t + 0.01,
+                reply_id=r,
+                delta=w + " ",
+                start_ms=start_ms,
+                end_ms=end_ms,
             )
         audible = t + lead_in
         end = audible + (speak if cut_after is None else cut_after)

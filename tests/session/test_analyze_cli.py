@@ -94,7 +94,7 @@ def test_plot_without_matplotlib_is_one_line(tmp_path: Path) -> None:
     stub.mkdir(parents=True)
     (stub / "__init__.py").write_text("raise ImportError('No module named matplotlib')\n")
     env = cli_env({"PYTHONPATH": str(tmp_path / "stub")})
-    code, out, err = analyze(
+    code, _out, err = analyze(
         str(go_array(tmp_path / "a.json")), "--plot", str(tmp_path / "t.png"), env=env
     )
     assert code == 0

@@ -10,39 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clirun import assert_valid_report, cli_env, run_cli
+from clirun import cli_env, run_cli
 from sandbox_wire import FakeClock
-from session_clients import Script, converse
+from session_clients import Script, ended, session_cli
 
 from doctor.sandbox.threaded import ThreadedSandbox
 
 Factory = Callable[..., ThreadedSandbox]
 
 
-def session_cli(
-    sb: ThreadedSandbox, *args: str, key: str | None = None, tmp: Path | None = None
-) -> tuple[int, dict[str, Any], str, str]:
-    """Run `agent-doctor session ... --json` against `sb`; (exit code, report, out, err)."""
-    extra = {"ASSEMBLYAI_API_KEY": key or sb.api_key}
-    if sb.ca_file:
-        extra["SSL_CERT_FILE"] = sb.ca_file
-    if tmp is not None:
-        extra["TMPDIR"] = str(tmp)
-    target = ["--token-url", sb.token_url, "--ws-url", sb.ws_url]
-    proc = run_cli("session", *args, *target, "--json", env=cli_env(extra))
-    report = assert_valid_report(json.loads(proc.stdout)) if proc.stdout.strip() else {}
-    return proc.returncode, report, proc.stdout, proc.stderr
-
-
 def fetch_results(report: dict[str, Any]) -> list[dict[str, Any]]:
     return [c for c in report["checks"] if c["id"] == "session-fetch"]
-
-
-def ended(sb: ThreadedSandbox, script: Script | None = None) -> str:
-    run = converse(sb, script or Script(duration_s=0.6))
-    assert run.session_id is not None
-    sb.wait_for("artifacts.written", session_id=run.session_id, timeout=20)
-    return run.session_id
 
 
 def no_key_anywhere(key: str, *texts: str, folder: Path | None = None) -> None:
@@ -86,7 +64,7 @@ def test_the_default_folder_is_temporary_and_removed(
 ) -> None:
     sb = sandbox_factory(reply_s=0.3, artifacts_delay_s=0)
     sid = ended(sb)
-    code, report, _, err = session_cli(sb, sid, tmp=tmp_path)
+    code, report, _, err = session_cli(sb, sid, tmp=str(tmp_path))
     assert code == 0, err
     assert fetch_results(report)[0]["status"] == "pass"
     assert report["saved_to"] is None
