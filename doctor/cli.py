@@ -32,6 +32,7 @@ log = logging.getLogger("doctor")
 
 # name -> "module:attribute"; each module must be light to import.
 LAZY_COMMANDS: dict[str, str] = {
+    "analyze": "doctor.commands.analyze:analyze_command",
     "devices": "doctor.commands.devices:devices_command",
     "echo": "doctor.commands.echo:echo_command",
     "sandbox": "doctor.sandbox.cli:sandbox",

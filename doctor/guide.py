@@ -634,6 +634,160 @@ _ENTRIES: tuple[Entry, ...] = (
     ),
     # --- audio on real setups (issue 14) ---
     # --- session analysis: session, analyze (issue 15) ---
+    Entry(
+        "session_echo",
+        "The agent hears itself: its voice comes back as user speech",
+        "The agent's audio plays through a speaker into the microphone and the app sends it "
+        "back; the service takes it for the user, cuts the reply and answers its own words. "
+        "Terminal apps (PortAudio, `sounddevice`) get no echo cancellation from the OS.",
+        (
+            "Use headphones: the simplest and most reliable fix.",
+            "In a browser, capture with `getUserMedia({{audio: {{echoCancellation: true}}}})` "
+            "and one AudioContext at the device's rate (forcing 24 kHz defeats Firefox's AEC).",
+            "In a native app, capture through the platform's voice-processing path (macOS "
+            "VoiceProcessingIO, Windows communications mode, WebRTC AEC).",
+            "Seen in this session: {detail}",
+        ),
+        ("agent-doctor check echo", "agent-doctor browser"),
+        _A_ECHO,
+    ),
+    Entry(
+        "self_interruptions",
+        "Replies are cut as soon as they start",
+        "A reply interrupted within a second or two of its first sound, again and again, is "
+        "what an echo loop or a noisy microphone looks like to the service's turn detection.",
+        (
+            "Listen to the recording's left (user) channel at the cuts: the agent's own voice "
+            "means echo (headphones or echo cancellation); hiss, music or a TV means noise.",
+            "Against noise: a close-talking microphone, or raise `turn_detection.vad_threshold` "
+            "and `interruption_delay` in `session.update`.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor check echo",),
+        _A_ECHO,
+    ),
+    Entry(
+        "eager_turn_detection",
+        "Turn detection ends the user's turn in a pause",
+        "The service committed the user's turn during a short pause; the reply started, the "
+        "user went on talking, and the reply was cut within half a second with nothing said. "
+        "This is turn-taking, not echo.",
+        (
+            "Let users pause longer: raise `input.turn_detection.min_silence` (and "
+            "`max_silence`) in `session.update`.",
+            "Make barge-in less eager: raise `interruption_delay` so a continuation is "
+            "merged into the turn instead of cutting the reply.",
+            "A slower `input.transcription_mode` (balanced, max_accuracy) waits longer for "
+            "the end of a turn. Detail: {detail}",
+        ),
+        (),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "slow_replies",
+        "Replies take long to be heard",
+        "The time from the end of the user's turn to the agent's first audible sound is "
+        "endpointing plus the reply's silent lead-in; tool calls and the network add to it.",
+        (
+            "`input.transcription_mode` `min_latency` ends turns soonest; `max_accuracy` "
+            "waits the longest.",
+            "Keep tools fast, and send `tool.result` as soon as the tool returns.",
+            "Run `agent-doctor all` from the same network: a slow path or a far region shows "
+            "there. Detail: {detail}",
+        ),
+        ("agent-doctor all",),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "tool_results",
+        "Answer every tool.call with a tool.result, in time",
+        "The agent waits for the result of each call; without one it stays silent until the "
+        "tool's timeout. A live relay that dropped results after an interruption (as the docs "
+        "suggest for hold-mode tools) left the agent silent for a minute.",
+        (
+            "Send a `tool.result` for every `tool.call`, also after `reply.done` with status "
+            "`interrupted`.",
+            "Answer within the tool's `timeout_seconds`; send `is_error: true` with a short "
+            "message when the tool fails or is slow.",
+            "Do not answer calls of HTTP tools on stored agents: the service runs those.",
+            "Detail: {detail}",
+        ),
+        (),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "session_errors",
+        "The service answered a message with session.error",
+        "`session.error` names what the service refused: `code`, `message` and, for a config "
+        "field, `param`. Config errors in the first `session.update` end the session.",
+        (
+            "Fix the message the error names ({code}): the offending message is in the "
+            "evidence when the log kept the app's messages.",
+            "Log every `session.error` with `code`, `message` and `param` in full, and handle "
+            "both `session.error` and `error` types.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor validate-audio capture.jsonl",),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "abrupt_close",
+        "The connection dropped without a clean close",
+        "A close without a close frame (1006) is a network drop, a proxy timeout or the app "
+        "exiting; a 1011 is the service failing. The session then waits for a resume and "
+        "bills its grace window.",
+        (
+            "Send `session.end` and wait for `session.ended` before closing on purpose.",
+            "If drops happen mid-call, run `agent-doctor all` on that network: proxies and "
+            "firewalls that cut idle or long WebSockets show there.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor all",),
+        _A_FIREWALL,
+    ),
+    Entry(
+        "outdated_client",
+        "The app sends messages or fields the service does not know",
+        "Unknown types are answered with `invalid_format`; unknown fields are ignored, which "
+        "silently drops what the app meant (config under `config` instead of `session`).",
+        (
+            "Compare the app's messages with the current events reference: `session.update` "
+            "with `session`, `input.audio` with `audio`, `tool.result` with `call_id` and "
+            "`result` (a string).",
+            "Update SDKs and examples written for pre-release versions of the API.",
+            "Detail: {detail}",
+        ),
+        (),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "session_logging",
+        "Log what support needs to find a session",
+        "Support finds a session by its id; the close code and reason, the start time and "
+        "the region tell what happened. A log of received messages alone cannot show "
+        "whether the app sent `session.end` or answered its tool calls.",
+        (
+            "Log the `session_id` of every `session.ready`, the close code and reason of "
+            "every disconnect, the session's start time and the endpoint (region) used.",
+            "Log what the app sends too (with a direction marker), and a receive time on "
+            "every line; or run the app through `agent-doctor watch`, which writes all of it.",
+            "Detail: {detail}",
+        ),
+        (),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "audio_before_ready",
+        "Audio sent before session.ready",
+        "The service starts listening at `session.ready`; audio sent earlier is refused or "
+        "lost, so the user's first words are missing.",
+        (
+            "Start streaming `input.audio` only after `session.ready` arrives; buffer the "
+            "microphone until then if the user may talk at once.",
+        ),
+        (),
+        _A_BASE64,
+    ),
     # --- the relay: watch (issue 16) ---
     Entry(
         "watch_audio_before_ready",

@@ -1,0 +1,161 @@
+"""`agent-doctor analyze PATH...`: diagnose sessions from what the user has on disk.
+
+Light at import; the analysis loads when a path is read. `analyze_and_report` is shared
+with `agent-doctor session`, which downloads the artifacts into a folder first.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from doctor.cli import build_context, check_report_path, emit_report, report_options
+
+if TYPE_CHECKING:
+    from doctor.context import Context
+    from doctor.result import Result
+    from doctor.session.analyzer import SessionFindings
+
+
+class NoSession(click.ClickException):
+    """Nothing analysable in the inputs: one line, exit 2 (the contract's bad-input code)."""
+
+    exit_code = 2
+
+
+class Bar:
+    """A one-line progress bar on stderr, only on a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.label = ""
+        self.last = -1
+
+    def start(self, label: str) -> None:
+        self.label, self.last = label[-40:], -1
+
+    def __call__(self, fraction: float) -> None:
+        pct = int(fraction * 100)
+        if not self.enabled or pct == self.last:
+            return
+        self.last = pct
+        filled = pct * 30 // 100
+        sys.stderr.write(f"\r\x1b[2K{self.label} [{'#' * filled}{'.' * (30 - filled)}] {pct}%")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled and self.last >= 0:
+            sys.stderr.write("\r\x1b[2K")
+            sys.stderr.flush()
+        self.last = -1
+
+
+def analyze_paths(
+    paths: list[str], notes: list[str], bar: Bar | None = None
+) -> list[SessionFindings]:
+    """Every session in every path; problems are appended to `notes` (one line each)."""
+    from doctor.session_readers.detect import analyze_path
+
+    bar = bar or Bar(False)
+    found: list[SessionFindings] = []
+
+    def note(line: str) -> None:
+        bar.close()
+        notes.append(line)
+        click.echo(f"agent-doctor: {line}", err=True)
+
+    for path in paths:
+        bar.start(path)
+        try:
+            found += analyze_path(path, note, bar)
+        finally:
+            bar.close()
+    return found
+
+
+def session_results(found: list[SessionFindings]) -> list[Result]:
+    """All sessions' results; with several sessions each summary names its session."""
+    many = len(found) > 1
+    out: list[Result] = []
+    for f in found:
+        tag = f"[{f.session_id or 'no session id'}] " if many else ""
+        for r in f.results:
+            out.append(r.__class__(**{**r.__dict__, "summary": tag + r.summary}) if tag else r)
+    return out
+
+
+def _header(found: list[SessionFindings]) -> str:
+    lines = []
+    for f in found:
+        s = f.summary()
+        dur = f", {s['duration_s']:.1f} s" if s["duration_s"] is not None else ""
+        lines.append(
+            f"session {s['session_id'] or '(no session id in the log)'}: {s['input']} "
+            f"[{s['shape']}]{dur}, {s['replies']} replies, {s['user_turns']} user turns"
+        )
+    return "\n".join(lines) + "\n\n" if lines else ""
+
+
+def analyze_and_report(
+    paths: list[str],
+    params: dict[str, Any],
+    command: str = "analyze",
+    ctx: Context | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Analyse, print the report (text or --json), write --report/--plot, exit (0/1/2)."""
+    from doctor.report.build import build_report, exit_code
+
+    check_report_path(params.get("report_path"))
+    ctx = ctx or build_context(params)
+    started = datetime.now(timezone.utc)
+    t0 = time.monotonic()
+    notes: list[str] = []
+    found = analyze_paths(paths, notes, Bar(sys.stderr.isatty()))
+    if not found:
+        raise NoSession("no session found in " + ", ".join(paths) + " (see the lines above)")
+    results = session_results(found)
+    sessions = [f.summary() for f in found]
+    report = build_report(
+        command,
+        ctx,
+        results,
+        started,
+        round((time.monotonic() - t0) * 1000),
+        params.get("report_path"),
+        extra={"sessions": sessions, "input_notes": notes, **(extra or {})},
+    )
+    plot_path = params.get("plot_path")
+    if plot_path:
+        from doctor.commands.session_plot import PlotUnavailable, plot_sessions
+
+        try:
+            plot_sessions(found, plot_path)
+            click.echo(f"agent-doctor: timeline drawn to {plot_path}", err=True)
+        except PlotUnavailable as exc:
+            click.echo(f"agent-doctor: {exc}", err=True)
+    if not params.get("as_json"):
+        sys.stdout.write(_header(found))
+    emit_report(report, params)
+    sys.exit(exit_code(results))
+
+
+@click.command("analyze")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    metavar="FILE.png",
+    help="Draw each session's timeline to FILE.png (needs the `plot` extra: matplotlib).",
+)
+@report_options
+def analyze_command(paths: tuple[str, ...], plot_path: str | None, **params: Any) -> None:
+    """Diagnose sessions from files: a folder of the vendor's artifacts (timeline,
+    metadata, recording), your app's event log (JSON array or JSON lines) or a capture
+    from `agent-doctor watch`."""
+    analyze_and_report(list(paths), {**params, "plot_path": plot_path})

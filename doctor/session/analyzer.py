@@ -1,0 +1,269 @@
+"""SessionAnalyzer: events in (in time order, one at a time), findings out.
+
+    analyzer = SessionAnalyzer(Source(shape="capture v1", region="us"))
+    for record in records:                 # capture Records or Events, in time order
+        for note in analyzer.feed(record): # live notes worth printing now (often none)
+            print(note)
+    analyzer.add_echo(evidence)            # optional: the recording's echo measurement
+    sessions = analyzer.finish()           # list[SessionFindings], one per session seen
+
+`feed` accepts frames whose audio is kept (a relay) or summarised (a capture written with
+`--audio summary`). The analyzer splits the stream into sessions (a connection, or a new
+`session.ready`/first message after an end) and judges each in `finish`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from doctor.capture.format import ConnEvent, Frame
+from doctor.result import Result
+from doctor.session.convert import from_capture
+from doctor.session.events import Event
+from doctor.session.findings import RESUME_CODES, Extras, judge
+from doctor.session.state import Collector, Segment
+
+AUDIO_BLOCK_BYTES = 48000  # feed the validate-audio core one second at a time
+
+
+@dataclass
+class Source:
+    """What the reader knows about its input: its shape, and facts the events cannot give."""
+
+    shape: str = "events"
+    path: str = ""
+    region: str | None = None
+    vendor_artifacts: bool = False
+    sent_logged: bool | None = None  # None: decide from the events
+
+
+@dataclass
+class SessionFindings:
+    """One session's results, and the few facts the report and the plot show."""
+
+    session_id: str | None
+    source: Source
+    results: list[Result]
+    segment: Segment
+    notes: list[str] = field(default_factory=list)
+    recording: Any = None  # doctor.session.recording.RecordingSummary, for the plot
+    recording_offset_s: float | None = None  # server time of the recording's zero
+
+    def summary(self) -> dict[str, Any]:
+        seg = self.segment
+        return {
+            "session_id": self.session_id,
+            "input": self.source.path,
+            "shape": self.source.shape,
+            "started_at": _iso(seg.first_t),
+            "duration_s": None
+            if seg.first_t is None or seg.last_t is None
+            else round(seg.last_t - seg.first_t, 2),
+            "replies": len(seg.replies),
+            "user_turns": len(seg.users),
+            "tool_calls": len(seg.tools),
+            "errors": len(seg.errors),
+            "notes": self.notes,
+        }
+
+
+def _iso(t: float | None) -> str | None:
+    from datetime import datetime, timezone
+
+    if t is None:
+        return None
+    try:
+        dt = datetime.fromtimestamp(t, timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _AppAudio:
+    """The validate-audio core fed the app's PCM in one-second blocks (bounded memory)."""
+
+    def __init__(self) -> None:
+        from doctor.audio.format.analyze import PcmStage
+        from doctor.audio.format.findings import Validation
+        from doctor.audio.format.inputs import Layered
+
+        self.v = Validation()
+        self.stage = PcmStage(self.v, Layered())
+        self.buf = bytearray()
+        self.fed = 0
+
+    def __call__(self, pcm: bytes) -> None:
+        self.buf += pcm
+        if len(self.buf) >= AUDIO_BLOCK_BYTES:
+            self.stage.feed(bytes(self.buf))
+            self.fed += len(self.buf)
+            self.buf.clear()
+
+    def result(self) -> Result | None:
+        from doctor.audio.format.outcome import validation_result
+
+        if self.buf:
+            self.stage.feed(bytes(self.buf))
+            self.fed += len(self.buf)
+            self.buf.clear()
+        if not self.fed:
+            return None
+        self.stage.finish()
+        return validation_result(self.v)
+
+
+class SessionAnalyzer:
+    """Streaming analysis of one log (one or more sessions); see the module docstring."""
+
+    def __init__(self, source: Source | None = None) -> None:
+        self.source = source or Source()
+        self.segments: list[tuple[Segment, Collector, _AppAudio]] = []
+        self.notes: list[str] = []
+        self.echo: dict[str, Any] | None = None
+        self._conn_seen: set[int] = set()
+
+    # -- input -----------------------------------------------------------------------------
+    def feed(self, item: Event | Frame | ConnEvent) -> list[str]:
+        """Add one record (in time order); returns live notes worth printing now."""
+        ev = from_capture(item) if isinstance(item, (Frame, ConnEvent)) else item
+        seg, col = self._segment_for(ev)
+        before = (len(seg.errors), len(seg.closes), sum(r.interrupted for r in seg.replies[-3:]))
+        col.feed(ev)
+        return self._live(seg, ev, before)
+
+    def add_echo(self, evidence: dict[str, Any]) -> None:
+        """The recording's echo measurement (evidence of doctor.audio.echo), for every session."""
+        self.echo = evidence
+
+    def note(self, line: str) -> None:
+        """A reader's one-line problem (a skipped line, a truncated file)."""
+        if len(self.notes) < 200:
+            self.notes.append(line)
+
+    # -- sessions --------------------------------------------------------------------------
+    def _new(self, conn: int | None) -> tuple[Segment, Collector]:
+        seg = Segment(index=len(self.segments), conn=conn)
+        audio = _AppAudio()
+        col = Collector(seg, audio)
+        self.segments.append((seg, col, audio))
+        return seg, col
+
+    def _segment_for(self, ev: Event) -> tuple[Segment, Collector]:
+        if not self.segments:
+            return self._new(ev.conn)
+        seg, col, _ = self.segments[-1]
+        if ev.conn is not None:
+            if ev.conn != seg.conn and ev.conn not in self._conn_seen:
+                self._conn_seen.add(ev.conn)
+                if seg.conn is None and seg.first_t is None:
+                    seg.conn = ev.conn
+                    return seg, col
+                return self._new(ev.conn)
+            self._conn_seen.add(ev.conn)
+            for s, c, _ in reversed(self.segments):
+                if s.conn == ev.conn:
+                    return s, c
+            return seg, col
+        starts = ev.type in ("session.update", "session.resume") and ev.direction == "app"
+        if ev.type == "session.ready" and seg.ready_t is not None:
+            sid = ev.payload.get("session_id")
+            if sid != seg.session_id or seg.ended:
+                return self._new(None)
+        if ev.type == "session.updated" and (seg.ended or (seg.errors and seg.ready_t is None)):
+            return self._new(None)
+        if starts and (seg.ended or (seg.resume_answer and seg.resume_answer != "ready")):
+            return self._new(None)
+        if ev.type == "session.ready" and seg.ended:
+            return self._new(None)
+        return seg, col
+
+    def _live(self, seg: Segment, ev: Event, before: tuple[int, int, int]) -> list[str]:
+        notes = []
+        if len(seg.errors) > before[0]:
+            e = seg.errors[-1]
+            notes.append(f"session.error {e.code}: {e.message}")
+        if len(seg.closes) > before[1]:
+            c = seg.closes[-1]
+            notes.append(
+                f"connection closed: {c.code if c.code is not None else 'no close frame'}"
+                f" {c.reason or ''}".rstrip()
+            )
+        if ev.type in ("reply.done", "transcript.agent") and seg.replies:
+            r = next(
+                (x for x in reversed(seg.replies) if x.reply_id == ev.payload.get("reply_id")), None
+            )
+            if (r is not None and r.interrupted and ev.type == "reply.done") or (
+                r is not None
+                and r.interrupted
+                and r.done_t is None
+                and ev.type == "transcript.agent"
+            ):
+                start = r.audible_t if r.audible_t is not None else r.started_t
+                into = "" if start is None or r.cut_t is None else f" {r.cut_t - start:.1f} s in"
+                note = f"reply interrupted{into}"
+                if (
+                    ev.type == "reply.done"
+                    and r.done_t is not None
+                    and r.cut_t is not None
+                    and r.cut_t < r.done_t
+                ):
+                    note = ""
+                if note:
+                    notes.append(note)
+        return notes
+
+    # -- output ----------------------------------------------------------------------------
+    def finish(self) -> list[SessionFindings]:
+        """Judge every session seen; an empty log gives an empty list."""
+        out = []
+        segs = [
+            s
+            for s, _, _ in self.segments
+            if s.first_t is not None or s.app_messages or s.service_messages
+        ]
+        for seg, _col, audio in self.segments:
+            if seg not in segs:
+                continue
+            lacks_sent = (
+                not self.source.sent_logged
+                if self.source.sent_logged is not None
+                else not any(s.app_messages for s in segs)
+            )
+            ex = Extras(
+                shape=self.source.shape,
+                vendor_artifacts=self.source.vendor_artifacts,
+                region=self.source.region,
+                echo=self.echo,
+                audio_result=audio.result(),
+                lacks_sent=lacks_sent,
+            )
+            fresh, retried = _after_resume(segs, seg)
+            results = judge(seg, ex, fresh, retried)
+            out.append(
+                SessionFindings(
+                    seg.session_id or seg.resume_of,
+                    self.source,
+                    results,
+                    seg,
+                    self.notes if seg is segs[0] else [],
+                )
+            )
+        return out
+
+
+def _after_resume(segs: list[Segment], seg: Segment) -> tuple[bool, int]:
+    """After a refused resume: did a fresh session follow, and how many resumes were retried."""
+    if seg.resume_of is None or seg.resume_answer in (None, "ready"):
+        return False, 0
+    retried = 0
+    for later in segs[segs.index(seg) + 1 :]:
+        if later.resume_of is not None:
+            retried += 1
+            continue
+        if later.ready_t is not None or later.update_t is not None:
+            return True, retried
+    return False, retried
+
+
+__all__ = ["RESUME_CODES", "SessionAnalyzer", "SessionFindings", "Source"]

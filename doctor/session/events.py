@@ -1,0 +1,137 @@
+"""The normalised event every reader produces and the analysis consumes.
+
+One shape for every source (vendor timeline, an app's JSON array or JSON lines, the
+capture format, a live relay): the message as it crossed the socket, who sent it, the
+server's own clock when the message carries one, and the clock of whoever logged it.
+Readers that know more than the wire (the timeline's audible start, a recording's onsets)
+add `meta.*` events instead of bending the protocol's types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Direction = Literal["app", "service", "meta"]
+
+# What the client may send (protocol.md §3.2, plus the undocumented ones seen live).
+CLIENT_TYPES = frozenset(
+    {
+        "session.update",
+        "session.resume",
+        "session.end",
+        "input.audio",
+        "tool.result",
+        "reply.create",
+        "conversation.message",
+    }
+)
+CLIENT_FIELDS: dict[str, frozenset[str]] = {
+    "session.update": frozenset({"type", "session", "event_id"}),
+    "session.resume": frozenset({"type", "session_id", "resume_token", "event_id"}),
+    "session.end": frozenset({"type", "event_id"}),
+    "input.audio": frozenset({"type", "audio", "event_id"}),
+    "tool.result": frozenset({"type", "call_id", "result", "is_error", "event_id"}),
+    "reply.create": frozenset({"type", "instructions", "event_id"}),
+    "conversation.message": frozenset({"type", "role", "content", "event_id"}),
+}
+# Fields older API versions or other vendors' clients use, and what replaced them.
+OLD_FIELDS: dict[tuple[str, str], str] = {
+    ("session.update", "config"): "`session` (config under `config` is silently ignored)",
+    ("tool.result", "output"): "`result` (a string)",
+    ("input.audio", "data"): "`audio` (`data` is the field of reply.audio)",
+    ("input.audio", "audio_base_64"): "`audio`",
+}
+SERVICE_TYPES = frozenset(
+    {
+        "session.ready",
+        "session.updated",
+        "session.error",
+        "session.ended",
+        "input.speech.started",
+        "input.speech.stopped",
+        "transcript.user.delta",
+        "transcript.user",
+        "reply.started",
+        "reply.audio",
+        "transcript.agent.delta",
+        "transcript.agent",
+        "reply.done",
+        "tool.call",
+    }
+)
+KNOWN_TYPES = CLIENT_TYPES | SERVICE_TYPES
+
+# meta.* events: facts the wire does not carry, added by readers.
+META_OPEN = "meta.open"  # a connection opened {path?, auth?}
+META_CLOSE = "meta.close"  # a connection closed {code, reason, by}
+META_AUDIBLE = "meta.agent_audible"  # first audible sample of a reply {reply_id?}
+META_ENDED = "meta.ended"  # the vendor's end record {reason, public_reason, duration_seconds}
+META_CONFIG = "meta.config"  # the session config known from elsewhere {config}
+
+
+@dataclass(slots=True)
+class AudioInfo:
+    """An audio message's payload: decoded PCM when the log kept it, else only its size."""
+
+    size: int | None
+    valid_base64: bool
+    pcm: bytes | None = None
+
+
+@dataclass(slots=True)
+class Event:
+    """One message or fact, in log order.
+
+    `t` is the time the analysis orders and measures by (epoch seconds): the server's
+    `timestamp` when the message has one, else the logger's receive/send time. `server_t`
+    and `recv_t` keep both clocks; either may be None. `conn` separates connections when
+    the log knows them (capture format); `line` points back into the source for messages.
+    """
+
+    type: str
+    direction: Direction
+    t: float | None
+    payload: dict[str, Any] = field(default_factory=dict)
+    server_t: float | None = None
+    recv_t: float | None = None
+    conn: int | None = None
+    audio: AudioInfo | None = None
+    line: int | None = None
+
+
+def server_time(payload: dict[str, Any]) -> float | None:
+    """The message's own `timestamp` as epoch seconds (float seconds, or ms when huge)."""
+    ts = payload.get("timestamp")
+    if isinstance(ts, bool) or not isinstance(ts, (int, float)):
+        return None
+    value = float(ts)
+    return value / 1000.0 if value > 1e11 else value
+
+
+def make_event(
+    payload: dict[str, Any],
+    direction: Direction,
+    recv_t: float | None = None,
+    *,
+    conn: int | None = None,
+    audio: AudioInfo | None = None,
+    line: int | None = None,
+) -> Event:
+    """An event from a wire message; the clock of measurement is the server's when present."""
+    st = server_time(payload) if direction == "service" else None
+    return Event(
+        type=str(payload.get("type", "")),
+        direction=direction,
+        t=st if st is not None else recv_t,
+        payload=payload,
+        server_t=st,
+        recv_t=recv_t,
+        conn=conn,
+        audio=audio,
+        line=line,
+    )
+
+
+def meta(kind: str, t: float | None, conn: int | None = None, **payload: Any) -> Event:
+    return Event(type=kind, direction="meta", t=t, payload=payload, conn=conn, recv_t=t)

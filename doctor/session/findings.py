@@ -1,0 +1,782 @@
+"""Judge one collected session: facts in, check results (cause codes, evidence, fixes) out.
+
+Every threshold is here, with why. Results use the ids `session-*` (README, "Session
+analysis"); each carries the session id in its evidence so a report of many sessions
+stays readable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from statistics import median
+from typing import Any
+
+from doctor import guide
+from doctor.result import Result, Status, passed, problem, skipped
+from doctor.session.state import Reply, Segment
+from doctor.session.words import repeats
+
+EARLY_CUT_S = 2.0
+"""An echo barges in as soon as the agent's voice comes back: within ~1-2 s of the start."""
+SELF_INTERRUPT_MIN = 3
+SELF_INTERRUPT_SHARE = 0.5
+EAGER_CUT_S = 0.6
+"""Turns cut by eager turn detection end within ~0.3-0.5 s with empty text (field #4b)."""
+EAGER_GAP_S = 3.0
+"""...and the reply was created within this long after the user's last words were committed."""
+ECHO_LOOKBACK_S = 15.0
+SLOW_P90_S = 3.5
+"""Commit to audible is 0.8-1.3 s of lead-in in the field (§8); 3.5 s at p90 is slow."""
+SLOW_READY_S = 5.0
+ESTIMATE_SLACK_S = 0.4
+DEFAULT_TOOL_TIMEOUT_S = 120.0
+GRACE_S = 30.0
+BURST_AHEAD_S = 3.0
+GAP_S = 5.0
+CHUNK_MS_RANGE = (10.0, 500.0)
+CLEAN_CLOSES = {1000, 1001, 1005}
+
+
+@dataclass
+class Extras:
+    """What the analysis knows besides the events: the recording's echo, the source."""
+
+    shape: str = ""
+    vendor_artifacts: bool = False
+    region: str | None = None
+    echo: dict[str, Any] | None = None  # evidence of the recording's echo measurement
+    audio_result: Result | None = None  # the validate-audio core on the app's audio
+    lacks_sent: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def _ev(seg: Segment, **more: Any) -> dict[str, Any]:
+    return {"session_id": seg.session_id, **more}
+
+
+def _rel(seg: Segment, t: float | None) -> float | None:
+    base = seg.first_t
+    return None if t is None or base is None else round(t - base, 2)
+
+
+def _into(r: Reply) -> float | None:
+    """Seconds the reply had been audible when it was cut (from creation if sound unknown)."""
+    start = r.audible_t if r.audible_t is not None else r.started_t
+    if r.cut_t is None or start is None:
+        return None
+    return r.cut_t - start
+
+
+def recent_agent_text(seg: Segment, r: Reply) -> str:
+    """The agent's words around a cut: this reply's and those of the last few seconds."""
+    texts = []
+    for other in seg.replies:
+        end = other.done_t or other.cut_t
+        if other is r or (
+            end is not None and r.cut_t is not None and 0 <= r.cut_t - end < ECHO_LOOKBACK_S
+        ):
+            texts.append(" ".join(other.deltas) or other.spoken)
+    return " ".join(texts)
+
+
+def classify_cut(seg: Segment, r: Reply) -> str:
+    """What interrupted a reply: echo, eager turn detection, noise, or the user."""
+    nxt = r.next_user_text
+    if nxt is not None and repeats(nxt, recent_agent_text(seg, r)):
+        return "echo"
+    into = _into(r)
+    spoken_words = len((r.spoken or "").split())
+    if (
+        into is not None
+        and into <= EAGER_CUT_S
+        and spoken_words <= 1
+        and r.answers is not None
+        and r.answers.stopped_t is not None
+        and r.started_t is not None
+        and r.started_t - r.answers.stopped_t <= EAGER_GAP_S
+        and nxt
+    ):
+        return "eager turn detection"
+    if nxt is not None and not nxt.strip():
+        return "noise"
+    if nxt is None:
+        return "unknown (no user transcript followed)"
+    return "user speech"
+
+
+def interruption_rows(seg: Segment) -> list[dict[str, Any]]:
+    rows = []
+    for r in seg.replies:
+        if not r.interrupted:
+            continue
+        into = _into(r)
+        rows.append(
+            {
+                "reply_id": r.reply_id,
+                "at_s": _rel(seg, r.cut_t),
+                "into_reply_s": None if into is None else round(into, 2),
+                "from": "audible start" if r.audible_t is not None else "reply creation",
+                "cause": classify_cut(seg, r),
+                "agent_said": (r.spoken or "")[:120],
+                "user_said": (r.next_user_text or "")[:120],
+            }
+        )
+    return rows
+
+
+def _early(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        x
+        for x in rows
+        if x["into_reply_s"] is not None
+        and x["into_reply_s"] <= EARLY_CUT_S
+        and x["cause"] != "eager turn detection"
+    ]
+
+
+def _spoken_replies(seg: Segment) -> int:
+    return sum(1 for r in seg.replies if r.audible_t is not None or r.spoken or r.first_chunk_t)
+
+
+def echo_result(seg: Segment, ex: Extras, rows: list[dict[str, Any]]) -> Result:
+    signals: list[str] = []
+    evidence = _ev(seg)
+    if ex.echo is not None:
+        evidence["audio"] = ex.echo
+        if ex.echo.get("verdict") == "echo":
+            signals.append("audio")
+    repeats_seen = [x for x in rows if x["cause"] == "echo"]
+    if len(repeats_seen) >= 1:
+        signals.append("transcript")
+        evidence["transcript_repeats"] = [
+            {"at_s": x["at_s"], "agent_said": x["agent_said"], "user_said": x["user_said"]}
+            for x in repeats_seen[:10]
+        ]
+    early = _early(rows)
+    n = _spoken_replies(seg)
+    if len(early) >= SELF_INTERRUPT_MIN and len(early) >= SELF_INTERRUPT_SHARE * max(1, n):
+        signals.append("interruptions")
+        evidence["early_cuts"] = len(early)
+        evidence["replies"] = n
+    evidence["signals"] = signals
+    if not signals:
+        heard = "the recording's user channel holds no agent audio" if ex.echo else "no sign"
+        return passed(f"No echo: {heard}, no transcript repeats, no run of early cuts", evidence)
+    parts = []
+    if "audio" in signals and ex.echo:
+        parts.append(
+            f"the agent's voice is in the user channel (delay {ex.echo.get('delay_ms')} ms, "
+            f"ERL {ex.echo.get('erl_db')} dB)"
+        )
+    if "transcript" in signals:
+        parts.append(f"{len(repeats_seen)} user transcript(s) repeat the agent's words")
+    if "interruptions" in signals:
+        parts.append(f"{len(early)} of {n} replies cut within {EARLY_CUT_S:.0f} s")
+    status = Status.FAIL if len(signals) >= 2 else Status.WARN
+    head = "Echo loop" if len(signals) >= 2 else "Sign of an echo loop"
+    return problem(
+        status,
+        "echo_loop",
+        f"{head}: " + "; ".join(parts),
+        evidence,
+        guide.fix("session_echo", detail="; ".join(parts)),
+    )
+
+
+def interruptions_result(seg: Segment, rows: list[dict[str, Any]]) -> Result:
+    n = _spoken_replies(seg)
+    minutes = _minutes(seg)
+    evidence = _ev(
+        seg,
+        interrupted=len(rows),
+        replies=n,
+        per_minute=None if not minutes else round(len(rows) / minutes, 2),
+        interruptions=rows[:200],
+    )
+    early = _early(rows)
+    causes = sorted({x["cause"] for x in early})
+    if len(early) >= SELF_INTERRUPT_MIN and len(early) >= SELF_INTERRUPT_SHARE * max(1, n):
+        times = ", ".join(f"{x['into_reply_s']} s" for x in early[:8])
+        return problem(
+            Status.WARN,
+            "self_interruptions",
+            f"{len(early)} of {n} replies were cut within {EARLY_CUT_S:.0f} s of starting "
+            f"({times}); causes: {', '.join(causes)}",
+            evidence,
+            guide.fix("self_interruptions", detail=f"cut after {times}"),
+        )
+    if not rows:
+        return passed(f"No reply was interrupted ({n} replies)", evidence)
+    return passed(
+        f"{len(rows)} of {n} replies interrupted, by "
+        + ", ".join(sorted({x["cause"] for x in rows})),
+        evidence,
+    )
+
+
+def eager_result(seg: Segment, rows: list[dict[str, Any]]) -> Result | None:
+    eager = [x for x in rows if x["cause"] == "eager turn detection"]
+    if not eager:
+        return None
+    td = (
+        seg.config.get("input", {}).get("turn_detection")
+        if isinstance(seg.config.get("input"), dict)
+        else None
+    )
+    evidence = _ev(seg, cuts=eager[:50], turn_detection=td)
+    return problem(
+        Status.WARN,
+        "eager_turn_detection",
+        f"{len(eager)} repl{'y was' if len(eager) == 1 else 'ies were'} started in a pause of "
+        f"the user's speech and cut within {EAGER_CUT_S} s as the user went on (not echo)",
+        evidence,
+        guide.fix("eager_turn_detection", detail=f"{len(eager)} cut(s); turn_detection {td}"),
+    )
+
+
+def _pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    i = min(len(s) - 1, max(0, round(q * (len(s) - 1))))
+    return s[i]
+
+
+def latency_result(seg: Segment) -> Result:
+    turns = []
+    estimated = []
+    chunk_only = []
+    for r in seg.replies:
+        u = r.answers
+        if u is None or u.stopped_t is None or r.tool_calls:
+            continue
+        if r.audible_t is not None:
+            turns.append((r.audible_t - u.stopped_t, r))
+        elif r.estimated_audible_t is not None:
+            estimated.append((r.estimated_audible_t - u.stopped_t, r))
+        elif r.first_chunk_t is not None:
+            chunk_only.append(r.first_chunk_t - u.stopped_t)
+    how = "first audible agent audio"
+    if not turns and estimated:
+        # transcript.agent (the audible end) minus the last word's end_ms: 0.15-0.4 s late
+        turns, how = estimated, "estimated audible start (word timings; up to ~0.4 s late)"
+    ready = None
+    origin = seg.update_t if seg.update_t is not None else seg.opened_t
+    if seg.ready_t is not None and origin is not None:
+        ready = round(seg.ready_t - origin, 3)
+    evidence = _ev(seg, time_to_ready_s=ready, measured_to=how)
+    if not turns:
+        evidence["first_chunk_latency_p50_s"] = round(median(chunk_only), 2) if chunk_only else None
+        if ready is not None and ready > SLOW_READY_S:
+            return problem(
+                Status.WARN,
+                "slow_replies",
+                f"session.ready took {ready:.1f} s",
+                evidence,
+                guide.fix("slow_replies", detail=f"session.ready after {ready:.1f} s"),
+            )
+        why = (
+            "the log has no audible start (reply.audio redacted or summarised; the first "
+            "chunk is silent lead-in, so it is not the latency)"
+            if chunk_only
+            else "no answered user turn"
+        )
+        return skipped("no_audible_start", f"Reply latency not measured: {why}", evidence)
+    values = [v for v, _ in turns if v >= 0]
+    overlap = sum(1 for v, _ in turns if v < 0)
+    worst_v, worst_r = max(turns, key=lambda x: x[0])
+    p50, p90 = (_pct(values, 0.5), _pct(values, 0.9)) if values else (0.0, 0.0)
+    evidence.update(
+        turns=len(turns),
+        p50_s=round(p50, 2),
+        p90_s=round(p90, 2),
+        worst_s=round(worst_v, 2),
+        worst_at_s=_rel(seg, worst_r.audible_t or worst_r.estimated_audible_t),
+        worst_reply=worst_r.reply_id,
+        overlapping=overlap,
+        per_turn_s=[round(v, 2) for v, _ in turns[:300]],
+    )
+    est = how.startswith("estimated")
+    line = (
+        f"speech end to first audible reply{' (estimated)' if est else ''}: p50 {p50:.2f} s, "
+        f"p90 {p90:.2f} s, worst {worst_v:.2f} s over {len(turns)} turns"
+    )
+    if ready is not None:
+        line += f"; session.ready in {ready:.2f} s"
+    slow = SLOW_P90_S + (ESTIMATE_SLACK_S if est else 0.0)
+    if p90 > slow or (ready is not None and ready > SLOW_READY_S):
+        return problem(
+            Status.WARN,
+            "slow_replies",
+            "Slow: " + line,
+            evidence,
+            guide.fix("slow_replies", detail=line),
+        )
+    return passed(line[0].upper() + line[1:], evidence)
+
+
+def tools_result(seg: Segment, ex: Extras) -> Result | None:
+    if not seg.tools:
+        return None
+    timeouts = _tool_timeouts(seg)
+    missing: list[dict[str, Any]] = []
+    late: list[dict[str, Any]] = []
+    dropped: list[dict[str, Any]] = []
+    http: list[dict[str, Any]] = []
+    for c in seg.tools.values():
+        if c.t is None:
+            continue
+        row = {"call_id": c.call_id, "name": c.name, "at_s": _rel(seg, c.t)}
+        limit = timeouts.get(c.name, DEFAULT_TOOL_TIMEOUT_S)
+        if timeouts.get(f"http:{c.name}"):
+            http.append(row)
+            continue
+        if c.result_t is None:
+            if ex.lacks_sent:
+                continue
+            (dropped if c.interrupted_after else missing).append(row)
+        elif c.timed_out or c.result_t - c.t > limit:
+            late.append({**row, "after_s": round(c.result_t - c.t, 2), "timeout_s": limit})
+    evidence = _ev(
+        seg, calls=len(seg.tools), missing=missing[:50], late=late[:50], dropped=dropped[:50]
+    )
+    if dropped:
+        return problem(
+            Status.WARN,
+            "tool_result_dropped",
+            f"{len(dropped)} tool result(s) never sent after the reply was interrupted "
+            f"({dropped[0]['name']}): the agent then waits in silence until the tool timeout",
+            evidence,
+            guide.fix("tool_results", detail=f"dropped: {dropped[0]['call_id']}"),
+        )
+    if missing:
+        return problem(
+            Status.WARN,
+            "tool_result_missing",
+            f"{len(missing)} tool.call(s) got no tool.result ({missing[0]['name']})",
+            evidence,
+            guide.fix("tool_results", detail=f"missing: {missing[0]['call_id']}"),
+        )
+    if late:
+        return problem(
+            Status.WARN,
+            "tool_result_late",
+            f"{len(late)} tool result(s) came after the tool timeout ({late[0]['name']}: "
+            f"{late[0]['after_s']} s > {late[0]['timeout_s']} s)",
+            evidence,
+            guide.fix("tool_results", detail=f"late: {late[0]['call_id']}"),
+        )
+    if ex.lacks_sent:
+        return skipped(
+            "log_incomplete",
+            f"{len(seg.tools)} tool call(s); the log has no sent messages, so results are unknown",
+            evidence,
+        )
+    return passed(f"{len(seg.tools)} tool call(s), each answered in time", evidence)
+
+
+def _tool_timeouts(seg: Segment) -> dict[str, float]:
+    out: dict[str, float] = {}
+    tools = seg.config.get("tools")
+    if isinstance(tools, list):
+        for tool in tools:
+            if not isinstance(tool, dict):
+                continue
+            name = str(tool.get("name", ""))
+            t = tool.get("timeout_seconds")
+            if isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0:
+                out[name] = float(t)
+            if tool.get("http"):
+                out[f"http:{name}"] = 1.0
+    return out
+
+
+ERROR_GUIDE = {
+    "invalid_audio": "malformed_audio",
+    "unauthorized": "token_auth",
+    "forbidden": "account_access",
+    "session_not_found": "resume_refused",
+    "session_forbidden": "resume_refused",
+    "session_expired": "token_lifetime",
+    "server_error": "service_side",
+    "internal_error": "service_side",
+    "agent_init_failed": "service_side",
+    "agent_timeout": "service_side",
+}
+RESUME_CODES = {"session_not_found", "session_forbidden", "session_expired"}
+
+
+def errors_result(seg: Segment) -> Result:
+    errs = [e for e in seg.errors if not (seg.resume_of and e.code in RESUME_CODES)]
+    closes = [
+        {"at_s": _rel(seg, c.t), "code": c.code, "reason": c.reason, "by": c.by} for c in seg.closes
+    ]
+    evidence = _ev(
+        seg,
+        errors=[
+            {
+                "at_s": _rel(seg, e.t),
+                "code": e.code,
+                "message": e.message,
+                "param": e.param,
+                "caused_by": e.cause,
+                "guide": ERROR_GUIDE.get(e.code, "session_errors"),
+            }
+            for e in errs[:100]
+        ],
+        closes=closes,
+    )
+    if errs:
+        first = errs[0]
+        codes = sorted({e.code for e in errs})
+        gid = ERROR_GUIDE.get(first.code, "session_errors")
+        where = f" (param {first.param})" if first.param else ""
+        return problem(
+            Status.FAIL,
+            "session_error",
+            f"{len(errs)} session.error: {', '.join(codes)}; first: {first.code} "
+            f'"{first.message}"{where}',
+            evidence,
+            guide.fix(gid, code=first.code, detail=f"{first.code}: {first.message}"),
+        )
+    abrupt = [c for c in seg.closes if c.code is None or c.code == 1006 or c.code >= 1011]
+    if abrupt and seg.sent_end_t is None:
+        c = abrupt[0]
+        what = "without a close frame (1006)" if c.code in (None, 1006) else f"with {c.code}"
+        return problem(
+            Status.WARN,
+            "abrupt_close",
+            f"The connection closed {what}",
+            evidence,
+            guide.fix("abrupt_close", detail=f"close {c.code} {c.reason or ''}".strip()),
+        )
+    if closes:
+        c0 = seg.closes[-1]
+        return passed(f"No session.error; closed {c0.code} {c0.reason or ''}".strip(), evidence)
+    return passed("No session.error", evidence)
+
+
+def billing_result(seg: Segment, ex: Extras) -> Result | None:
+    if seg.ready_t is None and seg.session_id is None:
+        return None  # never became a session (refused resume or credential)
+    ev = _ev(seg, grace_s_may_be_billed=GRACE_S)
+    if seg.sent_end_t is not None:
+        return passed("The app sent session.end", _ev(seg))
+    meta = seg.ended_meta
+    if meta is not None and meta.get("public_reason") is not None:
+        ev.update(close_reason=meta.get("reason"), public_reason=meta.get("public_reason"))
+        if meta.get("public_reason") == "client_end":
+            return passed("Ended by the client (public reason client_end)", ev)
+        return problem(
+            Status.WARN,
+            "no_session_end",
+            f"Closed without session.end (public reason {meta.get('public_reason')}): up to "
+            f"{GRACE_S:.0f} s after the user left may be billed",
+            ev,
+            guide.fix("billing", detail=f"public reason {meta.get('public_reason')}"),
+        )
+    if ex.lacks_sent:
+        if seg.ended_event is not None:
+            return passed(
+                "session.ended arrived (the log keeps no sent messages; that suggests the app "
+                "sent session.end)",
+                _ev(seg),
+            )
+        if not seg.ended:
+            return skipped("log_incomplete", "The log ends before the session did", _ev(seg))
+        return problem(
+            Status.WARN,
+            "no_session_end",
+            f"No session.ended before the close: the app probably closed without session.end; "
+            f"up to {GRACE_S:.0f} s may be billed",
+            ev,
+            guide.fix("billing", detail="no session.ended in the log"),
+        )
+    if not seg.ended:
+        return skipped("log_incomplete", "The log ends before the session did", _ev(seg))
+    if seg.ended_event is not None and any(e.code == "session_expired" for e in seg.errors):
+        return passed("Ended by the service (session_expired)", _ev(seg))
+    codes = [c.code for c in seg.closes]
+    ev["closes"] = codes
+    return problem(
+        Status.WARN,
+        "no_session_end",
+        f"The app closed the connection ({codes[0] if codes else 'no close code'}) without "
+        f"sending session.end: up to {GRACE_S:.0f} s after the user left may be billed",
+        ev,
+        guide.fix("billing", detail=f"close {codes[0] if codes else 'unknown'}"),
+    )
+
+
+def protocol_result(seg: Segment) -> Result | None:
+    if seg.unknown_service_types and not (
+        seg.unknown_types
+        or seg.old_fields
+        or seg.unknown_fields
+        or seg.binary_frames
+        or seg.text_frames
+    ):
+        return passed(
+            "The service sent types this agent-doctor does not know: "
+            + ", ".join(sorted(seg.unknown_service_types)[:5])
+            + " (a newer API? update agent-doctor)",
+            _ev(seg, unknown_service_types=seg.unknown_service_types),
+        )
+    if not (
+        seg.unknown_types
+        or seg.old_fields
+        or seg.unknown_fields
+        or seg.binary_frames
+        or seg.text_frames
+    ):
+        return None
+    evidence = _ev(
+        seg,
+        unknown_types=seg.unknown_types,
+        old_fields=seg.old_fields,
+        unknown_fields=dict(list(seg.unknown_fields.items())[:50]),
+        binary_frames=seg.binary_frames,
+        text_frames=seg.text_frames,
+    )
+    parts = []
+    if seg.unknown_types:
+        parts.append("unknown message types " + ", ".join(sorted(seg.unknown_types)[:5]))
+    if seg.old_fields:
+        parts.append(
+            "old fields " + "; ".join(f"{k} (now {v})" for k, v in list(seg.old_fields.items())[:3])
+        )
+    if seg.unknown_fields:
+        parts.append("unknown fields " + ", ".join(sorted(seg.unknown_fields)[:5]))
+    if seg.binary_frames:
+        parts.append(f"{seg.binary_frames} binary frame(s) (the API reads JSON text frames)")
+    if seg.text_frames:
+        parts.append(f"{seg.text_frames} text frame(s) that are not JSON objects")
+    return problem(
+        Status.WARN,
+        "unknown_message",
+        "The app sends what the service does not know: " + "; ".join(parts),
+        evidence,
+        guide.fix("outdated_client", detail="; ".join(parts)),
+    )
+
+
+def audio_result(seg: Segment, ex: Extras) -> Result | None:
+    a = seg.audio
+    if a.chunks == 0:
+        return None
+    audio_s = a.bytes / 48000
+    span = (a.last_t - a.first_t) if a.first_t is not None and a.last_t is not None else None
+    sizes = sorted(a.sizes)
+    chunk_ms = sizes[len(sizes) // 2] / 48 if sizes else None
+    evidence = _ev(
+        seg,
+        chunks=a.chunks,
+        audio_s=round(audio_s, 2),
+        wall_s=None if span is None else round(span, 2),
+        realtime_ratio=None if not span else round(audio_s / span, 2),
+        median_chunk_ms=None if chunk_ms is None else round(chunk_ms, 1),
+        max_ahead_s=round(a.max_ahead_s, 2),
+        max_gap_s=round(a.max_gap_s, 2),
+        before_ready=a.before_ready,
+        invalid_base64=a.invalid,
+    )
+    if ex.audio_result is not None:
+        evidence["content"] = ex.audio_result.evidence
+    declared = _declared_input(seg)
+    if declared:
+        evidence["declared"] = declared
+    if a.invalid:
+        return problem(
+            Status.FAIL,
+            "invalid_base64",
+            f"{a.invalid} of {a.chunks} input.audio messages are not valid base64",
+            evidence,
+            guide.fix("audio_base64", detail=f"{a.invalid} messages"),
+        )
+    mismatch = _mismatch(declared, ex.audio_result)
+    if mismatch:
+        return problem(
+            Status.FAIL,
+            "format_mismatch",
+            mismatch,
+            evidence,
+            guide.fix("sample_rate", detail=mismatch),
+        )
+    if ex.audio_result is not None and ex.audio_result.status in (Status.FAIL, Status.WARN):
+        r = ex.audio_result
+        assert r.cause is not None and r.fix is not None
+        return problem(r.status, r.cause, "The app's audio: " + r.summary, evidence, r.fix)
+    if a.before_ready:
+        return problem(
+            Status.WARN,
+            "audio_before_ready",
+            f"{a.before_ready} input.audio message(s) sent before session.ready",
+            evidence,
+            guide.fix("audio_before_ready"),
+        )
+    if a.max_ahead_s > BURST_AHEAD_S:
+        return problem(
+            Status.WARN,
+            "audio_pacing",
+            f"Audio sent faster than real time: up to {a.max_ahead_s:.1f} s ahead of the clock",
+            evidence,
+            guide.fix("audio_chunking", detail=f"{a.max_ahead_s:.1f} s ahead"),
+        )
+    if a.max_gap_s > GAP_S:
+        return problem(
+            Status.WARN,
+            "audio_pacing",
+            f"The app stopped sending audio for {a.max_gap_s:.1f} s mid-session (the service "
+            "hears nothing then, not even the user starting to speak)",
+            evidence,
+            guide.fix("audio_chunking", detail=f"a {a.max_gap_s:.1f} s gap"),
+        )
+    if chunk_ms is not None and not CHUNK_MS_RANGE[0] <= chunk_ms <= CHUNK_MS_RANGE[1]:
+        return problem(
+            Status.WARN,
+            "audio_pacing",
+            f"Chunks of {chunk_ms:.0f} ms (about 50 ms each is what the service expects)",
+            evidence,
+            guide.fix("audio_chunking", detail=f"median chunk {chunk_ms:.0f} ms"),
+        )
+    line = f"{a.chunks} chunks, {audio_s:.1f} s of audio"
+    if span:
+        line += f" over {span:.1f} s (x{audio_s / span:.2f} real time)"
+    if chunk_ms is not None:
+        line += f", ~{chunk_ms:.0f} ms each"
+    return passed(line, evidence)
+
+
+def _declared_input(seg: Segment) -> dict[str, Any] | None:
+    inp = seg.config.get("input")
+    if isinstance(inp, dict) and isinstance(inp.get("format"), dict):
+        return dict(inp["format"])
+    return None
+
+
+def _mismatch(declared: dict[str, Any] | None, content: Result | None) -> str | None:
+    if not declared or content is None:
+        return None
+    enc = str(declared.get("encoding") or "audio/pcm")
+    detected = content.evidence.get("detected", {}) if isinstance(content.evidence, dict) else {}
+    found = detected.get("encoding") if isinstance(detected, dict) else None
+    if enc in ("audio/pcmu", "audio/pcma") and found == "s16le":
+        return f"session.update declares {enc} but the app sends 16-bit PCM"
+    if enc == "audio/pcm" and found in ("mulaw", "alaw"):
+        return f"session.update declares audio/pcm but the app sends G.711 {found}"
+    rate = declared.get("sample_rate")
+    if enc == "audio/pcm" and isinstance(rate, int) and rate != 24000:
+        return f"session.update declares {rate} Hz; audio/pcm is read at 24000 Hz only"
+    return None
+
+
+def resume_result(seg: Segment, fresh_after: bool, retried: int) -> Result | None:
+    if seg.resume_of is None:
+        return None
+    answer = seg.resume_answer or "no answer in the log"
+    evidence = _ev(
+        seg, resumed=seg.resume_of, answer=answer, fresh_session_after=fresh_after, retries=retried
+    )
+    evidence["session_id"] = seg.session_id or seg.resume_of
+    if answer == "ready":
+        return passed(f"session.resume of {seg.resume_of} answered with session.ready", evidence)
+    if answer in RESUME_CODES or answer != "no answer in the log":
+        if not fresh_after:
+            how = f"retried the resume {retried} more time(s)" if retried else "gave up"
+            return problem(
+                Status.FAIL,
+                "resume_not_handled",
+                f"session.resume answered {answer}; the app {how} instead of starting a fresh "
+                "session",
+                evidence,
+                guide.fix("resume_refused", code=answer, detail=how),
+            )
+        return problem(
+            Status.WARN,
+            "resume_rejected",
+            f"session.resume answered {answer}; the app then started a fresh session (right)",
+            evidence,
+            guide.fix("resume_refused", code=answer),
+        )
+    return skipped(
+        "log_incomplete", "session.resume sent; the log ends before the answer", evidence
+    )
+
+
+def log_result(seg: Segment, ex: Extras) -> Result:
+    lacks = []
+    if not seg.session_id:
+        lacks.append("session id (session.ready.session_id)")
+    if not ex.vendor_artifacts:
+        if not seg.closes and seg.ended_meta is None:
+            lacks.append("close code and reason")
+        if not seg.has_recv_time:
+            lacks.append("the time each message was received (start time)")
+        if not ex.region and not seg.endpoint:
+            lacks.append("region / endpoint")
+    evidence = _ev(seg, shape=ex.shape, lacks=lacks, sent_messages_logged=not ex.lacks_sent)
+    if ex.lacks_sent and not ex.vendor_artifacts:
+        evidence["note"] = (
+            "without the app's sent messages, session.end, tool results and the app's audio "
+            "cannot be checked"
+        )
+    if not lacks:
+        return passed(f"The log has what support asks for ({ex.shape})", evidence)
+    return problem(
+        Status.WARN,
+        "log_incomplete",
+        f"The log ({ex.shape}) lacks: " + "; ".join(lacks),
+        evidence,
+        guide.fix("session_logging", detail="missing " + ", ".join(lacks)),
+    )
+
+
+def _minutes(seg: Segment) -> float | None:
+    if seg.first_t is None or seg.last_t is None or seg.last_t <= seg.first_t:
+        return None
+    return (seg.last_t - seg.first_t) / 60.0
+
+
+def judge(seg: Segment, ex: Extras, fresh_after: bool = False, retried: int = 0) -> list[Result]:
+    """Every result for one session, in the report's order."""
+    rows = interruption_rows(seg)
+    out: list[Result | None] = [
+        echo_result(seg, ex, rows),
+        interruptions_result(seg, rows),
+        eager_result(seg, rows),
+        latency_result(seg),
+        tools_result(seg, ex),
+        errors_result(seg),
+        resume_result(seg, fresh_after, retried),
+        billing_result(seg, ex),
+        audio_result(seg, ex),
+        protocol_result(seg),
+        log_result(seg, ex),
+    ]
+    ids = {
+        0: "session-echo",
+        1: "session-interruptions",
+        2: "session-turn-detection",
+        3: "session-latency",
+        4: "session-tools",
+        5: "session-errors",
+        6: "session-resume",
+        7: "session-billing",
+        8: "session-audio",
+        9: "session-protocol",
+        10: "session-log",
+    }
+    return [r.with_meta(ids[i], TITLES[ids[i]], 0) for i, r in enumerate(out) if r is not None]
+
+
+TITLES = {
+    "session-echo": "Echo loop",
+    "session-interruptions": "Interruptions",
+    "session-turn-detection": "Turns cut by turn detection",
+    "session-latency": "Reply latency",
+    "session-tools": "Tool calls",
+    "session-errors": "Errors and closes",
+    "session-resume": "Resume",
+    "session-billing": "session.end and billing",
+    "session-audio": "The app's audio",
+    "session-protocol": "Outdated or wrong client",
+    "session-log": "What the log lacks",
+}

@@ -1,0 +1,165 @@
+"""Apps' own event logs (session-formats §7.1, §7.2): one element or line to one event.
+
+Accepts the event nested (`event`, `message`, `msg`, `data`) or inline (its `type` at the
+top, the logger's fields beside it), a receive time as RFC 3339 / ISO 8601 text, epoch
+seconds or epoch milliseconds, and an optional direction marker for what the app sent.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+from doctor.session.events import (
+    CLIENT_TYPES,
+    KNOWN_TYPES,
+    META_CLOSE,
+    META_OPEN,
+    AudioInfo,
+    Event,
+    make_event,
+    meta,
+)
+
+NESTED_KEYS = ("event", "message", "msg", "data", "payload")
+TIME_KEYS = ("received_at", "at", "sent_at", "logged_at", "ts", "time", "t")
+DIRECTION_KEYS = ("direction", "dir", "from", "source", "side")
+WRAPPER_KEYS = frozenset(TIME_KEYS + DIRECTION_KEYS + ("offset", "conn", "connection"))
+SENT = frozenset(
+    {"sent", "send", "out", "outgoing", "outbound", "tx", "app", "client", "c2s", "up"}
+)
+RECEIVED = frozenset(
+    {"received", "recv", "in", "incoming", "inbound", "rx", "service", "server", "s2c", "down"}
+)
+REDACTED = "<redacted>"
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def parse_time(value: object) -> float | None:
+    """Epoch seconds from ISO text, epoch seconds or epoch ms (> 10^12); None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        v = float(value)
+        if v > 1e12:
+            return v / 1000.0
+        return v if v > 1e8 else None
+    if isinstance(value, str) and len(value) >= 10:
+        text = _FRACTION.sub(r"\1", value.strip()).replace("Z", "+00:00")
+        try:
+            dt = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        return dt.timestamp()
+    return None
+
+
+def split(obj: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """(the service message, the logger's wrapper fields) of one log entry."""
+    for key in NESTED_KEYS:
+        inner = obj.get(key)
+        if isinstance(inner, dict) and isinstance(inner.get("type"), str):
+            return inner, obj
+    if isinstance(obj.get("type"), str):
+        msg = {k: v for k, v in obj.items() if k not in WRAPPER_KEYS}
+        return msg, obj
+    return None, obj
+
+
+def direction_of(wrapper: dict[str, Any], msg_type: str) -> str:
+    for key in DIRECTION_KEYS:
+        value = wrapper.get(key)
+        if isinstance(value, str):
+            v = value.strip().lower()
+            if v in SENT or v.startswith(("sent", "send", "out", "client")):
+                return "app"
+            if v in RECEIVED or v.startswith(("recv", "receiv", "in", "server")):
+                return "service"
+    return "app" if msg_type in CLIENT_TYPES else "service"
+
+
+def recv_time(wrapper: dict[str, Any]) -> float | None:
+    for key in TIME_KEYS:
+        if key in wrapper:
+            t = parse_time(wrapper[key])
+            if t is not None:
+                return t
+    return None
+
+
+CLOSE_TYPES = frozenset(
+    {
+        "close",
+        "closed",
+        "websocket.close",
+        "ws.close",
+        "disconnect",
+        "disconnected",
+        "connection.closed",
+        "socket.close",
+    }
+)
+OPEN_TYPES = frozenset(
+    {
+        "open",
+        "opened",
+        "connect",
+        "connected",
+        "websocket.open",
+        "ws.open",
+        "connection.opened",
+        "socket.open",
+    }
+)
+URL_KEYS = ("url", "ws_url", "endpoint", "host")
+
+
+def connection_event(obj: dict[str, Any], line: int) -> Event | None:
+    """An app's own line about its socket: `{"type": "close", "code", "reason"}` or
+    `{"type": "open", "url"}` (or `close_code`/`close_reason`, `region` keys)."""
+    kind = str(obj.get("type") or obj.get("event") or "").lower()
+    t = recv_time(obj)
+    if kind in CLOSE_TYPES or "close_code" in obj:
+        code = obj.get("close_code", obj.get("code"))
+        reason = obj.get("close_reason", obj.get("reason"))
+        return meta(
+            META_CLOSE,
+            t,
+            code=code if isinstance(code, int) else None,
+            reason=reason if isinstance(reason, str) else None,
+            by=obj.get("by"),
+        )
+    if kind in OPEN_TYPES:
+        url = next((obj[k] for k in URL_KEYS if isinstance(obj.get(k), str)), None)
+        region = obj.get("region") if isinstance(obj.get("region"), str) else None
+        return meta(META_OPEN, t, url=url, region=region)
+    return None
+
+
+def to_event(obj: object, line: int) -> Event | None:
+    """The event of one log entry, or None when it is not a service/app message."""
+    if not isinstance(obj, dict):
+        return None
+    conn = connection_event(obj, line)
+    if conn is not None:
+        return conn
+    msg, wrapper = split(obj)
+    if msg is None:
+        return None
+    kind = msg["type"]
+    direction = direction_of(wrapper, kind)
+    audio = None
+    field = "audio" if kind == "input.audio" else "data" if kind == "reply.audio" else None
+    if field is not None and msg.get(field) == REDACTED:
+        audio = AudioInfo(None, True)
+    ev = make_event(
+        msg, "app" if direction == "app" else "service", recv_time(wrapper), audio=audio, line=line
+    )
+    return ev
+
+
+def is_session_type(kind: str) -> bool:
+    return kind in KNOWN_TYPES or kind in ("error", "session.created", META_OPEN, META_CLOSE)

@@ -1,0 +1,348 @@
+"""Which input is this, and the reader for it: a folder of vendor artifacts, an app's JSON
+array or JSON lines, a capture, a timeline, a recording, or not a session log at all.
+
+`analyze_path` is the one entry point the commands use (`analyze`, `session`): it says
+which shape it found through `note` and returns the findings of every session inside.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import urllib.parse
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from doctor.session.analyzer import SessionAnalyzer, SessionFindings, Source
+from doctor.session.events import Event
+from doctor.session.recording import RecordingSummary, align
+from doctor.session.timeline import agent_spans, timeline_events
+from doctor.session_readers.applog import is_session_type, to_event
+from doctor.session_readers.capture import capture_events
+from doctor.session_readers.jsonstream import Note, array_elements, json_lines
+from doctor.session_readers.recording import read_recording
+
+SNIFF_BYTES = 8192
+WHOLE_JSON_LIMIT = 64 << 20
+AUDIO_MAGIC = (b"OggS", b"RIFF", b"fLaC")
+NOT_SESSION_AFTER = 200
+"""Entries read without one Voice Agent event: the file is some other log (§7.4)."""
+
+Progress = Callable[[float], None]
+
+
+class Found:
+    """What a path turned out to hold (for the report's `sessions` section)."""
+
+    def __init__(self, path: str, shape: str) -> None:
+        self.path, self.shape = path, shape
+
+
+def _sniff(path: str) -> tuple[str, bytes]:
+    with open(path, "rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    if head.startswith(AUDIO_MAGIC):
+        return "recording", head
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not text:
+        return "empty", head
+    if text[:1] == b"[":
+        return "array", head
+    if text[:1] == b"{":
+        first = text.split(b"\n", 1)[0]
+        try:
+            obj = json.loads(first)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return "document", head
+        if isinstance(obj, dict) and obj.get("capture") == "agent-doctor":
+            return "capture", head
+        if isinstance(obj, dict) and ("turns" in obj or "channel_layout" in obj):
+            return "document", head
+        return "jsonl", head
+    printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in head[:2048])
+    if printable < 0.9 * min(len(head), 2048):
+        return "binary", head
+    return "jsonl", head
+
+
+def _region(url: str) -> str | None:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if not host:
+        return None
+    return "eu" if ".eu." in host else "us" if host.endswith("assemblyai.com") else host
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.entries = 0
+        self.events = 0
+        self.other = 0
+        self.keys: list[str] = []
+
+
+def _log_events(values: Iterator[tuple[int, Any]], c: _Counter, note: Note) -> Iterator[Event]:
+    for line, obj in values:
+        c.entries += 1
+        ev = to_event(obj, line)
+        if ev is None or not is_session_type(ev.type):
+            c.other += 1
+            if not c.keys and isinstance(obj, dict):
+                c.keys = [json.dumps(k, ensure_ascii=True)[:30] for k in sorted(obj)[:8]]
+            if c.events == 0 and c.entries >= NOT_SESSION_AFTER:
+                return
+            continue
+        c.events += 1
+        yield ev
+
+
+def _describe_log(kind: str, first: dict[str, Any] | None) -> str:
+    if not first:
+        return kind
+    nested = next(
+        (
+            k
+            for k in ("event", "message", "msg", "data", "payload")
+            if isinstance(first.get(k), dict)
+        ),
+        None,
+    )
+    tkey = next(
+        (k for k in ("received_at", "at", "sent_at", "logged_at", "ts", "time") if k in first), None
+    )
+    dkey = next((k for k in ("direction", "dir", "from", "source", "side") if k in first), None)
+    parts = [f"event under '{nested}'" if nested else "events inline"]
+    parts.append(f"receive time '{tkey}'" if tkey else "no receive time")
+    if "offset" in first:
+        parts.append("offset")
+    parts.append(f"direction '{dkey}'" if dkey else "no direction marker")
+    return f"{kind} ({', '.join(parts)})"
+
+
+class _Progress:
+    def __init__(self, total: int, report: Progress | None) -> None:
+        self.total, self.done, self.report = max(1, total), 0, report
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        if self.report is not None:
+            self.report(min(1.0, self.done / self.total))
+
+
+def _run_log(path: str, kind: str, note: Note, progress: Progress | None) -> list[SessionFindings]:
+    size = os.path.getsize(path)
+    prog = _Progress(size, progress)
+    counter = _Counter()
+    first: dict[str, Any] | None = None
+    with open(path, "rb") as fh:
+        values: Iterator[tuple[int, Any]]
+        if kind == "array":
+            text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace")
+            values = array_elements(text, note, prog)
+            label = "JSON array of events"
+        else:
+            values = json_lines(fh, note, prog)
+            label = "JSON lines"
+        it = _log_events(values, counter, note)
+        head: list[Event] = []
+        for ev in it:
+            head.append(ev)
+            break
+        if head:
+            # the first entry with an event describes the shape
+            first = _first_entry(path, kind)
+        shape = _describe_log(label, first)
+        analyzer = SessionAnalyzer(Source(shape=shape, path=path))
+        for ev in head:
+            analyzer.feed(ev)
+        for ev in it:
+            analyzer.feed(ev)
+    if counter.events == 0:
+        keys = f" (entries have {', '.join(counter.keys)})" if counter.keys else ""
+        note(f"{path}: not a session log: no Voice Agent events{keys}")
+        return []
+    note(f"{path}: {shape}, {counter.events} events")
+    if counter.other:
+        note(f"{path}: {counter.other} entries are not Voice Agent events; skipped")
+    for line in analyzer.notes:
+        note(line)
+    return analyzer.finish()
+
+
+def _first_entry(path: str, kind: str) -> dict[str, Any] | None:
+    """The first entry that holds an event, read again from the start (small)."""
+    with open(path, "rb") as fh:
+        if kind == "array":
+            values = array_elements(
+                io.TextIOWrapper(fh, encoding="utf-8", errors="replace"), lambda _: None
+            )
+        else:
+            values = json_lines(fh, lambda _: None)
+        for i, (_, obj) in enumerate(values):
+            if to_event(obj, 0) is not None and isinstance(obj, dict):
+                return obj
+            if i > NOT_SESSION_AFTER:
+                break
+    return None
+
+
+def _run_capture(path: str, note: Note, progress: Progress | None) -> list[SessionFindings]:
+    prog = _Progress(os.path.getsize(path), progress)
+    with open(path, "rb") as fh:
+        header, events = capture_events(fh, note, prog)
+        if header is None:
+            return []
+        shape = f"capture v{header.version} (audio {header.audio})"
+        analyzer = SessionAnalyzer(
+            Source(shape=shape, path=path, region=_region(header.upstream), sent_logged=True)
+        )
+        n = 0
+        for ev in events:
+            analyzer.feed(ev)
+            n += 1
+    note(f"{path}: {shape}, {n} records")
+    return analyzer.finish()
+
+
+def _load_document(path: str, note: Note) -> dict[str, Any] | None:
+    if os.path.getsize(path) > WHOLE_JSON_LIMIT:
+        note(f"{path}: a single JSON document over 64 MB: not a timeline or metadata file")
+        return None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        note(f"{path}: not valid JSON ({exc}); skipped")
+        return None
+    if not isinstance(doc, dict):
+        note(f"{path}: a JSON document that is not a timeline or metadata; skipped")
+        return None
+    return doc
+
+
+def analyze_artifacts(
+    timeline: dict[str, Any] | None,
+    metadata: dict[str, Any] | None,
+    recording: RecordingSummary | None,
+    path: str,
+    note: Note,
+) -> list[SessionFindings]:
+    """One vendor session from its artifacts (any of them may be missing)."""
+    have = [
+        n
+        for n, x in (("timeline", timeline), ("metadata", metadata), ("recording", recording))
+        if x is not None
+    ]
+    shape = "vendor artifacts (" + ", ".join(have) + ")"
+    analyzer = SessionAnalyzer(
+        Source(shape=shape, path=path, vendor_artifacts=True, sent_logged=timeline is not None)
+    )
+    if recording is not None and recording.echo is not None:
+        analyzer.add_echo(recording.echo)
+    events = timeline_events(timeline) if timeline is not None else []
+    if timeline is None:
+        sid = metadata.get("session_id") if metadata else None
+        note(f"{path}: no timeline: only the recording's echo measurement is possible")
+        from doctor.session.events import make_event
+
+        events = [make_event({"type": "session.ready", "session_id": sid}, "service", None)]
+    for ev in events:
+        analyzer.feed(ev)
+    found = analyzer.finish()
+    if recording is not None and timeline is not None:
+        audible = [r.audible_t for f in found for r in f.segment.replies if r.audible_t]
+        shift = align(recording.agent_onsets_s, audible)
+        for f in found:
+            f.recording, f.recording_offset_s = recording, shift
+    elif recording is not None:
+        for f in found:
+            f.recording = recording
+    return found
+
+
+def _classify_folder(path: str, note: Note) -> tuple[dict[str, str], list[str]]:
+    roles: dict[str, str] = {}
+    others: list[str] = []
+    for name in sorted(os.listdir(path)):
+        full = os.path.join(path, name)
+        if os.path.isdir(full):
+            sub, more = _classify_folder(full, note)  # the vendor's <id>/recording/audio.ogg
+            for k, v in sub.items():
+                roles.setdefault(k, v)
+            others.extend(more)
+            continue
+        try:
+            kind, _head = _sniff(full)
+        except OSError as exc:
+            note(f"{full}: cannot read it ({exc.strerror})")
+            continue
+        if kind == "recording":
+            roles.setdefault("recording", full)
+        elif kind == "document":
+            doc = _load_document(full, note)
+            if doc is not None and "turns" in doc:
+                roles.setdefault("timeline", full)
+            elif doc is not None and "channel_layout" in doc:
+                roles.setdefault("metadata", full)
+        elif kind in ("array", "jsonl", "capture"):
+            others.append(full)
+    return roles, others
+
+
+def analyze_path(
+    path: str, note: Note, progress: Progress | None = None, echo: bool = True
+) -> list[SessionFindings]:
+    """Every session in `path` (a file or a folder), with problems as one-line notes."""
+    if not os.path.exists(path):
+        note(f"{path}: no such file or folder")
+        return []
+    if os.path.isdir(path):
+        roles, others = _classify_folder(path, note)
+        found: list[SessionFindings] = []
+        if roles:
+            tl = _load_document(roles["timeline"], note) if "timeline" in roles else None
+            md = _load_document(roles["metadata"], note) if "metadata" in roles else None
+            rec = (
+                read_recording(
+                    roles["recording"], note, progress, echo, agent_spans(tl) if tl else None
+                )
+                if "recording" in roles
+                else None
+            )
+            if tl is not None or rec is not None:
+                note(f"{path}: vendor artifacts: {', '.join(sorted(roles))}")
+                found += analyze_artifacts(tl, md, rec, path, note)
+        for other in others:
+            found += analyze_path(other, note, progress, echo)
+        if not roles and not others:
+            note(f"{path}: no session files in this folder")
+        return found
+    try:
+        kind, _ = _sniff(path)
+    except OSError as exc:
+        note(f"{path}: cannot read it ({exc.strerror})")
+        return []
+    if kind == "empty":
+        note(f"{path}: empty file")
+        return []
+    if kind == "binary":
+        note(f"{path}: binary data, not a session log")
+        return []
+    if kind == "recording":
+        rec = read_recording(path, note, progress, echo)
+        return [] if rec is None else analyze_artifacts(None, None, rec, path, note)
+    if kind == "capture":
+        return _run_capture(path, note, progress)
+    if kind == "document":
+        doc = _load_document(path, note)
+        if doc is None:
+            return []
+        if "turns" in doc:
+            note(f"{path}: vendor timeline")
+            return analyze_artifacts(doc, None, None, path, note)
+        if "channel_layout" in doc:
+            note(f"{path}: vendor metadata alone: pass the folder with the timeline and recording")
+            return []
+        note(f"{path}: a JSON document that is not a session log; skipped")
+        return []
+    return _run_log(path, kind, note, progress)
