@@ -37,6 +37,8 @@ class WatchOutcome:
     notes: list[dict[str, Any]] = field(default_factory=list)
     port: int = 0
     stopped_by: str = ""
+    sessions: list[dict[str, Any]] = field(default_factory=list)  # the session analysis's
+    input_notes: list[str] = field(default_factory=list)
 
 
 class _WorkerHandle:

@@ -292,3 +292,10 @@ async def mint(wp: WatchProcess, api_key: str) -> str:
         )
     answer.raise_for_status()
     return str(answer.json()["token"])
+
+
+def relay_evidence(check: dict[str, Any]) -> dict[str, Any]:
+    """What the relay saw of a problem: its own result's evidence, or the `relay` part it
+    added to the session analysis's result for the same problem."""
+    ev = check["evidence"]
+    return dict(ev.get("relay") or ev) | {"session_id": ev.get("session_id")}
