@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from doctor.watch.observe import (
-    BURST_LEAD_S,
+    BURST_WINDOW_S,
     CHUNK_MS_RANGE,
     FORMATS,
     GRACE_S,
@@ -17,6 +17,7 @@ from doctor.watch.observe import (
     SLOW_REPLY_MS,
     Conn,
     Finding,
+    RelayObserver,
     percentile,
 )
 
@@ -30,11 +31,12 @@ def _base(c: Conn) -> dict[str, Any]:
     return {"session_id": c.session_id, "conn": c.conn}
 
 
-def conn_findings(c: Conn) -> list[Finding]:
+def conn_findings(c: Conn, resumed: set[str] | None = None) -> list[Finding]:
+    """`resumed`: session ids a later connection tried to resume (a drop then is no hang-up)."""
     out: list[Finding] = []
     out += _audio(c)
     out += _pacing(c)
-    out += _close(c)
+    out += _close(c, resumed or set())
     out += _errors(c)
     out += _echo(c)
     out += _latency(c)
@@ -124,6 +126,19 @@ def _declared(c: Conn) -> list[Finding]:
         problems.append(f"declared PCM16, the content is {detected.get('encoding')}")
     if detected.get("channels") not in (None, 1):
         problems.append(f"declared mono, the content has {detected.get('channels')} channels")
+    implied = RelayObserver.implied_rate(c)
+    explained = bool({"float32_samples", "stereo_interleaved"} & codes) or bool(
+        {"float32_samples", "stereo_interleaved"} & set(c.bad)
+    )
+    rate_problem = "sample_rate_mismatch" in codes or bool(rate and rate != want)
+    if implied is not None and not (
+        explained and implied["implied_hz"] == 2 * implied["declared_hz"]
+    ):
+        rate_problem = True
+        problems.append(
+            f"at real-time pace the app sends {implied['ratio']:.2f} s of audio per second: "
+            f"{implied['looks_like']}"
+        )
     if not problems:
         return []
     return [
@@ -137,9 +152,11 @@ def _declared(c: Conn) -> list[Finding]:
                 "declared_input_format": declared or None,
                 "detected": detected or None,
                 "estimated_rate_hz": est,
+                "implied_rate_hz": implied["implied_hz"] if implied else None,
+                "steady_real_time_ratio": round(implied["ratio"], 3) if implied else None,
                 "problems": problems,
             },
-            "sample_rate" if est or rate else "audio_encoding",
+            "sample_rate" if rate_problem else "audio_encoding",
             "; ".join(problems),
         )
     ]
@@ -178,19 +195,26 @@ def _pacing(c: Conn) -> list[Finding]:
         "gap_at_frame": c.gap_at_frame,
         "gaps": c.gaps,
     }
-    if c.max_lead_s > BURST_LEAD_S:
+    implied = RelayObserver.implied_rate(c)
+    ev["steady_real_time_ratio"] = None if implied is None else round(implied["ratio"], 2)
+    if c.bursts:
         out.append(
             Finding(
                 "pacing",
                 "audio_pacing",
                 WARN,
-                f"audio sent in bursts: up to {c.max_lead_s:.1f} s ahead of real time "
-                f"(real-time ratio {ratio:.2f})"
-                if ratio
-                else "audio sent in bursts",
-                ev,
+                f"audio sent in {c.bursts} burst(s) faster than real time: up to "
+                f"{c.max_burst_s:.1f} s of audio within {BURST_WINDOW_S:g} s (at frame "
+                f"{c.burst_at_frame})",
+                {
+                    **ev,
+                    "bursts": c.bursts,
+                    "max_burst_audio_s": round(c.max_burst_s, 2),
+                    "burst_window_s": BURST_WINDOW_S,
+                    "burst_at_frame": c.burst_at_frame,
+                },
                 "audio_chunking",
-                f"{c.max_lead_s:.1f} s ahead of real time",
+                f"{c.max_burst_s:.1f} s of audio within {BURST_WINDOW_S:g} s",
             )
         )
     elif c.gaps:
@@ -209,7 +233,7 @@ def _pacing(c: Conn) -> list[Finding]:
     return out
 
 
-def _close(c: Conn) -> list[Finding]:
+def _close(c: Conn, resumed: set[str]) -> list[Finding]:
     d = c.close or {}
     by, code = d.get("by"), d.get("code")
     ev = {
@@ -224,6 +248,8 @@ def _close(c: Conn) -> list[Finding]:
     }
     if d.get("upstream_refused") or c.ready_t is None:
         return []
+    if by == "app" and code is None and c.session_id in resumed:
+        return []  # a drop the app recovers from by resuming: see the resume findings
     if by == "app" and c.session_end_t is None:
         shown = f"code {code}" if code is not None else "no close frame"
         return [
@@ -269,7 +295,9 @@ def _errors(c: Conn) -> list[Finding]:
     out = []
     for err in c.errors:
         code = str(err.get("code"))
-        if code.lower() in REFUSALS and c.first_type == "session.resume":
+        if c.first_type == "session.resume" and (
+            code.lower() in REFUSALS or (c.ready_t is None and err is c.errors[0])
+        ):
             continue  # the resume findings say it with what the app did next
         out.append(
             Finding(

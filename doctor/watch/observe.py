@@ -27,11 +27,14 @@ from doctor.capture.format import ConnEvent, Frame, Record
 GRACE_S = 30.0  # the documented window a dropped session is kept (and may be billed)
 FIRST_CHECK_BYTES = 2 * 48_000  # ~2 s of 24 kHz PCM16: enough to tell the sample format
 RATE_CHECK_BYTES = 12 * 48_000  # ~12 s: enough speech for the rate from content
-BURST_LEAD_S = 1.0  # audio more than this far ahead of real time is a burst
+BURST_LEAD_S = 1.0  # more than this much audio beyond real time within BURST_WINDOW_S
+BURST_WINDOW_S = 0.5
 GAP_S = 1.0  # a pause in the app's audio stream longer than this is a gap
 CHUNK_MS_RANGE = (10.0, 250.0)  # the docs say about 50 ms; far outside this is flagged
 ECHO_WINDOW_S = 20.0
 ECHO_EVERY_S = 10.0  # a running echo measurement per this much of reply audio
+MIC_SNAP_S = 0.3  # a pause longer than this restarts the microphone's timeline
+MIC_AHEAD_S = 0.5  # so does a stream this far ahead of real time
 AUDIBLE_DBFS = -50.0
 SLOW_REPLY_MS = 2500.0
 TOOL_TIMEOUT_S = 120.0  # the documented default `timeout_seconds`
@@ -86,10 +89,16 @@ class _AudioRing:
     end_s: float = -1.0  # where the previous chunk ended (contiguous playback)
     total_s: float = 0.0
 
-    def add(self, t: float, pcm: bytes, anchor_end: bool) -> None:
+    def add(self, t: float, pcm: bytes, mic: bool) -> None:
+        """A player plays chunks one after another (a burst queues up); a microphone
+        captures continuously, so its chunks follow each other unless the stream paused
+        (or ran far ahead of real time), whatever the jitter of the sends."""
         dur = len(pcm) / 48_000
-        start = t - dur if anchor_end else t
-        if start < self.end_s:  # a burst: chunks play one after another
+        start = t
+        if mic:
+            if t - MIC_SNAP_S <= self.end_s <= t + MIC_AHEAD_S:
+                start = self.end_s
+        elif start < self.end_s:
             start = self.end_s
         self.chunks.append((start, pcm))
         self.end_s = start + dur
@@ -129,6 +138,12 @@ class Conn:
     audio_s: float = 0.0
     max_lead_s: float = 0.0
     lead_at_frame: int | None = None
+    per_second: list[float] = field(default_factory=list)  # audio seconds per wall second
+    recent: deque[tuple[float, float]] = field(default_factory=deque)
+    bursts: int = 0
+    in_burst: bool = False
+    max_burst_s: float = 0.0
+    burst_at_frame: int | None = None
     max_gap_s: float = 0.0
     gap_at_frame: int | None = None
     gaps: int = 0
@@ -323,7 +338,7 @@ class RelayObserver:
             elif len(c.head) >= RATE_CHECK_BYTES:
                 notes += self._content(c, f.t, final=True)
         if self.echo_enabled and c.encoding == "audio/pcm" and not c.content:
-            c.heard.add(f.t, pcm, anchor_end=False)
+            c.heard.add(f.t, pcm, mic=True)
         return notes
 
     def _decode(
@@ -382,18 +397,68 @@ class RelayObserver:
                 )
         c.last_audio_t = t
         c.audio_s += dur
+        second = int(t - c.first_audio_t)
+        while len(c.per_second) <= second:
+            c.per_second.append(0.0)
+        c.per_second[second] += dur
+        c.recent.append((t, dur))
+        while c.recent and c.recent[0][0] < t - BURST_WINDOW_S:
+            c.recent.popleft()
+        in_window = sum(d for _, d in c.recent)
         lead = c.audio_s - (t - c.first_audio_t) - dur
         if lead > c.max_lead_s:
             c.max_lead_s, c.lead_at_frame = lead, c.app_frames
-            if lead > BURST_LEAD_S:
-                notes += self._note_once(
-                    c,
-                    "burst",
-                    t,
-                    "audio_pacing",
-                    f"at {where} the app had sent {lead:.1f} s more audio than real time "
-                    "(a burst: send about 50 ms of audio every 50 ms)",
+        if in_window - BURST_WINDOW_S > BURST_LEAD_S:
+            if not c.in_burst:
+                c.bursts += 1
+                c.in_burst = True
+            if in_window > c.max_burst_s:
+                c.max_burst_s, c.burst_at_frame = in_window, c.app_frames
+            notes += self._note_once(
+                c,
+                "burst",
+                t,
+                "audio_pacing",
+                f"at {where} the app sent {in_window:.1f} s of audio within "
+                f"{BURST_WINDOW_S:g} s (a burst faster than real time: send about 50 ms of "
+                "audio every 50 ms)",
+            )
+        elif c.recent and t - c.recent[0][0] >= BURST_WINDOW_S * 0.5:
+            c.in_burst = False
+        if len(c.per_second) >= 4 and "rate_pacing" not in c.noted:
+            implied = self.implied_rate(c)
+            if implied is not None:
+                c.noted.add("rate_pacing")
+                notes.append(
+                    Note(
+                        c.conn,
+                        t,
+                        "sample_rate_mismatch",
+                        f"{c.label}: the app sends {implied['ratio']:.2f} s of audio (at the "
+                        f"declared {implied['declared_hz']} Hz) per second: its audio is "
+                        f"{implied['looks_like']}",
+                    )
                 )
+
+    @staticmethod
+    def implied_rate(c: Conn) -> dict[str, Any] | None:
+        """The steady real-time ratio (median of whole seconds) when it points at another
+        sample rate or sample width: an app at 48 kHz sends 2 s of '24 kHz' audio a second."""
+        full = c.per_second[1:-1]
+        if len(full) < 2:
+            return None
+        ratio = sorted(full)[len(full) // 2]
+        declared = c.declared.get("input", {}).get("sample_rate")
+        rate = declared if isinstance(declared, int) and declared > 0 else 24_000
+        if abs(ratio - 1) < 0.06:
+            return None
+        for hz in (8_000, 16_000, 22_050, 32_000, 44_100, 48_000):
+            if hz != rate and abs(ratio - hz / rate) < 0.06 * hz / rate:
+                looks = f"{hz} Hz audio labelled {rate} Hz"
+                if hz == 2 * rate:
+                    looks += " (or stereo, or 32-bit samples)"
+                return {"ratio": ratio, "declared_hz": rate, "implied_hz": hz, "looks_like": looks}
+        return None
 
     def _content(self, c: Conn, t: float, final: bool) -> list[Note]:
         """validate-audio's layers on the first seconds: format now, rate once enough came."""
@@ -509,20 +574,24 @@ class RelayObserver:
                 )
         if not self.echo_enabled:
             return
-        c.played.add(f.t, pcm, anchor_end=False)
+        c.played.add(f.t, pcm, mic=False)
         if c.played.total_s >= c.echo_next_s and c.heard.total_s > 2.0:
             c.echo_next_s = c.played.total_s + ECHO_EVERY_S
             self._measure_echo(c)
-            if c.echo and c.echo.get("verdict") == "echo":
-                notes += self._note_once(
-                    c,
-                    "echo",
-                    f.t,
-                    "echo_loop",
-                    "the agent's audio comes back in input.audio "
-                    f"({c.echo.get('delay_ms')} ms later, ERL {c.echo.get('erl_db')} dB): "
-                    "the app plays the agent into its own microphone",
-                )
+            notes += self._echo_note(c, f.t)
+
+    def _echo_note(self, c: Conn, t: float) -> list[Note]:
+        if not c.echo or c.echo.get("verdict") != "echo":
+            return []
+        return self._note_once(
+            c,
+            "echo",
+            t,
+            "echo_loop",
+            "the agent's audio comes back in input.audio "
+            f"({c.echo.get('delay_ms')} ms later, ERL {c.echo.get('erl_db')} dB): "
+            "the app plays the agent into its own microphone",
+        )
 
     def _measure_echo(self, c: Conn) -> None:
         """The echo core on the last ECHO_WINDOW_S of both directions, on the relay clock."""
@@ -603,8 +672,9 @@ class RelayObserver:
             notes.append(
                 Note(c.conn, ev.t, "close", f"{c.label}: closed by {who} ({shown}){tail}", "info")
             )
-        if self.echo_enabled and c.echo is None and c.played.total_s > 2 and c.heard.total_s > 2:
+        if self.echo_enabled and c.echo is None and c.played.total_s > 1 and c.heard.total_s > 1:
             self._measure_echo(c)
+            notes += self._echo_note(c, ev.t)
         for call_id, t in c.tool_calls.items():
             notes += self._note_once(
                 c,
@@ -621,6 +691,7 @@ class RelayObserver:
         from doctor.watch.findings import conn_findings, resume_findings
 
         out: list[Finding] = []
+        resumed = {c.resumed_id for c in self.order if c.resumed_id}
         for c in self.order:
             if (
                 c.audio_frames
@@ -629,7 +700,7 @@ class RelayObserver:
                 and (len(c.head) >= FIRST_CHECK_BYTES // 2)
             ):
                 self._content(c, c.last_audio_t or 0.0, final=True)
-            out += conn_findings(c)
+            out += conn_findings(c, resumed)
         out += resume_findings(self.order)
         self.findings = out
         return out

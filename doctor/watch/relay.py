@@ -292,12 +292,11 @@ class Relay:
                 "the app gets the same answer"
             )
             self._event_refused(conn, t_open, details, status, f"HTTP {status}")
-            resp = connection.protocol.reject(status, "")
-            resp.body = bytes(exc.response.body or b"")
-            ctype = exc.response.headers.get("Content-Type")
-            if ctype:
-                resp.headers["Content-Type"] = ctype
-            return resp
+            return _http_response(
+                status,
+                bytes(exc.response.body or b""),
+                {"Content-Type": exc.response.headers.get("Content-Type")},
+            )
         except (TimeoutError, asyncio.TimeoutError):
             self.stats.refused += 1
             self.on_line(
@@ -373,11 +372,11 @@ class Relay:
             body = answer.json()
             if isinstance(body, dict) and isinstance(body.get("token"), str):
                 self.on_secret("token", body["token"])
-        resp = connection.protocol.reject(answer.status_code, "")
-        resp.body = answer.content
-        for name in ("Content-Type", "Retry-After"):
-            if name in answer.headers:
-                resp.headers[name] = answer.headers[name]
+        resp = _http_response(
+            answer.status_code,
+            answer.content,
+            {name: answer.headers.get(name) for name in ("Content-Type", "Retry-After", "Date")},
+        )
         if answer.status_code != 200:
             self.on_line(f"token: the token endpoint answered HTTP {answer.status_code}")
         return resp
@@ -479,6 +478,8 @@ class Relay:
             try:
                 await dst.send(data)
             except ConnectionClosed:
+                if feed is not None:  # sent by one side, too late for the other: still seen
+                    feed.frame(direction, t_mono, wall(), conn, data)
                 return dst_name
             except Exception as exc:
                 self.on_line(
@@ -491,6 +492,24 @@ class Relay:
             stats.bytes_forwarded += len(data)
             if feed is not None:
                 feed.frame(direction, t_mono, wall(), conn, data)
+
+
+def _http_response(status: int, body: bytes, headers: dict[str, str | None]) -> Response:
+    """An HTTP answer with the upstream's status, body and the headers that matter."""
+    from websockets.datastructures import Headers
+    from websockets.http11 import Response
+
+    try:
+        reason = http.HTTPStatus(status).phrase
+    except ValueError:
+        reason = ""
+    out = Headers()
+    for name, value in headers.items():
+        if value:
+            out[name] = value
+    out["Content-Length"] = str(len(body))
+    out["Connection"] = "close"
+    return Response(status, reason, out, body)
 
 
 def _text_response(connection: ServerConnection, status: int, text: str) -> Response:

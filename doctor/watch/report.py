@@ -7,6 +7,7 @@ the same cause for the same session, and `watch-relay` gives the relay's own fig
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -20,28 +21,31 @@ if TYPE_CHECKING:
     from doctor.watch.run import WatchOutcome
 
 
-def session_analysis(capture_path: str) -> list[Result] | None:
-    """Issue 15's analysis on the capture; None when that core is not available here."""
-    import importlib
+def session_analysis(capture_path: str) -> tuple[list[Result], list[dict[str, Any]], list[str]]:
+    """Issue 15's analysis on the capture: (results, session summaries, reader notes)."""
+    from doctor.commands.analyze import session_results
+    from doctor.session_readers.detect import analyze_path
 
+    notes: list[str] = []
     try:
-        adapter = importlib.import_module("doctor.session.adapter")
-    except ImportError:
-        return None
-    try:
-        results: list[Result] = adapter.analyse_capture(capture_path)
+        found = analyze_path(capture_path, notes.append)
     except Exception as exc:  # its failure must not cost the relay's own findings
-        return [
-            Result(
-                Status.ERROR,
-                f"the session analysis failed: {type(exc).__name__}: {exc}",
-                "analysis_crashed",
-                {"exception": f"{type(exc).__name__}: {exc}"[:300]},
-                id="session",
-                title="Session analysis",
-            )
-        ]
-    return results
+        err = f"{type(exc).__name__}: {exc}"[:300]
+        return (
+            [
+                Result(
+                    Status.ERROR,
+                    f"the session analysis failed: {err}",
+                    "analysis_crashed",
+                    {"exception": err},
+                    id="session",
+                    title="Session analysis",
+                )
+            ],
+            [],
+            notes,
+        )
+    return session_results(found), [f.summary() for f in found], notes
 
 
 def _support(ctx: Context, conns: list[dict[str, Any]]) -> None:
@@ -64,7 +68,9 @@ def _support(ctx: Context, conns: list[dict[str, Any]]) -> None:
 def watch_report_results(outcome: WatchOutcome, capture_path: str, ctx: Context) -> list[Result]:
     findings = [Finding(**f) for f in outcome.findings]
     _support(ctx, list(outcome.worker_stats.get("conns") or []))
-    theirs = session_analysis(capture_path) or []
+    theirs, sessions, notes = session_analysis(capture_path)
+    outcome.sessions = sessions
+    outcome.input_notes = notes
     skip = {
         (r.cause, r.evidence.get("session_id"))
         for r in theirs
@@ -75,4 +81,19 @@ def watch_report_results(outcome: WatchOutcome, capture_path: str, ctx: Context)
         **{k: v for k, v in outcome.worker_stats.items() if k not in ("conns",)},
     }
     conns = int(outcome.relay_stats.get("connections") or 0)
-    return [*theirs, *watch_results(findings, conns, skip), relay_result(stats)]
+    ids = {r.id for r in theirs}
+    theirs = [_with_relay_evidence(r, findings) for r in theirs]
+    return [*theirs, *watch_results(findings, conns, skip, ids), relay_result(stats)]
+
+
+def _with_relay_evidence(r: Result, findings: list[Finding]) -> Result:
+    """The session analysis's result, with what the relay saw of the same problem (the
+    frame number of the first bad frame, who closed, the token used...) under `relay`."""
+    if r.cause is None:
+        return r
+    sid = r.evidence.get("session_id")
+    mine = [f for f in findings if f.cause == r.cause and f.evidence.get("session_id") == sid]
+    if not mine:
+        return r
+    relay = {k: v for k, v in mine[0].evidence.items() if k != "session_id"}
+    return replace(r, evidence={**r.evidence, "relay": relay})

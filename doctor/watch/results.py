@@ -48,19 +48,33 @@ def finding_result(f: Finding) -> Result:
     )
 
 
+# The session analysis (issue 15) judges these areas from the capture on its own; the
+# relay then adds only its findings there, not a second "nothing wrong".
+COVERED_BY_SESSION = {
+    "latency": "session-latency",
+    "tools": "session-tools",
+    "messages": "session-errors",
+}
+
+
 def watch_results(
-    findings: list[Finding], sessions: int, skip_causes: set[tuple[str, str | None]] | None = None
+    findings: list[Finding],
+    sessions: int,
+    skip_causes: set[tuple[str, str | None]] | None = None,
+    session_ids: set[str] | None = None,
 ) -> list[Result]:
     """Findings as results; `skip_causes` holds (cause, session_id) the session analysis
-    already reported, so a problem is not listed twice."""
+    already reported, so a problem is not listed twice; `session_ids` are the check ids the
+    session analysis produced."""
     skip = skip_causes or set()
+    theirs = session_ids or set()
     out = [
         finding_result(f) for f in findings if (f.cause, f.evidence.get("session_id")) not in skip
     ]
     if sessions:
         seen = {f.area for f in findings}
         for area, title in AREAS.items():
-            if area not in seen:
+            if area not in seen and COVERED_BY_SESSION.get(area) not in theirs:
                 out.append(
                     Result(
                         Status.PASS,

@@ -37,6 +37,8 @@ class WatchOutcome:
     notes: list[dict[str, Any]] = field(default_factory=list)
     port: int = 0
     stopped_by: str = ""
+    sessions: list[dict[str, Any]] = field(default_factory=list)  # the session analysis's
+    input_notes: list[str] = field(default_factory=list)
 
 
 class _WorkerHandle:
@@ -122,12 +124,15 @@ async def watch(
     t0 = time.monotonic()
     loop = asyncio.get_running_loop()
 
-    def stamp(text: str) -> None:
-        say(f"[{time.monotonic() - t0:7.1f}s] {text}")
+    lock = threading.Lock()
 
-    def on_note(msg: dict[str, Any]) -> None:
+    def stamp(text: str) -> None:
+        with lock:
+            say(f"[{time.monotonic() - t0:7.1f}s] {text}")
+
+    def on_note(msg: dict[str, Any]) -> None:  # on the note reader's thread
         out.notes.append(msg)
-        loop.call_soon_threadsafe(stamp, str(msg.get("text")))
+        stamp(str(msg.get("text")))
 
     header = Header(time.time(), time.monotonic(), audio, upstream.ws_url, __version__)
     worker = _WorkerHandle(header, capture_path, echo, on_note)

@@ -48,9 +48,15 @@ class WatchProcess:
     stdout: str = ""
 
     def start_reading(self) -> None:
-        t = threading.Thread(target=self._read_err, daemon=True)
-        t.start()
-        self._threads.append(t)
+        for target in (self._read_err, self._read_out):
+            t = threading.Thread(target=target, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _read_out(self) -> None:
+        assert self.proc.stdout is not None
+        with contextlib.suppress(ValueError, OSError):
+            self.stdout = self.proc.stdout.read()
 
     def _read_err(self) -> None:
         assert self.proc.stderr is not None
@@ -89,13 +95,12 @@ class WatchProcess:
         if sig is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            out, _ = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            out, _ = self.proc.communicate()
+            self.proc.wait()
         for t in self._threads:
             t.join(10)
-        self.stdout = out or ""
         return int(self.proc.returncode), self.stdout
 
     def report(self) -> dict[str, Any]:
@@ -169,7 +174,7 @@ class App:
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
         self.received: list[dict[str, Any]] = []
-        self.reply_pcm: asyncio.Queue[bytes] = asyncio.Queue()
+        self.reply_pcm: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
         self._waiters: list[tuple[str, asyncio.Future[dict[str, Any]]]] = []
         self.reader = asyncio.ensure_future(self._read())
         self.closed = asyncio.Event()
@@ -189,7 +194,8 @@ class App:
                 msg = json.loads(raw)
                 self.received.append(msg)
                 if msg.get("type") == "reply.audio":
-                    self.reply_pcm.put_nowait(base64.b64decode(msg["data"]))
+                    pcm = base64.b64decode(msg["data"])
+                    self.reply_pcm.put_nowait((asyncio.get_running_loop().time(), pcm))
                 for type_, fut in list(self._waiters):
                     if type_ == msg.get("type") and not fut.done():
                         fut.set_result(msg)
@@ -244,3 +250,52 @@ def stop_on_signal(wp: WatchProcess) -> tuple[int, str]:
 
 def here() -> Path:
     return Path(__file__).parent
+
+
+def watch_run(
+    sb: ThreadedSandbox,
+    app: Callable[[WatchProcess], Awaitable[Any]],
+    *args: str,
+    connections: int = 1,
+) -> tuple[dict[str, Any], WatchProcess]:
+    """Start watch, run the app against it, wait for the report (after N connections)."""
+    wp = start_watch(sb, "--sessions", str(connections), "--json", *args)
+    try:
+        run(app(wp))
+    except BaseException:
+        wp.finish(sig=signal.SIGINT, timeout=30)
+        raise
+    rc, out = wp.finish()
+    assert out.strip(), f"no report (exit {rc}); stderr:\n{wp.stderr_text}"
+    report = json.loads(out)
+    assert rc == (1 if any(c["status"] in ("fail", "error") for c in report["checks"]) else 0)
+    return report, wp
+
+
+def causes(report: dict[str, Any]) -> set[str]:
+    return {c["cause"] for c in problems(report)}
+
+
+def one(report: dict[str, Any], cause: str) -> dict[str, Any]:
+    found = checks(report, cause)
+    assert found, f"no {cause} in {[(c['id'], c['cause']) for c in problems(report)]}"
+    return found[0]
+
+
+async def mint(wp: WatchProcess, api_key: str) -> str:
+    """A temporary token, minted through the relay's token face (as an app's backend does)."""
+    import httpx
+
+    async with httpx.AsyncClient(timeout=10) as client:
+        answer = await client.get(
+            wp.token_url, params={"expires_in_seconds": 60}, headers={"Authorization": api_key}
+        )
+    answer.raise_for_status()
+    return str(answer.json()["token"])
+
+
+def relay_evidence(check: dict[str, Any]) -> dict[str, Any]:
+    """What the relay saw of a problem: its own result's evidence, or the `relay` part it
+    added to the session analysis's result for the same problem."""
+    ev = check["evidence"]
+    return dict(ev.get("relay") or ev) | {"session_id": ev.get("session_id")}
