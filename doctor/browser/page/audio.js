@@ -181,12 +181,13 @@ function levels(samples) {
 }
 
 // `seconds` of microphone with nothing played: level, delivered rates, output latency.
-export async function measure(graph, track, seconds) {
+export async function measure(graph, track, seconds, note = () => {}) {
   // track.stats latency is inflated at first (browser.md §2.7): average from here on
   if (track.stats && typeof track.stats.resetLatency === 'function') track.stats.resetLatency();
   const since = performance.now();
   const from = graph.rec.lastFrame();
   await sleep(seconds * 1000);
+  note('reading the output latency');
   const to = graph.rec.lastFrame();
   const out = {
     context_rate_hz: graph.ctx.sampleRate,
