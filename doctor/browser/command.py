@@ -180,8 +180,9 @@ async def run_page(
     try:
         return await asyncio.wait_for(asyncio.shield(run.outcome), wait_s)
     except asyncio.TimeoutError:
-        click.echo(f"agent-doctor: the page sent no results within {wait_s:g} s", err=True)
-        return [page_timeout_result(wait_s)], None
+        where = f"; it last said: {server.last_step}" if server.last_step else ""
+        click.echo(f"agent-doctor: the page sent no results within {wait_s:g} s{where}", err=True)
+        return [page_timeout_result(wait_s, server.last_step)], None
     finally:
         await server.stop()
 

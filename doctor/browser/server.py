@@ -74,6 +74,7 @@ class PageServer:
     files: dict[str, bytes] = field(default_factory=page_files)
     port: int = 0
     requests: list[str] = field(default_factory=list)  # "METHOD /path status", for tests
+    last_step: str | None = None  # what the page said it was doing last (POST /progress)
     _server: asyncio.Server | None = None
 
     @property
@@ -98,6 +99,9 @@ class PageServer:
                 return
             status, ctype, body = await self._route(request)
             self.requests.append(f"{request.method} {request.path} {status}")
+            log.debug(
+                "page: %s %s -> %s (%s)", request.method, request.path, status, self.last_step
+            )
             await _respond(writer, status, ctype, body)
         except (asyncio.TimeoutError, ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -124,6 +128,14 @@ class PageServer:
             return 403, "text/plain", b"wrong or missing nonce"
         if req.path == "/session":
             return 200, "application/json", json.dumps(await self.on_session()).encode()
+        if req.path == "/progress":
+            try:
+                step = json.loads(req.body).get("step")
+            except (ValueError, AttributeError):
+                step = None
+            if isinstance(step, str):
+                self.last_step = step[:200]
+            return 200, "application/json", b"{}"
         if req.path == "/probe":
             try:
                 rate = int(req.query.get("rate", ""))

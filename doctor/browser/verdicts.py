@@ -639,16 +639,15 @@ def wss_result(facts: dict[str, Any], refined: Result | None) -> Result:
     )
 
 
-def page_timeout_result(wait_s: float) -> Result:
-    detail = f"no results from the page within {wait_s:g} s"
+def page_timeout_result(wait_s: float, last_step: str | None = None) -> Result:
+    """No results: where the page stood, if it got as far as clicking Start."""
+    where = f"; it last said: {last_step}" if last_step else "; Start was never clicked"
+    detail = f"no results from the page within {wait_s:g} s{where}"
+    ev = {"wait_s": wait_s, "last_step": last_step}
     return _meta(
         "browser-page",
         problem(
-            Status.FAIL,
-            "no_page_results",
-            detail,
-            {"wait_s": wait_s},
-            guide.fix("browser_page", detail=detail),
+            Status.FAIL, "no_page_results", detail, ev, guide.fix("browser_page", detail=detail)
         ),
     )
 

@@ -249,6 +249,9 @@ def firefox(
             driver.context = tree["contexts"][0]["context"]
             try:
                 yield driver
+            except BaseException as exc:
+                exc.add_note(f"firefox stderr: {log.read_text(errors='replace')[-3000:]}")
+                raise
             finally:
                 with contextlib.suppress(Exception):
                     driver.send("session.end", {}, 5)

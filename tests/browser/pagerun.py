@@ -79,8 +79,20 @@ def click_start(driver: Driver, url: str, timeout_s: float = 60) -> dict[str, An
     driver.goto(url)
     driver.wait_for("window.__doctorReady === true", 20)
     driver.click("#start")
-    answer: dict[str, Any] = driver.wait_for("window.__doctorDone", timeout_s)
+    try:
+        answer: dict[str, Any] = driver.wait_for("window.__doctorDone", timeout_s)
+    except Exception as exc:  # say where the page stood, not only that it timed out
+        raise AssertionError(
+            f"the page did not finish: {exc!r}; page: {page_state(driver)}"
+        ) from exc
     return answer
+
+
+def page_state(driver: Driver) -> str:
+    try:
+        return str(driver.evaluate("document.body.innerText.slice(0, 3000)"))
+    except Exception as exc:
+        return f"(unreadable: {exc!r})"
 
 
 def checks_by_id(report: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -52,20 +52,21 @@ class Tap {
     return out;
   }
 
-  // Frames per wall-clock second since `since` (performance.now()), least squares.
+  // Frames per wall-clock second since `since` (performance.now()): the median slope of
+  // point pairs at least 1 s apart (Theil-Sen), so a burst of blocks that some engines
+  // deliver at start-up, or a late message, does not move it; the first 0.5 s is left out.
   deliveredRate(since) {
-    const pts = this.counts.filter((c) => c.t >= since);
-    if (pts.length < 4) return null;
-    const n = pts.length;
-    const mt = pts.reduce((s, p) => s + p.t, 0) / n;
-    const mf = pts.reduce((s, p) => s + p.frames, 0) / n;
-    let num = 0;
-    let den = 0;
-    for (const p of pts) {
-      num += (p.t - mt) * (p.frames - mf);
-      den += (p.t - mt) ** 2;
+    const pts = this.counts.filter((c) => c.t >= since + 500);
+    const slopes = [];
+    for (let i = 0; i < pts.length; i += 1) {
+      for (let j = i + 1; j < pts.length; j += 1) {
+        const dt = pts[j].t - pts[i].t;
+        if (dt >= 1000) slopes.push(((pts[j].frames - pts[i].frames) / dt) * 1000);
+      }
     }
-    return den > 0 ? roundTo((num / den) * 1000, 0) : null;
+    if (!slopes.length) return null;
+    slopes.sort((x, y) => x - y);
+    return roundTo(slopes[Math.floor(slopes.length / 2)], 0);
   }
 }
 
@@ -180,12 +181,13 @@ function levels(samples) {
 }
 
 // `seconds` of microphone with nothing played: level, delivered rates, output latency.
-export async function measure(graph, track, seconds) {
+export async function measure(graph, track, seconds, note = () => {}) {
   // track.stats latency is inflated at first (browser.md §2.7): average from here on
   if (track.stats && typeof track.stats.resetLatency === 'function') track.stats.resetLatency();
   const since = performance.now();
   const from = graph.rec.lastFrame();
   await sleep(seconds * 1000);
+  note('reading the output latency');
   const to = graph.rec.lastFrame();
   const out = {
     context_rate_hz: graph.ctx.sampleRate,

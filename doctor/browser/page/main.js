@@ -26,7 +26,18 @@ const nonce = new URLSearchParams(location.hash.slice(1)).get('nonce') || '';
 const $ = (id) => document.getElementById(id);
 const facts = { version: 1 };
 
+// Tells the CLI where the page is, so a page that never finishes can be located.
+function progress(step) {
+  fetch('/progress', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'X-Doctor-Nonce': nonce },
+    body: JSON.stringify({ step }),
+    keepalive: true,
+  }).catch(() => null);
+}
+
 function show(id, state, text) {
+  progress(`${id}: ${text}`);
   let li = document.querySelector(`[data-check="${id}"]`);
   if (!li) {
     li = document.createElement('li');
@@ -137,12 +148,14 @@ async function audioChecks(stream) {
     show('browser-sample-rate', 'running', rate ? 'a 24 kHz AudioContext…' : 'the default-rate AudioContext…');
     const { ctx, info } = await openContext(rate, WORKLET);
     info.label = label;
+    show('browser-sample-rate', 'running', `${label.replace('_', ' ')} context: ${info.state_after}`);
     facts.contexts.push(info);
     if (!ctx || info.error) continue;
     const graph = buildGraph(ctx, stream, info);
     if (!facts.measure && graph.micConnected) {
       show('browser-microphone', 'running', `listening for ${MEASURE_S} s…`);
-      facts.measure = { label, ...(await measure(graph, track, MEASURE_S)) };
+      const note = (text) => show('browser-microphone', 'running', text);
+      facts.measure = { label, ...(await measure(graph, track, MEASURE_S, note)) };
       show('browser-microphone', 'done', 'measured');
     } else if (i === 0 || !facts.measure) {
       await sleep(300); // enough frames for the worklet's rate report

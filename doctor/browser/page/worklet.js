@@ -3,7 +3,6 @@
 //   frame, and counts the frames the graph delivers (the real rate, not the declared one).
 // - doctor-player: plays queued PCM chunks the way a voice-agent app plays its replies,
 //   says at which frame each chunk started, and counts the frames it rendered.
-/* global sampleRate, currentFrame, AudioWorkletProcessor, registerProcessor */
 
 const BLOCK = 4096;
 const COUNT_EVERY = 2048;
