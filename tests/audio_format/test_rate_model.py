@@ -107,3 +107,47 @@ def test_estimate_reports_its_evidence() -> None:
     assert d["estimated_rate_hz"] == 16000, d
     assert set(d) >= {"confidence", "family_confidence", "labelled_confidence", "fragile_on"}
     assert abs(sum(est.posterior.values()) - 1) < 1e-9
+
+
+def _short(
+    post: dict[int, float],
+    f0: float,
+    margins: dict[str, float] | None = None,
+    voiced_frames: int = 40,
+    duration_s: float = 3.0,
+) -> RateEstimate:
+    best = max(post, key=lambda k: post[k])
+    feats = {"voiced_frames": voiced_frames, "f0_hz": f0}
+    m = {"pitch": 3.0, "spectrum": 2.0, "rhythm": 1.5} if margins is None else margins
+    return RateEstimate(
+        best, post[best], post, feats, labelled_hz=24000, margins=m, duration_s=duration_s
+    )
+
+
+def test_one_sentence_rule() -> None:
+    base = dict.fromkeys(CANDIDATES_HZ, 0.0)
+    fast = {**base, 8000: 0.99, 24000: 0.01}
+    slow = {**base, 44100: 0.6, 48000: 0.39, 24000: 0.01}
+    # 0.8 s voiced: too little for the long gate, enough for one sentence
+    assert _short(fast, 300.0).claimed() == "short"
+    assert _short(slow, 48.0).claimed() == "short"
+    # the pitch on its own must be out of place at the label: a 24 kHz bass or soprano is not
+    assert _short(slow, 85.0).claimed() is None
+    assert _short(fast, 180.0).claimed() is None
+    # every cue group must still point the same way without the others
+    assert _short(fast, 300.0, {"pitch": 3.0, "spectrum": -0.2, "rhythm": 1.0}).claimed() is None
+    # overwhelming only: 3 % for the label is too much for one sentence
+    assert _short({**base, 8000: 0.97, 24000: 0.03}, 300.0).claimed() is None
+    # under 0.3 s voiced, and samples over 5 s (the long gate's alone), are not claimed here
+    assert _short(fast, 300.0, voiced_frames=14).claimed() is None
+    assert _short(fast, 300.0, duration_s=8.0).claimed() is None
+
+
+def test_long_gate_on_one_sentence_asks_for_an_overwhelming_posterior() -> None:
+    """One Spanish sentence of a fast, high voice at 24 kHz read as 16 kHz with 6.7 % left
+    for the label: enough for the long gate on long clips, not on a 4 s sample."""
+    base = dict.fromkeys(CANDIDATES_HZ, 0.0)
+    post = {**base, 16000: 0.9, 24000: 0.067, 22050: 0.033}
+    long_clip = _short(post, 240.0, voiced_frames=133, duration_s=12.0)
+    sentence = _short(post, 240.0, voiced_frames=133, duration_s=4.2)
+    assert long_clip.claimed() == "long" and sentence.claimed() is None

@@ -53,3 +53,24 @@ def test_valid_speech_is_never_invalid(
     assert v.detected.encoding == "s16le" and v.detected.channels == 1
     # the hard constraint of the rate estimator: 24 kHz speech is never called another rate
     assert "sample_rate_mismatch" not in v.codes(), v.stats.get("rate")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    f0=st.floats(70, 320),
+    scale=st.floats(0.85, 1.2),
+    syllable=st.floats(2.5, 7.0),
+    level=st.floats(0.05, 0.9),
+    seconds=st.floats(1.5, 5.0),
+    seed=st.integers(0, 10_000),
+)
+def test_one_sentence_at_24k_is_never_a_mismatch(
+    f0: float, scale: float, syllable: float, level: float, seconds: float, seed: int
+) -> None:
+    """The one-sentence rule's hard constraint, over wider voices than the test above:
+    deep (70 Hz) to high (320 Hz), slow to fast syllables, 1.5-5 s."""
+    x = speech_like(
+        seconds, f0=f0, formant_scale=scale, syllable_hz=syllable, seed=seed, level=level
+    )
+    v = validate_bytes(to_i16(x).tobytes())
+    assert "sample_rate_mismatch" not in v.codes(), v.stats.get("rate")

@@ -44,7 +44,7 @@ TEMPERATURE = 1.0
 # separate, stricter rule when the long-clip gate above declines. The posterior must be
 # overwhelming, and dropping any one cue group must still leave the estimate ahead of
 # the label (the long gate asks for e:1; here the whole-model posterior carries the rest).
-SHORT_CLIP_S = 6.0
+SHORT_CLIP_S = 5.0
 SHORT_MIN_VOICED_S = 0.3
 SHORT_MAX_LABELLED = 0.02
 SHORT_MIN_FAMILY = 0.95
@@ -203,7 +203,7 @@ class RateEstimate:
     fragile_on: list[str] = field(default_factory=list)
     # per cue group left out: how far the rest still prefers the estimate to the label
     margins: dict[str, float] = field(default_factory=dict)
-    duration_s: float = 0.0  # of the audio estimated, as labelled
+    duration_s: float = 0.0  # of the sample as labelled (validate-audio: pauses included)
 
     @property
     def family(self) -> tuple[int, ...]:
@@ -222,8 +222,13 @@ class RateEstimate:
         return sum(p for r, p in self.posterior.items() if _near(r, self.labelled_hz))
 
     def mismatch(self, max_labelled: float = 0.3, min_family: float = 0.6) -> bool:
-        """Whether the content speaks against the labelled rate clearly enough to say so."""
+        """Whether the content speaks against the labelled rate clearly enough to say so.
+
+        On a clip under SHORT_CLIP_S the label's share may be at most SHORT_MAX_LABELLED
+        (one sentence of a fast, high voice at 24 kHz was read as 16 kHz with 6.7 %)."""
         voiced_s = self.features.get("voiced_frames", 0) * HOP_S
+        if 0 < self.duration_s <= SHORT_CLIP_S:
+            max_labelled = min(max_labelled, SHORT_MAX_LABELLED)
         return (
             self.rate_hz is not None
             and voiced_s >= MIN_CLAIM_VOICED_S
@@ -280,6 +285,7 @@ class RateEstimate:
             "posterior": {str(k): round(v, 4) for k, v in sorted(self.posterior.items())},
             "fragile_on": self.fragile_on,
             "cue_margins": {k: round(v, 2) for k, v in self.margins.items()},
+            "duration_s": round(self.duration_s, 3),
             "claimed_by": self.claimed(),
             "features": self.features,
             "reason": self.reason,

@@ -1,0 +1,51 @@
+"""One spoken sentence at the wrong rate (issue 14): caught by the one-sentence rule.
+
+espeak-ng sentences of 2-5 s as labelled; the full accuracy table is in
+`benchmarks/bench_rate_accuracy.py` (single sentences, dev/heldout/fresh sets).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from audio_format_signals import espeak, resample, to_i16
+from realparts import need_tool
+
+from doctor.audio.format.analyze import validate_bytes
+
+
+def _sentence(text: str, voice: str, pitch: int, speed: int, true_rate: int) -> np.ndarray:
+    need_tool("espeak-ng")
+    x, sr = espeak(text, voice, pitch, speed)
+    loud = np.flatnonzero(np.abs(x) > 0.01)
+    x = x[max(0, loud[0] - 1000) : loud[-1] + 1000]
+    return resample(x, sr, true_rate)
+
+
+@pytest.mark.parametrize(
+    ("true_rate", "text"),
+    [
+        # read 3x fast: a long sentence is under 3 s as labelled
+        (
+            8000,
+            "My internet connection keeps dropping every evening, usually around eight "
+            "o'clock, and it only comes back after I restart the router twice.",
+        ),
+        (48000, "I would like to check the status of my order."),  # read 2x slow
+    ],
+)
+def test_a_sentence_at_a_far_rate_is_caught(true_rate: int, text: str) -> None:
+    y = _sentence(text, "en+m1", 40, 160, true_rate)
+    assert 2.0 <= len(y) / 24000 <= 5.0  # one sentence, as labelled
+    v = validate_bytes(to_i16(y).tobytes())
+    assert "sample_rate_mismatch" in v.codes(), v.stats.get("rate")
+    rate = v.stats["rate"]
+    assert rate["claimed_by"] in ("long", "short")
+    assert (rate["estimated_rate_hz"] > 24000) == (true_rate > 24000)
+
+
+def test_the_same_sentence_at_24k_is_valid() -> None:
+    y = _sentence("I ordered a pair of shoes last week.", "en+m1", 40, 160, 24000)
+    v = validate_bytes(to_i16(y).tobytes())
+    assert "sample_rate_mismatch" not in v.codes(), v.stats.get("rate")
+    assert v.verdict == "valid"
