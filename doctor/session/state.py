@@ -47,6 +47,7 @@ class Reply:
     first_chunk_t: float | None = None
     audible_t: float | None = None
     audible_from: str | None = None
+    audible_known: bool = False  # the log can tell sound from silence for this reply
     text: str | None = None
     deltas: list[str] = field(default_factory=list)
     status: str | None = None
@@ -394,6 +395,7 @@ class Collector:
         r = self.reply(rid, t)
         if ev.type == "reply.started":
             r.started_t = r.started_t if r.started_t is not None else t
+            r.audible_known = r.audible_known or p.get("_audible_known") is True
             self._playing = r
             return
         if ev.type == "transcript.agent.delta":
@@ -418,8 +420,10 @@ class Collector:
                     r.audio_bytes += len(pcm)
                 except (binascii.Error, ValueError):
                     pcm = None
-        if pcm and r.audible_t is None and _loud(pcm, self._out_encoding):
-            r.audible_t, r.audible_from = t, "reply.audio"
+        if pcm:
+            r.audible_known = True
+            if r.audible_t is None and _loud(pcm, self._out_encoding):
+                r.audible_t, r.audible_from = t, "reply.audio"
 
     def _reply_end(self, ev: Event) -> None:
         p, t = ev.payload, ev.t

@@ -342,3 +342,44 @@ def test_irregular_timeline_shapes_are_not_problems(tmp_path: Path) -> None:
     res = by_id(f)
     assert {k: r.summary for k, r in res.items() if r.status in (Status.WARN, Status.FAIL)} == {}
     assert res["session-latency"].evidence["overlapping"] == 1
+
+
+def test_timeline_cuts_before_any_sound_are_turn_detection(tmp_path: Path) -> None:
+    """Field #4b: with the user still talking, replies cut before they made a sound."""
+    tl = A.normal_timeline()
+    extra = []
+    for i in range(3):
+        b = 24000 + i * 4000
+        extra.append(
+            A.turn(
+                A.rid(20 + i),
+                status="interrupted",
+                user="and then I",
+                us=b,
+                ue=b + 800,
+                text="",
+                end=b + 1300,
+            )
+        )
+        extra.append(
+            A.turn(
+                A.rid(30 + i),
+                user="went to the shop",
+                us=b + 1303,
+                ue=b + 2500,
+                text="I see.",
+                audible=b + 3300,
+                end=b + 3800,
+                ttfa=800,
+            )
+        )
+    tl["turns"] += extra
+    tl["ended"]["duration_seconds"] = 40.0
+    p = tmp_path / "timeline.json"
+    p.write_text(json.dumps(tl))
+    (f,), _ = run(p)
+    res = by_id(f)
+    assert res["session-turn-detection"].cause == "eager_turn_detection"
+    assert len(res["session-turn-detection"].evidence["cuts"]) == 3
+    assert res["session-echo"].status is Status.PASS
+    assert res["session-interruptions"].status is Status.PASS
