@@ -414,7 +414,9 @@ class Collector:
             r.audio_bytes += info.size
         if pcm is None and info is None:
             data = p.get("data")
-            if isinstance(data, str) and data != "<redacted>":
+            if isinstance(data, str) and r.audible_t is not None:
+                r.audio_bytes += len(data) * 3 // 4  # sound already found: size is enough
+            elif isinstance(data, str) and data != "<redacted>":
                 try:
                     pcm = base64.b64decode(data, validate=True)
                     r.audio_bytes += len(pcm)
