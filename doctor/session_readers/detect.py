@@ -217,6 +217,9 @@ def analyze_artifacts(
     for ev in events:
         analyzer.feed(ev)
     found = analyzer.finish()
+    if timeline is None:  # a recording alone tells about echo, nothing else
+        for f in found:
+            f.results = [r for r in f.results if r.id == "session-echo"]
     if recording is not None and timeline is not None:
         audible = [r.audible_t for f in found for r in f.segment.replies if r.audible_t]
         shift = align(recording.agent_onsets_s, audible)

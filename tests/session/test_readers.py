@@ -119,6 +119,7 @@ def test_recording_alone(tmp_path: Path) -> None:
     sf.write(p, audio, 48000, format="OGG", subtype="OPUS")
     (f,), notes = run(p)
     assert any("no timeline" in n for n in notes)
+    assert list(by_id(f)) == ["session-echo"]
     assert by_id(f)["session-echo"].cause == "echo_loop"
 
 
