@@ -166,22 +166,25 @@ class Collector:
         self._last_audio_msg: dict[str, Any] | None = None
         self._await_user_after_cut: Reply | None = None
         self._out_encoding = "audio/pcm"
+        self._answered: set[int] = set()  # ids of user turns a reply answers
 
     # -- helpers ---------------------------------------------------------------------------
     def reply(self, reply_id: str, t: float | None) -> Reply:
         r = self._replies.get(reply_id)
         if r is None:
             r = Reply(reply_id, started_t=t, answers=self._answerable_user())
+            if r.answers is not None:
+                self._answered.add(id(r.answers))
             self._replies[reply_id] = r
             self.seg.replies.append(r)
         return r
 
     def _answerable_user(self) -> UserTurn | None:
+        """The latest user turn, unless a reply already answers it."""
         users = self.seg.users
-        if not users:
+        if not users or id(users[-1]) in self._answered:
             return None
-        u = users[-1]
-        return u if not any(r.answers is u for r in self.seg.replies) else None
+        return users[-1]
 
     # -- feed ------------------------------------------------------------------------------
     def feed(self, ev: Event) -> None:
