@@ -73,10 +73,21 @@ class _Counter:
         self.other = 0
         self.keys: list[str] = []
         self.first: dict[str, Any] | None = None  # the first entry holding a message
+        self.lines = False  # JSON lines: a line may hold a batch (an array) of events
+
+
+def _flatten(values: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+    """A line that is a JSON array (a batch of events) counts as its elements."""
+    for line, obj in values:
+        if isinstance(obj, list):
+            for item in obj:
+                yield line, item
+        else:
+            yield line, obj
 
 
 def _log_events(values: Iterator[tuple[int, Any]], c: _Counter, note: Note) -> Iterator[Event]:
-    for line, obj in values:
+    for line, obj in _flatten(values) if c.lines else values:
         c.entries += 1
         ev = to_event(obj, line)
         if ev is None or not is_session_type(ev.type):
@@ -138,6 +149,7 @@ def _run_log(path: str, kind: str, note: Note, progress: Progress | None) -> lis
         else:
             values = json_lines(fh, note, prog)
             label = "JSON lines"
+            counter.lines = True
         analyzer = SessionAnalyzer(Source(shape=label, path=path))
         for ev in _log_events(values, counter, note):
             analyzer.feed(ev)

@@ -189,13 +189,14 @@ def test_json_lines_with_bad_lines_and_a_huge_line(tmp_path: Path, monkeypatch: 
 
     monkeypatch.setattr(jsonstream, "MAX_VALUE_CHARS", 4096)
     good = [json.dumps(e.payload) for e in normal_session().sorted() if e.direction != "meta"]
-    lines = [*good[:10], "{truncated", "x" * 20000, "", "[1,2]", *good[10:]]
+    batch = json.dumps([json.loads(x) for x in good[10:13]])  # a line holding a batch
+    lines = [*good[:10], "{truncated", "x" * 20000, "", "[1,2]", batch, *good[13:]]
     p = tmp_path / "log.jsonl"
     p.write_text("\n".join(lines))
     (f,), notes = run(p)
     assert any("line 11: not JSON" in n for n in notes)
     assert any("line 12: 20001 bytes long; skipped" in n for n in notes)
-    assert any("1 entries are not Voice Agent events" in n for n in notes)
+    assert any("2 entries are not Voice Agent events" in n for n in notes)  # 1 and 2
     assert len(f.segment.replies) == 5
 
 
