@@ -295,3 +295,30 @@ def _after_resume(segs: list[Segment], seg: Segment) -> tuple[bool, int]:
 
 
 __all__ = ["RESUME_CODES", "SessionAnalyzer", "SessionFindings", "Source"]
+
+
+def share_recordings(found: list[SessionFindings]) -> None:
+    """Give a log's session the echo measurement of the same session's recording.
+
+    `analyze artifacts/ app.log`: the vendor's recording holds the audio evidence, the
+    app's log the messages; the log's echo verdict should weigh both.
+    """
+    from dataclasses import replace
+
+    from doctor.session.findings import TITLES, echo_result, interruption_rows
+
+    recorded = {
+        f.session_id: f
+        for f in found
+        if f.session_id and f.recording is not None and f.recording.echo is not None
+    }
+    for f in found:
+        donor = recorded.get(f.session_id) if f.session_id else None
+        if donor is None or donor is f or f.recording is not None:
+            continue
+        rows = interruption_rows(f.segment)
+        ex = Extras(shape=f.source.shape, echo=donor.recording.echo)
+        new = echo_result(f.segment, ex, rows).with_meta("session-echo", TITLES["session-echo"], 0)
+        new = replace(new, evidence={**new.evidence, "recording_from": donor.source.path})
+        f.results = [new if r.id == "session-echo" else r for r in f.results]
+        f.recording, f.recording_offset_s = donor.recording, donor.recording_offset_s
