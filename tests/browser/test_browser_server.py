@@ -118,3 +118,35 @@ def test_bad_browser_options_are_one_line_usage_errors(args: list[str]) -> None:
     r = run_cli("browser", "--no-open", *args)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_all_with_browser_adds_the_page_after_the_python_checks(
+    plain_sandbox: Callable[..., Any],
+) -> None:
+    from clirun import run_cli
+
+    sb = plain_sandbox()
+    env = cli_env({"ASSEMBLYAI_API_KEY": SECRET, "PULSE_SERVER": "unix:/nonexistent"})
+    skip = [a for cid in ("microphone", "sample-rate", "echo", "resume", "token")
+            for a in ("--skip", cid)]  # fmt: skip
+    r = run_cli("all", "--browser", "--no-open", "--browser-timeout", "2", "--json",
+                "--ws-url", sb.ws_url, "--token-url", sb.token_url, *skip, env=env)  # fmt: skip
+    report = assert_valid_report(json.loads(r.stdout))
+    ids = [c["id"] for c in report["checks"]]
+    assert ids[-1] == "browser-page" and "wss" in ids and ids.index("wss") < len(ids) - 1
+    assert report["command"] == "all" and r.returncode == 1
+    assert "Start was never clicked" in report["checks"][-1]["summary"]
+    assert "open http://127.0.0.1:" in r.stderr and SECRET not in r.stdout + r.stderr
+
+
+def test_the_page_gets_a_minted_token_never_the_key(plain_sandbox: Callable[..., Any]) -> None:
+    from doctor.browser.command import PageRun
+    from doctor.context import Context, Credential
+
+    sb = plain_sandbox()
+    ctx = Context.build(ws_url=sb.ws_url, token_url=sb.token_url,
+                        api_key=Credential("api_key", sb.api_key, "test"))  # fmt: skip
+    answer = asyncio.run(PageRun(ctx).session())
+    assert answer["token"] and answer["token"] != sb.api_key
+    assert sb.api_key not in json.dumps(answer)
+    assert ctx.redactor.scrub(answer["token"]) != answer["token"]  # registered as a secret
