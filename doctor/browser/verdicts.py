@@ -53,7 +53,7 @@ class BrowserInfo:
             "name": self.name,
             "version": self.version,
             "platform": self.platform,
-            "ua": self.ua,
+            "user_agent": self.ua,
         }
 
 
