@@ -246,3 +246,20 @@ def test_emulated_context_declaring_a_rate_its_clock_does_not_run_at(
     rate = checks["browser-sample-rate"]
     assert (rate["status"], rate["cause"]) == ("fail", "clock_mismatch")
     assert rate["evidence"]["delivered_output_hz"] > 30000
+
+
+def test_chromium_download_report_when_the_cli_is_gone(plain_sandbox: Callable[..., Any]) -> None:
+    from pagerun import start_cli
+
+    sb = plain_sandbox()
+    cli = start_cli([*sandbox_args(sb), "--timeout", "8"], cli_env())
+    with chromium(args=DENY) as driver:
+        driver.goto(cli.url)
+        driver.wait_for("window.__doctorReady === true", 20)
+        report, _, _ = cli.finish(30)  # the CLI gives up while the page is open
+        assert checks_by_id(report)["browser-page"]["evidence"]["last_step"] is None
+        driver.click("#start")
+        done = driver.wait_for("window.__doctorDone", 60)
+        assert "error" in done
+        assert driver.evaluate("document.getElementById('download').hidden") is False
+        assert "Download report" in driver.evaluate("document.getElementById('status').textContent")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -150,3 +151,17 @@ def test_the_page_gets_a_minted_token_never_the_key(plain_sandbox: Callable[...,
     assert answer["token"] and answer["token"] != sb.api_key
     assert sb.api_key not in json.dumps(answer)
     assert ctx.redactor.scrub(answer["token"]) != answer["token"]  # registered as a secret
+
+
+def test_browser_cmd_gets_the_url_with_its_nonce(tmp_path: Any) -> None:
+    from clirun import run_cli
+
+    seen = tmp_path / "url.txt"
+    opener = tmp_path / "opener.py"
+    opener.write_text(f"import sys; open({str(seen)!r}, 'w').write(sys.argv[1])\n")
+    r = run_cli("browser", "--browser", f"{sys.executable} {opener}", "--timeout", "3",
+                "--json", env=cli_env({"PULSE_SERVER": "unix:/nonexistent"}))  # fmt: skip
+    assert r.returncode == 1
+    url = seen.read_text()
+    assert url.startswith("http://127.0.0.1:") and "#nonce=" in url
+    assert url in r.stderr  # printed too, for a browser that did not open
