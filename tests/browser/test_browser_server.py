@@ -165,3 +165,40 @@ def test_browser_cmd_gets_the_url_with_its_nonce(tmp_path: Any) -> None:
     url = seen.read_text()
     assert url.startswith("http://127.0.0.1:") and "#nonce=" in url
     assert url in r.stderr  # printed too, for a browser that did not open
+
+
+def _judge_facts(facts: dict[str, Any]) -> tuple[dict[str, Any], list[Any], dict[str, Any]]:
+    from doctor.browser.command import PageRun
+    from doctor.context import Context
+
+    async def main() -> tuple[dict[str, Any], list[Any], dict[str, Any]]:
+        run = PageRun(Context.build())
+        run.outcome = asyncio.get_running_loop().create_future()
+        answer = await run.result(facts)
+        results, env = run.outcome.result()
+        return answer, results, env
+
+    return asyncio.run(main())
+
+
+def test_what_the_user_typed_goes_into_the_report() -> None:
+    _, _, env = _judge_facts({"ua": "Mozilla/5.0 Firefox/153.0", "description": " mic cuts out "})
+    assert env["problem_description"] == "mic cuts out"
+    assert (env["engine"], env["version"]) == ("Gecko", "153.0")
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        {},
+        {"env": "x", "gum": 5, "contexts": "abc", "measure": [], "wss": {"events": "no"}},
+        {"echo": [1, {"label": 3, "recorded_pcm16_b64": "!!", "recorded_rate_hz": 24000}]},
+        {"echo": [{"recorded_pcm16_b64": "AAAA", "recorded_rate_hz": 1e12}], "ua": 7},
+    ],
+)
+def test_malformed_page_facts_give_results_never_a_crash(junk: dict[str, Any]) -> None:
+    from doctor.result import Status
+
+    answer, results, _ = _judge_facts(junk)
+    assert results and all(isinstance(r.status, Status) for r in results)
+    assert len(answer["checks"]) == len(results)

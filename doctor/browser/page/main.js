@@ -178,7 +178,6 @@ async function audioChecks(stream) {
 
 async function run() {
   $('start').disabled = true;
-  facts.description = $('describe').value.slice(0, 2000);
   facts.ua = navigator.userAgent;
   facts.platform = navigator.userAgentData?.platform || navigator.platform || '';
   facts.started_at = new Date().toISOString();
@@ -213,6 +212,7 @@ async function run() {
 }
 
 async function report() {
+  facts.description = $('describe').value.slice(0, 2000); // typed before or during the run
   status('Sending the results to agent-doctor…');
   try {
     const answer = await (await api('/result', facts)).json();
