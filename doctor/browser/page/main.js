@@ -148,7 +148,7 @@ async function audioChecks(stream) {
     show('browser-sample-rate', 'running', rate ? 'a 24 kHz AudioContext…' : 'the default-rate AudioContext…');
     const { ctx, info } = await openContext(rate, WORKLET);
     info.label = label;
-    show('browser-sample-rate', 'running', `${label.replace('_', ' ')} context: ${info.state_after}`);
+    show('browser-sample-rate', 'running', `${label.replace('_', ' ')} context: ${info.state_after ?? info.error?.name}`);
     facts.contexts.push(info);
     if (!ctx || info.error) continue;
     const graph = buildGraph(ctx, stream, info);
