@@ -7,7 +7,7 @@ import { wssCheck } from './wss.js';
 const API_RATE = 24000;
 const CONSTRAINTS = { echoCancellation: true, noiseSuppression: false, autoGainControl: true };
 const MEASURE_S = 2;
-const WARMUP_S = [1.5, 1.0]; // the echo canceller converges in 1-3 s; the second run reuses it
+const WARMUP_S = [2.5, 1.0]; // the echo canceller converges in 1-3 s (browser.md §2.9); the second run reuses it
 const AFTER_S = 0.5;
 const WORKLET = new URL('./worklet.js', import.meta.url).href;
 const STEPS = {
