@@ -96,7 +96,11 @@ def one_run(engine: str, env: dict[str, str], sb: dict[str, Any]) -> tuple[float
         _, err = cli.proc.communicate()
         exc.add_note(f"CLI stderr: {err[-3000:]}")
         raise
-    bad = [c["id"] for c in report["checks"] if c["status"] != "pass"]
+    bad = [
+        f"{c['id']}: {c['cause']} ({c['summary'][:120]})"
+        for c in report["checks"]
+        if c["status"] != "pass"
+    ]
     return page_s, cli_s, ", ".join(bad) or "all pass"
 
 

@@ -117,7 +117,7 @@ class PageRun:
                 check="browser-wss",
                 region=self.ctx.region,
                 session_id=ready.get("session_id") or None,
-                started_at=datetime.now(timezone.utc),
+                started_at=_page_time(facts.get("started_at")),
                 duration_s=float(last) / 1000,
                 close_code=close.get("code") if isinstance(close.get("code"), int) else None,
                 close_reason=close.get("reason"),
@@ -125,6 +125,14 @@ class PageRun:
                 auth="token",
             )
         )
+
+
+def _page_time(text: Any) -> datetime:
+    """When the page started (its own clock, ISO 8601); now if it sent nothing usable."""
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")).astimezone(timezone.utc)
+    except ValueError:
+        return datetime.now(timezone.utc)
 
 
 def _closed_before_open(facts: dict[str, Any]) -> bool:

@@ -18,7 +18,10 @@ from doctor.result import Result, Status, passed, problem, skipped
 API_RATE_HZ = 24000
 LOW_LEVEL_DBFS = -60.0
 SILENT_ZERO_FRACTION = 0.999
-CLOCK_TOLERANCE = 0.01  # delivered frames more than 1 % off the declared rate
+# Delivered frames this far off the declared rate: a clock that is not what it says. The
+# nearest real mix-ups are 8.1 % (22.05 vs 24 kHz) and 8.8 % (44.1 vs 48 kHz); a busy
+# machine delivered up to 5 % too few frames in tests (CPU starvation, not a wrong rate).
+CLOCK_TOLERANCE = 0.06
 HIGH_LATENCY_MS = 250.0
 
 TITLES: dict[str, str] = {
@@ -50,7 +53,7 @@ class BrowserInfo:
             "name": self.name,
             "version": self.version,
             "platform": self.platform,
-            "ua": self.ua,
+            "user_agent": self.ua,
         }
 
 
@@ -403,7 +406,7 @@ def sample_rate_result(facts: dict[str, Any]) -> Result:
         numbers = isinstance(got, (int, float)) and isinstance(declared, (int, float))
         if numbers and declared and abs(got - declared) / declared > CLOCK_TOLERANCE:
             detail = (
-                f"the context declares {declared} Hz but {key.split('_')[1]} runs at "
+                f"the context declares {declared} Hz but its {key.split('_')[1]} runs at "
                 f"{got:.0f} frames per second"
             )
             return problem(
@@ -472,6 +475,7 @@ def output_result(facts: dict[str, Any], info: BrowserInfo) -> Result:
     ev = {
         "outputs_count": devices.get("outputs"),
         "output_latency_ms": m.get("output_latency_ms"),
+        "output_latency_unread": m.get("output_latency_unread"),
         "base_latency_ms": m.get("base_latency_ms"),
         "underrun_events": stats.get("underrun_events"),
         "underrun_ms": stats.get("underrun_ms"),

@@ -39,7 +39,8 @@ def test_firefox_clean_setup_passes_every_check(
     checks = checks_by_id(report)
     # Firefox reports no track sampleRate: unknown, not a failure
     assert "sampleRate" in checks["browser-processing"]["evidence"]["unreported"]
-    assert checks["browser-output"]["evidence"]["output_latency_ms"] > 0  # read, not hung
+    # its outputLatency getter can block the page for good: not read (the page finished)
+    assert checks["browser-output"]["evidence"]["output_latency_ms"] is None
 
 
 def test_firefox_24khz_context_leaves_the_echo_the_device_rate_removes(

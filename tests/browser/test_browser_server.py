@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -118,3 +119,86 @@ def test_bad_browser_options_are_one_line_usage_errors(args: list[str]) -> None:
     r = run_cli("browser", "--no-open", *args)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_all_with_browser_adds_the_page_after_the_python_checks(
+    plain_sandbox: Callable[..., Any],
+) -> None:
+    from clirun import run_cli
+
+    sb = plain_sandbox()
+    env = cli_env({"ASSEMBLYAI_API_KEY": SECRET, "PULSE_SERVER": "unix:/nonexistent"})
+    skip = [a for cid in ("microphone", "sample-rate", "echo", "resume", "token")
+            for a in ("--skip", cid)]  # fmt: skip
+    r = run_cli("all", "--browser", "--no-open", "--browser-timeout", "2", "--json",
+                "--ws-url", sb.ws_url, "--token-url", sb.token_url, *skip, env=env)  # fmt: skip
+    report = assert_valid_report(json.loads(r.stdout))
+    ids = [c["id"] for c in report["checks"]]
+    assert ids[-1] == "browser-page" and "wss" in ids and ids.index("wss") < len(ids) - 1
+    assert report["command"] == "all" and r.returncode == 1
+    assert "Start was never clicked" in report["checks"][-1]["summary"]
+    assert "open http://127.0.0.1:" in r.stderr and SECRET not in r.stdout + r.stderr
+
+
+def test_the_page_gets_a_minted_token_never_the_key(plain_sandbox: Callable[..., Any]) -> None:
+    from doctor.browser.command import PageRun
+    from doctor.context import Context, Credential
+
+    sb = plain_sandbox()
+    ctx = Context.build(ws_url=sb.ws_url, token_url=sb.token_url,
+                        api_key=Credential("api_key", sb.api_key, "test"))  # fmt: skip
+    answer = asyncio.run(PageRun(ctx).session())
+    assert answer["token"] and answer["token"] != sb.api_key
+    assert sb.api_key not in json.dumps(answer)
+    assert ctx.redactor.scrub(answer["token"]) != answer["token"]  # registered as a secret
+
+
+def test_browser_cmd_gets_the_url_with_its_nonce(tmp_path: Any) -> None:
+    from clirun import run_cli
+
+    seen = tmp_path / "url.txt"
+    opener = tmp_path / "opener.py"
+    opener.write_text(f"import sys; open({str(seen)!r}, 'w').write(sys.argv[1])\n")
+    r = run_cli("browser", "--browser", f"{sys.executable} {opener}", "--timeout", "3",
+                "--json", env=cli_env({"PULSE_SERVER": "unix:/nonexistent"}))  # fmt: skip
+    assert r.returncode == 1
+    url = seen.read_text()
+    assert url.startswith("http://127.0.0.1:") and "#nonce=" in url
+    assert url in r.stderr  # printed too, for a browser that did not open
+
+
+def _judge_facts(facts: dict[str, Any]) -> tuple[dict[str, Any], list[Any], dict[str, Any]]:
+    from doctor.browser.command import PageRun
+    from doctor.context import Context
+
+    async def main() -> tuple[dict[str, Any], list[Any], dict[str, Any]]:
+        run = PageRun(Context.build())
+        run.outcome = asyncio.get_running_loop().create_future()
+        answer = await run.result(facts)
+        results, env = run.outcome.result()
+        return answer, results, env
+
+    return asyncio.run(main())
+
+
+def test_what_the_user_typed_goes_into_the_report() -> None:
+    _, _, env = _judge_facts({"ua": "Mozilla/5.0 Firefox/153.0", "description": " mic cuts out "})
+    assert env["problem_description"] == "mic cuts out"
+    assert (env["engine"], env["version"]) == ("Gecko", "153.0")
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        {},
+        {"env": "x", "gum": 5, "contexts": "abc", "measure": [], "wss": {"events": "no"}},
+        {"echo": [1, {"label": 3, "recorded_pcm16_b64": "!!", "recorded_rate_hz": 24000}]},
+        {"echo": [{"recorded_pcm16_b64": "AAAA", "recorded_rate_hz": 1e12}], "ua": 7},
+    ],
+)
+def test_malformed_page_facts_give_results_never_a_crash(junk: dict[str, Any]) -> None:
+    from doctor.result import Status
+
+    answer, results, _ = _judge_facts(junk)
+    assert results and all(isinstance(r.status, Status) for r in results)
+    assert len(answer["checks"]) == len(results)

@@ -297,7 +297,7 @@ def test_aec_reported_off_warns() -> None:
             "mic_source_rate_mismatch",
         ),
         ({"measure.delivered_input_hz": 48000}, Status.FAIL, "clock_mismatch"),
-        ({"measure.delivered_output_hz": 23700}, Status.FAIL, "clock_mismatch"),
+        ({"measure.delivered_output_hz": 22050}, Status.FAIL, "clock_mismatch"),
     ],
 )
 def test_sample_rates(changes: dict[str, Any], status: Status, cause: str) -> None:
@@ -305,8 +305,11 @@ def test_sample_rates(changes: dict[str, Any], status: Status, cause: str) -> No
     assert (r.status, r.cause) == (status, cause)
 
 
-def test_delivered_rate_within_one_percent_passes() -> None:
-    r = sample_rate_result(facts(**{"measure.delivered_input_hz": 24200}))
+@pytest.mark.parametrize("delivered", [24200, 22900])
+def test_a_busy_machine_delivering_a_few_percent_too_few_frames_is_no_clock_mismatch(
+    delivered: int,
+) -> None:
+    r = sample_rate_result(facts(**{"measure.delivered_input_hz": delivered}))
     assert r.status is Status.PASS
 
 

@@ -7,7 +7,7 @@ import { wssCheck } from './wss.js';
 const API_RATE = 24000;
 const CONSTRAINTS = { echoCancellation: true, noiseSuppression: false, autoGainControl: true };
 const MEASURE_S = 2;
-const WARMUP_S = [1.5, 1.0]; // the echo canceller converges in 1-3 s; the second run reuses it
+const WARMUP_S = [2.5, 1.0]; // the echo canceller converges in 1-3 s (browser.md §2.9); the second run reuses it
 const AFTER_S = 0.5;
 const WORKLET = new URL('./worklet.js', import.meta.url).href;
 const STEPS = {
@@ -148,7 +148,7 @@ async function audioChecks(stream) {
     show('browser-sample-rate', 'running', rate ? 'a 24 kHz AudioContext…' : 'the default-rate AudioContext…');
     const { ctx, info } = await openContext(rate, WORKLET);
     info.label = label;
-    show('browser-sample-rate', 'running', `${label.replace('_', ' ')} context: ${info.state_after}`);
+    show('browser-sample-rate', 'running', `${label.replace('_', ' ')} context: ${info.state_after ?? info.error?.name}`);
     facts.contexts.push(info);
     if (!ctx || info.error) continue;
     const graph = buildGraph(ctx, stream, info);
@@ -178,7 +178,6 @@ async function audioChecks(stream) {
 
 async function run() {
   $('start').disabled = true;
-  facts.description = $('describe').value.slice(0, 2000);
   facts.ua = navigator.userAgent;
   facts.platform = navigator.userAgentData?.platform || navigator.platform || '';
   facts.started_at = new Date().toISOString();
@@ -213,6 +212,7 @@ async function run() {
 }
 
 async function report() {
+  facts.description = $('describe').value.slice(0, 2000); // typed before or during the run
   status('Sending the results to agent-doctor…');
   try {
     const answer = await (await api('/result', facts)).json();
