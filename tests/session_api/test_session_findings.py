@@ -76,7 +76,9 @@ def test_a_client_that_feeds_the_agent_back_shows_an_echo_loop(sandbox_factory: 
     found = checks(report)
     echo = found["session-echo"]
     assert (echo["status"], echo["cause"]) == ("fail", "echo_loop")
-    assert {"audio", "interruptions"} <= set(echo["evidence"]["signals"])
+    # all three signs: the voice in the user channel, the agent's words in the user's
+    # transcripts (the sandbox transcribes its own voice when it hears it), early cuts
+    assert set(echo["evidence"]["signals"]) == {"audio", "transcript", "interruptions"}
     audio = echo["evidence"]["audio"]
     # the client's echo path: 120 ms of its own, plus a 20 ms tick and the network
     assert 120 <= audio["delay_ms"] <= 300
