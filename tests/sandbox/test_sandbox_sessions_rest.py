@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import ssl
 from collections.abc import Callable
@@ -330,3 +331,16 @@ def test_the_command_keeps_artifacts_where_asked(
     assert (folder / "recording" / "audio.ogg").is_file()
     timeline = read_timeline(str(folder / "timeline.json"))
     assert [t["turn_id"] for t in timeline["turns"]][1] == "user_speech_1"
+
+
+def test_sessions_the_store_forgets_leave_no_files(
+    sandbox_factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from doctor.sandbox import store
+
+    monkeypatch.setattr(store, "KEEP_FINISHED", 2)
+    sb = sandbox_factory(reply_s=0.3, artifacts_delay_s=0)
+    ids = [converse(sb, Script(duration_s=0.3)).session_id for _ in range(3)]
+    finished(sb, ids[-1])
+    root = sb.sandbox.artifacts_root
+    assert sorted(os.listdir(root)) == sorted(ids[1:])
