@@ -158,3 +158,15 @@ def test_audio_sent_before_ready_is_refused_and_reported(
     assert any(
         c["cause"] == "session_error" and "before session.ready" in c["summary"] for c in errors
     )
+
+
+def test_the_live_quirks_raise_no_false_alarm(sandbox_factory: Factory) -> None:
+    """Timelines as the field wrote them: `ended.reason` participant_disconnected after a
+    proper session.end (public reason client_end), the first answer split into
+    `user_speech_1` + a reply labelled `greeting`, replies opening with silence. None of it
+    is a problem."""
+    sb = sandbox_factory(**FIELD, timeline_quirks=True, timeline_reason="participant_disconnected")
+    sid = ended(sb, Script(speech=[(2.6, 0.6), (6.2, 0.6)], duration_s=9.5))
+    report = fetched(sb, sid)
+    assert not_passed(report) == {}, json.dumps(report["checks"], indent=1)[:3000]
+    assert checks(report)["session-billing"]["status"] == "pass"
