@@ -344,3 +344,21 @@ def test_sessions_the_store_forgets_leave_no_files(
     finished(sb, ids[-1])
     root = sb.sandbox.artifacts_root
     assert sorted(os.listdir(root)) == sorted(ids[1:])
+
+
+def test_odd_requests_get_plain_answers(sandbox_factory: Factory) -> None:
+    sb = sandbox_factory(reply_s=0.3)
+    auth = {"Authorization": sb.api_key}
+    with http(sb) as client:
+        answers = {
+            "limit": client.get(f"{base(sb)}/v1/sessions?limit=abc", headers=auth).status_code,
+            "range": client.get(f"{base(sb)}/v1/sessions?limit=500", headers=auth).status_code,
+            "cursor": client.get(f"{base(sb)}/v1/sessions?cursor=%%%", headers=auth).status_code,
+            "deep": client.get(f"{base(sb)}/v1/sessions/a/b", headers=auth).status_code,
+            "post": client.post(f"{base(sb)}/v1/sessions", headers=auth).status_code,
+            "file": client.get(f"{base(sb)}/_artifacts/x/timeline.json").status_code,
+        }
+    assert answers == {
+        "limit": 422, "range": 422, "cursor": 400, "deep": 404, "post": 405, "file": 403,
+    }  # fmt: skip
+    assert not sb.find("server.task_failed")
