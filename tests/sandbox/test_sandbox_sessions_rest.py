@@ -269,7 +269,9 @@ def test_echo_fed_back_cuts_replies_again_and_again(sandbox_factory: Factory) ->
     lags = [min((x - r for x in left_on if x > r), default=9.0) for r in right_on]
     assert len(right_on) >= 3
     # each agent onset comes back on the user's channel after the client's echo path
-    assert all(0.05 <= lag <= 0.4 for lag in lags), lags
+    # (120 ms, a 20 ms tick, the network; more on a loaded machine, never before)
+    assert all(0.05 <= lag <= 0.8 for lag in lags), lags
+    assert sorted(lags)[len(lags) // 2] <= 0.5, lags
 
 
 def onsets(x: np.ndarray[Any, Any], rate: int, dbfs: float = -40.0) -> list[float]:
