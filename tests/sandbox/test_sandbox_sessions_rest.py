@@ -253,8 +253,8 @@ def test_a_close_without_session_end_shows_after_the_grace_window(
 def test_echo_fed_back_cuts_replies_again_and_again(sandbox_factory: Factory) -> None:
     """A client that plays the agent into its own microphone: every reply is interrupted
     soon after it becomes audible, and the left channel carries the agent's voice."""
-    sb = sandbox_factory(reply_s=2.0, artifacts_delay_s=0)
-    run = converse(sb, Script(speech=[(0.8, 0.6)], echo_gain=0.5, duration_s=7.0))
+    sb = sandbox_factory(reply_s=2.0, artifacts_delay_s=0, barge_in_delay_s=1.2)
+    run = converse(sb, Script(speech=[(2.6, 0.6)], echo_gain=0.5, duration_s=10.0))
     finished(sb, run.session_id)
     session = sb.sandbox.store.finished[str(run.session_id)]
     timeline = read_timeline(session.artifacts.timeline)
@@ -263,28 +263,20 @@ def test_echo_fed_back_cuts_replies_again_and_again(sandbox_factory: Factory) ->
         if t["status"] == "interrupted" and t["agent_reply_started_at_ms"] is not None
     ]  # fmt: skip
     assert len(cut) >= 2
-    assert all(t["interrupted_at_ms"] - t["agent_reply_started_at_ms"] < 1500 for t in cut)
+    # cut ~1.4 s in: the barge-in delay (1.2 s) after the echo starts; 2 s on a busy machine
+    assert all(t["interrupted_at_ms"] - t["agent_reply_started_at_ms"] < 2000 for t in cut)
     samples, rate = soundfile.read(session.artifacts.recording, dtype="float32")
-    right_on, left_on = onsets(samples[:, 1], rate), onsets(samples[:, 0], rate)
-    lags = [min((x - r for x in left_on if x > r), default=9.0) for r in right_on]
-    assert len(right_on) >= 3
-    # each agent onset comes back on the user's channel after the client's echo path
-    # (120 ms, a 20 ms tick, the network; more on a loaded machine, never before)
-    assert all(0.05 <= lag <= 0.8 for lag in lags), lags
-    assert sorted(lags)[len(lags) // 2] <= 0.5, lags
+    # while each cut reply played (the user, speaking only 2.6-3.2 s after ready, was
+    # silent), the user's channel carried the agent's voice: the echo
+    zero = timeline["started_at_unix_ms"] / 1000 - 0.2  # the recording starts ~0.2 s early
 
+    def left_dbfs(a_ms: int, b_ms: int) -> float:
+        a, b = round((a_ms / 1000 - zero) * rate), round((b_ms / 1000 - zero) * rate)
+        part = samples[a:b, 0]
+        return float(20 * np.log10(np.sqrt(np.mean(part**2)) + 1e-9))
 
-def onsets(x: np.ndarray[Any, Any], rate: int, dbfs: float = -40.0) -> list[float]:
-    """Times where the 10 ms level rises above `dbfs` after at least 50 ms below it."""
-    hop = rate // 100
-    frames = x[: len(x) // hop * hop].reshape(-1, hop)
-    loud = 20 * np.log10(np.sqrt(np.mean(frames**2, axis=1)) + 1e-9) > dbfs
-    out, quiet = [], 5
-    for i, on in enumerate(loud):
-        if on and quiet >= 5:
-            out.append(i / 100)
-        quiet = 0 if on else quiet + 1
-    return out
+    levels = [left_dbfs(t["agent_reply_started_at_ms"] + 300, t["interrupted_at_ms"]) for t in cut]
+    assert all(level > -40 for level in levels), levels
 
 
 def test_an_unanswered_tool_call_times_out_in_the_timeline(sandbox_factory: Factory) -> None:
