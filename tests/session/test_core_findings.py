@@ -576,3 +576,13 @@ def test_redacted_input_audio_is_counted_not_judged() -> None:
             e.audio = AudioInfo(None, True)
     r = results(s)["session-audio"]
     assert r.status is Status.PASS and "redacts" in r.summary
+
+
+def test_a_three_word_echo_repeated_is_echo() -> None:
+    s = Script().open()
+    for _ in range(3):
+        s.reply("Sure I can do that for you right away.", cut_after=1.3, speak=3.0)
+        s.user_after_cut("Sure I can")  # what was said before the cut came back
+    s.end()
+    echo = results(s)["session-echo"]
+    assert "transcript" in echo.evidence["signals"]
