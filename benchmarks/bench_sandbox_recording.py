@@ -1,6 +1,6 @@
 """What recording a session costs the sandbox: CPU per minute of session and peak memory.
 
-    .venv/bin/python benchmarks/bench_sandbox_recording.py          # a 30-minute session
+    .venv/bin/python benchmarks/bench_sandbox_recording.py          # a 10-minute session
     .venv/bin/python benchmarks/bench_sandbox_recording.py --quick  # one minute (CI)
 
 The sandbox records every session it runs (stereo Ogg/Opus, written as it goes) on its
@@ -67,9 +67,9 @@ print(json.dumps({"cpu_s": cpu, "rss_mb": peak, "bytes": os.path.getsize(path)})
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one minute instead of thirty")
+    parser.add_argument("--quick", action="store_true", help="one minute instead of ten")
     args = parser.parse_args()
-    seconds = 60.0 if args.quick else 1800.0
+    seconds = 60.0 if args.quick else 600.0
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
             [sys.executable, "-c", CHILD, str(seconds), str(Path(tmp) / "audio.ogg")],
