@@ -496,6 +496,8 @@ class Connection:
         samples, rate = audio.decode(data, encoding)
         if self.session.recorder is not None:
             self.session.recorder.user(samples, rate, time.time())
+        if rate == 24000:
+            self.talk.ears.listen(samples)
         self.session.audio_received = True
         self.session.audio_s += samples.size / rate
         for event in self.detector.feed(samples):

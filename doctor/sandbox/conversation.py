@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from doctor.sandbox import audio, rules, shapes
+from doctor.sandbox.hearing import Ears
 from doctor.sandbox.store import ReplyRecord, Session, ToolCallRecord, UserTurnRecord
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ class Conversation:
         self.finished_calls: set[str] = set()
         self.utterances = 0
         self.barge_task: asyncio.Task[None] | None = None  # a barge-in being decided
+        self.ears = Ears()
 
     @property
     def session(self) -> Session:
@@ -119,6 +121,9 @@ class Conversation:
         await self._speech_started_late()
         self.utterances += 1
         text = f"(sandbox heard {speech_s:.1f} s of speech)"
+        own = self._own_words(speech_s)
+        if own:  # its own voice came back: transcribed, as a recogniser would
+            text = own
         turns = self.session.user_turns
         if not turns or turns[-1].ended_at is not None:  # a stop without its start
             turns.append(UserTurnRecord(self._user_item(), None))
@@ -131,6 +136,16 @@ class Conversation:
         if self.turn_task is not None and not self.turn_task.done():
             return
         self.turn_task = self.conn.spawn(self._turn(turn))
+
+    def _own_words(self, speech_s: float) -> str | None:
+        """The words of the agent's latest reply, when the utterance is its voice."""
+        if not self.ears.hears_itself(speech_s):
+            return None
+        for record in reversed(self.session.replies):
+            words = record.spoken_text if record.spoken_text is not None else record.text
+            if words:
+                return words
+        return None
 
     def _user_item(self) -> str:
         return (
@@ -327,6 +342,7 @@ class Conversation:
                 }
             )
             reply.sent_chunks += 1
+            self.ears.speak(piece)
             if self.session.recorder is not None:
                 self.session.recorder.agent(piece, time.time())
             if reply.record.audible_start_at is None and reply.sent_chunks > reply.lead_chunks:

@@ -17,7 +17,7 @@ import numpy.typing as npt
 RATE = 24000  # the sandbox's working rate (the API's PCM rate)
 FILE_RATE = 48000  # what the vendor's recordings decode at
 FLUSH_S = 0.5  # write once this much is final
-JITTER_S = 0.1  # arrival jitter absorbed before a chunk counts as after a pause
+JITTER_S = 0.5  # arrival jitter absorbed before a chunk counts as after a pause
 Int16 = npt.NDArray[np.int16]
 
 
@@ -142,8 +142,9 @@ class Recorder:
             return
         self.closed = True
         try:
-            last = max(round((end - self.t0) * RATE), *self.track.pointer)
-            self._write(last)
+            # The recording ends with the session: a client that caught up after a stall
+            # in a burst may have run its channel past that; the overrun is dropped.
+            self._write(max(round((end - self.t0) * RATE), self.track.base))
             self._write_tail()
         finally:
             self.file.close()

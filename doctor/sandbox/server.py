@@ -104,6 +104,7 @@ class Sandbox:
         self._timers: set[asyncio.Task[None]] = set()
         self.rest = SessionsRest(self)
         self._artifacts_tmp: str | None = None
+        self._folders: dict[str, str] = {}  # session id -> its artifacts folder
         self._first_end_taken = False  # fault slow-first-ended: only the first is late
         self.sessions_admitted = 0  # first session.updates accepted (fault at-capacity-after)
 
@@ -274,6 +275,17 @@ class Sandbox:
             session_id=session.id,
             ready_in_s=self.config.artifacts_delay_s,
         )
+        self._prune_artifacts(session.artifacts.folder)
+
+    def _prune_artifacts(self, newest: str) -> None:
+        """Sessions the store no longer keeps (it holds the last 500) leave no files in
+        the sandbox's temporary folder; an --artifacts-dir is the user's to keep."""
+        if self.config.artifacts_dir:
+            return
+        self._folders[os.path.basename(newest)] = newest
+        known = self.store.finished.keys() | self.store.sessions.keys()
+        for sid in [sid for sid in self._folders if sid not in known]:
+            shutil.rmtree(self._folders.pop(sid), ignore_errors=True)
 
     async def __aenter__(self) -> Sandbox:
         return await self.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import ssl
 from collections.abc import Callable
@@ -252,8 +253,8 @@ def test_a_close_without_session_end_shows_after_the_grace_window(
 def test_echo_fed_back_cuts_replies_again_and_again(sandbox_factory: Factory) -> None:
     """A client that plays the agent into its own microphone: every reply is interrupted
     soon after it becomes audible, and the left channel carries the agent's voice."""
-    sb = sandbox_factory(reply_s=2.0, artifacts_delay_s=0)
-    run = converse(sb, Script(speech=[(0.8, 0.6)], echo_gain=0.5, duration_s=7.0))
+    sb = sandbox_factory(reply_s=2.0, artifacts_delay_s=0, barge_in_delay_s=1.2)
+    run = converse(sb, Script(speech=[(2.6, 0.6)], echo_gain=0.5, duration_s=10.0))
     finished(sb, run.session_id)
     session = sb.sandbox.store.finished[str(run.session_id)]
     timeline = read_timeline(session.artifacts.timeline)
@@ -262,26 +263,20 @@ def test_echo_fed_back_cuts_replies_again_and_again(sandbox_factory: Factory) ->
         if t["status"] == "interrupted" and t["agent_reply_started_at_ms"] is not None
     ]  # fmt: skip
     assert len(cut) >= 2
-    assert all(t["interrupted_at_ms"] - t["agent_reply_started_at_ms"] < 1500 for t in cut)
+    # cut ~1.4 s in: the barge-in delay (1.2 s) after the echo starts; 2 s on a busy machine
+    assert all(t["interrupted_at_ms"] - t["agent_reply_started_at_ms"] < 2000 for t in cut)
     samples, rate = soundfile.read(session.artifacts.recording, dtype="float32")
-    right_on, left_on = onsets(samples[:, 1], rate), onsets(samples[:, 0], rate)
-    lags = [min((x - r for x in left_on if x > r), default=9.0) for r in right_on]
-    assert len(right_on) >= 3
-    # each agent onset comes back on the user's channel after the client's echo path
-    assert all(0.05 <= lag <= 0.4 for lag in lags), lags
+    # while each cut reply played (the user, speaking only 2.6-3.2 s after ready, was
+    # silent), the user's channel carried the agent's voice: the echo
+    zero = timeline["started_at_unix_ms"] / 1000 - 0.2  # the recording starts ~0.2 s early
 
+    def left_dbfs(a_ms: int, b_ms: int) -> float:
+        a, b = round((a_ms / 1000 - zero) * rate), round((b_ms / 1000 - zero) * rate)
+        part = samples[a:b, 0]
+        return float(20 * np.log10(np.sqrt(np.mean(part**2)) + 1e-9))
 
-def onsets(x: np.ndarray[Any, Any], rate: int, dbfs: float = -40.0) -> list[float]:
-    """Times where the 10 ms level rises above `dbfs` after at least 50 ms below it."""
-    hop = rate // 100
-    frames = x[: len(x) // hop * hop].reshape(-1, hop)
-    loud = 20 * np.log10(np.sqrt(np.mean(frames**2, axis=1)) + 1e-9) > dbfs
-    out, quiet = [], 5
-    for i, on in enumerate(loud):
-        if on and quiet >= 5:
-            out.append(i / 100)
-        quiet = 0 if on else quiet + 1
-    return out
+    levels = [left_dbfs(t["agent_reply_started_at_ms"] + 300, t["interrupted_at_ms"]) for t in cut]
+    assert all(level > -40 for level in levels), levels
 
 
 def test_an_unanswered_tool_call_times_out_in_the_timeline(sandbox_factory: Factory) -> None:
@@ -330,3 +325,34 @@ def test_the_command_keeps_artifacts_where_asked(
     assert (folder / "recording" / "audio.ogg").is_file()
     timeline = read_timeline(str(folder / "timeline.json"))
     assert [t["turn_id"] for t in timeline["turns"]][1] == "user_speech_1"
+
+
+def test_sessions_the_store_forgets_leave_no_files(
+    sandbox_factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from doctor.sandbox import store
+
+    monkeypatch.setattr(store, "KEEP_FINISHED", 2)
+    sb = sandbox_factory(reply_s=0.3, artifacts_delay_s=0)
+    ids = [converse(sb, Script(duration_s=0.3)).session_id for _ in range(3)]
+    finished(sb, ids[-1])
+    root = sb.sandbox.artifacts_root
+    assert sorted(os.listdir(root)) == sorted(ids[1:])
+
+
+def test_odd_requests_get_plain_answers(sandbox_factory: Factory) -> None:
+    sb = sandbox_factory(reply_s=0.3)
+    auth = {"Authorization": sb.api_key}
+    with http(sb) as client:
+        answers = {
+            "limit": client.get(f"{base(sb)}/v1/sessions?limit=abc", headers=auth).status_code,
+            "range": client.get(f"{base(sb)}/v1/sessions?limit=500", headers=auth).status_code,
+            "cursor": client.get(f"{base(sb)}/v1/sessions?cursor=%%%", headers=auth).status_code,
+            "deep": client.get(f"{base(sb)}/v1/sessions/a/b", headers=auth).status_code,
+            "post": client.post(f"{base(sb)}/v1/sessions", headers=auth).status_code,
+            "file": client.get(f"{base(sb)}/_artifacts/x/timeline.json").status_code,
+        }
+    assert answers == {
+        "limit": 422, "range": 422, "cursor": 400, "deep": 404, "post": 405, "file": 403,
+    }  # fmt: skip
+    assert not sb.find("server.task_failed")

@@ -38,7 +38,8 @@ def test_a_good_session_is_downloaded_and_analysed_without_a_warning(
     sb = sandbox_factory(reply_s=1.0, artifacts_delay_s=0)
     sid = ended(sb, Script(speech=[(1.5, 0.8)], duration_s=4.5))
     save = tmp_path / "saved"
-    code, report, out, err = session_cli(sb, sid, "--save", str(save))
+    written = tmp_path / "report.json"
+    code, report, out, err = session_cli(sb, sid, "--save", str(save), "--report", str(written))
     assert code == 0, err
     (fetch,) = fetch_results(report)
     assert fetch["status"] == "pass" and fetch["evidence"]["public_close_reason"] == "client_end"
@@ -56,7 +57,7 @@ def test_a_good_session_is_downloaded_and_analysed_without_a_warning(
     # the key went to the REST API only, never to an artifact URL, nor into any output
     assert not sb.find("artifact.authorization_sent")
     assert len(sb.find("artifact.served", session_id=sid)) == 3
-    no_key_anywhere(sb.api_key, out, err, folder=save)
+    no_key_anywhere(sb.api_key, out, err, written.read_text(), folder=save)
 
 
 def test_the_default_folder_is_temporary_and_removed(
@@ -202,3 +203,37 @@ def test_no_api_key_is_one_line(sandbox_factory: Factory) -> None:
     proc = run_cli("session", "sess_" + "0" * 32, env=cli_env())
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "API key" in proc.stderr
+
+
+def test_through_a_proxy_with_a_plot(sandbox_factory: Factory, tmp_path: Path) -> None:
+    """The REST calls and the downloads go through --proxy (a real tinyproxy); --plot
+    draws the session."""
+    from sandbox_wire import tinyproxy
+
+    sb = sandbox_factory(reply_s=0.3, artifacts_delay_s=0)
+    sid = ended(sb, Script(speech=[(1.2, 0.5)], duration_s=2.5))
+    png = tmp_path / "session.png"
+    with tinyproxy(tmp_path, [sb.port]) as (proxy, log):
+        code, report, _, err = session_cli(sb, sid, "--proxy", proxy, "--plot", str(png))
+        text = log.read_text()
+    assert code == 0, err
+    assert fetch_results(report)[0]["status"] == "pass"
+    assert text.count(f"CONNECT 127.0.0.1:{sb.port}") >= 4  # the session, three artifacts
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_an_unreachable_api_is_one_cause(tmp_path: Path) -> None:
+    from sandbox_wire import unanswering_listener
+
+    with unanswering_listener() as port:
+        url = f"http://127.0.0.1:{port}/v1/token"
+        env = cli_env({"ASSEMBLYAI_API_KEY": "k" * 32})
+        proc = run_cli(
+            "session", "sess_" + "0" * 32, "--token-url", url, "--timeout", "0.5", "--json",
+            env=env,
+        )  # fmt: skip
+    report = json.loads(proc.stdout)
+    (fetch,) = fetch_results(report)
+    assert (proc.returncode, fetch["cause"]) == (1, "sessions_api_unreachable")
+    assert "0.5 s" in fetch["summary"]
+    assert "k" * 32 not in proc.stdout + proc.stderr

@@ -76,10 +76,13 @@ def test_a_client_that_feeds_the_agent_back_shows_an_echo_loop(sandbox_factory: 
     found = checks(report)
     echo = found["session-echo"]
     assert (echo["status"], echo["cause"]) == ("fail", "echo_loop")
-    assert {"audio", "interruptions"} <= set(echo["evidence"]["signals"])
+    # all three signs: the voice in the user channel, the agent's words in the user's
+    # transcripts (the sandbox transcribes its own voice when it hears it), early cuts
+    assert set(echo["evidence"]["signals"]) == {"audio", "transcript", "interruptions"}
     audio = echo["evidence"]["audio"]
-    # the client's echo path: 120 ms of its own, plus a 20 ms tick and the network
-    assert 120 <= audio["delay_ms"] <= 300
+    # the client's echo path: 120 ms of its own, plus a 20 ms tick and the network (and
+    # the scheduling of a loaded machine)
+    assert 120 <= audio["delay_ms"] <= 600
     assert found["session-interruptions"]["cause"] == "self_interruptions"
     assert report["exit_code"] == 1
 
@@ -156,3 +159,15 @@ def test_audio_sent_before_ready_is_refused_and_reported(
     assert any(
         c["cause"] == "session_error" and "before session.ready" in c["summary"] for c in errors
     )
+
+
+def test_the_live_quirks_raise_no_false_alarm(sandbox_factory: Factory) -> None:
+    """Timelines as the field wrote them: `ended.reason` participant_disconnected after a
+    proper session.end (public reason client_end), the first answer split into
+    `user_speech_1` + a reply labelled `greeting`, replies opening with silence. None of it
+    is a problem."""
+    sb = sandbox_factory(**FIELD, timeline_quirks=True, timeline_reason="participant_disconnected")
+    sid = ended(sb, Script(speech=[(2.6, 0.6), (6.2, 0.6)], duration_s=9.5))
+    report = fetched(sb, sid)
+    assert not_passed(report) == {}, json.dumps(report["checks"], indent=1)[:3000]
+    assert checks(report)["session-billing"]["status"] == "pass"
