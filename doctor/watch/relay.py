@@ -173,6 +173,7 @@ class Relay:
             open_timeout=self.upstream.timeout + 5,
             logger=_handshake_logger(self.on_line),
             server_header="agent-doctor-watch",
+            create_connection=_connection_class(self.on_line),
         )
         sock = next(iter(self.server.sockets))
         self.port = int(sock.getsockname()[1])
@@ -518,6 +519,26 @@ def _text_response(connection: ServerConnection, status: int, text: str) -> Resp
 
 def _short(exc: BaseException) -> str:
     return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+
+
+def _connection_class(on_line: Callable[[str], None]) -> Any:
+    """websockets' server connection, saying in one line why a handshake did not happen
+    (garbage instead of HTTP, a client gone mid-request): websockets itself says nothing."""
+    from websockets.asyncio.server import ServerConnection
+
+    class WatchedConnection(ServerConnection):
+        async def handshake(self, *args: Any, **kwargs: Any) -> None:
+            await super().handshake(*args, **kwargs)
+            if self.request is None:
+                exc = self.protocol.handshake_exc
+                cause = exc.__cause__ if exc is not None and exc.__cause__ else exc
+                what = f"{type(cause).__name__}: {_short(cause)}" if cause else "closed early"
+                on_line(
+                    "relay: an app connection failed during the handshake: no valid HTTP "
+                    f"request ({what})"
+                )
+
+    return WatchedConnection
 
 
 class _LineHandler(logging.Handler):

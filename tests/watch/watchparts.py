@@ -107,18 +107,27 @@ class WatchProcess:
         return json.loads(self.stdout)
 
 
-def start_watch(sb: ThreadedSandbox, *args: str, env: dict[str, str] | None = None) -> WatchProcess:
+def start_watch(
+    sb: ThreadedSandbox | None,
+    *args: str,
+    env: dict[str, str] | None = None,
+    ws_url: str | None = None,
+    timeout: float = 10,
+) -> WatchProcess:
+    """`agent-doctor watch` relaying to the sandbox (or to `ws_url`), its URL parsed."""
+    ws = ws_url or (sb.ws_url if sb else "")
+    token = sb.token_url if sb else ws.replace("ws", "http", 1).replace("/v1/ws", "/v1/token")
     cmd = [
         sys.executable,
         "-m",
         "doctor",
         "watch",
         "--ws-url",
-        sb.ws_url,
+        ws,
         "--token-url",
-        sb.token_url,
+        token,
         "--timeout",
-        "10",
+        str(timeout),
         *args,
     ]
     full_env = dict(os.environ)
