@@ -4,7 +4,6 @@ the other sessions, and nothing ends in a traceback. Real sockets throughout."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import signal
@@ -149,7 +148,7 @@ def test_upstream_refusing_the_upgrade_is_passed_on(
     wp = start_watch(sb, "--json")
     assert _refused_status(wp.url) == 401  # what the app would have got directly
     wp.wait_line(lambda line: "refused the upgrade with HTTP 401" in line)
-    rc, out = wp.finish(sig=signal.SIGINT)
+    _, out = wp.finish(sig=signal.SIGINT)
     assert "Traceback" not in wp.stderr_text
     relay = next(c for c in json.loads(out)["checks"] if c["id"] == "watch-relay")
     assert relay["evidence"]["connections_refused_upstream"] == 1
@@ -169,29 +168,52 @@ def test_upstream_dropping_mid_session(sandbox_factory: Callable[..., ThreadedSa
     start = start_watch(sb, "--json", "--sessions", "1")
     code = run(app())
     assert code == 1006  # the app sees the drop as it would directly
-    rc, out = start.finish()
+    _, out = start.finish()
     report = json.loads(out)
     assert "Traceback" not in start.stderr_text
     assert "the service dropped the connection" in start.stderr_text
     assert any(c["cause"] == "abrupt_close" for c in problems(report))
 
 
-def test_a_frame_is_forwarded_byte_for_byte(sandbox: ThreadedSandbox) -> None:
-    """What the app sends reaches the service unchanged (the sandbox's own log of it), and
-    what the service sends reaches the app unchanged (the capture's copy of it)."""
-    wp = start_watch(sandbox, "--json", "--sessions", "1")
-    odd = '{"type":"session.update",  "session":{"system_prompt":"caf\\u00e9 \u2603"}}'
+def test_frames_are_forwarded_byte_for_byte() -> None:
+    """An upstream that echoes every frame back as it came: what the app gets back is
+    exactly what it sent, text (odd spacing, escapes, raw UTF-8) and binary alike."""
+    from websockets.asyncio.server import serve
 
-    async def app() -> App:
-        a = await App.open(wp.url, api_key=sandbox.api_key)
-        await a.send(odd)
-        await a.wait("session.ready")
-        await a.send({"type": "input.audio", "audio": base64.b64encode(b"\0\0" * 1200).decode()})
-        await a.end()
-        return a
+    sent: list[str | bytes] = [
+        '{"type":"session.update",  "session":{"system_prompt":"caf\\u00e9 \u2603"}}',
+        b"\x00\xffbinary\x80",
+        "not json at all \u00e9",
+        '{"type": "input.audio", "audio": "AAAA"}\n',
+    ]
 
-    a = run(app())
-    wp.finish()
-    update = sandbox.find("session.update")
-    assert update, "the sandbox saw no session.update"
-    assert a.received[0]["type"] in ("session.updated", "session.ready")
+    async def go() -> tuple[list[str | bytes], list[str | bytes]]:
+        seen: list[str | bytes] = []
+
+        async def echo(ws):  # type: ignore[no-untyped-def]
+            async for msg in ws:
+                seen.append(msg)
+                await ws.send(msg)
+
+        async with serve(echo, "127.0.0.1", 0) as server:
+            port = next(iter(server.sockets)).getsockname()[1]
+            loop = asyncio.get_running_loop()
+            wp = await loop.run_in_executor(
+                None, lambda: start_watch(None, "--json", ws_url=f"ws://127.0.0.1:{port}/v1/ws")
+            )
+            a = await App.open(wp.url, api_key="key-for-the-echo-server")
+            got: list[str | bytes] = []
+            for m in sent:
+                await a.ws.send(m)
+            a.reader.cancel()
+            for _ in sent:
+                got.append(await asyncio.wait_for(a.ws.recv(), 10))
+            await a.ws.close()
+            await loop.run_in_executor(None, lambda: wp.finish(sig=signal.SIGINT))
+        assert "Traceback" not in wp.stderr_text
+        return seen, got
+
+    seen, got = run(go())
+    assert seen == sent  # the upstream got exactly what the app sent
+    assert got == sent  # and the app got exactly what the upstream sent
+    assert [type(x) for x in got] == [type(x) for x in sent]
