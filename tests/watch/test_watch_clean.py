@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from clirun import assert_valid_report
 from watchparts import App, chunked, pcm16, problems, run, speech, start_watch
 
 from doctor.capture.format import decode, is_header
@@ -26,8 +27,9 @@ def test_a_well_behaved_app_gets_a_clean_report(sandbox: ThreadedSandbox, tmp_pa
 
     a = run(app())
     rc, out = wp.finish()
-    report = json.loads(out)
+    report = assert_valid_report(json.loads(out))
     assert rc == 0, wp.stderr_text
+    assert [s["input"] for s in report["sessions"]] == [str(capture)]
     assert problems(report) == [], report["summary"]
     ids = {c["id"] for c in report["checks"]}
     assert {"watch-audio", "watch-close", "watch-relay"} <= ids

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+from clirun import assert_valid_report
 from websockets.asyncio.client import ClientConnection, connect
 
 from doctor.sandbox.audio import synth_voice
@@ -276,7 +277,7 @@ def watch_run(
         raise
     rc, out = wp.finish()
     assert out.strip(), f"no report (exit {rc}); stderr:\n{wp.stderr_text}"
-    report = json.loads(out)
+    report = assert_valid_report(json.loads(out))
     assert rc == (1 if any(c["status"] in ("fail", "error") for c in report["checks"]) else 0)
     return report, wp
 
