@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import click
 
 from doctor import __version__
+from doctor.browser.options import all_browser_options
 from doctor.context import API_KEY_ENV, REGIONS, Context, Credential
 from doctor.registry import CheckSpec, Registry, load_checks
 from doctor.report.redact import Redactor, ScrubbingFilter
@@ -34,8 +35,10 @@ log = logging.getLogger("doctor")
 LAZY_COMMANDS: dict[str, str] = {
     "analyze": "doctor.commands.analyze:analyze_command",
     "devices": "doctor.commands.devices:devices_command",
+    "browser": "doctor.browser.command:browser_command",
     "echo": "doctor.commands.echo:echo_command",
     "sandbox": "doctor.sandbox.cli:sandbox",
+    "session": "doctor.commands.session:session_command",
     "validate-audio": "doctor.commands.validate_audio:validate_audio",
     "watch": "doctor.commands.watch:watch_command",
 }
@@ -93,6 +96,15 @@ def report_options(fn: F) -> F:
 
 def service_options(fn: F) -> F:
     """Where and how to reach the service: shared by every command that talks to it."""
+    return service_options_with(fn)
+
+
+def service_options_with(
+    fn: F,
+    timeout_default: float = 10.0,
+    timeout_help: str = "Seconds to wait for each network step.",
+) -> F:
+    """`service_options` with another --timeout (`browser`: the wait for the page)."""
     for opt in reversed(
         [
             click.option(
@@ -128,9 +140,9 @@ def service_options(fn: F) -> F:
             click.option(
                 "--timeout",
                 type=click.FloatRange(min=0.1),
-                default=10.0,
+                default=timeout_default,
                 show_default=True,
-                help="Seconds to wait for each network step.",
+                help=timeout_help,
             ),
         ]
     ):
@@ -314,6 +326,12 @@ def run_and_report(
         results = asyncio.run(run_checks(specs, ctx, progress))
     finally:
         progress.close()
+    browser_env = None
+    if params.get("browser"):  # `all --browser`: the page's checks after the Python ones
+        from doctor.browser.command import run_after_checks
+
+        page_results, browser_env = run_after_checks(ctx, params)
+        results = [*results, *page_results]
     report = build_report(
         command,
         ctx,
@@ -322,6 +340,8 @@ def run_and_report(
         round((time.monotonic() - t0) * 1000),
         params.get("report_path"),
     )
+    if browser_env is not None:
+        report["environment"]["browser"] = ctx.redactor.scrub_obj(browser_env)
     emit_report(report, params)
     sys.exit(exit_code(results))
 
@@ -356,6 +376,7 @@ def cli() -> None:
 
 @cli.command("all")
 @run_options
+@all_browser_options
 def all_command(**params: Any) -> None:
     """Run every check and print a report."""
     registry = _registry()

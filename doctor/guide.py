@@ -633,6 +633,39 @@ _ENTRIES: tuple[Entry, ...] = (
         _A_RESUME,
     ),
     # --- audio on real setups (issue 14) ---
+    Entry(
+        "audio_sample_length",
+        "Too little audio to judge",
+        "A single quiet chunk (the first 50 ms of a session is often near silence) carries "
+        "too little signal to tell PCM16 from other sample formats, or to measure its rate.",
+        (
+            "Validate a few seconds of speech: save the audio of several consecutive "
+            "`input.audio` messages (a JSON-lines capture works as it is).",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor validate-audio capture.jsonl",),
+        _A_BASE64,
+    ),
+    Entry(
+        "loopback_input",
+        "The input is a copy of the output, not a microphone",
+        "The chosen input records what this machine plays (a monitor of an output, or a "
+        "virtual loopback cable), digitally. It is silent until something plays, and then "
+        "everything the agent says comes straight back into the session as if the user "
+        "said it: the agent interrupts itself on every reply.",
+        (
+            "Pick the real microphone: `agent-doctor devices` lists the inputs; pass one with "
+            "`--input-device`, and make it the default in your app or system settings.",
+            "PulseAudio/PipeWire: `pactl set-default-source SOURCE` with a source that is not "
+            "a `.monitor` (see `pactl list short sources`).",
+            "macOS: BlackHole or Loopback as the input is only right for recording what plays; "
+            "choose the built-in or headset microphone in Sound settings.",
+            "Windows: disable Stereo Mix / What U Hear as the default recording device.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor devices", "pactl list short sources"),
+        _A_ECHO,
+    ),
     # --- session analysis: session, analyze (issue 15) ---
     Entry(
         "session_echo",
@@ -648,7 +681,7 @@ _ENTRIES: tuple[Entry, ...] = (
             "VoiceProcessingIO, Windows communications mode, WebRTC AEC).",
             "Seen in this session: {detail}",
         ),
-        ("agent-doctor check echo", "agent-doctor browser"),
+        ("agent-doctor check echo",),
         _A_ECHO,
     ),
     Entry(
@@ -777,6 +810,34 @@ _ENTRIES: tuple[Entry, ...] = (
         _A_SUPPORT,
     ),
     Entry(
+        "silent_replies",
+        "Replies complete without a word",
+        "A reply that ends `completed` with no transcript and no audible audio, and no "
+        "`session.error`, is how the live service answered when the model could not be "
+        "called (a bring-your-own LLM the account has no LLM Gateway access to).",
+        (
+            "Try the managed LLM (no `llm` on the agent), or a model your account can call: "
+            "the LLM Gateway answers 400 for models it does not give you.",
+            "If the agent uses the managed LLM, send this report to support@assemblyai.com "
+            "with the session id. Detail: {detail}",
+        ),
+        (),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "conversation_message",
+        "conversation.message content does not reach the model",
+        "The live service accepts `conversation.message` (roles `user` and `system`) without "
+        "an error, but the model never sees its content.",
+        (
+            "For the next turn only, send `reply.create` with `instructions`.",
+            "For lasting context, send `session.update` with a new `system_prompt` (it takes "
+            "effect on the next reply).",
+        ),
+        (),
+        _A_SUPPORT,
+    ),
+    Entry(
         "audio_before_ready",
         "Audio sent before session.ready",
         "The service starts listening at `session.ready`; audio sent earlier is refused or "
@@ -787,6 +848,109 @@ _ENTRIES: tuple[Entry, ...] = (
         ),
         (),
         _A_BASE64,
+    ),
+    # (issue 15, fetching sessions: agent-doctor session)
+    Entry(
+        "session_id_format",
+        "That is not a session id",
+        "Session ids look like `sess_` followed by 32 hexadecimal digits; `{detail}` is not "
+        "one, so nothing was asked of the service.",
+        (
+            "Copy the id from `session.ready.session_id` in your app's log (or from "
+            "`agent-doctor session --recent 5`), not the resume token, an agent id or an item "
+            "id.",
+        ),
+        ("agent-doctor session --recent 5",),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "sessions_key_refused",
+        "The Sessions API refused the API key",
+        "{host} answered {code} to the key from {detail}; the Sessions API, like the token "
+        "endpoint, wants the account's API key (a temporary token cannot read sessions).",
+        (
+            "Use the API key of the account that ran the session: `--api-key` or "
+            "ASSEMBLYAI_API_KEY (the raw key; `Bearer` is accepted too).",
+            "Check the key in the dashboard; a revoked or mistyped key is refused.",
+        ),
+        ("agent-doctor check token -v",),
+        _A_TOKEN,
+    ),
+    Entry(
+        "session_not_found",
+        "No such session for this key in region {region}",
+        "{host} knows no session `{detail}` for this API key. Sessions are kept per account "
+        "and per region: a session of another account, or one that ran in the other region, "
+        "answers the same 404.",
+        (
+            "If the app connects to {other_host}, ask there: `--region {other_region}`.",
+            "If another account's key opened the session, use that key.",
+            "Check the id against `session.ready.session_id` in the app's log; "
+            "`agent-doctor session --recent 5` lists this key's newest sessions.",
+        ),
+        ("agent-doctor session --recent 5 --region {region}",),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "session_in_other_region",
+        "The session ran in region {other_region}",
+        "The session is not in region {region} but {other_host} has it: sessions are stored "
+        "in the region that ran them.",
+        ("Ask the region that ran it: `--region {other_region}`.",),
+        ("agent-doctor session {detail} --region {other_region}",),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "artifacts_not_ready",
+        "The session's artifacts are not ready yet",
+        "The service lists a session's recording, timeline and metadata only once the "
+        "session is complete: a few seconds after its end (about 7 s in the field), longer "
+        "for a session still open or in its grace window.",
+        (
+            "Wait a few seconds and run the same command again.",
+            "If the session is still `active`, end it with `session.end` first (a dropped "
+            "session stays open through its grace window).",
+        ),
+        ("agent-doctor session {detail}",),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "artifact_url_expired",
+        "The artifact links expired before the download",
+        "Artifact URLs are pre-signed and short-lived; the links read from the Sessions API "
+        "had expired when they were fetched, also after asking for fresh ones.",
+        (
+            "Run the command again: each run asks for fresh links.",
+            "Check this machine's clock (pre-signed URLs are checked against the time) and "
+            "raise `--timeout` on a slow link.",
+        ),
+        ("agent-doctor session {detail}",),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "artifact_download_failed",
+        "An artifact could not be downloaded",
+        "The Sessions API gave a link, but fetching it failed: {detail}.",
+        (
+            "Artifact links point at a storage host, not at {host}; allow it through "
+            "{proxy} and the firewall (HTTPS, port 443).",
+            "Run the command again; with `--save DIR` the files that did arrive stay there.",
+        ),
+        ("agent-doctor check wss",),
+        _A_FIREWALL,
+    ),
+    Entry(
+        "sessions_api_unreachable",
+        "The Sessions API could not be reached",
+        "No usable answer from {host}: {detail}.",
+        (
+            "The REST API is on the token URL's host; `agent-doctor all` tells DNS, TCP, TLS "
+            "and proxy problems apart.",
+            "Behind a proxy, pass it with `--proxy`; behind an inspecting proxy, its CA with "
+            "`--ca-bundle`.",
+        ),
+        ("agent-doctor all",),
+        _A_FIREWALL,
     ),
     # --- the relay: watch (issue 16) ---
     Entry(
@@ -844,6 +1008,179 @@ _ENTRIES: tuple[Entry, ...] = (
         _A_SUPPORT,
     ),
     # --- the browser (issue 17) ---
+    Entry(
+        "browser_secure_context",
+        "The page is not a secure context: browsers hide the microphone from it",
+        "Browsers expose `navigator.mediaDevices` and AudioWorklet only to secure origins "
+        "(https, or http on localhost/127.0.0.1). On any other http origin the microphone call "
+        "fails with a `TypeError` (`mediaDevices` is undefined), not with `NotAllowedError`.",
+        (
+            "Serve your app over HTTPS, or from http://localhost / http://127.0.0.1 while "
+            "developing.",
+            "Test `window.isSecureContext` first and tell the user why the microphone is "
+            "unavailable.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor browser",),
+        _A_MIC,
+    ),
+    Entry(
+        "browser_unsupported",
+        "This browser lacks an API a voice agent page needs",
+        "The page needs `AudioContext`, `AudioWorklet`, `getUserMedia` and `WebSocket`; one "
+        "of them is missing in this browser or profile.",
+        (
+            "Update the browser, or use a current Chrome, Edge, Firefox or Safari (14.1 or later).",
+            "Check enterprise policies or extensions that disable Web Audio or WebRTC.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor browser",),
+        _A_MIC,
+    ),
+    Entry(
+        "browser_permission",
+        "The browser refused the microphone",
+        "`getUserMedia` ended with `NotAllowedError`: the user or the site settings refused "
+        "the microphone, or the operating system blocks the browser from it.",
+        (
+            "Allow the microphone for this site: click the icon left of the address bar "
+            "(Chrome: Site settings → Microphone → Allow; Firefox: the microphone icon → "
+            "remove the block; Safari: Settings for This Website → Microphone → Allow), then "
+            "reload.",
+            "macOS: System Settings → Privacy & Security → Microphone, enable the browser, "
+            "then restart it. Windows: Settings → Privacy & security → Microphone → allow "
+            "desktop apps.",
+            "In your app, tell the user what to do when `NotAllowedError` comes back; a "
+            "'Permission dismissed' message means the prompt was closed: ask again from a click.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor browser",),
+        _A_MIC,
+    ),
+    Entry(
+        "browser_microphone",
+        "The browser's microphone is missing, busy or silent",
+        "`getUserMedia` found no input, could not open it (another app holds it, or the "
+        "constraints cannot be met), or the track delivers only silence.",
+        (
+            "Plug in or select a microphone in the OS sound settings and in the browser's "
+            "site settings; close other apps that use it (calls, recorders).",
+            "Unmute the device (hardware switch, OS mute, privacy shutter) and raise the input "
+            "gain.",
+            "Ask only for the constraints the guide names (`echoCancellation: true`, "
+            "`noiseSuppression: false`, `autoGainControl: true`); never `exact` values.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor browser", "agent-doctor devices"),
+        _A_MIC,
+    ),
+    Entry(
+        "browser_processing",
+        "The browser did not apply the audio processing the app asked for",
+        "`getSettings()` shows what the browser really applied; echo cancellation that is off "
+        "lets the agent hear itself, noise suppression can clip the start of words.",
+        (
+            "Ask with `getUserMedia({{audio: {{echoCancellation: true, noiseSuppression: false, "
+            "autoGainControl: true}}}})` and read `track.getSettings()` afterwards.",
+            "If echo cancellation stays off on this device, use headphones.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor browser",),
+        _A_ECHO,
+    ),
+    Entry(
+        "browser_sample_rate",
+        "The browser's audio does not run at the rate the app assumes",
+        "The API takes and sends 24 kHz PCM16. A context that is not at 24 kHz, or whose "
+        "clock delivers another number of frames than it declares, gives garbled or "
+        "chipmunk audio unless the app resamples.",
+        (
+            "Read `ctx.sampleRate` after creating the context, never assume it; resample to "
+            "24 kHz in the capture worklet and from 24 kHz in the playback worklet when they "
+            "differ.",
+            "Simplest everywhere: one AudioContext at the browser's default rate, resampling "
+            "at the edges (capture and playback).",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor browser",),
+        _A_RATE,
+    ),
+    Entry(
+        "browser_mixed_rates",
+        "Firefox: keep one AudioContext at the device rate and resample at the edges",
+        "Some Firefox versions refuse to connect a microphone to an AudioContext of another "
+        "rate (`NotSupportedError`, Bugzilla 1674892), and in Firefox a 24 kHz context left "
+        "the page's own playback uncancelled by the echo canceller (measured: -2 dB at "
+        "24 kHz, -72 dB at the device rate). The vendor's '24 kHz context' advice causes both.",
+        (
+            "Create the AudioContext without a `sampleRate` (the device rate) and resample "
+            "to 24 kHz in the capture worklet and from 24 kHz in the playback worklet.",
+            "Keep capture and playback in that one context, so the echo canceller sees the "
+            "playback it has to remove.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor browser",),
+        _A_ECHO,
+    ),
+    Entry(
+        "browser_autoplay",
+        "The AudioContext does not start",
+        "Browsers keep an AudioContext suspended until a user gesture; `resume()` can also "
+        "hang when no output device answers. The agent's audio then never plays.",
+        (
+            "Create or `resume()` the AudioContext inside the click handler that starts the "
+            "conversation, and race `resume()` against a timeout.",
+            "Check that an output device is connected and selected in the OS.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor browser",),
+        _A_MIC,
+    ),
+    Entry(
+        "browser_output",
+        "The browser's playback path is missing, late or choppy",
+        "With no output device the agent cannot be heard; underruns make its voice choppy; "
+        "a long output latency delays every reply and barge-in.",
+        (
+            "Connect and select an output device in the OS; close other apps using audio.",
+            "Keep 100-200 ms of audio queued in the playback worklet, so a late network chunk "
+            "does not starve it.",
+            "Prefer a wired headset to Bluetooth (its hands-free profile adds latency).",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor browser",),
+        _A_RATE,
+    ),
+    Entry(
+        "browser_websocket",
+        "The browser's WebSocket to the Voice Agent API did not work",
+        "A page cannot learn why a WebSocket failed to open (DNS, firewall, proxy, TLS or a "
+        "refused upgrade all show as close 1006); agent-doctor repeats the handshake to tell "
+        "which.",
+        (
+            "Mint the temporary token on your server right before connecting and pass it as "
+            "`?token=` in the WebSocket URL; never put the API key in the page.",
+            "An https page must use `wss://` (mixed content is blocked); a Content-Security-"
+            "Policy must allow the service in `connect-src`.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor browser", "agent-doctor check wss -v"),
+        _A_FIREWALL,
+    ),
+    Entry(
+        "browser_page",
+        "The browser page did not report back",
+        "agent-doctor waited for the page's results and got none: the page was not opened, "
+        "Start was not clicked, or the browser could not reach this machine's 127.0.0.1.",
+        (
+            "Open the printed http://127.0.0.1 address in the browser you use for your app, "
+            "on this same machine, and click Start; give it about 30 seconds.",
+            "If the page shows 'Download report', attach that file to your support email.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor browser --no-open",),
+        _A_SUPPORT,
+    ),
 )
 
 ENTRIES: dict[str, Entry] = {e.id: e for e in _ENTRIES}

@@ -27,6 +27,9 @@ class CheckSpec:
     timeout: Timeout = 30.0
     description: str = ""
     in_all: bool = True
+    # causes of a failed prerequisite that do not stop this check (echo needs an input
+    # that opens, not one that already carries sound: it runs despite `silent_input`)
+    runs_despite: frozenset[str] = frozenset()
 
     def timeout_for(self, ctx: Context) -> float:
         return self.timeout(ctx) if callable(self.timeout) else float(self.timeout)
@@ -45,6 +48,7 @@ class Registry:
         timeout: Timeout = 30.0,
         description: str = "",
         in_all: bool = True,
+        runs_despite: Iterable[str] = (),
     ) -> Callable[[CheckFn], CheckFn]:
         def register(fn: CheckFn) -> CheckFn:
             if id in self.checks:
@@ -54,7 +58,14 @@ class Registry:
                 raise ValueError(f"check {id!r} needs unregistered {unknown}: register it first")
             doc = (fn.__doc__ or "").strip().splitlines()
             self.checks[id] = CheckSpec(
-                id, title, fn, tuple(needs), timeout, description or (doc[0] if doc else ""), in_all
+                id,
+                title,
+                fn,
+                tuple(needs),
+                timeout,
+                description or (doc[0] if doc else ""),
+                in_all,
+                frozenset(runs_despite),
             )
             return fn
 

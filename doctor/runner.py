@@ -80,6 +80,8 @@ def _blocked_by(spec: CheckSpec, ctx: Context, selected: set[str]) -> Result | N
         if need not in selected:  # left out with --skip: the user vouches for it
             continue
         dep = ctx.results[need]
+        if dep.status is Status.FAIL and dep.cause in spec.runs_despite:
+            continue
         if not dep.status.is_ok:
             verb = "was skipped" if dep.status is Status.SKIP else f"ended with {dep.status.value}"
             return skipped(

@@ -29,7 +29,11 @@ from clirun import run_cli as _run_cli
 from realparts import need_tool, stop_process
 
 SINK = "probe"
-SOURCE = "probe_mic"
+SOURCE = "probe_mic"  # a remap of the probe's monitor: a loopback of the output
+# A microphone in a room: what is played into VOICE reaches VOICE_MIC, a remap whose
+# properties say "sound card" as a USB microphone's would (not a monitor, by name or chain)
+VOICE = "voice"
+VOICE_MIC = "voice_mic"
 # Variables a developer's own session may set that would leak into the process under test.
 _SOUND_VARS = (
     "PULSE_SERVER",
@@ -108,6 +112,10 @@ class PulseServer:
         """The CLI environment pointed at this server (overrides: PULSE_SOURCE=... etc.)."""
         return {**self.env, **overrides}
 
+    def mic_env(self, **overrides: str) -> dict[str, str]:
+        """The CLI environment with a microphone (VOICE_MIC) as the default input."""
+        return self.client_env(PULSE_SOURCE=VOICE_MIC, **overrides)
+
     def sink_state(self, sink: str = SINK) -> str:
         for line in self.pactl("list", "short", "sinks").splitlines():
             cols = line.split("\t")
@@ -119,7 +127,8 @@ class PulseServer:
 @contextlib.contextmanager
 def private_pulse(rate_hz: int = 48000) -> Iterator[PulseServer]:
     """`pulseaudio -n` in the foreground with a null sink `probe` and a remapped source
-    `probe_mic` of its monitor (a true loop: what is played into the sink is recorded)."""
+    `probe_mic` of its monitor (a true loop: what is played into the sink is recorded), and
+    a microphone `voice_mic` that hears what is played into the sink `voice`."""
     need_tool("pulseaudio", "pactl")
     d = Path(tempfile.mkdtemp(prefix="doctor-pa-"))
     sock = d / "native"
@@ -146,6 +155,11 @@ def private_pulse(rate_hz: int = 48000) -> Iterator[PulseServer]:
         "sink_properties=device.description=Probe",
         f"--load=module-remap-source master={SINK}.monitor source_name={SOURCE} "
         "source_properties=device.description=ProbeMic",
+        f"--load=module-null-sink sink_name={VOICE} rate={rate_hz} channels=1 "
+        "sink_properties=device.description=Room",
+        f"--load=module-remap-source master={VOICE}.monitor source_name={VOICE_MIC} "
+        "source_properties='device.description=RoomMic device.class=sound "
+        "device.master_device=usb-card'",
     ]
     with log.open("w") as err:
         proc = subprocess.Popen(cmd, env=daemon_env, stdout=subprocess.DEVNULL, stderr=err)

@@ -7,6 +7,7 @@ a driver that hangs costs the check its timeout, not the run. Heavy imports stay
 
 from __future__ import annotations
 
+import asyncio
 import math
 import platform
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,16 @@ if TYPE_CHECKING:
 RECORD_S = 0.5
 PROBE_RATE_HZ = 24000
 BLUETOOTH_HFP_RATES_HZ = (8000, 16000)
+
+
+def device_lock(ctx: Context) -> asyncio.Lock:
+    """One audio check at a time: a stream another check opens on the same devices
+    during the echo probe costs it samples (measured: ERL -9.7 dB instead of 0 on a
+    loopback while `sample-rate` ran beside it)."""
+    lock = ctx.shared.get("audio_device_lock")
+    if lock is None:
+        lock = ctx.shared["audio_device_lock"] = asyncio.Lock()
+    return lock
 
 
 def _portaudio_fix() -> Fix:
@@ -85,21 +96,30 @@ def _device_failure(err: DeviceError, kind: Kind) -> Result:
 # --- microphone ---------------------------------------------------------------------------------
 
 
-def _capture(spec: str | None) -> tuple[DeviceInfo, Any]:
+def _capture(spec: str | None) -> tuple[DeviceInfo, Any, dict[str, Any]]:
+    from doctor.devices.chatter import quiet_libraries
     from doctor.devices.portaudio import record, resolve_device
 
-    device = resolve_device(spec, "input")
-    return device, record(device, RECORD_S, PROBE_RATE_HZ)
+    with quiet_libraries() as chatter:
+        device = resolve_device(spec, "input")
+        samples = record(device, RECORD_S, PROBE_RATE_HZ)
+    return device, samples, chatter.evidence()
 
 
 @check("microphone", "Microphone opens and delivers sound", needs=("environment",), timeout=30.0)
 async def microphone(ctx: Context) -> Result:
     """Open the input at 24 kHz mono int16 on its own stream and record half a second."""
+    async with device_lock(ctx):
+        return await _microphone(ctx)
+
+
+async def _microphone(ctx: Context) -> Result:
     from doctor.audio.levels.capture import judge, level_stats
+    from doctor.devices.loopback import input_loopback_facts
     from doctor.devices.portaudio import DeviceError
 
     try:
-        device, samples = await run_blocking(_capture, ctx.input_device)
+        device, samples, chatter = await run_blocking(_capture, ctx.input_device)
     except DeviceError as err:
         if err.cause == "rate_unsupported":  # sample-rate names the rates; here it is an open
             err = DeviceError("open_failed", err.message, err.evidence)
@@ -110,9 +130,26 @@ async def microphone(ctx: Context) -> Result:
         "rate_hz": PROBE_RATE_HZ,
         "duration_s": round(stats.samples / PROBE_RATE_HZ, 3),
         **stats.evidence(),
+        **chatter,
+        **await run_blocking(input_loopback_facts, device),
     }
     verdict = judge(stats)
     name = f"{device.name!r} ({device.hostapi})"
+    if evidence.get("loopback_input"):
+        heard = (
+            "digital silence, because nothing was playing"
+            if verdict == "silent"
+            else f"{stats.rms_dbfs:.0f} dBFS of whatever is playing"
+        )
+        return problem(
+            Status.FAIL,
+            "loopback_input",
+            f"{name} is a loopback of an output, not a microphone "
+            f"({evidence['loopback_reason']}); it recorded {heard}, and the agent's "
+            "voice would come straight back into the session",
+            evidence,
+            guide.fix("loopback_input", device=device.name, detail=evidence["loopback_reason"]),
+        )
     if verdict == "silent":
         mac = platform.system() == "Darwin"
         why = (
@@ -199,6 +236,11 @@ def _rates_text(rates: list[int]) -> str:
 )
 async def sample_rate(ctx: Context) -> Result:
     """Open the input and output devices at exactly 24000 Hz mono int16 (separate streams)."""
+    async with device_lock(ctx):
+        return await _sample_rate(ctx)
+
+
+async def _sample_rate(ctx: Context) -> Result:
     from doctor.devices.portaudio import DeviceError
 
     probes: dict[Kind, dict[str, Any]] = {}
@@ -208,9 +250,18 @@ async def sample_rate(ctx: Context) -> Result:
         ("input", ctx.input_device),
         ("output", ctx.output_device),
     )
+    from doctor.devices import soundserver
+
+    # Asked before any stream opens: a sound server may move an idle device's rate to
+    # suit the first stream, which would hide the rate the device runs at for the app.
+    facts = await run_blocking(soundserver.query)
     for kind, spec in wanted:
         try:
             probes[kind] = await run_blocking(_probe_kind, spec, kind)
+            device = probes[kind]["device"]
+            routed = soundserver.routed_through_server(device.name, device.hostapi)
+            on_server = None if facts is None else facts.source if kind == "input" else facts.sink
+            probes[kind]["server"] = on_server if routed else None
         except DeviceError as exc:
             if exc.cause == "portaudio_missing":
                 return _device_failure(exc, kind)
@@ -237,11 +288,18 @@ async def sample_rate(ctx: Context) -> Result:
             resample_hint(k, max(p["accepted"])) for k, p in rate_bad if p["accepted"]
         ]
         which = " and ".join(f"{k} {p['device'].name!r}" for k, p in rate_bad)
+        narrow = bool(accepted) and max(accepted) in BLUETOOTH_HFP_RATES_HZ
         return problem(
             Status.FAIL,
             "rate_unsupported",
             f"{which} cannot open at 24000 Hz mono int16; "
-            f"{device.name!r} accepts {_rates_text(accepted)}",
+            f"{device.name!r} accepts {_rates_text(accepted)}"
+            + (
+                " (a telephone rate, as a Bluetooth hands-free profile runs: speech above "
+                f"{max(accepted) // 2} Hz is lost)"
+                if narrow
+                else ""
+            ),
             evidence,
             guide.fix("sample_rate", device=device.name, rates=_rates_text(accepted)),
         )
@@ -251,30 +309,49 @@ async def sample_rate(ctx: Context) -> Result:
         result.evidence.update(evidence)
         return result
 
-    differs = [
-        (k, p["device"])
-        for k, p in probes.items()
-        if round(p["device"].default_samplerate_hz) != PROBE_RATE_HZ
-    ]
-    if differs:
-        parts = [f"{k} {d.name!r} runs at {d.default_samplerate_hz:g} Hz" for k, d in differs]
-        hfp = [d for _, d in differs if round(d.default_samplerate_hz) in BLUETOOTH_HFP_RATES_HZ]
-        note = (
-            " — 8/16 kHz looks like a Bluetooth hands-free profile, which ruins recognition"
-            if hfp
-            else "; the host resamples, which is fine on a desktop"
-        )
-        first = differs[0][1]
+    return _native_rate_result(probes, evidence)
+
+
+def _native_rate_result(probes: dict[Kind, dict[str, Any]], evidence: dict[str, Any]) -> Result:
+    """Both directions opened at 24 kHz: pass, unless the hardware behind one of them runs
+    at a hands-free rate (8/16 kHz). A device at 44.1/48 kHz that the host resamples is the
+    normal, healthy desktop: its rate is evidence, not a warning."""
+    natives: dict[Kind, tuple[float, str]] = {}
+    hfp: list[str] = []
+    for kind, probe in probes.items():
+        device: DeviceInfo = probe["device"]
+        server = probe.get("server")
+        rate, where = float(device.default_samplerate_hz), "PortAudio's default rate"
+        if server is not None and server.rate_hz:
+            rate, where = float(server.rate_hz), f"the sound server's {server.name!r}"
+            evidence.update(server.evidence(f"{kind}_"))
+        natives[kind] = (rate, where)
+        evidence[f"{kind}_native_rate_hz"] = rate
+        evidence[f"{kind}_native_rate_from"] = where
+        label = server.description if server is not None else device.name
+        if round(rate) in BLUETOOTH_HFP_RATES_HZ or (server is not None and server.hands_free):
+            hfp.append(f"{kind} {label!r} runs at {rate:g} Hz")
+    if hfp:
+        kind = next(k for k in probes if any(h.startswith(k) for h in hfp))
+        device = probes[kind]["device"]
         return problem(
             Status.WARN,
             "native_rate_differs",
-            f"both open at 24000 Hz, but {', '.join(parts)}{note}",
+            f"both open at 24000 Hz, but {', '.join(hfp)}: a Bluetooth hands-free "
+            "(telephone) rate, which loses everything above 4 or 8 kHz and hurts "
+            "recognition even after resampling",
             evidence,
             guide.fix(
                 "native_rate",
-                device=first.name,
-                rates=f"{first.default_samplerate_hz:g} Hz",
-                detail="; ".join(parts),
+                device=device.name,
+                rates=f"{natives[kind][0]:g} Hz",
+                detail="; ".join(hfp),
             ),
         )
-    return passed("input and output open at 24000 Hz mono int16, natively at 24000 Hz", evidence)
+    rates = {f"{r:g}" for r, _ in natives.values()}
+    how = (
+        "natively at 24000 Hz"
+        if rates == {"24000"}
+        else "natively at " + " and ".join(sorted(rates)) + " Hz, resampled by the host"
+    )
+    return passed(f"input and output open at 24000 Hz mono int16 ({how})", evidence)

@@ -123,7 +123,19 @@ class _Recorder:
 def _play_and_record(
     inp: DeviceInfo, out: DeviceInfo, in_rate: int, probe: Probe
 ) -> tuple[NDArray[np.int16], dict[str, Any]]:
-    """Blocking. Returns the capture aligned so that its sample 0 is the probe's start."""
+    """Blocking. Returns the capture aligned so that its sample 0 is the probe's start;
+    what the C libraries printed meanwhile (underruns) is counted into the evidence."""
+    from doctor.devices.chatter import quiet_libraries
+
+    with quiet_libraries() as chatter:
+        captured, evidence = _play_and_record_quietly(inp, out, in_rate, probe)
+    evidence.update(chatter.evidence())
+    return captured, evidence
+
+
+def _play_and_record_quietly(
+    inp: DeviceInfo, out: DeviceInfo, in_rate: int, probe: Probe
+) -> tuple[NDArray[np.int16], dict[str, Any]]:
     import numpy as np
 
     from doctor.devices import portaudio as dev
@@ -232,12 +244,28 @@ def _no_capture(
     )
 
 
-@check("echo", "Speaker-to-microphone echo", needs=("microphone",), timeout=45.0)
+@check(
+    "echo",
+    "Speaker-to-microphone echo",
+    needs=("microphone",),
+    timeout=45.0,
+    # an input that opens is all the probe needs: a loopback is silent until it plays
+    runs_despite=("silent_input", "loopback_input"),
+)
 async def echo(ctx: Context) -> Result:
     """Plays two test sweeps and measures whether, when and how loud the mic hears them."""
+    from doctor.checks.audio_devices import device_lock
+
+    async with device_lock(ctx):
+        return await _echo(ctx)
+
+
+async def _echo(ctx: Context) -> Result:
+    from doctor.audio.echo.loopback import looks_like_loopback
     from doctor.audio.echo.probe import analyse_probe, make_probe
     from doctor.audio.echo.report import echo_result, playback_failed
     from doctor.devices import portaudio as dev
+    from doctor.devices.loopback import input_loopback_facts
 
     evidence: dict[str, Any] = {"mode": "live probe"}
     try:
@@ -245,6 +273,7 @@ async def echo(ctx: Context) -> Result:
     except dev.DeviceError as exc:
         return _no_capture(exc, evidence, "audio_device")
     evidence.update(inp.evidence("input_"))
+    evidence.update(await run_blocking(input_loopback_facts, inp))
     try:
         out = await run_blocking(dev.resolve_device, ctx.output_device, "output")
     except dev.DeviceError as exc:
@@ -266,4 +295,11 @@ async def echo(ctx: Context) -> Result:
     evidence.update(io_facts)
     analysis = await run_blocking(analyse_probe, probe, captured, in_rate)
     evidence.update(analysis.evidence())
+    by_behaviour = looks_like_loopback(analysis.analysis)
+    evidence["loopback_by_behaviour"] = by_behaviour
+    if by_behaviour and not evidence.get("loopback_input"):
+        evidence["loopback_input"] = True
+        evidence["loopback_reason"] = (
+            f"{inp.name!r} was digital silence at rest and then a lossless copy of the probe"
+        )
     return echo_result(analysis.analysis, evidence)

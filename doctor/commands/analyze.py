@@ -79,12 +79,13 @@ def analyze_paths(
 
 def session_results(found: list[SessionFindings]) -> list[Result]:
     """All sessions' results; with several sessions each summary names its session."""
+    from dataclasses import replace
+
     many = len(found) > 1
     out: list[Result] = []
     for f in found:
         tag = f"[{f.session_id or 'no session id'}] " if many else ""
-        for r in f.results:
-            out.append(r.__class__(**{**r.__dict__, "summary": tag + r.summary}) if tag else r)
+        out += [replace(r, summary=tag + r.summary) if tag else r for r in f.results]
     return out
 
 
@@ -106,8 +107,16 @@ def analyze_and_report(
     command: str = "analyze",
     ctx: Context | None = None,
     extra: dict[str, Any] | None = None,
+    results_before: list[Result] | None = None,
 ) -> None:
-    """Analyse, print the report (text or --json), write --report/--plot, exit (0/1/2)."""
+    """Analyse, print the report (text or --json), write --report/--plot, exit (0/1/2).
+
+    `params` as click gives them: `as_json`, `report_path`, `plot_path`, `verbose`,
+    `no_color` (and the service options, for the report's target). `agent-doctor session`
+    calls this on the folder it downloaded; `extra` adds top-level report fields.
+    `results_before`: results of getting the inputs (`session`'s downloads) that lead the
+    report; with them, an empty analysis is reported instead of refused.
+    """
     from doctor.report.build import build_report, exit_code
 
     check_report_path(params.get("report_path"))
@@ -116,9 +125,9 @@ def analyze_and_report(
     t0 = time.monotonic()
     notes: list[str] = []
     found = analyze_paths(paths, notes, Bar(sys.stderr.isatty()))
-    if not found:
+    if not found and not results_before:
         raise NoSession("no session found in " + ", ".join(paths) + " (see the lines above)")
-    results = session_results(found)
+    results = [*(results_before or []), *session_results(found)]
     sessions = [f.summary() for f in found]
     report = build_report(
         command,

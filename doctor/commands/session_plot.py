@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from doctor.session.analyzer import SessionFindings
 
 MAX_PANELS = 8
+WINDOW_S = 30.0  # the echo core's window (doctor.session.recording)
 
 
 class PlotUnavailable(Exception):
@@ -96,6 +97,10 @@ def _panel(ax: Any, f: SessionFindings) -> None:
             ax.barh(lanes["recording"] + 0.15, e - s, left=s + shift, height=0.3, color="#4c72b0")
         for s, e in rec.agent_active:
             ax.barh(lanes["recording"] - 0.15, e - s, left=s + shift, height=0.3, color="#55a868")
+        for w in (rec.echo or {}).get("windows", []):
+            color = "#c44e52" if w.get("verdict") == "echo" else "#999999"
+            start = w["start_s"] + shift
+            ax.axvspan(start, start + WINDOW_S, ymin=0, ymax=0.12, color=color, alpha=0.15)
         if rec.echo:
             e = rec.echo
             title += f" | echo in the user channel: {e.get('verdict')}" + (

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
+from doctor.devices.chatter import quiet_libraries
 from doctor.devices.errors import PortAudioFailure, classify, from_args
 
 if TYPE_CHECKING:
@@ -80,7 +81,8 @@ def missing_device_cause(kind: Kind) -> str:
 def load_sounddevice() -> ModuleType:
     """`import sounddevice`, turning a missing package or PortAudio library into a DeviceError."""
     try:
-        import sounddevice
+        with quiet_libraries():  # enumerating prints ALSA's complaints about absent cards
+            import sounddevice
     except ImportError as exc:
         raise DeviceError(
             "portaudio_missing",
@@ -277,7 +279,7 @@ def record(
     skip = int(discard_s * rate_hz)
     frames = int(duration_s * rate_hz) + skip
     try:
-        with _stream(sd, device, "input", rate_hz) as stream:
+        with quiet_libraries(), _stream(sd, device, "input", rate_hz) as stream:
             data, _overflowed = stream.read(frames)
     except Exception as exc:
         raise open_error(exc, sd, device, "input", rate_hz) from exc
@@ -290,7 +292,7 @@ def play_silence(device: DeviceInfo, duration_s: float, rate_hz: int = PROBE_RAT
 
     sd = load_sounddevice()
     try:
-        with _stream(sd, device, "output", rate_hz) as stream:
+        with quiet_libraries(), _stream(sd, device, "output", rate_hz) as stream:
             stream.write(np.zeros((int(duration_s * rate_hz), PROBE_CHANNELS), dtype=np.int16))
     except Exception as exc:
         raise open_error(exc, sd, device, "output", rate_hz) from exc
@@ -310,8 +312,9 @@ def opens_at(device: DeviceInfo, kind: Kind, rate_hz: int = PROBE_RATE_HZ) -> De
     """Open and close a stream (no audio moved); None when it opened."""
     sd = load_sounddevice()
     try:
-        stream = _stream(sd, device, kind, rate_hz)
-        stream.close()
+        with quiet_libraries():
+            stream = _stream(sd, device, kind, rate_hz)
+            stream.close()
     except Exception as exc:
         return open_error(exc, sd, device, kind, rate_hz)
     return None
@@ -324,12 +327,15 @@ def accepted_rates(
     sd = load_sounddevice()
     check = sd.check_input_settings if kind == "input" else sd.check_output_settings
     ok = []
-    for rate in rates:
-        try:
-            check(device=device.index, samplerate=rate, channels=PROBE_CHANNELS, dtype=PROBE_DTYPE)
-        except Exception:
-            continue
-        ok.append(rate)
+    with quiet_libraries():
+        for rate in rates:
+            try:
+                check(
+                    device=device.index, samplerate=rate, channels=PROBE_CHANNELS, dtype=PROBE_DTYPE
+                )
+            except Exception:
+                continue
+            ok.append(rate)
     return ok
 
 

@@ -12,7 +12,7 @@ import stat
 import sys
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING:
     from doctor.audio.format.findings import Validation
@@ -26,7 +26,9 @@ class InputError(Exception):
 
 
 def check_path(path: str) -> int | None:
-    """Raise InputError for a missing, folder, unreadable or empty path; return its size."""
+    """Raise InputError for a missing, folder or unreadable path; return its size.
+
+    An empty file is readable: it gets a report with the `empty` finding, not a usage error."""
     if path == "-":
         return None
     try:
@@ -39,8 +41,6 @@ def check_path(path: str) -> int | None:
         raise InputError(f"{path} is a folder: pass the audio file inside it") from None
     if not os.access(path, os.R_OK):
         raise InputError(f"{path}: permission denied (check the file's permissions)")
-    if stat.S_ISREG(st.st_mode) and st.st_size == 0:
-        raise InputError(f"{path} is empty (0 bytes): capture some audio first")
     return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
@@ -110,22 +110,9 @@ def open_chunks(path: str) -> Iterator[bytes]:
 
 
 def validate_path(path: str, kind: str | None) -> Validation:
-    """Validate a path or `-`; InputError for unreadable or empty input."""
+    """Validate a path or `-`; InputError for input that cannot be read. Empty input is
+    a Validation with the `empty` finding (verdict invalid)."""
     from doctor.audio.format.analyze import validate
 
     check_path(path)
-    seen = 0
-
-    def counted() -> Any:
-        nonlocal seen
-        for c in open_chunks(path):
-            seen += len(c)
-            yield c
-
-    v = validate(counted(), kind=kind)
-    if seen == 0:
-        raise InputError(
-            f"{'standard input' if path == '-' else path} is empty (0 bytes): "
-            "capture some audio first"
-        )
-    return v
+    return validate(open_chunks(path), kind=kind)

@@ -707,28 +707,14 @@ async def mint_token(
     """Ask for a temporary token; never raises for an HTTP status, raises ConnectFailed,
     ProxyRejected or StepTimeout when no HTTP answer comes (ConnectFailed with reason
     `proxy_unsupported` for a proxy httpx cannot use, e.g. SOCKS without socksio)."""
-    import httpx
 
     params: dict[str, int] = {}
     if expires_in_seconds is not None:
         params["expires_in_seconds"] = expires_in_seconds
     if max_session_duration_seconds is not None:
         params["max_session_duration_seconds"] = max_session_duration_seconds
-    # The same trust as the WebSocket: the bundle, else the system store and SSL_CERT_FILE
-    # (httpx's own default would ignore SSL_CERT_FILE whenever trust_env is off).
-    verify = ssl_context_for(ca_bundle) or ssl.create_default_context()
     t0 = time.monotonic()
-    try:  # the proxy (given or from the environment) is set up here, before any I/O
-        client = httpx.AsyncClient(
-            proxy=proxy if isinstance(proxy, str) else None,
-            trust_env=proxy is None,
-            verify=verify,
-            timeout=timeout,
-        )
-    except ImportError as exc:
-        raise proxy_unsupported("token", proxy, exc, SOCKS_MISSING) from None
-    except (ValueError, httpx.InvalidURL) as exc:  # "Unknown scheme for proxy URL"
-        raise proxy_unsupported("token", proxy, exc, str(exc)) from None
+    client = http_client("token", proxy, ca_bundle, timeout)
     try:
         async with client:
             response = await client.get(
@@ -736,59 +722,11 @@ async def mint_token(
                 params=params,
                 headers={"Authorization": _auth_value(api_key, auth_header)},
             )
-    except httpx.ProxyError as exc:
-        status = _proxy_status(str(exc))
-        if status is not None:
-            raise ProxyRejected(
-                "token",
-                f"the proxy refused the tunnel: HTTP {status}",
-                http_status=status,
-                cause=exc,
-            ) from None
-        raise ConnectFailed(
-            "token", f"proxy failed: {exc}", reason="proxy_unreachable", cause=exc
-        ) from None
-    except httpx.TimeoutException as exc:
-        raise StepTimeout(
-            "token",
-            f"no answer from the token endpoint within {timeout:g} s",
-            timeout_s=timeout,
-            reason="timeout",
-            cause=exc,
-        ) from None
-    except httpx.InvalidURL as exc:
-        text = scrub(str(exc), api_key)
-        raise ConnectFailed(
-            "token",
-            f"token request failed (invalid_url): {text}",
-            reason="invalid_url",
-            cause=exc,
-            cause_text=text,
-        ) from None
-    except httpx.UnsupportedProtocol as exc:
-        text = scrub(str(exc), api_key)
-        raise ConnectFailed(
-            "token",
-            f"token request failed (invalid_url): {text}",
-            reason="invalid_url",
-            cause=exc,
-            cause_text=text,
-        ) from None
-    except httpx.TransportError as exc:
-        root: BaseException = exc
-        while root.__cause__ is not None or root.__context__ is not None:
-            root = root.__cause__ or root.__context__  # type: ignore[assignment]
-        reason = connect_failure_reason(root)
-        if proxy and reason == "refused":
-            reason = "proxy_unreachable"
-        text = scrub(str(exc), api_key)
-        raise ConnectFailed(
-            "token",
-            f"token request failed ({reason}): {text}",
-            reason=reason,
-            cause=root,
-            cause_text=scrub(str(root), api_key),
-        ) from None
+    except Exception as exc:
+        failure = http_failure("token", exc, "the token endpoint", timeout, proxy, api_key)
+        if failure is None:
+            raise
+        raise failure from None
     elapsed = (time.monotonic() - t0) * 1000
     # An HTTP-date is read against the server's own Date (local clock skew does not count).
     server_now = http_date(response.headers.get("date")) or datetime.now(timezone.utc)
@@ -820,4 +758,79 @@ def _proxy_status(text: str) -> int | None:
     for word in text.split():
         if word.isdigit() and 100 <= int(word) <= 599:
             return int(word)
+    return None
+
+
+def http_client(step: str, proxy: ProxySetting, ca_bundle: str | None, timeout: float) -> Any:
+    """An httpx.AsyncClient with the run's trust, proxy and timeout; `proxy_unsupported`
+    (ConnectFailed) for a proxy httpx cannot use."""
+    import httpx
+
+    # The same trust as the WebSocket: the bundle, else the system store and SSL_CERT_FILE
+    # (httpx's own default would ignore SSL_CERT_FILE whenever trust_env is off).
+    verify = ssl_context_for(ca_bundle) or ssl.create_default_context()
+    try:  # the proxy (given or from the environment) is set up here, before any I/O
+        return httpx.AsyncClient(
+            proxy=proxy if isinstance(proxy, str) else None,
+            trust_env=proxy is None,
+            verify=verify,
+            timeout=timeout,
+        )
+    except ImportError as exc:
+        raise proxy_unsupported(step, proxy, exc, SOCKS_MISSING) from None
+    except (ValueError, httpx.InvalidURL) as exc:  # "Unknown scheme for proxy URL"
+        raise proxy_unsupported(step, proxy, exc, str(exc)) from None
+
+
+def http_failure(
+    step: str,
+    exc: BaseException,
+    what: str,
+    timeout: float,
+    proxy: ProxySetting,
+    *secrets: str | None,
+) -> AgentApiError | None:
+    """An httpx failure as the typed error (None: not an httpx failure). `what` names the
+    peer in the timeout message ("the token endpoint")."""
+    import httpx
+
+    if isinstance(exc, httpx.ProxyError):
+        status = _proxy_status(str(exc))
+        if status is not None:
+            return ProxyRejected(
+                step, f"the proxy refused the tunnel: HTTP {status}", http_status=status, cause=exc
+            )
+        return ConnectFailed(step, f"proxy failed: {exc}", reason="proxy_unreachable", cause=exc)
+    if isinstance(exc, httpx.TimeoutException):
+        return StepTimeout(
+            step,
+            f"no answer from {what} within {timeout:g} s",
+            timeout_s=timeout,
+            reason="timeout",
+            cause=exc,
+        )
+    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        text = scrub(str(exc), *secrets)
+        return ConnectFailed(
+            step,
+            f"{step} request failed (invalid_url): {text}",
+            reason="invalid_url",
+            cause=exc,
+            cause_text=text,
+        )
+    if isinstance(exc, httpx.TransportError):
+        root: BaseException = exc
+        while root.__cause__ is not None or root.__context__ is not None:
+            root = root.__cause__ or root.__context__  # type: ignore[assignment]
+        reason = connect_failure_reason(root)
+        if proxy and reason == "refused":
+            reason = "proxy_unreachable"
+        text = scrub(str(exc), *secrets)
+        return ConnectFailed(
+            step,
+            f"{step} request failed ({reason}): {text}",
+            reason=reason,
+            cause=root,
+            cause_text=scrub(str(root), *secrets),
+        )
     return None

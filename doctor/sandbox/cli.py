@@ -20,6 +20,7 @@ from doctor.sandbox.config import (
     REPLY_DONE_STATUS,
     RETRY_AFTER_FORMS,
     SWITCHES,
+    TIMELINE_REASONS,
     TOKEN_ERROR_BODIES,
     FaultError,
     SandboxConfig,
@@ -184,9 +185,54 @@ def _switch_options(fn: F) -> F:
     metavar="NAME",
     help="After each user turn, call this tool if the session defines it.",
 )
+@click.option(
+    "--barge-in-delay",
+    "barge_in_delay_s",
+    type=click.FloatRange(0, 10),
+    default=0.0,
+    show_default=True,
+    help="Seconds of user speech over a reply before the barge-in (the field: 1.1-2.2).",
+)
+@click.option(
+    "--artifacts-dir",
+    type=click.Path(file_okay=False),
+    help="Keep each session's recording, timeline and metadata here (default: a "
+    "temporary folder removed at stop).",
+)
+@click.option("--no-record", is_flag=True, help="No recordings, no artifacts.")
+@click.option(
+    "--artifacts-delay",
+    "artifacts_delay_s",
+    type=click.FloatRange(min=0),
+    default=7.0,
+    show_default=True,
+    help="Seconds after a session's end before the Sessions API lists its artifacts.",
+)
+@click.option(
+    "--artifact-url-ttl",
+    "artifact_url_ttl_s",
+    type=click.FloatRange(min=0),
+    default=3600.0,
+    show_default=True,
+    help="Lifetime of the pre-signed artifact URLs, seconds.",
+)
+@click.option(
+    "--timeline-reason",
+    type=click.Choice(TIMELINE_REASONS),
+    default="user_initiated",
+    show_default=True,
+    help="The timeline's ended.reason after a proper session.end (both occur live).",
+)
+@click.option(
+    "--timeline-quirks",
+    is_flag=True,
+    help="Timelines with the live irregular shape: the first answered user turn as a "
+    "`user_speech_1` entry and a reply labelled `greeting`.",
+)
 @click.option("--quiet", is_flag=True, help="No event lines on stderr.")
 def sandbox(**params: Any) -> None:
-    """Run a local imitation of the Voice Agent API (token and WebSocket endpoints).
+    """Run a local imitation of the Voice Agent API (token and WebSocket endpoints, the
+    Sessions REST API with each session's recording, timeline and metadata).
 
     Prints one JSON line on stdout when ready: {"ws_url", "token_url", "ca_file",
     "api_keys"}; logs one line per event on stderr; stops on Ctrl+C or SIGTERM.
@@ -216,6 +262,13 @@ def sandbox(**params: Any) -> None:
             ended_on_expiry=not params["no_ended_on_expiry"],
             reply_s=params["reply_s"],
             tool_call=params["tool_call"],
+            barge_in_delay_s=params["barge_in_delay_s"],
+            record=not params["no_record"],
+            artifacts_dir=params["artifacts_dir"],
+            artifacts_delay_s=params["artifacts_delay_s"],
+            artifact_url_ttl_s=params["artifact_url_ttl_s"],
+            timeline_reason=params["timeline_reason"],
+            timeline_quirks=params["timeline_quirks"],
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

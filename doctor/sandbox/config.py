@@ -54,6 +54,8 @@ REPLY_DONE_STATUS = ("completed", "absent")  # normal reply.done: status "comple
 # documented token errors: {"error": ...} or {"detail": ...} (the field's: always "detail")
 TOKEN_ERROR_BODIES = ("error", "detail")
 RETRY_AFTER_FORMS = ("seconds", "date")  # Retry-After: delta-seconds or an HTTP-date
+# session-formats.md §3.2: `ended.reason` of a session the client ended (both occur live)
+TIMELINE_REASONS = ("user_initiated", "participant_disconnected")
 
 # The sandbox follows the live service as third parties measured it (field-facts.md) by
 # default; `behaviour="documented"` follows protocol.md instead. Each switch below can also
@@ -243,7 +245,17 @@ class SandboxConfig:
     reply_lead_in_s: float | None = None  # silence before a reply's voice: 0.25 s (field) or 0
     speech_threshold_dbfs: float = -45.0
     tool_call: str | None = None  # call this tool (if the session defines it) after each turn
+    # field-facts §8: live, a barge-in is decided 1.1-2.2 s after the user starts talking
+    # over the agent; 0 cuts the reply at the first speech frame
+    barge_in_delay_s: float = 0.0
     voices: tuple[str, ...] | None = None  # None: the list `voice_list` names
+    # Session artifacts and the Sessions REST API (session-formats.md §2-§5, §8).
+    record: bool = True  # record each session and write its artifacts when it ends
+    artifacts_dir: str | None = None  # None: a temporary folder removed at stop
+    artifacts_delay_s: float = 7.0  # field-facts §13: artifacts listed ~7 s after the end
+    artifact_url_ttl_s: float = 3600.0  # field-facts §13: pre-signed URLs valid 1 h
+    timeline_reason: str = "user_initiated"  # or "participant_disconnected" (§3.2)
+    timeline_quirks: bool = False  # §3.6: `user_speech_1` + a reply labelled `greeting`
 
     def __post_init__(self) -> None:
         self.faults = check_faults(self.faults)
@@ -276,6 +288,15 @@ class SandboxConfig:
             raise ValueError("reply_chunk_ms must be 1..1000")
         if not 0 <= self.reply_lead_in_s <= 10:
             raise ValueError("reply_lead_in_s must be 0..10")
+        if self.timeline_reason not in TIMELINE_REASONS:
+            raise ValueError(
+                f"timeline_reason must be one of {', '.join(TIMELINE_REASONS)}, "
+                f"not {self.timeline_reason!r}"
+            )
+        if not 0 <= self.barge_in_delay_s <= 10:
+            raise ValueError("barge_in_delay_s must be 0..10")
+        if not self.artifacts_delay_s >= 0 or not self.artifact_url_ttl_s >= 0:
+            raise ValueError("artifacts_delay_s and artifact_url_ttl_s must be >= 0")
         if self.grace_s < 0:
             raise ValueError("grace_s must be >= 0")
         if not self.max_session_s > 0:

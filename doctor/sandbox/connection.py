@@ -333,6 +333,9 @@ class Connection:
         )
         session.config = config
         session.started_at = time.time()
+        session.first_update = config
+        session.first_update_at = session.started_at + 0.017
+        self.sb.start_recording(session)
         session.client_messages.extend(self.early)
         self.early.clear()
         self.session = session
@@ -491,6 +494,8 @@ class Connection:
             await self.error(data)
             return
         samples, rate = audio.decode(data, encoding)
+        if self.session.recorder is not None:
+            self.session.recorder.user(samples, rate, time.time())
         self.session.audio_received = True
         self.session.audio_s += samples.size / rate
         for event in self.detector.feed(samples):
@@ -525,6 +530,7 @@ class Connection:
             self.session.ended_at = time.time()
             self.session.end_reason = reason
             self.sb.store.end(self.session.id)
+            self.sb.session_finished(self.session)
         self.ended = True
 
     async def on_end(self, message: dict[str, Any]) -> None:

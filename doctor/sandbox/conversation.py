@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from doctor.sandbox import audio, rules, shapes
-from doctor.sandbox.store import ReplyRecord, Session, ToolCallRecord
+from doctor.sandbox.store import ReplyRecord, Session, ToolCallRecord, UserTurnRecord
 
 if TYPE_CHECKING:
     from doctor.sandbox.connection import Connection
@@ -67,6 +67,7 @@ class Conversation:
         # time after its tool.call (protocol.md §3.5, field-facts §9), a late one quietly
         self.finished_calls: set[str] = set()
         self.utterances = 0
+        self.barge_task: asyncio.Task[None] | None = None  # a barge-in being decided
 
     @property
     def session(self) -> Session:
@@ -79,36 +80,79 @@ class Conversation:
 
     def _ids(self) -> tuple[str, str]:
         if self.cfg.field_shapes:  # field-facts §7: `resp_…` and `msg_…`
-            return "resp_" + secrets.token_hex(12), "msg_" + secrets.token_hex(12)
+            # session-formats.md §3.3: 32 hex digits after the prefix
+            return "resp_" + secrets.token_hex(16), "msg_" + secrets.token_hex(16)
         return "reply_" + secrets.token_hex(8), "item_" + secrets.token_hex(8)
 
     # --- turns --------------------------------------------------------------------------
     async def on_speech_started(self) -> None:
-        await self.conn.send({"type": "input.speech.started"})
-        if self.reply is not None and rules.turn_setting(
+        delay = self.cfg.barge_in_delay_s
+        barge = self.reply is not None and rules.turn_setting(
             self.session.config, "interrupt_response", True
-        ):
+        )
+        if barge and delay > 0:
+            # field-facts §8: over agent speech, input.speech.started comes only once a
+            # barge-in is decided, 1.1-2.2 s after the user starts talking
+            self.barge_task = self.conn.spawn(self._barge_in_later(delay))
+            return
+        await self._speech_started(barge)
+
+    async def _speech_started(self, barge: bool) -> None:
+        await self.conn.send({"type": "input.speech.started"})
+        self.session.user_turns.append(UserTurnRecord(self._user_item(), time.time()))
+        if barge and self.reply is not None:
             await self.interrupt_reply()
 
+    async def _barge_in_later(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self.barge_task = None
+        await self._speech_started(barge=True)
+
+    async def _speech_started_late(self) -> None:
+        """Speech ended before a barge-in was decided: its start goes out now."""
+        task, self.barge_task = self.barge_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            await self._speech_started(barge=False)
+
     async def on_utterance(self, speech_s: float) -> None:
+        await self._speech_started_late()
         self.utterances += 1
         text = f"(sandbox heard {speech_s:.1f} s of speech)"
-        item_id = "item_" + secrets.token_hex(8)
+        turns = self.session.user_turns
+        if not turns or turns[-1].ended_at is not None:  # a stop without its start
+            turns.append(UserTurnRecord(self._user_item(), None))
+        turn = turns[-1]
+        item_id = turn.item_id
         await self.conn.send({"type": "transcript.user.delta", "text": text, "item_id": item_id})
         await self.conn.send({"type": "input.speech.stopped"})
+        turn.ended_at, turn.transcript = time.time(), text
         await self.conn.send({"type": "transcript.user", "text": text, "item_id": item_id})
         if self.turn_task is not None and not self.turn_task.done():
             return
-        self.turn_task = self.conn.spawn(self._turn())
+        self.turn_task = self.conn.spawn(self._turn(turn))
 
-    async def _turn(self) -> None:
+    def _user_item(self) -> str:
+        return (
+            ("msg_" + secrets.token_hex(16))
+            if self.cfg.field_shapes
+            else ("item_" + secrets.token_hex(8))
+        )
+
+    async def _turn(self, user: UserTurnRecord | None = None) -> None:
         tool = self.cfg.tool_call
         if tool and tool in rules.tool_names(self.session.config):
-            await self._tool_turn(tool)
+            await self._tool_turn(tool, user)
         else:
-            self.start_reply(AGENT_REPLY, "user_speech")
+            # A turn taken while a reply still plays (one the user could not interrupt)
+            # is answered after it, as the tool turns are.
+            while self.reply is not None:
+                await self.reply.closed.wait()
+            reply = self.start_reply(AGENT_REPLY, "user_speech")
+            if reply is not None and user is not None:
+                user.reply_id = reply.reply_id
 
-    async def _tool_turn(self, name: str) -> None:
+    async def _tool_turn(self, name: str, user: UserTurnRecord | None = None) -> None:
         """field-facts §9: a reply carries the `tool.call` and ends with `reply.done`; the
         answer is a new reply once the result is in (sent before or after that done)."""
         declared: dict[str, Any] = next(
@@ -121,10 +165,13 @@ class Conversation:
             await self.reply.closed.wait()
         # field-facts §9: the managed LLM's ids; OpenAI-style `call_` otherwise
         prefix = "chatcmpl-tool-" if self.cfg.field_shapes else "call_"
-        call_id = prefix + secrets.token_hex(16)
+        # session-formats.md §3.4: `chatcmpl-tool-` + 16 hex
+        call_id = prefix + secrets.token_hex(8 if self.cfg.field_shapes else 16)
         waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.tool_waits[call_id] = waiter
         carrier = self._new_reply("", "user_speech", voice_s=0.0)
+        if user is not None:
+            user.reply_id = carrier.reply_id
         carrier.task = self.conn.spawn(
             self._carry(carrier, call_id, name, shapes.arguments_for(declared.get("parameters")))
         )
@@ -214,11 +261,12 @@ class Conversation:
         self.reply = reply
         return reply
 
-    def start_reply(self, text: str, trigger: str) -> None:
+    def start_reply(self, text: str, trigger: str) -> Reply | None:
         if self.reply is not None:
-            return
+            return None
         reply = self._new_reply(text, trigger, self.cfg.reply_s)
         reply.task = self.conn.spawn(self._speak(reply))
+        return reply
 
     async def _started(self, reply: Reply) -> None:
         await self.conn.send(
@@ -279,6 +327,8 @@ class Conversation:
                 }
             )
             reply.sent_chunks += 1
+            if self.session.recorder is not None:
+                self.session.recorder.agent(piece, time.time())
             if reply.record.audible_start_at is None and reply.sent_chunks > reply.lead_chunks:
                 reply.record.audible_start_at = time.time()
         if self.cfg.reply_realtime:

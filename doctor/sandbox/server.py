@@ -32,7 +32,8 @@ from doctor.sandbox import rules
 from doctor.sandbox.config import SandboxConfig
 from doctor.sandbox.connection import Auth, Connection
 from doctor.sandbox.eventlog import EventLog, mask_query, masked
-from doctor.sandbox.store import Store, TokenGrant, parse_token_query
+from doctor.sandbox.sessions_rest import SessionsRest
+from doctor.sandbox.store import Session, Store, TokenGrant, parse_token_query
 
 WS_PATH = "/v1/ws"
 TOKEN_PATH = "/v1/token"
@@ -101,6 +102,8 @@ class Sandbox:
         self._live: dict[int, Connection] = {}
         self._next_conn = 0
         self._timers: set[asyncio.Task[None]] = set()
+        self.rest = SessionsRest(self)
+        self._artifacts_tmp: str | None = None
         self._first_end_taken = False  # fault slow-first-ended: only the first is late
         self.sessions_admitted = 0  # first session.updates accepted (fault at-capacity-after)
 
@@ -123,6 +126,12 @@ class Sandbox:
     def ws_url(self) -> str:
         scheme = "wss" if self.config.tls else "ws"
         return f"{scheme}://{self.host_for_url}:{self.port}{WS_PATH}"
+
+    @property
+    def http_base(self) -> str:
+        """scheme://host:port of the HTTP side (token endpoint, REST API, artifacts)."""
+        scheme = "https" if self.config.tls else "http"
+        return f"{scheme}://{self.host_for_url}:{self.port}"
 
     @property
     def token_url(self) -> str:
@@ -157,6 +166,12 @@ class Sandbox:
         return ctx
 
     async def start(self) -> Sandbox:
+        if self.config.record:
+            # Heavy imports (scipy.signal, libsndfile) now, not on the loop mid-session.
+            with contextlib.suppress(Exception):
+                from doctor.sandbox import recorder
+
+                recorder.warm_up()
         self._server = await serve(
             self._handler,
             self.config.host,
@@ -192,6 +207,73 @@ class Sandbox:
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
+        if self._artifacts_tmp is not None:
+            for session in self.store.sessions.values():  # recordings still open
+                if session.recorder is not None:
+                    with contextlib.suppress(Exception):
+                        session.recorder.close(time.time())
+            shutil.rmtree(self._artifacts_tmp, ignore_errors=True)
+            self._artifacts_tmp = None
+
+    # --- session artifacts --------------------------------------------------------------
+    @property
+    def artifacts_root(self) -> str:
+        if self.config.artifacts_dir:
+            return self.config.artifacts_dir
+        if self._artifacts_tmp is None:
+            self._artifacts_tmp = tempfile.mkdtemp(prefix="agent-doctor-sandbox-sessions-")
+        return self._artifacts_tmp
+
+    def start_recording(self, session: Session) -> None:
+        """Left = what the client sends, right = the agent; never fatal to the session."""
+        if not self.config.record:
+            return
+        from doctor.sandbox import artifacts
+        from doctor.sandbox.recorder import Recorder
+
+        try:
+            session.recorder = Recorder(
+                artifacts.recording_path(self.artifacts_root, session.id),
+                session.started_at - artifacts.RECORDING_LEAD,
+            )
+        except Exception as exc:  # no libsndfile / no Opus: the rest still works
+            self.log.record(
+                "server",
+                "recording.failed",
+                session_id=session.id,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+
+    def session_finished(self, session: Session) -> None:
+        """Write the ended session's artifacts; the REST API lists them after the delay."""
+        if not self.config.record or session.artifacts is not None:
+            return
+        from doctor.sandbox import artifacts
+
+        if session.ended_at is None:
+            session.ended_at = time.time()
+        try:
+            session.artifacts = artifacts.write(
+                session,
+                self.artifacts_root,
+                self.now() + self.config.artifacts_delay_s,
+                self.config.timeline_reason,
+                self.config.timeline_quirks,
+            )
+        except Exception as exc:
+            self.log.record(
+                "server",
+                "artifacts.failed",
+                session_id=session.id,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            return
+        self.log.record(
+            "server",
+            "artifacts.written",
+            session_id=session.id,
+            ready_in_s=self.config.artifacts_delay_s,
+        )
 
     async def __aenter__(self) -> Sandbox:
         return await self.start()
@@ -217,6 +299,8 @@ class Sandbox:
             else None,
             upgrade=request.headers.get("Upgrade"),
         )
+        if self.rest.handles(parts.path):
+            return self._logged(self.rest.handle(request.method, parts.path, query, header))
         if parts.path == TOKEN_PATH:
             return self._logged(self._token_endpoint(header, query))
         if parts.path != WS_PATH:
@@ -233,8 +317,12 @@ class Sandbox:
         return None
 
     def _logged(self, response: Response) -> Response:
+        json_body = response.headers.get("Content-Type") == "application/json"
         self.log.record(
-            "out", "http.response", status=response.status_code, body=_mask_body(response.body)
+            "out",
+            "http.response",
+            status=response.status_code,
+            body=_mask_body(response.body) if json_body else f"({len(response.body)} bytes)",
         )
         return response
 
@@ -382,6 +470,9 @@ class Sandbox:
                         session_id=gone,
                         grace_s=self.store.grace_s,
                     )
+                    ended = self.store.finished.get(gone)
+                    if ended is not None:
+                        self.session_finished(ended)
                 return
             await asyncio.sleep(due - self.now() + 0.001)
 

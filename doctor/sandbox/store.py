@@ -124,6 +124,17 @@ class ReplyRecord:
 
 
 @dataclass
+class UserTurnRecord:
+    """One user utterance as the server heard it (wall clock, epoch seconds)."""
+
+    item_id: str
+    started_at: float | None  # input.speech.started went out
+    ended_at: float | None = None  # input.speech.stopped (the end-of-turn commit)
+    transcript: str | None = None
+    reply_id: str | None = None  # the reply that answered it, if any
+
+
+@dataclass
 class ToolCallRecord:
     call_id: str
     name: str
@@ -166,6 +177,11 @@ class Session:
     tool_calls: list[ToolCallRecord] = field(default_factory=list)
     client_messages: list[ClientMessage] = field(default_factory=list)
     config_changes: list[tuple[float, list[str]]] = field(default_factory=list)
+    user_turns: list[UserTurnRecord] = field(default_factory=list)
+    first_update: dict[str, Any] | None = None  # the first session.update's config
+    first_update_at: float | None = None
+    recorder: Any = None  # recorder.Recorder while the session records
+    artifacts: Any = None  # artifacts.Artifacts once written
 
     def reply(self, reply_id: str) -> ReplyRecord | None:
         return next((r for r in reversed(self.replies) if r.reply_id == reply_id), None)

@@ -25,6 +25,7 @@ from doctor.session.findings import RESUME_CODES, Extras, judge
 from doctor.session.state import Collector, Segment
 
 AUDIO_BLOCK_BYTES = 48000  # feed the validate-audio core one second at a time
+QUIET_DBFS = -45.0
 
 
 @dataclass
@@ -81,7 +82,11 @@ def _iso(t: float | None) -> str | None:
 
 
 class _AppAudio:
-    """The validate-audio core fed the app's PCM in one-second blocks (bounded memory)."""
+    """The validate-audio core fed the app's PCM in one-second blocks (bounded memory).
+
+    Leading quiet seconds (room noise while the greeting plays) are skipped: the core
+    decides the sample format from the first bytes, and faint noise there reads as "noise
+    in every format". If the whole stream is quiet, the last quiet block is judged."""
 
     def __init__(self) -> None:
         from doctor.audio.format.analyze import PcmStage
@@ -92,25 +97,53 @@ class _AppAudio:
         self.stage = PcmStage(self.v, Layered())
         self.buf = bytearray()
         self.fed = 0
+        self.started = False
+        self.skipped = 0
+        self.held = b""
 
     def __call__(self, pcm: bytes) -> None:
         self.buf += pcm
         if len(self.buf) >= AUDIO_BLOCK_BYTES:
-            self.stage.feed(bytes(self.buf))
-            self.fed += len(self.buf)
+            self._block(bytes(self.buf))
             self.buf.clear()
+
+    def _block(self, block: bytes) -> None:
+        if not self.started:
+            if _quiet(block):
+                self.skipped += len(self.held)
+                self.held = block
+                return
+            self.started = True
+        self.stage.feed(block)
+        self.fed += len(block)
 
     def result(self) -> Result | None:
         from doctor.audio.format.outcome import validation_result
 
         if self.buf:
-            self.stage.feed(bytes(self.buf))
-            self.fed += len(self.buf)
+            self._block(bytes(self.buf))
             self.buf.clear()
+        if not self.fed and self.held:
+            self.stage.feed(self.held)
+            self.fed += len(self.held)
         if not self.fed:
             return None
         self.stage.finish()
-        return validation_result(self.v)
+        r = validation_result(self.v)
+        r.evidence["skipped_leading_quiet_s"] = round(self.skipped / 48000, 1)
+        return r
+
+
+def _quiet(block: bytes) -> bool:
+    """Read as PCM16, is this block below QUIET_DBFS? (other formats read as loud noise)."""
+    import numpy as np
+
+    n = len(block) // 2
+    if n == 0:
+        return True
+    x = np.frombuffer(block[: n * 2], dtype="<i2").astype(np.float64) / 32768.0
+    power = float(np.mean(x * x))
+    return power <= 10 ** (QUIET_DBFS / 10)
 
 
 class SessionAnalyzer:
@@ -166,6 +199,14 @@ class SessionAnalyzer:
                     return s, c
             return seg, col
         starts = ev.type in ("session.update", "session.resume") and ev.direction == "app"
+        code = str(ev.payload.get("code", "")).lower()
+        if (
+            ev.type in ("session.error", "error")
+            and code in ("session_not_found", "session_forbidden")
+            and seg.ready_t is not None
+            and seg.resume_of is None
+        ):
+            return self._new(None)  # a resume answered on a new connection the log omits
         if ev.type == "session.ready" and seg.ready_t is not None:
             sid = ev.payload.get("session_id")
             if sid != seg.session_id or seg.ended:

@@ -12,20 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from doctor.audio.format.messages import AUDIO_TYPE
+from doctor.audio.format.messages import CLIENT_TYPES as _CLIENT
+from doctor.audio.format.messages import SERVER_TYPES as _SERVER
+
 Direction = Literal["app", "service", "meta"]
 
-# What the client may send (protocol.md §3.2, plus the undocumented ones seen live).
-CLIENT_TYPES = frozenset(
-    {
-        "session.update",
-        "session.resume",
-        "session.end",
-        "input.audio",
-        "tool.result",
-        "reply.create",
-        "conversation.message",
-    }
-)
+# One list of message types for the whole tool (validate-audio keeps it).
+CLIENT_TYPES = frozenset(_CLIENT | {AUDIO_TYPE})
+SERVICE_TYPES = frozenset(_SERVER - {"error"})  # `error` is read as session.error
 CLIENT_FIELDS: dict[str, frozenset[str]] = {
     "session.update": frozenset({"type", "session", "event_id"}),
     "session.resume": frozenset({"type", "session_id", "resume_token", "event_id"}),
@@ -34,6 +29,7 @@ CLIENT_FIELDS: dict[str, frozenset[str]] = {
     "tool.result": frozenset({"type", "call_id", "result", "is_error", "event_id"}),
     "reply.create": frozenset({"type", "instructions", "event_id"}),
     "conversation.message": frozenset({"type", "role", "content", "event_id"}),
+    "reply.cancel": frozenset({"type", "reply_id", "event_id"}),
 }
 # Fields older API versions or other vendors' clients use, and what replaced them.
 OLD_FIELDS: dict[tuple[str, str], str] = {
@@ -42,24 +38,6 @@ OLD_FIELDS: dict[tuple[str, str], str] = {
     ("input.audio", "data"): "`audio` (`data` is the field of reply.audio)",
     ("input.audio", "audio_base_64"): "`audio`",
 }
-SERVICE_TYPES = frozenset(
-    {
-        "session.ready",
-        "session.updated",
-        "session.error",
-        "session.ended",
-        "input.speech.started",
-        "input.speech.stopped",
-        "transcript.user.delta",
-        "transcript.user",
-        "reply.started",
-        "reply.audio",
-        "transcript.agent.delta",
-        "transcript.agent",
-        "reply.done",
-        "tool.call",
-    }
-)
 KNOWN_TYPES = CLIENT_TYPES | SERVICE_TYPES
 
 # meta.* events: facts the wire does not carry, added by readers.

@@ -12,6 +12,7 @@ from statistics import median
 from typing import Any
 
 from doctor import guide
+from doctor.audio.format.inputs import CHUNK_MS_HIGH, CHUNK_MS_LOW
 from doctor.result import Result, Status, passed, problem, skipped
 from doctor.session.state import Reply, Segment
 from doctor.session.words import repeats
@@ -25,6 +26,8 @@ EAGER_CUT_S = 0.6
 EAGER_GAP_S = 3.0
 """...and the reply was created within this long after the user's last words were committed."""
 ECHO_LOOKBACK_S = 15.0
+ECHO_REPEATS_MIN = 2
+"""One user turn that reuses the agent's words can be an answer ("the red one"); echo repeats."""
 SLOW_P90_S = 3.5
 """Commit to audible is 0.8-1.3 s of lead-in in the field (§8); 3.5 s at p90 is slow."""
 SLOW_READY_S = 5.0
@@ -33,8 +36,10 @@ DEFAULT_TOOL_TIMEOUT_S = 120.0
 GRACE_S = 30.0
 BURST_AHEAD_S = 3.0
 GAP_S = 5.0
-CHUNK_MS_RANGE = (10.0, 500.0)
+CHUNK_MS_RANGE = (CHUNK_MS_LOW, CHUNK_MS_HIGH)  # validate-audio's bounds, so both agree
 CLEAN_CLOSES = {1000, 1001, 1005}
+SILENT_REPLIES_MIN = 2
+SILENT_SHARE = 0.5
 
 
 @dataclass
@@ -72,10 +77,10 @@ def recent_agent_text(seg: Segment, r: Reply) -> str:
     texts = []
     for other in seg.replies:
         end = other.done_t or other.cut_t
-        if other is r or (
-            end is not None and r.cut_t is not None and 0 <= r.cut_t - end < ECHO_LOOKBACK_S
-        ):
-            texts.append(" ".join(other.deltas) or other.spoken)
+        if other is r:  # only what was heard: deltas hold words never spoken (§6.2)
+            texts.append(r.spoken)
+        elif end is not None and r.cut_t is not None and 0 <= r.cut_t - end < ECHO_LOOKBACK_S:
+            texts.append(other.spoken or " ".join(other.deltas))
     return " ".join(texts)
 
 
@@ -146,7 +151,7 @@ def echo_result(seg: Segment, ex: Extras, rows: list[dict[str, Any]]) -> Result:
         if ex.echo.get("verdict") == "echo":
             signals.append("audio")
     repeats_seen = [x for x in rows if x["cause"] == "echo"]
-    if len(repeats_seen) >= 1:
+    if len(repeats_seen) >= ECHO_REPEATS_MIN:
         signals.append("transcript")
         evidence["transcript_repeats"] = [
             {"at_s": x["at_s"], "agent_said": x["agent_said"], "user_said": x["user_said"]}
@@ -338,32 +343,33 @@ def tools_result(seg: Segment, ex: Extras) -> Result | None:
     evidence = _ev(
         seg, calls=len(seg.tools), missing=missing[:50], late=late[:50], dropped=dropped[:50]
     )
-    if dropped:
-        return problem(
-            Status.WARN,
+    worst = [
+        (
+            dropped,
             "tool_result_dropped",
-            f"{len(dropped)} tool result(s) never sent after the reply was interrupted "
-            f"({dropped[0]['name']}): the agent then waits in silence until the tool timeout",
-            evidence,
-            guide.fix("tool_results", detail=f"dropped: {dropped[0]['call_id']}"),
-        )
-    if missing:
-        return problem(
-            Status.WARN,
-            "tool_result_missing",
-            f"{len(missing)} tool.call(s) got no tool.result ({missing[0]['name']})",
-            evidence,
-            guide.fix("tool_results", detail=f"missing: {missing[0]['call_id']}"),
-        )
-    if late:
-        return problem(
-            Status.WARN,
+            "{n} tool result(s) never sent after the reply was "
+            "interrupted ({name}): the agent then waits in silence until the tool timeout",
+        ),
+        (missing, "tool_result_missing", "{n} tool.call(s) got no tool.result ({name})"),
+        (
+            late,
             "tool_result_late",
-            f"{len(late)} tool result(s) came after the tool timeout ({late[0]['name']}: "
-            f"{late[0]['after_s']} s > {late[0]['timeout_s']} s)",
-            evidence,
-            guide.fix("tool_results", detail=f"late: {late[0]['call_id']}"),
-        )
+            "{n} tool result(s) came after the tool timeout ({name}: {after} s > {limit} s)",
+        ),
+    ]
+    for rows, cause, text in worst:
+        if rows:
+            first = rows[0]
+            summary = text.format(
+                n=len(rows),
+                name=first["name"],
+                after=first.get("after_s"),
+                limit=first.get("timeout_s"),
+            )
+            detail = f"{cause.rsplit('_', 1)[1]}: {first['call_id']}"
+            return problem(
+                Status.WARN, cause, summary, evidence, guide.fix("tool_results", detail=detail)
+            )
     if ex.lacks_sent:
         return skipped(
             "log_incomplete",
@@ -438,7 +444,7 @@ def errors_result(seg: Segment) -> Result:
             guide.fix(gid, code=first.code, detail=f"{first.code}: {first.message}"),
         )
     abrupt = [c for c in seg.closes if c.code is None or c.code == 1006 or c.code >= 1011]
-    if abrupt and seg.sent_end_t is None:
+    if abrupt and seg.sent_end_t is None and seg.ended_event is None:
         c = abrupt[0]
         what = "without a close frame (1006)" if c.code in (None, 1006) else f"with {c.code}"
         return problem(
@@ -586,7 +592,7 @@ def audio_result(seg: Segment, ex: Extras) -> Result | None:
     if a.invalid:
         return problem(
             Status.FAIL,
-            "invalid_base64",
+            "base64_invalid",
             f"{a.invalid} of {a.chunks} input.audio messages are not valid base64",
             evidence,
             guide.fix("audio_base64", detail=f"{a.invalid} messages"),
@@ -612,6 +618,8 @@ def audio_result(seg: Segment, ex: Extras) -> Result | None:
             evidence,
             guide.fix("audio_before_ready"),
         )
+    if a.bytes == 0:
+        return passed(f"{a.chunks} input.audio messages; the log redacts their audio", evidence)
     if a.max_ahead_s > BURST_AHEAD_S:
         return problem(
             Status.WARN,
@@ -723,9 +731,55 @@ def log_result(seg: Segment, ex: Extras) -> Result:
     return problem(
         Status.WARN,
         "log_incomplete",
-        f"The log ({ex.shape}) lacks: " + "; ".join(lacks),
+        "The log lacks: " + "; ".join(lacks),
         evidence,
         guide.fix("session_logging", detail="missing " + ", ".join(lacks)),
+    )
+
+
+def silent_replies_result(seg: Segment) -> Result | None:
+    """Replies that completed without a word or a sound (field #7: an LLM the account may
+    not call fails this way, with no error)."""
+    silent = [
+        r
+        for r in seg.replies
+        if r.status == "completed"
+        and not r.tool_calls
+        and not (r.spoken or "").strip()
+        and not r.deltas
+        and r.audible_t is None
+        and r.estimated_audible_t is None
+    ]
+    answers = [r for r in seg.replies[1:] if not r.tool_calls] or seg.replies
+    # a few silent replies among spoken ones are premature turn ends (§3.6), not a failure
+    if len(silent) < SILENT_REPLIES_MIN or len(silent) < SILENT_SHARE * len(answers):
+        return None
+    evidence = _ev(
+        seg,
+        silent=len(silent),
+        replies=len(seg.replies),
+        reply_ids=[r.reply_id for r in silent[:20]],
+    )
+    return problem(
+        Status.WARN,
+        "silent_replies",
+        f"{len(silent)} of {len(seg.replies)} replies completed with no text and no audible "
+        "audio, and no session.error",
+        evidence,
+        guide.fix("silent_replies", detail=f"{len(silent)} silent replies"),
+    )
+
+
+def ignored_messages_result(seg: Segment) -> Result | None:
+    if not seg.conversation_messages:
+        return None
+    return problem(
+        Status.WARN,
+        "ignored_message",
+        f"The app sent {seg.conversation_messages} conversation.message(s): the live service "
+        "accepts them but the model never sees their content",
+        _ev(seg, conversation_messages=seg.conversation_messages),
+        guide.fix("conversation_message"),
     )
 
 
@@ -750,6 +804,8 @@ def judge(seg: Segment, ex: Extras, fresh_after: bool = False, retried: int = 0)
         audio_result(seg, ex),
         protocol_result(seg),
         log_result(seg, ex),
+        silent_replies_result(seg),
+        ignored_messages_result(seg),
     ]
     ids = {
         0: "session-echo",
@@ -763,6 +819,8 @@ def judge(seg: Segment, ex: Extras, fresh_after: bool = False, retried: int = 0)
         8: "session-audio",
         9: "session-protocol",
         10: "session-log",
+        11: "session-replies",
+        12: "session-context",
     }
     return [r.with_meta(ids[i], TITLES[ids[i]], 0) for i, r in enumerate(out) if r is not None]
 
@@ -779,4 +837,6 @@ TITLES = {
     "session-audio": "The app's audio",
     "session-protocol": "Outdated or wrong client",
     "session-log": "What the log lacks",
+    "session-replies": "Silent replies",
+    "session-context": "Context the model never sees",
 }

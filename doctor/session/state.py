@@ -139,6 +139,7 @@ class Segment:
     unknown_service_types: dict[str, int] = field(default_factory=dict)  # newer than us?
     old_fields: dict[str, str] = field(default_factory=dict)
     unknown_fields: dict[str, int] = field(default_factory=dict)
+    conversation_messages: int = 0
     text_frames: int = 0
     binary_frames: int = 0
     audio: AppAudio = field(default_factory=AppAudio)
@@ -271,6 +272,8 @@ class Collector:
                 seg.update_t = ev.t
         elif kind == "session.end":
             seg.sent_end_t = ev.t
+        elif kind == "conversation.message":
+            seg.conversation_messages += 1
         elif kind == "tool.result":
             cid = p.get("call_id")
             if isinstance(cid, str):
@@ -463,9 +466,11 @@ class Collector:
 
 
 def _short(msg: dict[str, Any]) -> dict[str, Any]:
-    """The offending message for the report: small values kept, big ones sized."""
+    """The offending message for the report: credentials replaced, big values sized."""
+    from doctor.capture.format import redact
+
     out: dict[str, Any] = {}
-    for k, v in msg.items():
+    for k, v in redact(msg).items():
         text = str(v)
         out[k] = v if len(text) <= 200 else f"<{len(text)} characters>"
     return out

@@ -59,6 +59,8 @@ def _turn_events(turn: dict[str, Any]) -> list[Event]:
     )
     if created is not None and first_call is not None:
         created = min(created, first_call)
+    if created is not None and us is not None and created <= us:
+        created = us + 0.001  # the turn pairs them: keep the reply after its user's start
     out.append(_svc("reply.started", created, reply_id=rid, item_id=turn.get("item_id")))
     if audible is not None:
         out.append(meta(META_AUDIBLE, audible, reply_id=rid, source="timeline"))
@@ -90,6 +92,8 @@ def _turn_events(turn: dict[str, Any]) -> list[Event]:
     interrupted = turn.get("status") == "interrupted"
     cut = _ms(turn, "interrupted_at_ms") if interrupted else None
     end = cut if cut is not None else ended
+    if end is None:  # a reply that never spoke (§3.6): it ends where it began
+        end = created
     agent_text = turn.get("agent_text")
     out.append(
         _svc(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?", re.UNICODE)
-MIN_WORDS = 3
+MIN_WORDS = 4
 REPEAT_SHARE = 0.6
 
 
@@ -14,7 +14,7 @@ def words(text: str | None) -> list[str]:
 
 
 def repeats(user_text: str | None, agent_text: str | None) -> bool:
-    """At least 3 user words, 60 % of them in order inside the agent's recent words."""
+    """At least 4 user words, 60 % of them in order inside the agent's recent words."""
     u, a = words(user_text), words(agent_text)
     if len(u) < MIN_WORDS or not a:
         return False

@@ -134,6 +134,8 @@ def connection_event(obj: dict[str, Any], line: int) -> Event | None:
         )
     if kind in OPEN_TYPES:
         url = next((obj[k] for k in URL_KEYS if isinstance(obj.get(k), str)), None)
+        if url is not None:  # a token in the query string stays out of the report
+            url = url.split("?", 1)[0]
         region = obj.get("region") if isinstance(obj.get("region"), str) else None
         return meta(META_OPEN, t, url=url, region=region)
     return None

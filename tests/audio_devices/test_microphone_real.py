@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from devices_helpers import broken_portaudio_env, check_of, refusing_pcm_env, report_of
-from pulse_fixture import PulseServer, tone_into
+from pulse_fixture import VOICE, PulseServer, tone_into
 
 
 @pytest.fixture
@@ -24,8 +24,8 @@ def silent_source(pulse_server: PulseServer) -> Iterator[str]:
 
 
 def test_working_mic_passes_with_the_tone_level(pulse_server: PulseServer) -> None:
-    with tone_into(pulse_server, amplitude=0.5):
-        code, report = report_of(["check", "microphone"], pulse_server.env)
+    with tone_into(pulse_server, VOICE, amplitude=0.5):
+        code, report = report_of(["check", "microphone"], pulse_server.mic_env())
     mic = check_of(report, "microphone")
     assert mic["status"] == "pass", mic
     assert code == 0
@@ -39,8 +39,10 @@ def test_working_mic_passes_with_the_tone_level(pulse_server: PulseServer) -> No
 
 
 def test_input_device_by_name_part(pulse_server: PulseServer) -> None:
-    with tone_into(pulse_server):
-        _, report = report_of(["check", "microphone", "--input-device", "PULS"], pulse_server.env)
+    with tone_into(pulse_server, VOICE):
+        _, report = report_of(
+            ["check", "microphone", "--input-device", "PULS"], pulse_server.mic_env()
+        )
     mic = check_of(report, "microphone")
     assert mic["status"] == "pass", mic
     assert mic["evidence"]["device"] == "pulse" and mic["evidence"]["is_default"] is False
@@ -59,13 +61,26 @@ def test_silent_source_is_silent_input(pulse_server: PulseServer, silent_source:
 
 
 def test_quiet_tone_is_low_level_warning(pulse_server: PulseServer) -> None:
-    with tone_into(pulse_server, amplitude=2e-4):  # about -74 dBFS peak
-        code, report = report_of(["check", "microphone"], pulse_server.env)
+    with tone_into(pulse_server, VOICE, amplitude=2e-4):  # about -74 dBFS peak
+        code, report = report_of(["check", "microphone"], pulse_server.mic_env())
     mic = check_of(report, "microphone")
     assert (mic["status"], mic["cause"]) == ("warn", "low_level"), mic
     assert code == 0  # a warning does not fail the run
     assert mic["evidence"]["level_dbfs"] < -70.0
     assert mic["evidence"]["zero_fraction"] < 0.99
+
+
+def test_a_playing_monitor_is_a_loopback_not_a_working_mic(pulse_server: PulseServer) -> None:
+    """The fixture's default source copies the default sink: with a tone playing it has a
+    fine level, and it is still no microphone."""
+    with tone_into(pulse_server, amplitude=0.5):
+        code, report = report_of(["check", "microphone"], pulse_server.env)
+    mic = check_of(report, "microphone")
+    assert (mic["status"], mic["cause"]) == ("fail", "loopback_input"), mic
+    assert code == 1
+    assert mic["evidence"]["input_monitor_of"] == "Probe" and mic["evidence"]["level_dbfs"] > -12
+    assert "records what plays" in mic["summary"] or "dBFS of whatever is playing" in mic["summary"]
+    assert mic["fix"]["guide"] == "loopback_input"
 
 
 def test_no_sound_server_is_no_input_device(no_sound_env: dict[str, str]) -> None:

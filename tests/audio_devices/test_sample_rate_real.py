@@ -1,27 +1,66 @@
-"""`sample-rate` against a private PulseAudio (resamples anything) and a JACK dummy at 48 kHz."""
+"""`sample-rate` against a private PulseAudio (resamples anything) and JACK dummies (one rate)."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from devices_helpers import check_of, report_of
-from pulse_fixture import JackServer, PulseServer
+from pulse_fixture import JackServer, PulseServer, jack_dummy, private_pulse
 
 from doctor.checks.audio_devices import resample_hint
 
 
-def test_pulse_opens_at_24k_but_runs_natively_at_another_rate(pulse_server: PulseServer) -> None:
+def test_pulse_desktop_passes_with_the_native_rate_in_evidence(pulse_server: PulseServer) -> None:
+    """A desktop whose sound server resamples 48 kHz hardware to 24 kHz streams is the
+    normal, working case: no warning (a warning every healthy machine shows is noise)."""
     code, report = report_of(["check", "sample-rate"], pulse_server.env)
     sr = check_of(report, "sample-rate")
-    assert (sr["status"], sr["cause"]) == ("warn", "native_rate_differs"), sr
+    assert (sr["status"], sr["cause"]) == ("pass", None), sr
     assert code == 0
     ev = sr["evidence"]
     assert ev["input_opens_at_24000_hz"] is True and ev["output_opens_at_24000_hz"] is True
     assert 24000 in ev["input_accepted_rates_hz"] and 24000 in ev["output_accepted_rates_hz"]
-    assert ev["input_native_rate_hz"] == 44100.0  # what PortAudio reports for ALSA pulse
-    assert "44100 Hz" in sr["summary"] and "Bluetooth" not in sr["summary"]
+    # PortAudio says 44100 for ALSA's pulse device; the server knows the sink runs at 48 kHz
+    assert ev["input_native_rate_hz"] == 48000.0 and ev["output_native_rate_hz"] == 48000.0
+    assert ev["output_server_device"] == "probe" and ev["input_server_device"] == "probe_mic"
+    assert "natively at 48000 Hz" in sr["summary"]
+
+
+def test_a_hands_free_rate_behind_the_server_warns(tmp_path: Path) -> None:
+    """A source fixed at 16 kHz (what a Bluetooth headset in HFP mode gives the server)."""
+    with private_pulse() as pulse:
+        pulse.load_module("module-null-sink", "sink_name=headset", "rate=16000", "channels=1")
+        pulse.load_module(
+            "module-remap-source",
+            "master=headset.monitor",
+            "source_name=headset_mic",
+            "source_properties=device.description=HeadsetMic",
+        )
+        code, report = report_of(
+            ["check", "sample-rate"], pulse.client_env(PULSE_SOURCE="headset_mic")
+        )
+    sr = check_of(report, "sample-rate")
+    assert (sr["status"], sr["cause"]) == ("warn", "native_rate_differs"), sr
+    assert code == 0
+    ev = sr["evidence"]
+    assert ev["input_native_rate_hz"] == 16000.0 and ev["output_native_rate_hz"] == 48000.0
+    assert "'HeadsetMic' runs at 16000 Hz" in sr["summary"] and "hands-free" in sr["summary"]
     assert sr["fix"]["guide"] == "native_rate"
+
+
+def test_jack_at_16k_only_fails_and_names_the_telephone_rate() -> None:
+    with jack_dummy(16000) as jack:
+        code, report = report_of(
+            ["check", "sample-rate", "--input-device", "system", "--output-device", "system"],
+            jack.env,
+        )
+    sr = check_of(report, "sample-rate")
+    assert (sr["status"], sr["cause"]) == ("fail", "rate_unsupported"), sr
+    assert code == 1
+    assert sr["evidence"]["input_accepted_rates_hz"] == [16000]
+    assert "telephone rate" in sr["summary"] and "above 8000 Hz is lost" in sr["summary"]
 
 
 def test_jack_at_48k_only_is_rate_unsupported(jack_server: JackServer) -> None:

@@ -74,12 +74,11 @@ def test_stdin_and_base64(files: dict[str, Path]) -> None:
     assert json.loads(r.stdout)["validation"]["detected"]["input_kind"] == "base64"
 
 
-@pytest.mark.parametrize("which", ["empty", "missing", "folder", "unreadable"])
+@pytest.mark.parametrize("which", ["missing", "folder", "unreadable"])
 def test_bad_input_is_one_line_and_exit_2(
     files: dict[str, Path], tmp_path: Path, which: str
 ) -> None:
     path = {
-        "empty": str(files["empty"]),
         "missing": str(tmp_path / "nope.raw"),
         "folder": str(tmp_path),
     }.get(which)
@@ -116,9 +115,24 @@ def test_bad_input_is_one_line_and_exit_2(
     assert r.stdout == ""
 
 
-def test_empty_stdin_is_exit_2() -> None:
-    r = run_cli("validate-audio", "-", input="")
-    assert r.returncode == 2 and "empty" in r.stderr
+def test_empty_file_is_a_report_with_the_empty_finding(files: dict[str, Path]) -> None:
+    """An empty but readable file is bad audio, not a bad command line: exit 1, not 2."""
+    r = run_cli("validate-audio", str(files["empty"]), "--no-color")
+    assert r.returncode == 1, r.stderr
+    assert any("ERROR" in ln and "empty:" in ln for ln in r.stdout.splitlines())
+    assert r.stdout.splitlines()[-1].startswith("Verdict: invalid")
+    j = run_cli("validate-audio", str(files["empty"]), "--json")
+    assert j.returncode == 1, j.stderr
+    report = assert_valid_report(json.loads(j.stdout))
+    assert report["validation"]["verdict"] == "invalid"
+    assert [f["code"] for f in report["validation"]["findings"]] == ["empty"]
+    assert report["checks"][0]["status"] == "fail" and report["checks"][0]["cause"] == "empty"
+
+
+def test_empty_stdin_is_the_same_report() -> None:
+    r = run_cli("validate-audio", "-", "--json", input="")
+    assert r.returncode == 1, r.stderr
+    assert json.loads(r.stdout)["validation"]["findings"][0]["code"] == "empty"
 
 
 def test_fix_converts_and_the_result_is_valid(files: dict[str, Path], tmp_path: Path) -> None:

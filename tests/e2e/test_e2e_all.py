@@ -2,9 +2,10 @@
 process, real TLS) and a private PulseAudio (real PortAudio streams), as a user runs it.
 
 The sound setup is the fixture's: a null sink and a microphone that is its monitor. Nothing
-plays while the checks run, so the microphone hears digital silence (`silent_input`), the
-echo probe is skipped for want of a microphone, and PortAudio's ALSA `pulse` device opens
-at 24 kHz while it reports 44.1 kHz as its own rate (`native_rate_differs`).
+plays while the checks run, so the microphone hears digital silence and is named a loopback
+of the output (`loopback_input`); the echo probe still runs (the input opens) and finds the
+loop (`echo_detected`, ERL 0 dB); PortAudio's ALSA `pulse` device opens
+at 24 kHz while the server runs at 48 kHz and resamples: the healthy desktop, a pass.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ SandboxProcessFactory = Callable[..., SandboxProcess]
 
 # What the fixture's sound setup gives, whatever the network does.
 AUDIO_STATUSES = {
-    "microphone": ("fail", "silent_input"),
-    "sample-rate": ("warn", "native_rate_differs"),
-    "echo": ("skip", "prerequisite_failed"),
+    "microphone": ("fail", "loopback_input"),
+    "sample-rate": ("pass", None),
+    "echo": ("fail", "echo_detected"),
 }
 PASSING = ("environment", "wss", "token", "resume", "audio-format")
 
@@ -129,8 +130,9 @@ def assert_audio_statuses(run: AllRun) -> None:
     mic = run.check("microphone")["evidence"]
     assert mic["zero_fraction"] == 1.0
     rates = run.check("sample-rate")["evidence"]
-    assert rates["probe_rate_hz"] == 24000 and rates["input_native_rate_hz"] == 44100.0
-    assert run.check("echo")["evidence"]["prerequisite"] == "microphone"
+    assert rates["probe_rate_hz"] == 24000 and rates["input_native_rate_hz"] == 48000.0
+    echo = run.check("echo")["evidence"]
+    assert echo["loopback_input"] is True and abs(echo["erl_db"]) <= 1
 
 
 def assert_statuses(run: AllRun, passing: tuple[str, ...], counts: tuple[int, ...]) -> None:
@@ -169,7 +171,7 @@ def test_all_against_the_sandbox_and_a_private_pulseaudio(
     assert {"environment", "wss", "token", "resume", "echo", "audio-format"} <= set(order)
     assert [c["id"] for c in report["checks"]] == order
     assert report["command"] == "all"
-    assert_statuses(run, ("environment", "wss", "token", "audio-format"), (4, 2, 1, 1))
+    assert_statuses(run, ("environment", "wss", "token", "audio-format"), (5, 1, 2, 0))
     resume = run.check("resume")
     assert (resume["status"], resume["cause"]) == ("warn", "resume_rejected"), resume["summary"]
     assert run.check("token")["evidence"]["token_reuse"] == "accepted"
@@ -210,7 +212,7 @@ def test_all_against_the_documented_sandbox(
     """The service as the docs describe it: single-use tokens, resume within the window."""
     sb = sandbox_process_factory("--api-key", api_key, "--quiet", "--behaviour", "documented")
     run = run_all(sb, pulse, api_key, speech_pcm, tmp_path / "report.json")
-    assert_statuses(run, PASSING, (5, 1, 1, 1))
+    assert_statuses(run, PASSING, (6, 0, 2, 0))
     assert run.check("token")["evidence"]["token_reuse"] == "refused"
     support = run.report["support"]
     token_ids = run.check("token")["evidence"]["session_ids"]
@@ -251,5 +253,5 @@ def test_all_when_the_service_is_at_capacity(
     assert support["session_ids"] == [] and support["connections"] == 1
     # The service's refusal heads the verdict (registry order breaks the tie with the mic).
     assert run.report["summary"]["verdict"].startswith(
-        "2 checks failed; start with token (server_error)"
+        "3 checks failed; start with token (server_error)"
     )

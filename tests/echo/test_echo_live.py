@@ -51,7 +51,9 @@ def test_full_loop_is_detected(pulse: PulseServer) -> None:
     assert abs(ev["erl_db"]) <= 1
     assert ev["sweeps_disagree"] is False
     assert ev["output_status_flags"] <= 2
-    assert check["fix"]["guide"] == "echo_loop"
+    # the input is the sink's monitor: a loopback, whose fix is another input (issue 14)
+    assert ev["loopback_input"] is True and ev["loopback_by_behaviour"] is True
+    assert check["fix"]["guide"] == "loopback_input"
 
 
 LOOP_LATENCY_MS = 250

@@ -186,3 +186,27 @@ def test_skipped_by_user_prerequisite_does_not_block() -> None:
 
     results = asyncio.run(run_checks(reg.select(None, skip=["net"]), Context.build()))
     assert [(r.id, r.status) for r in results] == [("uses-net", Status.PASS)]
+
+
+def test_runs_despite_lets_a_dependant_run_after_named_failures_only() -> None:
+    """echo runs after microphone's `silent_input` (an input that opens is enough), and
+    still skips after a failure that means the input does not open."""
+    from doctor import guide
+
+    for cause, should_run in (("silent_input", True), ("open_failed", False)):
+        reg = Registry()
+        ran: list[str] = []
+
+        @reg.check("mic", "Mic")
+        async def mic(ctx: Context, cause: str = cause) -> Result:
+            return problem(Status.FAIL, cause, "x", fix=guide.fix("audio_level"))
+
+        @reg.check("echo", "Echo", needs=("mic",), runs_despite=("silent_input",))
+        async def echo(ctx: Context, ran: list[str] = ran) -> Result:
+            ran.append("echo")
+            return passed("heard")
+
+        _mic_r, echo_r = run(reg)
+        assert (ran == ["echo"]) is should_run, cause
+        assert echo_r.status is (Status.PASS if should_run else Status.SKIP)
+        assert reg.checks["echo"].runs_despite == frozenset({"silent_input"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 from synth import LOUD, T0, Script, normal_session
@@ -59,8 +60,9 @@ def echo_session() -> Script:
     s.reply("Hello! How can I help you today?", lead_in=0.3)
     for _ in range(4):
         said = "I can help you with your order today"
-        s.reply(said + " and anything else you need.", cut_after=1.0, speak=3.0)
-        s.user_after_cut("help you with your order")
+        # cut 1.8 s in, after "I can help you": the echo of those words is the "user"
+        s.reply(said + " and anything else you need.", cut_after=1.8, speak=3.0)
+        s.user_after_cut("I can help you")
     s.end()
     return s
 
@@ -280,7 +282,7 @@ def test_audio_invalid_base64() -> None:
     for i in range(3):
         s.app("input.audio", s.t + i * 0.05, audio="%%%")
     s.end()
-    assert results(s)["session-audio"].cause == "invalid_base64"
+    assert results(s)["session-audio"].cause == "base64_invalid"
 
 
 def test_declared_pcmu_but_pcm16_sent() -> None:
@@ -325,7 +327,7 @@ def test_feed_returns_live_notes() -> None:
     s.svc("session.error", s.t, code="invalid_format", message="Unknown message type: x")
     for ev in s.sorted():
         notes += a.feed(ev)
-    assert any(n.startswith("reply interrupted 1.0 s in") for n in notes)
+    assert any(n.startswith("reply interrupted 1.8 s in") for n in notes)
     assert "session.error invalid_format: Unknown message type: x" in notes
     assert any(n.startswith("connection closed: 1000") for n in notes)
 
@@ -418,3 +420,159 @@ def test_latency_estimated_from_word_timings_when_audio_is_redacted() -> None:
     assert r.status is Status.PASS
     assert r.evidence["measured_to"].startswith("estimated")
     assert abs(r.evidence["p50_s"] - 1.15) < 0.02  # the last word ends 150 ms before the end
+
+
+def test_capture_connections_resume_refused_then_fresh() -> None:
+    """Three connections in one capture: a drop, a refused resume, a fresh session."""
+    a = SessionAnalyzer(Source(shape="capture", region="us", sent_logged=True))
+
+    def svc(t: float, conn: int, **msg: Any) -> Frame:
+        return Frame(t, T0 + t, conn, "service", msg={**msg, "timestamp": T0 + t})
+
+    records: list[Frame | ConnEvent] = [
+        ConnEvent(0, T0, 1, "open", {"path": "/v1/ws", "auth": "query"}),
+        Frame(0.01, T0 + 0.01, 1, "app", msg={"type": "session.update", "session": {}}),
+        svc(0.4, 1, type="session.ready", session_id="sess_1", resume_token="<redacted>"),
+        ConnEvent(5, T0 + 5, 1, "close", {"by": "relay", "code": None, "reason": None}),
+        ConnEvent(6, T0 + 6, 2, "open", {"path": "/v1/ws", "auth": "query"}),
+        Frame(
+            6.01,
+            T0 + 6.01,
+            2,
+            "app",
+            msg={"type": "session.resume", "session_id": "sess_1", "resume_token": "<redacted>"},
+        ),
+        svc(6.2, 2, type="session.error", code="session_not_found", message="Session not found"),
+        ConnEvent(6.3, T0 + 6.3, 2, "close", {"by": "service", "code": 1008, "reason": ""}),
+        ConnEvent(7, T0 + 7, 3, "open", {"path": "/v1/ws", "auth": "query"}),
+        Frame(7.01, T0 + 7.01, 3, "app", msg={"type": "session.update", "session": {}}),
+        svc(7.4, 3, type="session.ready", session_id="sess_2"),
+        Frame(9, T0 + 9, 3, "app", msg={"type": "session.end"}),
+        svc(9.2, 3, type="session.ended", session_duration_seconds=2.2),
+        ConnEvent(9.3, T0 + 9.3, 3, "close", {"by": "service", "code": 1000, "reason": ""}),
+    ]
+    notes = [n for r in records for n in a.feed(r)]
+    assert "session.error session_not_found: Session not found" in notes
+    found = a.finish()
+    assert [f.session_id for f in found] == ["sess_1", "sess_1", "sess_2"]
+    first, resume, fresh = ({r.id: r for r in f.results} for f in found)
+    assert first["session-billing"].cause == "no_session_end"
+    assert first["session-errors"].cause == "abrupt_close"
+    assert resume["session-resume"].cause == "resume_rejected"
+    assert resume["session-resume"].evidence["fresh_session_after"] is True
+    assert "session-billing" not in resume
+    assert fresh["session-billing"].status is Status.PASS
+
+
+def test_credentials_in_the_offending_message_are_redacted() -> None:
+    s = Script().open()
+    s.app("session.resume", s.t, session_id="sess_1", resume_token="rt-secret-value")
+    s.svc("session.error", s.t + 0.1, code="invalid_format", message="x")
+    s.end()
+    err = results(s)["session-errors"]
+    assert "rt-secret-value" not in json.dumps(err.evidence)
+
+
+def test_received_only_log_of_a_refused_resume_then_fresh_session() -> None:
+    s = Script(sent=False).open()
+    s.reply("Hi.")
+    s.t += 3  # the connection dropped; the log of received messages does not say so
+    s.svc("session.error", s.t, code="session_not_found", message="Session not found")
+    s.t += 1
+    s.sid = "sess_" + "c" * 32
+    s.open()
+    s.reply("Hello again.")
+    s.end()
+    found = analyze_events(s.sorted(), Source(shape="synthetic"))
+    assert [f.session_id for f in found] == [
+        "sess_" + "a" * 32,
+        "(id not in the log)",
+        "sess_" + "c" * 32,
+    ]
+    resume = {r.id: r for r in found[1].results}["session-resume"]
+    assert resume.cause == "resume_rejected"
+    first = {r.id: r for r in found[0].results}
+    assert first["session-errors"].status is Status.PASS
+
+
+def test_a_user_answer_that_reuses_the_agents_words_is_not_echo() -> None:
+    s = Script().open()
+    s.reply("Would you like the blue one or the red one today?", cut_after=2.5, speak=3.0)
+    s.user_after_cut("the red one one please")
+    s.reply("Great choice.")
+    s.end()
+    res = results(s)
+    assert res["session-echo"].status is Status.PASS
+    assert problems(res) == {}
+
+
+def test_tiny_chunks_warn_like_validate_audio() -> None:
+    s = Script().open()
+    s.mic(3.0, chunk_s=0.005)
+    s.t += 3
+    s.end()
+    r = results(s)["session-audio"]
+    assert r.cause == "audio_pacing" and "Chunks of 5 ms" in r.summary
+
+
+def test_room_noise_before_the_user_speaks_is_not_called_noise() -> None:
+    """The validate-audio core judges the format from the first bytes; a session's audio
+    opens with room noise while the greeting plays."""
+    import numpy as np
+
+    from doctor.sandbox.audio import synth_voice
+
+    rng = np.random.default_rng(0)
+    parts = []
+    for i in range(4):
+        parts.append((rng.standard_normal(24000 * 6) * 30).astype(np.int16))  # -60 dBFS
+        parts.append(synth_voice(2.0, seed=i))
+    pcm = np.concatenate(parts).astype("<i2").tobytes()
+    s = Script().open()
+    for i in range(0, len(pcm), 2400):
+        s.app("input.audio", s.t + i / 48000, audio=base64.b64encode(pcm[i : i + 2400]).decode())
+    s.t += len(pcm) / 48000
+    s.end()
+    r = results(s)["session-audio"]
+    assert r.status is Status.PASS, r.summary
+    assert r.evidence["content"]["skipped_leading_quiet_s"] >= 5
+
+
+def test_silent_completed_replies() -> None:
+    s = Script().open()
+    for _ in range(3):
+        s.user("Hello there, anyone?")
+        r = "resp_" + "f" * 31 + str(_)
+        s.svc("reply.started", s.t + 0.01, reply_id=r)
+        s.svc("reply.audio", s.t + 0.02, reply_id=r, data=base64.b64encode(bytes(480)).decode())
+        s.svc("reply.done", s.t + 2.0, reply_id=r, status="completed")
+        s.t += 2.1
+    s.end()
+    res = results(s)
+    assert res["session-replies"].cause == "silent_replies"
+    assert "session-replies" not in results(normal_session())
+
+
+def test_conversation_message_is_flagged() -> None:
+    s = Script().open()
+    s.app("conversation.message", s.t, role="system", content="The user is Ana.")
+    s.end()
+    r = results(s)["session-context"]
+    assert r.cause == "ignored_message" and r.fix is not None
+
+
+def test_redacted_input_audio_is_counted_not_judged() -> None:
+    s = Script().open()
+    for i in range(10):
+        s.events.append(
+            make_event({"type": "input.audio", "audio": "<redacted>"}, "app", s.t + i * 0.05)
+        )
+    s.end()
+    # the reader marks redacted audio; an Event built by hand goes through the collector
+    from doctor.session.events import AudioInfo
+
+    for e in s.events:
+        if e.type == "input.audio":
+            e.audio = AudioInfo(None, True)
+    r = results(s)["session-audio"]
+    assert r.status is Status.PASS and "redacts" in r.summary

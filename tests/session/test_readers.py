@@ -276,3 +276,69 @@ def test_capture_from_a_newer_version(tmp_path: Path) -> None:
     found, notes = run(p)
     assert found == []
     assert any("upgrade agent-doctor" in n for n in notes)
+
+
+def test_mono_wav_recording_is_read_but_not_echo_checked(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    p = tmp_path / "rec.wav"
+    sf.write(p, A.recording(5, [(1, 3)], [])[:, 1], 44100)
+    (f,), notes = run(p)
+    assert any("mono recording: no echo check" in n for n in notes)
+    assert f.recording is not None and abs(f.recording.duration_s - 5 * 48000 / 44100) < 0.01
+
+
+def test_stereo_24k_recording_finds_agent_onsets(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    p = tmp_path / "rec.ogg"
+    audio = A.recording(10, [(1.0, 3.0), (5.0, 8.0)], [], rate=24000)
+    sf.write(p, audio, 24000, format="OGG", subtype="OPUS")
+    (f,), _ = run(p)
+    onsets = f.recording.agent_onsets_s
+    assert len(onsets) == 2
+    assert abs(onsets[0] - 1.0) < 0.1 and abs(onsets[1] - 5.0) < 0.1
+
+
+def test_irregular_timeline_shapes_are_not_problems(tmp_path: Path) -> None:
+    """§3.6: silent replies in a row, an overlap, one very early cut, a call-only turn."""
+    tl = A.normal_timeline()
+    call = dict(
+        tl["turns"][3]["tool_calls"][0],
+        call_id="chatcmpl-tool-fedcba9876543210",
+        dispatched_at_ms=A.START_MS + 30500,
+        result_received_at_ms=A.START_MS + 30900,
+    )
+    tl["turns"] += [
+        A.turn(A.rid(10), user="so", us=24000, ue=24300),
+        A.turn(A.rid(11), user="so I", us=24400, ue=24700),
+        A.turn(
+            A.rid(12),
+            user="so I was",
+            us=24800,
+            ue=25100,
+            text="Right,",
+            audible=25000,
+            end=26000,
+            ttfa=800,
+        ),
+        A.turn(
+            A.rid(13),
+            status="interrupted",
+            user="Can you",
+            us=27000,
+            ue=28000,
+            text="Sure",
+            audible=28900,
+            end=29400,
+            ttfa=700,
+        ),
+        A.turn(A.rid(14), trigger="tool_result", tool_calls=[call]),
+    ]
+    tl["ended"]["duration_seconds"] = 33.5
+    p = tmp_path / "timeline.json"
+    p.write_text(json.dumps(tl))
+    (f,), _ = run(p)
+    res = by_id(f)
+    assert {k: r.summary for k, r in res.items() if r.status in (Status.WARN, Status.FAIL)} == {}
+    assert res["session-latency"].evidence["overlapping"] == 1

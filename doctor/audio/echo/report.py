@@ -39,6 +39,24 @@ def echo_result(analysis: EchoAnalysis, evidence: dict[str, Any]) -> Result:
     tail = f" ({'; '.join(notes)})" if notes else ""
     summary = analysis.describe() + tail
     v = analysis.verdict
+    if v is Verdict.ECHO and evidence.get("loopback_input"):
+        # a loop with no air in it: the fix is another input, not headphones
+        summary = (
+            f"{summary}; the input {evidence.get('input_device', '')!r} is a loopback of the "
+            f"output, not a microphone ({evidence.get('loopback_reason', '')}): pick the real "
+            "microphone"
+        )
+        return problem(
+            Status.FAIL,
+            "echo_detected",
+            summary,
+            evidence,
+            guide.fix(
+                "loopback_input",
+                device=evidence.get("input_device"),
+                detail=evidence.get("loopback_reason"),
+            ),
+        )
     if v is Verdict.ECHO:
         detail = summary
         return problem(

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 RATE_SECONDS = 30.0
 BLOCK_SECONDS = 1.0
 ACTIVE_BLOCK_DB = -50.0
+# A sample shorter than this (one 50 ms message, say) may be a pause between words: its
+# silence or low level is worth saying (info), not a warning about the microphone.
+SHORT_SAMPLE_S = 1.0
 
 ENCODING_FINDINGS: dict[str, tuple[str, str]] = {
     "s16be": (
@@ -250,7 +253,17 @@ class PcmStage:
                 channels=self.channels,
                 confidence=round(conf, 3),
             )
-        if self.guess is not None and self.guess.encoding == "s16le" and self.channels == 1:
+        if self.guess is not None and self.guess.too_little_signal:
+            v.add(
+                "too_little_signal",
+                INFO,
+                f"too little signal to judge the encoding ({self.guess.reason}); read as "
+                "PCM16 little-endian mono, the API's format. Validate a few seconds of "
+                "speech to be sure",
+                detail="validate a few seconds of speech, not one quiet chunk",
+                quiet_fraction=self.guess.quiet_fraction,
+            )
+        elif self.guess is not None and self.guess.encoding == "s16le" and self.channels == 1:
             smooth = self.guess.scores.get("s16le/1", 0.0)
             silent = self.levels.frame_fraction_below(-80.0) > 0.98
             if smooth < 0.2 and not silent and self.levels.samples > 2000:
@@ -289,7 +302,7 @@ class PcmStage:
             return
         est = self.rate_future.result() if self.rate_future else estimate_rate(audio, self.rate)
         v.stats["rate"] = est.to_dict()
-        if not est.mismatch():
+        if est.claimed() is None:
             return
         assert est.rate_hz is not None  # mismatch() implies an estimate
         label = "the WAV header's" if declared else "the API's"
@@ -324,15 +337,23 @@ class PcmStage:
         v, lv = self.v, self.levels
         if not lv.samples:
             return
+        if not self.v.convertible and self.guess is not None and self.encoding != "s16le":
+            # Levels of a decoding the verdict did not settle on (an uncertain guess) would
+            # describe bytes read the wrong way: a μ-law "DC offset" of PCM16 near-silence.
+            v.stats["levels_not_judged"] = f"the {self.encoding} reading is uncertain"
+            return
         zero = lv.zeros / lv.samples
         silent = lv.frame_fraction_below(-80.0)
+        short = self.rate > 0 and lv.samples < SHORT_SAMPLE_S * self.rate
+        quiet_sev = INFO if short else WARNING
         if zero >= 0.99 or silent >= 0.99:
             v.add(
                 "silence",
-                WARNING,
+                quiet_sev,
                 f"digital silence: {zero:.1%} of samples are zero and "
-                f"{silent:.1%} of 20 ms frames are below -80 dBFS (a muted mic, a denied "
-                "microphone permission, or the wrong device)",
+                f"{silent:.1%} of 20 ms frames are below -80 dBFS ("
+                + ("a pause, in a sample this short; over seconds it would mean " if short else "")
+                + "a muted mic, a denied microphone permission, or the wrong device)",
                 detail="the audio is digital silence",
                 zero_fraction=round(zero, 4),
                 silent_frame_fraction=round(silent, 4),
@@ -362,7 +383,7 @@ class PcmStage:
         if math.isfinite(active) and active < -45.0:
             v.add(
                 "low_level",
-                WARNING,
+                quiet_sev,
                 f"speech peaks at {active:.0f} dBFS (20 ms frames, 95th "
                 "percentile): far below a usable level (-30 to -10 dBFS)",
                 detail=f"active level {active:.0f} dBFS",

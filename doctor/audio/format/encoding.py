@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 DETECT_BYTES = 1 << 18  # 256 KiB of head: ~5 s of PCM16 at 24 kHz
 MARGIN = 0.12  # how much smoother a rival decoding must be to beat PCM16 LE mono
 MIN_SMOOTH = 0.5
+# Below this a PCM16 LE sample's high byte is only the sign: near-silence read as PCM16.
+QUIET_FS = 1 / 64  # -36 dBFS
+QUIET_SHARE = 0.9
 
 CANDIDATES: tuple[tuple[str, int], ...] = (
     ("s16le", 1),
@@ -43,6 +46,8 @@ class EncodingGuess:
     confidence: float
     scores: dict[str, float] = field(default_factory=dict)
     reason: str = ""
+    too_little_signal: bool = False  # near-silence: every decoding reads the sign bytes
+    quiet_fraction: float = 0.0  # share of PCM16 LE samples below -36 dBFS
 
     @property
     def key(self) -> str:
@@ -125,6 +130,17 @@ def duplicate_pair_fraction(head: bytes) -> float:
     return float(np.count_nonzero(same & active)) / float(np.count_nonzero(active))
 
 
+def quiet_pcm16_fraction(head: bytes) -> float:
+    """Share of the bytes' PCM16 LE samples below -36 dBFS (their high byte only a sign)."""
+    import numpy as np
+
+    n = len(head) - len(head) % 2
+    if n < 2:
+        return 0.0
+    v = np.frombuffer(head[:n], "<i2").astype(np.int32)
+    return float(np.count_nonzero(np.abs(v) < int(32768 * QUIET_FS))) / float(v.size)
+
+
 def detect_encoding(head: bytes) -> EncodingGuess:
     """Best guess for headerless bytes; PCM16 LE mono unless another reading is clearly better."""
     import numpy as np
@@ -153,6 +169,25 @@ def detect_encoding(head: bytes) -> EncodingGuess:
     if padded16 >= 0.95 and scores.get("s32le/1", 0.0) > MIN_SMOOTH:
         return EncodingGuess(
             "s32le", 1, padded16, scores, f"{padded16:.0%} of 32-bit words have a zero low half"
+        )
+
+    quiet = quiet_pcm16_fraction(head)
+    if quiet >= QUIET_SHARE:
+        # Quiet as PCM16: the high bytes are 0x00/0xFF sign bytes, a pattern that reads
+        # smoothly as μ-law, u8 and others. No other encoding reads this quiet (its bytes
+        # land in PCM16's high byte), so PCM16 it is; sure when the quiet audio is smooth,
+        # and too little signal to judge when it is noise (the first chunk of a session).
+        if base >= MIN_SMOOTH:
+            return EncodingGuess("s16le", 1, 0.8, scores, "quiet, smooth 16-bit little-endian")
+        return EncodingGuess(
+            "s16le",
+            1,
+            0.5,
+            scores,
+            f"{quiet:.0%} of samples read as PCM16 are below -36 dBFS: too little signal to "
+            "tell encodings apart",
+            too_little_signal=True,
+            quiet_fraction=round(quiet, 4),
         )
 
     le = max(scores.get("s16le/1", 0.0), scores.get("s16le/2", 0.0))

@@ -47,6 +47,7 @@ GUIDE_FOR: dict[str, str] = {
     "chunk_size": "audio_chunking",
     "chunk_pacing": "audio_chunking",
     "truncated": "audio_container",
+    "too_little_signal": "audio_sample_length",
 }
 
 

@@ -1,0 +1,263 @@
+"""`agent-doctor browser` and `agent-doctor all --browser`: the thin shell around the page.
+
+Serves the page, opens it, waits for the page's facts, judges them (verdicts, echo core,
+the CLI's own handshake for a 1006), and hands `browser-*` results and
+`environment.browser` to the normal report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shlex
+import subprocess
+import sys
+import time
+import webbrowser
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import click
+
+from doctor.browser.options import PAGE_WAIT_S, browser_options
+from doctor.cli import report_options, service_options_with
+from doctor.context import Context, SessionRecord
+from doctor.result import Result
+
+NETWORK_TIMEOUT_S = 10.0
+TOKEN_WINDOW_S = 60
+WSS_PAGE_TIMEOUT_MS = 8000
+
+
+@dataclass
+class PageRun:
+    """One page session's state on the CLI side; the token never leaves it but to the page."""
+
+    ctx: Context
+    token: str | None = field(default=None, repr=False)
+    token_error: str | None = None
+    outcome: asyncio.Future[tuple[list[Result], dict[str, Any]]] | None = None
+
+    async def session(self) -> dict[str, Any]:
+        """A fresh temporary token for the page's WebSocket, minted here with the key."""
+        ctx = self.ctx
+        if self.token is None and self.token_error is None:
+            if ctx.token is not None:
+                self.token = ctx.token.value
+            elif ctx.api_key is not None:
+                await self._mint(ctx)
+            else:
+                self.token_error = "no API key (set ASSEMBLYAI_API_KEY) and no --token"
+        return {
+            "ws_url": ctx.ws_url,
+            "token": self.token,
+            "token_error": self.token_error,
+            "timeout_ms": int(min(ctx.timeout * 1000, WSS_PAGE_TIMEOUT_MS)),
+        }
+
+    async def _mint(self, ctx: Context) -> None:
+        from doctor.net.agent_api import AgentApiError, mint_token
+
+        assert ctx.api_key is not None
+        try:
+            got = await mint_token(
+                ctx.token_url,
+                ctx.api_key.value,
+                TOKEN_WINDOW_S,
+                proxy=ctx.proxy,
+                ca_bundle=ctx.ca_bundle,
+                timeout=ctx.timeout,
+            )
+        except AgentApiError as err:
+            self.token_error = ctx.redactor.scrub(f"token request failed: {err}")
+            return
+        if got.ok and got.token:
+            ctx.add_secret("token", got.token)
+            self.token = got.token
+        else:
+            self.token_error = ctx.redactor.scrub(
+                f"token endpoint answered HTTP {got.status}: {got.error or got.body}"
+            )[:300]
+
+    async def result(self, facts: dict[str, Any]) -> dict[str, Any]:
+        """Judge what the page measured; the page shows the verdicts it gets back."""
+        from doctor.browser.echo import analyse_run, echo_verdict
+        from doctor.browser.refine import repeat_handshake
+        from doctor.browser.verdicts import judge
+        from doctor.runner import run_blocking
+
+        runs = [r for r in facts.get("echo") or [] if isinstance(r, dict)][:2]
+        analysed = [await run_blocking(analyse_run, r) for r in runs]
+        echo, round_trip = echo_verdict(analysed)
+        refined = None
+        if self.token and _closed_before_open(facts):
+            refined = await repeat_handshake(self.ctx, self.token)
+        results, info = judge(facts, echo, round_trip, refined)
+        self._record_session(facts)
+        env = info.as_dict()
+        description = str(facts.get("description") or "").strip()[:2000]
+        if description:
+            env["problem_description"] = description
+        if self.outcome is not None and not self.outcome.done():
+            self.outcome.set_result((results, env))
+        checks = [self.ctx.redactor.scrub_obj(r.to_dict()) for r in results]
+        return {"checks": checks}
+
+    def _record_session(self, facts: dict[str, Any]) -> None:
+        wss = facts.get("wss")
+        if not isinstance(wss, dict) or not wss.get("events"):
+            return
+        events = [e for e in wss["events"] if isinstance(e, dict)]
+        close = next((e for e in events if e.get("type") == "close"), {})
+        ready = next((e for e in events if e.get("message_type") == "session.ready"), {})
+        last = max((e.get("t_ms") or 0 for e in events), default=0)
+        self.ctx.record_session(
+            SessionRecord(
+                check="browser-wss",
+                region=self.ctx.region,
+                session_id=ready.get("session_id") or None,
+                started_at=datetime.now(timezone.utc),
+                duration_s=float(last) / 1000,
+                close_code=close.get("code") if isinstance(close.get("code"), int) else None,
+                close_reason=close.get("reason"),
+                ended_cleanly=close.get("was_clean"),
+                auth="token",
+            )
+        )
+
+
+def _closed_before_open(facts: dict[str, Any]) -> bool:
+    wss = facts.get("wss")
+    if not isinstance(wss, dict):
+        return False
+    types = [e.get("type") for e in wss.get("events") or [] if isinstance(e, dict)]
+    return "open" not in types and ("close" in types or "error" in types)
+
+
+def _probe(rate_hz: int) -> bytes:
+    from doctor.browser.echo import probe_bytes
+
+    return probe_bytes(rate_hz)
+
+
+def _open_page(url: str, browser_cmd: str | None) -> None:
+    """Open the page: `--browser CMD` runs CMD URL; else the user's default browser."""
+    if browser_cmd:
+        try:
+            subprocess.Popen(
+                [*shlex.split(browser_cmd), url],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            click.echo(f"agent-doctor: could not start {browser_cmd!r}: {exc}", err=True)
+        return
+    with contextlib.suppress(Exception):
+        webbrowser.open(url)
+
+
+async def run_page(
+    ctx: Context, wait_s: float, no_open: bool, browser_cmd: str | None
+) -> tuple[list[Result], dict[str, Any] | None]:
+    """Serve the page and wait up to `wait_s` for its results."""
+    from doctor.browser.server import PageServer
+    from doctor.browser.verdicts import page_timeout_result
+    from doctor.runner import run_blocking
+
+    run = PageRun(ctx)
+    run.outcome = asyncio.get_running_loop().create_future()
+    server = await PageServer(run.session, _probe, run.result).start()
+    click.echo(
+        f"agent-doctor: open {server.url} in the browser you use for your app and click "
+        f"Start (waiting up to {wait_s:g} s)",
+        err=True,
+    )
+    if not no_open:
+        await run_blocking(_open_page, server.url, browser_cmd)
+    try:
+        return await asyncio.wait_for(asyncio.shield(run.outcome), wait_s)
+    except asyncio.TimeoutError:
+        where = f"; it last said: {server.last_step}" if server.last_step else ""
+        click.echo(f"agent-doctor: the page sent no results within {wait_s:g} s{where}", err=True)
+        return [page_timeout_result(wait_s, server.last_step)], None
+    finally:
+        await server.stop()
+
+
+def run_after_checks(
+    ctx: Context, params: dict[str, Any]
+) -> tuple[list[Result], dict[str, Any] | None]:
+    """For `all --browser`: the page, after the Python checks."""
+    return asyncio.run(
+        run_page(
+            ctx,
+            float(params.get("browser_timeout") or PAGE_WAIT_S),
+            bool(params.get("no_open")),
+            params.get("browser_cmd"),
+        )
+    )
+
+
+async def _page_and_wss(
+    ctx: Context, wait_s: float, no_open: bool, browser_cmd: str | None
+) -> tuple[list[Result], list[Result], dict[str, Any] | None]:
+    from doctor.registry import load_checks
+    from doctor.runner import run_checks
+
+    specs = load_checks().select(["wss"])
+    own, (page, env) = await asyncio.gather(
+        run_checks(specs, ctx), run_page(ctx, wait_s, no_open, browser_cmd)
+    )
+    return own, page, env
+
+
+def browser_main(params: dict[str, Any]) -> None:
+    """`agent-doctor browser`: the page's checks plus the CLI's own `wss`, in one report."""
+    from doctor.cli import build_context, check_report_path, emit_report
+    from doctor.report.build import build_report, exit_code
+
+    check_report_path(params.get("report_path"))
+    wait_s = float(params["timeout"])
+    params = {**params, "timeout": min(wait_s, NETWORK_TIMEOUT_S)}
+    ctx = build_context(params)
+    started = datetime.now(timezone.utc)
+    t0 = time.monotonic()
+    own, page, env = asyncio.run(
+        _page_and_wss(ctx, wait_s, bool(params.get("no_open")), params.get("browser_cmd"))
+    )
+    results = [*own, *page]
+    report = build_report(
+        "browser",
+        ctx,
+        results,
+        started,
+        round((time.monotonic() - t0) * 1000),
+        params.get("report_path"),
+    )
+    if env is not None:
+        report["environment"]["browser"] = ctx.redactor.scrub_obj(env)
+    emit_report(report, params)
+    sys.exit(exit_code(results))
+
+
+def _browser(**params: Any) -> None:
+    """Run the checks in your browser (microphone, echo, rates, WebSocket) and report.
+
+    Serves a page on 127.0.0.1, opens it, and waits for one click there; the results join
+    the CLI's own `wss` check in one report (--json, --report, exit codes as `all`).
+    """
+    browser_main(params)
+
+
+browser_command = click.command("browser")(
+    browser_options(
+        service_options_with(
+            report_options(_browser),
+            PAGE_WAIT_S,
+            "Seconds to wait for the page's results (network steps wait at most 10 s).",
+        )
+    )
+)

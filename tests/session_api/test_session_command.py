@@ -1,0 +1,204 @@
+"""`agent-doctor session`: sessions run through the sandbox by real clients, fetched over
+real HTTP by the real CLI (a subprocess), each way of failing with its own cause."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clirun import cli_env, run_cli
+from sandbox_wire import FakeClock
+from session_clients import Script, ended, session_cli
+
+from doctor.sandbox.threaded import ThreadedSandbox
+
+Factory = Callable[..., ThreadedSandbox]
+
+
+def fetch_results(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for c in report["checks"] if c["id"] == "session-fetch"]
+
+
+def no_key_anywhere(key: str, *texts: str, folder: Path | None = None) -> None:
+    for text in texts:
+        assert key not in text
+    if folder is not None:
+        for path in folder.rglob("*"):
+            if path.is_file():
+                assert key.encode() not in path.read_bytes(), path
+
+
+def test_a_good_session_is_downloaded_and_analysed_without_a_warning(
+    sandbox_factory: Factory, tmp_path: Path
+) -> None:
+    sb = sandbox_factory(reply_s=1.0, artifacts_delay_s=0)
+    sid = ended(sb, Script(speech=[(1.5, 0.8)], duration_s=4.5))
+    save = tmp_path / "saved"
+    code, report, out, err = session_cli(sb, sid, "--save", str(save))
+    assert code == 0, err
+    (fetch,) = fetch_results(report)
+    assert fetch["status"] == "pass" and fetch["evidence"]["public_close_reason"] == "client_end"
+    assert sorted(a["kind"] for a in fetch["evidence"]["artifacts"]) == [
+        "metadata", "recording", "timeline",
+    ]  # fmt: skip
+    assert sorted(p.name for p in (save / sid).iterdir()) == [
+        "audio.ogg", "metadata.json", "timeline.json",
+    ]  # fmt: skip
+    assert report["saved_to"] == str(save)
+    analysed = [c for c in report["checks"] if c["id"] != "session-fetch"]
+    assert {c["id"] for c in analysed} >= {"session-echo", "session-billing", "session-latency"}
+    assert [c for c in analysed if c["status"] != "pass"] == []
+    assert report["sessions"][0]["session_id"] == sid
+    # the key went to the REST API only, never to an artifact URL, nor into any output
+    assert not sb.find("artifact.authorization_sent")
+    assert len(sb.find("artifact.served", session_id=sid)) == 3
+    no_key_anywhere(sb.api_key, out, err, folder=save)
+
+
+def test_the_default_folder_is_temporary_and_removed(
+    sandbox_factory: Factory, tmp_path: Path
+) -> None:
+    sb = sandbox_factory(reply_s=0.3, artifacts_delay_s=0)
+    sid = ended(sb)
+    code, report, _, err = session_cli(sb, sid, tmp=str(tmp_path))
+    assert code == 0, err
+    assert fetch_results(report)[0]["status"] == "pass"
+    assert report["saved_to"] is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_artifacts_not_ready_yet_is_a_warning_with_a_retry(sandbox_factory: Factory) -> None:
+    clock = FakeClock()
+    sb = sandbox_factory(reply_s=0.3, clock=clock, artifacts_delay_s=7.0)
+    sid = ended(sb)
+    code, report, _, _ = session_cli(sb, sid)
+    (fetch,) = fetch_results(report)
+    assert (fetch["status"], fetch["cause"]) == ("warn", "artifacts_not_ready")
+    assert "run this again" in fetch["summary"]
+    assert fetch["fix"]["commands"] == [f"agent-doctor session {sid}"]
+    assert code == 0  # nothing is wrong yet
+    clock.advance(7.5)
+    code, report, _, err = session_cli(sb, sid)
+    assert code == 0, err
+    assert fetch_results(report)[0]["status"] == "pass"
+
+
+def test_unknown_and_foreign_sessions_are_not_found(sandbox_factory: Factory) -> None:
+    sb = sandbox_factory(api_keys=["a" * 32, "b" * 32], reply_s=0.3, artifacts_delay_s=0)
+    mine = ended(sb)  # opened with the first key
+    unknown = "sess_" + "0" * 32
+    code, report, _, _ = session_cli(sb, mine, unknown, key="b" * 32)
+    assert code == 1
+    causes = [(c["evidence"]["session_id"], c["cause"]) for c in fetch_results(report)]
+    assert causes == [(mine, "session_not_found"), (unknown, "session_not_found")]
+    assert "another account" in fetch_results(report)[0]["summary"]
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "status"), [("field", 404), ("documented", 401)], ids=["field", "documented"]
+)
+def test_a_refused_key_is_unauthorized(
+    sandbox_factory: Factory, behaviour: str, status: int
+) -> None:
+    """The field's token endpoint says 404 "Invalid API key" (field-facts §1); the docs 401.
+    Either way the key is refused, never "session not found"."""
+    sb = sandbox_factory(reply_s=0.3, artifacts_delay_s=0, token_errors=behaviour)
+    sid = ended(sb)
+    code, report, out, err = session_cli(sb, sid, key="f" * 32)
+    (fetch,) = fetch_results(report)
+    assert code == 1
+    assert (fetch["cause"], fetch["evidence"]["http_status"]) == ("unauthorized", status)
+    assert fetch["fix"]["guide"] == "sessions_key_refused"
+    no_key_anywhere("f" * 32, out, err)
+
+
+def test_a_malformed_id_is_refused_without_asking(sandbox_factory: Factory) -> None:
+    sb = sandbox_factory(reply_s=0.3)
+    code, report, _, _ = session_cli(sb, "resp_0123", "sess_XYZ")
+    assert code == 1
+    assert [c["cause"] for c in fetch_results(report)] == ["invalid_session_id"] * 2
+    asked = [e for e in sb.events if e["type"] == "http.request" and "sessions" in e["path"]]
+    assert asked == []
+
+
+def test_expired_links_are_asked_again_then_reported(sandbox_factory: Factory) -> None:
+    sb = sandbox_factory(reply_s=0.3, artifacts_delay_s=0, artifact_url_ttl_s=0)
+    sid = ended(sb)
+    code, report, _, _ = session_cli(sb, sid)
+    (fetch,) = fetch_results(report)
+    assert (code, fetch["cause"]) == (1, "artifact_url_expired")
+    # the session was read twice: the first links, then fresh ones
+    gets = [e for e in sb.events if e["type"] == "http.request" and e["path"].endswith(sid)]
+    assert len(gets) == 2
+
+
+def test_a_download_that_fails_is_reported_and_the_rest_analysed(
+    sandbox_factory: Factory,
+) -> None:
+    sb = sandbox_factory(reply_s=0.3, artifacts_delay_s=0)
+    sid = ended(sb)
+    files = sb.sandbox.store.finished[sid].artifacts
+    os.unlink(files.recording)  # the storage lost it: 404 NoSuchKey
+    code, report, _, _ = session_cli(sb, sid)
+    (fetch,) = fetch_results(report)
+    assert (code, fetch["cause"]) == (1, "artifact_download_failed")
+    assert "NoSuchKey" in json.dumps(fetch["evidence"])
+    assert report["sessions"][0]["session_id"] == sid  # timeline and metadata still analysed
+
+
+def test_recent_lists_this_keys_newest_sessions(sandbox_factory: Factory) -> None:
+    sb = sandbox_factory(reply_s=0.3, artifacts_delay_s=0)
+    ids = [ended(sb) for _ in range(3)]
+    code, report, _, err = session_cli(sb, "--recent", "2")
+    assert code == 0, err
+    assert [c["evidence"]["session_id"] for c in fetch_results(report)] == ids[::-1][:2]
+
+
+def test_the_client_follows_the_cursor(sandbox_factory: Factory) -> None:
+    import asyncio
+
+    from doctor.net.sessions_api import SessionsApi
+
+    sb = sandbox_factory(reply_s=0.3, artifacts_delay_s=0)
+    ids = [ended(sb) for _ in range(3)]
+
+    async def go() -> list[str]:
+        async with SessionsApi(sb.token_url, sb.api_key, proxy=False, timeout=5) as api:
+            listed, _ = await api.recent(3, page=1)
+            return listed
+
+    assert asyncio.run(go()) == ids[::-1]
+    pages = [e for e in sb.events if e["type"] == "http.request" and "cursor=" in e["path"]]
+    assert len(pages) == 2
+
+
+def test_a_session_of_the_other_region_is_named(
+    sandbox_factory: Factory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the region URLs (no --token-url), a miss in one region is looked up in the
+    other; two sandboxes stand in for the two regions (plain HTTP, one key)."""
+    from doctor import cli, context
+
+    key = "k" * 32
+    us = sandbox_factory(tls=False, api_keys=[key], reply_s=0.3, artifacts_delay_s=0)
+    eu = sandbox_factory(tls=False, api_keys=[key], reply_s=0.3, artifacts_delay_s=0)
+    sid = ended(eu)
+    monkeypatch.setitem(context.REGIONS, "us", (us.ws_url, us.token_url))
+    monkeypatch.setitem(context.REGIONS, "eu", (eu.ws_url, eu.token_url))
+    monkeypatch.setenv("ASSEMBLYAI_API_KEY", key)
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["session", sid, "--json"])
+    report = json.loads(capsys.readouterr().out)
+    (fetch,) = fetch_results(report)
+    assert (exited.value.code, fetch["cause"]) == (1, "session_in_other_region")
+    assert fetch["fix"]["commands"] == [f"agent-doctor session {sid} --region eu"]
+
+
+def test_no_api_key_is_one_line(sandbox_factory: Factory) -> None:
+    proc = run_cli("session", "sess_" + "0" * 32, env=cli_env())
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "API key" in proc.stderr
