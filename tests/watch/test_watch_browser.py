@@ -46,7 +46,7 @@ ws.onclose = (e) => { window.__result = {seen, code: e.code}; };
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
