@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import queue
+import signal
 import threading
 from typing import Any
 
@@ -156,6 +157,9 @@ def worker_main(
     feed_conn: Any, out_conn: Any, header: dict[str, Any], capture_path: str | None, echo: bool
 ) -> None:
     """Entry point of the worker process: read until the relay closes the feed."""
+    # Ctrl-C on a terminal reaches the whole process group: the relay decides when to stop
+    # (it closes the feed), the worker must not die with a traceback and lose the results.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):
         os.nice(NICE)
     from doctor.capture.format import decode_header

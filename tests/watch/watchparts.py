@@ -94,7 +94,8 @@ class WatchProcess:
     def finish(self, timeout: float = 120.0, sig: int | None = None) -> tuple[int, str]:
         """Wait for the process to end (after its --sessions/--for, or after `sig`)."""
         if sig is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
+            # to the whole group, as Ctrl-C on a terminal does (the worker gets it too)
+            os.killpg(self.proc.pid, sig)
         try:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -135,7 +136,12 @@ def start_watch(
     full_env.pop("ASSEMBLYAI_API_KEY", None)
     full_env.update(env or {})
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
+        start_new_session=True,  # its own process group, as a terminal gives it
     )
     wp = WatchProcess(proc)
     wp.start_reading()
