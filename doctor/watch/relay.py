@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 WS_PATH = "/v1/ws"
 TOKEN_PATH = "/v1/token"
 MAX_FRAME = 16 * 1024 * 1024
+MAX_QUEUE = 4  # frames read ahead per side: the pump forwards one at a time anyway
 CLOSE_TIMEOUT_S = 5.0
 SENDABLE = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
 APP, SERVICE = 0, 1
@@ -169,6 +170,7 @@ class Relay:
             compression=None,
             ping_interval=None,
             max_size=MAX_FRAME,
+            max_queue=MAX_QUEUE,
             close_timeout=CLOSE_TIMEOUT_S,
             open_timeout=self.upstream.timeout + 5,
             logger=_handshake_logger(self.on_line),
@@ -282,6 +284,7 @@ class Relay:
                 compression=None,
                 ping_interval=None,
                 max_size=MAX_FRAME,
+                max_queue=MAX_QUEUE,
                 close_timeout=CLOSE_TIMEOUT_S,
                 **kwargs,
             )

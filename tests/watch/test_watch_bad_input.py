@@ -217,3 +217,92 @@ def test_frames_are_forwarded_byte_for_byte() -> None:
     assert seen == sent  # the upstream got exactly what the app sent
     assert got == sent  # and the app got exactly what the upstream sent
     assert [type(x) for x in got] == [type(x) for x in sent]
+
+
+def test_backpressure_reaches_the_sender_and_nothing_is_lost() -> None:
+    """An app that stops reading: the relay stops reading the service, whose sends then
+    wait (bounded buffers, not memory); when the app reads again every frame arrives, in
+    order."""
+    from websockets.asyncio.server import serve
+
+    frames, size = 120, 512 * 1024
+
+    async def go() -> tuple[int, list[int]]:
+        progress: list[int] = []
+        go_on = asyncio.Event()
+
+        async def flood(ws):  # type: ignore[no-untyped-def]
+            await ws.recv()  # the app's hello
+            for i in range(frames):
+                await ws.send(json.dumps({"type": "reply.audio", "n": i, "data": "A" * size}))
+                progress.append(i)
+            await go_on.wait()
+
+        async with serve(flood, "127.0.0.1", 0, max_size=2**24) as server:
+            port = next(iter(server.sockets)).getsockname()[1]
+            loop = asyncio.get_running_loop()
+            wp = await loop.run_in_executor(
+                None, lambda: start_watch(None, "--json", ws_url=f"ws://127.0.0.1:{port}/v1/ws")
+            )
+            a = await App.open(wp.url, api_key="key-for-the-flood")
+            a.reader.cancel()  # the app stops reading
+            await a.ws.send(json.dumps({"type": "session.update", "session": {}}))
+            # the flood must stall: wait for progress to stop growing (bounded by a deadline)
+            stalled_at = -1
+            for _ in range(50):
+                before = len(progress)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(go_on.wait(), 0.2)
+                if len(progress) == before and before > 0:
+                    stalled_at = before
+                    break
+            got = [json.loads(await asyncio.wait_for(a.ws.recv(), 20))["n"] for _ in range(frames)]
+            go_on.set()
+            await a.ws.close()
+            await loop.run_in_executor(None, lambda: wp.finish(sig=signal.SIGINT))
+        assert "Traceback" not in wp.stderr_text
+        return stalled_at, got
+
+    stalled_at, got = run(go())
+    assert 0 < stalled_at < frames // 2  # the service was held back, not buffered for
+    assert got == list(range(frames))  # and nothing was lost or reordered
+
+
+def test_for_seconds_with_no_app_gives_a_report() -> None:
+    wp = start_watch(None, "--json", "--for", "1", ws_url="ws://127.0.0.1:9/v1/ws")
+    rc, out = wp.finish(timeout=60)
+    report = json.loads(out)
+    assert rc == 0
+    assert "stopped (1 s elapsed)" in wp.stderr_text
+    relay = next(c for c in report["checks"] if c["id"] == "watch-relay")
+    assert relay["status"] == "pass" and relay["evidence"]["connections"] == 0
+
+
+def test_a_port_in_use_is_one_line_and_exit_2() -> None:
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "doctor",
+                "watch",
+                "--port",
+                str(port),
+                "--for",
+                "1",
+                "--ws-url",
+                "ws://127.0.0.1:9/v1/ws",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
