@@ -37,6 +37,7 @@ MIC_SNAP_S = 0.3  # a pause longer than this restarts the microphone's timeline
 MIC_AHEAD_S = 0.5  # so does a stream this far ahead of real time
 AUDIBLE_DBFS = -50.0
 SLOW_REPLY_MS = 2500.0
+CHUNK_SAMPLE = 2000  # the last chunk durations kept for the median (bounded per connection)
 TOOL_TIMEOUT_S = 120.0  # the documented default `timeout_seconds`
 REFUSALS = ("session_not_found", "session_forbidden", "session_expired")
 FORMATS = {"audio/pcm": (24_000, 2), "audio/pcmu": (8_000, 1), "audio/pcma": (8_000, 1)}
@@ -147,7 +148,7 @@ class Conn:
     max_gap_s: float = 0.0
     gap_at_frame: int | None = None
     gaps: int = 0
-    chunk_ms: list[float] = field(default_factory=list)
+    chunk_ms: deque[float] = field(default_factory=lambda: deque(maxlen=CHUNK_SAMPLE))
     session_end_t: float | None = None
     ended_t: float | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
@@ -285,11 +286,14 @@ class RelayObserver:
                     c.encoding = enc
                 else:
                     c.out_encoding = enc
-        for tool in session.get("tools") or []:
-            if isinstance(tool, dict) and isinstance(tool.get("timeout_seconds"), (int, float)):
-                c.tool_timeout_s = max(
-                    c.tool_timeout_s if c.tool_calls else 0.0, float(tool["timeout_seconds"])
-                )
+        tools = session.get("tools")
+        if isinstance(tools, list) and tools:  # a new list replaces the old one
+            c.tool_timeout_s = max(
+                float(t["timeout_seconds"])
+                if isinstance(t, dict) and isinstance(t.get("timeout_seconds"), (int, float))
+                else TOOL_TIMEOUT_S
+                for t in tools
+            )
 
     def _bytes_per_s(self, c: Conn) -> int:
         rate, width = FORMATS.get(c.encoding, (24_000, 2))

@@ -175,3 +175,27 @@ def test_an_analysis_that_falls_behind_skips_frames_and_counts_them(tmp_path: Pa
     assert result["stats"]["analysis_dropped_frames"] > 0
     assert result["stats"]["analysis_dropped_frames"] + result["stats"]["analysed_records"] == 52
     assert any(m.get("cause") == "analysis_behind" for m in sent)
+
+
+def test_tool_results_late_or_missing_by_the_declared_timeout() -> None:
+    obs = RelayObserver(echo=False)
+    obs.feed(ConnEvent(0, 0, 1, "open", {"auth": "header"}))
+    tools = [
+        {"type": "function", "name": "slow", "timeout_seconds": 5},
+        {"type": "function", "name": "fast", "timeout_seconds": 2},
+    ]
+    obs.feed(Frame(0.01, 0, 1, "app", msg={"type": "session.update", "session": {"tools": tools}}))
+    obs.feed(Frame(0.05, 0, 1, "service", msg={"type": "session.ready", "session_id": "sess_t"}))
+    for t, call in ((1.0, "c1"), (2.0, "c2")):
+        obs.feed(
+            Frame(t, 0, 1, "service", msg={"type": "tool.call", "call_id": call, "name": "slow"})
+        )
+    notes = obs.feed(
+        Frame(7.5, 0, 1, "app", msg={"type": "tool.result", "call_id": "c1", "result": "{}"})
+    )
+    assert [n.cause for n in notes] == ["tool_result_late"]  # 6.5 s > the longest timeout, 5 s
+    notes = obs.feed(ConnEvent(9.0, 0, 1, "close", {"by": "service", "code": 1000}))
+    assert "tool_result_missing" in [n.cause for n in notes]
+    causes = {f.cause: f for f in conn_findings(obs.conns[1])}
+    assert causes["tool_result_missing"].evidence["call_ids"] == ["c2"]
+    assert causes["tool_result_late"].evidence["late"] == [{"call_id": "c1", "after_s": 6.5}]
