@@ -90,3 +90,25 @@ def test_summary_audio_keeps_sizes_not_samples(sandbox: ThreadedSandbox, tmp_pat
     for r in audio:
         assert "audio" not in r["msg"] and "data" not in r["msg"]
         assert r["audio"]["valid_base64"] is True and r["audio"]["bytes"] > 0
+
+
+def test_one_barge_in_is_a_line_not_a_warning(sandbox_factory) -> None:  # type: ignore[no-untyped-def]
+    sb = sandbox_factory(reply_s=4.0)
+    wp = start_watch(sb, "--sessions", "1", "--json")
+
+    async def app() -> None:
+        a = await App.open(wp.url, api_key=sb.api_key)
+        await a.start()
+        await a.stream(chunked(pcm16(speech(0.8, 1.3)), 2400))
+        await a.wait("reply.audio")
+        silence = chunked(b"\0\0" * 24000, 2400)
+        await a.stream(silence)  # the agent speaks for a second
+        await a.stream(chunked(pcm16(speech(0.8, 1.5, seed=3)), 2400))  # the user cuts in
+        await a.wait("reply.done")
+        await a.end()
+
+    run(app())
+    rc, out = wp.finish()
+    report = assert_valid_report(json.loads(out))
+    assert "reply interrupted" in wp.stderr_text
+    assert rc == 0 and problems(report) == [], [(c["id"], c["cause"]) for c in problems(report)]
