@@ -21,6 +21,7 @@ import http
 import logging
 import os
 import secrets
+import ssl
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -358,7 +359,9 @@ class Relay:
             )
         up = self.upstream
         url = up.token_url + (("&" if "?" in up.token_url else "?") + query if query else "")
-        verify: Any = ssl_context_for(up.ca_bundle) or True
+        # the same trust as the WebSocket: the bundle, else the system store and SSL_CERT_FILE
+        # (httpx's own default would ignore SSL_CERT_FILE whenever trust_env is off)
+        verify = ssl_context_for(up.ca_bundle) or ssl.create_default_context()
         try:
             async with httpx.AsyncClient(
                 proxy=up.proxy, trust_env=up.proxy is None, verify=verify, timeout=up.timeout
