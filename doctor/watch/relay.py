@@ -258,7 +258,7 @@ class Relay:
         self, connection: ServerConnection, request: Request, query: str
     ) -> Response | None:
         from websockets.asyncio.client import connect
-        from websockets.exceptions import InvalidStatus
+        from websockets.exceptions import InvalidProxyStatus, InvalidStatus
 
         from doctor.net.agent_api import connect_failure_reason, ssl_context_for
 
@@ -301,6 +301,19 @@ class Relay:
                 status,
                 bytes(exc.response.body or b""),
                 {"Content-Type": exc.response.headers.get("Content-Type")},
+            )
+        except InvalidProxyStatus as exc:
+            status = exc.response.status_code
+            self.stats.refused += 1
+            self.on_line(
+                f"conn {conn}: cannot reach the service: the proxy refused the tunnel with "
+                f"HTTP {status}; the app gets HTTP 502"
+            )
+            self._event_refused(conn, t_open, details, 502, f"proxy HTTP {status}")
+            return _text_response(
+                connection,
+                502,
+                f"agent-doctor watch: the proxy refused the tunnel (HTTP {status})\n",
             )
         except (TimeoutError, asyncio.TimeoutError):
             self.stats.refused += 1

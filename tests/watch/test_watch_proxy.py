@@ -48,7 +48,7 @@ def test_a_proxy_refusing_the_tunnel(sandbox: ThreadedSandbox, tmp_path: Path) -
             return 101
 
         status = run(app())
-        wp.wait_line(lambda line: "cannot reach the service" in line)
+        wp.wait_line(lambda line: "the proxy refused the tunnel with HTTP 403" in line)
         wp.finish(sig=signal.SIGINT)
     assert status == 502
     assert "Traceback" not in wp.stderr_text
