@@ -74,6 +74,9 @@ def analyze_paths(
             found += analyze_path(path, note, bar)
         finally:
             bar.close()
+    from doctor.session.analyzer import share_recordings
+
+    share_recordings(found)
     return found
 
 

@@ -155,13 +155,14 @@ class SessionAnalyzer:
         self.notes: list[str] = []
         self.echo: dict[str, Any] | None = None
         self._conn_seen: set[int] = set()
+        self._announced: set[str] = set()  # interrupted replies already noted live
 
     # -- input -----------------------------------------------------------------------------
     def feed(self, item: Event | Frame | ConnEvent) -> list[str]:
         """Add one record (in time order); returns live notes worth printing now."""
         ev = from_capture(item) if isinstance(item, (Frame, ConnEvent)) else item
         seg, col = self._segment_for(ev)
-        before = (len(seg.errors), len(seg.closes), sum(r.interrupted for r in seg.replies[-3:]))
+        before = (len(seg.errors), len(seg.closes))
         col.feed(ev)
         return self._live(seg, ev, before)
 
@@ -219,7 +220,7 @@ class SessionAnalyzer:
             return self._new(None)
         return seg, col
 
-    def _live(self, seg: Segment, ev: Event, before: tuple[int, int, int]) -> list[str]:
+    def _live(self, seg: Segment, ev: Event, before: tuple[int, int]) -> list[str]:
         notes = []
         if len(seg.errors) > before[0]:
             e = seg.errors[-1]
@@ -230,28 +231,14 @@ class SessionAnalyzer:
                 f"connection closed: {c.code if c.code is not None else 'no close frame'}"
                 f" {c.reason or ''}".rstrip()
             )
-        if ev.type in ("reply.done", "transcript.agent") and seg.replies:
-            r = next(
-                (x for x in reversed(seg.replies) if x.reply_id == ev.payload.get("reply_id")), None
-            )
-            if (r is not None and r.interrupted and ev.type == "reply.done") or (
-                r is not None
-                and r.interrupted
-                and r.done_t is None
-                and ev.type == "transcript.agent"
-            ):
+        rid = ev.payload.get("reply_id")
+        if ev.type in ("reply.done", "transcript.agent") and rid not in self._announced:
+            r = next((x for x in reversed(seg.replies) if x.reply_id == rid), None)
+            if r is not None and r.interrupted:
+                self._announced.add(r.reply_id)
                 start = r.audible_t if r.audible_t is not None else r.started_t
                 into = "" if start is None or r.cut_t is None else f" {r.cut_t - start:.1f} s in"
-                note = f"reply interrupted{into}"
-                if (
-                    ev.type == "reply.done"
-                    and r.done_t is not None
-                    and r.cut_t is not None
-                    and r.cut_t < r.done_t
-                ):
-                    note = ""
-                if note:
-                    notes.append(note)
+                notes.append(f"reply interrupted{into}")
         return notes
 
     # -- output ----------------------------------------------------------------------------
@@ -308,3 +295,30 @@ def _after_resume(segs: list[Segment], seg: Segment) -> tuple[bool, int]:
 
 
 __all__ = ["RESUME_CODES", "SessionAnalyzer", "SessionFindings", "Source"]
+
+
+def share_recordings(found: list[SessionFindings]) -> None:
+    """Give a log's session the echo measurement of the same session's recording.
+
+    `analyze artifacts/ app.log`: the vendor's recording holds the audio evidence, the
+    app's log the messages; the log's echo verdict should weigh both.
+    """
+    from dataclasses import replace
+
+    from doctor.session.findings import TITLES, echo_result, interruption_rows
+
+    recorded = {
+        f.session_id: f
+        for f in found
+        if f.session_id and f.recording is not None and f.recording.echo is not None
+    }
+    for f in found:
+        donor = recorded.get(f.session_id) if f.session_id else None
+        if donor is None or donor is f or f.recording is not None:
+            continue
+        rows = interruption_rows(f.segment)
+        ex = Extras(shape=f.source.shape, echo=donor.recording.echo)
+        new = echo_result(f.segment, ex, rows).with_meta("session-echo", TITLES["session-echo"], 0)
+        new = replace(new, evidence={**new.evidence, "recording_from": donor.source.path})
+        f.results = [new if r.id == "session-echo" else r for r in f.results]
+        f.recording, f.recording_offset_s = donor.recording, donor.recording_offset_s

@@ -91,6 +91,8 @@ def classify_cut(seg: Segment, r: Reply) -> str:
         return "echo"
     into = _into(r)
     spoken_words = len((r.spoken or "").split())
+    if r.audible_t is None and r.audible_known and nxt and r.answers is not None:
+        return "eager turn detection"  # cut before it made a sound: nothing to echo
     if (
         into is not None
         and into <= EAGER_CUT_S

@@ -47,6 +47,7 @@ class Reply:
     first_chunk_t: float | None = None
     audible_t: float | None = None
     audible_from: str | None = None
+    audible_known: bool = False  # the log can tell sound from silence for this reply
     text: str | None = None
     deltas: list[str] = field(default_factory=list)
     status: str | None = None
@@ -165,22 +166,25 @@ class Collector:
         self._last_audio_msg: dict[str, Any] | None = None
         self._await_user_after_cut: Reply | None = None
         self._out_encoding = "audio/pcm"
+        self._answered: set[int] = set()  # ids of user turns a reply answers
 
     # -- helpers ---------------------------------------------------------------------------
     def reply(self, reply_id: str, t: float | None) -> Reply:
         r = self._replies.get(reply_id)
         if r is None:
             r = Reply(reply_id, started_t=t, answers=self._answerable_user())
+            if r.answers is not None:
+                self._answered.add(id(r.answers))
             self._replies[reply_id] = r
             self.seg.replies.append(r)
         return r
 
     def _answerable_user(self) -> UserTurn | None:
+        """The latest user turn, unless a reply already answers it."""
         users = self.seg.users
-        if not users:
+        if not users or id(users[-1]) in self._answered:
             return None
-        u = users[-1]
-        return u if not any(r.answers is u for r in self.seg.replies) else None
+        return users[-1]
 
     # -- feed ------------------------------------------------------------------------------
     def feed(self, ev: Event) -> None:
@@ -394,6 +398,7 @@ class Collector:
         r = self.reply(rid, t)
         if ev.type == "reply.started":
             r.started_t = r.started_t if r.started_t is not None else t
+            r.audible_known = r.audible_known or p.get("_audible_known") is True
             self._playing = r
             return
         if ev.type == "transcript.agent.delta":
@@ -412,14 +417,18 @@ class Collector:
             r.audio_bytes += info.size
         if pcm is None and info is None:
             data = p.get("data")
-            if isinstance(data, str) and data != "<redacted>":
+            if isinstance(data, str) and r.audible_t is not None:
+                r.audio_bytes += len(data) * 3 // 4  # sound already found: size is enough
+            elif isinstance(data, str) and data != "<redacted>":
                 try:
                     pcm = base64.b64decode(data, validate=True)
                     r.audio_bytes += len(pcm)
                 except (binascii.Error, ValueError):
                     pcm = None
-        if pcm and r.audible_t is None and _loud(pcm, self._out_encoding):
-            r.audible_t, r.audible_from = t, "reply.audio"
+        if pcm:
+            r.audible_known = True
+            if r.audible_t is None and _loud(pcm, self._out_encoding):
+                r.audible_t, r.audible_from = t, "reply.audio"
 
     def _reply_end(self, ev: Event) -> None:
         p, t = ev.payload, ev.t

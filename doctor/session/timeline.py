@@ -61,7 +61,11 @@ def _turn_events(turn: dict[str, Any]) -> list[Event]:
         created = min(created, first_call)
     if created is not None and us is not None and created <= us:
         created = us + 0.001  # the turn pairs them: keep the reply after its user's start
-    out.append(_svc("reply.started", created, reply_id=rid, item_id=turn.get("item_id")))
+    out.append(
+        _svc(
+            "reply.started", created, reply_id=rid, item_id=turn.get("item_id"), _audible_known=True
+        )  # a null agent_reply_started_at_ms means no sound
+    )
     if audible is not None:
         out.append(meta(META_AUDIBLE, audible, reply_id=rid, source="timeline"))
     for c in calls:

@@ -32,13 +32,6 @@ NOT_SESSION_AFTER = 200
 Progress = Callable[[float], None]
 
 
-class Found:
-    """What a path turned out to hold (for the report's `sessions` section)."""
-
-    def __init__(self, path: str, shape: str) -> None:
-        self.path, self.shape = path, shape
-
-
 def _sniff(path: str) -> tuple[str, bytes]:
     with open(path, "rb") as fh:
         head = fh.read(SNIFF_BYTES)
@@ -79,10 +72,22 @@ class _Counter:
         self.events = 0
         self.other = 0
         self.keys: list[str] = []
+        self.first: dict[str, Any] | None = None  # the first entry holding a message
+        self.lines = False  # JSON lines: a line may hold a batch (an array) of events
+
+
+def _flatten(values: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+    """A line that is a JSON array (a batch of events) counts as its elements."""
+    for line, obj in values:
+        if isinstance(obj, list):
+            for item in obj:
+                yield line, item
+        else:
+            yield line, obj
 
 
 def _log_events(values: Iterator[tuple[int, Any]], c: _Counter, note: Note) -> Iterator[Event]:
-    for line, obj in values:
+    for line, obj in _flatten(values) if c.lines else values:
         c.entries += 1
         ev = to_event(obj, line)
         if ev is None or not is_session_type(ev.type):
@@ -93,6 +98,8 @@ def _log_events(values: Iterator[tuple[int, Any]], c: _Counter, note: Note) -> I
                 return
             continue
         c.events += 1
+        if c.first is None and ev.direction != "meta" and isinstance(obj, dict):
+            c.first = obj
         yield ev
 
 
@@ -133,7 +140,6 @@ def _run_log(path: str, kind: str, note: Note, progress: Progress | None) -> lis
     size = os.path.getsize(path)
     prog = _Progress(size, progress)
     counter = _Counter()
-    first: dict[str, Any] | None = None
     with open(path, "rb") as fh:
         values: Iterator[tuple[int, Any]]
         if kind == "array":
@@ -143,20 +149,11 @@ def _run_log(path: str, kind: str, note: Note, progress: Progress | None) -> lis
         else:
             values = json_lines(fh, note, prog)
             label = "JSON lines"
-        it = _log_events(values, counter, note)
-        head: list[Event] = []
-        for ev in it:
-            head.append(ev)
-            break
-        if head:
-            # the first entry with an event describes the shape
-            first = _first_entry(path, kind)
-        shape = _describe_log(label, first)
-        analyzer = SessionAnalyzer(Source(shape=shape, path=path))
-        for ev in head:
+            counter.lines = True
+        analyzer = SessionAnalyzer(Source(shape=label, path=path))
+        for ev in _log_events(values, counter, note):
             analyzer.feed(ev)
-        for ev in it:
-            analyzer.feed(ev)
+    shape = analyzer.source.shape = _describe_log(label, counter.first)
     if counter.events == 0:
         keys = f" (entries have {', '.join(counter.keys)})" if counter.keys else ""
         note(f"{path}: not a session log: no Voice Agent events{keys}")
@@ -167,23 +164,6 @@ def _run_log(path: str, kind: str, note: Note, progress: Progress | None) -> lis
     for line in analyzer.notes:
         note(line)
     return analyzer.finish()
-
-
-def _first_entry(path: str, kind: str) -> dict[str, Any] | None:
-    """The first entry that holds an event, read again from the start (small)."""
-    with open(path, "rb") as fh:
-        if kind == "array":
-            values = array_elements(
-                io.TextIOWrapper(fh, encoding="utf-8", errors="replace"), lambda _: None
-            )
-        else:
-            values = json_lines(fh, lambda _: None)
-        for i, (_, obj) in enumerate(values):
-            if to_event(obj, 0) is not None and isinstance(obj, dict):
-                return obj
-            if i > NOT_SESSION_AFTER:
-                break
-    return None
 
 
 def _run_capture(path: str, note: Note, progress: Progress | None) -> list[SessionFindings]:
@@ -249,6 +229,9 @@ def analyze_artifacts(
     for ev in events:
         analyzer.feed(ev)
     found = analyzer.finish()
+    if timeline is None:  # a recording alone tells about echo, nothing else
+        for f in found:
+            f.results = [r for r in f.results if r.id == "session-echo"]
     if recording is not None and timeline is not None:
         audible = [r.audible_t for f in found for r in f.segment.replies if r.audible_t]
         shift = align(recording.agent_onsets_s, audible)

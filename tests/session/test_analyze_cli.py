@@ -101,3 +101,22 @@ def test_plot_without_matplotlib_is_one_line(tmp_path: Path) -> None:
     assert "--plot needs matplotlib: pip install 'agent-doctor[plot]'" in err
     assert not (tmp_path / "t.png").exists()
     assert "Traceback" not in err
+
+
+def test_a_log_and_the_artifacts_of_the_same_session_share_the_recording(
+    tmp_path: Path,
+) -> None:
+    d = folder(tmp_path, echo_db=-15)
+    log = tmp_path / "app.jsonl"
+    lines = [
+        {"type": "session.ready", "session_id": A.SID, "timestamp": 1.8e9},
+        {"type": "session.ended", "session_duration_seconds": 20.0, "timestamp": 1.8e9 + 20},
+    ]
+    log.write_text("\n".join(json.dumps(x) for x in lines))
+    code, out, err = analyze(str(d), str(log), "--json")
+    assert code == 0, err
+    report = assert_valid_report(json.loads(out))
+    echoes = [c for c in report["checks"] if c["id"] == "session-echo"]
+    assert len(echoes) == 2
+    assert all(c["cause"] == "echo_loop" for c in echoes), err
+    assert echoes[1]["evidence"]["recording_from"] == str(d)

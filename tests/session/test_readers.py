@@ -119,6 +119,7 @@ def test_recording_alone(tmp_path: Path) -> None:
     sf.write(p, audio, 48000, format="OGG", subtype="OPUS")
     (f,), notes = run(p)
     assert any("no timeline" in n for n in notes)
+    assert list(by_id(f)) == ["session-echo"]
     assert by_id(f)["session-echo"].cause == "echo_loop"
 
 
@@ -188,13 +189,14 @@ def test_json_lines_with_bad_lines_and_a_huge_line(tmp_path: Path, monkeypatch: 
 
     monkeypatch.setattr(jsonstream, "MAX_VALUE_CHARS", 4096)
     good = [json.dumps(e.payload) for e in normal_session().sorted() if e.direction != "meta"]
-    lines = [*good[:10], "{truncated", "x" * 20000, "", "[1,2]", *good[10:]]
+    batch = json.dumps([json.loads(x) for x in good[10:13]])  # a line holding a batch
+    lines = [*good[:10], "{truncated", "x" * 20000, "", "[1,2]", batch, *good[13:]]
     p = tmp_path / "log.jsonl"
     p.write_text("\n".join(lines))
     (f,), notes = run(p)
     assert any("line 11: not JSON" in n for n in notes)
     assert any("line 12: 20001 bytes long; skipped" in n for n in notes)
-    assert any("1 entries are not Voice Agent events" in n for n in notes)
+    assert any("2 entries are not Voice Agent events" in n for n in notes)  # 1 and 2
     assert len(f.segment.replies) == 5
 
 
@@ -342,3 +344,44 @@ def test_irregular_timeline_shapes_are_not_problems(tmp_path: Path) -> None:
     res = by_id(f)
     assert {k: r.summary for k, r in res.items() if r.status in (Status.WARN, Status.FAIL)} == {}
     assert res["session-latency"].evidence["overlapping"] == 1
+
+
+def test_timeline_cuts_before_any_sound_are_turn_detection(tmp_path: Path) -> None:
+    """Field #4b: with the user still talking, replies cut before they made a sound."""
+    tl = A.normal_timeline()
+    extra = []
+    for i in range(3):
+        b = 24000 + i * 4000
+        extra.append(
+            A.turn(
+                A.rid(20 + i),
+                status="interrupted",
+                user="and then I",
+                us=b,
+                ue=b + 800,
+                text="",
+                end=b + 1300,
+            )
+        )
+        extra.append(
+            A.turn(
+                A.rid(30 + i),
+                user="went to the shop",
+                us=b + 1303,
+                ue=b + 2500,
+                text="I see.",
+                audible=b + 3300,
+                end=b + 3800,
+                ttfa=800,
+            )
+        )
+    tl["turns"] += extra
+    tl["ended"]["duration_seconds"] = 40.0
+    p = tmp_path / "timeline.json"
+    p.write_text(json.dumps(tl))
+    (f,), _ = run(p)
+    res = by_id(f)
+    assert res["session-turn-detection"].cause == "eager_turn_detection"
+    assert len(res["session-turn-detection"].evidence["cuts"]) == 3
+    assert res["session-echo"].status is Status.PASS
+    assert res["session-interruptions"].status is Status.PASS
