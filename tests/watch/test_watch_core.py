@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.signal import resample_poly
 
 from doctor.capture.format import ConnEvent, Frame, Header, decode, is_header
 from doctor.watch.feed import KIND_CLOSE, KIND_OPEN, Item, Unpacker, pack_event, pack_frame
@@ -199,3 +200,47 @@ def test_tool_results_late_or_missing_by_the_declared_timeout() -> None:
     causes = {f.cause: f for f in conn_findings(obs.conns[1])}
     assert causes["tool_result_missing"].evidence["call_ids"] == ["c2"]
     assert causes["tool_result_late"].evidence["late"] == [{"call_id": "c1", "after_s": 6.5}]
+
+
+def _wire(obs: RelayObserver, played: np.ndarray, heard: np.ndarray, offset_s: float) -> None:
+    """The agent's audio handed to the app in 10 ms chunks, the app's input in 50 ms chunks
+    starting `offset_s` later, both at real time on the relay's clock."""
+    _session(obs)
+    for i in range(0, len(played) - 240, 240):
+        msg = {
+            "type": "reply.audio",
+            "data": base64.b64encode(played[i : i + 240].tobytes()).decode(),
+        }
+        obs.feed(Frame(1.0 + i / 24000, 0, 1, "service", msg=msg))
+    for i in range(0, len(heard) - 1200, 1200):
+        obs.feed(
+            Frame(
+                1.0 + offset_s + i / 24000,
+                0,
+                1,
+                "app",
+                msg=_audio_msg(heard[i : i + 1200].tobytes()),
+            )
+        )
+    obs.feed(ConnEvent(30.0, 0, 1, "close", {"by": "service", "code": 1000}))
+
+
+def test_echo_on_the_wire_is_found_and_another_voice_is_not() -> None:
+    from doctor.sandbox.audio import synth_voice
+
+    agent = np.concatenate([synth_voice(1.5, seed=s) for s in (1, 2, 3)]).astype("<i2")
+    # another speaker: the sandbox's voices share one pitch contour, so the user's is shifted
+    # (a phase-locked copy of the agent's contour would be an echo in all but name)
+    user = resample_poly(np.concatenate([synth_voice(1.7, seed=s) for s in (7, 8, 9)]), 10, 11)
+    user = user[: len(agent)].astype("<i2")
+    noise = np.random.default_rng(0).normal(0, 30, len(agent)).astype("<i2")
+    for offset in (0.12, 0.6, 1.0, 1.4):
+        echo = RelayObserver()
+        _wire(echo, agent, (agent // 2 + noise).astype("<i2"), offset)
+        assert echo.conns[1].echo is not None
+        assert echo.conns[1].echo["verdict"] == "echo", (offset, echo.conns[1].echo)
+        assert abs(echo.conns[1].echo["delay_ms"] - offset * 1000) < 15
+        other = RelayObserver()
+        _wire(other, agent, (user + noise).astype("<i2"), offset)
+        assert other.conns[1].echo is not None
+        assert other.conns[1].echo["verdict"] != "echo", (offset, other.conns[1].echo)
