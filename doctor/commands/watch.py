@@ -138,6 +138,10 @@ def watch_command(
             f"{outcome.relay_stats.get('connections', 0)} connections"
         )
         results = watch_report_results(outcome, capture_path, ctx)
+        shown = capture_path if keep else "(the relay's capture, not kept: --capture FILE)"
+        for summary in outcome.sessions:
+            summary["input"] = shown
+        outcome.input_notes = [n.replace(capture_path, shown) for n in outcome.input_notes]
     finally:
         if not keep:
             with contextlib.suppress(OSError):
@@ -151,6 +155,7 @@ def watch_command(
         started,
         round((time.monotonic() - t0) * 1000),
         params.get("report_path"),
+        extra={"sessions": outcome.sessions, "input_notes": outcome.input_notes},
     )
     emit_report(report, params)
     sys.exit(exit_code(results))

@@ -64,10 +64,13 @@ def _support_block(report: dict[str, Any]) -> list[str]:
             n, conns = support["sessions_opened"], support.get("connections", 0)
             over = f" over {conns} connections" if conns > n else ""
             total = support["sessions_total_s"]
-            lines.append(
-                f"  sessions opened by agent-doctor: {n}{over} "
-                f"({total:.{2 if total < 10 else 1}f} s in total, what these checks cost)"
-            )
+            secs = f"{total:.{2 if total < 10 else 1}f} s in total"
+            if report.get("command") == "watch":  # the app's own sessions, not ours
+                lines.append(f"  sessions of your app watched: {n}{over} ({secs})")
+            else:
+                lines.append(
+                    f"  sessions opened by agent-doctor: {n}{over} ({secs}, what these checks cost)"
+                )
     if path:
         lines.append(f"  report: {path} (attach it; it contains no key or token)")
     return lines

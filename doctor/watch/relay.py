@@ -21,6 +21,7 @@ import http
 import logging
 import os
 import secrets
+import ssl
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 WS_PATH = "/v1/ws"
 TOKEN_PATH = "/v1/token"
 MAX_FRAME = 16 * 1024 * 1024
+MAX_QUEUE = 4  # frames read ahead per side: the pump forwards one at a time anyway
 CLOSE_TIMEOUT_S = 5.0
 SENDABLE = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
 APP, SERVICE = 0, 1
@@ -169,10 +171,12 @@ class Relay:
             compression=None,
             ping_interval=None,
             max_size=MAX_FRAME,
+            max_queue=MAX_QUEUE,
             close_timeout=CLOSE_TIMEOUT_S,
             open_timeout=self.upstream.timeout + 5,
             logger=_handshake_logger(self.on_line),
             server_header="agent-doctor-watch",
+            create_connection=_connection_class(self.on_line),
         )
         sock = next(iter(self.server.sockets))
         self.port = int(sock.getsockname()[1])
@@ -254,7 +258,7 @@ class Relay:
         self, connection: ServerConnection, request: Request, query: str
     ) -> Response | None:
         from websockets.asyncio.client import connect
-        from websockets.exceptions import InvalidStatus
+        from websockets.exceptions import InvalidProxyStatus, InvalidStatus
 
         from doctor.net.agent_api import connect_failure_reason, ssl_context_for
 
@@ -281,6 +285,7 @@ class Relay:
                 compression=None,
                 ping_interval=None,
                 max_size=MAX_FRAME,
+                max_queue=MAX_QUEUE,
                 close_timeout=CLOSE_TIMEOUT_S,
                 **kwargs,
             )
@@ -296,6 +301,19 @@ class Relay:
                 status,
                 bytes(exc.response.body or b""),
                 {"Content-Type": exc.response.headers.get("Content-Type")},
+            )
+        except InvalidProxyStatus as exc:
+            status = exc.response.status_code
+            self.stats.refused += 1
+            self.on_line(
+                f"conn {conn}: cannot reach the service: the proxy refused the tunnel with "
+                f"HTTP {status}; the app gets HTTP 502"
+            )
+            self._event_refused(conn, t_open, details, 502, f"proxy HTTP {status}")
+            return _text_response(
+                connection,
+                502,
+                f"agent-doctor watch: the proxy refused the tunnel (HTTP {status})\n",
             )
         except (TimeoutError, asyncio.TimeoutError):
             self.stats.refused += 1
@@ -354,7 +372,9 @@ class Relay:
             )
         up = self.upstream
         url = up.token_url + (("&" if "?" in up.token_url else "?") + query if query else "")
-        verify: Any = ssl_context_for(up.ca_bundle) or True
+        # the same trust as the WebSocket: the bundle, else the system store and SSL_CERT_FILE
+        # (httpx's own default would ignore SSL_CERT_FILE whenever trust_env is off)
+        verify = ssl_context_for(up.ca_bundle) or ssl.create_default_context()
         try:
             async with httpx.AsyncClient(
                 proxy=up.proxy, trust_env=up.proxy is None, verify=verify, timeout=up.timeout
@@ -518,6 +538,26 @@ def _text_response(connection: ServerConnection, status: int, text: str) -> Resp
 
 def _short(exc: BaseException) -> str:
     return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+
+
+def _connection_class(on_line: Callable[[str], None]) -> Any:
+    """websockets' server connection, saying in one line why a handshake did not happen
+    (garbage instead of HTTP, a client gone mid-request): websockets itself says nothing."""
+    from websockets.asyncio.server import ServerConnection
+
+    class WatchedConnection(ServerConnection):
+        async def handshake(self, *args: Any, **kwargs: Any) -> None:
+            await super().handshake(*args, **kwargs)
+            if self.request is None:
+                exc = self.protocol.handshake_exc
+                cause = exc.__cause__ if exc is not None and exc.__cause__ else exc
+                what = f"{type(cause).__name__}: {_short(cause)}" if cause else "closed early"
+                on_line(
+                    "relay: an app connection failed during the handshake: no valid HTTP "
+                    f"request ({what})"
+                )
+
+    return WatchedConnection
 
 
 class _LineHandler(logging.Handler):

@@ -62,7 +62,18 @@ class _WorkerHandle:
             name="agent-doctor-watch-analysis",
             daemon=True,
         )
-        self.proc.start()
+        # The worker ignores SIGINT from its first instruction (an ignored signal stays
+        # ignored across exec, and Python keeps it so): Ctrl-C reaches the whole process
+        # group, and only the relay decides when the worker stops.
+        try:
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        except ValueError:  # not the main thread: nothing to protect
+            previous = None
+        try:
+            self.proc.start()
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
         feed_r.close()
         out_w.close()
         self.on_note = on_note

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import queue
+import signal
 import threading
 from typing import Any
 
@@ -57,6 +58,7 @@ class Worker:
         self.send = send  # callable(dict): to the relay
         self.send_lock = threading.Lock()
         self.observer = RelayObserver(echo=echo)
+        self.session = _session_analyzer()  # issue 15's core, for its live lines only
         self.queue: queue.Queue[Any] = queue.Queue(ANALYSIS_QUEUE)
         self.dropped = 0
         self.analysed = 0
@@ -129,6 +131,31 @@ class Worker:
             self.analysed += 1
             for note in notes:
                 self._emit({"kind": "note", **note.to_dict()})
+            self._session_notes(record)
+
+    def _session_notes(self, record: Any) -> None:
+        """The session analysis's live lines that the relay does not print itself (an
+        interrupted reply and how far into it); its results come from the capture later."""
+        if self.session is None:
+            return
+        try:
+            texts = self.session.feed(record)
+        except Exception:  # its failure costs only these lines; the end report says more
+            self.session = None
+            return
+        conn = getattr(record, "conn", 0)
+        for text in texts:
+            if text.startswith("reply interrupted"):
+                label = self.observer.conns[conn].label if conn in self.observer.conns else ""
+                self._emit(
+                    {
+                        "kind": "note",
+                        "conn": conn,
+                        "cause": "interruption",
+                        "level": "info",
+                        "text": f"{label or f'conn {conn}'}: {text}",
+                    }
+                )
 
     def finish(self) -> dict[str, Any]:
         self.queue.put(_STOP)
@@ -152,10 +179,22 @@ class Worker:
         return {"kind": "results", "findings": findings, "stats": stats}
 
 
+def _session_analyzer() -> Any:
+    try:
+        from doctor.session.analyzer import SessionAnalyzer, Source
+
+        return SessionAnalyzer(Source(shape="capture v1 (relay)"))
+    except Exception:
+        return None
+
+
 def worker_main(
     feed_conn: Any, out_conn: Any, header: dict[str, Any], capture_path: str | None, echo: bool
 ) -> None:
     """Entry point of the worker process: read until the relay closes the feed."""
+    # Ctrl-C on a terminal reaches the whole process group: the relay decides when to stop
+    # (it closes the feed), the worker must not die with a traceback and lose the results.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):
         os.nice(NICE)
     from doctor.capture.format import decode_header

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from clirun import assert_valid_report
+from scipy.signal import resample_poly
 from watchparts import App, chunked, pcm16, problems, run, speech, start_watch
 
 from doctor.capture.format import decode, is_header
@@ -26,8 +28,9 @@ def test_a_well_behaved_app_gets_a_clean_report(sandbox: ThreadedSandbox, tmp_pa
 
     a = run(app())
     rc, out = wp.finish()
-    report = json.loads(out)
+    report = assert_valid_report(json.loads(out))
     assert rc == 0, wp.stderr_text
+    assert [s["input"] for s in report["sessions"]] == [str(capture)]
     assert problems(report) == [], report["summary"]
     ids = {c["id"] for c in report["checks"]}
     assert {"watch-audio", "watch-close", "watch-relay"} <= ids
@@ -88,3 +91,28 @@ def test_summary_audio_keeps_sizes_not_samples(sandbox: ThreadedSandbox, tmp_pat
     for r in audio:
         assert "audio" not in r["msg"] and "data" not in r["msg"]
         assert r["audio"]["valid_base64"] is True and r["audio"]["bytes"] > 0
+
+
+def test_one_barge_in_is_a_line_not_a_warning(sandbox_factory) -> None:  # type: ignore[no-untyped-def]
+    sb = sandbox_factory(reply_s=4.0)
+    wp = start_watch(sb, "--sessions", "1", "--json")
+
+    async def app() -> None:
+        a = await App.open(wp.url, api_key=sb.api_key)
+        await a.start()
+        await a.stream(chunked(pcm16(speech(0.8, 1.3)), 2400))
+        await a.wait("reply.audio")
+        silence = chunked(b"\0\0" * 24000, 2400)
+        await a.stream(silence)  # the agent speaks for a second
+        # the user cuts in (another voice: the sandbox's voices share one pitch contour)
+        await a.stream(chunked(pcm16(resample_poly(speech(0.9, 1.5, seed=3), 10, 11)), 2400))
+        await a.wait("reply.done")
+        await a.end()
+
+    run(app())
+    rc, out = wp.finish()
+    report = assert_valid_report(json.loads(out))
+    assert "reply interrupted" in wp.stderr_text
+    assert rc == 0 and problems(report) == [], [
+        (c["id"], c["cause"], c["evidence"]) for c in problems(report)
+    ]

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+from clirun import assert_valid_report
 from websockets.asyncio.client import ClientConnection, connect
 
 from doctor.sandbox.audio import synth_voice
@@ -93,7 +94,8 @@ class WatchProcess:
     def finish(self, timeout: float = 120.0, sig: int | None = None) -> tuple[int, str]:
         """Wait for the process to end (after its --sessions/--for, or after `sig`)."""
         if sig is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
+            # to the whole group, as Ctrl-C on a terminal does (the worker gets it too)
+            os.killpg(self.proc.pid, sig)
         try:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -107,25 +109,39 @@ class WatchProcess:
         return json.loads(self.stdout)
 
 
-def start_watch(sb: ThreadedSandbox, *args: str, env: dict[str, str] | None = None) -> WatchProcess:
+def start_watch(
+    sb: ThreadedSandbox | None,
+    *args: str,
+    env: dict[str, str] | None = None,
+    ws_url: str | None = None,
+    timeout: float = 10,
+) -> WatchProcess:
+    """`agent-doctor watch` relaying to the sandbox (or to `ws_url`), its URL parsed."""
+    ws = ws_url or (sb.ws_url if sb else "")
+    token = sb.token_url if sb else ws.replace("ws", "http", 1).replace("/v1/ws", "/v1/token")
     cmd = [
         sys.executable,
         "-m",
         "doctor",
         "watch",
         "--ws-url",
-        sb.ws_url,
+        ws,
         "--token-url",
-        sb.token_url,
+        token,
         "--timeout",
-        "10",
+        str(timeout),
         *args,
     ]
     full_env = dict(os.environ)
     full_env.pop("ASSEMBLYAI_API_KEY", None)
     full_env.update(env or {})
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
+        start_new_session=True,  # its own process group, as a terminal gives it
     )
     wp = WatchProcess(proc)
     wp.start_reading()
@@ -267,7 +283,7 @@ def watch_run(
         raise
     rc, out = wp.finish()
     assert out.strip(), f"no report (exit {rc}); stderr:\n{wp.stderr_text}"
-    report = json.loads(out)
+    report = assert_valid_report(json.loads(out))
     assert rc == (1 if any(c["status"] in ("fail", "error") for c in report["checks"]) else 0)
     return report, wp
 

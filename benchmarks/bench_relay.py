@@ -1,0 +1,436 @@
+"""The relay's cost: added latency per frame, and many sessions at real-time pace on one core.
+
+Runs `agent-doctor watch` as users do (a process, analysis on, capture written) between
+load-generating apps (this process) and a fake service (a subprocess) on loopback:
+
+1. latency: one session sends an `input.audio`-sized probe every 10 ms; the fake service
+   answers each with a `reply.audio`-sized frame at once. The round trip through the relay,
+   less the median direct round trip, halved, is the latency added per frame (one relay
+   crossing). The relay's own receive-to-sent time (its report) is shown too.
+2. load: N sessions at real-time pace, audio both ways (50 ms `input.audio` every 50 ms,
+   10 ms `reply.audio` every 10 ms). The relay (and its analysis worker) are pinned to one
+   core, the generators to the other. Every frame is counted at both ends; one-way latency
+   (monotonic send stamp in each frame) through the relay against the same load direct;
+   peak memory of the relay and its worker (VmHWM).
+
+    python benchmarks/bench_relay.py [--quick] [--sessions N] [--seconds S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tabulate import tabulate
+
+URL_RE = re.compile(r"->\s+(ws://127\.0\.0\.1:\d+/v1/ws)")
+IN_CHUNK = 2400  # 50 ms of PCM16 at 24 kHz
+OUT_CHUNK = 480  # 10 ms
+TARGETS = {"p50_ms": 0.5, "p99_ms": 2.0, "load_p99_ms": 5.0, "memory_mb": 300.0}
+
+
+def _audio(n: int, seed: int) -> str:
+    rng = np.random.default_rng(seed)
+    x = (rng.normal(0, 0.05, n // 2) * 32767).astype("<i2").tobytes()
+    return base64.b64encode(x).decode()
+
+
+# --- the fake service (a subprocess) -----------------------------------------------------
+
+
+async def fake_service(port_file: str) -> None:
+    from websockets.asyncio.server import serve
+
+    async def handler(ws: Any) -> None:
+        session = f"sess_{id(ws):032x}"[:37]
+        state: dict[str, Any] = {"lat": [], "frames": 0, "talk": None}
+        reply = _audio(OUT_CHUNK, 2)
+
+        async def talk(seconds: float) -> None:
+            t0 = time.monotonic()
+            i = 0
+            while time.monotonic() - t0 < seconds:
+                msg = {"type": "reply.audio", "data": reply, "ts": time.monotonic()}
+                await ws.send(json.dumps(msg))
+                i += 1
+                delay = t0 + i * 0.01 - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            await ws.send(json.dumps({"type": "talk.done", "sent": i}))
+
+        async for raw in ws:
+            msg = json.loads(raw)
+            kind = msg.get("type")
+            if kind == "session.update":
+                await ws.send(json.dumps({"type": "session.ready", "session_id": session}))
+                seconds = (msg.get("session") or {}).get("bench_talk_s")
+                if seconds:
+                    state["talk"] = asyncio.ensure_future(talk(float(seconds)))
+            elif kind == "input.audio" and "probe" in msg:
+                await ws.send(json.dumps({"type": "reply.audio", "data": reply, "ts": msg["ts"]}))
+            elif kind == "input.audio":
+                state["frames"] += 1
+                state["lat"].append(time.monotonic() - msg["ts"])
+            elif kind == "session.end":
+                if state["talk"] is not None:
+                    await state["talk"]
+                await ws.send(
+                    json.dumps(
+                        {"type": "session.ended", "frames": state["frames"], "lat": state["lat"]}
+                    )
+                )
+                await ws.close()
+                return
+
+    async with serve(handler, "127.0.0.1", 0, max_size=2**24, compression=None) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        Path(port_file).write_text(str(port))
+        await asyncio.Future()
+
+
+# --- the apps ------------------------------------------------------------------------------
+
+
+async def probe_session(url: str, count: int) -> list[float]:
+    from websockets.asyncio.client import connect
+
+    payload = _audio(IN_CHUNK, 1)
+    rtts: list[float] = []
+    async with connect(
+        url,
+        additional_headers={"Authorization": "bench-key"},
+        max_size=2**24,
+        compression=None,
+        proxy=None,
+    ) as ws:
+        await ws.send(json.dumps({"type": "session.update", "session": {}}))
+        await ws.recv()
+        t0 = time.monotonic()
+        for i in range(count):
+            sent = time.monotonic()
+            await ws.send(
+                json.dumps({"type": "input.audio", "audio": payload, "probe": i, "ts": sent})
+            )
+            while True:
+                msg = json.loads(await ws.recv())
+                if msg.get("type") == "reply.audio":
+                    break
+            rtts.append(time.monotonic() - sent)
+            delay = t0 + (i + 1) * 0.01 - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        await ws.send(json.dumps({"type": "session.end"}))
+        with contextlib.suppress(Exception):
+            while json.loads(await ws.recv()).get("type") != "session.ended":
+                pass
+    return rtts
+
+
+async def realtime_session(url: str, seconds: float, seed: int) -> dict[str, Any]:
+    from websockets.asyncio.client import connect
+
+    payload = _audio(IN_CHUNK, seed)
+    out: dict[str, Any] = {"sent": 0, "got": 0, "lat": [], "service_sent": None}
+    async with connect(
+        url,
+        additional_headers={"Authorization": "bench-key"},
+        max_size=2**24,
+        compression=None,
+        proxy=None,
+        open_timeout=30,
+    ) as ws:
+        await ws.send(json.dumps({"type": "session.update", "session": {"bench_talk_s": seconds}}))
+        await ws.recv()
+        done = asyncio.get_running_loop().create_future()
+
+        async def read() -> None:
+            async for raw in ws:
+                msg = json.loads(raw)
+                kind = msg.get("type")
+                if kind == "reply.audio":
+                    out["got"] += 1
+                    out["lat"].append(time.monotonic() - msg["ts"])
+                elif kind == "talk.done":
+                    out["service_sent"] = msg["sent"]
+                elif kind == "session.ended":
+                    out["service_got"] = msg["frames"]
+                    out["up_lat"] = msg["lat"]
+                    done.set_result(None)
+                    return
+
+        reader = asyncio.ensure_future(read())
+        t0 = time.monotonic()
+        i = 0
+        while time.monotonic() - t0 < seconds:
+            await ws.send(
+                json.dumps({"type": "input.audio", "audio": payload, "ts": time.monotonic()})
+            )
+            out["sent"] += 1
+            i += 1
+            delay = t0 + i * 0.05 - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        await ws.send(json.dumps({"type": "session.end"}))
+        await asyncio.wait_for(done, 60)
+        reader.cancel()
+    return out
+
+
+async def load(url: str, sessions: int, seconds: float) -> list[dict[str, Any]]:
+    async def one(i: int) -> dict[str, Any]:
+        await asyncio.sleep(i * 0.02)  # stagger the starts a little, as real users do
+        return await realtime_session(url, seconds, i + 10)
+
+    return list(await asyncio.gather(*(one(i) for i in range(sessions))))
+
+
+# --- the relay -----------------------------------------------------------------------------
+
+
+class Watch:
+    def __init__(self, upstream_port: int, sessions: int, cpu: int | None, capture: str) -> None:
+        cmd = [
+            sys.executable,
+            "-m",
+            "doctor",
+            "watch",
+            "--ws-url",
+            f"ws://127.0.0.1:{upstream_port}/v1/ws",
+            "--sessions",
+            str(sessions),
+            "--json",
+            "--capture",
+            capture,
+            "--audio",
+            "summary",
+        ]
+        if cpu is not None and hasattr(os, "sched_setaffinity"):
+            cmd = ["taskset", "-c", str(cpu), *cmd]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.url = ""
+        self.err: list[str] = []
+        assert self.proc.stderr is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not self.url:
+            line = self.proc.stderr.readline()
+            if not line:
+                break
+            self.err.append(line)
+            m = URL_RE.search(line)
+            if m:
+                self.url = m.group(1)
+        if not self.url:
+            raise RuntimeError("watch did not start: " + "".join(self.err))
+        self.peak_kb: dict[int, int] = {}
+        self.cpu_s: dict[int, float] = {}  # CPU seconds used so far, per process
+
+    def sample_memory(self) -> None:
+        for pid in [self.proc.pid, *_children(self.proc.pid)]:
+            rss = _status_kb(pid, "VmHWM")
+            if rss:
+                self.peak_kb[pid] = max(self.peak_kb.get(pid, 0), rss)
+            cpu = _cpu_s(pid)
+            if cpu is not None:
+                self.cpu_s[pid] = cpu
+
+    def report(self) -> dict[str, Any]:
+        out, err = self.proc.communicate(timeout=300)
+        self.err.append(err)
+        return json.loads(out)
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/children") as fh:
+                out += [int(x) for x in fh.read().split()]
+    return out
+
+
+def _cpu_s(pid: int) -> float | None:
+    with contextlib.suppress(OSError, ValueError, IndexError), open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return None
+
+
+def _status_kb(pid: int, field: str) -> int:
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+async def _with_memory(watch: Watch, coro: Any) -> Any:
+    task = asyncio.ensure_future(coro)
+    while not task.done():
+        watch.sample_memory()
+        await asyncio.wait({task}, timeout=0.5)
+    watch.sample_memory()
+    return task.result()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--sessions", type=int)
+    ap.add_argument("--seconds", type=float)
+    ap.add_argument("--probes", type=int)
+    ap.add_argument("--fake-service", metavar="PORT_FILE", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.fake_service:
+        asyncio.run(fake_service(args.fake_service))
+        return 0
+    sessions = args.sessions or (10 if args.quick else 50)
+    seconds = args.seconds or (5.0 if args.quick else 30.0)
+    probes = args.probes or (300 if args.quick else 2000)
+    two_cores = (os.cpu_count() or 1) >= 2
+    relay_cpu, gen_cpu = (0, 1) if two_cores else (None, None)
+    if gen_cpu is not None:
+        os.sched_setaffinity(0, {gen_cpu})
+    tmp = tempfile.mkdtemp(prefix="bench-relay-")
+    port_file = os.path.join(tmp, "port")
+    service = subprocess.Popen([sys.executable, __file__, "--fake-service", port_file])
+    try:
+        deadline = time.monotonic() + 30
+        while not os.path.exists(port_file) or not Path(port_file).read_text():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the fake service did not start")
+            time.sleep(0.05)  # waiting for another process's file: no event to wait on
+        port = int(Path(port_file).read_text())
+        direct = f"ws://127.0.0.1:{port}/v1/ws"
+        ok = True
+        timing_ok = True
+
+        # 1. latency per frame
+        base = asyncio.run(probe_session(direct, probes))
+        watch = Watch(port, 1, relay_cpu, os.path.join(tmp, "lat.jsonl"))
+        via = asyncio.run(probe_session(watch.url, probes))
+        rep = watch.report()
+        relay = next(c for c in rep["checks"] if c["id"] == "watch-relay")["evidence"]
+        floor = statistics.median(base)
+        added = [max(0.0, (r - floor) / 2) * 1000 for r in via]
+        rows = [
+            [
+                "direct round trip p50 / p99 (ms)",
+                f"{pct(base, 50) * 1000:.3f} / {pct(base, 99) * 1000:.3f}",
+                "",
+            ],
+            [
+                "relay round trip p50 / p99 (ms)",
+                f"{pct(via, 50) * 1000:.3f} / {pct(via, 99) * 1000:.3f}",
+                "",
+            ],
+            ["added per frame p50 (ms)", f"{pct(added, 50):.3f}", f"< {TARGETS['p50_ms']}"],
+            ["added per frame p99 (ms)", f"{pct(added, 99):.3f}", f"< {TARGETS['p99_ms']}"],
+            [
+                "relay's own time p50 / p99 (ms)",
+                f"{relay['added_latency_p50_ms']} / {relay['added_latency_p99_ms']}",
+                "",
+            ],
+            [
+                "frames analysed / skipped",
+                f"{relay['analysed_records']} / {relay['analysis_dropped_frames']}",
+                "",
+            ],
+        ]
+        timing_ok = pct(added, 50) < TARGETS["p50_ms"] and pct(added, 99) < TARGETS["p99_ms"]
+        print(f"latency: {probes} probes every 10 ms, one session, analysis on")
+        print(tabulate(rows, headers=["", "value", "target"]))
+
+        # 2. many sessions at real-time pace
+        base_runs = asyncio.run(load(direct, sessions, seconds))
+        watch = Watch(port, sessions, relay_cpu, os.path.join(tmp, "load.jsonl"))
+        t_load = time.monotonic()
+        runs = asyncio.run(_with_memory(watch, load(watch.url, sessions, seconds)))
+        wall = time.monotonic() - t_load
+        relay_cpu_s = watch.cpu_s.get(watch.proc.pid, 0.0)
+        worker_cpu_s = sum(v for k, v in watch.cpu_s.items() if k != watch.proc.pid)
+        rep = watch.report()
+        relay = next(c for c in rep["checks"] if c["id"] == "watch-relay")["evidence"]
+        peak_mb = sum(watch.peak_kb.values()) / 1024
+
+        def lat(rs: list[dict[str, Any]]) -> list[float]:
+            return [x * 1000 for r in rs for x in r["lat"] + r.get("up_lat", [])]
+
+        sent_up = sum(r["sent"] for r in runs)
+        got_up = sum(r.get("service_got", 0) for r in runs)
+        sent_down = sum(r["service_sent"] or 0 for r in runs)
+        got_down = sum(r["got"] for r in runs)
+        lb, lv = lat(base_runs), lat(runs)
+        added_p99 = pct(lv, 99) - pct(lb, 99)
+        rows = [
+            ["app -> service frames sent / arrived", f"{sent_up} / {got_up}", "all"],
+            ["service -> app frames sent / arrived", f"{sent_down} / {got_down}", "all"],
+            ["one-way latency direct p50 / p99 (ms)", f"{pct(lb, 50):.2f} / {pct(lb, 99):.2f}", ""],
+            [
+                "one-way latency via relay p50 / p99 (ms)",
+                f"{pct(lv, 50):.2f} / {pct(lv, 99):.2f}",
+                "",
+            ],
+            ["added p99 (ms)", f"{added_p99:.2f}", f"< {TARGETS['load_p99_ms']}"],
+            [
+                "relay's own time p50 / p99 (ms)",
+                f"{relay['added_latency_p50_ms']} / {relay['added_latency_p99_ms']}",
+                "",
+            ],
+            ["peak memory relay + worker (MB)", f"{peak_mb:.0f}", f"< {TARGETS['memory_mb']:.0f}"],
+            [
+                "CPU: relay / analysis worker (% of one core)",
+                f"{100 * relay_cpu_s / wall:.0f} / {100 * worker_cpu_s / wall:.0f}",
+                "",
+            ],
+            ["machine load average (1 min) at the end", f"{os.getloadavg()[0]:.1f}", ""],
+            [
+                "frames analysed / skipped (analysis_behind)",
+                f"{relay['analysed_records']} / {relay['analysis_dropped_frames']}",
+                "",
+            ],
+            ["capture frames dropped", f"{relay['capture_dropped_frames']}", "0"],
+        ]
+        print(
+            f"\nload: {sessions} sessions x {seconds:g} s at real-time pace, audio both ways; "
+            f"relay on {'one core' if two_cores else 'the only core'}"
+        )
+        print(tabulate(rows, headers=["", "value", "target"]))
+        every = sent_up == got_up and sent_down == got_down
+        ok &= every and relay["capture_dropped_frames"] == 0 and peak_mb < TARGETS["memory_mb"]
+        timing_ok &= added_p99 < TARGETS["load_p99_ms"]
+        if not timing_ok:
+            # Latency on a shared machine measures the machine's load as much as the relay:
+            # --quick (CI) reports it; a full run on a quiet machine holds it to the targets.
+            print(
+                f"bench_relay: a latency target was missed (load average "
+                f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)",
+                file=sys.stderr,
+            )
+            ok &= args.quick
+        if not ok:
+            print("bench_relay: a target was missed", file=sys.stderr)
+        return 0 if ok else 1
+    finally:
+        service.terminate()
+        service.wait(10)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
