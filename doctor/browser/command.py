@@ -37,6 +37,7 @@ class PageRun:
     ctx: Context
     token: str | None = field(default=None, repr=False)
     token_error: str | None = None
+    token_problem: Result | None = None  # the token core's verdict on a failed mint
     outcome: asyncio.Future[tuple[list[Result], dict[str, Any]]] | None = None
 
     async def session(self) -> dict[str, Any]:
@@ -57,7 +58,12 @@ class PageRun:
         }
 
     async def _mint(self, ctx: Context) -> None:
+        import urllib.parse
+
         from doctor.net.agent_api import AgentApiError, mint_token
+        from doctor.net.auth_outcome import Failure
+        from doctor.net.mint_outcome import mint_unreachable
+        from doctor.net.sessions import Sessions
 
         assert ctx.api_key is not None
         try:
@@ -71,6 +77,8 @@ class PageRun:
             )
         except AgentApiError as err:
             self.token_error = ctx.redactor.scrub(f"token request failed: {err}")
+            host = urllib.parse.urlsplit(ctx.token_url).hostname or ctx.token_url
+            self._token_failed(mint_unreachable(Failure.of(err), host), {"failure": err.facts()})
             return
         if got.ok and got.token:
             ctx.add_secret("token", got.token)
@@ -79,6 +87,22 @@ class PageRun:
             self.token_error = ctx.redactor.scrub(
                 f"token endpoint answered HTTP {got.status}: {got.error or got.body}"
             )[:300]
+            outcome = Sessions.judge_mint(got, TOKEN_WINDOW_S)
+            if outcome is not None:
+                self._token_failed(outcome, {"http_status": got.status, "body": got.body})
+
+    def _token_failed(self, outcome: Any, mint: dict[str, Any]) -> None:
+        """A key was given and minting failed: the token core's cause and fix, not a skip."""
+        from doctor import guide
+        from doctor.net.sessions import fix_values
+        from doctor.result import Status, problem
+
+        ctx = self.ctx
+        status = outcome.status if outcome.status in (Status.WARN, Status.FAIL) else Status.FAIL
+        fix = guide.fix(outcome.guide, detail=outcome.detail, **fix_values(ctx, outcome.endpoint))
+        summary = f"no temporary token for the page: {outcome.summary}"
+        evidence = ctx.redactor.scrub_obj({"token_url": ctx.token_url, "mint": mint})
+        self.token_problem = problem(status, outcome.cause, summary, evidence, fix)
 
     async def result(self, facts: dict[str, Any]) -> dict[str, Any]:
         """Judge what the page measured; the page shows the verdicts it gets back."""
@@ -93,7 +117,7 @@ class PageRun:
         refined = None
         if self.token and _closed_before_open(facts):
             refined = await repeat_handshake(self.ctx, self.token)
-        results, info = judge(facts, echo, round_trip, refined)
+        results, info = judge(facts, echo, round_trip, refined, self.token_problem)
         self._record_session(facts)
         env = info.as_dict()
         description = str(facts.get("description") or "").strip()[:2000]

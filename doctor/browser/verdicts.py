@@ -9,7 +9,7 @@ Facts a browser does not report (absent `getSettings()` keys, no permissions API
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from doctor import guide
@@ -528,12 +528,18 @@ def latency_result(facts: dict[str, Any], round_trip_ms: float | None) -> Result
     return passed(shown or "the browser reports no latency figures", ev)
 
 
-def wss_result(facts: dict[str, Any], refined: Result | None) -> Result:
-    """`refined`: the CLI's own handshake with the same token, for a close before open."""
+def wss_result(
+    facts: dict[str, Any], refined: Result | None, token_problem: Result | None = None
+) -> Result:
+    """`refined`: the CLI's own handshake with the same token, for a close before open;
+    `token_problem`: the token core's verdict when the CLI had a key and minting failed
+    (a wrong or rate-limited key fails here; only a run with no key at all skips)."""
     session = _d(facts.get("session"))
     wss = _d(facts.get("wss"))
     events = [e for e in wss.get("events") or [] if isinstance(e, dict)]
     ev: dict[str, Any] = {"events": events[:50], "ended_by": wss.get("ended_by")}
+    if token_problem is not None:
+        return replace(token_problem, evidence={**ev, **token_problem.evidence})
     if not session.get("has_token"):
         why = session.get("token_error") or "no API key or token"
         return skipped("no_credentials", f"no temporary token for the page: {why}", ev)
@@ -661,6 +667,7 @@ def judge(
     echo: Result,
     round_trip_ms: float | None,
     refined_wss: Result | None,
+    token_problem: Result | None = None,
 ) -> tuple[list[Result], BrowserInfo]:
     """Every browser-* result, in the order a user reads them, prerequisites applied."""
     info = browser_info(facts)
@@ -690,5 +697,5 @@ def judge(
         out["browser-output"] = _meta("browser-output", output_result(facts, info))
         out["browser-latency"] = _meta("browser-latency", latency_result(facts, round_trip_ms))
         out["browser-echo"] = _meta("browser-echo", echo)
-    out["browser-wss"] = _meta("browser-wss", wss_result(facts, refined_wss))
+    out["browser-wss"] = _meta("browser-wss", wss_result(facts, refined_wss, token_problem))
     return list(out.values()), info

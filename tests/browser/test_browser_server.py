@@ -202,3 +202,43 @@ def test_malformed_page_facts_give_results_never_a_crash(junk: dict[str, Any]) -
     answer, results, _ = _judge_facts(junk)
     assert results and all(isinstance(r.status, Status) for r in results)
     assert len(answer["checks"]) == len(results)
+
+
+@pytest.mark.parametrize(
+    ("key", "sandbox_args", "cause", "guide_id"),
+    [
+        ("sk-wrong-key-abcdef123456", (), "unauthorized", "token_auth"),
+        (None, ("--fault", "token-rate-limited=30"), "rate_limited", "rate_limit"),
+    ],
+)
+def test_a_key_the_token_endpoint_refuses_fails_the_websocket_never_skips(
+    plain_sandbox: Callable[..., Any],
+    key: str | None,
+    sandbox_args: tuple[str, ...],
+    cause: str,
+    guide_id: str,
+) -> None:
+    """The sandbox's real token endpoint answers; the page's facts are what it posts
+    when it got no token (no browser needed: the verdict is the CLI's)."""
+    from doctor.browser.command import PageRun
+    from doctor.context import Context, Credential
+    from doctor.result import Status
+
+    sb = plain_sandbox(*sandbox_args)
+    wire = key or sb.api_key
+    ctx = Context.build(ws_url=sb.ws_url, token_url=sb.token_url,
+                        api_key=Credential("api_key", wire, "test"))  # fmt: skip
+
+    async def main() -> tuple[dict[str, Any], list[Any]]:
+        run = PageRun(ctx)
+        run.outcome = asyncio.get_running_loop().create_future()
+        answer = await run.session()
+        assert answer["token"] is None and answer["token_error"]
+        await run.result({"session": {"has_token": False, "token_error": answer["token_error"]}})
+        return answer, run.outcome.result()[0]
+
+    answer, results = asyncio.run(main())
+    wss = next(r for r in results if r.id == "browser-wss")
+    assert (wss.status, wss.cause) == (Status.FAIL, cause)
+    assert wss.fix is not None and wss.fix.guide == guide_id
+    assert wire not in json.dumps(wss.to_dict()) + json.dumps(answer)
