@@ -112,13 +112,23 @@ def test_a_page_that_never_posts_ends_at_timeout_with_the_clis_own_checks(
     assert SECRET not in json.dumps(report) + stderr
 
 
-@pytest.mark.parametrize("args", [["--timeout", "0"], ["--browser-timeout", "5"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["browser", "--timeout", "0"],
+        ["browser", "--browser-timeout", "5"],
+        ["browser", "--browser", '"unclosed', "--timeout", "3", "--json"],
+        ["browser", "--browser", "  "],
+        ["all", "--browser", "--browser-cmd", "firefox 'unclosed"],
+    ],
+)
 def test_bad_browser_options_are_one_line_usage_errors(args: list[str]) -> None:
     from clirun import run_cli
 
-    r = run_cli("browser", "--no-open", *args)
+    r = run_cli(*args[:1], "--no-open", *args[1:])
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+    assert r.stdout == ""
 
 
 def test_all_with_browser_adds_the_page_after_the_python_checks(
