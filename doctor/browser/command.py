@@ -38,7 +38,7 @@ class PageRun:
     token: str | None = field(default=None, repr=False)
     token_error: str | None = None
     token_problem: Result | None = None  # the token core's verdict on a failed mint
-    outcome: asyncio.Future[tuple[list[Result], dict[str, Any]]] | None = None
+    outcome: asyncio.Future[tuple[list[Result], dict[str, Any] | None]] | None = None
 
     async def session(self) -> dict[str, Any]:
         """A fresh temporary token for the page's WebSocket, minted here with the key."""
@@ -105,7 +105,21 @@ class PageRun:
         self.token_problem = problem(status, outcome.cause, summary, evidence, fix)
 
     async def result(self, facts: dict[str, Any]) -> dict[str, Any]:
-        """Judge what the page measured; the page shows the verdicts it gets back."""
+        """Judge what the page measured; the page shows the verdicts it gets back. Judging
+        that raises ends the wait at once with an `error` result, never at --timeout."""
+        from doctor.browser.verdicts import judging_failed_result
+
+        env: dict[str, Any] | None
+        try:
+            results, env = await self._judge(facts)
+        except Exception as exc:
+            results, env = [judging_failed_result(exc)], None
+        if self.outcome is not None and not self.outcome.done():
+            self.outcome.set_result((results, env))
+        checks = [self.ctx.redactor.scrub_obj(r.to_dict()) for r in results]
+        return {"checks": checks}
+
+    async def _judge(self, facts: dict[str, Any]) -> tuple[list[Result], dict[str, Any]]:
         from doctor.browser.echo import analyse_run, echo_verdict
         from doctor.browser.refine import repeat_handshake
         from doctor.browser.verdicts import judge
@@ -123,10 +137,7 @@ class PageRun:
         description = str(facts.get("description") or "").strip()[:2000]
         if description:
             env["problem_description"] = description
-        if self.outcome is not None and not self.outcome.done():
-            self.outcome.set_result((results, env))
-        checks = [self.ctx.redactor.scrub_obj(r.to_dict()) for r in results]
-        return {"checks": checks}
+        return results, env
 
     def _record_session(self, facts: dict[str, Any]) -> None:
         wss = facts.get("wss")
@@ -135,7 +146,8 @@ class PageRun:
         events = [e for e in wss["events"] if isinstance(e, dict)]
         close = next((e for e in events if e.get("type") == "close"), {})
         ready = next((e for e in events if e.get("message_type") == "session.ready"), {})
-        last = max((e.get("t_ms") or 0 for e in events), default=0)
+        times = [e.get("t_ms") for e in events]
+        last = max((t for t in times if _number(t)), default=0)
         self.ctx.record_session(
             SessionRecord(
                 check="browser-wss",
@@ -157,6 +169,10 @@ def _page_time(text: Any) -> datetime:
         return datetime.fromisoformat(str(text).replace("Z", "+00:00")).astimezone(timezone.utc)
     except ValueError:
         return datetime.now(timezone.utc)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _closed_before_open(facts: dict[str, Any]) -> bool:

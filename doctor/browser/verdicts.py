@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from doctor import guide
-from doctor.result import Result, Status, passed, problem, skipped
+from doctor.result import Result, Status, errored, passed, problem, skipped
 
 API_RATE_HZ = 24000
 LOW_LEVEL_DBFS = -60.0
@@ -79,6 +79,11 @@ def browser_info(facts: dict[str, Any]) -> BrowserInfo:
                 name = "WebKitGTK"  # Safari does not run on Linux; its UA says Safari anyway
             return BrowserInfo(engine, name, m.group(1), platform, ua)
     return BrowserInfo("unknown", "unknown", None, platform, ua)
+
+
+def _number(value: Any) -> bool:
+    """A JSON number (the page's facts are untrusted: "loud" or true is not a level)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _meta(check_id: str, result: Result) -> Result:
@@ -278,7 +283,7 @@ def microphone_result(facts: dict[str, Any]) -> Result:
         return problem(
             Status.FAIL, "silent_input", detail, ev, guide.fix("browser_microphone", detail=detail)
         )
-    if rms is None or rms < LOW_LEVEL_DBFS:
+    if not _number(rms) or rms < LOW_LEVEL_DBFS:
         detail = f"level {rms} dBFS RMS, below {LOW_LEVEL_DBFS:g} dBFS"
         return problem(
             Status.WARN, "low_level", detail, ev, guide.fix("browser_microphone", detail=detail)
@@ -660,6 +665,13 @@ def page_timeout_result(wait_s: float, last_step: str | None = None) -> Result:
             Status.FAIL, "no_page_results", detail, ev, guide.fix("browser_page", detail=detail)
         ),
     )
+
+
+def judging_failed_result(exc: BaseException) -> Result:
+    """Judging the page's facts raised: an `error` at once, not a wait until --timeout."""
+    detail = f"judging the page's results failed: {type(exc).__name__}: {exc}"[:300]
+    ev = {"exception_type": type(exc).__name__, "exception_message": str(exc)[:500]}
+    return _meta("browser-page", errored("exception", detail, ev))
 
 
 def judge(

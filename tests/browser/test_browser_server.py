@@ -204,6 +204,7 @@ def test_what_the_user_typed_goes_into_the_report() -> None:
         {"env": "x", "gum": 5, "contexts": "abc", "measure": [], "wss": {"events": "no"}},
         {"echo": [1, {"label": 3, "recorded_pcm16_b64": "!!", "recorded_rate_hz": 24000}]},
         {"echo": [{"recorded_pcm16_b64": "AAAA", "recorded_rate_hz": 1e12}], "ua": 7},
+        {"wss": {"events": [{"type": "open", "t_ms": "x"}, {"type": "close", "t_ms": 5}]}},
     ],
 )
 def test_malformed_page_facts_give_results_never_a_crash(junk: dict[str, Any]) -> None:
@@ -252,3 +253,19 @@ def test_a_key_the_token_endpoint_refuses_fails_the_websocket_never_skips(
     assert (wss.status, wss.cause) == (Status.FAIL, cause)
     assert wss.fix is not None and wss.fix.guide == guide_id
     assert wire not in json.dumps(wss.to_dict()) + json.dumps(answer)
+
+
+def test_judging_that_raises_is_an_error_result_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The judge is replaced by one that raises (mocked: no real input makes it raise now)."""
+    import doctor.browser.verdicts as verdicts
+    from doctor.result import Status
+
+    def boom(*args: Any) -> Any:
+        raise TypeError("'<' not supported between instances of 'str' and 'float'")
+
+    monkeypatch.setattr(verdicts, "judge", boom)
+    answer, results, env = _judge_facts({"ua": "Mozilla/5.0 Firefox/153.0"})
+    assert env is None and len(results) == 1
+    r = results[0]
+    assert (r.id, r.status, r.cause) == ("browser-page", Status.ERROR, "exception")
+    assert "TypeError" in r.summary and answer["checks"][0]["status"] == "error"

@@ -250,6 +250,13 @@ def test_microphone_levels(changes: dict[str, Any], status: Status, cause: str) 
     assert (r.status, r.cause) == (status, cause)
 
 
+@pytest.mark.parametrize("level", ["loud", True, [1], None])
+def test_a_level_that_is_not_a_number_is_no_level_never_a_crash(level: Any) -> None:
+    results, _ = judge(facts(**{"measure.level_rms_dbfs": level}), NO_ECHO, None, None)
+    r = next(r for r in results if r.id == "browser-microphone")
+    assert (r.status, r.cause) == (Status.WARN, "low_level")
+
+
 def test_absent_settings_keys_are_unknown_never_off() -> None:
     f = facts(**{"processing.settings": {"echoCancellation": True, "sampleRate": 44100}})
     r = processing_result(f)
