@@ -1159,7 +1159,8 @@ _ENTRIES: tuple[Entry, ...] = (
         "which.",
         (
             "Mint the temporary token on your server right before connecting and pass it as "
-            "`?token=` in the WebSocket URL; never put the API key in the page.",
+            "the `token` query parameter of the WebSocket URL; never put the API key in the "
+            "page.",
             "An https page must use `wss://` (mixed content is blocked); a Content-Security-"
             "Policy must allow the service in `connect-src`.",
             "Detail: {detail}",
