@@ -609,15 +609,11 @@ def wss_result(
             ev,
             guide.fix("browser_websocket", detail=detail),
         )
-    if error is not None:
-        ecode = str(error.get("error_code") or "session_error")
-        detail = (
-            f'session.error {ecode} "{error.get("error_message", "")}", then close '
-            f"{code} {close.get('reason')!r}"
+    core = _core_outcome(error, close) if error is not None or code == 1008 else None
+    if core is not None:
+        return problem(
+            Status.FAIL, core.cause, core.summary, ev, guide.fix(core.guide, detail=core.detail)
         )
-        guide_id = "token_auth" if "auth" in ecode.lower() else "browser_websocket"
-        cause = re.sub(r"[^a-z0-9_]+", "_", ecode.lower()).strip("_") or "session_error"
-        return problem(Status.FAIL, cause, detail, ev, guide.fix(guide_id, detail=detail))
     if code == 1008:
         detail = f"closed 1008 (policy) {close.get('reason')!r} before session.ready"
         return problem(
@@ -652,6 +648,31 @@ def wss_result(
         f"{'session.ended, ' if ended else ''}close {code}",
         ev,
     )
+
+
+def _core_outcome(error: dict[str, Any] | None, close: dict[str, Any]) -> Any:
+    """The page's session.error and close, judged by the same pure core as the CLI's own
+    `token` check (doctor/net/auth_outcome.py), so both name one cause and one fix. None
+    for a bare 1008 the core cannot name (the browser's own `policy_close` then)."""
+    from doctor.net.auth_outcome import Failure, session_outcome
+
+    code = close.get("code")
+    code = code if isinstance(code, int) and not isinstance(code, bool) else None
+    reason = close.get("reason")
+    err = error or {}
+    failure = Failure(
+        kind="session_error" if error is not None else "closed",
+        step="ready",
+        error_code=None if err.get("error_code") is None else str(err["error_code"])[:100],
+        error_message=None if err.get("error_message") is None else str(err["error_message"])[:200],
+        close_code=code,
+        close_reason=reason if isinstance(reason, str) else None,
+        close_frame=None if code is None else code != 1006,
+    )
+    outcome = session_outcome(failure, "token")
+    if error is None and outcome.cause == "no_session_ready":
+        return None
+    return outcome
 
 
 def page_timeout_result(wait_s: float, last_step: str | None = None) -> Result:
