@@ -16,7 +16,7 @@ import time
 import webbrowser
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeGuard
 
 import click
 
@@ -171,7 +171,7 @@ def _page_time(text: Any) -> datetime:
         return datetime.now(timezone.utc)
 
 
-def _number(value: Any) -> bool:
+def _number(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
