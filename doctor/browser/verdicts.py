@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeGuard
 
 from doctor import guide
 from doctor.result import Result, Status, errored, passed, problem, skipped
@@ -81,7 +81,7 @@ def browser_info(facts: dict[str, Any]) -> BrowserInfo:
     return BrowserInfo("unknown", "unknown", None, platform, ua)
 
 
-def _number(value: Any) -> bool:
+def _number(value: Any) -> TypeGuard[float]:
     """A JSON number (the page's facts are untrusted: "loud" or true is not a level)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -598,6 +598,15 @@ def wss_result(
                 )
                 fix = refined.fix or guide.fix("browser_websocket", detail=refined.summary)
                 return problem(Status.FAIL, refined.cause, summary, ev, fix)
+        ca = refined.evidence.get("ca_bundle") if refined is not None else None
+        if isinstance(ca, str) and ca:
+            detail = (
+                f"closed {code} before open, while the CLI's handshake with the same token "
+                f"worked trusting {ca} (--ca-bundle): the browser does not trust the CA "
+                "given with --ca-bundle"
+            )
+            fix = guide.fix("browser_ca", ca_bundle=ca, detail=detail)
+            return problem(Status.FAIL, "tls_untrusted", detail, ev, fix)
         detail = (
             f"closed {code} before open; the CLI's handshake with the same token "
             f"{'worked' if refined is not None else 'was not tried'}"

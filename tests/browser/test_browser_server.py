@@ -269,3 +269,38 @@ def test_judging_that_raises_is_an_error_result_at_once(monkeypatch: pytest.Monk
     r = results[0]
     assert (r.id, r.status, r.cause) == ("browser-page", Status.ERROR, "exception")
     assert "TypeError" in r.summary and answer["checks"][0]["status"] == "error"
+
+
+def test_closed_before_open_with_a_ca_bundle_names_the_browsers_trust_of_that_ca(
+    sandbox_process_factory: Callable[..., Any],
+) -> None:
+    """TLS sandbox, its CA given with --ca-bundle: the CLI's handshake works, so a 1006 in
+    the browser means the browser does not trust that CA (the page's facts are what
+    Chromium posts for a TLS failure; no browser needed for the verdict)."""
+    from doctor.browser.command import PageRun
+    from doctor.context import Context, Credential
+    from doctor.result import Status
+
+    sb = sandbox_process_factory()
+    assert sb.ws_url.startswith("wss://") and sb.ca_file
+    ctx = Context.build(ws_url=sb.ws_url, token_url=sb.token_url, ca_bundle=sb.ca_file,
+                        api_key=Credential("api_key", sb.api_key, "test"))  # fmt: skip
+
+    async def main() -> list[Any]:
+        run = PageRun(ctx)
+        run.outcome = asyncio.get_running_loop().create_future()
+        answer = await run.session()
+        assert answer["token"]
+        closed = [
+            {"t_ms": 5, "type": "error"},
+            {"t_ms": 6, "type": "close", "code": 1006, "reason": "", "was_clean": False},
+        ]
+        await run.result({"session": {"has_token": True}, "wss": {"events": closed}})
+        return run.outcome.result()[0]
+
+    wss = next(r for r in asyncio.run(main()) if r.id == "browser-wss")
+    assert (wss.status, wss.cause) == (Status.FAIL, "tls_untrusted")
+    assert "does not trust the CA given with --ca-bundle" in wss.summary
+    assert wss.fix is not None and wss.fix.guide == "browser_ca"
+    assert any("certificate" in step and sb.ca_file in step for step in wss.fix.steps)
+    assert "proxy" not in wss.summary
