@@ -1175,16 +1175,16 @@ _ENTRIES: tuple[Entry, ...] = (
         "only its own or the system's store, so it refused the same TLS server, and a page "
         "sees that only as close 1006.",
         (
-            "Import the CA certificate {ca_bundle} into the browser's trust store as an "
-            "authority: Firefox: Settings > Privacy & Security > Certificates > View "
+            "Import the CA certificate you gave with --ca-bundle into the browser's trust "
+            "store as an authority: Firefox: Settings > Privacy & Security > Certificates > View "
             "Certificates > Authorities > Import; Chrome, Edge and Safari use the system's "
             "store (Linux: `certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n agent-doctor -i "
-            "{ca_bundle}`; macOS: Keychain Access, System, set it to Always Trust).",
+            "CA_FILE`; macOS: Keychain Access, System, set it to Always Trust).",
             "Restart the browser and run `agent-doctor browser` again; a real deployment must "
             "use a certificate the users' browsers trust, not a private CA.",
             "Detail: {detail}",
         ),
-        ("agent-doctor browser --ca-bundle {ca_bundle}",),
+        ("agent-doctor browser --ca-bundle CA_FILE",),
         _A_FIREWALL,
     ),
     Entry(

@@ -605,7 +605,7 @@ def wss_result(
                 f"worked trusting {ca} (--ca-bundle): the browser does not trust the CA "
                 "given with --ca-bundle"
             )
-            fix = guide.fix("browser_ca", ca_bundle=ca, detail=detail)
+            fix = guide.fix("browser_ca", detail=detail)
             return problem(Status.FAIL, "tls_untrusted", detail, ev, fix)
         detail = (
             f"closed {code} before open; the CLI's handshake with the same token "
