@@ -1159,12 +1159,32 @@ _ENTRIES: tuple[Entry, ...] = (
         "which.",
         (
             "Mint the temporary token on your server right before connecting and pass it as "
-            "`?token=` in the WebSocket URL; never put the API key in the page.",
+            "the `token` query parameter of the WebSocket URL; never put the API key in the "
+            "page.",
             "An https page must use `wss://` (mixed content is blocked); a Content-Security-"
             "Policy must allow the service in `connect-src`.",
             "Detail: {detail}",
         ),
         ("agent-doctor browser", "agent-doctor check wss -v"),
+        _A_FIREWALL,
+    ),
+    Entry(
+        "browser_ca",
+        "The browser does not trust the certificate authority given with --ca-bundle",
+        "agent-doctor trusted the CA in --ca-bundle and its handshake worked; a browser trusts "
+        "only its own or the system's store, so it refused the same TLS server, and a page "
+        "sees that only as close 1006.",
+        (
+            "Import the CA certificate you gave with --ca-bundle into the browser's trust "
+            "store as an authority: Firefox: Settings > Privacy & Security > Certificates > View "
+            "Certificates > Authorities > Import; Chrome, Edge and Safari use the system's "
+            "store (Linux: `certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n agent-doctor -i "
+            "CA_FILE`; macOS: Keychain Access, System, set it to Always Trust).",
+            "Restart the browser and run `agent-doctor browser` again; a real deployment must "
+            "use a certificate the users' browsers trust, not a private CA.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor browser --ca-bundle CA_FILE",),
         _A_FIREWALL,
     ),
     Entry(

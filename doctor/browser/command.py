@@ -16,7 +16,7 @@ import time
 import webbrowser
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeGuard
 
 import click
 
@@ -37,7 +37,8 @@ class PageRun:
     ctx: Context
     token: str | None = field(default=None, repr=False)
     token_error: str | None = None
-    outcome: asyncio.Future[tuple[list[Result], dict[str, Any]]] | None = None
+    token_problem: Result | None = None  # the token core's verdict on a failed mint
+    outcome: asyncio.Future[tuple[list[Result], dict[str, Any] | None]] | None = None
 
     async def session(self) -> dict[str, Any]:
         """A fresh temporary token for the page's WebSocket, minted here with the key."""
@@ -57,7 +58,12 @@ class PageRun:
         }
 
     async def _mint(self, ctx: Context) -> None:
+        import urllib.parse
+
         from doctor.net.agent_api import AgentApiError, mint_token
+        from doctor.net.auth_outcome import Failure
+        from doctor.net.mint_outcome import mint_unreachable
+        from doctor.net.sessions import Sessions
 
         assert ctx.api_key is not None
         try:
@@ -71,6 +77,8 @@ class PageRun:
             )
         except AgentApiError as err:
             self.token_error = ctx.redactor.scrub(f"token request failed: {err}")
+            host = urllib.parse.urlsplit(ctx.token_url).hostname or ctx.token_url
+            self._token_failed(mint_unreachable(Failure.of(err), host), {"failure": err.facts()})
             return
         if got.ok and got.token:
             ctx.add_secret("token", got.token)
@@ -79,9 +87,39 @@ class PageRun:
             self.token_error = ctx.redactor.scrub(
                 f"token endpoint answered HTTP {got.status}: {got.error or got.body}"
             )[:300]
+            outcome = Sessions.judge_mint(got, TOKEN_WINDOW_S)
+            if outcome is not None:
+                self._token_failed(outcome, {"http_status": got.status, "body": got.body})
+
+    def _token_failed(self, outcome: Any, mint: dict[str, Any]) -> None:
+        """A key was given and minting failed: the token core's cause and fix, not a skip."""
+        from doctor import guide
+        from doctor.net.sessions import fix_values
+        from doctor.result import Status, problem
+
+        ctx = self.ctx
+        status = outcome.status if outcome.status in (Status.WARN, Status.FAIL) else Status.FAIL
+        fix = guide.fix(outcome.guide, detail=outcome.detail, **fix_values(ctx, outcome.endpoint))
+        summary = f"no temporary token for the page: {outcome.summary}"
+        evidence = ctx.redactor.scrub_obj({"token_url": ctx.token_url, "mint": mint})
+        self.token_problem = problem(status, outcome.cause, summary, evidence, fix)
 
     async def result(self, facts: dict[str, Any]) -> dict[str, Any]:
-        """Judge what the page measured; the page shows the verdicts it gets back."""
+        """Judge what the page measured; the page shows the verdicts it gets back. Judging
+        that raises ends the wait at once with an `error` result, never at --timeout."""
+        from doctor.browser.verdicts import judging_failed_result
+
+        env: dict[str, Any] | None
+        try:
+            results, env = await self._judge(facts)
+        except Exception as exc:
+            results, env = [judging_failed_result(exc)], None
+        if self.outcome is not None and not self.outcome.done():
+            self.outcome.set_result((results, env))
+        checks = [self.ctx.redactor.scrub_obj(r.to_dict()) for r in results]
+        return {"checks": checks}
+
+    async def _judge(self, facts: dict[str, Any]) -> tuple[list[Result], dict[str, Any]]:
         from doctor.browser.echo import analyse_run, echo_verdict
         from doctor.browser.refine import repeat_handshake
         from doctor.browser.verdicts import judge
@@ -93,16 +131,13 @@ class PageRun:
         refined = None
         if self.token and _closed_before_open(facts):
             refined = await repeat_handshake(self.ctx, self.token)
-        results, info = judge(facts, echo, round_trip, refined)
+        results, info = judge(facts, echo, round_trip, refined, self.token_problem)
         self._record_session(facts)
         env = info.as_dict()
         description = str(facts.get("description") or "").strip()[:2000]
         if description:
             env["problem_description"] = description
-        if self.outcome is not None and not self.outcome.done():
-            self.outcome.set_result((results, env))
-        checks = [self.ctx.redactor.scrub_obj(r.to_dict()) for r in results]
-        return {"checks": checks}
+        return results, env
 
     def _record_session(self, facts: dict[str, Any]) -> None:
         wss = facts.get("wss")
@@ -111,7 +146,8 @@ class PageRun:
         events = [e for e in wss["events"] if isinstance(e, dict)]
         close = next((e for e in events if e.get("type") == "close"), {})
         ready = next((e for e in events if e.get("message_type") == "session.ready"), {})
-        last = max((e.get("t_ms") or 0 for e in events), default=0)
+        times = [e.get("t_ms") for e in events]
+        last = max((t for t in times if _number(t)), default=0)
         self.ctx.record_session(
             SessionRecord(
                 check="browser-wss",
@@ -133,6 +169,10 @@ def _page_time(text: Any) -> datetime:
         return datetime.fromisoformat(str(text).replace("Z", "+00:00")).astimezone(timezone.utc)
     except ValueError:
         return datetime.now(timezone.utc)
+
+
+def _number(value: Any) -> TypeGuard[float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _closed_before_open(facts: dict[str, Any]) -> bool:

@@ -9,6 +9,21 @@ import click
 PAGE_WAIT_S = 300.0
 
 
+def _browser_cmd(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """CMD is split like a shell would; an unclosed quote is a usage error, not a crash."""
+    if value is None:
+        return None
+    import shlex
+
+    try:
+        words = shlex.split(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"cannot split {value!r} into a command: {exc}") from None
+    if not words:
+        raise click.BadParameter("empty command")
+    return value
+
+
 def browser_options(fn: Any) -> Any:
     """`--browser CMD` and `--no-open` for `agent-doctor browser`."""
     fn = click.option(
@@ -20,6 +35,7 @@ def browser_options(fn: Any) -> Any:
         "--browser",
         "browser_cmd",
         metavar="CMD",
+        callback=_browser_cmd,
         help="Browser command to open the page with (default: your default browser).",
     )(fn)
 
@@ -34,7 +50,12 @@ def all_browser_options(fn: Any) -> Any:
                 is_flag=True,
                 help="After the checks, run the browser checks too (see `browser`).",
             ),
-            click.option("--browser-cmd", metavar="CMD", help="Browser command for --browser."),
+            click.option(
+                "--browser-cmd",
+                metavar="CMD",
+                callback=_browser_cmd,
+                help="Browser command for --browser.",
+            ),
             click.option("--no-open", is_flag=True, help="With --browser: only print the URL."),
             click.option(
                 "--browser-timeout",

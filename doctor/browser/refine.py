@@ -73,6 +73,12 @@ async def repeat_handshake(ctx: Context, token: str) -> Result:
                     auth="token",
                 )
             )
+    if ctx.ca_bundle and ctx.ws_url.lower().startswith("wss://"):
+        return passed(
+            "the same handshake from Python opened a session trusting the CA given with "
+            "--ca-bundle: the browser most likely does not trust that CA",
+            {"ws_url": ctx.ws_url, "ca_bundle": ctx.ca_bundle},
+        )
     return passed(
         "the same handshake from Python opened a session: the browser's own network path "
         "(its proxy settings, an extension, a filter) stopped it",

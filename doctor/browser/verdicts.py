@@ -9,11 +9,11 @@ Facts a browser does not report (absent `getSettings()` keys, no permissions API
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, TypeGuard
 
 from doctor import guide
-from doctor.result import Result, Status, passed, problem, skipped
+from doctor.result import Result, Status, errored, passed, problem, skipped
 
 API_RATE_HZ = 24000
 LOW_LEVEL_DBFS = -60.0
@@ -79,6 +79,11 @@ def browser_info(facts: dict[str, Any]) -> BrowserInfo:
                 name = "WebKitGTK"  # Safari does not run on Linux; its UA says Safari anyway
             return BrowserInfo(engine, name, m.group(1), platform, ua)
     return BrowserInfo("unknown", "unknown", None, platform, ua)
+
+
+def _number(value: Any) -> TypeGuard[float]:
+    """A JSON number (the page's facts are untrusted: "loud" or true is not a level)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _meta(check_id: str, result: Result) -> Result:
@@ -278,7 +283,7 @@ def microphone_result(facts: dict[str, Any]) -> Result:
         return problem(
             Status.FAIL, "silent_input", detail, ev, guide.fix("browser_microphone", detail=detail)
         )
-    if rms is None or rms < LOW_LEVEL_DBFS:
+    if not _number(rms) or rms < LOW_LEVEL_DBFS:
         detail = f"level {rms} dBFS RMS, below {LOW_LEVEL_DBFS:g} dBFS"
         return problem(
             Status.WARN, "low_level", detail, ev, guide.fix("browser_microphone", detail=detail)
@@ -528,12 +533,18 @@ def latency_result(facts: dict[str, Any], round_trip_ms: float | None) -> Result
     return passed(shown or "the browser reports no latency figures", ev)
 
 
-def wss_result(facts: dict[str, Any], refined: Result | None) -> Result:
-    """`refined`: the CLI's own handshake with the same token, for a close before open."""
+def wss_result(
+    facts: dict[str, Any], refined: Result | None, token_problem: Result | None = None
+) -> Result:
+    """`refined`: the CLI's own handshake with the same token, for a close before open;
+    `token_problem`: the token core's verdict when the CLI had a key and minting failed
+    (a wrong or rate-limited key fails here; only a run with no key at all skips)."""
     session = _d(facts.get("session"))
     wss = _d(facts.get("wss"))
     events = [e for e in wss.get("events") or [] if isinstance(e, dict)]
     ev: dict[str, Any] = {"events": events[:50], "ended_by": wss.get("ended_by")}
+    if token_problem is not None:
+        return replace(token_problem, evidence={**ev, **token_problem.evidence})
     if not session.get("has_token"):
         why = session.get("token_error") or "no API key or token"
         return skipped("no_credentials", f"no temporary token for the page: {why}", ev)
@@ -587,6 +598,15 @@ def wss_result(facts: dict[str, Any], refined: Result | None) -> Result:
                 )
                 fix = refined.fix or guide.fix("browser_websocket", detail=refined.summary)
                 return problem(Status.FAIL, refined.cause, summary, ev, fix)
+        ca = refined.evidence.get("ca_bundle") if refined is not None else None
+        if isinstance(ca, str) and ca:
+            detail = (
+                f"closed {code} before open, while the CLI's handshake with the same token "
+                f"worked trusting {ca} (--ca-bundle): the browser does not trust the CA "
+                "given with --ca-bundle"
+            )
+            fix = guide.fix("browser_ca", detail=detail)
+            return problem(Status.FAIL, "tls_untrusted", detail, ev, fix)
         detail = (
             f"closed {code} before open; the CLI's handshake with the same token "
             f"{'worked' if refined is not None else 'was not tried'}"
@@ -598,15 +618,11 @@ def wss_result(facts: dict[str, Any], refined: Result | None) -> Result:
             ev,
             guide.fix("browser_websocket", detail=detail),
         )
-    if error is not None:
-        ecode = str(error.get("error_code") or "session_error")
-        detail = (
-            f'session.error {ecode} "{error.get("error_message", "")}", then close '
-            f"{code} {close.get('reason')!r}"
+    core = _core_outcome(error, close) if error is not None or code == 1008 else None
+    if core is not None:
+        return problem(
+            Status.FAIL, core.cause, core.summary, ev, guide.fix(core.guide, detail=core.detail)
         )
-        guide_id = "token_auth" if "auth" in ecode.lower() else "browser_websocket"
-        cause = re.sub(r"[^a-z0-9_]+", "_", ecode.lower()).strip("_") or "session_error"
-        return problem(Status.FAIL, cause, detail, ev, guide.fix(guide_id, detail=detail))
     if code == 1008:
         detail = f"closed 1008 (policy) {close.get('reason')!r} before session.ready"
         return problem(
@@ -643,6 +659,31 @@ def wss_result(facts: dict[str, Any], refined: Result | None) -> Result:
     )
 
 
+def _core_outcome(error: dict[str, Any] | None, close: dict[str, Any]) -> Any:
+    """The page's session.error and close, judged by the same pure core as the CLI's own
+    `token` check (doctor/net/auth_outcome.py), so both name one cause and one fix. None
+    for a bare 1008 the core cannot name (the browser's own `policy_close` then)."""
+    from doctor.net.auth_outcome import Failure, session_outcome
+
+    code = close.get("code")
+    code = code if isinstance(code, int) and not isinstance(code, bool) else None
+    reason = close.get("reason")
+    err = error or {}
+    failure = Failure(
+        kind="session_error" if error is not None else "closed",
+        step="ready",
+        error_code=None if err.get("error_code") is None else str(err["error_code"])[:100],
+        error_message=None if err.get("error_message") is None else str(err["error_message"])[:200],
+        close_code=code,
+        close_reason=reason if isinstance(reason, str) else None,
+        close_frame=None if code is None else code != 1006,
+    )
+    outcome = session_outcome(failure, "token")
+    if error is None and outcome.cause == "no_session_ready":
+        return None
+    return outcome
+
+
 def page_timeout_result(wait_s: float, last_step: str | None = None) -> Result:
     """No results: where the page stood, if it got as far as clicking Start."""
     where = f"; it last said: {last_step}" if last_step else "; Start was never clicked"
@@ -656,11 +697,19 @@ def page_timeout_result(wait_s: float, last_step: str | None = None) -> Result:
     )
 
 
+def judging_failed_result(exc: BaseException) -> Result:
+    """Judging the page's facts raised: an `error` at once, not a wait until --timeout."""
+    detail = f"judging the page's results failed: {type(exc).__name__}: {exc}"[:300]
+    ev = {"exception_type": type(exc).__name__, "exception_message": str(exc)[:500]}
+    return _meta("browser-page", errored("exception", detail, ev))
+
+
 def judge(
     facts: dict[str, Any],
     echo: Result,
     round_trip_ms: float | None,
     refined_wss: Result | None,
+    token_problem: Result | None = None,
 ) -> tuple[list[Result], BrowserInfo]:
     """Every browser-* result, in the order a user reads them, prerequisites applied."""
     info = browser_info(facts)
@@ -690,5 +739,5 @@ def judge(
         out["browser-output"] = _meta("browser-output", output_result(facts, info))
         out["browser-latency"] = _meta("browser-latency", latency_result(facts, round_trip_ms))
         out["browser-echo"] = _meta("browser-echo", echo)
-    out["browser-wss"] = _meta("browser-wss", wss_result(facts, refined_wss))
+    out["browser-wss"] = _meta("browser-wss", wss_result(facts, refined_wss, token_problem))
     return list(out.values()), info

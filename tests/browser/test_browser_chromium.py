@@ -131,6 +131,27 @@ def test_chromium_server_refusing_the_upgrade(plain_sandbox: Callable[..., Any])
     assert wss["evidence"]["cli_handshake"]["http_status"] == 403
 
 
+def test_chromium_forbidden_after_the_upgrade_gets_the_token_cores_account_fix(
+    plain_sandbox: Callable[..., Any],
+) -> None:
+    wss, _ = _wss_case(plain_sandbox("--fault", "forbidden-after-upgrade"))
+    assert (wss["status"], wss["cause"]) == ("fail", "forbidden")
+    assert wss["fix"]["guide"] == "account_access"
+    assert (wss["evidence"]["close_code"], wss["evidence"]["error_code"]) == (1008, "FORBIDDEN")
+
+
+def test_chromium_wrong_api_key_fails_the_websocket_with_the_token_fix(
+    plain_sandbox: Callable[..., Any],
+) -> None:
+    sb = plain_sandbox()
+    env = cli_env({"ASSEMBLYAI_API_KEY": "sk-wrong-key-abcdef123456"})
+    report, _, stderr, rc = run_case(functools.partial(chromium, args=DENY), sandbox_args(sb), env)
+    wss = checks_by_id(report)["browser-wss"]
+    assert (rc, wss["status"], wss["cause"]) == (1, "fail", "unauthorized")
+    assert wss["fix"]["guide"] == "token_auth"
+    assert "sk-wrong-key-abcdef123456" not in json.dumps(report) + stderr
+
+
 def test_chromium_refused_port_is_named_by_the_cli(plain_sandbox: Callable[..., Any]) -> None:
     import socket
 

@@ -112,13 +112,23 @@ def test_a_page_that_never_posts_ends_at_timeout_with_the_clis_own_checks(
     assert SECRET not in json.dumps(report) + stderr
 
 
-@pytest.mark.parametrize("args", [["--timeout", "0"], ["--browser-timeout", "5"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["browser", "--timeout", "0"],
+        ["browser", "--browser-timeout", "5"],
+        ["browser", "--browser", '"unclosed', "--timeout", "3", "--json"],
+        ["browser", "--browser", "  "],
+        ["all", "--browser", "--browser-cmd", "firefox 'unclosed"],
+    ],
+)
 def test_bad_browser_options_are_one_line_usage_errors(args: list[str]) -> None:
     from clirun import run_cli
 
-    r = run_cli("browser", "--no-open", *args)
+    r = run_cli(*args[:1], "--no-open", *args[1:])
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+    assert r.stdout == ""
 
 
 def test_all_with_browser_adds_the_page_after_the_python_checks(
@@ -194,6 +204,7 @@ def test_what_the_user_typed_goes_into_the_report() -> None:
         {"env": "x", "gum": 5, "contexts": "abc", "measure": [], "wss": {"events": "no"}},
         {"echo": [1, {"label": 3, "recorded_pcm16_b64": "!!", "recorded_rate_hz": 24000}]},
         {"echo": [{"recorded_pcm16_b64": "AAAA", "recorded_rate_hz": 1e12}], "ua": 7},
+        {"wss": {"events": [{"type": "open", "t_ms": "x"}, {"type": "close", "t_ms": 5}]}},
     ],
 )
 def test_malformed_page_facts_give_results_never_a_crash(junk: dict[str, Any]) -> None:
@@ -202,3 +213,95 @@ def test_malformed_page_facts_give_results_never_a_crash(junk: dict[str, Any]) -
     answer, results, _ = _judge_facts(junk)
     assert results and all(isinstance(r.status, Status) for r in results)
     assert len(answer["checks"]) == len(results)
+
+
+@pytest.mark.parametrize(
+    ("key", "sandbox_args", "cause", "guide_id"),
+    [
+        ("sk-wrong-key-abcdef123456", (), "unauthorized", "token_auth"),
+        (None, ("--fault", "token-rate-limited=30"), "rate_limited", "rate_limit"),
+    ],
+)
+def test_a_key_the_token_endpoint_refuses_fails_the_websocket_never_skips(
+    plain_sandbox: Callable[..., Any],
+    key: str | None,
+    sandbox_args: tuple[str, ...],
+    cause: str,
+    guide_id: str,
+) -> None:
+    """The sandbox's real token endpoint answers; the page's facts are what it posts
+    when it got no token (no browser needed: the verdict is the CLI's)."""
+    from doctor.browser.command import PageRun
+    from doctor.context import Context, Credential
+    from doctor.result import Status
+
+    sb = plain_sandbox(*sandbox_args)
+    wire = key or sb.api_key
+    ctx = Context.build(ws_url=sb.ws_url, token_url=sb.token_url,
+                        api_key=Credential("api_key", wire, "test"))  # fmt: skip
+
+    async def main() -> tuple[dict[str, Any], list[Any]]:
+        run = PageRun(ctx)
+        run.outcome = asyncio.get_running_loop().create_future()
+        answer = await run.session()
+        assert answer["token"] is None and answer["token_error"]
+        await run.result({"session": {"has_token": False, "token_error": answer["token_error"]}})
+        return answer, run.outcome.result()[0]
+
+    answer, results = asyncio.run(main())
+    wss = next(r for r in results if r.id == "browser-wss")
+    assert (wss.status, wss.cause) == (Status.FAIL, cause)
+    assert wss.fix is not None and wss.fix.guide == guide_id
+    assert wire not in json.dumps(wss.to_dict()) + json.dumps(answer)
+
+
+def test_judging_that_raises_is_an_error_result_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The judge is replaced by one that raises (mocked: no real input makes it raise now)."""
+    import doctor.browser.verdicts as verdicts
+    from doctor.result import Status
+
+    def boom(*args: Any) -> Any:
+        raise TypeError("'<' not supported between instances of 'str' and 'float'")
+
+    monkeypatch.setattr(verdicts, "judge", boom)
+    answer, results, env = _judge_facts({"ua": "Mozilla/5.0 Firefox/153.0"})
+    assert env is None and len(results) == 1
+    r = results[0]
+    assert (r.id, r.status, r.cause) == ("browser-page", Status.ERROR, "exception")
+    assert "TypeError" in r.summary and answer["checks"][0]["status"] == "error"
+
+
+def test_closed_before_open_with_a_ca_bundle_names_the_browsers_trust_of_that_ca(
+    sandbox_process_factory: Callable[..., Any],
+) -> None:
+    """TLS sandbox, its CA given with --ca-bundle: the CLI's handshake works, so a 1006 in
+    the browser means the browser does not trust that CA (the page's facts are what
+    Chromium posts for a TLS failure; no browser needed for the verdict)."""
+    from doctor.browser.command import PageRun
+    from doctor.context import Context, Credential
+    from doctor.result import Status
+
+    sb = sandbox_process_factory()
+    assert sb.ws_url.startswith("wss://") and sb.ca_file
+    ctx = Context.build(ws_url=sb.ws_url, token_url=sb.token_url, ca_bundle=sb.ca_file,
+                        api_key=Credential("api_key", sb.api_key, "test"))  # fmt: skip
+
+    async def main() -> list[Any]:
+        run = PageRun(ctx)
+        run.outcome = asyncio.get_running_loop().create_future()
+        answer = await run.session()
+        assert answer["token"]
+        closed = [
+            {"t_ms": 5, "type": "error"},
+            {"t_ms": 6, "type": "close", "code": 1006, "reason": "", "was_clean": False},
+        ]
+        await run.result({"session": {"has_token": True}, "wss": {"events": closed}})
+        return run.outcome.result()[0]
+
+    wss = next(r for r in asyncio.run(main()) if r.id == "browser-wss")
+    assert (wss.status, wss.cause) == (Status.FAIL, "tls_untrusted")
+    assert "does not trust the CA given with --ca-bundle" in wss.summary
+    assert wss.fix is not None and wss.fix.guide == "browser_ca"
+    assert any("CA certificate" in step for step in wss.fix.steps)
+    assert sb.ca_file in wss.summary
+    assert "proxy" not in wss.summary

@@ -250,6 +250,13 @@ def test_microphone_levels(changes: dict[str, Any], status: Status, cause: str) 
     assert (r.status, r.cause) == (status, cause)
 
 
+@pytest.mark.parametrize("level", ["loud", True, [1], None])
+def test_a_level_that_is_not_a_number_is_no_level_never_a_crash(level: Any) -> None:
+    results, _ = judge(facts(**{"measure.level_rms_dbfs": level}), NO_ECHO, None, None)
+    r = next(r for r in results if r.id == "browser-microphone")
+    assert (r.status, r.cause) == (Status.WARN, "low_level")
+
+
 def test_absent_settings_keys_are_unknown_never_off() -> None:
     f = facts(**{"processing.settings": {"echoCancellation": True, "sampleRate": 44100}})
     r = processing_result(f)
@@ -384,6 +391,11 @@ def test_1006_before_open_when_the_cli_gets_through_points_at_the_browser() -> N
         (
             [{"type": "open"}, {"type": "close", "code": 1008, "reason": "UNAUTHORIZED"}],
             "close",
+            "unauthorized",
+        ),
+        (
+            [{"type": "open"}, {"type": "close", "code": 1008, "reason": "POLICY"}],
+            "close",
             "policy_close",
         ),
         (
@@ -406,13 +418,42 @@ def test_websocket_outcomes(events: list[dict[str, Any]], ended_by: str, cause: 
     assert r.fix is not None
 
 
-def test_session_error_codes_become_contract_causes() -> None:
-    events = [
+def _error_then_close(code: str, message: str, close: int) -> list[dict[str, Any]]:
+    return [
         {"type": "open"},
-        {"type": "message", "message_type": "session.error", "error_code": "Server.Error-X"},
-        {"type": "close", "code": 1008},
-    ]
-    assert wss_result(_wss(events), None).cause == "server_error_x"
+        {"type": "message", "message_type": "session.error", "error_code": code,
+         "error_message": message},
+        {"type": "close", "code": close, "reason": code, "was_clean": True},
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "close", "cause", "guide_id"),
+    [  # what the sandbox's faults send (doctor/sandbox/connection.py)
+        ("INTERNAL_ERROR", "Internal error while setting up the connection", 1011,
+         "server_error", "service_side"),  # internal-error
+        ("server_error", "Server at capacity, retry later", 1008,
+         "server_error", "service_side"),  # at-capacity
+        ("FORBIDDEN", "Forbidden", 1008, "forbidden", "account_access"),
+        ("unauthorized", "Authentication failed", 1008, "unauthorized", "token_auth"),
+        ("Server.Error-X", "odd", 1008, "no_session_ready", "service_side"),
+    ],
+)  # fmt: skip
+def test_session_errors_get_the_token_cores_cause_and_fix(
+    code: str, message: str, close: int, cause: str, guide_id: str
+) -> None:
+    """browser-wss and the CLI's `token` check name one cause and fix for one frame."""
+    from doctor.net.auth_outcome import Failure, session_outcome
+
+    r = wss_result(_wss(_error_then_close(code, message, close)), None)
+    core = session_outcome(
+        Failure("session_error", "ready", error_code=code, error_message=message,
+                close_code=close, close_reason=code, close_frame=True),
+        "token",
+    )  # fmt: skip
+    assert (r.status, r.cause, core.cause) == (Status.FAIL, cause, cause)
+    assert r.fix is not None and r.fix.guide == guide_id
+    assert code in r.summary and r.evidence["error_code"] == code
 
 
 def test_no_token_skips_the_websocket() -> None:
@@ -456,3 +497,17 @@ def test_no_echo_at_either_rate_passes() -> None:
         [_run("api_rate", 24000, "no_echo"), _run("default_rate", 48000, "no_echo")]
     )
     assert r.status is Status.PASS and rt is None
+
+
+def test_no_guide_text_is_garbled_by_the_redactor() -> None:
+    """Every report passes through the redactor: a guide text that looks like a secret in a
+    URL (`?token=`, `&key=`) reaches the user as `?token=****...` (review r17 #5)."""
+    from doctor import guide
+    from doctor.report.redact import Redactor
+
+    redactor = Redactor()
+    for entry in guide.ENTRIES.values():
+        for text in (entry.title, entry.why, *entry.steps, *entry.commands, entry.url):
+            # the query-parameter rule only: the proxy entry's `USER:PASSWORD@` example is
+            # masked by the userinfo rule (left as it is, outside the browser block)
+            assert "=****" not in redactor.scrub(text), (entry.id, text)
