@@ -283,6 +283,11 @@ def microphone_result(facts: dict[str, Any]) -> Result:
         return problem(
             Status.FAIL, "silent_input", detail, ev, guide.fix("browser_microphone", detail=detail)
         )
+    if m.get("samples") == 0:
+        detail = "the microphone opened but delivered no audio while the page listened"
+        return problem(
+            Status.FAIL, "silent_input", detail, ev, guide.fix("browser_microphone", detail=detail)
+        )
     if not _number(rms) or rms < LOW_LEVEL_DBFS:
         detail = f"level {rms} dBFS RMS, below {LOW_LEVEL_DBFS:g} dBFS"
         return problem(

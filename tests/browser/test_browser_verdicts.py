@@ -511,3 +511,11 @@ def test_no_guide_text_is_garbled_by_the_redactor() -> None:
             # the query-parameter rule only: the proxy entry's `USER:PASSWORD@` example is
             # masked by the userinfo rule (left as it is, outside the browser block)
             assert "=****" not in redactor.scrub(text), (entry.id, text)
+
+
+def test_a_microphone_that_delivered_no_samples_is_silent_not_a_level_of_none() -> None:
+    f = facts(**{"measure.samples": 0, "measure.level_rms_dbfs": None, "measure.zero_fraction": 0})
+    results, _ = judge(f, NO_ECHO, None, None)
+    r = next(r for r in results if r.id == "browser-microphone")
+    assert (r.status, r.cause) == (Status.FAIL, "silent_input")
+    assert "None" not in r.summary
