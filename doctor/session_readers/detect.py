@@ -243,16 +243,21 @@ def analyze_artifacts(
     return found
 
 
-def _classify_folder(path: str, note: Note) -> tuple[dict[str, str], list[str]]:
-    roles: dict[str, str] = {}
+Roles = dict[str, str]
+
+
+def _classify_folder(path: str, note: Note) -> tuple[list[tuple[str, Roles]], list[str]]:
+    """The sessions in a folder tree and the logs beside them. Each folder that directly
+    holds a timeline or metadata is one session; a folder holding only a recording belongs
+    to the folder above when that one has a timeline or metadata (the vendor's
+    <id>/recording/audio.ogg), else it is a session of its own (a recording alone)."""
+    roles: Roles = {}
     others: list[str] = []
+    subdirs: list[str] = []
     for name in sorted(os.listdir(path)):
         full = os.path.join(path, name)
         if os.path.isdir(full):
-            sub, more = _classify_folder(full, note)  # the vendor's <id>/recording/audio.ogg
-            for k, v in sub.items():
-                roles.setdefault(k, v)
-            others.extend(more)
+            subdirs.append(full)
             continue
         try:
             kind, _head = _sniff(full)
@@ -269,7 +274,48 @@ def _classify_folder(path: str, note: Note) -> tuple[dict[str, str], list[str]]:
                 roles.setdefault("metadata", full)
         elif kind in ("array", "jsonl", "capture"):
             others.append(full)
-    return roles, others
+    sessions: list[tuple[str, Roles]] = []
+    owner = "timeline" in roles or "metadata" in roles
+    for sub in subdirs:
+        found, more = _classify_folder(sub, note)
+        others.extend(more)
+        for folder, r in found:
+            if owner and set(r) == {"recording"} and "recording" not in roles:
+                roles["recording"] = r["recording"]
+            else:
+                sessions.append((folder, r))
+    if roles:
+        sessions.insert(0, (path, roles))
+    return sessions, others
+
+
+def _session_ids_differ(tl: dict[str, Any] | None, md: dict[str, Any] | None) -> bool:
+    a = tl.get("session_id") if tl else None
+    b = md.get("session_id") if md else None
+    return bool(a and b and a != b)
+
+
+def _analyze_folder_session(
+    folder: str, roles: Roles, note: Note, progress: Progress | None, echo: bool
+) -> list[SessionFindings]:
+    tl = _load_document(roles["timeline"], note) if "timeline" in roles else None
+    md = _load_document(roles["metadata"], note) if "metadata" in roles else None
+    if _session_ids_differ(tl, md):
+        assert tl is not None and md is not None
+        note(
+            f"{folder}: the timeline is of {tl.get('session_id')}, the metadata of "
+            f"{md.get('session_id')}; the metadata is ignored"
+        )
+        md = None
+    rec = (
+        read_recording(roles["recording"], note, progress, echo, agent_spans(tl) if tl else None)
+        if "recording" in roles
+        else None
+    )
+    if tl is None and rec is None:
+        return []
+    note(f"{folder}: vendor artifacts: {', '.join(sorted(roles))}")
+    return analyze_artifacts(tl, md, rec, folder, note)
 
 
 def analyze_path(
@@ -280,24 +326,13 @@ def analyze_path(
         note(f"{path}: no such file or folder")
         return []
     if os.path.isdir(path):
-        roles, others = _classify_folder(path, note)
+        sessions, others = _classify_folder(path, note)
         found: list[SessionFindings] = []
-        if roles:
-            tl = _load_document(roles["timeline"], note) if "timeline" in roles else None
-            md = _load_document(roles["metadata"], note) if "metadata" in roles else None
-            rec = (
-                read_recording(
-                    roles["recording"], note, progress, echo, agent_spans(tl) if tl else None
-                )
-                if "recording" in roles
-                else None
-            )
-            if tl is not None or rec is not None:
-                note(f"{path}: vendor artifacts: {', '.join(sorted(roles))}")
-                found += analyze_artifacts(tl, md, rec, path, note)
+        for folder, roles in sessions:
+            found += _analyze_folder_session(folder, roles, note, progress, echo)
         for other in others:
             found += analyze_path(other, note, progress, echo)
-        if not roles and not others:
+        if not sessions and not others:
             note(f"{path}: no session files in this folder")
         return found
     try:
