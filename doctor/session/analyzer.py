@@ -28,6 +28,11 @@ AUDIO_BLOCK_BYTES = 48000  # feed the validate-audio core one second at a time
 QUIET_DBFS = -45.0
 
 
+OPEN_ERRORS = frozenset({"invalid_format", "invalid_audio"})
+"""Errors before session.ready that leave the connection open (field-facts §4): a
+session.updated after one is the same connection, not a new session."""
+
+
 @dataclass
 class Source:
     """What the reader knows about its input: its shape, and facts the events cannot give."""
@@ -212,8 +217,11 @@ class SessionAnalyzer:
             sid = ev.payload.get("session_id")
             if sid != seg.session_id or seg.ended:
                 return self._new(None)
-        if ev.type == "session.updated" and (seg.ended or (seg.errors and seg.ready_t is None)):
-            return self._new(None)
+        if ev.type == "session.updated" and (
+            seg.ended
+            or (seg.ready_t is None and any(e.code not in OPEN_ERRORS for e in seg.errors))
+        ):
+            return self._new(None)  # a fatal first-update error closed that connection
         if starts and (seg.ended or (seg.resume_answer and seg.resume_answer != "ready")):
             return self._new(None)
         if ev.type == "session.ready" and seg.ended:

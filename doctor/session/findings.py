@@ -608,17 +608,37 @@ def audio_result(seg: Segment, ex: Extras) -> Result | None:
             evidence,
             guide.fix("sample_rate", detail=mismatch),
         )
-    if ex.audio_result is not None and ex.audio_result.status in (Status.FAIL, Status.WARN):
-        r = ex.audio_result
-        assert r.cause is not None and r.fix is not None
-        return problem(r.status, r.cause, "The app's audio: " + r.summary, evidence, r.fix)
-    if a.before_ready:
+    content = ex.audio_result
+    if content is not None and content.status is Status.FAIL:
+        assert content.cause is not None and content.fix is not None
+        return problem(
+            content.status,
+            content.cause,
+            "The app's audio: " + content.summary,
+            evidence,
+            content.fix,
+        )
+    if a.before_ready:  # before a content warning: the ordering bug is the app's to fix first
+        also = (
+            f"; also, the app's audio: {content.summary}"
+            if content is not None and content.status is Status.WARN
+            else ""
+        )
         return problem(
             Status.WARN,
             "audio_before_ready",
-            f"{a.before_ready} input.audio message(s) sent before session.ready",
+            f"{a.before_ready} input.audio message(s) sent before session.ready{also}",
             evidence,
             guide.fix("audio_before_ready"),
+        )
+    if content is not None and content.status is Status.WARN:
+        assert content.cause is not None and content.fix is not None
+        return problem(
+            content.status,
+            content.cause,
+            "The app's audio: " + content.summary,
+            evidence,
+            content.fix,
         )
     if a.bytes == 0:
         return passed(f"{a.chunks} input.audio messages; the log redacts their audio", evidence)
