@@ -23,6 +23,7 @@ from doctor.session.events import (
     META_ENDED,
     META_OPEN,
     OLD_FIELDS,
+    OLD_SESSION_FIELDS,
     Event,
 )
 
@@ -256,6 +257,10 @@ class Collector:
                 elif not key.startswith("_"):
                     name = f"{kind}.{key}"
                     seg.unknown_fields[name] = seg.unknown_fields.get(name, 0) + 1
+            cfg = p.get("session") if kind == "session.update" else None
+            for key in cfg if isinstance(cfg, dict) else ():
+                if key in OLD_SESSION_FIELDS:
+                    seg.old_fields[f"session.update.session.{key}"] = OLD_SESSION_FIELDS[key]
         if kind == "input.audio":
             self._last_audio_msg = {"type": kind, "line": ev.line}
             self._input_audio(ev)

@@ -18,7 +18,7 @@ from doctor.session.analyzer import SessionAnalyzer, SessionFindings, Source
 from doctor.session.events import Event
 from doctor.session.recording import RecordingSummary, align
 from doctor.session.timeline import agent_spans, timeline_events
-from doctor.session_readers.applog import is_session_type, to_event
+from doctor.session_readers.applog import is_session_type, looks_like_protocol, to_event
 from doctor.session_readers.capture import capture_events
 from doctor.session_readers.jsonstream import Note, array_elements, json_lines
 from doctor.session_readers.recording import read_recording
@@ -87,20 +87,39 @@ def _flatten(values: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
 
 
 def _log_events(values: Iterator[tuple[int, Any]], c: _Counter, note: Note) -> Iterator[Event]:
+    """Voice Agent events, and messages the service would not know that the core judges
+    (unknown_message): whatever the app marked as sent, and dotted lower-case types once the
+    log has shown it is a session log (until then they wait, so other logs stay skipped)."""
+    waiting: list[Event] = []
     for line, obj in _flatten(values) if c.lines else values:
         c.entries += 1
         ev = to_event(obj, line)
-        if ev is None or not is_session_type(ev.type):
+        known = ev is not None and is_session_type(ev.type)
+        if ev is not None and not known and ev.direction == "app":
+            known = True  # the app says it sent this: an unknown or mistyped message
+        if ev is not None and not known and looks_like_protocol(ev.type):
+            if c.events:
+                known = True
+            elif len(waiting) < NOT_SESSION_AFTER:
+                waiting.append(ev)
+                continue
+        if ev is None or not known:
             c.other += 1
             if not c.keys and isinstance(obj, dict):
                 c.keys = [json.dumps(k, ensure_ascii=True)[:30] for k in sorted(obj)[:8]]
             if c.events == 0 and c.entries >= NOT_SESSION_AFTER:
+                c.other += len(waiting)
                 return
             continue
+        if waiting:
+            c.events += len(waiting)
+            yield from waiting
+            waiting = []
         c.events += 1
         if c.first is None and ev.direction != "meta" and isinstance(obj, dict):
             c.first = obj
         yield ev
+    c.other += len(waiting)
 
 
 def _describe_log(kind: str, first: dict[str, Any] | None) -> str:
