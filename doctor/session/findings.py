@@ -462,6 +462,27 @@ def errors_result(seg: Segment) -> Result:
     return passed("No session.error", evidence)
 
 
+SERVER_CLOSE_CODES = frozenset({1008, 1011, 1012, 1013, 1014})
+"""Close codes a server sends (policy, internal error, restart, try again, bad gateway)."""
+ERROR_BEFORE_CLOSE_S = 5.0
+
+
+def service_closed(seg: Segment) -> str | None:
+    """Why the close was the service's doing (a server close code, or a session.error just
+    before it), or None: then a missing session.end is not the app's to fix."""
+    if not seg.closes:
+        return None
+    c = seg.closes[-1]
+    if c.code in SERVER_CLOSE_CODES or (c.by == "service" and c.code not in (None, 1000, 1006)):
+        return f"the service closed the connection ({c.code}{' ' + c.reason if c.reason else ''})"
+    last = seg.errors[-1] if seg.errors else None
+    if last is not None and (
+        c.t is None or last.t is None or 0 <= c.t - last.t <= ERROR_BEFORE_CLOSE_S
+    ):
+        return f"the connection closed ({c.code}) after session.error {last.code}"
+    return None
+
+
 def billing_result(seg: Segment, ex: Extras) -> Result | None:
     if seg.ready_t is None and seg.session_id is None:
         return None  # never became a session (refused resume or credential)
@@ -481,6 +502,9 @@ def billing_result(seg: Segment, ex: Extras) -> Result | None:
             ev,
             guide.fix("billing", detail=f"public reason {meta.get('public_reason')}"),
         )
+    by_service = service_closed(seg) if seg.ended_event is None else None
+    if by_service is not None:
+        return passed(f"Not the app's close: {by_service}", _ev(seg))
     if ex.lacks_sent:
         if seg.ended_event is not None:
             return passed(
