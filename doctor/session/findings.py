@@ -247,20 +247,63 @@ def _pct(values: list[float], q: float) -> float:
     return s[i]
 
 
+def _sounded(r: Reply) -> bool:
+    return (
+        r.audible_t is not None or r.estimated_audible_t is not None or r.first_chunk_t is not None
+    )
+
+
+def _tool_answer(later: list[Reply], u: Any) -> Reply | None:
+    """The first reply after a tool call that makes a sound, unless a reply to another
+    user turn comes first."""
+    for x in later:
+        if x.answers is not None and x.answers is not u:
+            return None
+        if _sounded(x):
+            return x
+    return None
+
+
+def _tool_wait(seg: Segment, r: Reply) -> float:
+    """From the first call to the last result of the reply's tool calls (the app's time)."""
+    calls = [seg.tools[c] for c in r.tool_calls if c in seg.tools]
+    starts = [c.t for c in calls if c.t is not None]
+    ends = [c.result_t for c in calls if c.result_t is not None]
+    return max(0.0, max(ends) - min(starts)) if starts and ends else 0.0
+
+
 def latency_result(seg: Segment) -> Result:
     turns = []
     estimated = []
     chunk_only = []
-    for r in seg.replies:
+    tool_turns: list[dict[str, Any]] = []
+    for i, r in enumerate(seg.replies):
         u = r.answers
-        if u is None or u.stopped_t is None or r.tool_calls:
+        if u is None or u.stopped_t is None:
             continue
+        wait = 0.0
+        if r.tool_calls and not _sounded(r):
+            # answered through a tool: the first reply that sounds after it (tool_result),
+            # less the app's own tool time, which is not the service's latency
+            nxt = _tool_answer(seg.replies[i + 1 :], u)
+            if nxt is None:
+                continue
+            wait = _tool_wait(seg, r)
+            heard = nxt.audible_t or nxt.estimated_audible_t or nxt.first_chunk_t
+            tool_turns.append(
+                {
+                    "reply_id": nxt.reply_id,
+                    "to_audio_s": None if heard is None else round(heard - u.stopped_t, 2),
+                    "tool_wait_s": round(wait, 2),
+                }
+            )
+            r = nxt
         if r.audible_t is not None:
-            turns.append((r.audible_t - u.stopped_t, r))
+            turns.append((r.audible_t - u.stopped_t - wait, r))
         elif r.estimated_audible_t is not None:
-            estimated.append((r.estimated_audible_t - u.stopped_t, r))
+            estimated.append((r.estimated_audible_t - u.stopped_t - wait, r))
         elif r.first_chunk_t is not None:
-            chunk_only.append(r.first_chunk_t - u.stopped_t)
+            chunk_only.append(r.first_chunk_t - u.stopped_t - wait)
     how = "first audible agent audio"
     if not turns and estimated:
         # transcript.agent (the audible end) minus the last word's end_ms: 0.15-0.4 s late
@@ -270,6 +313,8 @@ def latency_result(seg: Segment) -> Result:
     if seg.ready_t is not None and origin is not None:
         ready = round(seg.ready_t - origin, 3)
     evidence = _ev(seg, time_to_ready_s=ready, measured_to=how)
+    if tool_turns:
+        evidence["tool_turns"] = tool_turns[:50]  # their latency excludes the tool's wait
     if not turns:
         evidence["first_chunk_latency_p50_s"] = round(median(chunk_only), 2) if chunk_only else None
         if ready is not None and ready > SLOW_READY_S:
