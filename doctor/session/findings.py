@@ -145,6 +145,41 @@ def _spoken_replies(seg: Segment) -> int:
     return sum(1 for r in seg.replies if r.audible_t is not None or r.spoken or r.first_chunk_t)
 
 
+ECHO_TAIL_S = 1.0
+"""A user turn that starts this long after a reply ended can still be that reply's echo."""
+
+
+def transcript_repeats(seg: Segment, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every user transcript that repeats what the agent was saying when the user's speech
+    began (that reply, or within ECHO_TAIL_S of its end), plus the cuts judged echo."""
+    out: list[dict[str, Any]] = []
+    for u in seg.users:
+        if not u.text or u.started_t is None:
+            continue
+        heard = []
+        for r in seg.replies:
+            start = r.audible_t if r.audible_t is not None else r.started_t
+            end = r.cut_t if r.cut_t is not None else r.done_t
+            if start is None or start > u.started_t:
+                continue
+            if end is None or u.started_t - end <= ECHO_TAIL_S:
+                heard.append(r.spoken or " ".join(r.deltas))
+        agent = " ".join(heard)
+        if heard and repeats(u.text, agent):
+            out.append(
+                {
+                    "at_s": _rel(seg, u.started_t),
+                    "agent_said": agent[-120:],
+                    "user_said": u.text[:120],
+                }
+            )
+    seen = {x["user_said"] for x in out}
+    for x in rows:
+        if x["cause"] == "echo" and x["user_said"] not in seen:
+            out.append({k: x[k] for k in ("at_s", "agent_said", "user_said")})
+    return out
+
+
 def echo_result(seg: Segment, ex: Extras, rows: list[dict[str, Any]]) -> Result:
     signals: list[str] = []
     evidence = _ev(seg)
@@ -152,13 +187,10 @@ def echo_result(seg: Segment, ex: Extras, rows: list[dict[str, Any]]) -> Result:
         evidence["audio"] = ex.echo
         if ex.echo.get("verdict") == "echo":
             signals.append("audio")
-    repeats_seen = [x for x in rows if x["cause"] == "echo"]
+    repeats_seen = transcript_repeats(seg, rows)
     if len(repeats_seen) >= ECHO_REPEATS_MIN:
         signals.append("transcript")
-        evidence["transcript_repeats"] = [
-            {"at_s": x["at_s"], "agent_said": x["agent_said"], "user_said": x["user_said"]}
-            for x in repeats_seen[:10]
-        ]
+        evidence["transcript_repeats"] = repeats_seen[:10]
     early = _early(rows)
     n = _spoken_replies(seg)
     if len(early) >= SELF_INTERRUPT_MIN and len(early) >= SELF_INTERRUPT_SHARE * max(1, n):
