@@ -560,6 +560,33 @@ def service_closed(seg: Segment) -> str | None:
     return None
 
 
+def _after_user_left(seg: Segment) -> tuple[float | None, bool]:
+    """Seconds from the user's last activity (speech, the app's last audio) to the end the
+    log knows, and whether that end is the vendor's billed end (else the close)."""
+    marks = [seg.audio.last_t] + [u.stopped_t or u.started_t for u in seg.users]
+    left = max((t for t in marks if t is not None), default=None)
+    vendor = seg.ended_meta_t is not None
+    end = seg.ended_meta_t if vendor else seg.closes[-1].t if seg.closes else None
+    if left is None or end is None or end < left:
+        return None, vendor
+    return round(end - left, 1), vendor
+
+
+def _billed(seg: Segment, ev: dict[str, Any]) -> str:
+    """The billing sentence: the seconds measured, else the grace the service may bill."""
+    secs, vendor = _after_user_left(seg)
+    if secs is None:
+        return f"up to {GRACE_S:.0f} s after the user left may be billed"
+    if vendor:
+        ev["billed_after_user_left_s"] = secs
+        return f"{secs:.0f} s were billed after the user's last activity"
+    ev["user_left_to_close_s"] = secs
+    return (
+        f"{secs:.1f} s from the user's last activity to the close, plus up to "
+        f"{GRACE_S:.0f} s of grace may be billed"
+    )
+
+
 def billing_result(seg: Segment, ex: Extras) -> Result | None:
     if seg.ready_t is None and seg.session_id is None:
         return None  # never became a session (refused resume or credential)
@@ -574,8 +601,8 @@ def billing_result(seg: Segment, ex: Extras) -> Result | None:
         return problem(
             Status.WARN,
             "no_session_end",
-            f"Closed without session.end (public reason {meta.get('public_reason')}): up to "
-            f"{GRACE_S:.0f} s after the user left may be billed",
+            f"Closed without session.end (public reason {meta.get('public_reason')}): "
+            + _billed(seg, ev),
             ev,
             guide.fix("billing", detail=f"public reason {meta.get('public_reason')}"),
         )
@@ -594,8 +621,8 @@ def billing_result(seg: Segment, ex: Extras) -> Result | None:
         return problem(
             Status.WARN,
             "no_session_end",
-            f"No session.ended before the close: the app probably closed without session.end; "
-            f"up to {GRACE_S:.0f} s may be billed",
+            "No session.ended before the close: the app probably closed without session.end; "
+            + _billed(seg, ev),
             ev,
             guide.fix("billing", detail="no session.ended in the log"),
         )
@@ -609,7 +636,7 @@ def billing_result(seg: Segment, ex: Extras) -> Result | None:
         Status.WARN,
         "no_session_end",
         f"The app closed the connection ({codes[0] if codes else 'no close code'}) without "
-        f"sending session.end: up to {GRACE_S:.0f} s after the user left may be billed",
+        "sending session.end: " + _billed(seg, ev),
         ev,
         guide.fix("billing", detail=f"close {codes[0] if codes else 'unknown'}"),
     )

@@ -134,6 +134,7 @@ class Segment:
     closes: list[Close] = field(default_factory=list)
     ended_event: dict[str, Any] | None = None
     ended_meta: dict[str, Any] | None = None
+    ended_meta_t: float | None = None  # the vendor's end: start + duration_seconds
     sent_end_t: float | None = None
     app_messages: int = 0
     service_messages: int = 0
@@ -225,7 +226,7 @@ class Collector:
                 if r.audible_t is None:
                     r.audible_t, r.audible_from = ev.t, str(p.get("source", "timeline"))
         elif ev.type == META_ENDED:
-            seg.ended_meta = dict(p)
+            seg.ended_meta, seg.ended_meta_t = dict(p), ev.t
         elif ev.type == META_CONFIG and isinstance(p.get("config"), dict):
             self._config(p["config"])
 
