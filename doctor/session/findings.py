@@ -489,6 +489,17 @@ ERROR_GUIDE = {
 RESUME_CODES = {"session_not_found", "session_forbidden", "session_expired"}
 
 
+def _error_fix(gid: str, first: Any) -> Any:
+    """The guide's fix; `validate-audio` is offered only when audio caused the error."""
+    from dataclasses import replace
+
+    fx = guide.fix(gid, code=first.code, detail=f"{first.code}: {first.message}")
+    cause = first.cause if isinstance(first.cause, dict) else {}
+    if first.code != "invalid_audio" and cause.get("type") != "input.audio":
+        fx = replace(fx, commands=[c for c in fx.commands if "validate-audio" not in c])
+    return fx
+
+
 def errors_result(seg: Segment) -> Result:
     errs = [e for e in seg.errors if not (seg.resume_of and e.code in RESUME_CODES)]
     closes = [
@@ -520,7 +531,7 @@ def errors_result(seg: Segment) -> Result:
             f"{len(errs)} session.error: {', '.join(codes)}; first: {first.code} "
             f'"{first.message}"{where}',
             evidence,
-            guide.fix(gid, code=first.code, detail=f"{first.code}: {first.message}"),
+            _error_fix(gid, first),
         )
     abrupt = [c for c in seg.closes if c.code is None or c.code == 1006 or c.code >= 1011]
     if abrupt and seg.sent_end_t is None and seg.ended_event is None:

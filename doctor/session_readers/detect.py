@@ -155,7 +155,18 @@ class _Progress:
             self.report(min(1.0, self.done / self.total))
 
 
+def _named(path: str, note: Note) -> Note:
+    """The reader's notes with the file name in front: with several inputs, a bare
+    "line 4: not JSON" names no file."""
+
+    def named(line: str) -> None:
+        note(line if line.startswith(path + ":") else f"{path}: {line}")
+
+    return named
+
+
 def _run_log(path: str, kind: str, note: Note, progress: Progress | None) -> list[SessionFindings]:
+    note = _named(path, note)
     size = os.path.getsize(path)
     prog = _Progress(size, progress)
     counter = _Counter()
@@ -186,6 +197,7 @@ def _run_log(path: str, kind: str, note: Note, progress: Progress | None) -> lis
 
 
 def _run_capture(path: str, note: Note, progress: Progress | None) -> list[SessionFindings]:
+    note = _named(path, note)
     prog = _Progress(os.path.getsize(path), progress)
     with open(path, "rb") as fh:
         header, events = capture_events(fh, note, prog)
