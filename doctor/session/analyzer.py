@@ -22,6 +22,7 @@ from doctor.result import Result
 from doctor.session.convert import from_capture
 from doctor.session.events import Event
 from doctor.session.findings import RESUME_CODES, Extras, judge
+from doctor.session.secrets import scrub
 from doctor.session.state import Collector, Segment
 
 AUDIO_BLOCK_BYTES = 48000  # feed the validate-audio core one second at a time
@@ -261,6 +262,10 @@ class SessionAnalyzer:
         for seg, _col, audio in self.segments:
             if seg not in segs:
                 continue
+            for e in seg.errors:  # a token seen after the error was recorded
+                e.message = scrub(e.message, seg.secrets) or ""
+            for c in seg.closes:
+                c.reason = scrub(c.reason, seg.secrets)
             lacks_sent = (
                 not self.source.sent_logged
                 if self.source.sent_logged is not None
