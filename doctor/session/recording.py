@@ -234,7 +234,7 @@ def own_speech_removed(
         return user
     quiet = round(OWN_TURN_QUIET_S * RATE / FRAME)
     c = np.concatenate([[0], np.cumsum(agent_active[:n], dtype=np.int64)])
-    out = user.copy()
+    out: NDArray[np.int16] = user.copy()
     frames = out[: n * FRAME].reshape(n, FRAME)
     rng = np.random.default_rng(0)
     i = 0
