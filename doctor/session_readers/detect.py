@@ -30,6 +30,8 @@ NOT_SESSION_AFTER = 200
 """Entries read without one Voice Agent event: the file is some other log (§7.4)."""
 
 Progress = Callable[[float], None]
+SHAPE_SAMPLE = 20
+"""Entries the log's shape (nesting, receive time, direction marker) is read from."""
 
 
 def _sniff(path: str) -> tuple[str, bytes]:
@@ -72,7 +74,7 @@ class _Counter:
         self.events = 0
         self.other = 0
         self.keys: list[str] = []
-        self.first: dict[str, Any] | None = None  # the first entry holding a message
+        self.sample: list[dict[str, Any]] = []  # the first SHAPE_SAMPLE such entries
         self.lines = False  # JSON lines: a line may hold a batch (an array) of events
 
 
@@ -116,15 +118,19 @@ def _log_events(values: Iterator[tuple[int, Any]], c: _Counter, note: Note) -> I
             yield from waiting
             waiting = []
         c.events += 1
-        if c.first is None and ev.direction != "meta" and isinstance(obj, dict):
-            c.first = obj
+        if ev.direction != "meta" and isinstance(obj, dict) and len(c.sample) < SHAPE_SAMPLE:
+            c.sample.append(obj)
         yield ev
     c.other += len(waiting)
 
 
-def _describe_log(kind: str, first: dict[str, Any] | None) -> str:
-    if not first:
+def _describe_log(kind: str, sample: list[dict[str, Any]]) -> str:
+    """The log's shape from its first entries (a first line may lack what later ones have)."""
+    if not sample:
         return kind
+    first: dict[str, Any] = {}
+    for entry in reversed(sample):  # the earliest entry's keys win, the others fill in
+        first.update(entry)
     nested = next(
         (
             k
@@ -183,7 +189,7 @@ def _run_log(path: str, kind: str, note: Note, progress: Progress | None) -> lis
         analyzer = SessionAnalyzer(Source(shape=label, path=path))
         for ev in _log_events(values, counter, note):
             analyzer.feed(ev)
-    shape = analyzer.source.shape = _describe_log(label, counter.first)
+    shape = analyzer.source.shape = _describe_log(label, counter.sample)
     if counter.events == 0:
         keys = f" (entries have {', '.join(counter.keys)})" if counter.keys else ""
         note(f"{path}: not a session log: no Voice Agent events{keys}")
@@ -215,7 +221,11 @@ def _run_capture(path: str, note: Note, progress: Progress | None) -> list[Sessi
     return analyzer.finish()
 
 
-def _load_document(path: str, note: Note) -> dict[str, Any] | None:
+class _ExtraData(Exception):
+    """More JSON after the first value: JSON lines whose first line outgrew the sniff."""
+
+
+def _load_document(path: str, note: Note, lines_ok: bool = False) -> dict[str, Any] | None:
     if os.path.getsize(path) > WHOLE_JSON_LIMIT:
         note(f"{path}: a single JSON document over 64 MB: not a timeline or metadata file")
         return None
@@ -223,6 +233,8 @@ def _load_document(path: str, note: Note) -> dict[str, Any] | None:
         with open(path, encoding="utf-8") as fh:
             doc = json.load(fh)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        if lines_ok and isinstance(exc, json.JSONDecodeError) and exc.msg == "Extra data":
+            raise _ExtraData from None
         note(f"{path}: not valid JSON ({exc}); skipped")
         return None
     if not isinstance(doc, dict):
@@ -383,7 +395,11 @@ def analyze_path(
     if kind == "capture":
         return _run_capture(path, note, progress)
     if kind == "document":
-        doc = _load_document(path, note)
+        try:
+            doc = _load_document(path, note, lines_ok=True)
+        except _ExtraData:
+            note(f"{path}: its first line is over {SNIFF_BYTES} bytes; read as JSON lines")
+            return _run_log(path, "jsonl", note, progress)
         if doc is None:
             return []
         if "turns" in doc:
