@@ -104,6 +104,27 @@ def _header(found: list[SessionFindings]) -> str:
     return "\n".join(lines) + "\n\n" if lines else ""
 
 
+PLOT_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+
+
+def check_plot_path(path: str | None) -> None:
+    """Refuse a --plot file that cannot be written before the analysis runs (exit 2)."""
+    if not path:
+        return
+    import os
+
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in PLOT_FORMATS:
+        raise click.UsageError(
+            f"cannot draw the timeline to {path}: name the file .png (or .pdf, .svg, .jpg)"
+        )
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
+        raise click.UsageError(
+            f"cannot draw the timeline to {path}: {directory} is not a writable folder"
+        )
+
+
 def analyze_and_report(
     paths: list[str],
     params: dict[str, Any],
@@ -123,6 +144,7 @@ def analyze_and_report(
     from doctor.report.build import build_report, exit_code
 
     check_report_path(params.get("report_path"))
+    check_plot_path(params.get("plot_path"))
     ctx = ctx or build_context(params)
     started = datetime.now(timezone.utc)
     t0 = time.monotonic()
@@ -150,6 +172,9 @@ def analyze_and_report(
             click.echo(f"agent-doctor: timeline drawn to {plot_path}", err=True)
         except PlotUnavailable as exc:
             click.echo(f"agent-doctor: {exc}", err=True)
+        except (OSError, ValueError) as exc:  # the report still follows
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            click.echo(f"agent-doctor: cannot draw the timeline to {plot_path}: {why}", err=True)
     if not params.get("as_json"):
         sys.stdout.write(_header(found))
     emit_report(report, params)

@@ -22,10 +22,16 @@ from doctor.result import Result
 from doctor.session.convert import from_capture
 from doctor.session.events import Event
 from doctor.session.findings import RESUME_CODES, Extras, judge
+from doctor.session.secrets import scrub
 from doctor.session.state import Collector, Segment
 
 AUDIO_BLOCK_BYTES = 48000  # feed the validate-audio core one second at a time
 QUIET_DBFS = -45.0
+
+
+OPEN_ERRORS = frozenset({"invalid_format", "invalid_audio"})
+"""Errors before session.ready that leave the connection open (field-facts §4): a
+session.updated after one is the same connection, not a new session."""
 
 
 @dataclass
@@ -212,8 +218,11 @@ class SessionAnalyzer:
             sid = ev.payload.get("session_id")
             if sid != seg.session_id or seg.ended:
                 return self._new(None)
-        if ev.type == "session.updated" and (seg.ended or (seg.errors and seg.ready_t is None)):
-            return self._new(None)
+        if ev.type == "session.updated" and (
+            seg.ended
+            or (seg.ready_t is None and any(e.code not in OPEN_ERRORS for e in seg.errors))
+        ):
+            return self._new(None)  # a fatal first-update error closed that connection
         if starts and (seg.ended or (seg.resume_answer and seg.resume_answer != "ready")):
             return self._new(None)
         if ev.type == "session.ready" and seg.ended:
@@ -253,6 +262,10 @@ class SessionAnalyzer:
         for seg, _col, audio in self.segments:
             if seg not in segs:
                 continue
+            for e in seg.errors:  # a token seen after the error was recorded
+                e.message = scrub(e.message, seg.secrets) or ""
+            for c in seg.closes:
+                c.reason = scrub(c.reason, seg.secrets)
             lacks_sent = (
                 not self.source.sent_logged
                 if self.source.sent_logged is not None

@@ -38,6 +38,16 @@ OLD_FIELDS: dict[tuple[str, str], str] = {
     ("input.audio", "data"): "`audio` (`data` is the field of reply.audio)",
     ("input.audio", "audio_base_64"): "`audio`",
 }
+# Fields of older versions (and OpenAI-Realtime-style clients) inside session.update.session.
+OLD_SESSION_FIELDS: dict[str, str] = {
+    "input_audio_format": "`input.format` ({encoding, sample_rate})",
+    "output_audio_format": "`output.format`",
+    "input_audio_transcription": "nothing (transcription is always on)",
+    "turn_detection": "`input.turn_detection`",
+    "voice": "`output.voice`",
+    "instructions": "`system_prompt`",
+    "modalities": "nothing (input and output are audio)",
+}
 KNOWN_TYPES = CLIENT_TYPES | SERVICE_TYPES
 
 # meta.* events: facts the wire does not carry, added by readers.

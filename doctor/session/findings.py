@@ -145,6 +145,41 @@ def _spoken_replies(seg: Segment) -> int:
     return sum(1 for r in seg.replies if r.audible_t is not None or r.spoken or r.first_chunk_t)
 
 
+ECHO_TAIL_S = 1.0
+"""A user turn that starts this long after a reply ended can still be that reply's echo."""
+
+
+def transcript_repeats(seg: Segment, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every user transcript that repeats what the agent was saying when the user's speech
+    began (that reply, or within ECHO_TAIL_S of its end), plus the cuts judged echo."""
+    out: list[dict[str, Any]] = []
+    for u in seg.users:
+        if not u.text or u.started_t is None:
+            continue
+        heard = []
+        for r in seg.replies:
+            start = r.audible_t if r.audible_t is not None else r.started_t
+            end = r.cut_t if r.cut_t is not None else r.done_t
+            if start is None or start > u.started_t:
+                continue
+            if end is None or u.started_t - end <= ECHO_TAIL_S:
+                heard.append(r.spoken or " ".join(r.deltas))
+        agent = " ".join(heard)
+        if heard and repeats(u.text, agent):
+            out.append(
+                {
+                    "at_s": _rel(seg, u.started_t),
+                    "agent_said": agent[-120:],
+                    "user_said": u.text[:120],
+                }
+            )
+    seen = {x["user_said"] for x in out}
+    for x in rows:
+        if x["cause"] == "echo" and x["user_said"] not in seen:
+            out.append({k: x[k] for k in ("at_s", "agent_said", "user_said")})
+    return out
+
+
 def echo_result(seg: Segment, ex: Extras, rows: list[dict[str, Any]]) -> Result:
     signals: list[str] = []
     evidence = _ev(seg)
@@ -152,13 +187,10 @@ def echo_result(seg: Segment, ex: Extras, rows: list[dict[str, Any]]) -> Result:
         evidence["audio"] = ex.echo
         if ex.echo.get("verdict") == "echo":
             signals.append("audio")
-    repeats_seen = [x for x in rows if x["cause"] == "echo"]
+    repeats_seen = transcript_repeats(seg, rows)
     if len(repeats_seen) >= ECHO_REPEATS_MIN:
         signals.append("transcript")
-        evidence["transcript_repeats"] = [
-            {"at_s": x["at_s"], "agent_said": x["agent_said"], "user_said": x["user_said"]}
-            for x in repeats_seen[:10]
-        ]
+        evidence["transcript_repeats"] = repeats_seen[:10]
     early = _early(rows)
     n = _spoken_replies(seg)
     if len(early) >= SELF_INTERRUPT_MIN and len(early) >= SELF_INTERRUPT_SHARE * max(1, n):
@@ -247,20 +279,63 @@ def _pct(values: list[float], q: float) -> float:
     return s[i]
 
 
+def _sounded(r: Reply) -> bool:
+    return (
+        r.audible_t is not None or r.estimated_audible_t is not None or r.first_chunk_t is not None
+    )
+
+
+def _tool_answer(later: list[Reply], u: Any) -> Reply | None:
+    """The first reply after a tool call that makes a sound, unless a reply to another
+    user turn comes first."""
+    for x in later:
+        if x.answers is not None and x.answers is not u:
+            return None
+        if _sounded(x):
+            return x
+    return None
+
+
+def _tool_wait(seg: Segment, r: Reply) -> float:
+    """From the first call to the last result of the reply's tool calls (the app's time)."""
+    calls = [seg.tools[c] for c in r.tool_calls if c in seg.tools]
+    starts = [c.t for c in calls if c.t is not None]
+    ends = [c.result_t for c in calls if c.result_t is not None]
+    return max(0.0, max(ends) - min(starts)) if starts and ends else 0.0
+
+
 def latency_result(seg: Segment) -> Result:
     turns = []
     estimated = []
     chunk_only = []
-    for r in seg.replies:
+    tool_turns: list[dict[str, Any]] = []
+    for i, r in enumerate(seg.replies):
         u = r.answers
-        if u is None or u.stopped_t is None or r.tool_calls:
+        if u is None or u.stopped_t is None:
             continue
+        wait = 0.0
+        if r.tool_calls and not _sounded(r):
+            # answered through a tool: the first reply that sounds after it (tool_result),
+            # less the app's own tool time, which is not the service's latency
+            nxt = _tool_answer(seg.replies[i + 1 :], u)
+            if nxt is None:
+                continue
+            wait = _tool_wait(seg, r)
+            heard = nxt.audible_t or nxt.estimated_audible_t or nxt.first_chunk_t
+            tool_turns.append(
+                {
+                    "reply_id": nxt.reply_id,
+                    "to_audio_s": None if heard is None else round(heard - u.stopped_t, 2),
+                    "tool_wait_s": round(wait, 2),
+                }
+            )
+            r = nxt
         if r.audible_t is not None:
-            turns.append((r.audible_t - u.stopped_t, r))
+            turns.append((r.audible_t - u.stopped_t - wait, r))
         elif r.estimated_audible_t is not None:
-            estimated.append((r.estimated_audible_t - u.stopped_t, r))
+            estimated.append((r.estimated_audible_t - u.stopped_t - wait, r))
         elif r.first_chunk_t is not None:
-            chunk_only.append(r.first_chunk_t - u.stopped_t)
+            chunk_only.append(r.first_chunk_t - u.stopped_t - wait)
     how = "first audible agent audio"
     if not turns and estimated:
         # transcript.agent (the audible end) minus the last word's end_ms: 0.15-0.4 s late
@@ -270,6 +345,8 @@ def latency_result(seg: Segment) -> Result:
     if seg.ready_t is not None and origin is not None:
         ready = round(seg.ready_t - origin, 3)
     evidence = _ev(seg, time_to_ready_s=ready, measured_to=how)
+    if tool_turns:
+        evidence["tool_turns"] = tool_turns[:50]  # their latency excludes the tool's wait
     if not turns:
         evidence["first_chunk_latency_p50_s"] = round(median(chunk_only), 2) if chunk_only else None
         if ready is not None and ready > SLOW_READY_S:
@@ -412,6 +489,17 @@ ERROR_GUIDE = {
 RESUME_CODES = {"session_not_found", "session_forbidden", "session_expired"}
 
 
+def _error_fix(gid: str, first: Any) -> Any:
+    """The guide's fix; `validate-audio` is offered only when audio caused the error."""
+    from dataclasses import replace
+
+    fx = guide.fix(gid, code=first.code, detail=f"{first.code}: {first.message}")
+    cause = first.cause if isinstance(first.cause, dict) else {}
+    if first.code != "invalid_audio" and cause.get("type") != "input.audio":
+        fx = replace(fx, commands=[c for c in fx.commands if "validate-audio" not in c])
+    return fx
+
+
 def errors_result(seg: Segment) -> Result:
     errs = [e for e in seg.errors if not (seg.resume_of and e.code in RESUME_CODES)]
     closes = [
@@ -443,7 +531,7 @@ def errors_result(seg: Segment) -> Result:
             f"{len(errs)} session.error: {', '.join(codes)}; first: {first.code} "
             f'"{first.message}"{where}',
             evidence,
-            guide.fix(gid, code=first.code, detail=f"{first.code}: {first.message}"),
+            _error_fix(gid, first),
         )
     abrupt = [c for c in seg.closes if c.code is None or c.code == 1006 or c.code >= 1011]
     if abrupt and seg.sent_end_t is None and seg.ended_event is None:
@@ -462,6 +550,54 @@ def errors_result(seg: Segment) -> Result:
     return passed("No session.error", evidence)
 
 
+SERVER_CLOSE_CODES = frozenset({1008, 1011, 1012, 1013, 1014})
+"""Close codes a server sends (policy, internal error, restart, try again, bad gateway)."""
+ERROR_BEFORE_CLOSE_S = 5.0
+
+
+def service_closed(seg: Segment) -> str | None:
+    """Why the close was the service's doing (a server close code, or a session.error just
+    before it), or None: then a missing session.end is not the app's to fix."""
+    if not seg.closes:
+        return None
+    c = seg.closes[-1]
+    if c.code in SERVER_CLOSE_CODES or (c.by == "service" and c.code not in (None, 1000, 1006)):
+        return f"the service closed the connection ({c.code}{' ' + c.reason if c.reason else ''})"
+    last = seg.errors[-1] if seg.errors else None
+    if last is not None and (
+        c.t is None or last.t is None or 0 <= c.t - last.t <= ERROR_BEFORE_CLOSE_S
+    ):
+        return f"the connection closed ({c.code}) after session.error {last.code}"
+    return None
+
+
+def _after_user_left(seg: Segment) -> tuple[float | None, bool]:
+    """Seconds from the user's last activity (speech, the app's last audio) to the end the
+    log knows, and whether that end is the vendor's billed end (else the close)."""
+    marks = [seg.audio.last_t] + [u.stopped_t or u.started_t for u in seg.users]
+    left = max((t for t in marks if t is not None), default=None)
+    vendor = seg.ended_meta_t is not None
+    end = seg.ended_meta_t if vendor else seg.closes[-1].t if seg.closes else None
+    if left is None or end is None or end < left:
+        return None, vendor
+    return round(end - left, 1), vendor
+
+
+def _billed(seg: Segment, ev: dict[str, Any]) -> str:
+    """The billing sentence: the seconds measured, else the grace the service may bill."""
+    secs, vendor = _after_user_left(seg)
+    if secs is None:
+        return f"up to {GRACE_S:.0f} s after the user left may be billed"
+    if vendor:
+        ev["billed_after_user_left_s"] = secs
+        return f"{secs:.0f} s were billed after the user's last activity"
+    ev["user_left_to_close_s"] = secs
+    return (
+        f"{secs:.1f} s from the user's last activity to the close, plus up to "
+        f"{GRACE_S:.0f} s of grace may be billed"
+    )
+
+
 def billing_result(seg: Segment, ex: Extras) -> Result | None:
     if seg.ready_t is None and seg.session_id is None:
         return None  # never became a session (refused resume or credential)
@@ -476,11 +612,14 @@ def billing_result(seg: Segment, ex: Extras) -> Result | None:
         return problem(
             Status.WARN,
             "no_session_end",
-            f"Closed without session.end (public reason {meta.get('public_reason')}): up to "
-            f"{GRACE_S:.0f} s after the user left may be billed",
+            f"Closed without session.end (public reason {meta.get('public_reason')}): "
+            + _billed(seg, ev),
             ev,
             guide.fix("billing", detail=f"public reason {meta.get('public_reason')}"),
         )
+    by_service = service_closed(seg) if seg.ended_event is None else None
+    if by_service is not None:
+        return passed(f"Not the app's close: {by_service}", _ev(seg))
     if ex.lacks_sent:
         if seg.ended_event is not None:
             return passed(
@@ -493,8 +632,8 @@ def billing_result(seg: Segment, ex: Extras) -> Result | None:
         return problem(
             Status.WARN,
             "no_session_end",
-            f"No session.ended before the close: the app probably closed without session.end; "
-            f"up to {GRACE_S:.0f} s may be billed",
+            "No session.ended before the close: the app probably closed without session.end; "
+            + _billed(seg, ev),
             ev,
             guide.fix("billing", detail="no session.ended in the log"),
         )
@@ -508,7 +647,7 @@ def billing_result(seg: Segment, ex: Extras) -> Result | None:
         Status.WARN,
         "no_session_end",
         f"The app closed the connection ({codes[0] if codes else 'no close code'}) without "
-        f"sending session.end: up to {GRACE_S:.0f} s after the user left may be billed",
+        "sending session.end: " + _billed(seg, ev),
         ev,
         guide.fix("billing", detail=f"close {codes[0] if codes else 'unknown'}"),
     )
@@ -608,17 +747,37 @@ def audio_result(seg: Segment, ex: Extras) -> Result | None:
             evidence,
             guide.fix("sample_rate", detail=mismatch),
         )
-    if ex.audio_result is not None and ex.audio_result.status in (Status.FAIL, Status.WARN):
-        r = ex.audio_result
-        assert r.cause is not None and r.fix is not None
-        return problem(r.status, r.cause, "The app's audio: " + r.summary, evidence, r.fix)
-    if a.before_ready:
+    content = ex.audio_result
+    if content is not None and content.status is Status.FAIL:
+        assert content.cause is not None and content.fix is not None
+        return problem(
+            content.status,
+            content.cause,
+            "The app's audio: " + content.summary,
+            evidence,
+            content.fix,
+        )
+    if a.before_ready:  # before a content warning: the ordering bug is the app's to fix first
+        also = (
+            f"; also, the app's audio: {content.summary}"
+            if content is not None and content.status is Status.WARN
+            else ""
+        )
         return problem(
             Status.WARN,
             "audio_before_ready",
-            f"{a.before_ready} input.audio message(s) sent before session.ready",
+            f"{a.before_ready} input.audio message(s) sent before session.ready{also}",
             evidence,
             guide.fix("audio_before_ready"),
+        )
+    if content is not None and content.status is Status.WARN:
+        assert content.cause is not None and content.fix is not None
+        return problem(
+            content.status,
+            content.cause,
+            "The app's audio: " + content.summary,
+            evidence,
+            content.fix,
         )
     if a.bytes == 0:
         return passed(f"{a.chunks} input.audio messages; the log redacts their audio", evidence)

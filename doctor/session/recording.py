@@ -21,6 +21,10 @@ AUDIBLE_DBFS = -50.0
 ONSET_GAP_S = 0.3
 WINDOW_S = 30.0
 WINDOWS = 3
+MAX_ECHO_DELAY_S = 1.0
+"""Longest plausible echo path (device buffers + acoustic path + the client's send queue).
+A wider search reads a well-behaved user's own speech, seconds after a reply, as echo."""
+OWN_TURN_QUIET_S = 0.1
 
 
 @dataclass
@@ -105,11 +109,12 @@ class RecordingMeter:
     def measure(self) -> dict[str, Any]:
         """The echo core on the busiest windows; frees the kept audio."""
         agent_active = np.concatenate(self.levels[1]) > AUDIBLE_DBFS
+        user_active = np.concatenate(self.levels[0]) > AUDIBLE_DBFS
         user = self.channel(0)
         self.parts[0] = []
         agent = self.channel(1)
         self.parts[1] = []  # one copy of each channel at a time
-        return measure_echo(agent, user, agent_active)
+        return measure_echo(agent, user, agent_active, user_active)
 
     def release(self) -> None:
         self.parts = [[] for _ in self.parts]
@@ -168,17 +173,26 @@ def _windows(active: NDArray[np.bool_]) -> list[int]:
 
 
 def measure_echo(
-    agent: NDArray[np.int16], user: NDArray[np.int16], agent_active: NDArray[np.bool_]
+    agent: NDArray[np.int16],
+    user: NDArray[np.int16],
+    agent_active: NDArray[np.bool_],
+    user_active: NDArray[np.bool_] | None = None,
 ) -> dict[str, Any]:
-    """The echo core on the busiest windows; the window with the strongest score reports."""
-    from doctor.audio.echo.analysis import analyse_echo
+    """The echo core on the busiest windows; the window with the strongest score reports.
 
-    span = int((WINDOW_S + 2.5) * RATE)
+    The delay search stops at MAX_ECHO_DELAY_S, and with `user_active` the user's own turns
+    are zeroed first (`own_speech_removed`)."""
+    from doctor.audio.echo.analysis import LagWindow, analyse_echo
+
+    if user_active is not None:
+        user = own_speech_removed(user, agent_active, user_active)
+    lags = LagWindow(0.0, MAX_ECHO_DELAY_S)
+    span = int((WINDOW_S + MAX_ECHO_DELAY_S) * RATE)
     rows, best, best_score = [], None, -1.0
     for start_frame in _windows(agent_active):
         a0 = start_frame * FRAME
         ref, cap = agent[a0 : a0 + int(WINDOW_S * RATE)], user[a0 : a0 + span]
-        result = analyse_echo(ref, RATE, cap, RATE)
+        result = analyse_echo(ref, RATE, cap, RATE, window=lags)
         score = result.score_s if result.score_s is not None else -1.0
         rows.append(
             {
@@ -206,6 +220,34 @@ def measure_echo(
     if any(r["verdict"] == "echo" for r in rows):
         out["verdict"] = "echo"
     out["windows"] = rows
+    return out
+
+
+def own_speech_removed(
+    user: NDArray[np.int16], agent_active: NDArray[np.bool_], user_active: NDArray[np.bool_]
+) -> NDArray[np.int16]:
+    """The user channel with the user's own turns zeroed: every stretch of user sound that
+    starts while the agent has been quiet for OWN_TURN_QUIET_S, up to the agent's next sound.
+    Echo starts while the agent plays, so it is kept; a well-behaved user's answer is not."""
+    n = min(len(agent_active), len(user_active), len(user) // FRAME)
+    if n == 0:
+        return user
+    quiet = round(OWN_TURN_QUIET_S * RATE / FRAME)
+    c = np.concatenate([[0], np.cumsum(agent_active[:n], dtype=np.int64)])
+    out: NDArray[np.int16] = user.copy()
+    frames = out[: n * FRAME].reshape(n, FRAME)
+    rng = np.random.default_rng(0)
+    i = 0
+    while i < n:
+        if user_active[i] and c[i + 1] - c[max(0, i - quiet)] == 0:
+            j = i
+            while j < n and not agent_active[j]:
+                j += 1
+            # a faint noise floor, not digital silence: the detector whitens by level
+            frames[i:j] = rng.integers(-3, 4, size=(j - i, FRAME), dtype=np.int16)
+            i = j
+        else:
+            i += 1
     return out
 
 

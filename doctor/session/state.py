@@ -23,8 +23,10 @@ from doctor.session.events import (
     META_ENDED,
     META_OPEN,
     OLD_FIELDS,
+    OLD_SESSION_FIELDS,
     Event,
 )
+from doctor.session.secrets import scrub, secrets_in
 
 AUDIBLE_DBFS = -50.0
 """A reply chunk louder than this is audible (field-facts §16); replies open with silence."""
@@ -133,6 +135,7 @@ class Segment:
     closes: list[Close] = field(default_factory=list)
     ended_event: dict[str, Any] | None = None
     ended_meta: dict[str, Any] | None = None
+    ended_meta_t: float | None = None  # the vendor's end: start + duration_seconds
     sent_end_t: float | None = None
     app_messages: int = 0
     service_messages: int = 0
@@ -147,6 +150,7 @@ class Segment:
     endpoint: str | None = None  # the URL or region the app's log names
     has_recv_time: bool = False
     has_server_time: bool = False
+    secrets: set[str] = field(default_factory=set)  # tokens the log carries: never printed
 
     @property
     def ended(self) -> bool:
@@ -196,6 +200,7 @@ class Collector:
             seg.has_recv_time = True
         if ev.server_t is not None:
             seg.has_server_time = True
+        seg.secrets.update(secrets_in(ev.payload))
         if ev.direction == "meta":
             self._meta(ev)
         elif ev.direction == "app":
@@ -215,7 +220,12 @@ class Collector:
         elif ev.type == META_CLOSE:
             code = p.get("code")
             seg.closes.append(
-                Close(ev.t, code if isinstance(code, int) else None, p.get("reason"), p.get("by"))
+                Close(
+                    ev.t,
+                    code if isinstance(code, int) else None,
+                    scrub(p["reason"], seg.secrets) if isinstance(p.get("reason"), str) else None,
+                    p.get("by"),
+                )
             )
         elif ev.type == META_AUDIBLE:
             rid = p.get("reply_id")
@@ -224,7 +234,7 @@ class Collector:
                 if r.audible_t is None:
                     r.audible_t, r.audible_from = ev.t, str(p.get("source", "timeline"))
         elif ev.type == META_ENDED:
-            seg.ended_meta = dict(p)
+            seg.ended_meta, seg.ended_meta_t = dict(p), ev.t
         elif ev.type == META_CONFIG and isinstance(p.get("config"), dict):
             self._config(p["config"])
 
@@ -256,6 +266,10 @@ class Collector:
                 elif not key.startswith("_"):
                     name = f"{kind}.{key}"
                     seg.unknown_fields[name] = seg.unknown_fields.get(name, 0) + 1
+            cfg = p.get("session") if kind == "session.update" else None
+            for key in cfg if isinstance(cfg, dict) else ():
+                if key in OLD_SESSION_FIELDS:
+                    seg.old_fields[f"session.update.session.{key}"] = OLD_SESSION_FIELDS[key]
         if kind == "input.audio":
             self._last_audio_msg = {"type": kind, "line": ev.line}
             self._input_audio(ev)
@@ -465,8 +479,18 @@ class Collector:
             cause = self._last_audio_msg
         elif self._last_app is not None:
             cause = _short(self._last_app)
+        if cause is not None:
+            cause = {
+                k: scrub(v, self.seg.secrets) if isinstance(v, str) else v for k, v in cause.items()
+            }
         self.seg.errors.append(
-            SessionError(ev.t, code, str(p.get("message", "")), p.get("param"), cause)
+            SessionError(
+                ev.t,
+                code,
+                scrub(str(p.get("message", "")), self.seg.secrets) or "",
+                p.get("param"),
+                cause,
+            )
         )
         if code in RESUME_CODES and self.seg.ready_t is None and self.seg.resume_of is None:
             self.seg.resume_of = "(id not in the log)"  # a log of received messages only

@@ -163,5 +163,24 @@ def to_event(obj: object, line: int) -> Event | None:
     return ev
 
 
+_PROTOCOL_LIKE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
+
+
 def is_session_type(kind: str) -> bool:
     return kind in KNOWN_TYPES or kind in ("error", "session.created", META_OPEN, META_CLOSE)
+
+
+def looks_like_protocol(kind: str) -> bool:
+    """A dotted lower-case type (`sesion.end`, `input_audio_buffer.append`): a message of
+    this protocol that the service does not know (a typo, an older or another API)."""
+    return _PROTOCOL_LIKE.fullmatch(kind) is not None
+
+
+def marked_sent(obj: object) -> bool:
+    """The entry carries a direction marker that says the app sent it."""
+    if not isinstance(obj, dict):
+        return False
+    return any(
+        isinstance(obj.get(k), str) and direction_of({k: obj[k]}, "") == "app"
+        for k in DIRECTION_KEYS
+    )

@@ -18,7 +18,7 @@ from doctor.session.analyzer import SessionAnalyzer, SessionFindings, Source
 from doctor.session.events import Event
 from doctor.session.recording import RecordingSummary, align
 from doctor.session.timeline import agent_spans, timeline_events
-from doctor.session_readers.applog import is_session_type, to_event
+from doctor.session_readers.applog import is_session_type, looks_like_protocol, to_event
 from doctor.session_readers.capture import capture_events
 from doctor.session_readers.jsonstream import Note, array_elements, json_lines
 from doctor.session_readers.recording import read_recording
@@ -30,6 +30,8 @@ NOT_SESSION_AFTER = 200
 """Entries read without one Voice Agent event: the file is some other log (§7.4)."""
 
 Progress = Callable[[float], None]
+SHAPE_SAMPLE = 20
+"""Entries the log's shape (nesting, receive time, direction marker) is read from."""
 
 
 def _sniff(path: str) -> tuple[str, bytes]:
@@ -72,7 +74,7 @@ class _Counter:
         self.events = 0
         self.other = 0
         self.keys: list[str] = []
-        self.first: dict[str, Any] | None = None  # the first entry holding a message
+        self.sample: list[dict[str, Any]] = []  # the first SHAPE_SAMPLE such entries
         self.lines = False  # JSON lines: a line may hold a batch (an array) of events
 
 
@@ -87,25 +89,48 @@ def _flatten(values: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
 
 
 def _log_events(values: Iterator[tuple[int, Any]], c: _Counter, note: Note) -> Iterator[Event]:
+    """Voice Agent events, and messages the service would not know that the core judges
+    (unknown_message): whatever the app marked as sent, and dotted lower-case types once the
+    log has shown it is a session log (until then they wait, so other logs stay skipped)."""
+    waiting: list[Event] = []
     for line, obj in _flatten(values) if c.lines else values:
         c.entries += 1
         ev = to_event(obj, line)
-        if ev is None or not is_session_type(ev.type):
+        known = ev is not None and is_session_type(ev.type)
+        if ev is not None and not known and ev.direction == "app":
+            known = True  # the app says it sent this: an unknown or mistyped message
+        if ev is not None and not known and looks_like_protocol(ev.type):
+            if c.events:
+                known = True
+            elif len(waiting) < NOT_SESSION_AFTER:
+                waiting.append(ev)
+                continue
+        if ev is None or not known:
             c.other += 1
             if not c.keys and isinstance(obj, dict):
                 c.keys = [json.dumps(k, ensure_ascii=True)[:30] for k in sorted(obj)[:8]]
             if c.events == 0 and c.entries >= NOT_SESSION_AFTER:
+                c.other += len(waiting)
                 return
             continue
+        if waiting:
+            c.events += len(waiting)
+            yield from waiting
+            waiting = []
         c.events += 1
-        if c.first is None and ev.direction != "meta" and isinstance(obj, dict):
-            c.first = obj
+        if ev.direction != "meta" and isinstance(obj, dict) and len(c.sample) < SHAPE_SAMPLE:
+            c.sample.append(obj)
         yield ev
+    c.other += len(waiting)
 
 
-def _describe_log(kind: str, first: dict[str, Any] | None) -> str:
-    if not first:
+def _describe_log(kind: str, sample: list[dict[str, Any]]) -> str:
+    """The log's shape from its first entries (a first line may lack what later ones have)."""
+    if not sample:
         return kind
+    first: dict[str, Any] = {}
+    for entry in reversed(sample):  # the earliest entry's keys win, the others fill in
+        first.update(entry)
     nested = next(
         (
             k
@@ -136,7 +161,18 @@ class _Progress:
             self.report(min(1.0, self.done / self.total))
 
 
+def _named(path: str, note: Note) -> Note:
+    """The reader's notes with the file name in front: with several inputs, a bare
+    "line 4: not JSON" names no file."""
+
+    def named(line: str) -> None:
+        note(line if line.startswith(path + ":") else f"{path}: {line}")
+
+    return named
+
+
 def _run_log(path: str, kind: str, note: Note, progress: Progress | None) -> list[SessionFindings]:
+    note = _named(path, note)
     size = os.path.getsize(path)
     prog = _Progress(size, progress)
     counter = _Counter()
@@ -153,7 +189,7 @@ def _run_log(path: str, kind: str, note: Note, progress: Progress | None) -> lis
         analyzer = SessionAnalyzer(Source(shape=label, path=path))
         for ev in _log_events(values, counter, note):
             analyzer.feed(ev)
-    shape = analyzer.source.shape = _describe_log(label, counter.first)
+    shape = analyzer.source.shape = _describe_log(label, counter.sample)
     if counter.events == 0:
         keys = f" (entries have {', '.join(counter.keys)})" if counter.keys else ""
         note(f"{path}: not a session log: no Voice Agent events{keys}")
@@ -167,6 +203,7 @@ def _run_log(path: str, kind: str, note: Note, progress: Progress | None) -> lis
 
 
 def _run_capture(path: str, note: Note, progress: Progress | None) -> list[SessionFindings]:
+    note = _named(path, note)
     prog = _Progress(os.path.getsize(path), progress)
     with open(path, "rb") as fh:
         header, events = capture_events(fh, note, prog)
@@ -184,7 +221,11 @@ def _run_capture(path: str, note: Note, progress: Progress | None) -> list[Sessi
     return analyzer.finish()
 
 
-def _load_document(path: str, note: Note) -> dict[str, Any] | None:
+class _ExtraData(Exception):
+    """More JSON after the first value: JSON lines whose first line outgrew the sniff."""
+
+
+def _load_document(path: str, note: Note, lines_ok: bool = False) -> dict[str, Any] | None:
     if os.path.getsize(path) > WHOLE_JSON_LIMIT:
         note(f"{path}: a single JSON document over 64 MB: not a timeline or metadata file")
         return None
@@ -192,6 +233,8 @@ def _load_document(path: str, note: Note) -> dict[str, Any] | None:
         with open(path, encoding="utf-8") as fh:
             doc = json.load(fh)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        if lines_ok and isinstance(exc, json.JSONDecodeError) and exc.msg == "Extra data":
+            raise _ExtraData from None
         note(f"{path}: not valid JSON ({exc}); skipped")
         return None
     if not isinstance(doc, dict):
@@ -243,16 +286,21 @@ def analyze_artifacts(
     return found
 
 
-def _classify_folder(path: str, note: Note) -> tuple[dict[str, str], list[str]]:
-    roles: dict[str, str] = {}
+Roles = dict[str, str]
+
+
+def _classify_folder(path: str, note: Note) -> tuple[list[tuple[str, Roles]], list[str]]:
+    """The sessions in a folder tree and the logs beside them. Each folder that directly
+    holds a timeline or metadata is one session; a folder holding only a recording belongs
+    to the folder above when that one has a timeline or metadata (the vendor's
+    <id>/recording/audio.ogg), else it is a session of its own (a recording alone)."""
+    roles: Roles = {}
     others: list[str] = []
+    subdirs: list[str] = []
     for name in sorted(os.listdir(path)):
         full = os.path.join(path, name)
         if os.path.isdir(full):
-            sub, more = _classify_folder(full, note)  # the vendor's <id>/recording/audio.ogg
-            for k, v in sub.items():
-                roles.setdefault(k, v)
-            others.extend(more)
+            subdirs.append(full)
             continue
         try:
             kind, _head = _sniff(full)
@@ -269,7 +317,48 @@ def _classify_folder(path: str, note: Note) -> tuple[dict[str, str], list[str]]:
                 roles.setdefault("metadata", full)
         elif kind in ("array", "jsonl", "capture"):
             others.append(full)
-    return roles, others
+    sessions: list[tuple[str, Roles]] = []
+    owner = "timeline" in roles or "metadata" in roles
+    for sub in subdirs:
+        found, more = _classify_folder(sub, note)
+        others.extend(more)
+        for folder, r in found:
+            if owner and set(r) == {"recording"} and "recording" not in roles:
+                roles["recording"] = r["recording"]
+            else:
+                sessions.append((folder, r))
+    if roles:
+        sessions.insert(0, (path, roles))
+    return sessions, others
+
+
+def _session_ids_differ(tl: dict[str, Any] | None, md: dict[str, Any] | None) -> bool:
+    a = tl.get("session_id") if tl else None
+    b = md.get("session_id") if md else None
+    return bool(a and b and a != b)
+
+
+def _analyze_folder_session(
+    folder: str, roles: Roles, note: Note, progress: Progress | None, echo: bool
+) -> list[SessionFindings]:
+    tl = _load_document(roles["timeline"], note) if "timeline" in roles else None
+    md = _load_document(roles["metadata"], note) if "metadata" in roles else None
+    if _session_ids_differ(tl, md):
+        assert tl is not None and md is not None
+        note(
+            f"{folder}: the timeline is of {tl.get('session_id')}, the metadata of "
+            f"{md.get('session_id')}; the metadata is ignored"
+        )
+        md = None
+    rec = (
+        read_recording(roles["recording"], note, progress, echo, agent_spans(tl) if tl else None)
+        if "recording" in roles
+        else None
+    )
+    if tl is None and rec is None:
+        return []
+    note(f"{folder}: vendor artifacts: {', '.join(sorted(roles))}")
+    return analyze_artifacts(tl, md, rec, folder, note)
 
 
 def analyze_path(
@@ -280,24 +369,13 @@ def analyze_path(
         note(f"{path}: no such file or folder")
         return []
     if os.path.isdir(path):
-        roles, others = _classify_folder(path, note)
+        sessions, others = _classify_folder(path, note)
         found: list[SessionFindings] = []
-        if roles:
-            tl = _load_document(roles["timeline"], note) if "timeline" in roles else None
-            md = _load_document(roles["metadata"], note) if "metadata" in roles else None
-            rec = (
-                read_recording(
-                    roles["recording"], note, progress, echo, agent_spans(tl) if tl else None
-                )
-                if "recording" in roles
-                else None
-            )
-            if tl is not None or rec is not None:
-                note(f"{path}: vendor artifacts: {', '.join(sorted(roles))}")
-                found += analyze_artifacts(tl, md, rec, path, note)
+        for folder, roles in sessions:
+            found += _analyze_folder_session(folder, roles, note, progress, echo)
         for other in others:
             found += analyze_path(other, note, progress, echo)
-        if not roles and not others:
+        if not sessions and not others:
             note(f"{path}: no session files in this folder")
         return found
     try:
@@ -317,7 +395,11 @@ def analyze_path(
     if kind == "capture":
         return _run_capture(path, note, progress)
     if kind == "document":
-        doc = _load_document(path, note)
+        try:
+            doc = _load_document(path, note, lines_ok=True)
+        except _ExtraData:
+            note(f"{path}: its first line is over {SNIFF_BYTES} bytes; read as JSON lines")
+            return _run_log(path, "jsonl", note, progress)
         if doc is None:
             return []
         if "turns" in doc:

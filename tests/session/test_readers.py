@@ -60,7 +60,9 @@ def test_artifacts_folder_normal_session_with_field_quirks(tmp_path: Path) -> No
     assert [k for k, r in res.items() if r.status in (Status.WARN, Status.FAIL)] == []
     lat = res["session-latency"].evidence
     # from the commit to the audible start, not time_to_first_audio_ms (from creation)
-    assert lat["per_turn_s"] == [1.18, 0.9]
+    # the tool turn too: 2.1 s to the tool_result reply's sound, less the tool's 0.8 s
+    assert lat["per_turn_s"] == [1.18, 0.9, 1.3]
+    assert lat["tool_turns"][0]["tool_wait_s"] == 0.8
     assert res["session-echo"].evidence["audio"]["verdict"] == "no_echo"
     assert f.recording_offset_s is not None
 
