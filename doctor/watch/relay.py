@@ -540,6 +540,14 @@ def _short(exc: BaseException) -> str:
     return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
 
 
+def _handshake_what(exc: BaseException) -> str:
+    """The exception's type and its message up to the first ':' only: a handshake error's
+    text can quote a raw header (the API key) before the redactor has learnt it."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    head = text.split(":", 1)[0].strip()[:80]
+    return f"{type(exc).__name__}: {head}" if head else type(exc).__name__
+
+
 def _connection_class(on_line: Callable[[str], None]) -> Any:
     """websockets' server connection, saying in one line why a handshake did not happen
     (garbage instead of HTTP, a client gone mid-request): websockets itself says nothing."""
@@ -551,7 +559,7 @@ def _connection_class(on_line: Callable[[str], None]) -> Any:
             if self.request is None:
                 exc = self.protocol.handshake_exc
                 cause = exc.__cause__ if exc is not None and exc.__cause__ else exc
-                what = f"{type(cause).__name__}: {_short(cause)}" if cause else "closed early"
+                what = _handshake_what(cause) if cause else "closed early"
                 on_line(
                     "relay: an app connection failed during the handshake: no valid HTTP "
                     f"request ({what})"
@@ -573,7 +581,7 @@ class _LineHandler(logging.Handler):
             return
         exc = record.exc_info[1] if record.exc_info else None
         cause = exc.__cause__ if exc is not None and exc.__cause__ is not None else exc
-        what = f"{type(cause).__name__}: {_short(cause)}" if cause is not None else msg
+        what = _handshake_what(cause) if cause is not None else msg
         self.on_line(f"relay: an app connection failed during the handshake ({what})")
 
 

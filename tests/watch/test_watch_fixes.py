@@ -1,0 +1,72 @@
+"""Regression tests for the defects of the issue-16 review (r16), on the relay in-process
+with real sockets (no subprocess: the bugs live in the relay and the worker)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from doctor.watch.relay import Relay, Upstream
+
+T = TypeVar("T")
+
+
+def run(coro: Awaitable[T], timeout: float = 60) -> T:
+    return asyncio.run(asyncio.wait_for(coro, timeout))  # type: ignore[arg-type]
+
+
+async def raw_tcp(port: int, data: bytes, read: bool = True) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    await writer.drain()
+    answer = b""
+    if read:
+        with contextlib.suppress(asyncio.TimeoutError, ConnectionError):
+            answer = await asyncio.wait_for(reader.read(4096), 10)
+    writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
+    return answer
+
+
+async def with_relay(
+    upstream: Upstream, body: Callable[[Relay, list[str]], Awaitable[T]], **kw: Any
+) -> tuple[T, list[str]]:
+    lines: list[str] = []
+    relay = Relay(upstream, on_line=lines.append, **kw)
+    await relay.start()
+    try:
+        result = await body(relay, lines)
+    finally:
+        await relay.stop()
+    return result, lines
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 15) -> None:
+    """Waits for a condition that a real socket event makes true (polls the loop)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < end, "condition never became true"
+        await asyncio.sleep(0.02)
+
+
+def test_r16_1_a_bad_header_value_never_prints_the_key() -> None:
+    secret = "testkey-SECRET123456"
+    request = (
+        "GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        f"Authorization: Bearer {secret}\r\r\n\r\n"
+    ).encode()
+
+    async def body(relay: Relay, lines: list[str]) -> None:
+        await raw_tcp(relay.port, request)
+        await until(lambda: any("handshake" in line for line in lines))
+
+    _, lines = run(with_relay(Upstream("ws://127.0.0.1:9/v1/ws", "http://127.0.0.1:9/"), body))
+    text = "\n".join(lines)
+    assert "failed during the handshake" in text
+    assert secret not in text and "Bearer" not in text
+
