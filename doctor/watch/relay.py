@@ -176,7 +176,7 @@ class Relay:
             open_timeout=self.upstream.timeout + 5,
             logger=_handshake_logger(self.on_line),
             server_header="agent-doctor-watch",
-            create_connection=_connection_class(self.on_line),
+            create_connection=_connection_class(self.on_line, self._abandon),
         )
         sock = next(iter(self.server.sockets))
         self.port = int(sock.getsockname()[1])
@@ -338,9 +338,27 @@ class Relay:
             return _text_response(
                 connection, 502, f"agent-doctor watch: cannot reach the service ({reason})\n"
             )
-        self.stats.connections += 1
         self._pending[id(connection)] = _Pending(conn, upstream, t_open, details)
         return None
+
+    def _abandon(self, connection: Any) -> None:
+        """The app's upgrade did not complete (it went away before the 101, or the relay is
+        stopping): the upstream session opened for it is closed now, not left to idle."""
+        p = self._pending.pop(id(connection), None)
+        if p is None:
+            return
+        self.on_line(
+            f"conn {p.conn}: the app went away before the upgrade completed; "
+            "the service session opened for it was closed"
+        )
+
+        async def close_upstream() -> None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(p.upstream.close(1001), CLOSE_TIMEOUT_S)
+
+        task = asyncio.ensure_future(close_upstream())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _event_refused(
         self, conn: int, t: float, details: dict[str, Any], status: int, reason: str
@@ -409,6 +427,7 @@ class Relay:
             return
         task = asyncio.current_task()
         assert task is not None
+        self.stats.connections += 1  # only connections actually relayed
         self._tasks.add(task)
         self._live.add(app)
         try:
@@ -548,14 +567,23 @@ def _handshake_what(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {head}" if head else type(exc).__name__
 
 
-def _connection_class(on_line: Callable[[str], None]) -> Any:
+def _connection_class(
+    on_line: Callable[[str], None], on_abandoned: Callable[[Any], None]
+) -> Any:
     """websockets' server connection, saying in one line why a handshake did not happen
-    (garbage instead of HTTP, a client gone mid-request): websockets itself says nothing."""
+    (garbage instead of HTTP, a client gone mid-request): websockets itself says nothing.
+    A handshake that ends without an open connection hands it to `on_abandoned`, which
+    closes the upstream session already opened for it."""
     from websockets.asyncio.server import ServerConnection
+    from websockets.protocol import State
 
     class WatchedConnection(ServerConnection):
         async def handshake(self, *args: Any, **kwargs: Any) -> None:
-            await super().handshake(*args, **kwargs)
+            try:
+                await super().handshake(*args, **kwargs)
+            finally:
+                if self.protocol.state is not State.OPEN:
+                    on_abandoned(self)
             if self.request is None:
                 exc = self.protocol.handshake_exc
                 cause = exc.__cause__ if exc is not None and exc.__cause__ else exc

@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from doctor.sandbox.threaded import ThreadedSandbox
 from doctor.watch.relay import Relay, Upstream
 
 T = TypeVar("T")
@@ -70,3 +71,30 @@ def test_r16_1_a_bad_header_value_never_prints_the_key() -> None:
     assert "failed during the handshake" in text
     assert secret not in text and "Bearer" not in text
 
+
+def _upgrade(api_key: str) -> bytes:
+    return (
+        "GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        f"Authorization: Bearer {api_key}\r\n\r\n"
+    ).encode()
+
+
+def test_r16_2_an_app_gone_mid_handshake_closes_its_upstream_session(
+    sandbox: ThreadedSandbox,
+) -> None:
+    async def body(relay: Relay, lines: list[str]) -> int:
+        for _ in range(3):  # a whole upgrade request, then the app goes away before the 101
+            await raw_tcp(relay.port, _upgrade(sandbox.api_key), read=False)
+        # the service sees each of its three sessions closed while the relay still runs
+        await asyncio.to_thread(
+            sandbox.wait_for, lambda _e: len(sandbox.find("ws.closed")) >= 3, 20
+        )
+        return relay.stats.connections
+
+    connections, lines = run(
+        with_relay(Upstream(sandbox.ws_url, sandbox.token_url), body)
+    )
+    assert len(sandbox.find("ws.open")) == 3
+    assert sum("went away before the upgrade completed" in line for line in lines) == 3
+    assert connections == 0  # none was relayed
