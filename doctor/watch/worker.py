@@ -3,8 +3,9 @@
 It runs at a lower priority than the relay (os.nice), so under load the relay's forwarding
 wins the CPU. One thread reads the relay's record stream and writes the capture (that must
 keep up; the relay buffers a bounded amount for it); the analysis runs on a second thread
-fed through a bounded queue: when it falls behind, frames are skipped for the analysis only
-and counted (`analysis_behind`); when it raises, it stops and says so (`analysis_crashed`).
+fed through a queue: when it falls behind, audio frames are skipped for the analysis only
+and counted (`analysis_behind`), while every other record (open/close, session.update,
+session.end, tool results) is always analysed, or its absence would become a false finding; when it raises, it stops and says so (`analysis_crashed`).
 Notes and the final findings go back to the relay as JSON messages on a pipe.
 """
 
@@ -59,7 +60,9 @@ class Worker:
         self.send_lock = threading.Lock()
         self.observer = RelayObserver(echo=echo)
         self.session = _session_analyzer()  # issue 15's core, for its live lines only
-        self.queue: queue.Queue[Any] = queue.Queue(ANALYSIS_QUEUE)
+        # unbounded for control records (few and small); audio is skipped past `limit`
+        self.queue: queue.Queue[Any] = queue.Queue()
+        self.limit = ANALYSIS_QUEUE
         self.dropped = 0
         self.analysed = 0
         self.crashed: str | None = None
@@ -90,9 +93,10 @@ class Worker:
             self.capture.write(line + "\n")
         if self.crashed:
             return
-        try:
-            self.queue.put_nowait((record, raw))
-        except queue.Full:
+        audio = isinstance(record, Frame) and str((record.msg or {}).get("type")) in AUDIO_FIELDS
+        if not audio or self.queue.qsize() < self.limit:
+            self.queue.put((record, raw))
+        else:
             self.dropped += 1
             if self.dropped == 1:
                 self._emit(

@@ -4,12 +4,18 @@ with real sockets (no subprocess: the bugs live in the relay and the worker)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from doctor.capture.format import Frame, Header
 from doctor.sandbox.threaded import ThreadedSandbox
+from doctor.watch.feed import KIND_CLOSE, KIND_OPEN, Item
 from doctor.watch.relay import Relay, Upstream
+from doctor.watch.worker import Worker
 
 T = TypeVar("T")
 
@@ -98,3 +104,37 @@ def test_r16_2_an_app_gone_mid_handshake_closes_its_upstream_session(
     assert len(sandbox.find("ws.open")) == 3
     assert sum("went away before the upgrade completed" in line for line in lines) == 3
     assert connections == 0  # none was relayed
+
+
+def test_r16_6_a_lagging_analysis_skips_audio_but_never_a_control_record() -> None:
+    sent: list[dict[str, Any]] = []
+    w = Worker(Header(1e9, 100.0, "keep", "ws://x/v1/ws"), None, sent.append, echo=False)
+    gate = threading.Event()
+    real = w.observer.feed
+    seen: list[str] = []
+
+    def slow(record: Any, raw: Any = None) -> Any:
+        gate.wait(10)  # the analysis is stuck until every record has been handed over
+        seen.append(str((record.msg or {}).get("type")) if isinstance(record, Frame) else "ev")
+        return real(record, raw)
+
+    w.observer.feed = slow  # type: ignore[method-assign]
+    w.limit = 5
+
+    def text(t: float, direction: str, msg: dict[str, Any]) -> Item:
+        return Item(b"T", direction, t, 1e9, 1, data=json.dumps(msg))
+
+    audio = {"type": "input.audio", "audio": base64.b64encode(b"\0\0" * 1200).decode()}
+    items = [Item(KIND_OPEN, "", 100.0, 1e9, 1, details={"auth": "header"})]
+    items.append(text(100.01, "app", {"type": "session.update", "session": {}}))
+    items.append(text(100.05, "service", {"type": "session.ready", "session_id": "s"}))
+    items += [text(100.1 + i * 0.05, "app", audio) for i in range(40)]
+    items.append(text(102.5, "app", {"type": "session.end"}))
+    items.append(Item(KIND_CLOSE, "", 102.6, 1e9, 1, details={"by": "app", "code": 1000}))
+    for item in items:
+        w.handle(item)
+    gate.set()
+    result = w.finish()
+    assert result["stats"]["analysis_dropped_frames"] > 0  # audio was skipped...
+    assert seen.count("ev") == 2 and "session.end" in seen and "session.update" in seen
+    assert "no_session_end" not in {f["cause"] for f in result["findings"]}
