@@ -246,7 +246,9 @@ def _close(c: Conn, resumed: set[str]) -> list[Finding]:
         "session_end_sent": c.session_end_t is not None,
         "session_ended_received": c.ended_t is not None,
     }
-    if d.get("upstream_refused") or c.ready_t is None:
+    if d.get("upstream_refused"):
+        return _refused(c, d)
+    if c.ready_t is None:
         return []
     if by == "app" and code is None and c.session_id in resumed:
         return []  # a drop the app recovers from by resuming: see the resume findings
@@ -289,6 +291,47 @@ def _close(c: Conn, resumed: set[str]) -> list[Finding]:
             )
         ]
     return []
+
+
+def _refused(c: Conn, d: dict[str, Any]) -> list[Finding]:
+    """The upgrade never happened: the service (or the way to it) refused it. Said with
+    its status, never as a drop: a 401 is a key or token problem, not a firewall."""
+    status = d.get("upstream_status")
+    reason = str(d.get("reason") or "")
+    ev = {**_base(c), "upstream_status": status, "reason": reason}
+    if status in (401, 403) and reason.startswith("HTTP"):
+        return [
+            Finding(
+                "connect",
+                "unauthorized",
+                FAIL,
+                f"the service refused the WebSocket upgrade with HTTP {status}: the API key "
+                "or the token the app sent was not accepted",
+                ev,
+                "token_auth",
+                f"upgrade refused with HTTP {status}",
+            )
+        ]
+    if status == 429:
+        guide_id = "rate_limit"
+    elif reason.startswith("proxy"):
+        guide_id = "proxy"
+    elif reason.startswith("upstream"):  # not reached, or no answer in time
+        guide_id = "firewall"
+    else:
+        guide_id = "service_side"
+    return [
+        Finding(
+            "connect",
+            "upgrade_refused",
+            FAIL,
+            f"the WebSocket upgrade did not happen: {reason or f'HTTP {status}'} "
+            f"(the app got HTTP {status})",
+            ev,
+            guide_id,
+            reason or f"HTTP {status}",
+        )
+    ]
 
 
 def _errors(c: Conn) -> list[Finding]:

@@ -363,6 +363,10 @@ class Relay:
     def _event_refused(
         self, conn: int, t: float, details: dict[str, Any], status: int, reason: str
     ) -> None:
+        """A refused upgrade is a connection that ended: it counts towards --sessions (or
+        watch would wait forever for an app the service keeps refusing)."""
+        self.stats.closed += 1
+        self.on_closed(self.stats.closed)
         if self.feed is None:
             return
         wall = time.time()
@@ -372,7 +376,13 @@ class Relay:
             time.monotonic(),
             wall,
             conn,
-            {"by": "service", "code": None, "reason": reason, "upstream_refused": True},
+            {
+                "by": "service",
+                "code": None,
+                "reason": reason,
+                "upstream_refused": True,
+                "upstream_status": status,
+            },
         )
 
     async def _token(self, connection: ServerConnection, request: Request, query: str) -> Response:

@@ -14,6 +14,7 @@ from doctor.result import Result, Status
 from doctor.watch.observe import Finding
 
 AREAS: dict[str, str] = {
+    "connect": "Connecting (the WebSocket upgrade)",
     "audio": "The app's audio (input.audio)",
     "pacing": "Audio pacing",
     "close": "How sessions end",
@@ -24,6 +25,7 @@ AREAS: dict[str, str] = {
     "messages": "Messages and errors",
 }
 PASS_SUMMARY = {
+    "connect": "every WebSocket upgrade was accepted by the service",
     "audio": "every input.audio frame was valid PCM16 mono as declared",
     "pacing": "audio was sent at real-time pace, after session.ready",
     "close": "sessions ended with session.end (or the service closed them)",

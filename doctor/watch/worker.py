@@ -89,7 +89,10 @@ class Worker:
             record = frame_from_message(t, item.wall, item.conn, item.direction, item.data, "keep")  # type: ignore[arg-type]
             raw = item.data if isinstance(item.data, str) else None
             line = encode(for_capture(record, self.header.audio))
-        if self.capture is not None:
+        # a refused upgrade is in the capture as its open event with `upstream_status`; a
+        # close event with no code would read as a 1006 drop to the session analysis
+        refused = isinstance(record, ConnEvent) and bool(record.details.get("upstream_refused"))
+        if self.capture is not None and not (refused and record.event == "close"):
             self.capture.write(line + "\n")
         if self.crashed:
             return

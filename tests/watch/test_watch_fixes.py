@@ -11,6 +11,9 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from watchparts import App, start_watch
+from websockets.exceptions import InvalidStatus
+
 from doctor.capture.format import Frame, Header
 from doctor.sandbox.threaded import ThreadedSandbox
 from doctor.watch.feed import KIND_CLOSE, KIND_OPEN, Item
@@ -138,3 +141,28 @@ def test_r16_6_a_lagging_analysis_skips_audio_but_never_a_control_record() -> No
     assert result["stats"]["analysis_dropped_frames"] > 0  # audio was skipped...
     assert seen.count("ev") == 2 and "session.end" in seen and "session.update" in seen
     assert "no_session_end" not in {f["cause"] for f in result["findings"]}
+
+
+def test_r16_3_9_a_refused_upgrade_is_its_own_finding_and_counts_as_a_session(
+    sandbox_factory: Callable[..., ThreadedSandbox],
+) -> None:
+    sb = sandbox_factory(faults={"handshake-reject": None})
+    wp = start_watch(sb, "--json", "--sessions", "1")
+
+    async def attempt() -> int:
+        try:
+            a = await App.open(wp.url, api_key="some-key-1234")
+        except InvalidStatus as exc:
+            return int(exc.response.status_code)
+        await a.ws.close()
+        return 101
+
+    assert run(attempt()) == 401
+    rc, out = wp.finish(timeout=60)  # --sessions 1 ends it: no signal sent
+    assert wp.proc.returncode is not None and "Traceback" not in wp.stderr_text
+    report = json.loads(out)
+    refused = [c for c in report["checks"] if c["cause"] == "unauthorized"]
+    assert len(refused) == 1 and refused[0]["id"] == "watch-connect"
+    assert refused[0]["evidence"]["upstream_status"] == 401
+    assert "abrupt_close" not in {c["cause"] for c in report["checks"]}
+    assert rc == 1
