@@ -112,7 +112,10 @@ def _declared(c: Conn) -> list[Finding]:
     declared = c.declared.get("input") or {}
     problems: list[str] = []
     enc = declared.get("encoding")
-    if enc is not None and enc not in FORMATS:
+    if enc is not None and not isinstance(enc, str):  # an app's bug must not stop the analysis
+        problems.append(f"encoding {enc!r} is not a string")
+        enc = None
+    elif enc is not None and enc not in FORMATS:
         problems.append(f"encoding {enc!r} is not one the service knows ({', '.join(FORMATS)})")
     rate = declared.get("sample_rate")
     want = FORMATS.get(str(enc or "audio/pcm"), (24_000, 2))[0]

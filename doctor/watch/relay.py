@@ -577,9 +577,7 @@ def _handshake_what(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {head}" if head else type(exc).__name__
 
 
-def _connection_class(
-    on_line: Callable[[str], None], on_abandoned: Callable[[Any], None]
-) -> Any:
+def _connection_class(on_line: Callable[[str], None], on_abandoned: Callable[[Any], None]) -> Any:
     """websockets' server connection, saying in one line why a handshake did not happen
     (garbage instead of HTTP, a client gone mid-request): websockets itself says nothing.
     A handshake that ends without an open connection hands it to `on_abandoned`, which

@@ -64,10 +64,12 @@ def watch_results(
     sessions: int,
     skip_causes: set[tuple[str, str | None]] | None = None,
     session_ids: set[str] | None = None,
+    unjudged: tuple[str, str] | None = None,
 ) -> list[Result]:
     """Findings as results; `skip_causes` holds (cause, session_id) the session analysis
     already reported, so a problem is not listed twice; `session_ids` are the check ids the
-    session analysis produced."""
+    session analysis produced. `unjudged` (cause, why): the analysis could not judge (it
+    crashed, or saw no frame), so an area without findings is skipped, never passed."""
     skip = skip_causes or set()
     theirs = session_ids or set()
     out = [
@@ -77,6 +79,18 @@ def watch_results(
         seen = {f.area for f in findings}
         for area, title in AREAS.items():
             if area not in seen and COVERED_BY_SESSION.get(area) not in theirs:
+                if unjudged is not None and area != "connect":
+                    out.append(
+                        Result(
+                            Status.SKIP,
+                            f"not judged: {unjudged[1]}",
+                            unjudged[0],
+                            {"connections": sessions},
+                            id=f"watch-{area}",
+                            title=title,
+                        )
+                    )
+                    continue
                 out.append(
                     Result(
                         Status.PASS,

@@ -14,10 +14,14 @@ from typing import Any, TypeVar
 from watchparts import App, start_watch
 from websockets.exceptions import InvalidStatus
 
-from doctor.capture.format import Frame, Header
+from doctor.capture.format import ConnEvent, Frame, Header
+from doctor.result import Status
 from doctor.sandbox.threaded import ThreadedSandbox
 from doctor.watch.feed import KIND_CLOSE, KIND_OPEN, Item
+from doctor.watch.observe import RelayObserver
 from doctor.watch.relay import Relay, Upstream
+from doctor.watch.report import _unjudged
+from doctor.watch.results import watch_results
 from doctor.watch.worker import Worker
 
 T = TypeVar("T")
@@ -101,9 +105,7 @@ def test_r16_2_an_app_gone_mid_handshake_closes_its_upstream_session(
         )
         return relay.stats.connections
 
-    connections, lines = run(
-        with_relay(Upstream(sandbox.ws_url, sandbox.token_url), body)
-    )
+    connections, lines = run(with_relay(Upstream(sandbox.ws_url, sandbox.token_url), body))
     assert len(sandbox.find("ws.open")) == 3
     assert sum("went away before the upgrade completed" in line for line in lines) == 3
     assert connections == 0  # none was relayed
@@ -166,3 +168,36 @@ def test_r16_3_9_a_refused_upgrade_is_its_own_finding_and_counts_as_a_session(
     assert refused[0]["evidence"]["upstream_status"] == 401
     assert "abrupt_close" not in {c["cause"] for c in report["checks"]}
     assert rc == 1
+
+
+def test_r16_4_malformed_declarations_do_not_crash_the_analysis() -> None:
+    obs = RelayObserver(echo=False)
+    obs.feed(ConnEvent(0, 1e9, 1, "open", {"auth": "header"}))
+    for session in (
+        {"tools": 5},
+        {"input": {"format": {"encoding": ["x"], "sample_rate": "24000"}}},
+        {"output": {"format": {"encoding": {"a": 1}}}},
+    ):
+        obs.feed(Frame(0.01, 0, 1, "app", msg={"type": "session.update", "session": session}))
+    obs.feed(Frame(0.05, 0, 1, "service", msg={"type": "session.ready", "session_id": "s"}))
+    pcm = base64.b64encode(b"\1\0" * 2400).decode()
+    for i in range(20):
+        obs.feed(Frame(0.1 + i * 0.1, 0, 1, "app", msg={"type": "input.audio", "audio": pcm}))
+    obs.feed(ConnEvent(3.0, 1e9, 1, "close", {"by": "service", "code": 1000}))
+    findings = obs.finish()
+    assert any("is not a string" in f.summary for f in findings if f.area == "audio")
+
+
+def test_r16_4_after_a_crash_or_with_no_frames_the_areas_skip_not_pass() -> None:
+    crashed = _unjudged({"analysis_crashed": "TypeError: boom", "app_frames": 10})
+    assert crashed is not None and crashed[0] == "analysis_crashed"
+    assert _unjudged({"app_frames": 0, "service_frames": 0}) == (
+        "no_frames",
+        "no frame went through the relay",
+    )
+    assert _unjudged({"app_frames": 3, "service_frames": 2}) is None
+    results = watch_results([], 2, unjudged=crashed)
+    areas = [r for r in results if r.id != "watch-connect"]
+    assert areas and all(r.status is Status.SKIP for r in areas)
+    assert all(r.status is not Status.PASS for r in areas)
+    assert all(r.status is Status.PASS for r in watch_results([], 2))
