@@ -1007,6 +1007,19 @@ _ENTRIES: tuple[Entry, ...] = (
         (),
         _A_SUPPORT,
     ),
+    Entry(
+        "watch_capture",
+        "The capture file could not be written",
+        "Writing the capture failed (a full disk, a file that cannot grow): every frame was "
+        "still forwarded, but the capture ends early, so it does not hold the whole session.",
+        (
+            "Free space where the capture goes, or point `--capture` at another disk; keep "
+            "audio out of it with `--audio summary` to make it much smaller.",
+            "Detail: {detail}",
+        ),
+        (),
+        _A_SUPPORT,
+    ),
     # --- the browser (issue 17) ---
     Entry(
         "browser_secure_context",

@@ -114,6 +114,18 @@ def relay_result(stats: dict[str, Any]) -> Result:
         f"{stats.get('connections', 0)} connections; added latency p50 "
         f"{stats.get('added_latency_p50_ms')} ms, p99 {stats.get('added_latency_p99_ms')} ms"
     )
+    capture = stats.get("capture_failed")
+    if capture:
+        return Result(
+            Status.WARN,
+            f"{summary}; the capture could not be written ({capture}): the capture file is "
+            "incomplete, and the session analysis of it is partial",
+            "capture_failed",
+            ev,
+            guide.fix("watch_capture", detail=str(capture)),
+            id="watch-relay",
+            title="The relay",
+        )
     if crashed:
         return Result(
             Status.WARN,

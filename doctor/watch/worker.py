@@ -66,6 +66,7 @@ class Worker:
         self.dropped = 0
         self.analysed = 0
         self.crashed: str | None = None
+        self.capture_failed: str | None = None  # apart from the analysis: it goes on
         self.capture = open(capture_path, "w", encoding="utf-8") if capture_path else None  # noqa: SIM115
         if self.capture is not None:
             self.capture.write(encode(header) + "\n")
@@ -93,7 +94,10 @@ class Worker:
         # close event with no code would read as a 1006 drop to the session analysis
         refused = isinstance(record, ConnEvent) and bool(record.details.get("upstream_refused"))
         if self.capture is not None and not (refused and record.event == "close"):
-            self.capture.write(line + "\n")
+            try:
+                self.capture.write(line + "\n")
+            except OSError as exc:
+                self._capture_failed(exc)
         if self.crashed:
             return
         audio = isinstance(record, Frame) and str((record.msg or {}).get("type")) in AUDIO_FIELDS
@@ -112,6 +116,25 @@ class Worker:
                         "forwarded and captured but not analysed (counted in the report)",
                     }
                 )
+
+    def _capture_failed(self, exc: OSError) -> None:
+        """A capture that cannot be written (full disk...) stops; the analysis and the
+        forwarding go on, and the report says the capture is incomplete."""
+        self.capture_failed = (exc.strerror or type(exc).__name__)[:200]
+        capture, self.capture = self.capture, None
+        with contextlib.suppress(OSError, ValueError):
+            if capture is not None:
+                capture.close()
+        self._emit(
+            {
+                "kind": "note",
+                "conn": 0,
+                "cause": "capture_failed",
+                "level": "warn",
+                "text": f"the capture stopped ({self.capture_failed}): the capture file is "
+                "incomplete; frames still flow and the analysis goes on",
+            }
+        )
 
     def _analyse(self) -> None:
         while True:
@@ -174,13 +197,17 @@ class Worker:
             except Exception as exc:
                 self.crashed = f"{type(exc).__name__}: {exc}"[:300]
         if self.capture is not None:
-            self.capture.close()
+            try:
+                self.capture.close()
+            except OSError as exc:
+                self._capture_failed(exc)
         stats = self.observer.stats()
         stats.update(
             {
                 "analysis_dropped_frames": self.dropped,
                 "analysed_records": self.analysed,
                 "analysis_crashed": self.crashed,
+                "capture_failed": self.capture_failed,
             }
         )
         return {"kind": "results", "findings": findings, "stats": stats}
@@ -216,7 +243,7 @@ def worker_main(
             {
                 "kind": "results",
                 "findings": [],
-                "stats": {"analysis_crashed": f"cannot write the capture: {exc}"},
+                "stats": {"capture_failed": f"cannot write the capture: {exc.strerror or exc}"},
             }
         )
         return

@@ -21,7 +21,7 @@ from doctor.watch.feed import KIND_CLOSE, KIND_OPEN, Item
 from doctor.watch.observe import RelayObserver
 from doctor.watch.relay import Relay, Upstream
 from doctor.watch.report import _unjudged
-from doctor.watch.results import watch_results
+from doctor.watch.results import relay_result, watch_results
 from doctor.watch.worker import Worker
 
 T = TypeVar("T")
@@ -201,3 +201,26 @@ def test_r16_4_after_a_crash_or_with_no_frames_the_areas_skip_not_pass() -> None
     assert areas and all(r.status is Status.SKIP for r in areas)
     assert all(r.status is not Status.PASS for r in areas)
     assert all(r.status is Status.PASS for r in watch_results([], 2))
+
+
+def test_r16_5_a_capture_that_cannot_be_written_is_not_an_analysis_crash() -> None:
+    sent: list[dict[str, Any]] = []
+    # /dev/full: every write fails with ENOSPC, a real full disk
+    w = Worker(Header(1e9, 100.0, "keep", "ws://x/v1/ws"), "/dev/full", sent.append, echo=False)
+    audio = {"type": "input.audio", "audio": base64.b64encode(b"\0\0" * 24000).decode()}
+    items = [Item(KIND_OPEN, "", 100.0, 1e9, 1, details={"auth": "header"})]
+    items += [
+        Item(b"T", "app", 100.1 + i * 0.05, 1e9, 1, data=json.dumps(audio)) for i in range(10)
+    ]
+    items.append(Item(KIND_CLOSE, "", 101.0, 1e9, 1, details={"by": "app", "code": 1000}))
+    for item in items:
+        w.handle(item)  # never raises
+    result = w.finish()
+    stats = result["stats"]
+    assert stats["capture_failed"] and stats["analysis_crashed"] is None
+    assert stats["app_frames"] == 10  # the analysis saw everything
+    assert [m["cause"] for m in sent if m.get("cause") == "capture_failed"] == ["capture_failed"]
+    r = relay_result({"frames_forwarded": 10, "connections": 1, **stats})
+    assert r.status is Status.WARN and r.cause == "capture_failed"
+    assert "incomplete" in r.summary and r.fix is not None
+    assert "fewer sessions" not in " ".join(r.fix.to_dict().get("steps", []))
