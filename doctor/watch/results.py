@@ -136,6 +136,18 @@ def relay_result(stats: dict[str, Any]) -> Result:
             id="watch-relay",
             title="The relay",
         )
+    lost = int(stats.get("capture_dropped_frames") or 0)
+    if lost:
+        return Result(
+            Status.WARN,
+            f"{summary}; the capture missed {lost} frames (its writer fell behind): every "
+            "frame was forwarded, but the capture and the session analysis of it are partial",
+            "capture_dropped",
+            ev,
+            guide.fix("watch_relay", detail=f"{lost} frames not captured"),
+            id="watch-relay",
+            title="The relay",
+        )
     if behind:
         return Result(
             Status.WARN,

@@ -224,3 +224,11 @@ def test_r16_5_a_capture_that_cannot_be_written_is_not_an_analysis_crash() -> No
     assert r.status is Status.WARN and r.cause == "capture_failed"
     assert "incomplete" in r.summary and r.fix is not None
     assert "fewer sessions" not in " ".join(r.fix.to_dict().get("steps", []))
+
+
+def test_r16_7_frames_the_capture_missed_are_a_warning() -> None:
+    base = {"frames_forwarded": 100, "connections": 1, "capture_dropped_frames": 0}
+    assert relay_result(base).status is Status.PASS
+    r = relay_result({**base, "capture_dropped_frames": 13})
+    assert r.status is Status.WARN and r.cause == "capture_dropped"
+    assert "missed 13 frames" in r.summary
