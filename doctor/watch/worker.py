@@ -5,7 +5,8 @@ wins the CPU. One thread reads the relay's record stream and writes the capture 
 keep up; the relay buffers a bounded amount for it); the analysis runs on a second thread
 fed through a queue: when it falls behind, audio frames are skipped for the analysis only
 and counted (`analysis_behind`), while every other record (open/close, session.update,
-session.end, tool results) is always analysed, or its absence would become a false finding; when it raises, it stops and says so (`analysis_crashed`).
+session.end, tool results) is always analysed, or its absence would become a false
+finding; when it raises, it stops and says so (`analysis_crashed`).
 Notes and the final findings go back to the relay as JSON messages on a pipe.
 """
 
