@@ -21,7 +21,6 @@ import http
 import logging
 import os
 import secrets
-import ssl
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -386,9 +385,7 @@ class Relay:
         )
 
     async def _token(self, connection: ServerConnection, request: Request, query: str) -> Response:
-        import httpx
-
-        from doctor.net.agent_api import ssl_context_for
+        from doctor.net.agent_api import http_client
 
         self.stats.token_requests += 1
         headers = {}
@@ -400,13 +397,8 @@ class Relay:
             )
         up = self.upstream
         url = up.token_url + (("&" if "?" in up.token_url else "?") + query if query else "")
-        # the same trust as the WebSocket: the bundle, else the system store and SSL_CERT_FILE
-        # (httpx's own default would ignore SSL_CERT_FILE whenever trust_env is off)
-        verify = ssl_context_for(up.ca_bundle) or ssl.create_default_context()
-        try:
-            async with httpx.AsyncClient(
-                proxy=up.proxy, trust_env=up.proxy is None, verify=verify, timeout=up.timeout
-            ) as client:
+        try:  # the token check's own client: the same trust, proxy and timeout rules
+            async with http_client("token", up.proxy, up.ca_bundle, up.timeout) as client:
                 answer = await client.get(url, headers=headers)
         except Exception as exc:
             self.on_line(
