@@ -232,3 +232,11 @@ def test_r16_7_frames_the_capture_missed_are_a_warning() -> None:
     r = relay_result({**base, "capture_dropped_frames": 13})
     assert r.status is Status.WARN and r.cause == "capture_dropped"
     assert "missed 13 frames" in r.summary
+
+
+def test_r16_12_the_live_line_for_a_query_token_is_not_garbled_by_the_redactor() -> None:
+    obs = RelayObserver(echo=False)
+    notes = obs.feed(ConnEvent(0, 1e9, 1, "open", {"auth": "query"}))
+    text = notes[0].text
+    assert "?token=" not in text  # the redactor's ?token= pattern ate the ")" and masked it
+    assert text.endswith("the app connected (a token in the URL query)")
