@@ -114,6 +114,16 @@ def relay_result(stats: dict[str, Any]) -> Result:
         f"{stats.get('connections', 0)} connections; added latency p50 "
         f"{stats.get('added_latency_p50_ms')} ms, p99 {stats.get('added_latency_p99_ms')} ms"
     )
+    if not stats.get("connections") and not stats.get("connections_refused_upstream"):
+        return Result(
+            Status.SKIP,
+            "no app connected to the relay: nothing was watched (the app still points at "
+            "the service: give it the relay's URL printed at the start)",
+            "no_app_connected",
+            ev,
+            id="watch-relay",
+            title="The relay",
+        )
     capture = stats.get("capture_failed")
     if capture:
         return Result(

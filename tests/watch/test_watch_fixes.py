@@ -240,3 +240,9 @@ def test_r16_12_the_live_line_for_a_query_token_is_not_garbled_by_the_redactor()
     text = notes[0].text
     assert "?token=" not in text  # the redactor's ?token= pattern ate the ")" and masked it
     assert text.endswith("the app connected (a token in the URL query)")
+
+
+def test_r16_13_no_app_connected_is_a_skip_that_says_so() -> None:
+    r = relay_result({"connections": 0, "connections_refused_upstream": 0})
+    assert r.status is Status.SKIP and r.cause == "no_app_connected"
+    assert "no app connected" in r.summary and "None" not in r.summary
