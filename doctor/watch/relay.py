@@ -55,7 +55,9 @@ class Upstream:
 
 
 class LatencyHistogram:
-    """The relay's own time per frame (receive to send done), in 10 µs buckets: O(1) each."""
+    """The relay's send time per frame (from the frame handed out by recv() to its send
+    done), in 10 µs buckets: O(1) each. It is not the whole added latency: the time a frame
+    waits in websockets' receive queue before recv() returns it is not in it."""
 
     BUCKET_S = 1e-5
     BUCKETS = 20_000  # up to 200 ms; beyond lands in the last bucket

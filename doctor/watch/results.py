@@ -2,7 +2,8 @@
 
 One result per finding (`watch-<area>`, evidence with the session id and connection), a
 pass per area where nothing was wrong, and `watch-relay` with what the relay itself did:
-frames forwarded, its own added latency, and whether the analysis kept up.
+frames forwarded, its send time per frame (from the frame read to its send done; the
+wait in websockets' receive queue is not in it), and whether the analysis kept up.
 """
 
 from __future__ import annotations
@@ -111,8 +112,9 @@ def relay_result(stats: dict[str, Any]) -> Result:
     ev = dict(stats)
     summary = (
         f"forwarded {stats.get('frames_forwarded', 0)} frames on "
-        f"{stats.get('connections', 0)} connections; added latency p50 "
-        f"{stats.get('added_latency_p50_ms')} ms, p99 {stats.get('added_latency_p99_ms')} ms"
+        f"{stats.get('connections', 0)} connections; send time per frame (read to sent, "
+        f"not counting the receive queue) p50 {stats.get('added_latency_p50_ms')} ms, "
+        f"p99 {stats.get('added_latency_p99_ms')} ms"
     )
     if not stats.get("connections") and not stats.get("connections_refused_upstream"):
         return Result(

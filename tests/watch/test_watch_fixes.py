@@ -246,3 +246,9 @@ def test_r16_13_no_app_connected_is_a_skip_that_says_so() -> None:
     r = relay_result({"connections": 0, "connections_refused_upstream": 0})
     assert r.status is Status.SKIP and r.cause == "no_app_connected"
     assert "no app connected" in r.summary and "None" not in r.summary
+
+
+def test_r16_11_the_relay_figure_is_named_send_time_not_added_latency() -> None:
+    r = relay_result({"connections": 1, "frames_forwarded": 5, "added_latency_p50_ms": 0.1})
+    assert "send time per frame" in r.summary and "added latency" not in r.summary
+    assert "not counting the receive queue" in r.summary
