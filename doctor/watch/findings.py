@@ -527,4 +527,51 @@ def resume_findings(conns: Iterable[Conn]) -> list[Finding]:
                     what,
                 )
             )
+    return out + _fresh_after_drop(order)
+
+
+def _fresh_after_drop(order: list[Conn]) -> list[Finding]:
+    """A session dropped (no close frame, no session.end) and the app's next connection
+    within the grace window starts a fresh session instead of `session.resume`."""
+    out: list[Finding] = []
+    resumed = {c.resumed_id for c in order if c.resumed_id}
+    for i, c in enumerate(order):
+        d = c.close or {}
+        if (
+            c.session_id is None
+            or c.session_id in resumed
+            or c.session_end_t is not None
+            or d.get("upstream_refused")
+            or d.get("code") is not None
+            or d.get("by") not in ("app", "service")
+        ):
+            continue
+        dropped_t = float(d.get("t", c.opened_t))
+        nxt = next((n for n in order[i + 1 :] if n.opened_t >= dropped_t), None)
+        if nxt is None or nxt.first_type == "session.resume":
+            continue
+        delay = nxt.opened_t - dropped_t
+        if delay > GRACE_S:
+            continue
+        out.append(
+            Finding(
+                "resume",
+                "resume_not_attempted",
+                WARN,
+                f"after {c.session_id} dropped (no close frame), the app reconnected "
+                f"{delay:.1f} s later on conn {nxt.conn} with a fresh session "
+                f"({nxt.first_type or 'no message'}) instead of session.resume within the "
+                f"{GRACE_S:.0f} s window: the conversation's context was lost",
+                {
+                    "session_id": c.session_id,
+                    "conn": c.conn,
+                    "next_conn": nxt.conn,
+                    "next_first_message": nxt.first_type,
+                    "delay_s": round(delay, 2),
+                    "grace_s": GRACE_S,
+                },
+                "session_resume",
+                f"fresh session {delay:.1f} s after the drop",
+            )
+        )
     return out

@@ -252,3 +252,24 @@ def test_r16_11_the_relay_figure_is_named_send_time_not_added_latency() -> None:
     r = relay_result({"connections": 1, "frames_forwarded": 5, "added_latency_p50_ms": 0.1})
     assert "send time per frame" in r.summary and "added latency" not in r.summary
     assert "not counting the receive queue" in r.summary
+
+
+def _dropped_then(first: dict[str, Any]) -> set[str]:
+    obs = RelayObserver(echo=False)
+    obs.feed(ConnEvent(0, 1e9, 1, "open", {"auth": "header"}))
+    obs.feed(Frame(0.01, 0, 1, "app", msg={"type": "session.update", "session": {}}))
+    obs.feed(Frame(0.05, 0, 1, "service", msg={"type": "session.ready", "session_id": "sess_a"}))
+    obs.feed(ConnEvent(1.0, 1e9, 1, "close", {"by": "service", "code": None}))
+    obs.feed(ConnEvent(3.0, 1e9, 2, "open", {"auth": "header"}))
+    obs.feed(Frame(3.01, 0, 2, "app", msg=first))
+    obs.feed(Frame(3.05, 0, 2, "service", msg={"type": "session.ready", "session_id": "sess_b"}))
+    obs.feed(Frame(3.5, 0, 2, "app", msg={"type": "session.end"}))
+    obs.feed(ConnEvent(3.6, 1e9, 2, "close", {"by": "app", "code": 1000}))
+    return {f.cause for f in obs.finish()}
+
+
+def test_r16_10_a_fresh_session_after_a_drop_is_a_resume_not_attempted() -> None:
+    fresh = _dropped_then({"type": "session.update", "session": {}})
+    assert "resume_not_attempted" in fresh
+    resumed = _dropped_then({"type": "session.resume", "session_id": "sess_a"})
+    assert "resume_not_attempted" not in resumed
