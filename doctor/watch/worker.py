@@ -93,8 +93,12 @@ class Worker:
             line = encode(for_capture(record, self.header.audio))
         # a refused upgrade is in the capture as its open event with `upstream_status`; a
         # close event with no code would read as a 1006 drop to the session analysis
-        refused = isinstance(record, ConnEvent) and bool(record.details.get("upstream_refused"))
-        if self.capture is not None and not (refused and record.event == "close"):
+        refused_close = (
+            isinstance(record, ConnEvent)
+            and record.event == "close"
+            and bool(record.details.get("upstream_refused"))
+        )
+        if self.capture is not None and not refused_close:
             try:
                 self.capture.write(line + "\n")
             except OSError as exc:
