@@ -1008,6 +1008,18 @@ _ENTRIES: tuple[Entry, ...] = (
         _A_SUPPORT,
     ),
     Entry(
+        "watch_no_app",
+        "No app connected to the relay",
+        "agent-doctor watch only sees an app that connects to the relay's URL; an app still "
+        "pointed at the service goes around it.",
+        (
+            "Set the app's WebSocket URL (and token URL, if it mints tokens) to the ones "
+            "`agent-doctor watch` prints at the start, then run the app while watch waits.",
+        ),
+        (),
+        _A_SUPPORT,
+    ),
+    Entry(
         "watch_capture",
         "The capture file could not be written",
         "Writing the capture failed (a full disk, a file that cannot grow): every frame was "

@@ -118,11 +118,12 @@ def relay_result(stats: dict[str, Any]) -> Result:
     )
     if not stats.get("connections") and not stats.get("connections_refused_upstream"):
         return Result(
-            Status.SKIP,
+            Status.WARN,
             "no app connected to the relay: nothing was watched (the app still points at "
             "the service: give it the relay's URL printed at the start)",
             "no_app_connected",
             ev,
+            guide.fix("watch_no_app"),
             id="watch-relay",
             title="The relay",
         )

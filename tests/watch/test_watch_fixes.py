@@ -15,6 +15,7 @@ from watchparts import App, start_watch
 from websockets.exceptions import InvalidStatus
 
 from doctor.capture.format import ConnEvent, Frame, Header
+from doctor.report.build import verdict
 from doctor.result import Status
 from doctor.sandbox.threaded import ThreadedSandbox
 from doctor.watch.feed import KIND_CLOSE, KIND_OPEN, Item
@@ -242,9 +243,10 @@ def test_r16_12_the_live_line_for_a_query_token_is_not_garbled_by_the_redactor()
     assert text.endswith("the app connected (a token in the URL query)")
 
 
-def test_r16_13_no_app_connected_is_a_skip_that_says_so() -> None:
+def test_r16_13_no_app_connected_is_a_warning_that_says_so() -> None:
     r = relay_result({"connections": 0, "connections_refused_upstream": 0})
-    assert r.status is Status.SKIP and r.cause == "no_app_connected"
+    assert r.status is Status.WARN and r.cause == "no_app_connected" and r.fix is not None
+    assert verdict([r]).startswith("No failures, 1 warning")  # not "All ... passed"
     assert "no app connected" in r.summary and "None" not in r.summary
 
 
