@@ -1007,6 +1007,31 @@ _ENTRIES: tuple[Entry, ...] = (
         (),
         _A_SUPPORT,
     ),
+    Entry(
+        "watch_no_app",
+        "No app connected to the relay",
+        "agent-doctor watch only sees an app that connects to the relay's URL; an app still "
+        "pointed at the service goes around it.",
+        (
+            "Set the app's WebSocket URL (and token URL, if it mints tokens) to the ones "
+            "`agent-doctor watch` prints at the start, then run the app while watch waits.",
+        ),
+        (),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "watch_capture",
+        "The capture file could not be written",
+        "Writing the capture failed (a full disk, a file that cannot grow): every frame was "
+        "still forwarded, but the capture ends early, so it does not hold the whole session.",
+        (
+            "Free space where the capture goes, or point `--capture` at another disk; keep "
+            "audio out of it with `--audio summary` to make it much smaller.",
+            "Detail: {detail}",
+        ),
+        (),
+        _A_SUPPORT,
+    ),
     # --- the browser (issue 17) ---
     Entry(
         "browser_secure_context",

@@ -146,7 +146,9 @@ def watch_command(
         if not keep:
             with contextlib.suppress(OSError):
                 os.unlink(capture_path)
-    if keep:
+    if keep and outcome.worker_stats.get("capture_failed"):
+        line(f"the capture {capture_path} is incomplete: {outcome.worker_stats['capture_failed']}")
+    elif keep:
         line(f"capture written to {capture_path}")
     report = build_report(
         "watch",

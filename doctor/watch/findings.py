@@ -112,7 +112,10 @@ def _declared(c: Conn) -> list[Finding]:
     declared = c.declared.get("input") or {}
     problems: list[str] = []
     enc = declared.get("encoding")
-    if enc is not None and enc not in FORMATS:
+    if enc is not None and not isinstance(enc, str):  # an app's bug must not stop the analysis
+        problems.append(f"encoding {enc!r} is not a string")
+        enc = None
+    elif enc is not None and enc not in FORMATS:
         problems.append(f"encoding {enc!r} is not one the service knows ({', '.join(FORMATS)})")
     rate = declared.get("sample_rate")
     want = FORMATS.get(str(enc or "audio/pcm"), (24_000, 2))[0]
@@ -246,7 +249,9 @@ def _close(c: Conn, resumed: set[str]) -> list[Finding]:
         "session_end_sent": c.session_end_t is not None,
         "session_ended_received": c.ended_t is not None,
     }
-    if d.get("upstream_refused") or c.ready_t is None:
+    if d.get("upstream_refused"):
+        return _refused(c, d)
+    if c.ready_t is None:
         return []
     if by == "app" and code is None and c.session_id in resumed:
         return []  # a drop the app recovers from by resuming: see the resume findings
@@ -289,6 +294,47 @@ def _close(c: Conn, resumed: set[str]) -> list[Finding]:
             )
         ]
     return []
+
+
+def _refused(c: Conn, d: dict[str, Any]) -> list[Finding]:
+    """The upgrade never happened: the service (or the way to it) refused it. Said with
+    its status, never as a drop: a 401 is a key or token problem, not a firewall."""
+    status = d.get("upstream_status")
+    reason = str(d.get("reason") or "")
+    ev = {**_base(c), "upstream_status": status, "reason": reason}
+    if status in (401, 403) and reason.startswith("HTTP"):
+        return [
+            Finding(
+                "connect",
+                "unauthorized",
+                FAIL,
+                f"the service refused the WebSocket upgrade with HTTP {status}: the API key "
+                "or the token the app sent was not accepted",
+                ev,
+                "token_auth",
+                f"upgrade refused with HTTP {status}",
+            )
+        ]
+    if status == 429:
+        guide_id = "rate_limit"
+    elif reason.startswith("proxy"):
+        guide_id = "proxy"
+    elif reason.startswith("upstream"):  # not reached, or no answer in time
+        guide_id = "firewall"
+    else:
+        guide_id = "service_side"
+    return [
+        Finding(
+            "connect",
+            "upgrade_refused",
+            FAIL,
+            f"the WebSocket upgrade did not happen: {reason or f'HTTP {status}'} "
+            f"(the app got HTTP {status})",
+            ev,
+            guide_id,
+            reason or f"HTTP {status}",
+        )
+    ]
 
 
 def _errors(c: Conn) -> list[Finding]:
@@ -481,4 +527,51 @@ def resume_findings(conns: Iterable[Conn]) -> list[Finding]:
                     what,
                 )
             )
+    return out + _fresh_after_drop(order)
+
+
+def _fresh_after_drop(order: list[Conn]) -> list[Finding]:
+    """A session dropped (no close frame, no session.end) and the app's next connection
+    within the grace window starts a fresh session instead of `session.resume`."""
+    out: list[Finding] = []
+    resumed = {c.resumed_id for c in order if c.resumed_id}
+    for i, c in enumerate(order):
+        d = c.close or {}
+        if (
+            c.session_id is None
+            or c.session_id in resumed
+            or c.session_end_t is not None
+            or d.get("upstream_refused")
+            or d.get("code") is not None
+            or d.get("by") not in ("app", "service")
+        ):
+            continue
+        dropped_t = float(d.get("t", c.opened_t))
+        nxt = next((n for n in order[i + 1 :] if n.opened_t >= dropped_t), None)
+        if nxt is None or nxt.first_type == "session.resume":
+            continue
+        delay = nxt.opened_t - dropped_t
+        if delay > GRACE_S:
+            continue
+        out.append(
+            Finding(
+                "resume",
+                "resume_not_attempted",
+                WARN,
+                f"after {c.session_id} dropped (no close frame), the app reconnected "
+                f"{delay:.1f} s later on conn {nxt.conn} with a fresh session "
+                f"({nxt.first_type or 'no message'}) instead of session.resume within the "
+                f"{GRACE_S:.0f} s window: the conversation's context was lost",
+                {
+                    "session_id": c.session_id,
+                    "conn": c.conn,
+                    "next_conn": nxt.conn,
+                    "next_first_message": nxt.first_type,
+                    "delay_s": round(delay, 2),
+                    "grace_s": GRACE_S,
+                },
+                "session_resume",
+                f"fresh session {delay:.1f} s after the drop",
+            )
+        )
     return out

@@ -210,7 +210,7 @@ class RelayObserver:
         c = self._new_conn(ev.conn, ev.t, {**ev.details, "wall": ev.wall})
         auth = {
             "header": "API key in the header",
-            "query": "token in ?token=",
+            "query": "a token in the URL query",
             "none": "no credentials",
         }.get(str(ev.details.get("auth")), "?")
         return [Note(c.conn, ev.t, "open", f"{c.label}: the app connected ({auth})", "info")]

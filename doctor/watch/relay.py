@@ -21,7 +21,6 @@ import http
 import logging
 import os
 import secrets
-import ssl
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -56,7 +55,9 @@ class Upstream:
 
 
 class LatencyHistogram:
-    """The relay's own time per frame (receive to send done), in 10 µs buckets: O(1) each."""
+    """The relay's send time per frame (from the frame handed out by recv() to its send
+    done), in 10 µs buckets: O(1) each. It is not the whole added latency: the time a frame
+    waits in websockets' receive queue before recv() returns it is not in it."""
 
     BUCKET_S = 1e-5
     BUCKETS = 20_000  # up to 200 ms; beyond lands in the last bucket
@@ -176,7 +177,7 @@ class Relay:
             open_timeout=self.upstream.timeout + 5,
             logger=_handshake_logger(self.on_line),
             server_header="agent-doctor-watch",
-            create_connection=_connection_class(self.on_line),
+            create_connection=_connection_class(self.on_line, self._abandon),
         )
         sock = next(iter(self.server.sockets))
         self.port = int(sock.getsockname()[1])
@@ -338,13 +339,35 @@ class Relay:
             return _text_response(
                 connection, 502, f"agent-doctor watch: cannot reach the service ({reason})\n"
             )
-        self.stats.connections += 1
         self._pending[id(connection)] = _Pending(conn, upstream, t_open, details)
         return None
+
+    def _abandon(self, connection: Any) -> None:
+        """The app's upgrade did not complete (it went away before the 101, or the relay is
+        stopping): the upstream session opened for it is closed now, not left to idle."""
+        p = self._pending.pop(id(connection), None)
+        if p is None:
+            return
+        self.on_line(
+            f"conn {p.conn}: the app went away before the upgrade completed; "
+            "the service session opened for it was closed"
+        )
+
+        async def close_upstream() -> None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(p.upstream.close(1001), CLOSE_TIMEOUT_S)
+
+        task = asyncio.ensure_future(close_upstream())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _event_refused(
         self, conn: int, t: float, details: dict[str, Any], status: int, reason: str
     ) -> None:
+        """A refused upgrade is a connection that ended: it counts towards --sessions (or
+        watch would wait forever for an app the service keeps refusing)."""
+        self.stats.closed += 1
+        self.on_closed(self.stats.closed)
         if self.feed is None:
             return
         wall = time.time()
@@ -354,13 +377,17 @@ class Relay:
             time.monotonic(),
             wall,
             conn,
-            {"by": "service", "code": None, "reason": reason, "upstream_refused": True},
+            {
+                "by": "service",
+                "code": None,
+                "reason": reason,
+                "upstream_refused": True,
+                "upstream_status": status,
+            },
         )
 
     async def _token(self, connection: ServerConnection, request: Request, query: str) -> Response:
-        import httpx
-
-        from doctor.net.agent_api import ssl_context_for
+        from doctor.net.agent_api import http_client
 
         self.stats.token_requests += 1
         headers = {}
@@ -372,13 +399,8 @@ class Relay:
             )
         up = self.upstream
         url = up.token_url + (("&" if "?" in up.token_url else "?") + query if query else "")
-        # the same trust as the WebSocket: the bundle, else the system store and SSL_CERT_FILE
-        # (httpx's own default would ignore SSL_CERT_FILE whenever trust_env is off)
-        verify = ssl_context_for(up.ca_bundle) or ssl.create_default_context()
-        try:
-            async with httpx.AsyncClient(
-                proxy=up.proxy, trust_env=up.proxy is None, verify=verify, timeout=up.timeout
-            ) as client:
+        try:  # the token check's own client: the same trust, proxy and timeout rules
+            async with http_client("token", up.proxy, up.ca_bundle, up.timeout) as client:
                 answer = await client.get(url, headers=headers)
         except Exception as exc:
             self.on_line(
@@ -409,6 +431,7 @@ class Relay:
             return
         task = asyncio.current_task()
         assert task is not None
+        self.stats.connections += 1  # only connections actually relayed
         self._tasks.add(task)
         self._live.add(app)
         try:
@@ -540,18 +563,33 @@ def _short(exc: BaseException) -> str:
     return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
 
 
-def _connection_class(on_line: Callable[[str], None]) -> Any:
+def _handshake_what(exc: BaseException) -> str:
+    """The exception's type and its message up to the first ':' only: a handshake error's
+    text can quote a raw header (the API key) before the redactor has learnt it."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    head = text.split(":", 1)[0].strip()[:80]
+    return f"{type(exc).__name__}: {head}" if head else type(exc).__name__
+
+
+def _connection_class(on_line: Callable[[str], None], on_abandoned: Callable[[Any], None]) -> Any:
     """websockets' server connection, saying in one line why a handshake did not happen
-    (garbage instead of HTTP, a client gone mid-request): websockets itself says nothing."""
+    (garbage instead of HTTP, a client gone mid-request): websockets itself says nothing.
+    A handshake that ends without an open connection hands it to `on_abandoned`, which
+    closes the upstream session already opened for it."""
     from websockets.asyncio.server import ServerConnection
+    from websockets.protocol import State
 
     class WatchedConnection(ServerConnection):
         async def handshake(self, *args: Any, **kwargs: Any) -> None:
-            await super().handshake(*args, **kwargs)
+            try:
+                await super().handshake(*args, **kwargs)
+            finally:
+                if self.protocol.state is not State.OPEN:
+                    on_abandoned(self)
             if self.request is None:
                 exc = self.protocol.handshake_exc
                 cause = exc.__cause__ if exc is not None and exc.__cause__ else exc
-                what = f"{type(cause).__name__}: {_short(cause)}" if cause else "closed early"
+                what = _handshake_what(cause) if cause else "closed early"
                 on_line(
                     "relay: an app connection failed during the handshake: no valid HTTP "
                     f"request ({what})"
@@ -573,7 +611,7 @@ class _LineHandler(logging.Handler):
             return
         exc = record.exc_info[1] if record.exc_info else None
         cause = exc.__cause__ if exc is not None and exc.__cause__ is not None else exc
-        what = f"{type(cause).__name__}: {_short(cause)}" if cause is not None else msg
+        what = _handshake_what(cause) if cause is not None else msg
         self.on_line(f"relay: an app connection failed during the handshake ({what})")
 
 

@@ -83,7 +83,21 @@ def watch_report_results(outcome: WatchOutcome, capture_path: str, ctx: Context)
     conns = int(outcome.relay_stats.get("connections") or 0)
     ids = {r.id for r in theirs}
     theirs = [_with_relay_evidence(r, findings) for r in theirs]
-    return [*theirs, *watch_results(findings, conns, skip, ids), relay_result(stats)]
+    return [
+        *theirs,
+        *watch_results(findings, conns, skip, ids, _unjudged(stats)),
+        relay_result(stats),
+    ]
+
+
+def _unjudged(stats: dict[str, Any]) -> tuple[str, str] | None:
+    """Why the relay's analysis cannot vouch for the areas it found nothing in, if so."""
+    crashed = stats.get("analysis_crashed")
+    if crashed:
+        return "analysis_crashed", f"the analysis stopped ({crashed})"
+    if not stats.get("app_frames") and not stats.get("service_frames"):
+        return "no_frames", "no frame went through the relay"
+    return None
 
 
 def _with_relay_evidence(r: Result, findings: list[Finding]) -> Result:

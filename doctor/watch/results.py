@@ -2,7 +2,8 @@
 
 One result per finding (`watch-<area>`, evidence with the session id and connection), a
 pass per area where nothing was wrong, and `watch-relay` with what the relay itself did:
-frames forwarded, its own added latency, and whether the analysis kept up.
+frames forwarded, its send time per frame (from the frame read to its send done; the
+wait in websockets' receive queue is not in it), and whether the analysis kept up.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from doctor.result import Result, Status
 from doctor.watch.observe import Finding
 
 AREAS: dict[str, str] = {
+    "connect": "Connecting (the WebSocket upgrade)",
     "audio": "The app's audio (input.audio)",
     "pacing": "Audio pacing",
     "close": "How sessions end",
@@ -24,6 +26,7 @@ AREAS: dict[str, str] = {
     "messages": "Messages and errors",
 }
 PASS_SUMMARY = {
+    "connect": "every WebSocket upgrade was accepted by the service",
     "audio": "every input.audio frame was valid PCM16 mono as declared",
     "pacing": "audio was sent at real-time pace, after session.ready",
     "close": "sessions ended with session.end (or the service closed them)",
@@ -62,10 +65,12 @@ def watch_results(
     sessions: int,
     skip_causes: set[tuple[str, str | None]] | None = None,
     session_ids: set[str] | None = None,
+    unjudged: tuple[str, str] | None = None,
 ) -> list[Result]:
     """Findings as results; `skip_causes` holds (cause, session_id) the session analysis
     already reported, so a problem is not listed twice; `session_ids` are the check ids the
-    session analysis produced."""
+    session analysis produced. `unjudged` (cause, why): the analysis could not judge (it
+    crashed, or saw no frame), so an area without findings is skipped, never passed."""
     skip = skip_causes or set()
     theirs = session_ids or set()
     out = [
@@ -75,6 +80,18 @@ def watch_results(
         seen = {f.area for f in findings}
         for area, title in AREAS.items():
             if area not in seen and COVERED_BY_SESSION.get(area) not in theirs:
+                if unjudged is not None and area != "connect":
+                    out.append(
+                        Result(
+                            Status.SKIP,
+                            f"not judged: {unjudged[1]}",
+                            unjudged[0],
+                            {"connections": sessions},
+                            id=f"watch-{area}",
+                            title=title,
+                        )
+                    )
+                    continue
                 out.append(
                     Result(
                         Status.PASS,
@@ -95,9 +112,33 @@ def relay_result(stats: dict[str, Any]) -> Result:
     ev = dict(stats)
     summary = (
         f"forwarded {stats.get('frames_forwarded', 0)} frames on "
-        f"{stats.get('connections', 0)} connections; added latency p50 "
-        f"{stats.get('added_latency_p50_ms')} ms, p99 {stats.get('added_latency_p99_ms')} ms"
+        f"{stats.get('connections', 0)} connections; send time per frame (read to sent, "
+        f"not counting the receive queue) p50 {stats.get('added_latency_p50_ms')} ms, "
+        f"p99 {stats.get('added_latency_p99_ms')} ms"
     )
+    if not stats.get("connections") and not stats.get("connections_refused_upstream"):
+        return Result(
+            Status.WARN,
+            "no app connected to the relay: nothing was watched (the app still points at "
+            "the service: give it the relay's URL printed at the start)",
+            "no_app_connected",
+            ev,
+            guide.fix("watch_no_app"),
+            id="watch-relay",
+            title="The relay",
+        )
+    capture = stats.get("capture_failed")
+    if capture:
+        return Result(
+            Status.WARN,
+            f"{summary}; the capture could not be written ({capture}): the capture file is "
+            "incomplete, and the session analysis of it is partial",
+            "capture_failed",
+            ev,
+            guide.fix("watch_capture", detail=str(capture)),
+            id="watch-relay",
+            title="The relay",
+        )
     if crashed:
         return Result(
             Status.WARN,
@@ -105,6 +146,18 @@ def relay_result(stats: dict[str, Any]) -> Result:
             "analysis_crashed",
             ev,
             guide.fix("watch_relay", detail=str(crashed)),
+            id="watch-relay",
+            title="The relay",
+        )
+    lost = int(stats.get("capture_dropped_frames") or 0)
+    if lost:
+        return Result(
+            Status.WARN,
+            f"{summary}; the capture missed {lost} frames (its writer fell behind): every "
+            "frame was forwarded, but the capture and the session analysis of it are partial",
+            "capture_dropped",
+            ev,
+            guide.fix("watch_relay", detail=f"{lost} frames not captured"),
             id="watch-relay",
             title="The relay",
         )

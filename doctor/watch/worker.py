@@ -3,8 +3,10 @@
 It runs at a lower priority than the relay (os.nice), so under load the relay's forwarding
 wins the CPU. One thread reads the relay's record stream and writes the capture (that must
 keep up; the relay buffers a bounded amount for it); the analysis runs on a second thread
-fed through a bounded queue: when it falls behind, frames are skipped for the analysis only
-and counted (`analysis_behind`); when it raises, it stops and says so (`analysis_crashed`).
+fed through a queue: when it falls behind, audio frames are skipped for the analysis only
+and counted (`analysis_behind`), while every other record (open/close, session.update,
+session.end, tool results) is always analysed, or its absence would become a false
+finding; when it raises, it stops and says so (`analysis_crashed`).
 Notes and the final findings go back to the relay as JSON messages on a pipe.
 """
 
@@ -59,10 +61,13 @@ class Worker:
         self.send_lock = threading.Lock()
         self.observer = RelayObserver(echo=echo)
         self.session = _session_analyzer()  # issue 15's core, for its live lines only
-        self.queue: queue.Queue[Any] = queue.Queue(ANALYSIS_QUEUE)
+        # unbounded for control records (few and small); audio is skipped past `limit`
+        self.queue: queue.Queue[Any] = queue.Queue()
+        self.limit = ANALYSIS_QUEUE
         self.dropped = 0
         self.analysed = 0
         self.crashed: str | None = None
+        self.capture_failed: str | None = None  # apart from the analysis: it goes on
         self.capture = open(capture_path, "w", encoding="utf-8") if capture_path else None  # noqa: SIM115
         if self.capture is not None:
             self.capture.write(encode(header) + "\n")
@@ -86,13 +91,24 @@ class Worker:
             record = frame_from_message(t, item.wall, item.conn, item.direction, item.data, "keep")  # type: ignore[arg-type]
             raw = item.data if isinstance(item.data, str) else None
             line = encode(for_capture(record, self.header.audio))
-        if self.capture is not None:
-            self.capture.write(line + "\n")
+        # a refused upgrade is in the capture as its open event with `upstream_status`; a
+        # close event with no code would read as a 1006 drop to the session analysis
+        refused_close = (
+            isinstance(record, ConnEvent)
+            and record.event == "close"
+            and bool(record.details.get("upstream_refused"))
+        )
+        if self.capture is not None and not refused_close:
+            try:
+                self.capture.write(line + "\n")
+            except OSError as exc:
+                self._capture_failed(exc)
         if self.crashed:
             return
-        try:
-            self.queue.put_nowait((record, raw))
-        except queue.Full:
+        audio = isinstance(record, Frame) and str((record.msg or {}).get("type")) in AUDIO_FIELDS
+        if not audio or self.queue.qsize() < self.limit:
+            self.queue.put((record, raw))
+        else:
             self.dropped += 1
             if self.dropped == 1:
                 self._emit(
@@ -105,6 +121,25 @@ class Worker:
                         "forwarded and captured but not analysed (counted in the report)",
                     }
                 )
+
+    def _capture_failed(self, exc: OSError) -> None:
+        """A capture that cannot be written (full disk...) stops; the analysis and the
+        forwarding go on, and the report says the capture is incomplete."""
+        self.capture_failed = (exc.strerror or type(exc).__name__)[:200]
+        capture, self.capture = self.capture, None
+        with contextlib.suppress(OSError, ValueError):
+            if capture is not None:
+                capture.close()
+        self._emit(
+            {
+                "kind": "note",
+                "conn": 0,
+                "cause": "capture_failed",
+                "level": "warn",
+                "text": f"the capture stopped ({self.capture_failed}): the capture file is "
+                "incomplete; frames still flow and the analysis goes on",
+            }
+        )
 
     def _analyse(self) -> None:
         while True:
@@ -167,13 +202,17 @@ class Worker:
             except Exception as exc:
                 self.crashed = f"{type(exc).__name__}: {exc}"[:300]
         if self.capture is not None:
-            self.capture.close()
+            try:
+                self.capture.close()
+            except OSError as exc:
+                self._capture_failed(exc)
         stats = self.observer.stats()
         stats.update(
             {
                 "analysis_dropped_frames": self.dropped,
                 "analysed_records": self.analysed,
                 "analysis_crashed": self.crashed,
+                "capture_failed": self.capture_failed,
             }
         )
         return {"kind": "results", "findings": findings, "stats": stats}
@@ -209,7 +248,7 @@ def worker_main(
             {
                 "kind": "results",
                 "findings": [],
-                "stats": {"analysis_crashed": f"cannot write the capture: {exc}"},
+                "stats": {"capture_failed": f"cannot write the capture: {exc.strerror or exc}"},
             }
         )
         return

@@ -275,7 +275,8 @@ def test_for_seconds_with_no_app_gives_a_report() -> None:
     assert rc == 0
     assert "stopped (1 s elapsed)" in wp.stderr_text
     relay = next(c for c in report["checks"] if c["id"] == "watch-relay")
-    assert relay["status"] == "pass" and relay["evidence"]["connections"] == 0
+    assert relay["status"] == "warn" and relay["evidence"]["connections"] == 0
+    assert relay["cause"] == "no_app_connected" and "no app connected" in relay["summary"]
 
 
 def test_a_port_in_use_is_one_line_and_exit_2() -> None:
