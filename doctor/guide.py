@@ -892,6 +892,36 @@ _ENTRIES: tuple[Entry, ...] = (
         _A_SUPPORT,
     ),
     Entry(
+        "session_not_found_in_both_regions",
+        "No such session for this key in region {region} nor {other_region}",
+        "{host} and {other_host} know no session `{detail}` for this API key (both regions "
+        "were asked). Sessions are kept per account: a session another account's key "
+        "opened answers the same 404.",
+        (
+            "If another account's key opened the session, use that key.",
+            "Check the id against `session.ready.session_id` in the app's log; "
+            "`agent-doctor session --recent 5` lists this key's newest sessions.",
+        ),
+        ("agent-doctor session --recent 5 --region {region}",),
+        _A_SUPPORT,
+    ),
+    Entry(
+        "session_not_found_at_url",
+        "No such session for this key at {host}",
+        "{host} (the run's `--token-url`) knows no session `{detail}` for this API key. "
+        "Sessions are kept per account and per region: a session of another account, or "
+        "one that ran behind another host, answers the same 404.",
+        (
+            "If the app connects to another host, ask that one: pass the token URL the app "
+            "uses with `--token-url`.",
+            "If another account's key opened the session, use that key.",
+            "Check the id against `session.ready.session_id` in the app's log; the command "
+            "below lists this key's newest sessions at {host}.",
+        ),
+        ("agent-doctor session --recent 5 --token-url {token_url}",),
+        _A_SUPPORT,
+    ),
+    Entry(
         "session_in_other_region",
         "The session ran in region {other_region}",
         "The session is not in region {region} but {other_host} has it: sessions are stored "

@@ -68,8 +68,9 @@ def _problem(status: Any, cause: str, summary: str, evidence: dict[str, Any], fi
     return _meta(problem(status, cause, summary, evidence, fix))
 
 
-def _answer_problem(answer: Any, sid: str, ctx: Any, api: Any) -> Any:
-    """A REST answer that is not a session, as its own cause."""
+def _answer_problem(answer: Any, sid: str, ctx: Any, api: Any, both: bool = False) -> Any:
+    """A REST answer that is not a session, as its own cause (`both`: the other region was
+    asked too and had no such session either)."""
     from doctor.net.sessions_api import classify_answer
     from doctor.result import Status
 
@@ -95,6 +96,24 @@ def _answer_problem(answer: Any, sid: str, ctx: Any, api: Any) -> Any:
                 "--token-url pointing at a relay?",
                 evidence,
                 _fix("sessions_api_unreachable", ctx, detail="HTTP 404, not the Sessions API"),
+            )
+        if ctx.urls_overridden:  # the run asked one host, not a region
+            return _problem(
+                Status.FAIL,
+                "session_not_found",
+                f"no session {sid} for this API key at {host}: another account's, another "
+                "host's, or a mistyped id",
+                evidence,
+                _fix("session_not_found_at_url", ctx, detail=sid, token_url=ctx.token_url),
+            )
+        if both:
+            return _problem(
+                Status.FAIL,
+                "session_not_found",
+                f"no session {sid} for this API key in region {ctx.region} nor in region "
+                f"{ctx.other_region()}: another account's, or a mistyped id",
+                evidence,
+                _fix("session_not_found_in_both_regions", ctx, detail=sid),
             )
         return _problem(
             Status.FAIL,
@@ -123,8 +142,10 @@ async def _fetch_one(api: Any, sid: str, plan: Plan, ctx: Any, other: Any) -> Fe
 
     answer = await api.get_session(sid)
     kind = classify_answer(answer)
+    both = False
     if kind == "not_found" and other is not None and isinstance(answer.body, dict):
         other_answer = await other.get_session(sid)
+        both = classify_answer(other_answer) == "not_found"
         if classify_answer(other_answer) == "ok":
             return Fetched(
                 _problem(
@@ -137,7 +158,7 @@ async def _fetch_one(api: Any, sid: str, plan: Plan, ctx: Any, other: Any) -> Fe
                 )
             )
     if kind != "ok":
-        return Fetched(_answer_problem(answer, sid, ctx, api))
+        return Fetched(_answer_problem(answer, sid, ctx, api, both))
     body = answer.body
     facts = {
         "session_id": sid,

@@ -20,6 +20,7 @@ from doctor.net.agent_api import AgentApiError, ProxySetting, http_client, http_
 
 SESSION_ID = re.compile(r"sess_[0-9a-f]{32}")
 MAX_ARTIFACT_BYTES = 2 << 30  # a 3-hour stereo recording is far below this
+MAX_PAGES = 100  # of `--recent`'s listing: a server that never ends its list stops here
 FILE_NAMES = {"recording": "audio.ogg", "timeline": "timeline.json", "metadata": "metadata.json"}
 
 
@@ -260,23 +261,34 @@ class SessionsApi:
 
     async def recent(self, count: int, page: int = 50) -> tuple[list[str], Answer]:
         """The ids of the `count` newest sessions, following the cursor (the field puts it
-        under `response_metadata.next_cursor`, the docs at the top level)."""
+        under `response_metadata.next_cursor`, the docs at the top level).
+
+        A server that repeats its cursor or sends pages with nothing new would be followed
+        forever: the walk stops at a page without a new id, at a cursor seen before, and
+        after MAX_PAGES pages, with the ids it has."""
         ids: list[str] = []
+        cursors: set[str] = set()
         cursor: str | None = None
-        while True:
+        for _ in range(MAX_PAGES):
             answer = await self.list_sessions(min(page, 200, max(1, count - len(ids))), cursor)
             if classify_answer(answer) != "ok":
                 return ids, answer
             body = answer.body
+            before = len(ids)
             for item in body.get("sessions") or []:
-                if isinstance(item, dict) and isinstance(item.get("id"), str):
+                new = isinstance(item, dict) and isinstance(item.get("id"), str)
+                if new and item["id"] not in ids:
                     ids.append(item["id"])
             meta = body.get("response_metadata")
-            cursor = (meta.get("next_cursor") if isinstance(meta, dict) else None) or body.get(
+            found = (meta.get("next_cursor") if isinstance(meta, dict) else None) or body.get(
                 "next_cursor"
             )
-            if len(ids) >= count or not body.get("has_more") or not cursor:
+            cursor = found if isinstance(found, str) and found else None
+            ended = len(ids) >= count or not body.get("has_more")
+            if ended or cursor is None or len(ids) == before or cursor in cursors:
                 return ids[:count], answer
+            cursors.add(cursor)
+        return ids[:count], answer
 
     async def download(self, link: ArtifactLink, folder: str) -> Download:
         """Fetch a pre-signed URL into `folder` with no Authorization header, streaming."""

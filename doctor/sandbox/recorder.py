@@ -26,7 +26,8 @@ class StereoTrack:
 
     A chunk goes where its time says, or right after the channel's previous chunk when
     that is later (a client sending faster than real time is laid end to end, not mixed
-    over itself). Everything before `now` that no channel can still write is final.
+    over itself) by at most JITTER_S; beyond that the chunk goes back to its arrival time.
+    Everything before `now` that no channel can still write is final.
     """
 
     def __init__(self, rate: int = RATE) -> None:
@@ -40,8 +41,16 @@ class StereoTrack:
         at = round(at_s * self.rate)
         pointer = max(self.pointer[channel], self.base)
         # A jitter buffer: a chunk a little late continues the stream; a real gap (the
-        # client paused) is kept as silence.
-        start = pointer if at - pointer <= self.jitter else at
+        # client paused) is kept as silence. A channel laid end to end that has run more
+        # than the allowance ahead of arrival (a burst after a stall) goes back to the
+        # arrival time: otherwise the stall would stay as a lasting offset between the
+        # channels (the echo delay read from the recording would include it).
+        if at - pointer > self.jitter:
+            start = at
+        elif pointer - at > self.jitter:
+            start = max(at, self.base)
+        else:
+            start = pointer
         end = start + len(samples)
         held = self.held[channel]
         need = end - self.base

@@ -54,3 +54,22 @@ def test_a_recording_is_stereo_ogg_opus_of_the_sessions_length(tmp_path) -> None
 
     assert rms(1, 0.6, 1.4) > 0.1 and rms(1, 2.1, 2.9) < 0.01
     assert rms(0, 2.1, 2.9) > 0.1 and rms(0, 0.6, 1.4) < 0.01
+
+
+def test_a_stall_longer_than_the_jitter_allowance_leaves_no_lasting_offset() -> None:
+    """A client sending 20 ms chunks in real time stalls for 0.8 s, then sends its backlog
+    in one burst and goes on in real time: later chunks land at their arrival time."""
+    track = StereoTrack()
+    chunk = 480  # 20 ms
+    arrivals: dict[int, float] = {}
+    for k in range(200):
+        at = 1.8 if 50 <= k < 90 else k * 0.02  # chunks 50..89 held up by the stall
+        arrivals[k] = at
+        track.place(0, at, tone(chunk, k + 1))
+    left = track.take(track.final_until(5.0))[:, 0]
+    for k in (100, 150, 199):
+        where = int(np.flatnonzero(left == k + 1)[0]) / RATE
+        assert abs(where - arrivals[k]) <= JITTER_S, (k, where, arrivals[k])
+    # No hole after the stall: the channel runs on from the burst without a gap (the part
+    # of the burst that ran past the allowance is replaced by audio that came on time).
+    assert left[:RATE].all() and left[round(1.8 * RATE) : 4 * RATE].all()

@@ -199,6 +199,43 @@ def test_a_session_of_the_other_region_is_named(
     assert fetch["fix"]["commands"] == [f"agent-doctor session {sid} --region eu"]
 
 
+def test_a_missing_session_behind_token_url_is_worded_for_that_host(
+    sandbox_factory: Factory,
+) -> None:
+    """With --token-url the run asked one host, not a region: no `--region` advice."""
+    sb = sandbox_factory(reply_s=0.3, artifacts_delay_s=0)
+    code, report, _, err = session_cli(sb, "sess_" + "0" * 32)
+    (fetch,) = fetch_results(report)
+    assert (code, fetch["cause"]) == (1, "session_not_found"), err
+    text = json.dumps(fetch["fix"]) + fetch["summary"]
+    assert "region" not in fetch["summary"] and "--region eu" not in text
+    assert "127.0.0.1" in fetch["fix"]["title"]
+    assert fetch["fix"]["commands"] == [
+        f"agent-doctor session --recent 5 --token-url {sb.token_url}"
+    ]
+
+
+def test_a_session_in_neither_region_is_worded_with_regions(
+    sandbox_factory: Factory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from doctor import cli, context
+
+    key = "k" * 32
+    us = sandbox_factory(tls=False, api_keys=[key], reply_s=0.3, artifacts_delay_s=0)
+    eu = sandbox_factory(tls=False, api_keys=[key], reply_s=0.3, artifacts_delay_s=0)
+    monkeypatch.setitem(context.REGIONS, "us", (us.ws_url, us.token_url))
+    monkeypatch.setitem(context.REGIONS, "eu", (eu.ws_url, eu.token_url))
+    monkeypatch.setenv("ASSEMBLYAI_API_KEY", key)
+    with pytest.raises(SystemExit):
+        cli.main(["session", "sess_" + "0" * 32, "--json"])
+    (fetch,) = fetch_results(json.loads(capsys.readouterr().out))
+    assert (
+        fetch["cause"] == "session_not_found" and "region us nor in region eu" in fetch["summary"]
+    )
+    assert "--region eu" not in json.dumps(fetch["fix"])  # eu was asked already
+    assert fetch["fix"]["commands"] == ["agent-doctor session --recent 5 --region us"]
+
+
 def test_no_api_key_is_one_line(sandbox_factory: Factory) -> None:
     proc = run_cli("session", "sess_" + "0" * 32, env=cli_env())
     assert proc.returncode == 2
