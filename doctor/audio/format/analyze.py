@@ -167,6 +167,7 @@ class PcmStage:
                         "no audio bytes at all",
                         detail="the input holds no audio bytes",
                     )
+                    self.v.refuse_reason = "the input is empty: there is no audio to convert"
                 return
             self._decide()
             chunk, self.head = bytes(self.head), bytearray()
