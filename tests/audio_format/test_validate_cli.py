@@ -145,8 +145,8 @@ def test_empty_input_points_to_the_empty_entry_not_the_microphone(
     for path in (files["empty"], message):
         j = run_cli("validate-audio", str(path), "--json")
         report = assert_valid_report(json.loads(j.stdout))
-        guides = {f["fix"]["guide"] for f in report["validation"]["findings"]}
-        assert guides == {"audio_empty"}, path
+        findings = report["validation"]["findings"]
+        assert [(f["code"], f["fix"]["guide"]) for f in findings] == [("empty", "audio_empty")]
         t = run_cli("validate-audio", str(path), "--no-color")
         assert "The audio is empty" in t.stdout and "macOS" not in t.stdout
     r = run_cli("check", "audio-format", "--audio", str(files["empty"]), "--json")
