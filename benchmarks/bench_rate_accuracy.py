@@ -15,7 +15,10 @@ Then single sentences (`sentence_corpus.py`, 2-5 s as labelled, six languages): 
 rate, how many validate-audio catches (a `sample_rate_mismatch` finding) out of how many,
 per set (dev: looked at while designing the one-sentence rule; heldout: looked at three
 times during development, one change followed from it; fresh: evaluated once, after the
-design was frozen). A false mismatch on a true 24 kHz sentence also exits 1.
+design was frozen). A false mismatch on a true 24 kHz sentence also exits 1. Each rate's
+target (issue 14: 8 kHz and 44.1/48 kHz caught in 90 %, 16 kHz in 70 %) is printed under
+the header, and a set's rates that miss it on a "below target" line: only the 24 kHz row
+sets the exit status (CI runs --quick), so the table must say itself where it falls short.
 
 `--fit` measures the train split only, fits the model (feature means quadratic in log s,
 one residual covariance) and prints the constants to paste into `doctor/audio/rate/estimate.py`.
@@ -145,13 +148,43 @@ def evaluate(quick: bool, split: str = "test") -> int:
     return 1 if false24 or false22 else 0
 
 
+# Issue 14 point 4: the share of single sentences a true rate must be caught in. 24000 Hz
+# (no false mismatch) is the only one the exit status enforces; these are printed, so
+# nobody reads the table as met where it is not.
+SENTENCE_TARGETS = {8000: 0.9, 16000: 0.7, 44100: 0.9, 48000: 0.9}
+
+
+def target_text(rate: int) -> str:
+    """The target cell of the one-sentence table for a true rate."""
+    if rate == LABEL_HZ:
+        return "0 caught"
+    share = SENTENCE_TARGETS.get(rate)
+    return f">= {share:.0%}" if share is not None else "-"
+
+
+def below_target(caught: dict[int, int], total: dict[int, int]) -> list[str]:
+    """The rates of one set that miss their target, each as 'RATE Hz c/n (p %, target t %)'."""
+    out = []
+    for rate, share in SENTENCE_TARGETS.items():
+        n = total.get(rate, 0)
+        if n and caught.get(rate, 0) < share * n:
+            c = caught.get(rate, 0)
+            out.append(f"{rate} Hz {c}/{n} ({c / n:.0%}, target {share:.0%})")
+    if caught.get(LABEL_HZ):
+        out.append(f"{LABEL_HZ} Hz {caught[LABEL_HZ]} false mismatch(es) (target 0)")
+    return out
+
+
 def evaluate_sentences(quick: bool) -> int:
-    """The one-sentence table: caught / total per true rate and set, and which rule caught."""
+    """The one-sentence table: caught / total per true rate and set, and which rule caught;
+    each rate's target, and which rates of a set are below it."""
     rates = sentence_corpus.TRUE_RATES_HZ
     sets = ("heldout", "fresh") if quick else ("dev", "heldout", "fresh")
     print("single sentences (2-5 s as labelled), read as 24 kHz: caught / total")
     print(f"{'set':>8} " + " ".join(f"{r:>9}" for r in rates) + "   caught by (long/short rule)")
+    print(f"{'target':>8} " + " ".join(f"{target_text(r):>9}" for r in rates))
     status = 0
+    missed_sets: list[str] = []
     for name in sets:
         caught = dict.fromkeys(rates, 0)
         total = dict.fromkeys(rates, 0)
@@ -168,9 +201,20 @@ def evaluate_sentences(quick: bool) -> int:
         cells = " ".join(f"{caught[r]:>4}/{total[r]:<4}" for r in rates)
         by = ", ".join(f"{k} {n}" for k, n in sorted(rules.items()))
         print(f"{name:>8} {cells}   {by}")
+        missed = below_target(caught, total)
+        if missed:
+            print(f"{'':>8} below target: " + "; ".join(missed))
+            missed_sets.append(name)
         if caught[24000]:
             status = 1
     print("24000 must stay 0 (a false mismatch); 22050 is 9 % off, a claim there names 16 kHz")
+    if missed_sets:
+        print(
+            "issue 14 point 4 targets NOT met in: " + ", ".join(missed_sets) + " (the exit "
+            "status enforces only the 24000 Hz row)"
+        )
+    else:
+        print("issue 14 point 4 targets met in every set")
     return status
 
 

@@ -634,6 +634,22 @@ _ENTRIES: tuple[Entry, ...] = (
     ),
     # --- audio on real setups (issue 14) ---
     Entry(
+        "audio_empty",
+        "The audio is empty",
+        "The input holds no audio bytes: the app wrote nothing (or an empty `audio` "
+        "string), so there is nothing to send or check. A silent microphone still gives "
+        "bytes (zeros); no bytes at all is a capture or write problem.",
+        (
+            "Check that the app writes the chunks it captures: the file or `audio` field is "
+            "filled only after the capture callback ran and the buffer was flushed.",
+            "Check that the capture actually delivered chunks (a stream that never started "
+            "gives none), then validate a few seconds of them.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor validate-audio capture.jsonl",),
+        _A_BASE64,
+    ),
+    Entry(
         "audio_sample_length",
         "Too little audio to judge",
         "A single quiet chunk (the first 50 ms of a session is often near silence) carries "

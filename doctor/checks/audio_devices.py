@@ -20,6 +20,7 @@ from doctor.runner import run_blocking
 
 if TYPE_CHECKING:
     from doctor.devices.portaudio import DeviceError, DeviceInfo, Kind
+    from doctor.devices.soundserver import ServerDevice
 
 RECORD_S = 0.5
 PROBE_RATE_HZ = 24000
@@ -312,12 +313,24 @@ async def _sample_rate(ctx: Context) -> Result:
     return _native_rate_result(probes, evidence)
 
 
+def _narrow_rate_kind(server: ServerDevice | None) -> str:
+    """What an 8/16 kHz device is, as far as the host tells: only a Bluetooth device (or an
+    unknown bus) is called a hands-free profile; a USB or built-in one is named as such."""
+    if server is not None and server.hands_free:
+        return "a Bluetooth hands-free (telephone) profile"
+    bus = server.bus if server is not None else None
+    if bus and bus != "bluetooth":
+        return f"a {bus.upper() if len(bus) <= 4 else bus} device set to a telephone rate"
+    return "a telephone rate, as a Bluetooth hands-free profile runs"
+
+
 def _native_rate_result(probes: dict[Kind, dict[str, Any]], evidence: dict[str, Any]) -> Result:
     """Both directions opened at 24 kHz: pass, unless the hardware behind one of them runs
     at a hands-free rate (8/16 kHz). A device at 44.1/48 kHz that the host resamples is the
     normal, healthy desktop: its rate is evidence, not a warning."""
     natives: dict[Kind, tuple[float, str]] = {}
     hfp: list[str] = []
+    narrow_hz = 24000.0
     for kind, probe in probes.items():
         device: DeviceInfo = probe["device"]
         server = probe.get("server")
@@ -330,16 +343,17 @@ def _native_rate_result(probes: dict[Kind, dict[str, Any]], evidence: dict[str, 
         evidence[f"{kind}_native_rate_from"] = where
         label = server.description if server is not None else device.name
         if round(rate) in BLUETOOTH_HFP_RATES_HZ or (server is not None and server.hands_free):
-            hfp.append(f"{kind} {label!r} runs at {rate:g} Hz")
+            hfp.append(f"{kind} {label!r} runs at {rate:g} Hz ({_narrow_rate_kind(server)})")
+            narrow_hz = min(narrow_hz, rate)
     if hfp:
         kind = next(k for k in probes if any(h.startswith(k) for h in hfp))
         device = probes[kind]["device"]
         return problem(
             Status.WARN,
             "native_rate_differs",
-            f"both open at 24000 Hz, but {', '.join(hfp)}: a Bluetooth hands-free "
-            "(telephone) rate, which loses everything above 4 or 8 kHz and hurts "
-            "recognition even after resampling",
+            f"both open at 24000 Hz, but {'; '.join(hfp)}: a telephone rate loses "
+            f"everything above {narrow_hz / 2:g} Hz and hurts recognition even after "
+            "resampling",
             evidence,
             guide.fix(
                 "native_rate",

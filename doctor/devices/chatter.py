@@ -28,6 +28,9 @@ LIBRARY_LINE = re.compile(
     r"connect\(2\) call to |attempt to connect to server failed|Cannot lock down|"
     r"bt_audio_service_open)"
 )
+# a library line glued to the end of a progress line that was redrawn in place
+# (`\r\x1b[2Krunning: ...` has no newline of its own)
+GLUED_LIBRARY_LINE = re.compile(LIBRARY_LINE.pattern[1:])
 UNDERRUN = re.compile(r"underrun|overrun|xrun", re.IGNORECASE)
 SAMPLES_KEPT = 3
 
@@ -58,6 +61,20 @@ def is_library_line(line: str) -> bool:
     return bool(LIBRARY_LINE.match(line.strip()))
 
 
+def split_library_line(line: str) -> tuple[str, str]:
+    """(what to show, the library line): a whole library line, or one glued onto a
+    progress line that was redrawn with a carriage return and never ended."""
+    if is_library_line(line):
+        return "", line.strip()
+    cr = line.rfind("\r")
+    if cr < 0:
+        return line, ""
+    m = GLUED_LIBRARY_LINE.search(line, cr)
+    if m is None:
+        return line, ""
+    return line[: m.start()], line[m.start() :].strip()
+
+
 class _Redirect:
     """fd 2 -> pipe -> reader thread, for as long as anyone listens."""
 
@@ -82,11 +99,11 @@ class _Redirect:
             *lines, pending = pending.split(b"\n")
             for raw in lines:
                 self._line(raw, out_fd)
-        if pending:
-            self._line(pending, out_fd)
+        if pending:  # a progress line left unended: shown as it was, no newline added
+            self._line(pending, out_fd, end=b"")
         os.close(read_fd)
 
-    def _line(self, raw: bytes, out_fd: int) -> None:
+    def _line(self, raw: bytes, out_fd: int, end: bytes = b"\n") -> None:
         if raw.startswith(_SYNC):
             with self.lock:
                 done = self.syncs.pop(raw, None)
@@ -94,13 +111,16 @@ class _Redirect:
                 done.set()
             return
         text = raw.decode("utf-8", "replace")
-        if is_library_line(text):
+        show, library = split_library_line(text)
+        if library:
             with self.lock:
                 for chatter in self.listeners:
-                    chatter.add(text.strip())
-            return
+                    chatter.add(library)
+            if not show:
+                return
+            raw, end = show.encode("utf-8", "replace"), b""  # the unended progress line
         with contextlib.suppress(OSError):
-            os.write(out_fd, raw + b"\n")
+            os.write(out_fd, raw + end)
 
     def start(self, chatter: Chatter) -> None:
         with self.life:

@@ -56,6 +56,8 @@ class ServerDevice:
             out[f"{prefix}monitor_of"] = self.monitor_of
         if self.bluetooth_profile:
             out[f"{prefix}bluetooth_profile"] = self.bluetooth_profile
+        if self.bus:
+            out[f"{prefix}bus"] = self.bus
         return out
 
 

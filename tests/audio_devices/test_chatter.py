@@ -11,7 +11,7 @@ import subprocess
 import sys
 import textwrap
 
-from doctor.devices.chatter import Chatter, is_library_line
+from doctor.devices.chatter import Chatter, is_library_line, split_library_line
 
 UNDERRUN = "ALSA lib pcm.c:8570:(snd_pcm_recover) underrun occurred"
 
@@ -47,6 +47,49 @@ def test_library_lines_are_counted_and_other_lines_pass_through() -> None:
     assert r.stderr.splitlines() == ["echo: playing a 7 s test sound", "after the block"]
 
 
+def _child_bytes(body: str) -> subprocess.CompletedProcess[bytes]:
+    """As _child, but stderr as bytes: text mode would turn the progress line's \\r into \\n."""
+    src = "import json, os, sys, threading\nfrom doctor.devices.chatter import quiet_libraries\n"
+    return subprocess.run(
+        [sys.executable, "-c", src + textwrap.dedent(body)], capture_output=True, timeout=60
+    )
+
+
+def test_a_library_line_glued_onto_a_progress_line_is_counted_not_shown() -> None:
+    """LiveProgress redraws `\\r\\x1b[2Krunning: ...` with no newline; the next ALSA line
+    lands on the same line of the pipe and must still be caught, the progress kept."""
+    r = _child_bytes(
+        f"""
+        with quiet_libraries() as c:
+            sys.stderr.write("\\r\\x1b[2Krunning: echo, token"); sys.stderr.flush()
+            os.write(2, b"{UNDERRUN}\\n")
+            os.write(2, b"{UNDERRUN}\\n")
+            sys.stderr.write("\\r\\x1b[2K"); sys.stderr.flush()
+            os.write(2, b"ALSA lib pcm.c:1:(x) three\\n")
+        os.write(2, b"after the block\\n")
+        print(json.dumps(c.evidence()))
+        """
+    )
+    assert r.returncode == 0, r.stderr
+    ev = json.loads(r.stdout)
+    assert ev["library_messages"] == 3 and ev["alsa_underruns"] == 2
+    assert UNDERRUN in ev["library_message_samples"]
+    assert b"ALSA" not in r.stderr
+    assert r.stderr == b"\r\x1b[2Krunning: echo, token\r\x1b[2Kafter the block\n"
+
+
+def test_an_unended_progress_line_at_the_end_gets_no_newline_added() -> None:
+    r = _child_bytes(
+        """
+        with quiet_libraries() as c:
+            sys.stderr.write("\\r\\x1b[2Krunning: echo"); sys.stderr.flush()
+        sys.stderr.write("\\r\\x1b[2Kdone\\n")
+        """
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == b"\r\x1b[2Krunning: echo\r\x1b[2Kdone\n"
+
+
 def test_nested_and_concurrent_blocks_share_one_redirection() -> None:
     r = _child(
         f"""
@@ -79,6 +122,18 @@ def test_classifier() -> None:
     assert is_library_line("Cannot connect to server socket err = No such file or directory")
     assert not is_library_line("echo: playing a 7 s test sound on 'default'")
     assert not is_library_line("agent-doctor: ALSA lib is fine")
+    assert split_library_line("agent-doctor: ALSA lib is fine") == (
+        "agent-doctor: ALSA lib is fine",
+        "",
+    )
+    assert split_library_line("\r\x1b[2Kstep 1ALSA lib a.c:1:(f) x ") == (
+        "\r\x1b[2Kstep 1",
+        "ALSA lib a.c:1:(f) x",
+    )
+    assert split_library_line("\r\x1b[2Kchecking the ALSA mixer") == (
+        "\r\x1b[2Kchecking the ALSA mixer",
+        "",
+    )
     c = Chatter()
     c.add(UNDERRUN)
     c.add(UNDERRUN)

@@ -50,6 +50,36 @@ def test_a_hands_free_rate_behind_the_server_warns(tmp_path: Path) -> None:
     assert sr["fix"]["guide"] == "native_rate"
 
 
+@pytest.mark.parametrize(
+    "bus,wording",
+    [
+        ("usb", "a USB device set to a telephone rate"),
+        ("bluetooth", "a Bluetooth hands-free (telephone) profile"),
+    ],
+)
+def test_a_16k_source_is_named_from_its_bus(bus: str, wording: str) -> None:
+    """A USB microphone at 16 kHz is not a Bluetooth headset: the summary says what the
+    server's device.bus says (the bus is kept in evidence)."""
+    with private_pulse() as pulse:
+        pulse.load_module("module-null-sink", "sink_name=narrow", "rate=16000", "channels=1")
+        pulse.load_module(
+            "module-remap-source",
+            "master=narrow.monitor",
+            "source_name=narrow_mic",
+            f'source_properties="device.description=NarrowMic device.bus={bus}"',
+        )
+        code, report = report_of(
+            ["check", "sample-rate"], pulse.client_env(PULSE_SOURCE="narrow_mic")
+        )
+    sr = check_of(report, "sample-rate")
+    assert (sr["status"], sr["cause"], code) == ("warn", "native_rate_differs", 0), sr
+    assert sr["evidence"]["input_bus"] == bus
+    assert f"'NarrowMic' runs at 16000 Hz ({wording})" in sr["summary"], sr["summary"]
+    assert "above 8000 Hz" in sr["summary"]
+    if bus == "usb":
+        assert "Bluetooth hands-free (telephone) profile" not in sr["summary"]
+
+
 def test_jack_at_16k_only_fails_and_names_the_telephone_rate() -> None:
     with jack_dummy(16000) as jack:
         code, report = report_of(

@@ -35,6 +35,7 @@ FORBIDDEN_IMPORTS = {
     "wave",
     "aifc",
     "mmap",
+    "importlib",  # import_module("sounddevice") would hide a device import from this walk
     "doctor.devices",
     "doctor.files",
     "doctor.net",
@@ -43,7 +44,17 @@ FORBIDDEN_IMPORTS = {
     "doctor.sandbox",
 }
 # calls that open files or sockets even without an import
-FORBIDDEN_CALLS = {"open", "fromfile", "tofile", "load", "save", "savez", "loadtxt", "genfromtxt"}
+FORBIDDEN_CALLS = {
+    "__import__",
+    "open",
+    "fromfile",
+    "tofile",
+    "load",
+    "save",
+    "savez",
+    "loadtxt",
+    "genfromtxt",
+}
 FORBIDDEN_OS_ATTRS = {"open", "fdopen", "read", "write", "listdir", "scandir", "stat", "remove"}
 
 
@@ -51,14 +62,27 @@ def _modules() -> list[Path]:
     return sorted(AUDIO.rglob("*.py"))
 
 
-def _imported(tree: ast.AST) -> list[tuple[int, str]]:
+def _package(path: Path) -> str:
+    """The dotted package a module's relative imports start from."""
+    parts = list(path.relative_to(AUDIO.parent.parent).with_suffix("").parts)
+    return ".".join(parts[:-1])
+
+
+def _imported(tree: ast.AST, package: str = "") -> list[tuple[int, str]]:
+    """Every module a file imports, absolute names; `from ..files import x` is resolved
+    against `package` (the importing module's package)."""
     out = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             out += [(node.lineno, a.name) for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            out.append((node.lineno, node.module))
-            out += [(node.lineno, f"{node.module}.{a.name}") for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*up, *([node.module] if node.module else [])])
+            if node.module or node.level:
+                out.append((node.lineno, base))
+            out += [(node.lineno, f"{base}.{a.name}") for a in node.names]
     return out
 
 
@@ -71,10 +95,10 @@ def test_the_walk_sees_every_module() -> None:
     assert len(mods) >= 20 and any(m.parent.name == "echo" for m in mods)
 
 
-@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(AUDIO)))
-def test_no_io_in_audio_cores(path: Path) -> None:
-    tree = ast.parse(path.read_text(), str(path))
-    bad = [f"line {ln}: import {name}" for ln, name in _imported(tree) if _forbidden(name)]
+def _violations(tree: ast.AST, package: str) -> list[str]:
+    """Forbidden imports and I/O calls in one module's syntax tree."""
+    imported = _imported(tree, package)
+    bad = [f"line {ln}: import {name}" for ln, name in imported if _forbidden(name)]
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
@@ -87,6 +111,12 @@ def test_no_io_in_audio_cores(path: Path) -> None:
                 bad.append(f"line {node.lineno}: os.{f.attr}(...)")
             elif owner in ("np", "numpy") and f.attr in FORBIDDEN_CALLS:
                 bad.append(f"line {node.lineno}: np.{f.attr}(...)")
+    return bad
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(AUDIO)))
+def test_no_io_in_audio_cores(path: Path) -> None:
+    bad = _violations(ast.parse(path.read_text(), str(path)), _package(path))
     assert not bad, f"{path.relative_to(AUDIO.parent.parent)} does I/O: " + "; ".join(bad)
 
 
@@ -101,3 +131,33 @@ def test_the_walker_catches_a_lazy_device_import() -> None:
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
     ]
     assert calls == ["open"]
+
+
+@pytest.mark.parametrize(
+    "src,package",
+    [
+        ("from ...devices import portaudio\n", "doctor.audio.format"),
+        ("from ..files.sources import open_chunks\n", "doctor.audio"),
+        ("def f():\n    from ... import files\n", "doctor.audio.echo"),
+        ("import importlib\nimportlib.import_module('sounddevice')\n", "doctor.audio"),
+        ("from importlib import import_module\n", "doctor.audio.rate"),
+        ("__import__('sounddevice')\n", "doctor.audio"),
+    ],
+)
+def test_the_walker_catches_relative_and_dynamic_imports(src: str, package: str) -> None:
+    """Relative imports resolve against the module's package (to doctor.devices or
+    doctor.files here); importlib and __import__ are refused outright."""
+    assert _violations(ast.parse(src), package)
+
+
+def test_relative_imports_resolve_from_the_modules_package() -> None:
+    init = AUDIO / "format" / "__init__.py"
+    mod = AUDIO / "format" / "analyze.py"
+    assert _package(mod) == _package(init) == "doctor.audio.format"
+    tree = ast.parse("from .levels import x\nfrom ..rate import estimate\n")
+    assert [n for _, n in _imported(tree, "doctor.audio.format")] == [
+        "doctor.audio.format.levels",
+        "doctor.audio.format.levels.x",
+        "doctor.audio.rate",
+        "doctor.audio.rate.estimate",
+    ]

@@ -135,6 +135,33 @@ def test_empty_stdin_is_the_same_report() -> None:
     assert json.loads(r.stdout)["validation"]["findings"][0]["code"] == "empty"
 
 
+def test_empty_input_points_to_the_empty_entry_not_the_microphone(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    """No bytes is a capture/write problem: the audio_empty entry, never audio_level's
+    microphone permission steps; in validate-audio, a one-message input and audio-format."""
+    message = tmp_path / "message.json"
+    message.write_text('{"type": "input.audio", "audio": ""}')
+    for path in (files["empty"], message):
+        j = run_cli("validate-audio", str(path), "--json")
+        report = assert_valid_report(json.loads(j.stdout))
+        findings = report["validation"]["findings"]
+        assert [(f["code"], f["fix"]["guide"]) for f in findings] == [("empty", "audio_empty")]
+        t = run_cli("validate-audio", str(path), "--no-color")
+        assert "The audio is empty" in t.stdout and "macOS" not in t.stdout
+    r = run_cli("check", "audio-format", "--audio", str(files["empty"]), "--json")
+    check = assert_valid_report(json.loads(r.stdout))["checks"][0]
+    assert (check["cause"], check["fix"]["guide"]) == ("empty", "audio_empty")
+
+
+def test_fix_on_an_empty_file_says_it_is_empty(files: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "fixed.raw"
+    r = run_cli("validate-audio", str(files["empty"]), "--fix", str(out))
+    assert r.returncode == 1
+    assert "refused" in r.stderr and "empty" in r.stderr and "uncertain" not in r.stderr
+    assert not out.exists()
+
+
 def test_fix_converts_and_the_result_is_valid(files: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "fixed.raw"
     r = run_cli("validate-audio", str(files["wav48"]), "--fix", str(out))

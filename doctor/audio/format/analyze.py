@@ -161,12 +161,14 @@ class PcmStage:
         if not self.decided:
             if not self.head:
                 if not self.lay.undecodable:
-                    self.v.add(
-                        "empty",
-                        ERROR,
-                        "no audio bytes at all",
-                        detail="the input holds no audio bytes",
-                    )
+                    if "empty" not in self.v.codes():  # an empty `audio` already said so
+                        self.v.add(
+                            "empty",
+                            ERROR,
+                            "no audio bytes at all",
+                            detail="the input holds no audio bytes",
+                        )
+                    self.v.refuse_reason = "the input is empty: there is no audio to convert"
                 return
             self._decide()
             chunk, self.head = bytes(self.head), bytearray()

@@ -15,7 +15,7 @@ SEVERITY_ORDER = {ERROR: 0, WARNING: 1, INFO: 2}
 
 # code -> guide entry that holds its fix
 GUIDE_FOR: dict[str, str] = {
-    "empty": "audio_level",
+    "empty": "audio_empty",
     "container_wav": "audio_container",
     "container_other": "audio_container",
     "not_base64": "audio_base64",
