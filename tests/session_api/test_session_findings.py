@@ -81,8 +81,9 @@ def test_a_client_that_feeds_the_agent_back_shows_an_echo_loop(sandbox_factory: 
     assert set(echo["evidence"]["signals"]) == {"audio", "transcript", "interruptions"}
     audio = echo["evidence"]["audio"]
     # the client's echo path: 120 ms of its own, plus a 20 ms tick and the network (and
-    # the scheduling of a loaded machine)
-    assert 120 <= audio["delay_ms"] <= 600
+    # the scheduling of a loaded machine); the recording places chunks by arrival, so the
+    # measured delay can read a fraction of a tick short (119.75 ms seen in CI)
+    assert 100 <= audio["delay_ms"] <= 600
     assert found["session-interruptions"]["cause"] == "self_interruptions"
     assert report["exit_code"] == 1
 
