@@ -11,7 +11,7 @@ import socket
 import urllib.parse
 from collections.abc import Callable, Iterator
 
-from watchparts import App, chunked, one, pcm16, problems, run, speech, start_watch
+from watchparts import App, chunked, one, pcm16, problems, raw_tcp, run, speech, start_watch
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from doctor.sandbox.threaded import ThreadedSandbox
@@ -19,20 +19,6 @@ from doctor.sandbox.threaded import ThreadedSandbox
 
 def port_of(url: str) -> int:
     return int(urllib.parse.urlsplit(url).port or 0)
-
-
-async def raw_tcp(port: int, data: bytes, read: bool = True) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(data)
-    await writer.drain()
-    answer = b""
-    if read:
-        with contextlib.suppress(asyncio.TimeoutError, ConnectionError):
-            answer = await asyncio.wait_for(reader.read(4096), 5)
-    writer.close()
-    with contextlib.suppress(ConnectionError):
-        await writer.wait_closed()
-    return answer
 
 
 def test_a_bad_client_costs_only_itself(sandbox: ThreadedSandbox) -> None:

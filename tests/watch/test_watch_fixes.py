@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from watchparts import App, start_watch
+from watchparts import App, raw_tcp, start_watch
 from websockets.exceptions import InvalidStatus
 
 from doctor.capture.format import ConnEvent, Frame, Header
@@ -30,20 +29,6 @@ T = TypeVar("T")
 
 def run(coro: Awaitable[T], timeout: float = 60) -> T:
     return asyncio.run(asyncio.wait_for(coro, timeout))  # type: ignore[arg-type]
-
-
-async def raw_tcp(port: int, data: bytes, read: bool = True) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(data)
-    await writer.drain()
-    answer = b""
-    if read:
-        with contextlib.suppress(asyncio.TimeoutError, ConnectionError):
-            answer = await asyncio.wait_for(reader.read(4096), 10)
-    writer.close()
-    with contextlib.suppress(ConnectionError):
-        await writer.wait_closed()
-    return answer
 
 
 async def with_relay(

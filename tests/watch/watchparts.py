@@ -315,3 +315,18 @@ def relay_evidence(check: dict[str, Any]) -> dict[str, Any]:
     added to the session analysis's result for the same problem."""
     ev = check["evidence"]
     return dict(ev.get("relay") or ev) | {"session_id": ev.get("session_id")}
+
+
+async def raw_tcp(port: int, data: bytes, read: bool = True) -> bytes:
+    """Send raw bytes to the relay (a client that is not a WebSocket) and read its answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    await writer.drain()
+    answer = b""
+    if read:
+        with contextlib.suppress(asyncio.TimeoutError, ConnectionError):
+            answer = await asyncio.wait_for(reader.read(4096), 10)
+    writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
+    return answer
