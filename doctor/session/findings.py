@@ -705,6 +705,14 @@ def protocol_result(seg: Segment) -> Result | None:
     )
 
 
+def _app_audio_problem(content: Result, evidence: dict[str, Any]) -> Result:
+    """The validate-audio core's own finding on the app's audio, as a session result."""
+    assert content.cause is not None and content.fix is not None
+    return problem(
+        content.status, content.cause, "The app's audio: " + content.summary, evidence, content.fix
+    )
+
+
 def audio_result(seg: Segment, ex: Extras) -> Result | None:
     a = seg.audio
     if a.chunks == 0:
@@ -749,14 +757,7 @@ def audio_result(seg: Segment, ex: Extras) -> Result | None:
         )
     content = ex.audio_result
     if content is not None and content.status is Status.FAIL:
-        assert content.cause is not None and content.fix is not None
-        return problem(
-            content.status,
-            content.cause,
-            "The app's audio: " + content.summary,
-            evidence,
-            content.fix,
-        )
+        return _app_audio_problem(content, evidence)
     if a.before_ready:  # before a content warning: the ordering bug is the app's to fix first
         also = (
             f"; also, the app's audio: {content.summary}"
@@ -771,14 +772,7 @@ def audio_result(seg: Segment, ex: Extras) -> Result | None:
             guide.fix("audio_before_ready"),
         )
     if content is not None and content.status is Status.WARN:
-        assert content.cause is not None and content.fix is not None
-        return problem(
-            content.status,
-            content.cause,
-            "The app's audio: " + content.summary,
-            evidence,
-            content.fix,
-        )
+        return _app_audio_problem(content, evidence)
     if a.bytes == 0:
         return passed(f"{a.chunks} input.audio messages; the log redacts their audio", evidence)
     if a.max_ahead_s > BURST_AHEAD_S:
