@@ -235,6 +235,22 @@ WRONG_CLOCK_EMULATION = """(() => {
 })();"""
 
 
+SLOW_RESUME_EMULATION = """(() => {  // a cold audio server: resume() settles after 2.5 s
+  const resume = AudioContext.prototype.resume;
+  AudioContext.prototype.resume = function () {
+    return new Promise((r) => setTimeout(r, 2500)).then(() => resume.call(this));
+  };
+})();"""
+
+BLOCKED_RESUME_EMULATION = """(() => {  // autoplay blocked: resume() never settles
+  AudioContext.prototype.resume = function () { return new Promise(() => {}); };
+  const Native = window.AudioContext;
+  window.AudioContext = class extends Native {
+    constructor(options) { super(options); this.suspend(); }
+  };
+})();"""
+
+
 def _emulated(script: str, sandbox: Any) -> dict[str, dict[str, Any]]:
     env = cli_env({"ASSEMBLYAI_API_KEY": sandbox.api_key})
     launch = functools.partial(chromium, args=FAKE_MEDIA, init_script=script)
@@ -290,3 +306,22 @@ def test_chromium_download_report_when_the_cli_is_gone(plain_sandbox: Callable[.
         assert "error" in done
         assert driver.evaluate("document.getElementById('download').hidden") is False
         assert "Download report" in driver.evaluate("document.getElementById('status').textContent")
+
+
+def test_emulated_slow_resume_is_waited_for_not_called_blocked(
+    plain_sandbox: Callable[..., Any],
+) -> None:
+    """Firefox ESR on a fresh PulseAudio took over 1.5 s to resume in CI: slow is not blocked."""
+    checks = _emulated(SLOW_RESUME_EMULATION, plain_sandbox())
+    autoplay = checks["browser-autoplay"]
+    assert autoplay["status"] == "pass", autoplay["summary"]
+    assert autoplay["evidence"]["contexts"][0]["resume_ms"] >= 2500
+
+
+def test_emulated_resume_that_never_settles_fails_autoplay(
+    plain_sandbox: Callable[..., Any],
+) -> None:
+    checks = _emulated(BLOCKED_RESUME_EMULATION, plain_sandbox())
+    autoplay = checks["browser-autoplay"]
+    assert (autoplay["status"], autoplay["cause"]) == ("fail", "audio_context_suspended")
+    assert "waited 8000 ms" in autoplay["summary"]
