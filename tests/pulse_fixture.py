@@ -213,19 +213,29 @@ def write_tone_wav(
     return path
 
 
+def write_noise_wav(
+    path: Path, seconds: float = 30.0, rate_hz: int = 48000, rms: float = 0.03, seed: int = 7
+) -> Path:
+    """Room-like noise (white, tilted down by a one-pole low-pass): unlike a tone, a block
+    the audio thread drops under CPU starvation leaves no click for the echo probe to match."""
+    import numpy as np
+    from scipy.signal import lfilter
+
+    x = np.random.default_rng(seed).standard_normal(int(seconds * rate_hz))
+    x = lfilter([1.0], [1.0, -0.9], x)
+    pcm = (x * (rms * 32767 / np.sqrt(np.mean(x * x)))).clip(-32767, 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate_hz)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
 @contextlib.contextmanager
-def tone_into(
-    server: PulseServer,
-    sink: str = SINK,
-    freq_hz: float = 1000.0,
-    amplitude: float = 0.5,
-    seconds: float = 60.0,
-) -> Iterator[subprocess.Popen[Any]]:
-    """`paplay` a tone into `sink` until the block ends; returns once the sink is RUNNING."""
+def play_into(server: PulseServer, wav: Path, sink: str = SINK) -> Iterator[subprocess.Popen[Any]]:
+    """`paplay` `wav` into `sink` until the block ends; returns once the sink is RUNNING."""
     need_tool("paplay")
-    wav = write_tone_wav(
-        server.directory / f"tone-{uuid.uuid4().hex[:6]}.wav", freq_hz, seconds, amplitude=amplitude
-    )
     proc = subprocess.Popen(
         ["paplay", f"--device={sink}", str(wav)],
         env=server.env,
@@ -238,6 +248,22 @@ def tone_into(
     finally:
         stop_process(proc)
         wav.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def tone_into(
+    server: PulseServer,
+    sink: str = SINK,
+    freq_hz: float = 1000.0,
+    amplitude: float = 0.5,
+    seconds: float = 60.0,
+) -> Iterator[subprocess.Popen[Any]]:
+    """`paplay` a tone into `sink` until the block ends; returns once the sink is RUNNING."""
+    wav = write_tone_wav(
+        server.directory / f"tone-{uuid.uuid4().hex[:6]}.wav", freq_hz, seconds, amplitude=amplitude
+    )
+    with play_into(server, wav, sink) as proc:
+        yield proc
 
 
 @dataclass

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from pulse_fixture import PulseServer, private_pulse, tone_into
+from pulse_fixture import PulseServer, play_into, private_pulse, write_noise_wav
 
 ROOM_SINK = "room"
 ROOM_MIC = "room_mic"
@@ -22,7 +22,7 @@ class PulseSetup:
 
 @pytest.fixture(scope="module")
 def room_pulse() -> Iterator[PulseSetup]:
-    """A clean setup: the microphone hears a quiet room tone, not the speaker (`probe`)."""
+    """A clean setup: the microphone hears quiet room noise, not the speaker (`probe`)."""
     with private_pulse() as pa:
         pa.load_module("module-null-sink", f"sink_name={ROOM_SINK}", "rate=48000", "channels=1")
         pa.load_module(
@@ -31,7 +31,8 @@ def room_pulse() -> Iterator[PulseSetup]:
         # Chromium opens the server's default source, not $PULSE_SOURCE
         pa.pactl("set-default-source", ROOM_MIC)
         pa.pactl("set-default-sink", "probe")
-        with tone_into(pa, sink=ROOM_SINK, freq_hz=300.0, amplitude=0.05, seconds=600):
+        noise = write_noise_wav(pa.directory / "room.wav", seconds=600, rms=0.03)
+        with play_into(pa, noise, sink=ROOM_SINK):
             yield PulseSetup(pa, pa.client_env(PULSE_SOURCE=ROOM_MIC))
 
 
