@@ -52,6 +52,7 @@ class Extras:
     echo: dict[str, Any] | None = None  # evidence of the recording's echo measurement
     audio_result: Result | None = None  # the validate-audio core on the app's audio
     lacks_sent: bool = False
+    lacks_end: bool = False  # the log would not show a sent session.end
     notes: list[str] = field(default_factory=list)
 
 
@@ -620,11 +621,11 @@ def billing_result(seg: Segment, ex: Extras) -> Result | None:
     by_service = service_closed(seg) if seg.ended_event is None else None
     if by_service is not None:
         return passed(f"Not the app's close: {by_service}", _ev(seg))
-    if ex.lacks_sent:
+    if ex.lacks_sent or ex.lacks_end:
         if seg.ended_event is not None:
             return passed(
-                "session.ended arrived (the log keeps no sent messages; that suggests the app "
-                "sent session.end)",
+                "session.ended arrived (the log does not show what the app sent; that suggests "
+                "the app sent session.end)",
                 _ev(seg),
             )
         if not seg.ended:
@@ -900,6 +901,7 @@ def silent_replies_result(seg: Segment) -> Result | None:
         for r in seg.replies
         if r.status == "completed"
         and not r.tool_calls
+        and not r.text_unknown
         and not (r.spoken or "").strip()
         and not r.deltas
         and r.audible_t is None

@@ -63,6 +63,7 @@ class Reply:
     last_word_end_ms: int | None = None  # the deltas' largest end_ms (from the audible start)
     estimated_audible_t: float | None = None  # transcript.agent time minus that (§6.3)
     trigger: str | None = None
+    text_unknown: bool = False  # the log never keeps this reply's words (a harness report)
 
     @property
     def spoken(self) -> str:
@@ -413,6 +414,7 @@ class Collector:
         if ev.type == "reply.started":
             r.started_t = r.started_t if r.started_t is not None else t
             r.audible_known = r.audible_known or p.get("_audible_known") is True
+            r.text_unknown = r.text_unknown or p.get("_text_unknown") is True
             self._playing = r
             return
         if ev.type == "transcript.agent.delta":

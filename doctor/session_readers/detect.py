@@ -16,6 +16,7 @@ from typing import Any
 
 from doctor.session.analyzer import SessionAnalyzer, SessionFindings, Source
 from doctor.session.events import Event
+from doctor.session.harness import harness_sessions, is_harness_report
 from doctor.session.recording import RecordingSummary, align
 from doctor.session.timeline import agent_spans, timeline_events
 from doctor.session_readers.applog import is_session_type, looks_like_protocol, to_event
@@ -52,7 +53,9 @@ def _sniff(path: str) -> tuple[str, bytes]:
             return "document", head
         if isinstance(obj, dict) and obj.get("capture") == "agent-doctor":
             return "capture", head
-        if isinstance(obj, dict) and ("turns" in obj or "channel_layout" in obj):
+        if isinstance(obj, dict) and (
+            "turns" in obj or "channel_layout" in obj or is_harness_report(obj)
+        ):
             return "document", head
         return "jsonl", head
     printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in head[:2048])
@@ -286,6 +289,36 @@ def analyze_artifacts(
     return found
 
 
+def analyze_harness(doc: dict[str, Any], path: str, note: Note) -> list[SessionFindings]:
+    """Every session of an app's test-harness report (§7.3 (a)): client-clock events, and
+    the checks such a report cannot show named as not judged."""
+    found: list[SessionFindings] = []
+    sessions = harness_sessions(doc)
+    for hs in sessions:
+        shape = f"harness report ({hs.variant})"
+        analyzer = SessionAnalyzer(
+            Source(
+                shape=shape,
+                path=path,
+                sent_logged=True,
+                end_logged=False,
+                cannot_judge=hs.cannot_judge,
+            )
+        )
+        for ev in hs.events:
+            analyzer.feed(ev)
+        for line in hs.notes:
+            analyzer.note(f"{path}: {hs.session_id or 'a session'}: {line}")
+        found += analyzer.finish()
+    n = len(sessions)
+    note(
+        f"{path}: harness report ({sessions[0].variant if sessions else 'empty'}), "
+        f"{n} session{'' if n == 1 else 's'}; no audio or close codes: the latency to audible "
+        "speech and the app's audio are not judged"
+    )
+    return found
+
+
 Roles = dict[str, str]
 
 
@@ -311,7 +344,9 @@ def _classify_folder(path: str, note: Note) -> tuple[list[tuple[str, Roles]], li
             roles.setdefault("recording", full)
         elif kind == "document":
             doc = _load_document(full, note)
-            if doc is not None and "turns" in doc:
+            if doc is not None and is_harness_report(doc):
+                others.append(full)
+            elif doc is not None and "turns" in doc:
                 roles.setdefault("timeline", full)
             elif doc is not None and "channel_layout" in doc:
                 roles.setdefault("metadata", full)
@@ -402,6 +437,8 @@ def analyze_path(
             return _run_log(path, "jsonl", note, progress)
         if doc is None:
             return []
+        if is_harness_report(doc):
+            return analyze_harness(doc, path, note)
         if "turns" in doc:
             note(f"{path}: vendor timeline")
             return analyze_artifacts(doc, None, None, path, note)
