@@ -82,7 +82,7 @@ class SessionFindings:
 def _iso(t: float | None) -> str | None:
     from datetime import datetime, timezone
 
-    if t is None:
+    if t is None or t < 1e8:  # a clock relative to the app's start (offsets only)
         return None
     try:
         dt = datetime.fromtimestamp(t, timezone.utc)

@@ -25,7 +25,9 @@ from doctor.session.events import (
 NESTED_KEYS = ("event", "message", "msg", "data", "payload")
 TIME_KEYS = ("received_at", "at", "sent_at", "logged_at", "ts", "time", "t")
 DIRECTION_KEYS = ("direction", "dir", "from", "source", "side")
-WRAPPER_KEYS = frozenset(TIME_KEYS + DIRECTION_KEYS + ("offset", "conn", "connection"))
+OFFSET_KEY = "_offset_t"
+"""Where doctor.session_readers.offsets puts a receive time derived from a Go `offset`."""
+WRAPPER_KEYS = frozenset(TIME_KEYS + DIRECTION_KEYS + ("offset", "conn", "connection", OFFSET_KEY))
 SENT = frozenset(
     {"sent", "send", "out", "outgoing", "outbound", "tx", "app", "client", "c2s", "up"}
 )
@@ -82,12 +84,14 @@ def direction_of(wrapper: dict[str, Any], msg_type: str) -> str:
 
 
 def recv_time(wrapper: dict[str, Any]) -> float | None:
+    """The logger's receive time; else the one derived from its `offset` (offsets.py)."""
     for key in TIME_KEYS:
         if key in wrapper:
             t = parse_time(wrapper[key])
             if t is not None:
                 return t
-    return None
+    t = wrapper.get(OFFSET_KEY)
+    return float(t) if isinstance(t, float) else None
 
 
 CLOSE_TYPES = frozenset(

@@ -22,6 +22,7 @@ from doctor.session.timeline import agent_spans, timeline_events
 from doctor.session_readers.applog import is_session_type, looks_like_protocol, to_event
 from doctor.session_readers.capture import capture_events
 from doctor.session_readers.jsonstream import Note, array_elements, json_lines
+from doctor.session_readers.offsets import parse_go_duration, with_offsets
 from doctor.session_readers.recording import read_recording
 
 SNIFF_BYTES = 8192
@@ -96,7 +97,7 @@ def _log_events(values: Iterator[tuple[int, Any]], c: _Counter, note: Note) -> I
     (unknown_message): whatever the app marked as sent, and dotted lower-case types once the
     log has shown it is a session log (until then they wait, so other logs stay skipped)."""
     waiting: list[Event] = []
-    for line, obj in _flatten(values) if c.lines else values:
+    for line, obj in with_offsets(_flatten(values) if c.lines else values, note):
         c.entries += 1
         ev = to_event(obj, line)
         known = ev is not None and is_session_type(ev.type)
@@ -147,8 +148,13 @@ def _describe_log(kind: str, sample: list[dict[str, Any]]) -> str:
     )
     dkey = next((k for k in ("direction", "dir", "from", "source", "side") if k in first), None)
     parts = [f"event under '{nested}'" if nested else "events inline"]
-    parts.append(f"receive time '{tkey}'" if tkey else "no receive time")
-    if "offset" in first:
+    if tkey:
+        parts.append(f"receive time '{tkey}'")
+    elif parse_go_duration(first.get("offset")) is not None:
+        parts.append("receive time from 'offset' (Go duration)")
+    else:
+        parts.append("no receive time")
+    if tkey and "offset" in first:
         parts.append("offset")
     parts.append(f"direction '{dkey}'" if dkey else "no direction marker")
     return f"{kind} ({', '.join(parts)})"
