@@ -15,7 +15,7 @@ from doctor import guide
 from doctor.audio.format.inputs import CHUNK_MS_HIGH, CHUNK_MS_LOW
 from doctor.result import Result, Status, passed, problem, skipped
 from doctor.session.state import Reply, Segment
-from doctor.session.words import repeats
+from doctor.session.words import join_deltas, repeats
 
 EARLY_CUT_S = 2.0
 """An echo barges in as soon as the agent's voice comes back: within ~1-2 s of the start."""
@@ -81,7 +81,7 @@ def recent_agent_text(seg: Segment, r: Reply) -> str:
         if other is r:  # only what was heard: deltas hold words never spoken (§6.2)
             texts.append(r.spoken)
         elif end is not None and r.cut_t is not None and 0 <= r.cut_t - end < ECHO_LOOKBACK_S:
-            texts.append(other.spoken or " ".join(other.deltas))
+            texts.append(other.spoken or join_deltas(other.deltas))
     return " ".join(texts)
 
 
@@ -164,7 +164,7 @@ def transcript_repeats(seg: Segment, rows: list[dict[str, Any]]) -> list[dict[st
             if start is None or start > u.started_t:
                 continue
             if end is None or u.started_t - end <= ECHO_TAIL_S:
-                heard.append(r.spoken or " ".join(r.deltas))
+                heard.append(r.spoken or join_deltas(r.deltas))
         agent = " ".join(heard)
         if heard and repeats(u.text, agent):
             out.append(

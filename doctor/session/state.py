@@ -27,6 +27,7 @@ from doctor.session.events import (
     Event,
 )
 from doctor.session.secrets import scrub, secrets_in
+from doctor.session.words import join_deltas
 
 AUDIBLE_DBFS = -50.0
 """A reply chunk louder than this is audible (field-facts §16); replies open with silence."""
@@ -67,7 +68,7 @@ class Reply:
 
     @property
     def spoken(self) -> str:
-        return self.text if self.text is not None else "".join(self.deltas)
+        return self.text if self.text is not None else join_deltas(self.deltas)
 
 
 @dataclass

@@ -266,6 +266,12 @@ def analyze_artifacts(
         if x is not None
     ]
     shape = "vendor artifacts (" + ", ".join(have) + ")"
+    dropped = metadata.get("dropped_chunks") if metadata else None
+    if isinstance(dropped, int) and not isinstance(dropped, bool) and dropped > 0:
+        note(
+            f"{path}: the recording lost {dropped} upload chunk(s) (metadata dropped_chunks): "
+            "its gaps are the upload's, not the call's"
+        )
     analyzer = SessionAnalyzer(
         Source(shape=shape, path=path, vendor_artifacts=True, sent_logged=timeline is not None)
     )
