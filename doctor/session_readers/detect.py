@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from doctor.session.analyzer import SessionAnalyzer, SessionFindings, Source
+from doctor.session.app_artifact import artifact_session, is_app_artifact
 from doctor.session.events import Event
 from doctor.session.harness import harness_sessions, is_harness_report
 from doctor.session.recording import RecordingSummary, align
@@ -55,7 +56,10 @@ def _sniff(path: str) -> tuple[str, bytes]:
         if isinstance(obj, dict) and obj.get("capture") == "agent-doctor":
             return "capture", head
         if isinstance(obj, dict) and (
-            "turns" in obj or "channel_layout" in obj or is_harness_report(obj)
+            "turns" in obj
+            or "channel_layout" in obj
+            or is_harness_report(obj)
+            or is_app_artifact(obj)
         ):
             return "document", head
         return "jsonl", head
@@ -331,6 +335,30 @@ def analyze_harness(doc: dict[str, Any], path: str, note: Note) -> list[SessionF
     return found
 
 
+def analyze_app_artifact(doc: dict[str, Any], path: str, note: Note) -> list[SessionFindings]:
+    """An app's own session artifact (§7.3 (b)): its turn events on the app's clock."""
+    art = artifact_session(doc)
+    shape = "app session artifact"
+    analyzer = SessionAnalyzer(
+        Source(
+            shape=shape,
+            path=path,
+            sent_logged=True,
+            end_logged=False,
+            cannot_judge=art.cannot_judge,
+        )
+    )
+    for ev in art.events:
+        analyzer.feed(ev)
+    for line in art.notes:
+        analyzer.note(f"{path}: {line}")
+    note(
+        f"{path}: {shape}, {len(art.events)} events; no audio, errors or vendor session id: "
+        "latency, the app's audio, errors and billing are not judged"
+    )
+    return analyzer.finish()
+
+
 Roles = dict[str, str]
 
 
@@ -356,7 +384,7 @@ def _classify_folder(path: str, note: Note) -> tuple[list[tuple[str, Roles]], li
             roles.setdefault("recording", full)
         elif kind == "document":
             doc = _load_document(full, note)
-            if doc is not None and is_harness_report(doc):
+            if doc is not None and (is_harness_report(doc) or is_app_artifact(doc)):
                 others.append(full)
             elif doc is not None and "turns" in doc:
                 roles.setdefault("timeline", full)
@@ -451,6 +479,8 @@ def analyze_path(
             return []
         if is_harness_report(doc):
             return analyze_harness(doc, path, note)
+        if is_app_artifact(doc):
+            return analyze_app_artifact(doc, path, note)
         if "turns" in doc:
             note(f"{path}: vendor timeline")
             return analyze_artifacts(doc, None, None, path, note)
