@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from fractions import Fraction
 from typing import Any
 
 from doctor.session.events import server_time
-from doctor.session_readers.applog import OFFSET_KEY, direction_of, recv_time, split
+from doctor.session_readers.applog import OFFSET_KEY, TIME_KEYS, direction_of, recv_time, split
 from doctor.session_readers.jsonstream import Note
 
 _NS = {
@@ -48,7 +47,7 @@ def parse_go_duration(text: object) -> float | None:
         return 0.0
     if not s:
         return None
-    total = Fraction(0)
+    ns = 0
     pos = 0
     while pos < len(s):
         m = _PART.match(s, pos)
@@ -60,12 +59,12 @@ def parse_go_duration(text: object) -> float | None:
         scale = _NS.get(unit)
         if scale is None:
             return None
-        value = Fraction(int(whole or "0"))
-        if frac:
-            value += Fraction(int(frac), 10 ** len(frac))
-        total += value * scale
+        ns += int(whole or "0") * scale
+        if frac:  # Go truncates each component below a nanosecond
+            ns += int(frac[:30]) * scale // 10 ** len(frac[:30])
+        if ns > _MAX_NS:
+            return None
         pos = m.end()
-    ns = int(total)  # Go truncates below a nanosecond
     if ns > _MAX_NS:
         return None
     return sign * ns / 1e9
@@ -117,7 +116,13 @@ class OffsetClock:
 
     def feed(self, line: int, obj: Any) -> Iterator[tuple[int, Any]]:
         """This entry (and any held before it), each with its receive time when derivable."""
-        off = parse_go_duration(obj.get("offset")) if isinstance(obj, dict) else None
+        if not isinstance(obj, dict) or "offset" not in obj:
+            off = None
+        elif self.how == "at" and not self.held and any(obj.get(k) for k in TIME_KEYS):
+            yield line, obj  # the common case (§7.1): `at` on every entry, anchor known
+            return
+        else:
+            off = parse_go_duration(obj.get("offset"))
         if off is None:
             if self.held:  # an entry without offset: keep the file's order
                 yield from self.flush()
@@ -157,5 +162,12 @@ def with_offsets(
     """The log's entries, those with an `offset` and no receive time given one."""
     clock = OffsetClock(note)
     for line, obj in values:
+        if not clock.held and (
+            not isinstance(obj, dict)
+            or "offset" not in obj
+            or (clock.how == "at" and (obj.get("at") or any(obj.get(k) for k in TIME_KEYS)))
+        ):
+            yield line, obj  # nothing to derive (the common case): no generator per entry
+            continue
         yield from clock.feed(line, obj)
     yield from clock.flush()
