@@ -189,9 +189,9 @@ def _session(obj: dict[str, Any], variant: str, cut: dict[str, Any] | None) -> H
             )
     else:
         cannot["session-errors"] = "the report keeps no server errors or close codes"
-    url = obj.get("url")
-    if isinstance(url, str) and url:
-        head.append(meta(META_OPEN, first, url=url.split("?", 1)[0]))
+    url = _endpoint(obj.get("url"))
+    if url:
+        head.append(meta(META_OPEN, first, url=url))
     head.append(_svc("session.ready", first, session_id=sid))
     audio = obj.get("audio")
     sent = audio.get("chunksSent") if isinstance(audio, dict) else None
@@ -272,6 +272,21 @@ def _call_events(call: dict[str, Any], not_before: float | None) -> list[Event]:
             )
         )
     return out
+
+
+def _endpoint(url: object) -> str | None:
+    """The URL without what can carry a credential (a `?token=` query, `user:pass@`)."""
+    if not isinstance(url, str) or not url:
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return None
+    return f"{parts.scheme}://{host}{port}{parts.path}" if host else None
 
 
 def _notes(obj: dict[str, Any]) -> list[str]:

@@ -124,7 +124,10 @@ URL_KEYS = ("url", "ws_url", "endpoint", "host")
 def connection_event(obj: dict[str, Any], line: int) -> Event | None:
     """An app's own line about its socket: `{"type": "close", "code", "reason"}` or
     `{"type": "open", "url"}` (or `close_code`/`close_reason`, `region` keys)."""
-    kind = str(obj.get("type") or obj.get("event") or "").lower()
+    raw = obj.get("type") or obj.get("event")
+    kind = raw.lower() if isinstance(raw, str) else ""  # a nested event is not a kind
+    if kind not in CLOSE_TYPES and kind not in OPEN_TYPES and "close_code" not in obj:
+        return None  # most lines: no time parsed twice
     t = recv_time(obj)
     if kind in CLOSE_TYPES or "close_code" in obj:
         code = obj.get("close_code", obj.get("code"))

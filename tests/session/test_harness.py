@@ -148,6 +148,18 @@ def test_cli_on_a_report_never_prints_the_token_of_its_url(tmp_path: Path) -> No
     assert any("counts 380 audio chunks sent" in c["summary"] for c in audio)
 
 
+def test_credentials_in_the_url_stay_out_of_the_findings(tmp_path: Path) -> None:
+    doc = json.loads(SESSION_END.read_text())
+    doc["results"][0]["url"] = "wss://user:pw_SECRET@agents.assemblyai.com:443/v1/ws?token=tok_X"
+    doc["results"][1]["url"] = "wss://[broken"
+    p = tmp_path / "r.json"
+    p.write_text(json.dumps(doc, indent=2) + "\n")
+    found, notes = run(p)
+    text = json.dumps([r.to_dict() for f in found for r in f.results]) + json.dumps(notes)
+    assert "pw_SECRET" not in text and "tok_X" not in text
+    assert found[0].segment.endpoint == "wss://agents.assemblyai.com:443/v1/ws"
+
+
 def test_a_folder_with_a_report_and_a_timeline_reads_both_apart(tmp_path: Path) -> None:
     folder = A.write_folder(tmp_path / "s", A.normal_timeline(), None)
     shutil.copy(BARGE_IN, folder / "report.json")
