@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from doctor.capture.format import ConnEvent, Frame
-from doctor.result import Result
+from doctor.result import Result, Status, skipped
 from doctor.session.convert import from_capture
 from doctor.session.events import Event
 from doctor.session.findings import RESUME_CODES, Extras, judge
@@ -43,6 +43,10 @@ class Source:
     region: str | None = None
     vendor_artifacts: bool = False
     sent_logged: bool | None = None  # None: decide from the events
+    end_logged: bool = True  # a sent session.end would be in the log (not so in a harness report)
+    cannot_judge: dict[str, str] = field(default_factory=dict)
+    """Check id -> why this input cannot show it: reported as not judged, unless the check
+    found a problem anyway."""
 
 
 @dataclass
@@ -78,7 +82,7 @@ class SessionFindings:
 def _iso(t: float | None) -> str | None:
     from datetime import datetime, timezone
 
-    if t is None:
+    if t is None or t < 1e8:  # a clock relative to the app's start (offsets only)
         return None
     try:
         dt = datetime.fromtimestamp(t, timezone.utc)
@@ -278,9 +282,10 @@ class SessionAnalyzer:
                 echo=self.echo,
                 audio_result=audio.result(),
                 lacks_sent=lacks_sent,
+                lacks_end=not self.source.end_logged,
             )
             fresh, retried = _after_resume(segs, seg)
-            results = judge(seg, ex, fresh, retried)
+            results = not_judged(judge(seg, ex, fresh, retried), seg, self.source.cannot_judge)
             out.append(
                 SessionFindings(
                     seg.session_id or seg.resume_of,
@@ -291,6 +296,34 @@ class SessionAnalyzer:
                 )
             )
         return out
+
+
+def not_judged(results: list[Result], seg: Segment, why: dict[str, str]) -> list[Result]:
+    """Checks the input cannot show become skips that say why; a problem found stays."""
+    from doctor.session.findings import TITLES
+
+    if not why:
+        return results
+    out = []
+    for r in results:
+        reason = why.get(r.id)
+        if reason is not None and r.status in (Status.PASS, Status.SKIP):
+            r = _not_judged(r.id, reason, r.evidence)
+        out.append(r)
+    have = {r.id for r in results}
+    out += [
+        _not_judged(i, why[i], {"session_id": seg.session_id})
+        for i in TITLES
+        if i in why and i not in have
+    ]
+    return out
+
+
+def _not_judged(check_id: str, reason: str, evidence: dict[str, Any]) -> Result:
+    from doctor.session.findings import TITLES
+
+    r = skipped("log_incomplete", f"Not judged: {reason}", evidence)
+    return r.with_meta(check_id, TITLES[check_id], 0)
 
 
 def _after_resume(segs: list[Segment], seg: Segment) -> tuple[bool, int]:

@@ -15,7 +15,7 @@ from doctor import guide
 from doctor.audio.format.inputs import CHUNK_MS_HIGH, CHUNK_MS_LOW
 from doctor.result import Result, Status, passed, problem, skipped
 from doctor.session.state import Reply, Segment
-from doctor.session.words import repeats
+from doctor.session.words import join_deltas, repeats
 
 EARLY_CUT_S = 2.0
 """An echo barges in as soon as the agent's voice comes back: within ~1-2 s of the start."""
@@ -52,6 +52,7 @@ class Extras:
     echo: dict[str, Any] | None = None  # evidence of the recording's echo measurement
     audio_result: Result | None = None  # the validate-audio core on the app's audio
     lacks_sent: bool = False
+    lacks_end: bool = False  # the log would not show a sent session.end
     notes: list[str] = field(default_factory=list)
 
 
@@ -80,7 +81,7 @@ def recent_agent_text(seg: Segment, r: Reply) -> str:
         if other is r:  # only what was heard: deltas hold words never spoken (§6.2)
             texts.append(r.spoken)
         elif end is not None and r.cut_t is not None and 0 <= r.cut_t - end < ECHO_LOOKBACK_S:
-            texts.append(other.spoken or " ".join(other.deltas))
+            texts.append(other.spoken or join_deltas(other.deltas))
     return " ".join(texts)
 
 
@@ -163,7 +164,7 @@ def transcript_repeats(seg: Segment, rows: list[dict[str, Any]]) -> list[dict[st
             if start is None or start > u.started_t:
                 continue
             if end is None or u.started_t - end <= ECHO_TAIL_S:
-                heard.append(r.spoken or " ".join(r.deltas))
+                heard.append(r.spoken or join_deltas(r.deltas))
         agent = " ".join(heard)
         if heard and repeats(u.text, agent):
             out.append(
@@ -620,11 +621,11 @@ def billing_result(seg: Segment, ex: Extras) -> Result | None:
     by_service = service_closed(seg) if seg.ended_event is None else None
     if by_service is not None:
         return passed(f"Not the app's close: {by_service}", _ev(seg))
-    if ex.lacks_sent:
+    if ex.lacks_sent or ex.lacks_end:
         if seg.ended_event is not None:
             return passed(
-                "session.ended arrived (the log keeps no sent messages; that suggests the app "
-                "sent session.end)",
+                "session.ended arrived (the log does not show what the app sent; that suggests "
+                "the app sent session.end)",
                 _ev(seg),
             )
         if not seg.ended:
@@ -900,6 +901,7 @@ def silent_replies_result(seg: Segment) -> Result | None:
         for r in seg.replies
         if r.status == "completed"
         and not r.tool_calls
+        and not r.text_unknown
         and not (r.spoken or "").strip()
         and not r.deltas
         and r.audible_t is None

@@ -27,6 +27,7 @@ from doctor.session.events import (
     Event,
 )
 from doctor.session.secrets import scrub, secrets_in
+from doctor.session.words import join_deltas
 
 AUDIBLE_DBFS = -50.0
 """A reply chunk louder than this is audible (field-facts §16); replies open with silence."""
@@ -63,10 +64,11 @@ class Reply:
     last_word_end_ms: int | None = None  # the deltas' largest end_ms (from the audible start)
     estimated_audible_t: float | None = None  # transcript.agent time minus that (§6.3)
     trigger: str | None = None
+    text_unknown: bool = False  # the log never keeps this reply's words (a harness report)
 
     @property
     def spoken(self) -> str:
-        return self.text if self.text is not None else "".join(self.deltas)
+        return self.text if self.text is not None else join_deltas(self.deltas)
 
 
 @dataclass
@@ -413,6 +415,7 @@ class Collector:
         if ev.type == "reply.started":
             r.started_t = r.started_t if r.started_t is not None else t
             r.audible_known = r.audible_known or p.get("_audible_known") is True
+            r.text_unknown = r.text_unknown or p.get("_text_unknown") is True
             self._playing = r
             return
         if ev.type == "transcript.agent.delta":

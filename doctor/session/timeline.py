@@ -122,8 +122,12 @@ def timeline_events(doc: dict[str, Any]) -> list[Event]:
     changes = doc.get("config_changes")
     for change in changes if isinstance(changes, list) else []:
         if isinstance(change, dict) and isinstance(change.get("update"), dict):
-            events.append(meta(META_CONFIG, start, config=change["update"]))
-            break
+            # the first at the start; a later session.update (tools, turn detection changed
+            # mid-session) when the service received it
+            at = _ms(change, "received_at_ms") if events else None
+            events.append(
+                meta(META_CONFIG, at if at is not None else start, config=change["update"])
+            )
     events.append(_svc("session.ready", None if start is None else start + 0.024, session_id=sid))
     raw_turns = doc.get("turns")
     turns: list[Any] = raw_turns if isinstance(raw_turns, list) else []

@@ -13,6 +13,12 @@ def words(text: str | None) -> list[str]:
     return [w.lower() for w in _WORD.findall(text or "")]
 
 
+def join_deltas(deltas: list[str]) -> str:
+    """The words of `transcript.agent.delta`s as text (§6.3): greeting deltas carry no
+    trailing space ("How", "can"), later replies' do ("We ", "open "); one space between."""
+    return " ".join(w for w in (d.strip() for d in deltas) if w)
+
+
 def repeats(user_text: str | None, agent_text: str | None) -> bool:
     """At least 3 user words, 60 % of them in order inside the agent's recent words."""
     u, a = words(user_text), words(agent_text)

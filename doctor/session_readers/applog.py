@@ -25,7 +25,9 @@ from doctor.session.events import (
 NESTED_KEYS = ("event", "message", "msg", "data", "payload")
 TIME_KEYS = ("received_at", "at", "sent_at", "logged_at", "ts", "time", "t")
 DIRECTION_KEYS = ("direction", "dir", "from", "source", "side")
-WRAPPER_KEYS = frozenset(TIME_KEYS + DIRECTION_KEYS + ("offset", "conn", "connection"))
+OFFSET_KEY = "_offset_t"
+"""Where doctor.session_readers.offsets puts a receive time derived from a Go `offset`."""
+WRAPPER_KEYS = frozenset(TIME_KEYS + DIRECTION_KEYS + ("offset", "conn", "connection", OFFSET_KEY))
 SENT = frozenset(
     {"sent", "send", "out", "outgoing", "outbound", "tx", "app", "client", "c2s", "up"}
 )
@@ -82,12 +84,14 @@ def direction_of(wrapper: dict[str, Any], msg_type: str) -> str:
 
 
 def recv_time(wrapper: dict[str, Any]) -> float | None:
+    """The logger's receive time; else the one derived from its `offset` (offsets.py)."""
     for key in TIME_KEYS:
         if key in wrapper:
             t = parse_time(wrapper[key])
             if t is not None:
                 return t
-    return None
+    t = wrapper.get(OFFSET_KEY)
+    return float(t) if isinstance(t, float) else None
 
 
 CLOSE_TYPES = frozenset(
@@ -120,7 +124,10 @@ URL_KEYS = ("url", "ws_url", "endpoint", "host")
 def connection_event(obj: dict[str, Any], line: int) -> Event | None:
     """An app's own line about its socket: `{"type": "close", "code", "reason"}` or
     `{"type": "open", "url"}` (or `close_code`/`close_reason`, `region` keys)."""
-    kind = str(obj.get("type") or obj.get("event") or "").lower()
+    raw = obj.get("type") or obj.get("event")
+    kind = raw.lower() if isinstance(raw, str) else ""  # a nested event is not a kind
+    if kind not in CLOSE_TYPES and kind not in OPEN_TYPES and "close_code" not in obj:
+        return None  # most lines: no time parsed twice
     t = recv_time(obj)
     if kind in CLOSE_TYPES or "close_code" in obj:
         code = obj.get("close_code", obj.get("code"))

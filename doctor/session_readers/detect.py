@@ -15,12 +15,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from doctor.session.analyzer import SessionAnalyzer, SessionFindings, Source
+from doctor.session.app_artifact import artifact_session, is_app_artifact
 from doctor.session.events import Event
+from doctor.session.harness import harness_sessions, is_harness_report
 from doctor.session.recording import RecordingSummary, align
 from doctor.session.timeline import agent_spans, timeline_events
 from doctor.session_readers.applog import is_session_type, looks_like_protocol, to_event
 from doctor.session_readers.capture import capture_events
 from doctor.session_readers.jsonstream import Note, array_elements, json_lines
+from doctor.session_readers.offsets import parse_go_duration, with_offsets
 from doctor.session_readers.recording import read_recording
 
 SNIFF_BYTES = 8192
@@ -52,7 +55,12 @@ def _sniff(path: str) -> tuple[str, bytes]:
             return "document", head
         if isinstance(obj, dict) and obj.get("capture") == "agent-doctor":
             return "capture", head
-        if isinstance(obj, dict) and ("turns" in obj or "channel_layout" in obj):
+        if isinstance(obj, dict) and (
+            "turns" in obj
+            or "channel_layout" in obj
+            or is_harness_report(obj)
+            or is_app_artifact(obj)
+        ):
             return "document", head
         return "jsonl", head
     printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in head[:2048])
@@ -93,7 +101,7 @@ def _log_events(values: Iterator[tuple[int, Any]], c: _Counter, note: Note) -> I
     (unknown_message): whatever the app marked as sent, and dotted lower-case types once the
     log has shown it is a session log (until then they wait, so other logs stay skipped)."""
     waiting: list[Event] = []
-    for line, obj in _flatten(values) if c.lines else values:
+    for line, obj in with_offsets(_flatten(values) if c.lines else values, note):
         c.entries += 1
         ev = to_event(obj, line)
         known = ev is not None and is_session_type(ev.type)
@@ -144,8 +152,13 @@ def _describe_log(kind: str, sample: list[dict[str, Any]]) -> str:
     )
     dkey = next((k for k in ("direction", "dir", "from", "source", "side") if k in first), None)
     parts = [f"event under '{nested}'" if nested else "events inline"]
-    parts.append(f"receive time '{tkey}'" if tkey else "no receive time")
-    if "offset" in first:
+    if tkey:
+        parts.append(f"receive time '{tkey}'")
+    elif parse_go_duration(first.get("offset")) is not None:
+        parts.append("receive time from 'offset' (Go duration)")
+    else:
+        parts.append("no receive time")
+    if tkey and "offset" in first:
         parts.append("offset")
     parts.append(f"direction '{dkey}'" if dkey else "no direction marker")
     return f"{kind} ({', '.join(parts)})"
@@ -257,6 +270,12 @@ def analyze_artifacts(
         if x is not None
     ]
     shape = "vendor artifacts (" + ", ".join(have) + ")"
+    dropped = metadata.get("dropped_chunks") if metadata else None
+    if isinstance(dropped, int) and not isinstance(dropped, bool) and dropped > 0:
+        note(
+            f"{path}: the recording lost {dropped} upload chunk(s) (metadata dropped_chunks): "
+            "its gaps are the upload's, not the call's"
+        )
     analyzer = SessionAnalyzer(
         Source(shape=shape, path=path, vendor_artifacts=True, sent_logged=timeline is not None)
     )
@@ -286,6 +305,60 @@ def analyze_artifacts(
     return found
 
 
+def analyze_harness(doc: dict[str, Any], path: str, note: Note) -> list[SessionFindings]:
+    """Every session of an app's test-harness report (§7.3 (a)): client-clock events, and
+    the checks such a report cannot show named as not judged."""
+    found: list[SessionFindings] = []
+    sessions = harness_sessions(doc)
+    for hs in sessions:
+        shape = f"harness report ({hs.variant})"
+        analyzer = SessionAnalyzer(
+            Source(
+                shape=shape,
+                path=path,
+                sent_logged=True,
+                end_logged=False,
+                cannot_judge=hs.cannot_judge,
+            )
+        )
+        for ev in hs.events:
+            analyzer.feed(ev)
+        for line in hs.notes:
+            analyzer.note(f"{path}: {hs.session_id or 'a session'}: {line}")
+        found += analyzer.finish()
+    n = len(sessions)
+    note(
+        f"{path}: harness report ({sessions[0].variant if sessions else 'empty'}), "
+        f"{n} session{'' if n == 1 else 's'}; no audio or close codes: the latency to audible "
+        "speech and the app's audio are not judged"
+    )
+    return found
+
+
+def analyze_app_artifact(doc: dict[str, Any], path: str, note: Note) -> list[SessionFindings]:
+    """An app's own session artifact (§7.3 (b)): its turn events on the app's clock."""
+    art = artifact_session(doc)
+    shape = "app session artifact"
+    analyzer = SessionAnalyzer(
+        Source(
+            shape=shape,
+            path=path,
+            sent_logged=True,
+            end_logged=False,
+            cannot_judge=art.cannot_judge,
+        )
+    )
+    for ev in art.events:
+        analyzer.feed(ev)
+    for line in art.notes:
+        analyzer.note(f"{path}: {line}")
+    note(
+        f"{path}: {shape}, {len(art.events)} events; no audio, errors or vendor session id: "
+        "latency, the app's audio, errors and billing are not judged"
+    )
+    return analyzer.finish()
+
+
 Roles = dict[str, str]
 
 
@@ -311,7 +384,9 @@ def _classify_folder(path: str, note: Note) -> tuple[list[tuple[str, Roles]], li
             roles.setdefault("recording", full)
         elif kind == "document":
             doc = _load_document(full, note)
-            if doc is not None and "turns" in doc:
+            if doc is not None and (is_harness_report(doc) or is_app_artifact(doc)):
+                others.append(full)
+            elif doc is not None and "turns" in doc:
                 roles.setdefault("timeline", full)
             elif doc is not None and "channel_layout" in doc:
                 roles.setdefault("metadata", full)
@@ -402,6 +477,10 @@ def analyze_path(
             return _run_log(path, "jsonl", note, progress)
         if doc is None:
             return []
+        if is_harness_report(doc):
+            return analyze_harness(doc, path, note)
+        if is_app_artifact(doc):
+            return analyze_app_artifact(doc, path, note)
         if "turns" in doc:
             note(f"{path}: vendor timeline")
             return analyze_artifacts(doc, None, None, path, note)
