@@ -18,7 +18,7 @@ from doctor.session.app_artifact import TYPES, artifact_session, is_app_artifact
 from doctor.session.harness import is_harness_report
 from doctor.session_readers.detect import analyze_path
 
-FIXTURE = Path(__file__).parent / "fixtures" / "app_artifact.json"
+FIXTURE = Path(__file__).parents[2] / "fixtures" / "session" / "app_artifact.json"
 
 
 def load() -> dict[str, Any]:

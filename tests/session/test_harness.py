@@ -24,7 +24,7 @@ from doctor.session.harness import harness_sessions, is_harness_report
 from doctor.session.state import Segment
 from doctor.session_readers.detect import analyze_path
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "session"
 BARGE_IN = FIXTURES / "harness_bargein.json"
 SESSION_END = FIXTURES / "harness_session_end.json"
 NOT_JUDGED = {"session-audio", "session-protocol", "session-latency"}
