@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import click
 
-from doctor import __version__
+from doctor import __version__, quick_exit
 from doctor.browser.options import all_browser_options
 from doctor.context import API_KEY_ENV, REGIONS, Context, Credential
 from doctor.registry import CheckSpec, Registry, load_checks
@@ -343,6 +343,7 @@ def run_and_report(
     if browser_env is not None:
         report["environment"]["browser"] = ctx.redactor.scrub_obj(browser_env)
     emit_report(report, params)
+    quick_exit.report_is_out()
     sys.exit(exit_code(results))
 
 
@@ -430,7 +431,9 @@ def main(argv: list[str] | None = None) -> None:
     except (click.Abort, KeyboardInterrupt):
         click.echo("agent-doctor: interrupted", err=True)
         sys.exit(130)
-    except SystemExit:
+    except SystemExit as exc:
+        if argv is None:  # the program itself: once the report is out, no teardown
+            quick_exit.exit_now_if_done(exc.code)
         raise
     except Exception as exc:  # a bug: say so in one line, without secrets
         redactor = _active_redactor()
