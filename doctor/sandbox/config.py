@@ -27,6 +27,7 @@ FAULTS: dict[str, tuple[float | None, str]] = {
     "agent-init-failed": (None, "session.error agent_init_failed before ready, close 1011"),
     "agent-timeout": (10.0, "no session.ready; agent_timeout after N seconds, close 1011"),
     "resume-rejected": (None, "every session.resume gets session_not_found, close 1008"),
+    "resume-silent": (None, "session.resume is never answered; the socket stays open"),
     "no-session-ended": (None, "session.end closes the socket without session.ended"),
     "slow-first-ended": (
         5.0,
