@@ -347,6 +347,16 @@ def run_and_report(
     sys.exit(exit_code(results))
 
 
+def _preload_trust(params: dict[str, Any], ids: tuple[str, ...] | None) -> None:
+    """The `wss` probe's CA store loads (0.06-0.3 s of OpenSSL) while the checks are
+    imported, not between start-up and the first handshake (doctor/net/trust.py)."""
+    network = {"wss", "token", "resume"}  # wss, and the checks that pull it in
+    if "wss" not in params["skip"] and (ids is None or network & set(ids)):
+        from doctor.net.trust import preload
+
+        preload(params.get("ca_bundle"))
+
+
 def _registry() -> Registry:
     return load_checks()
 
@@ -380,6 +390,7 @@ def cli() -> None:
 @all_browser_options
 def all_command(**params: Any) -> None:
     """Run every check and print a report."""
+    _preload_trust(params, None)
     registry = _registry()
     run_and_report("all", select_or_exit(registry, None, params["skip"]), params)
 
@@ -389,6 +400,7 @@ def all_command(**params: Any) -> None:
 @run_options
 def check_command(ids: tuple[str, ...], **params: Any) -> None:
     """Run some checks (and what they need), e.g. `agent-doctor check wss token`."""
+    _preload_trust(params, ids)
     registry = _registry()
     run_and_report("check", select_or_exit(registry, list(ids), params["skip"]), params)
 
