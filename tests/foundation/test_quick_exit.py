@@ -32,7 +32,10 @@ if "--with-thread" in sys.argv:
     sys.argv.remove("--with-thread")
 
     def work():
-        time.sleep(0.3)  # a worker still busy when the report is out
+        # busy until the normal exit begins (it marks the main thread stopped before it
+        # joins the others), so it is alive whenever the report comes out
+        while threading.main_thread().is_alive():
+            time.sleep(0.01)
         sys.stderr.write("THREAD DONE\\n")
 
     threading.Thread(target=work, daemon=False).start()
