@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import click
 
-from doctor import __version__
+from doctor import __version__, quick_exit
 from doctor.browser.options import all_browser_options
 from doctor.context import API_KEY_ENV, REGIONS, Context, Credential
 from doctor.registry import CheckSpec, Registry, load_checks
@@ -343,7 +343,18 @@ def run_and_report(
     if browser_env is not None:
         report["environment"]["browser"] = ctx.redactor.scrub_obj(browser_env)
     emit_report(report, params)
+    quick_exit.report_is_out()
     sys.exit(exit_code(results))
+
+
+def _preload_trust(params: dict[str, Any], ids: tuple[str, ...] | None) -> None:
+    """The `wss` probe's CA store loads (0.06-0.3 s of OpenSSL) while the checks are
+    imported, not between start-up and the first handshake (doctor/net/trust.py)."""
+    network = {"wss", "token", "resume"}  # wss, and the checks that pull it in
+    if "wss" not in params["skip"] and (ids is None or network & set(ids)):
+        from doctor.net.trust import preload
+
+        preload(params.get("ca_bundle"))
 
 
 def _registry() -> Registry:
@@ -379,6 +390,7 @@ def cli() -> None:
 @all_browser_options
 def all_command(**params: Any) -> None:
     """Run every check and print a report."""
+    _preload_trust(params, None)
     registry = _registry()
     run_and_report("all", select_or_exit(registry, None, params["skip"]), params)
 
@@ -388,6 +400,7 @@ def all_command(**params: Any) -> None:
 @run_options
 def check_command(ids: tuple[str, ...], **params: Any) -> None:
     """Run some checks (and what they need), e.g. `agent-doctor check wss token`."""
+    _preload_trust(params, ids)
     registry = _registry()
     run_and_report("check", select_or_exit(registry, list(ids), params["skip"]), params)
 
@@ -430,7 +443,9 @@ def main(argv: list[str] | None = None) -> None:
     except (click.Abort, KeyboardInterrupt):
         click.echo("agent-doctor: interrupted", err=True)
         sys.exit(130)
-    except SystemExit:
+    except SystemExit as exc:
+        if argv is None:  # the program itself: once the report is out, no teardown
+            quick_exit.exit_now_if_done(exc.code)
         raise
     except Exception as exc:  # a bug: say so in one line, without secrets
         redactor = _active_redactor()

@@ -29,6 +29,7 @@ from doctor.net.classify import (
 )
 from doctor.net.proxy_choice import ProxyChoice
 from doctor.net.tls_facts import certificate_facts, looks_like_inspection, looks_public
+from doctor.net.trust import verifying_context
 
 MAX_HEAD = 64 * 1024
 
@@ -216,10 +217,11 @@ class _Prober:
         return self._tunnel(sock, ev) if self.proxy else sock
 
     def _context(self, cafile: str | None, verify: bool = True) -> ssl.SSLContext:
+        if verify:  # loaded once, and early when `all`/`check` preloaded it (trust.py)
+            return verifying_context(cafile)
         ctx = ssl.create_default_context(cafile=cafile)
-        if not verify:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
         return ctx
 
     def _handshake(self, ctx: ssl.SSLContext, ev: dict[str, Any] | None) -> ssl.SSLSocket:

@@ -27,6 +27,7 @@ FAULTS: dict[str, tuple[float | None, str]] = {
     "agent-init-failed": (None, "session.error agent_init_failed before ready, close 1011"),
     "agent-timeout": (10.0, "no session.ready; agent_timeout after N seconds, close 1011"),
     "resume-rejected": (None, "every session.resume gets session_not_found, close 1008"),
+    "resume-silent": (None, "session.resume is never answered; the socket stays open"),
     "no-session-ended": (None, "session.end closes the socket without session.ended"),
     "slow-first-ended": (
         5.0,
@@ -241,8 +242,10 @@ class SandboxConfig:
     # Conversation.
     reply_s: float = 2.0  # length of a spoken reply
     reply_realtime: bool = True  # pace reply.audio at real time (False: as fast as possible)
-    reply_chunk_ms: float | None = None  # None: 10 ms (field) or 50 ms (documented)
-    reply_lead_in_s: float | None = None  # silence before a reply's voice: 0.25 s (field) or 0
+    # field-facts §7: 10 ms PCM chunks at real time after 0.2-2 s of silence (protocol.md
+    # names no size); None: 10 ms and 0.25 s (field), or 50 ms and none (documented)
+    reply_chunk_ms: float | None = None
+    reply_lead_in_s: float | None = None  # silence before a reply's voice
     speech_threshold_dbfs: float = -45.0
     tool_call: str | None = None  # call this tool (if the session defines it) after each turn
     # field-facts §8: live, a barge-in is decided 1.1-2.2 s after the user starts talking

@@ -405,6 +405,9 @@ class Connection:
 
     async def on_resume(self, message: dict[str, Any]) -> None:
         sid = message.get("session_id")
+        if self.cfg.fault("resume-silent"):  # a resume that hangs: the app's `fail`
+            self.record("server", "session.resume_unanswered", resume_id=sid)
+            return
         if self.cfg.fault("resume-rejected") or self.cfg.resume == "field":
             # field-facts §6: every live resume was refused this way
             outcome: Session | str = "session_not_found"

@@ -69,3 +69,21 @@ def test_a_refused_resume_whose_fresh_session_cannot_start_fails(
     assert result.fix is not None and result.fix.guide == "service_side"
     # three connections: the dropped session, the refused resume, the refused fresh one
     assert len(ev["connections"]) == 3 and len(sb.find("session.ready", direction="out")) == 1
+
+
+def test_a_resume_that_hangs_fails_within_the_timeout(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """A resume that is never answered (the sandbox's `resume-silent`) stays a `fail`
+    (cause `timeout`), not the field refusal's `warn`; no third connection follows it."""
+    sb = sandbox_factory(faults={"resume-silent": None})
+    run = doctor(
+        sb, tmp_path, "--api-key", sb.api_key, "--resume-delay", "0.2",
+        check="resume", secrets=(sb.api_key,), timeout_s="2",
+    )  # fmt: skip
+    r = run.result("resume")
+    assert (r["status"], r["cause"]) == ("fail", "timeout"), r["summary"]
+    assert "no answer to session.resume within 2 s" in r["summary"]
+    assert run.proc.returncode == 1
+    assert len(sb.find("session.resume_unanswered")) == 1
+    assert "resume_refusal" not in r["evidence"] and len(r["evidence"]["connections"]) == 2

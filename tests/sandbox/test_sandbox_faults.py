@@ -126,6 +126,26 @@ def test_resume_rejected(sandbox_factory: Factory) -> None:
     assert (err.error_code, err.close_code, err.step) == ("session_not_found", 1008, "resume")
 
 
+def test_resume_silent(sandbox_factory: Factory) -> None:
+    """session.resume gets no answer at all, and the socket stays open: the client's own
+    timeout is what ends the wait (a resume that hangs)."""
+    sb = sandbox_factory(faults={"resume-silent": None})
+
+    async def go() -> tuple[StepTimeout, bool]:
+        c = await AgentConnection.open(sb.ws_url, api_key=sb.api_key)
+        await c.start_session({})
+        await c.drop()
+        assert c.session_id
+        async with AgentConnection.open(sb.ws_url, api_key=sb.api_key, timeout=0.5) as again:
+            with pytest.raises(StepTimeout) as info:
+                await again.resume(c.session_id)
+            return info.value, again.close_code is None
+
+    err, still_open = run(go())
+    assert (err.step, err.timeout_s) == ("resume", 0.5) and still_open
+    assert len(sb.find("session.resume_unanswered")) == 1 and not sb.find("session.error")
+
+
 def test_no_session_ended(sandbox_factory: Factory) -> None:
     sb = sandbox_factory(faults={"no-session-ended": None})
 
@@ -327,6 +347,7 @@ def test_every_fault_has_a_test() -> None:
     covered = set(AT_CONNECT) | {
         "agent-timeout",
         "resume-rejected",
+        "resume-silent",
         "no-session-ended",
         "slow-first-ended",
         "at-capacity-after",
