@@ -33,6 +33,13 @@ GAP_S = 1.0  # a pause in the app's audio stream longer than this is a gap
 CHUNK_MS_RANGE = (10.0, 250.0)  # the docs say about 50 ms; far outside this is flagged
 ECHO_WINDOW_S = 20.0
 ECHO_EVERY_S = 10.0  # a running echo measurement per this much of reply audio
+RING_SLACK_S = 1.0  # audio kept beyond the window (a chunk straddling its start)
+# One echo measurement costs ~60 ms of CPU (three with the two halves): at 50 sessions the
+# running window alone would need more than a core. Measurements are rationed on the relay
+# clock (a token bucket): a measurement that finds no token waits for the connection's next
+# reply audio; a connection that closes unmeasured for want of one is counted.
+ECHO_PER_S = 0.5
+ECHO_BURST = 4.0
 # The echo core's own threshold (S 2.5) is set for a loudspeaker and a microphone; on the
 # wire the reference is the exact samples handed to the app, and two different voices of
 # the same speaker style reach S 2-3 by chance, so the relay asks for more before it says so.
@@ -108,8 +115,12 @@ class _AudioRing:
         self.chunks.append((start, pcm))
         self.end_s = start + dur
         self.total_s += dur
-        while self.chunks and self.chunks[0][0] < self.end_s - ECHO_WINDOW_S - 5:
+        while self.chunks and self.chunks[0][0] < self.end_s - ECHO_WINDOW_S - RING_SLACK_S:
             self.chunks.popleft()
+
+    def clear(self) -> None:
+        """Free the audio (a closed connection keeps only its figures)."""
+        self.chunks.clear()
 
 
 @dataclass
@@ -183,6 +194,11 @@ class RelayObserver:
         self.order: list[Conn] = []
         self.echo_enabled = echo
         self.findings: list[Finding] = []
+        self.echo_tokens = ECHO_BURST
+        self.echo_clock: float | None = None  # the relay time the tokens were counted at
+        self.echo_measured = 0
+        self.echo_deferred = 0  # a due measurement that waited for a token
+        self.echo_unmeasured: list[int] = []  # closed without one, for want of a token
 
     # --- feeding -----------------------------------------------------------------------
     def feed(self, record: Record, raw: str | None = None) -> list[Note]:
@@ -584,9 +600,24 @@ class RelayObserver:
             return
         c.played.add(f.t, pcm, mic=False)
         if c.played.total_s >= c.echo_next_s and c.heard.total_s > 2.0:
+            if not self._echo_token(f.t):
+                return
             c.echo_next_s = c.played.total_s + ECHO_EVERY_S
             self._measure_echo(c)
             notes += self._echo_note(c, f.t)
+
+    def _echo_token(self, t: float) -> bool:
+        """Whether the echo budget allows a measurement now (it is spent if so)."""
+        if self.echo_clock is not None and t > self.echo_clock:
+            gained = (t - self.echo_clock) * ECHO_PER_S
+            self.echo_tokens = min(ECHO_BURST, self.echo_tokens + gained)
+        self.echo_clock = t if self.echo_clock is None else max(self.echo_clock, t)
+        if self.echo_tokens < 1.0:
+            self.echo_deferred += 1
+            return False
+        self.echo_tokens -= 1.0
+        self.echo_measured += 1
+        return True
 
     def _echo_note(self, c: Conn, t: float) -> list[Note]:
         if not c.echo or c.echo.get("verdict") != "echo":
@@ -678,8 +709,13 @@ class RelayObserver:
                 Note(c.conn, ev.t, "close", f"{c.label}: closed by {who} ({shown}){tail}", "info")
             )
         if self.echo_enabled and c.echo is None and c.played.total_s > 1 and c.heard.total_s > 1:
-            self._measure_echo(c)
-            notes += self._echo_note(c, ev.t)
+            if self._echo_token(ev.t):
+                self._measure_echo(c)
+                notes += self._echo_note(c, ev.t)
+            else:
+                self.echo_unmeasured.append(c.conn)
+        c.played.clear()
+        c.heard.clear()
         for call_id, t in c.tool_calls.items():
             notes += self._note_once(
                 c,
@@ -717,6 +753,9 @@ class RelayObserver:
             "sessions": sorted({c.session_id for c in self.order if c.session_id}),
             "app_frames": sum(c.app_frames for c in self.order),
             "service_frames": sum(c.service_frames for c in self.order),
+            "echo_measurements": self.echo_measured,
+            "echo_deferred": self.echo_deferred,
+            "echo_unmeasured_connections": list(self.echo_unmeasured),
         }
 
 
