@@ -1,15 +1,16 @@
 """The worker process: writes the capture and runs the relay-only analysis, off the relay.
 
-It runs at a lower priority than the relay (os.nice), so under load the relay's forwarding
-wins the CPU. One thread reads the relay's record stream and writes the capture (that must
-keep up; the relay buffers a bounded amount for it); the analysis runs on a second thread
-fed through a queue bounded in bytes: when it falls behind, audio frames are skipped for
-the analysis only and counted (`analysis_behind`), while every other record (open/close,
-session.update, session.end, tool results) is analysed, or its absence would become a
-false finding. Control records have a bound of their own, far above what any app sends:
-past it the analysis stops rather than judge from a partial stream (`analysis_behind`,
-with no relay findings; the capture goes on). When the analysis raises, it stops and says
-so (`analysis_crashed`).
+It runs at a lower priority than the relay, so under load the relay's forwarding wins the
+CPU: its reader thread, which writes the capture, at nice 5 (the capture must keep up: the
+relay buffers a bounded amount for it, then drops and counts `capture_dropped`); the
+analysis thread at nice 15 (Linux sets priorities per thread), fed through a queue bounded
+in bytes, and pausing while the reader is behind (both share the interpreter). When the
+analysis falls behind, audio frames are skipped for the analysis only and counted
+(`analysis_behind`), while every other record (open/close, session.update, session.end,
+tool results) is analysed, or its absence would become a false finding. Control records
+have a bound of their own, far above what any app sends: past it the analysis stops rather
+than judge from a partial stream (`analysis_behind`, with no relay findings; the capture
+goes on). When the analysis raises, it stops and says so (`analysis_crashed`).
 Notes and the final findings go back to the relay as JSON messages on a pipe.
 """
 
@@ -38,7 +39,8 @@ from doctor.watch.feed import KIND_OPEN, Item, Unpacker
 
 AUDIO_QUEUE_BYTES = 8 * 1024 * 1024  # ~40 s of one session's audio both ways, or 2 s of 20
 CONTROL_QUEUE_BYTES = 32 * 1024 * 1024  # past this the analysis stops (never reached by apps)
-NICE = 10
+CAPTURE_NICE = 5  # the worker process and its reader thread, which writes the capture
+ANALYSIS_NICE = 15  # the analysis thread: what the relay and the capture leave
 READ_BYTES = 1 << 20
 CAPTURE_FIRST_S = 0.001  # the analysis's pause per record while the capture is behind
 _STOP = object()
@@ -82,7 +84,14 @@ def capture_line(record: Frame | ConnEvent, audio: str) -> str:
 class Worker:
     """State of the worker process (also usable in-process, for tests and offline runs)."""
 
-    def __init__(self, header: Header, capture_path: str | None, send: Any, echo: bool = True):
+    def __init__(
+        self,
+        header: Header,
+        capture_path: str | None,
+        send: Any,
+        echo: bool = True,
+        analysis_nice: int | None = None,
+    ):
         from doctor.watch.observe import RelayObserver
 
         self.header = header
@@ -109,6 +118,7 @@ class Worker:
         self.capture = open(capture_path, "w", encoding="utf-8") if capture_path else None  # noqa: SIM115
         if self.capture is not None:
             self.capture.write(encode(header) + "\n")
+        self.analysis_nice = analysis_nice
         self.thread = threading.Thread(target=self._analyse, name="analysis", daemon=True)
         self.thread.start()
 
@@ -139,7 +149,10 @@ class Worker:
                 self.capture.write(capture_line(record, self.header.audio) + "\n")
             except OSError as exc:
                 self._capture_failed(exc)
-        if self.crashed or self.overrun:
+        if self.crashed:
+            return
+        if self.overrun:
+            self.dropped += 1
             return
         self._enqueue(item.conn, record, raw, len(item.data) if item.data is not None else 256)
 
@@ -201,6 +214,9 @@ class Worker:
         )
 
     def _analyse(self) -> None:
+        if self.analysis_nice is not None:
+            with contextlib.suppress(AttributeError, OSError):  # Linux: nice is per thread
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.analysis_nice)
         while True:
             got = self.queue.get()
             if got is _STOP:
@@ -313,14 +329,14 @@ def worker_main(
     # (it closes the feed), the worker must not die with a traceback and lose the results.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):
-        os.nice(NICE)
+        os.nice(CAPTURE_NICE)
     from doctor.capture.format import decode_header
 
     def send(obj: dict[str, Any]) -> None:
         out_conn.send_bytes(json.dumps(obj, default=str).encode())
 
     try:
-        worker = Worker(decode_header(header), capture_path, send, echo)
+        worker = Worker(decode_header(header), capture_path, send, echo, ANALYSIS_NICE)
     except OSError as exc:
         send(
             {
