@@ -1,16 +1,17 @@
 """The worker process: writes the capture and runs the relay-only analysis, off the relay.
 
-It runs at a lower priority than the relay, so under load the relay's forwarding wins the
-CPU: its reader thread, which writes the capture, at nice 5 (the capture must keep up: the
-relay buffers a bounded amount for it, then drops and counts `capture_dropped`); the
-analysis thread at nice 15 (Linux sets priorities per thread), fed through a queue bounded
-in bytes, and pausing while the reader is behind (both share the interpreter). When the
-analysis falls behind, audio frames are skipped for the analysis only and counted
-(`analysis_behind`), while every other record (open/close, session.update, session.end,
-tool results) is analysed, or its absence would become a false finding. Control records
-have a bound of their own, far above what any app sends: past it the analysis stops rather
-than judge from a partial stream (`analysis_behind`, with no relay findings; the capture
-goes on). When the analysis raises, it stops and says so (`analysis_crashed`).
+It runs below the relay, so under load the relay's forwarding wins the CPU: SCHED_BATCH
+(the feed waking it never preempts the relay), its reader thread, which writes the
+capture, at nice 5 (the capture must keep up: the relay buffers a bounded amount for it,
+then drops and counts `capture_dropped`), and the analysis thread at nice 15 (Linux sets
+priorities per thread), fed through a queue bounded in bytes and pausing while the reader
+is behind (both share the interpreter). When the analysis falls behind, audio frames are
+skipped for the analysis only and counted (`analysis_behind`), while every other record
+(open/close, session.update, session.end, tool results) is analysed, or its absence would
+become a false finding. Control records have a bound of their own, far above what any app
+sends: past it the analysis stops rather than judge from a partial stream
+(`analysis_behind`, with no relay findings; the capture goes on). When the analysis
+raises, it stops and says so (`analysis_crashed`).
 Notes and the final findings go back to the relay as JSON messages on a pipe.
 """
 
@@ -330,6 +331,10 @@ def worker_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):
         os.nice(CAPTURE_NICE)
+    # SCHED_BATCH (Linux): the worker never preempts the relay when the feed wakes it; it
+    # runs when the relay waits. The analysis thread inherits it.
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     from doctor.capture.format import decode_header
 
     def send(obj: dict[str, Any]) -> None:
