@@ -40,6 +40,11 @@ RING_SLACK_S = 1.0  # audio kept beyond the window (a chunk straddling its start
 # reply audio; a connection that closes unmeasured for want of one is counted.
 ECHO_PER_S = 0.5
 ECHO_BURST = 4.0
+# The rings hold the window of both directions (~2 MB a connection at 24 kHz PCM16): at most
+# ECHO_MAX_CONNS open connections are echo-watched at once (~64 MB); the others are named at
+# their close as not measured.
+RING_BYTES = int((ECHO_WINDOW_S + RING_SLACK_S + 1) * 48_000)
+ECHO_MAX_CONNS = 32
 # The echo core's own threshold (S 2.5) is set for a loudspeaker and a microphone; on the
 # wire the reference is the exact samples handed to the app, and two different voices of
 # the same speaker style reach S 2-3 by chance, so the relay asks for more before it says so.
@@ -100,11 +105,16 @@ class _AudioRing:
     chunks: deque[tuple[float, bytes]] = field(default_factory=deque)
     end_s: float = -1.0  # where the previous chunk ended (contiguous playback)
     total_s: float = 0.0
+    held_bytes: int = 0  # in `chunks`, never above RING_BYTES
 
-    def add(self, t: float, pcm: bytes, mic: bool) -> None:
+    def add(self, t: float, pcm: bytes, mic: bool, keep: bool = True) -> None:
         """A player plays chunks one after another (a burst queues up); a microphone
         captures continuously, so its chunks follow each other unless the stream paused
-        (or ran far ahead of real time), whatever the jitter of the sends."""
+        (or ran far ahead of real time), whatever the jitter of the sends. `keep` False
+        counts the audio without holding it (a connection the echo watch has no room for).
+        A microphone flushed far faster than real time restarts near the relay's clock
+        over and over, so the time bound alone would hold it all: the bytes are bounded too.
+        """
         dur = len(pcm) / 48_000
         start = t
         if mic:
@@ -112,15 +122,22 @@ class _AudioRing:
                 start = self.end_s
         elif start < self.end_s:
             start = self.end_s
-        self.chunks.append((start, pcm))
         self.end_s = start + dur
         self.total_s += dur
-        while self.chunks and self.chunks[0][0] < self.end_s - ECHO_WINDOW_S - RING_SLACK_S:
-            self.chunks.popleft()
+        if not keep:
+            return
+        self.chunks.append((start, pcm))
+        self.held_bytes += len(pcm)
+        chunks = self.chunks
+        while chunks and (
+            chunks[0][0] < self.end_s - ECHO_WINDOW_S - RING_SLACK_S or self.held_bytes > RING_BYTES
+        ):
+            self.held_bytes -= len(chunks.popleft()[1])
 
     def clear(self) -> None:
         """Free the audio (a closed connection keeps only its figures)."""
         self.chunks.clear()
+        self.held_bytes = 0
 
 
 @dataclass
@@ -175,6 +192,7 @@ class Conn:
     played: _AudioRing = field(default_factory=_AudioRing)
     heard: _AudioRing = field(default_factory=_AudioRing)
     echo_next_s: float = ECHO_EVERY_S
+    echo_slot: bool | None = None  # whether its audio is held for the echo (None: no audio yet)
     echo: dict[str, Any] | None = None
     speech_stopped_t: float | None = None
     waiting_audible: bool = False
@@ -198,7 +216,8 @@ class RelayObserver:
         self.echo_clock: float | None = None  # the relay time the tokens were counted at
         self.echo_measured = 0
         self.echo_deferred = 0  # a due measurement that waited for a token
-        self.echo_unmeasured: list[int] = []  # closed without one, for want of a token
+        self.echo_unmeasured: list[int] = []  # closed without one (no token, or no slot)
+        self.echo_slots = 0  # open connections whose audio the rings hold
 
     # --- feeding -----------------------------------------------------------------------
     def feed(self, record: Record, raw: str | None = None) -> list[Note]:
@@ -362,7 +381,7 @@ class RelayObserver:
             elif len(c.head) >= RATE_CHECK_BYTES:
                 notes += self._content(c, f.t, final=True)
         if self.echo_enabled and c.encoding == "audio/pcm" and not c.content:
-            c.heard.add(f.t, pcm, mic=True)
+            c.heard.add(f.t, pcm, mic=True, keep=self._echo_slot(c))
         return notes
 
     def _decode(
@@ -598,13 +617,20 @@ class RelayObserver:
                 )
         if not self.echo_enabled:
             return
-        c.played.add(f.t, pcm, mic=False)
-        if c.played.total_s >= c.echo_next_s and c.heard.total_s > 2.0:
+        c.played.add(f.t, pcm, mic=False, keep=self._echo_slot(c))
+        if c.echo_slot and c.played.total_s >= c.echo_next_s and c.heard.total_s > 2.0:
             if not self._echo_token(f.t):
                 return
             c.echo_next_s = c.played.total_s + ECHO_EVERY_S
             self._measure_echo(c)
             notes += self._echo_note(c, f.t)
+
+    def _echo_slot(self, c: Conn) -> bool:
+        """Whether the rings hold this connection's audio (decided at its first chunk)."""
+        if c.echo_slot is None:
+            c.echo_slot = self.echo_slots < ECHO_MAX_CONNS
+            self.echo_slots += c.echo_slot
+        return c.echo_slot
 
     def _echo_token(self, t: float) -> bool:
         """Whether the echo budget allows a measurement now (it is spent if so)."""
@@ -709,13 +735,16 @@ class RelayObserver:
                 Note(c.conn, ev.t, "close", f"{c.label}: closed by {who} ({shown}){tail}", "info")
             )
         if self.echo_enabled and c.echo is None and c.played.total_s > 1 and c.heard.total_s > 1:
-            if self._echo_token(ev.t):
+            if c.echo_slot and self._echo_token(ev.t):
                 self._measure_echo(c)
                 notes += self._echo_note(c, ev.t)
             else:
                 self.echo_unmeasured.append(c.conn)
         c.played.clear()
         c.heard.clear()
+        if c.echo_slot:
+            self.echo_slots -= 1
+            c.echo_slot = False  # a frame after the close event (none expected) is not held
         for call_id, t in c.tool_calls.items():
             notes += self._note_once(
                 c,

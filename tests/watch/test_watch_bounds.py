@@ -17,7 +17,7 @@ import numpy as np
 from doctor.capture.format import ConnEvent, Frame, Header, encode, frame_from_message
 from doctor.result import Status
 from doctor.watch.feed import KIND_OPEN, PIPE_BYTES, Item, _grow_pipe
-from doctor.watch.observe import ECHO_BURST, RelayObserver
+from doctor.watch.observe import ECHO_BURST, RING_BYTES, RelayObserver, _AudioRing
 from doctor.watch.report import _partial, _unjudged
 from doctor.watch.results import relay_result, watch_results
 from doctor.watch.worker import Worker, capture_line, for_capture
@@ -197,3 +197,32 @@ def test_the_analysis_thread_runs_at_the_priority_it_is_given() -> None:
     w.finish()
     assert seen == [mine + 3]
     assert os.getpriority(os.PRIO_PROCESS, 0) == mine  # the caller's thread is unchanged
+
+
+def test_a_ring_holds_its_window_in_bytes_even_when_the_app_flushes_a_burst() -> None:
+    ring = _AudioRing()
+    chunk = bytes(2400)  # 50 ms of 24 kHz PCM16
+    for i in range(2000):  # 100 s of audio within 2 s of the relay's clock
+        ring.add(10.0 + i * 0.001, chunk, mic=True)
+    assert ring.held_bytes == sum(len(p) for _, p in ring.chunks) <= RING_BYTES
+    assert abs(ring.total_s - 100.0) < 1e-6
+    counted = _AudioRing()
+    counted.add(1.0, chunk, mic=True, keep=False)
+    assert abs(counted.total_s - 0.05) < 1e-9 and not counted.chunks and counted.held_bytes == 0
+
+
+def test_echo_watches_a_bounded_number_of_connections_at_once(monkeypatch: Any) -> None:
+    import doctor.watch.observe as observe
+
+    monkeypatch.setattr(observe, "ECHO_MAX_CONNS", 2)
+    obs = RelayObserver(echo=True)
+    reply = {"type": "reply.audio", "data": base64.b64encode(bytes(480)).decode()}
+    for conn in (1, 2, 3):
+        obs.feed(ConnEvent(0.0, 1e9, conn, "open", {"auth": "header"}))
+        obs.feed(Frame(0.1, 0, conn, "service", msg=reply))
+    assert [obs.conns[c].echo_slot for c in (1, 2, 3)] == [True, True, False]
+    assert not obs.conns[3].played.chunks and obs.conns[3].played.total_s == 0.01
+    obs.feed(ConnEvent(1.0, 1e9, 1, "close", {"by": "app", "code": 1000}))
+    obs.feed(ConnEvent(1.0, 1e9, 4, "open", {"auth": "header"}))
+    obs.feed(Frame(1.1, 0, 4, "service", msg=reply))
+    assert obs.conns[4].echo_slot is True and obs.echo_slots == 2  # conn 1's slot was freed
