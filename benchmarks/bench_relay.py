@@ -239,6 +239,7 @@ class Watch:
             raise RuntimeError("watch did not start: " + "".join(self.err))
         self.peak_kb: dict[int, int] = {}
         self.cpu_s: dict[int, float] = {}  # CPU seconds used so far, per process
+        self.cpu0_s: dict[int, float] = {}  # at the first sample: start-up is not counted
 
     def sample_memory(self) -> None:
         for pid in [self.proc.pid, *_children(self.proc.pid)]:
@@ -248,6 +249,10 @@ class Watch:
             cpu = _cpu_s(pid)
             if cpu is not None:
                 self.cpu_s[pid] = cpu
+                self.cpu0_s.setdefault(pid, cpu)
+
+    def cpu_used(self, pid: int) -> float:
+        return self.cpu_s.get(pid, 0.0) - self.cpu0_s.get(pid, 0.0)
 
     def report(self) -> dict[str, Any]:
         out, err = self.proc.communicate(timeout=300)
@@ -388,8 +393,8 @@ def main() -> int:
         t_load = time.monotonic()
         runs = asyncio.run(_with_memory(watch, load(watch.url, sessions, seconds)))
         wall = time.monotonic() - t_load
-        relay_cpu_s = watch.cpu_s.get(watch.proc.pid, 0.0)
-        worker_cpu_s = sum(v for k, v in watch.cpu_s.items() if k != watch.proc.pid)
+        relay_cpu_s = watch.cpu_used(watch.proc.pid)
+        worker_cpu_s = sum(watch.cpu_used(k) for k in watch.cpu_s if k != watch.proc.pid)
         rep = watch.report()
         relay = next(c for c in rep["checks"] if c["id"] == "watch-relay")["evidence"]
         peak_mb = sum(watch.peak_kb.values()) / 1024
