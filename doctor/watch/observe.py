@@ -54,6 +54,9 @@ MIC_AHEAD_S = 1.0  # so does a stream this far ahead of real time
 AUDIBLE_DBFS = -50.0
 SLOW_REPLY_MS = 2500.0
 CHUNK_SAMPLE = 2000  # the last chunk durations kept for the median (bounded per connection)
+KEPT_ROWS = 200  # errors and late tool results kept per connection (the first ones)
+KEPT_KEYS = 50  # distinct unknown message types counted per connection
+OTHER_TYPES = "(other types)"
 TOOL_TIMEOUT_S = 120.0  # the documented default `timeout_seconds`
 REFUSALS = ("session_not_found", "session_forbidden", "session_expired")
 FORMATS = {"audio/pcm": (24_000, 2), "audio/pcmu": (8_000, 1), "audio/pcma": (8_000, 1)}
@@ -261,7 +264,7 @@ class RelayObserver:
         notes: list[Note] = []
         if f.msg is None:
             what = "a binary frame" if f.binary is not None else "a text frame that is not JSON"
-            c.unknown[what] = c.unknown.get(what, 0) + 1
+            _count(c.unknown, what)
             return self._note_once(
                 c,
                 what,
@@ -286,7 +289,8 @@ class RelayObserver:
             called = c.tool_calls.pop(call_id, None)
             if called is not None and f.t - called > c.tool_timeout_s:
                 late = {"call_id": call_id, "after_s": round(f.t - called, 1)}
-                c.tool_late.append(late)
+                if len(c.tool_late) < KEPT_ROWS:
+                    c.tool_late.append(late)
                 notes += self._note_once(
                     c,
                     f"late:{call_id}",
@@ -297,7 +301,8 @@ class RelayObserver:
                 )
         elif not isinstance(mtype, str) or mtype not in CLIENT_TYPES:
             shown = json.dumps(mtype)[:60]
-            c.unknown[shown] = c.unknown.get(shown, 0) + 1
+            if _count(c.unknown, shown) == OTHER_TYPES:
+                return notes  # counted; the first types were each said once
             why = OLD_TYPES.get(mtype, "") if isinstance(mtype, str) else ""
             notes += self._note_once(
                 c,
@@ -578,7 +583,8 @@ class RelayObserver:
             err = {k: msg.get(k) for k in ("code", "message", "param")}
             err["frame"] = c.service_frames
             err["after_app_frame"] = c.app_frames
-            c.errors.append(err)
+            if len(c.errors) < KEPT_ROWS:
+                c.errors.append(err)
             notes.append(
                 Note(
                     c.conn,
@@ -591,7 +597,7 @@ class RelayObserver:
             c.tool_calls[str(msg.get("call_id"))] = f.t
         elif isinstance(mtype, str) and mtype not in SERVER_TYPES:
             shown = f"service:{mtype}"
-            c.unknown[shown] = c.unknown.get(shown, 0) + 1
+            _count(c.unknown, shown)
         return notes
 
     def _reply_audio(self, c: Conn, f: Frame, msg: dict[str, Any], notes: list[Note]) -> None:
@@ -786,6 +792,15 @@ class RelayObserver:
             "echo_deferred": self.echo_deferred,
             "echo_unmeasured_connections": list(self.echo_unmeasured),
         }
+
+
+def _count(counts: dict[str, int], key: str) -> str:
+    """Count one of `key`, or of OTHER_TYPES once KEPT_KEYS keys are in use (an app sending
+    ever new types would grow it without bound); returns the key counted."""
+    if key not in counts and len(counts) >= KEPT_KEYS - 1:
+        key = OTHER_TYPES
+    counts[key] = counts.get(key, 0) + 1
+    return key
 
 
 def _echo_window(played: Any, heard: Any, window_s: float) -> dict[str, Any]:

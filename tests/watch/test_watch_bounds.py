@@ -226,3 +226,21 @@ def test_echo_watches_a_bounded_number_of_connections_at_once(monkeypatch: Any) 
     obs.feed(ConnEvent(1.0, 1e9, 4, "open", {"auth": "header"}))
     obs.feed(Frame(1.1, 0, 4, "service", msg=reply))
     assert obs.conns[4].echo_slot is True and obs.echo_slots == 2  # conn 1's slot was freed
+
+
+def test_a_connection_keeps_bounded_counts_of_unknown_types_and_errors() -> None:
+    from doctor.watch.observe import KEPT_KEYS, KEPT_ROWS
+
+    obs = RelayObserver(echo=False)
+    obs.feed(ConnEvent(0.0, 1e9, 1, "open", {"auth": "header"}))
+    for i in range(1000):  # an app inventing a new type per message
+        obs.feed(Frame(0.1 + i * 0.001, 0, 1, "app", msg={"type": f"made.up.{i}"}))
+    for i in range(500):
+        err = {"type": "session.error", "code": "invalid_audio", "message": f"bad {i}"}
+        obs.feed(Frame(2.0 + i * 0.001, 0, 1, "service", msg=err))
+    c = obs.conns[1]
+    assert len(c.unknown) == KEPT_KEYS and sum(c.unknown.values()) == 1000
+    assert c.unknown["(other types)"] == 1000 - (KEPT_KEYS - 1)
+    assert len(c.errors) == KEPT_ROWS and c.errors[0]["message"] == "bad 0"
+    said = [n for n in obs.feed(Frame(9.0, 0, 1, "app", msg={"type": "yet.another"}))]
+    assert said == [] and len(c.noted) < 2 * KEPT_KEYS  # no line per invented type either
