@@ -22,6 +22,7 @@ import dataclasses
 import json
 import os
 import queue
+import select
 import signal
 import threading
 import time
@@ -322,6 +323,14 @@ def _session_analyzer() -> Any:
         return None
 
 
+def _more_waiting(fd: int) -> bool:
+    """Whether the feed has more to read right now (the reader is behind)."""
+    try:
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError):
+        return False
+
+
 def worker_main(
     feed_conn: Any, out_conn: Any, header: dict[str, Any], capture_path: str | None, echo: bool
 ) -> None:
@@ -367,6 +376,7 @@ def worker_main(
         try:
             for item in unpacker.feed(chunk):
                 worker.handle(item)
+            worker.capture_behind = _more_waiting(fd)  # not left set while the reader waits
         except Exception as exc:  # a bad record or a full disk: say so, keep draining
             if worker.crashed is None:
                 worker.crashed = f"{type(exc).__name__}: {exc}"[:300]
@@ -380,6 +390,7 @@ def worker_main(
                         "frames still flow",
                     }
                 )
+    worker.capture_behind = False  # the feed ended: the analysis has the interpreter
     result = worker.finish()
     with contextlib.suppress(OSError):
         send(result)
