@@ -33,6 +33,18 @@ GAP_S = 1.0  # a pause in the app's audio stream longer than this is a gap
 CHUNK_MS_RANGE = (10.0, 250.0)  # the docs say about 50 ms; far outside this is flagged
 ECHO_WINDOW_S = 20.0
 ECHO_EVERY_S = 10.0  # a running echo measurement per this much of reply audio
+RING_SLACK_S = 1.0  # audio kept beyond the window (a chunk straddling its start)
+# One echo measurement costs ~60 ms of CPU (three with the two halves): at 50 sessions the
+# running window alone would need more than a core. Measurements are rationed on the relay
+# clock (a token bucket): a measurement that finds no token waits for the connection's next
+# reply audio; a connection that closes unmeasured for want of one is counted.
+ECHO_PER_S = 0.5
+ECHO_BURST = 4.0
+# The rings hold the window of both directions (~2 MB a connection at 24 kHz PCM16): at most
+# ECHO_MAX_CONNS open connections are echo-watched at once (~64 MB); the others are named at
+# their close as not measured.
+RING_BYTES = int((ECHO_WINDOW_S + RING_SLACK_S + 1) * 48_000)
+ECHO_MAX_CONNS = 32
 # The echo core's own threshold (S 2.5) is set for a loudspeaker and a microphone; on the
 # wire the reference is the exact samples handed to the app, and two different voices of
 # the same speaker style reach S 2-3 by chance, so the relay asks for more before it says so.
@@ -42,6 +54,9 @@ MIC_AHEAD_S = 1.0  # so does a stream this far ahead of real time
 AUDIBLE_DBFS = -50.0
 SLOW_REPLY_MS = 2500.0
 CHUNK_SAMPLE = 2000  # the last chunk durations kept for the median (bounded per connection)
+KEPT_ROWS = 200  # errors and late tool results kept per connection (the first ones)
+KEPT_KEYS = 50  # distinct unknown message types counted per connection
+OTHER_TYPES = "(other types)"
 TOOL_TIMEOUT_S = 120.0  # the documented default `timeout_seconds`
 REFUSALS = ("session_not_found", "session_forbidden", "session_expired")
 FORMATS = {"audio/pcm": (24_000, 2), "audio/pcmu": (8_000, 1), "audio/pcma": (8_000, 1)}
@@ -93,11 +108,16 @@ class _AudioRing:
     chunks: deque[tuple[float, bytes]] = field(default_factory=deque)
     end_s: float = -1.0  # where the previous chunk ended (contiguous playback)
     total_s: float = 0.0
+    held_bytes: int = 0  # in `chunks`, never above RING_BYTES
 
-    def add(self, t: float, pcm: bytes, mic: bool) -> None:
+    def add(self, t: float, pcm: bytes, mic: bool, keep: bool = True) -> None:
         """A player plays chunks one after another (a burst queues up); a microphone
         captures continuously, so its chunks follow each other unless the stream paused
-        (or ran far ahead of real time), whatever the jitter of the sends."""
+        (or ran far ahead of real time), whatever the jitter of the sends. `keep` False
+        counts the audio without holding it (a connection the echo watch has no room for).
+        A microphone flushed far faster than real time restarts near the relay's clock
+        over and over, so the time bound alone would hold it all: the bytes are bounded too.
+        """
         dur = len(pcm) / 48_000
         start = t
         if mic:
@@ -105,11 +125,22 @@ class _AudioRing:
                 start = self.end_s
         elif start < self.end_s:
             start = self.end_s
-        self.chunks.append((start, pcm))
         self.end_s = start + dur
         self.total_s += dur
-        while self.chunks and self.chunks[0][0] < self.end_s - ECHO_WINDOW_S - 5:
-            self.chunks.popleft()
+        if not keep:
+            return
+        self.chunks.append((start, pcm))
+        self.held_bytes += len(pcm)
+        chunks = self.chunks
+        while chunks and (
+            chunks[0][0] < self.end_s - ECHO_WINDOW_S - RING_SLACK_S or self.held_bytes > RING_BYTES
+        ):
+            self.held_bytes -= len(chunks.popleft()[1])
+
+    def clear(self) -> None:
+        """Free the audio (a closed connection keeps only its figures)."""
+        self.chunks.clear()
+        self.held_bytes = 0
 
 
 @dataclass
@@ -164,6 +195,7 @@ class Conn:
     played: _AudioRing = field(default_factory=_AudioRing)
     heard: _AudioRing = field(default_factory=_AudioRing)
     echo_next_s: float = ECHO_EVERY_S
+    echo_slot: bool | None = None  # whether its audio is held for the echo (None: no audio yet)
     echo: dict[str, Any] | None = None
     speech_stopped_t: float | None = None
     waiting_audible: bool = False
@@ -183,6 +215,12 @@ class RelayObserver:
         self.order: list[Conn] = []
         self.echo_enabled = echo
         self.findings: list[Finding] = []
+        self.echo_tokens = ECHO_BURST
+        self.echo_clock: float | None = None  # the relay time the tokens were counted at
+        self.echo_measured = 0
+        self.echo_deferred = 0  # a due measurement that waited for a token
+        self.echo_unmeasured: list[int] = []  # closed without one (no token, or no slot)
+        self.echo_slots = 0  # open connections whose audio the rings hold
 
     # --- feeding -----------------------------------------------------------------------
     def feed(self, record: Record, raw: str | None = None) -> list[Note]:
@@ -226,7 +264,7 @@ class RelayObserver:
         notes: list[Note] = []
         if f.msg is None:
             what = "a binary frame" if f.binary is not None else "a text frame that is not JSON"
-            c.unknown[what] = c.unknown.get(what, 0) + 1
+            _count(c.unknown, what)
             return self._note_once(
                 c,
                 what,
@@ -251,7 +289,8 @@ class RelayObserver:
             called = c.tool_calls.pop(call_id, None)
             if called is not None and f.t - called > c.tool_timeout_s:
                 late = {"call_id": call_id, "after_s": round(f.t - called, 1)}
-                c.tool_late.append(late)
+                if len(c.tool_late) < KEPT_ROWS:
+                    c.tool_late.append(late)
                 notes += self._note_once(
                     c,
                     f"late:{call_id}",
@@ -262,7 +301,8 @@ class RelayObserver:
                 )
         elif not isinstance(mtype, str) or mtype not in CLIENT_TYPES:
             shown = json.dumps(mtype)[:60]
-            c.unknown[shown] = c.unknown.get(shown, 0) + 1
+            if _count(c.unknown, shown) == OTHER_TYPES:
+                return notes  # counted; the first types were each said once
             why = OLD_TYPES.get(mtype, "") if isinstance(mtype, str) else ""
             notes += self._note_once(
                 c,
@@ -346,7 +386,7 @@ class RelayObserver:
             elif len(c.head) >= RATE_CHECK_BYTES:
                 notes += self._content(c, f.t, final=True)
         if self.echo_enabled and c.encoding == "audio/pcm" and not c.content:
-            c.heard.add(f.t, pcm, mic=True)
+            c.heard.add(f.t, pcm, mic=True, keep=self._echo_slot(c))
         return notes
 
     def _decode(
@@ -543,7 +583,8 @@ class RelayObserver:
             err = {k: msg.get(k) for k in ("code", "message", "param")}
             err["frame"] = c.service_frames
             err["after_app_frame"] = c.app_frames
-            c.errors.append(err)
+            if len(c.errors) < KEPT_ROWS:
+                c.errors.append(err)
             notes.append(
                 Note(
                     c.conn,
@@ -556,7 +597,7 @@ class RelayObserver:
             c.tool_calls[str(msg.get("call_id"))] = f.t
         elif isinstance(mtype, str) and mtype not in SERVER_TYPES:
             shown = f"service:{mtype}"
-            c.unknown[shown] = c.unknown.get(shown, 0) + 1
+            _count(c.unknown, shown)
         return notes
 
     def _reply_audio(self, c: Conn, f: Frame, msg: dict[str, Any], notes: list[Note]) -> None:
@@ -582,11 +623,33 @@ class RelayObserver:
                 )
         if not self.echo_enabled:
             return
-        c.played.add(f.t, pcm, mic=False)
-        if c.played.total_s >= c.echo_next_s and c.heard.total_s > 2.0:
+        c.played.add(f.t, pcm, mic=False, keep=self._echo_slot(c))
+        if c.echo_slot and c.played.total_s >= c.echo_next_s and c.heard.total_s > 2.0:
+            if not self._echo_token(f.t):
+                return
             c.echo_next_s = c.played.total_s + ECHO_EVERY_S
             self._measure_echo(c)
             notes += self._echo_note(c, f.t)
+
+    def _echo_slot(self, c: Conn) -> bool:
+        """Whether the rings hold this connection's audio (decided at its first chunk)."""
+        if c.echo_slot is None:
+            c.echo_slot = self.echo_slots < ECHO_MAX_CONNS
+            self.echo_slots += c.echo_slot
+        return c.echo_slot
+
+    def _echo_token(self, t: float) -> bool:
+        """Whether the echo budget allows a measurement now (it is spent if so)."""
+        if self.echo_clock is not None and t > self.echo_clock:
+            gained = (t - self.echo_clock) * ECHO_PER_S
+            self.echo_tokens = min(ECHO_BURST, self.echo_tokens + gained)
+        self.echo_clock = t if self.echo_clock is None else max(self.echo_clock, t)
+        if self.echo_tokens < 1.0:
+            self.echo_deferred += 1
+            return False
+        self.echo_tokens -= 1.0
+        self.echo_measured += 1
+        return True
 
     def _echo_note(self, c: Conn, t: float) -> list[Note]:
         if not c.echo or c.echo.get("verdict") != "echo":
@@ -678,8 +741,16 @@ class RelayObserver:
                 Note(c.conn, ev.t, "close", f"{c.label}: closed by {who} ({shown}){tail}", "info")
             )
         if self.echo_enabled and c.echo is None and c.played.total_s > 1 and c.heard.total_s > 1:
-            self._measure_echo(c)
-            notes += self._echo_note(c, ev.t)
+            if c.echo_slot and self._echo_token(ev.t):
+                self._measure_echo(c)
+                notes += self._echo_note(c, ev.t)
+            else:
+                self.echo_unmeasured.append(c.conn)
+        c.played.clear()
+        c.heard.clear()
+        if c.echo_slot:
+            self.echo_slots -= 1
+            c.echo_slot = False  # a frame after the close event (none expected) is not held
         for call_id, t in c.tool_calls.items():
             notes += self._note_once(
                 c,
@@ -717,7 +788,19 @@ class RelayObserver:
             "sessions": sorted({c.session_id for c in self.order if c.session_id}),
             "app_frames": sum(c.app_frames for c in self.order),
             "service_frames": sum(c.service_frames for c in self.order),
+            "echo_measurements": self.echo_measured,
+            "echo_deferred": self.echo_deferred,
+            "echo_unmeasured_connections": list(self.echo_unmeasured),
         }
+
+
+def _count(counts: dict[str, int], key: str) -> str:
+    """Count one of `key`, or of OTHER_TYPES once KEPT_KEYS keys are in use (an app sending
+    ever new types would grow it without bound); returns the key counted."""
+    if key not in counts and len(counts) >= KEPT_KEYS - 1:
+        key = OTHER_TYPES
+    counts[key] = counts.get(key, 0) + 1
+    return key
 
 
 def _echo_window(played: Any, heard: Any, window_s: float) -> dict[str, Any]:

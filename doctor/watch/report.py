@@ -85,7 +85,7 @@ def watch_report_results(outcome: WatchOutcome, capture_path: str, ctx: Context)
     theirs = [_with_relay_evidence(r, findings) for r in theirs]
     return [
         *theirs,
-        *watch_results(findings, conns, skip, ids, _unjudged(stats)),
+        *watch_results(findings, conns, skip, ids, _unjudged(stats), _partial(stats)),
         relay_result(stats),
     ]
 
@@ -95,9 +95,23 @@ def _unjudged(stats: dict[str, Any]) -> tuple[str, str] | None:
     crashed = stats.get("analysis_crashed")
     if crashed:
         return "analysis_crashed", f"the analysis stopped ({crashed})"
+    if stats.get("analysis_stopped_behind"):
+        return "analysis_behind", "the analysis fell too far behind and stopped"
     if not stats.get("app_frames") and not stats.get("service_frames"):
         return "no_frames", "no frame went through the relay"
     return None
+
+
+def _partial(stats: dict[str, Any]) -> dict[str, str]:
+    """Areas the analysis looked at only in part (it rations its costliest measurement)."""
+    unmeasured = stats.get("echo_unmeasured_connections") or []
+    if not unmeasured:
+        return {}
+    shown = ", ".join(str(c) for c in unmeasured[:10]) + ("..." if len(unmeasured) > 10 else "")
+    return {
+        "echo": f"{len(unmeasured)} connection(s) not measured ({shown}): the echo "
+        "measurement is rationed when many sessions run at once"
+    }
 
 
 def _with_relay_evidence(r: Result, findings: list[Finding]) -> Result:

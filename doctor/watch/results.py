@@ -66,11 +66,13 @@ def watch_results(
     skip_causes: set[tuple[str, str | None]] | None = None,
     session_ids: set[str] | None = None,
     unjudged: tuple[str, str] | None = None,
+    partial: dict[str, str] | None = None,
 ) -> list[Result]:
     """Findings as results; `skip_causes` holds (cause, session_id) the session analysis
     already reported, so a problem is not listed twice; `session_ids` are the check ids the
     session analysis produced. `unjudged` (cause, why): the analysis could not judge (it
-    crashed, or saw no frame), so an area without findings is skipped, never passed."""
+    crashed, or saw no frame), so an area without findings is skipped, never passed;
+    `partial` (area -> why) adds to an area's pass what it did not look at."""
     skip = skip_causes or set()
     theirs = session_ids or set()
     out = [
@@ -95,7 +97,8 @@ def watch_results(
                 out.append(
                     Result(
                         Status.PASS,
-                        f"{PASS_SUMMARY[area]} ({sessions} connection{'s' * (sessions != 1)})",
+                        f"{PASS_SUMMARY[area]} ({sessions} connection{'s' * (sessions != 1)})"
+                        + (f"; {partial[area]}" if partial and area in partial else ""),
                         None,
                         {"connections": sessions},
                         id=f"watch-{area}",
@@ -162,9 +165,15 @@ def relay_result(stats: dict[str, Any]) -> Result:
             title="The relay",
         )
     if behind:
+        what = (
+            f"the analysis fell too far behind and stopped ({behind} frames not analysed): "
+            "the relay's findings are missing, the session analysis of the capture stands"
+            if stats.get("analysis_stopped_behind")
+            else f"the analysis fell behind and skipped {behind} audio frames"
+        )
         return Result(
             Status.WARN,
-            f"{summary}; the analysis fell behind and skipped {behind} frames",
+            f"{summary}; {what}",
             "analysis_behind",
             ev,
             guide.fix("watch_relay", detail=f"{behind} frames not analysed"),

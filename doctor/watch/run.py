@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import multiprocessing
 import os
@@ -166,6 +167,10 @@ async def watch(
         worker.wait(10)
         raise WatchStartError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
     out.port = relay.port
+    # What exists now lives as long as the relay: out of the collector's sight, a full
+    # collection (which pauses forwarding) walks only what the sessions allocate.
+    gc.collect()
+    gc.freeze()
     if on_ready is not None:
         on_ready(relay)
     installed: list[signal.Signals] = []

@@ -1,12 +1,17 @@
 """The worker process: writes the capture and runs the relay-only analysis, off the relay.
 
-It runs at a lower priority than the relay (os.nice), so under load the relay's forwarding
-wins the CPU. One thread reads the relay's record stream and writes the capture (that must
-keep up; the relay buffers a bounded amount for it); the analysis runs on a second thread
-fed through a queue: when it falls behind, audio frames are skipped for the analysis only
-and counted (`analysis_behind`), while every other record (open/close, session.update,
-session.end, tool results) is always analysed, or its absence would become a false
-finding; when it raises, it stops and says so (`analysis_crashed`).
+It runs below the relay, so under load the relay's forwarding wins the CPU: SCHED_BATCH
+(the feed waking it never preempts the relay), its reader thread, which writes the
+capture, at nice 5 (the capture must keep up: the relay buffers a bounded amount for it,
+then drops and counts `capture_dropped`), and the analysis thread at nice 15 (Linux sets
+priorities per thread), fed through a queue bounded in bytes and pausing while the reader
+is behind (both share the interpreter). When the analysis falls behind, audio frames are
+skipped for the analysis only and counted (`analysis_behind`), while every other record
+(open/close, session.update, session.end, tool results) is analysed, or its absence would
+become a false finding. Control records have a bound of their own, far above what any app
+sends: past it the analysis stops rather than judge from a partial stream
+(`analysis_behind`, with no relay findings; the capture goes on). When the analysis
+raises, it stops and says so (`analysis_crashed`).
 Notes and the final findings go back to the relay as JSON messages on a pipe.
 """
 
@@ -17,8 +22,10 @@ import dataclasses
 import json
 import os
 import queue
+import select
 import signal
 import threading
+import time
 from typing import Any
 
 from doctor.capture.format import (
@@ -32,8 +39,12 @@ from doctor.capture.format import (
 )
 from doctor.watch.feed import KIND_OPEN, Item, Unpacker
 
-ANALYSIS_QUEUE = 20_000
-NICE = 10
+AUDIO_QUEUE_BYTES = 8 * 1024 * 1024  # ~40 s of one session's audio both ways, or 2 s of 20
+CONTROL_QUEUE_BYTES = 32 * 1024 * 1024  # past this the analysis stops (never reached by apps)
+CAPTURE_NICE = 5  # the worker process and its reader thread, which writes the capture
+ANALYSIS_NICE = 15  # the analysis thread: what the relay and the capture leave
+READ_BYTES = 1 << 20
+CAPTURE_FIRST_S = 0.001  # the analysis's pause per record while the capture is behind
 _STOP = object()
 
 
@@ -50,10 +61,39 @@ def for_capture(frame: Frame, audio: str) -> Frame:
     return dataclasses.replace(frame, msg=msg, audio=summary)
 
 
+def capture_line(record: Frame | ConnEvent, audio: str) -> str:
+    """`encode(for_capture(record, audio))` without the intermediate frame: the same line,
+    made once per frame on the worker's busiest path."""
+    if not isinstance(record, Frame) or audio != "summary" or record.msg is None:
+        return encode(record)
+    field = AUDIO_FIELDS.get(str(record.msg.get("type")))
+    if not field or field not in record.msg or record.audio is not None:
+        return encode(record)
+    msg = dict(record.msg)
+    summary = audio_summary(msg.pop(field))
+    summary["field"] = field
+    obj: dict[str, Any] = {"t": record.t, "wall": record.wall, "conn": record.conn}
+    obj["dir"] = record.dir
+    obj["msg"] = msg
+    for key in ("text", "length", "binary"):
+        value = getattr(record, key)
+        if value is not None:
+            obj[key] = value
+    obj["audio"] = summary
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
 class Worker:
     """State of the worker process (also usable in-process, for tests and offline runs)."""
 
-    def __init__(self, header: Header, capture_path: str | None, send: Any, echo: bool = True):
+    def __init__(
+        self,
+        header: Header,
+        capture_path: str | None,
+        send: Any,
+        echo: bool = True,
+        analysis_nice: int | None = None,
+    ):
         from doctor.watch.observe import RelayObserver
 
         self.header = header
@@ -61,16 +101,26 @@ class Worker:
         self.send_lock = threading.Lock()
         self.observer = RelayObserver(echo=echo)
         self.session = _session_analyzer()  # issue 15's core, for its live lines only
-        # unbounded for control records (few and small); audio is skipped past `limit`
+        # bounded in bytes, counted on each side by its only writer (no lock needed):
+        # audio is skipped past `audio_limit_bytes`, the analysis stops past
+        # `control_limit_bytes`
         self.queue: queue.Queue[Any] = queue.Queue()
-        self.limit = ANALYSIS_QUEUE
+        self.audio_limit_bytes = AUDIO_QUEUE_BYTES
+        self.control_limit_bytes = CONTROL_QUEUE_BYTES
+        self.queued_bytes_in = 0  # written by handle() only
+        self.queued_bytes_out = 0  # written by the analysis thread only
+        self.max_queued_bytes = 0
         self.dropped = 0
         self.analysed = 0
+        self.capture_behind = False  # set by the reader: more records are waiting
+        self.skipped = 0  # written by the analysis thread only
+        self.overrun = False  # control records had to be dropped: the analysis stopped
         self.crashed: str | None = None
         self.capture_failed: str | None = None  # apart from the analysis: it goes on
         self.capture = open(capture_path, "w", encoding="utf-8") if capture_path else None  # noqa: SIM115
         if self.capture is not None:
             self.capture.write(encode(header) + "\n")
+        self.analysis_nice = analysis_nice
         self.thread = threading.Thread(target=self._analyse, name="analysis", daemon=True)
         self.thread.start()
 
@@ -85,12 +135,10 @@ class Worker:
         if item.details is not None:
             event = "open" if item.kind == KIND_OPEN else "close"
             record = ConnEvent(t, item.wall, item.conn, event, item.details)  # type: ignore[arg-type]
-            line = encode(record)
         else:
             assert item.data is not None
             record = frame_from_message(t, item.wall, item.conn, item.direction, item.data, "keep")  # type: ignore[arg-type]
             raw = item.data if isinstance(item.data, str) else None
-            line = encode(for_capture(record, self.header.audio))
         # a refused upgrade is in the capture as its open event with `upstream_status`; a
         # close event with no code would read as a 1006 drop to the session analysis
         refused_close = (
@@ -100,27 +148,53 @@ class Worker:
         )
         if self.capture is not None and not refused_close:
             try:
-                self.capture.write(line + "\n")
+                self.capture.write(capture_line(record, self.header.audio) + "\n")
             except OSError as exc:
                 self._capture_failed(exc)
         if self.crashed:
             return
+        if self.overrun:
+            self.dropped += 1
+            return
+        self._enqueue(item.conn, record, raw, len(item.data) if item.data is not None else 256)
+
+    def _enqueue(self, conn: int, record: Frame | ConnEvent, raw: str | None, size: int) -> None:
+        """Hand a record to the analysis thread, within the queue's byte bounds."""
+        queued = self.queued_bytes_in - self.queued_bytes_out
+        self.max_queued_bytes = max(self.max_queued_bytes, queued)
         audio = isinstance(record, Frame) and str((record.msg or {}).get("type")) in AUDIO_FIELDS
-        if not audio or self.queue.qsize() < self.limit:
-            self.queue.put((record, raw))
-        else:
+        if audio and queued + size > self.audio_limit_bytes:
             self.dropped += 1
             if self.dropped == 1:
                 self._emit(
                     {
                         "kind": "note",
-                        "conn": item.conn,
+                        "conn": conn,
                         "cause": "analysis_behind",
                         "level": "warn",
-                        "text": "the analysis is behind: some frames are "
+                        "text": "the analysis is behind: some audio frames are "
                         "forwarded and captured but not analysed (counted in the report)",
                     }
                 )
+            return
+        if not audio and queued + size > self.control_limit_bytes:
+            self.overrun = True  # judging from a stream with holes would invent findings
+            self.dropped += 1
+            self._emit(
+                {
+                    "kind": "note",
+                    "conn": conn,
+                    "cause": "analysis_behind",
+                    "level": "warn",
+                    "text": "the analysis fell too far behind and stopped: frames still "
+                    "flow and are captured; the end report comes from the capture",
+                }
+            )
+            return
+        if audio:
+            raw = None  # the parsed message holds the same text: keep one copy queued
+        self.queued_bytes_in += size
+        self.queue.put((record, raw, size))
 
     def _capture_failed(self, exc: OSError) -> None:
         """A capture that cannot be written (full disk...) stops; the analysis and the
@@ -142,13 +216,22 @@ class Worker:
         )
 
     def _analyse(self) -> None:
+        if self.analysis_nice is not None:
+            with contextlib.suppress(AttributeError, OSError):  # Linux: nice is per thread
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.analysis_nice)
         while True:
             got = self.queue.get()
             if got is _STOP:
                 return
+            record, raw, size = got
+            self.queued_bytes_out += size
+            if self.capture_behind:
+                time.sleep(CAPTURE_FIRST_S)  # the capture's thread gets the interpreter
             if self.crashed:
                 continue
-            record, raw = got
+            if self.overrun:
+                self.skipped += 1  # queued before the stop: not analysed either
+                continue
             try:
                 notes = self.observer.feed(record, raw)
             except Exception as exc:  # the analysis must never stop the relay
@@ -173,6 +256,8 @@ class Worker:
         interrupted reply and how far into it); its results come from the capture later."""
         if self.session is None:
             return
+        if isinstance(record, Frame) and (record.msg or {}).get("type") == "input.audio":
+            return  # nothing live comes of it (see _session_analyzer)
         try:
             texts = self.session.feed(record)
         except Exception:  # its failure costs only these lines; the end report says more
@@ -196,7 +281,7 @@ class Worker:
         self.queue.put(_STOP)
         self.thread.join()
         findings: list[dict[str, Any]] = []
-        if not self.crashed:
+        if not self.crashed and not self.overrun:
             try:
                 findings = [dataclasses.asdict(f) for f in self.observer.finish()]
             except Exception as exc:
@@ -209,7 +294,9 @@ class Worker:
         stats = self.observer.stats()
         stats.update(
             {
-                "analysis_dropped_frames": self.dropped,
+                "analysis_dropped_frames": self.dropped + self.skipped,
+                "analysis_stopped_behind": self.overrun,
+                "analysis_queue_peak_bytes": self.max_queued_bytes,
                 "analysed_records": self.analysed,
                 "analysis_crashed": self.crashed,
                 "capture_failed": self.capture_failed,
@@ -219,12 +306,29 @@ class Worker:
 
 
 def _session_analyzer() -> Any:
+    """Issue 15's core for its live lines only: its results come from the capture at the
+    end, so it gets no app audio here (the validate-audio core it feeds would hold the
+    app's audio for the rate estimate: ~3 MB and 0.3 s of CPU per session)."""
     try:
         from doctor.session.analyzer import SessionAnalyzer, Source
 
-        return SessionAnalyzer(Source(shape="capture v1 (relay)"))
+        class LiveSession(SessionAnalyzer):
+            def _new(self, conn: int | None) -> Any:
+                seg, col = super()._new(conn)
+                col.audio_sink = None
+                return seg, col
+
+        return LiveSession(Source(shape="capture v1 (relay)"))
     except Exception:
         return None
+
+
+def _more_waiting(fd: int) -> bool:
+    """Whether the feed has more to read right now (the reader is behind)."""
+    try:
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError):
+        return False
 
 
 def worker_main(
@@ -235,14 +339,18 @@ def worker_main(
     # (it closes the feed), the worker must not die with a traceback and lose the results.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):
-        os.nice(NICE)
+        os.nice(CAPTURE_NICE)
+    # SCHED_BATCH (Linux): the worker never preempts the relay when the feed wakes it; it
+    # runs when the relay waits. The analysis thread inherits it.
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     from doctor.capture.format import decode_header
 
     def send(obj: dict[str, Any]) -> None:
         out_conn.send_bytes(json.dumps(obj, default=str).encode())
 
     try:
-        worker = Worker(decode_header(header), capture_path, send, echo)
+        worker = Worker(decode_header(header), capture_path, send, echo, ANALYSIS_NICE)
     except OSError as exc:
         send(
             {
@@ -256,14 +364,19 @@ def worker_main(
     fd = feed_conn.fileno()
     while True:
         try:
-            chunk = os.read(fd, 1 << 20)
+            chunk = os.read(fd, READ_BYTES)
         except OSError:
             break
         if not chunk:
             break
+        # a full read means more is waiting: the analysis thread yields to this one (both
+        # share the interpreter; a capture behind loses frames, an analysis behind skips
+        # audio and says so)
+        worker.capture_behind = len(chunk) == READ_BYTES
         try:
             for item in unpacker.feed(chunk):
                 worker.handle(item)
+            worker.capture_behind = _more_waiting(fd)  # not left set while the reader waits
         except Exception as exc:  # a bad record or a full disk: say so, keep draining
             if worker.crashed is None:
                 worker.crashed = f"{type(exc).__name__}: {exc}"[:300]
@@ -277,6 +390,7 @@ def worker_main(
                         "frames still flow",
                     }
                 )
+    worker.capture_behind = False  # the feed ended: the analysis has the interpreter
     result = worker.finish()
     with contextlib.suppress(OSError):
         send(result)

@@ -168,7 +168,7 @@ def test_an_analysis_that_falls_behind_skips_frames_and_counts_them(tmp_path: Pa
         return real(record, raw)
 
     w.observer.feed = slow  # type: ignore[method-assign]
-    w.limit = 5
+    w.audio_limit_bytes = 5 * 3300
     for item in _items(50):
         w.handle(item)
     gate.set()

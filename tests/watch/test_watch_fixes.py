@@ -110,7 +110,7 @@ def test_r16_6_a_lagging_analysis_skips_audio_but_never_a_control_record() -> No
         return real(record, raw)
 
     w.observer.feed = slow  # type: ignore[method-assign]
-    w.limit = 5
+    w.audio_limit_bytes = 5 * 3300
 
     def text(t: float, direction: str, msg: dict[str, Any]) -> Item:
         return Item(b"T", direction, t, 1e9, 1, data=json.dumps(msg))

@@ -1,0 +1,246 @@
+"""The relay's bounds under load (issue 16's performance work): the analysis queue counted in
+bytes, a flood of control records stopping the analysis out loud, the capture line made in
+one step, the live session analyzer kept off the app's audio, echo measurements rationed
+and their audio freed at close, and the feed pipe's larger kernel buffer. No sockets, no
+timing: every bound is reached by holding the analysis thread on an event."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+from typing import Any
+
+import numpy as np
+
+from doctor.capture.format import ConnEvent, Frame, Header, encode, frame_from_message
+from doctor.result import Status
+from doctor.watch.feed import KIND_OPEN, PIPE_BYTES, Item, _grow_pipe
+from doctor.watch.observe import ECHO_BURST, RING_BYTES, RelayObserver, _AudioRing
+from doctor.watch.report import _partial, _unjudged
+from doctor.watch.results import relay_result, watch_results
+from doctor.watch.worker import Worker, capture_line, for_capture
+
+
+def _text(t: float, direction: str, msg: dict[str, Any] | str, conn: int = 1) -> Item:
+    data = msg if isinstance(msg, str) else json.dumps(msg)
+    return Item(b"T", direction, t, 1e9, conn, data=data)
+
+
+def _held_worker() -> tuple[Worker, threading.Event, list[dict[str, Any]], list[str]]:
+    """A worker whose analysis thread waits on `gate` before each record."""
+    sent: list[dict[str, Any]] = []
+    w = Worker(Header(1e9, 100.0, "keep", "ws://x/v1/ws"), None, sent.append, echo=False)
+    gate = threading.Event()
+    real = w.observer.feed
+    seen: list[str] = []
+
+    def held(record: Any, raw: Any = None) -> Any:
+        gate.wait(10)
+        seen.append(str((record.msg or {}).get("type")) if isinstance(record, Frame) else "ev")
+        return real(record, raw)
+
+    w.observer.feed = held  # type: ignore[method-assign]
+    return w, gate, sent, seen
+
+
+def test_the_analysis_queue_is_bounded_in_bytes_and_counts_the_audio_it_skips() -> None:
+    w, gate, sent, _ = _held_worker()
+    w.audio_limit_bytes = 1_000_000
+    big = {"type": "input.audio", "audio": base64.b64encode(b"\1\0" * 50_000).decode()}
+    items = [Item(KIND_OPEN, "", 100.0, 1e9, 1, details={"auth": "header"})]
+    items.append(_text(100.01, "service", {"type": "session.ready", "session_id": "s"}))
+    items += [_text(100.1 + i * 0.05, "app", big) for i in range(40)]  # 133 kB each
+    for item in items:
+        w.handle(item)
+    queued_frames = 40 - w.dropped
+    assert w.max_queued_bytes <= w.audio_limit_bytes
+    assert 0 < queued_frames <= 1_000_000 // 133_000 + 1  # the bound is bytes, not frames
+    gate.set()
+    result = w.finish()
+    stats = result["stats"]
+    assert stats["analysis_dropped_frames"] == 40 - queued_frames
+    assert stats["analysed_records"] == 2 + queued_frames
+    assert stats["analysis_stopped_behind"] is False
+    assert [m["cause"] for m in sent if m.get("cause") == "analysis_behind"] == ["analysis_behind"]
+    r = relay_result({"connections": 1, "frames_forwarded": 42, **stats})
+    assert r.status is Status.WARN and r.cause == "analysis_behind"
+    assert f"skipped {40 - queued_frames} audio frames" in r.summary
+
+
+def test_a_flood_of_control_records_stops_the_analysis_and_the_report_says_so() -> None:
+    w, gate, sent, seen = _held_worker()
+    w.control_limit_bytes = 20_000
+    items = [Item(KIND_OPEN, "", 100.0, 1e9, 1, details={"auth": "header"})]
+    items += [_text(100.1 + i * 0.01, "app", {"type": "x.y", "pad": "z" * 900}) for i in range(60)]
+    for item in items:
+        w.handle(item)
+    assert w.overrun  # past ~20 records of 1 kB: no more queued, nothing analysed after
+    gate.set()
+    result = w.finish()
+    stats = result["stats"]
+    assert result["findings"] == []  # judging from a stream with holes would invent findings
+    assert stats["analysis_stopped_behind"] is True
+    assert len(seen) <= 1  # at most the record the thread held when the flood began
+    assert stats["analysis_dropped_frames"] + stats["analysed_records"] == 61
+    assert any(m.get("cause") == "analysis_behind" and "stopped" in m["text"] for m in sent)
+    r = relay_result({"connections": 1, "frames_forwarded": 60, **stats})
+    assert r.status is Status.WARN and r.cause == "analysis_behind"
+    assert "stopped" in r.summary
+    unjudged = _unjudged({**stats, "app_frames": 60})
+    assert unjudged is not None and unjudged[0] == "analysis_behind"
+    echo = [x for x in watch_results([], 1, unjudged=unjudged) if x.id == "watch-echo"]
+    assert echo[0].status is Status.SKIP  # never a pass for an area nobody looked at
+
+
+def test_the_capture_line_is_the_summarised_frame_encoded() -> None:
+    pcm = base64.b64encode(b"\1\2" * 240).decode()
+    messages: list[tuple[str, str | bytes]] = [
+        ("app", json.dumps({"type": "input.audio", "audio": pcm, "event_id": "é"})),
+        ("service", json.dumps({"type": "reply.audio", "data": pcm, "reply_id": "r1"})),
+        ("app", json.dumps({"type": "input.audio", "audio": "not base64!"})),
+        ("app", json.dumps({"type": "input.audio"})),
+        ("app", json.dumps({"type": "session.update", "session": {"token": "secret"}})),
+        ("app", "not json"),
+        ("app", b"\0\1binary"),
+    ]
+    for direction, data in messages:
+        frame = frame_from_message(1.5, 1e9, 3, direction, data, "keep")  # type: ignore[arg-type]
+        for mode in ("summary", "keep"):
+            assert capture_line(frame, mode) == encode(for_capture(frame, mode)), (data, mode)
+    event = ConnEvent(2.0, 1e9, 3, "close", {"by": "app", "code": 1000})
+    assert capture_line(event, "summary") == encode(event)
+
+
+def test_the_live_session_analyzer_is_fed_no_app_audio() -> None:
+    sent: list[dict[str, Any]] = []
+    w = Worker(Header(1e9, 100.0, "keep", "ws://x/v1/ws"), None, sent.append, echo=False)
+    assert w.session is not None
+    audio = {"type": "input.audio", "audio": base64.b64encode(b"\1\0" * 24_000).decode()}
+    items = [Item(KIND_OPEN, "", 100.0, 1e9, 1, details={"auth": "header"})]
+    items.append(_text(100.01, "app", {"type": "session.update", "session": {}}))
+    items.append(_text(100.05, "service", {"type": "session.ready", "session_id": "s"}))
+    items += [_text(100.1 + i, "app", audio) for i in range(5)]  # 5 s: 5 blocks of 1 s
+    for item in items:
+        w.handle(item)
+    result = w.finish()
+    assert result["stats"]["analysed_records"] == 8  # the relay's own analysis saw it all
+    blocks = [a for _seg, _col, a in w.session.segments]
+    assert blocks and all(a.fed == 0 and not a.buf and not a.held for a in blocks)
+
+
+def _noise(seconds: float, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0, 3000, int(24000 * seconds)).astype("<i2")
+
+
+def test_echo_measurements_are_rationed_and_the_unmeasured_are_named() -> None:
+    obs = RelayObserver(echo=True)
+    conns = range(1, 9)
+    for conn in conns:  # eight sessions with 1.5 s of audio each way, all ending at once
+        obs.feed(ConnEvent(0.0, 1e9, conn, "open", {"auth": "header"}))
+        msg = {"type": "session.ready", "session_id": f"s{conn}"}
+        obs.feed(Frame(0.05, 0, conn, "service", msg=msg))
+        played, heard = _noise(1.5, conn), _noise(1.5, 100 + conn)
+        for i in range(0, len(played), 240):
+            data = base64.b64encode(played[i : i + 240].tobytes()).decode()
+            obs.feed(
+                Frame(
+                    0.1 + i / 24000, 0, conn, "service", msg={"type": "reply.audio", "data": data}
+                )
+            )
+        for i in range(0, len(heard), 1200):
+            data = base64.b64encode(heard[i : i + 1200].tobytes()).decode()
+            obs.feed(
+                Frame(0.2 + i / 24000, 0, conn, "app", msg={"type": "input.audio", "audio": data})
+            )
+    for conn in conns:
+        obs.feed(ConnEvent(2.0, 1e9, conn, "close", {"by": "service", "code": 1000}))
+    stats = obs.stats()
+    measured = int(ECHO_BURST)  # the bucket was full; 2 s of relay time refill one more
+    assert stats["echo_measurements"] in (measured, measured + 1)
+    unmeasured = stats["echo_unmeasured_connections"]
+    assert len(unmeasured) == 8 - stats["echo_measurements"] and unmeasured[-1] == 8
+    assert all(obs.conns[c].echo is not None for c in conns if c not in unmeasured)
+    assert all(obs.conns[c].echo is None for c in unmeasured)
+    assert all(not obs.conns[c].played.chunks and not obs.conns[c].heard.chunks for c in conns)
+    partial = _partial(stats)
+    echo = next(x for x in watch_results([], 8, partial=partial) if x.id == "watch-echo")
+    assert (
+        echo.status is Status.PASS
+        and f"{len(unmeasured)} connection(s) not measured" in echo.summary
+    )
+
+
+def test_the_feed_pipe_gets_a_one_mebibyte_kernel_buffer() -> None:
+    import fcntl
+
+    r, w = os.pipe()
+    with os.fdopen(w, "wb", buffering=0) as fh:
+        _grow_pipe(fh)
+        assert fcntl.fcntl(fh.fileno(), fcntl.F_GETPIPE_SZ) == PIPE_BYTES
+    os.close(r)
+
+
+def test_the_analysis_thread_runs_at_the_priority_it_is_given() -> None:
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    w = Worker(Header(1e9, 100.0, "keep", "ws://x/v1/ws"), None, lambda _m: None, False, mine + 3)
+    seen: list[int] = []
+    real = w.observer.feed
+
+    def spy(record: Any, raw: Any = None) -> Any:
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return real(record, raw)
+
+    w.observer.feed = spy  # type: ignore[method-assign]
+    w.handle(Item(KIND_OPEN, "", 100.0, 1e9, 1, details={"auth": "header"}))
+    w.finish()
+    assert seen == [mine + 3]
+    assert os.getpriority(os.PRIO_PROCESS, 0) == mine  # the caller's thread is unchanged
+
+
+def test_a_ring_holds_its_window_in_bytes_even_when_the_app_flushes_a_burst() -> None:
+    ring = _AudioRing()
+    chunk = bytes(2400)  # 50 ms of 24 kHz PCM16
+    for i in range(2000):  # 100 s of audio within 2 s of the relay's clock
+        ring.add(10.0 + i * 0.001, chunk, mic=True)
+    assert ring.held_bytes == sum(len(p) for _, p in ring.chunks) <= RING_BYTES
+    assert abs(ring.total_s - 100.0) < 1e-6
+    counted = _AudioRing()
+    counted.add(1.0, chunk, mic=True, keep=False)
+    assert abs(counted.total_s - 0.05) < 1e-9 and not counted.chunks and counted.held_bytes == 0
+
+
+def test_echo_watches_a_bounded_number_of_connections_at_once(monkeypatch: Any) -> None:
+    import doctor.watch.observe as observe
+
+    monkeypatch.setattr(observe, "ECHO_MAX_CONNS", 2)
+    obs = RelayObserver(echo=True)
+    reply = {"type": "reply.audio", "data": base64.b64encode(bytes(480)).decode()}
+    for conn in (1, 2, 3):
+        obs.feed(ConnEvent(0.0, 1e9, conn, "open", {"auth": "header"}))
+        obs.feed(Frame(0.1, 0, conn, "service", msg=reply))
+    assert [obs.conns[c].echo_slot for c in (1, 2, 3)] == [True, True, False]
+    assert not obs.conns[3].played.chunks and obs.conns[3].played.total_s == 0.01
+    obs.feed(ConnEvent(1.0, 1e9, 1, "close", {"by": "app", "code": 1000}))
+    obs.feed(ConnEvent(1.0, 1e9, 4, "open", {"auth": "header"}))
+    obs.feed(Frame(1.1, 0, 4, "service", msg=reply))
+    assert obs.conns[4].echo_slot is True and obs.echo_slots == 2  # conn 1's slot was freed
+
+
+def test_a_connection_keeps_bounded_counts_of_unknown_types_and_errors() -> None:
+    from doctor.watch.observe import KEPT_KEYS, KEPT_ROWS
+
+    obs = RelayObserver(echo=False)
+    obs.feed(ConnEvent(0.0, 1e9, 1, "open", {"auth": "header"}))
+    for i in range(1000):  # an app inventing a new type per message
+        obs.feed(Frame(0.1 + i * 0.001, 0, 1, "app", msg={"type": f"made.up.{i}"}))
+    for i in range(500):
+        err = {"type": "session.error", "code": "invalid_audio", "message": f"bad {i}"}
+        obs.feed(Frame(2.0 + i * 0.001, 0, 1, "service", msg=err))
+    c = obs.conns[1]
+    assert len(c.unknown) == KEPT_KEYS and sum(c.unknown.values()) == 1000
+    assert c.unknown["(other types)"] == 1000 - (KEPT_KEYS - 1)
+    assert len(c.errors) == KEPT_ROWS and c.errors[0]["message"] == "bad 0"
+    said = [n for n in obs.feed(Frame(9.0, 0, 1, "app", msg={"type": "yet.another"}))]
+    assert said == [] and len(c.noted) < 2 * KEPT_KEYS  # no line per invented type either
