@@ -10,6 +10,7 @@ import signal
 import socket
 import urllib.parse
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from watchparts import App, chunked, one, pcm16, problems, raw_tcp, run, speech, start_watch
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -205,13 +206,31 @@ def test_frames_are_forwarded_byte_for_byte() -> None:
     assert [type(x) for x in got] == [type(x) for x in sent]
 
 
+def _in_flight_bound(size: int) -> int:
+    """What the path flood -> relay -> app may hold while the app reads nothing: two TCP
+    hops, each a send and a receive buffer at the kernel's autotuning ceiling (tcp_wmem,
+    tcp_rmem: 4 and 32 MB on our CI machines, so the old fixed bound of 60 frames of
+    512 KiB failed once the buffers grew under load), plus the websockets read-ahead
+    queues (the relay's MAX_QUEUE per side, the test app's default 16) and one frame in
+    hand at each end."""
+    from doctor.watch.relay import MAX_QUEUE
+
+    def ceiling(name: str) -> int:
+        return int(Path(f"/proc/sys/net/ipv4/{name}").read_text().split()[2])
+
+    kernel = 2 * (ceiling("tcp_rmem") + ceiling("tcp_wmem"))
+    return kernel + (2 * MAX_QUEUE + 16 + 2) * size
+
+
 def test_backpressure_reaches_the_sender_and_nothing_is_lost() -> None:
     """An app that stops reading: the relay stops reading the service, whose sends then
     wait (bounded buffers, not memory); when the app reads again every frame arrives, in
     order."""
     from websockets.asyncio.server import serve
 
-    frames, size = 120, 512 * 1024
+    size = 512 * 1024
+    bound = _in_flight_bound(size)
+    frames = bound // size + 30  # more than every buffer on the way can hold
 
     async def go() -> tuple[int, list[int]]:
         progress: list[int] = []
@@ -250,7 +269,7 @@ def test_backpressure_reaches_the_sender_and_nothing_is_lost() -> None:
         return stalled_at, got
 
     stalled_at, got = run(go())
-    assert 0 < stalled_at < frames // 2  # the service was held back, not buffered for
+    assert 0 < stalled_at * size <= bound  # the service was held back, not buffered for
     assert got == list(range(frames))  # and nothing was lost or reordered
 
 
