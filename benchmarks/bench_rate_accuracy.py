@@ -69,25 +69,45 @@ def fit(quick: bool) -> int:
                 continue
             rows.append(feature_vector(f))
             ls.append(math.log(LABEL_HZ / r))
+    print(f"# fitted on {len(rows)} train rows ({len(rows) // len(corpus.TRUE_RATES_HZ)} clips)")
+    print_fit(rows, ls, "")
+    return 0
+
+
+def fit_short() -> int:
+    """The one-sentence model: the same form, fitted on single sentences (train split)."""
+    rows, ls = [], []
+    for sent in sentence_corpus.sentences("train"):
+        f = measure(sent.samples, LABEL_HZ)
+        if isinstance(f, str):
+            print(f"  skip {sent.name}: {f}", file=sys.stderr)
+            continue
+        rows.append(feature_vector(f))
+        ls.append(math.log(LABEL_HZ / sent.true_rate_hz))
+    print(f"# fitted on {len(rows)} single sentences (sentence_corpus train split)")
+    print_fit(rows, ls, "SHORT_")
+    return 0
+
+
+def print_fit(rows: list[list[float]], ls: list[float], prefix: str) -> None:
+    """Least squares for the means (quadratic in log s), shrunk residual covariance."""
     x = np.asarray(rows)
     a = np.vander(np.asarray(ls), 3, increasing=True)  # 1, ls, ls^2
     coef, *_ = np.linalg.lstsq(a, x, rcond=None)
     res = x - a @ coef
     cov = np.cov(res.T) * (len(x) - 1) / (len(x) - 3)
     cov = (1 - SHRINK) * cov + SHRINK * np.diag(np.diag(cov))
-    print(f"# fitted on {len(x)} train rows ({len(x) // len(corpus.TRUE_RATES_HZ)} clips)")
     print(f"# features: {', '.join(FEATURE_NAMES)}")
 
     def tup(v: np.ndarray) -> str:
         return "(" + ", ".join(f"{float(e):.5g}" for e in v) + ",)"
 
     for i in range(3):
-        print(f"MEAN_C{i}: tuple[float, ...] = {tup(coef[i])}")
-    print("COVARIANCE: tuple[tuple[float, ...], ...] = (")
+        print(f"{prefix}MEAN_C{i}: tuple[float, ...] = {tup(coef[i])}")
+    print(f"{prefix}COVARIANCE: tuple[tuple[float, ...], ...] = (")
     for row in cov:
         print(f"    {tup(row)},")
     print(")")
-    return 0
 
 
 def evaluate(quick: bool, split: str = "test") -> int:
@@ -222,6 +242,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a third of the clips (CI)")
     ap.add_argument("--fit", action="store_true", help="fit on the train split, print constants")
+    ap.add_argument(
+        "--fit-short", action="store_true", help="fit the one-sentence model, print constants"
+    )
     ap.add_argument("--sentences-only", action="store_true", help="only the one-sentence table")
     ap.add_argument(
         "--split",
@@ -234,6 +257,8 @@ def main() -> int:
         print("espeak-ng not found: numpy speech-like clips only", file=sys.stderr)
     if args.fit:
         return fit(args.quick)
+    if args.fit_short:
+        return fit_short()
     status = 0
     if not args.sentences_only:
         splits = ("test", "final", "fresh") if args.split == "all" else (args.split,)
