@@ -193,9 +193,10 @@ def test_sentence_model_rule() -> None:
     assert _sentence(slow, weak).claimed() is None
     # a group that could not be weighed counts as disagreement
     assert _sentence(slow, {"pitch": 2.0, "spectrum": 4.0}).claimed() is None
-    # over 5 s (the general gate's alone), or under 0.3 s voiced: not claimed
+    # over 5 s (the general gate's alone), or under 0.75 s voiced: not claimed
     assert _sentence(slow, duration_s=6.0).claimed() is None
-    assert _sentence(slow, voiced_frames=14).claimed() is None
+    assert _sentence(slow, voiced_frames=37).claimed() is None
+    assert _sentence(slow, voiced_frames=38).claimed() == "sentence"
 
 
 def test_settle_reports_the_model_that_claimed() -> None:
