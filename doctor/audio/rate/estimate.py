@@ -20,6 +20,7 @@ Non-speech (tones, noise, music) is refused.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -515,12 +516,21 @@ def log_likelihoods(
 
     idx = list(features) if features is not None else list(range(len(FEATURE_NAMES)))
     x = np.asarray(vector, np.float64)[idx]
-    inv = np.linalg.inv(np.asarray(model.covariance, np.float64)[np.ix_(idx, idx)])
+    inv = _inverse(model, tuple(idx))
     out = {}
     for cand in candidates:
         d = x - model_mean(math.log(labelled_hz / cand), model)[idx]
         out[cand] = float(-0.5 * d @ inv @ d) / TEMPERATURE
     return out
+
+
+@functools.lru_cache(maxsize=32)
+def _inverse(model: Model, idx: tuple[int, ...]) -> npt.NDArray[np.float64]:
+    """The covariance's inverse over a subset of features (a few subsets per model)."""
+    import numpy as np
+
+    cov = np.asarray(model.covariance, np.float64)[np.ix_(idx, idx)]
+    return np.asarray(np.linalg.inv(cov), np.float64)
 
 
 def cue_margins(
