@@ -16,6 +16,14 @@ What this can and cannot tell: 8 kHz and 16 kHz speech read at 24 kHz (x3, x1.5)
 44100 vs 48000 differ by 9 %, less than voices differ from each other: the posterior splits
 between them and the estimate reports the pair (`family`) with the pair's confidence.
 Non-speech (tones, noise, music) is refused.
+
+One sentence (2-5 s) carries too few vowels for the general model, whose covariance comes
+from long clips. A second model of the same form (`SENTENCE`), fitted on single sentences,
+weighs pitch and voiced spectrum jointly: a wrong rate moves both by the same factor, while
+voices differ mostly in pitch (a woman's voice at 44.1 kHz reads at a man's pitch, but with
+a spectrum no adult's vocal tract makes). It claims only what it all but certainly sees,
+with every cue group agreeing. 16 kHz (x1.5) stays hard: a man's voice read 1.5x fast looks
+much like a woman's or a child's at the right rate.
 """
 
 from __future__ import annotations
