@@ -222,3 +222,28 @@ def test_sentence_model_moves_with_the_rate() -> None:
     assert len(SHORT_MEAN_C0) == len(SHORT_MEAN_C2) == len(FEATURE_NAMES)
     cov = np.asarray(SHORT_COVARIANCE)
     assert np.allclose(cov, cov.T) and np.all(np.linalg.eigvalsh(cov) > 0)
+
+
+def test_on_one_sentence_the_sentence_model_can_veto_the_other_rules() -> None:
+    """A fast, high voice at 24 kHz under 25 dB of noise: the general model called it
+    16 kHz (label 1 %), the sentence model left the label 51 %: nothing is claimed."""
+    base = dict.fromkeys(CANDIDATES_HZ, 0.0)
+    general = {**base, 16000: 0.98, 24000: 0.01, 22050: 0.01}
+    doubt = {**base, 16000: 0.49, 24000: 0.4, 22050: 0.11}
+    sure = {**base, 16000: 0.75, 24000: 0.2, 22050: 0.05}
+
+    def est(sentence: dict[int, float], duration_s: float) -> RateEstimate:
+        return RateEstimate(
+            16000,
+            0.98,
+            general,
+            {"voiced_frames": 80, "f0_hz": 300.0},
+            labelled_hz=24000,
+            margins={"pitch": 3.0, "spectrum": 2.0, "rhythm": 1.5},
+            duration_s=duration_s,
+            sentence_posterior=sentence,
+        )
+
+    assert est(doubt, 3.0).claimed() is None
+    assert est(sure, 3.0).claimed() == "long"  # the sentence model leaves the label 25 %
+    assert est(doubt, 8.0).claimed() == "long"  # a long clip: the general gate alone
