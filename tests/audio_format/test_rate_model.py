@@ -162,6 +162,7 @@ def _sentence(
     margins: dict[str, float] | None = None,
     duration_s: float = 3.0,
     voiced_frames: int = 40,
+    f0: float = 55.0,
 ) -> RateEstimate:
     """An estimate whose general model keeps the label and whose sentence model does not."""
     base = dict.fromkeys(CANDIDATES_HZ, 0.0)
@@ -171,7 +172,7 @@ def _sentence(
         24000,
         0.9,
         general,
-        {"voiced_frames": voiced_frames, "f0_hz": 120.0},
+        {"voiced_frames": voiced_frames, "f0_hz": f0},
         labelled_hz=24000,
         duration_s=duration_s,
         sentence_posterior={**base, **post},
@@ -181,9 +182,14 @@ def _sentence(
 
 def test_sentence_model_rule() -> None:
     slow = {44100: 0.7, 48000: 0.27, 24000: 0.03}
-    # a woman's voice recorded at 44.1 kHz reads at a man's pitch: the pitch-gated rule
-    # cannot claim it, the sentence model can when every cue group agrees
+    # the general model keeps the label; the sentence model, every cue group agreeing and
+    # a pitch below any adult's at 24 kHz, claims 44.1 kHz
     assert _sentence(slow).claimed() == "sentence"
+    # at a man's pitch it does not: a dark channel (muffled microphone, dark espeak voices
+    # at 24 kHz) moves the spectrum like a slowed woman's voice
+    assert _sentence(slow, f0=120.0).claimed() is None
+    # nor does it claim faster audio (a high, fast voice at 24 kHz was read as 16 kHz)
+    assert _sentence({16000: 0.97, 24000: 0.03}, f0=300.0).claimed() is None
     # the label keeps more than 5 %: not claimed
     assert _sentence({44100: 0.6, 48000: 0.33, 24000: 0.07}).claimed() is None
     # the estimate's family under 90 % (split between faster and slower): not claimed
