@@ -49,3 +49,27 @@ def test_the_same_sentence_at_24k_is_valid() -> None:
     v = validate_bytes(to_i16(y).tobytes())
     assert "sample_rate_mismatch" not in v.codes(), v.stats.get("rate")
     assert v.verdict == "valid"
+
+
+@pytest.mark.parametrize(
+    ("true_rate", "voice", "pitch", "speed", "text"),
+    [
+        # a low voice at 44.1/48 kHz whose cues, on one sentence, are too uneven for the
+        # general model (its pitch group alone disagrees): the sentence model weighs them
+        (48000, "fr+m4", 35, 175, "Je voudrais changer mon rendez-vous."),
+        (44100, "es+m5", 50, 185, "Quiero cancelar mi suscripción."),
+    ],
+)
+def test_a_sentence_at_44k_is_caught_by_the_sentence_model(
+    true_rate: int, voice: str, pitch: int, speed: int, text: str
+) -> None:
+    y = _sentence(text, voice, pitch, speed, true_rate)
+    assert 2.0 <= len(y) / 24000 <= 5.0
+    v = validate_bytes(to_i16(y).tobytes())
+    rate = v.stats["rate"]
+    assert "sample_rate_mismatch" in v.codes(), rate
+    assert rate["claimed_by"] == "sentence", rate
+    assert rate["estimated_rate_hz"] in (44100, 48000), rate
+    # the same sentence spoken at 24 kHz stays valid
+    v24 = validate_bytes(to_i16(_sentence(text, voice, pitch, speed, 24000)).tobytes())
+    assert "sample_rate_mismatch" not in v24.codes(), v24.stats.get("rate")

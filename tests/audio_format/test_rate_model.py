@@ -15,6 +15,10 @@ from doctor.audio.rate.estimate import (
     MEAN_C0,
     MEAN_C1,
     MEAN_C2,
+    SHORT_COVARIANCE,
+    SHORT_MEAN_C0,
+    SHORT_MEAN_C1,
+    SHORT_MEAN_C2,
     RateEstimate,
     cues_needed,
     estimate_rate,
@@ -151,3 +155,101 @@ def test_long_gate_on_one_sentence_asks_for_an_overwhelming_posterior() -> None:
     long_clip = _short(post, 240.0, voiced_frames=133, duration_s=12.0)
     sentence = _short(post, 240.0, voiced_frames=133, duration_s=4.2)
     assert long_clip.claimed() == "long" and sentence.claimed() is None
+
+
+def _sentence(
+    post: dict[int, float],
+    margins: dict[str, float] | None = None,
+    duration_s: float = 3.0,
+    voiced_frames: int = 40,
+    f0: float = 55.0,
+) -> RateEstimate:
+    """An estimate whose general model keeps the label and whose sentence model does not."""
+    base = dict.fromkeys(CANDIDATES_HZ, 0.0)
+    general = {**base, 24000: 0.9, 44100: 0.1}
+    m = {"pitch": 2.0, "spectrum": 4.0, "rhythm": 1.0} if margins is None else margins
+    return RateEstimate(
+        24000,
+        0.9,
+        general,
+        {"voiced_frames": voiced_frames, "f0_hz": f0},
+        labelled_hz=24000,
+        duration_s=duration_s,
+        sentence_posterior={**base, **post},
+        sentence_margins=m,
+    )
+
+
+def test_sentence_model_rule() -> None:
+    slow = {44100: 0.7, 48000: 0.27, 24000: 0.03}
+    # the general model keeps the label; the sentence model, every cue group agreeing and
+    # a pitch below any adult's at 24 kHz, claims 44.1 kHz
+    assert _sentence(slow).claimed() == "sentence"
+    # at a man's pitch it does not: a dark channel (muffled microphone, dark espeak voices
+    # at 24 kHz) moves the spectrum like a slowed woman's voice
+    assert _sentence(slow, f0=120.0).claimed() is None
+    # nor does it claim faster audio (a high, fast voice at 24 kHz was read as 16 kHz)
+    assert _sentence({16000: 0.97, 24000: 0.03}, f0=300.0).claimed() is None
+    # the label keeps more than 5 %: not claimed
+    assert _sentence({44100: 0.6, 48000: 0.33, 24000: 0.07}).claimed() is None
+    # the estimate's family under 90 % (split between faster and slower): not claimed
+    assert _sentence({44100: 0.5, 48000: 0.3, 16000: 0.18, 24000: 0.02}).claimed() is None
+    # one cue group, left out, flips the preference back to the label: not claimed
+    weak = {"pitch": 2.0, "spectrum": -0.1, "rhythm": 1.0}
+    assert _sentence(slow, weak).claimed() is None
+    # a group that could not be weighed counts as disagreement
+    assert _sentence(slow, {"pitch": 2.0, "spectrum": 4.0}).claimed() is None
+    # over 5 s (the general gate's alone), or under 0.75 s voiced: not claimed
+    assert _sentence(slow, duration_s=6.0).claimed() is None
+    assert _sentence(slow, voiced_frames=37).claimed() is None
+    assert _sentence(slow, voiced_frames=38).claimed() == "sentence"
+
+
+def test_settle_reports_the_model_that_claimed() -> None:
+    est = _sentence({44100: 0.7, 48000: 0.27, 24000: 0.03}).settle(3.2)
+    assert est.claimed() == "sentence" and est.by == "sentence"
+    assert est.rate_hz == 44100 and est.confidence == pytest.approx(0.7)
+    assert est.family_confidence == pytest.approx(0.97)
+    assert est.labelled_confidence == pytest.approx(0.03)
+    d = est.to_dict()
+    assert d["claimed_by"] == "sentence" and d["estimated_rate_hz"] == 44100
+    assert d["duration_s"] == 3.2
+    # nothing claimed: the general model's estimate is reported unchanged
+    kept = _sentence({24000: 0.9, 44100: 0.1}).settle(3.2)
+    assert kept.claimed() is None and kept.rate_hz == 24000 and kept.posterior[44100] == 0.1
+
+
+def test_sentence_model_moves_with_the_rate() -> None:
+    """The one-sentence model's fitted means scale like the general model's: pitch by the
+    rate factor itself, the voiced spectrum upward with it, voiced stretches shorter."""
+    assert SHORT_MEAN_C1[0] == pytest.approx(1.0, abs=0.1)
+    assert all(c > 0.3 for c in SHORT_MEAN_C1[1:6])
+    assert SHORT_MEAN_C1[7] < 0
+    assert len(SHORT_MEAN_C0) == len(SHORT_MEAN_C2) == len(FEATURE_NAMES)
+    cov = np.asarray(SHORT_COVARIANCE)
+    assert np.allclose(cov, cov.T) and np.all(np.linalg.eigvalsh(cov) > 0)
+
+
+def test_on_one_sentence_the_sentence_model_can_veto_the_other_rules() -> None:
+    """A fast, high voice at 24 kHz under 25 dB of noise: the general model called it
+    16 kHz (label 1 %), the sentence model left the label 51 %: nothing is claimed."""
+    base = dict.fromkeys(CANDIDATES_HZ, 0.0)
+    general = {**base, 16000: 0.98, 24000: 0.01, 22050: 0.01}
+    doubt = {**base, 16000: 0.49, 24000: 0.4, 22050: 0.11}
+    sure = {**base, 16000: 0.75, 24000: 0.2, 22050: 0.05}
+
+    def est(sentence: dict[int, float], duration_s: float) -> RateEstimate:
+        return RateEstimate(
+            16000,
+            0.98,
+            general,
+            {"voiced_frames": 80, "f0_hz": 300.0},
+            labelled_hz=24000,
+            margins={"pitch": 3.0, "spectrum": 2.0, "rhythm": 1.5},
+            duration_s=duration_s,
+            sentence_posterior=sentence,
+        )
+
+    assert est(doubt, 3.0).claimed() is None
+    assert est(sure, 3.0).claimed() == "long"  # the sentence model leaves the label 25 %
+    assert est(doubt, 8.0).claimed() == "long"  # a long clip: the general gate alone

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from doctor.audio.format.encoding import DETECT_BYTES, EncodingGuess, detect_encoding
@@ -305,7 +304,7 @@ class PcmStage:
             return
         est = self.rate_future.result() if self.rate_future else estimate_rate(audio, self.rate)
         # the one-sentence rule goes by the sample's length, pauses included
-        est = replace(est, duration_s=self.levels.samples / self.rate)
+        est = est.settle(self.levels.samples / self.rate)
         v.stats["rate"] = est.to_dict()
         if est.claimed() is None:
             return

@@ -16,12 +16,24 @@ What this can and cannot tell: 8 kHz and 16 kHz speech read at 24 kHz (x3, x1.5)
 44100 vs 48000 differ by 9 %, less than voices differ from each other: the posterior splits
 between them and the estimate reports the pair (`family`) with the pair's confidence.
 Non-speech (tones, noise, music) is refused.
+
+One sentence (2-5 s) carries too few vowels for the general model, whose covariance comes
+from long clips. A second model of the same form (`SENTENCE`), fitted on single sentences,
+weighs the cues with the spread one sentence really has. It may claim only slower audio
+(44.1/48 kHz read at 24), only where the general model is unsure, the sentence model all
+but certain, every cue group agrees and the pitch is below any adult's at the label. A
+woman's voice at 44.1 kHz reads at a man's pitch, with a spectrum lower than a man's: but a
+dark channel (a muffled microphone, some espeak voices) lowers the spectrum of a 24 kHz
+man's voice just as much, so the spectrum cannot claim it alone (measured: five false
+claims on 208 varied 24 kHz sentences when it tried). 16 kHz (x1.5) stays hard: a man's
+voice read 1.5x fast looks much like a woman's or a child's at the right rate.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from doctor.audio.rate.features import HOP_S, SpeechFeatures, measure
@@ -55,6 +67,23 @@ SHORT_MIN_MARGIN = 0.0
 # low synthetic voice at 24 kHz for 44.1 kHz speech with 99 % (the property test's example).
 SHORT_SLOW_MAX_F0_HZ = 65.0
 SHORT_FAST_MIN_F0_HZ = 220.0
+# The sentence model's rule (see SHORT_MEAN_C0): only a slower true rate; its posterior
+# leaves the label at most 5 %, gives the estimate's family at least 90 %, without any one
+# cue group the rest still prefer the estimate, and the pitch is out of place at the label
+# (SHORT_SLOW_MAX_F0_HZ). Without that last condition it claimed 44.1 kHz for dark 24 kHz
+# voices at 90-150 Hz (5 of 208 varied espeak sentences), and 16 kHz for a high, fast one.
+# No band-edge bonus: that is a resampler's trace.
+# It needs more voiced speech than the pitch-gated rule: from 0.3 s of a low, slow voice at
+# 24 kHz (the property test's example) it claimed 44.1 kHz at 97 %; slowed speech (44.1/48
+# kHz read at 24) has at least 0.85 s voiced in any 2-5 s sentence of the train split.
+SENTENCE_MIN_VOICED_S = 0.75
+SENTENCE_MAX_LABELLED = 0.05
+# ...and on a clip that short, no rule claims while the sentence model leaves the label more
+# than the general gate's own limit (0.3): one sentence of a fast, high voice at 24 kHz under
+# 25 dB of noise was claimed 16 kHz by the general gate; the sentence model gave the label 51 %.
+SENTENCE_VETO_LABELLED = 0.3
+SENTENCE_MIN_FAMILY = 0.9
+SENTENCE_MIN_MARGIN = 0.0
 
 FEATURE_NAMES = (
     "log_f0_hz",
@@ -188,6 +217,122 @@ COVARIANCE: tuple[tuple[float, ...], ...] = (
         0.23481,
     ),
 )
+# The one-sentence model: the same form, fitted on 2-5 s sentences (`bench_rate_accuracy.py
+# --fit-short`, sentence_corpus "train" split: 60 voices, six languages). A long-clip model
+# measures a sentence's cues as steadier than they are (a few vowels, one intonation
+# phrase); fitted on sentences, its covariance says how much one sentence varies.
+SHORT_MEAN_C0: tuple[float, ...] = (
+    4.8531,
+    5.9666,
+    6.6815,
+    7.6231,
+    8.1302,
+    8.261,
+    2.3675,
+    -2.3804,
+)
+SHORT_MEAN_C1: tuple[float, ...] = (
+    1.0303,
+    0.79092,
+    0.61879,
+    0.41404,
+    0.52878,
+    0.54711,
+    0.12285,
+    -0.42304,
+)
+SHORT_MEAN_C2: tuple[float, ...] = (
+    -0.0014757,
+    -0.070133,
+    -0.21867,
+    -0.44949,
+    -0.59831,
+    -0.46376,
+    0.19981,
+    0.49021,
+)
+SHORT_COVARIANCE: tuple[tuple[float, ...], ...] = (
+    (
+        0.20789,
+        0.028224,
+        0.050523,
+        0.054664,
+        0.037002,
+        0.042411,
+        -0.049236,
+        0.20179,
+    ),
+    (
+        0.028224,
+        0.052586,
+        0.047728,
+        0.036685,
+        0.015926,
+        0.014582,
+        -0.0057484,
+        0.018205,
+    ),
+    (
+        0.050523,
+        0.047728,
+        0.11841,
+        0.083508,
+        0.032736,
+        0.027136,
+        -0.0098137,
+        0.039846,
+    ),
+    (
+        0.054664,
+        0.036685,
+        0.083508,
+        0.12407,
+        0.04647,
+        0.036108,
+        -0.010185,
+        0.047696,
+    ),
+    (
+        0.037002,
+        0.015926,
+        0.032736,
+        0.04647,
+        0.03318,
+        0.023432,
+        -0.010492,
+        0.036475,
+    ),
+    (
+        0.042411,
+        0.014582,
+        0.027136,
+        0.036108,
+        0.023432,
+        0.032518,
+        -0.012844,
+        0.043076,
+    ),
+    (
+        -0.049236,
+        -0.0057484,
+        -0.0098137,
+        -0.010185,
+        -0.010492,
+        -0.012844,
+        0.06156,
+        -0.049287,
+    ),
+    (
+        0.20179,
+        0.018205,
+        0.039846,
+        0.047696,
+        0.036475,
+        0.043076,
+        -0.049287,
+        0.32062,
+    ),
+)
 # --- end of fitted constants ------------------------------------------------------------
 
 
@@ -204,6 +349,10 @@ class RateEstimate:
     # per cue group left out: how far the rest still prefers the estimate to the label
     margins: dict[str, float] = field(default_factory=dict)
     duration_s: float = 0.0  # of the sample as labelled (validate-audio: pauses included)
+    # the one-sentence model's view of the same cues (see SENTENCE)
+    sentence_posterior: dict[int, float] = field(default_factory=dict)
+    sentence_margins: dict[str, float] = field(default_factory=dict)
+    by: str | None = None  # the rule that claimed, once `settle` has swapped models
 
     @property
     def family(self) -> tuple[int, ...]:
@@ -254,21 +403,76 @@ class RateEstimate:
             and self._pitch_out_of_place()
         )
 
-    def _pitch_out_of_place(self) -> bool:
+    def _pitch_out_of_place(self, rate_hz: int | None = None) -> bool:
         f0 = self.features.get("f0_hz")
-        if not f0 or self.rate_hz is None:
+        rate_hz = self.rate_hz if rate_hz is None else rate_hz
+        if not f0 or rate_hz is None:
             return False
-        if self.rate_hz > self.labelled_hz:  # claimed slower: the voice reads too low
+        if rate_hz > self.labelled_hz:  # claimed slower: the voice reads too low
             return bool(f0 < SHORT_SLOW_MAX_F0_HZ)
         return bool(f0 > SHORT_FAST_MIN_F0_HZ)
 
+    def sentence_mismatch(self) -> bool:
+        """The sentence model's rule: a clip under SHORT_CLIP_S whose sentence posterior
+        all but rules out the label for a slower rate, every cue group pointing the same
+        way and the pitch too low for an adult at the label."""
+        post = self.sentence_posterior
+        voiced_s = self.features.get("voiced_frames", 0) * HOP_S
+        if not post or not 0 < self.duration_s <= SHORT_CLIP_S or voiced_s < SENTENCE_MIN_VOICED_S:
+            return False
+        best = max(post, key=lambda k: post[k])
+        label = sum(p for r, p in post.items() if _near(r, self.labelled_hz))
+        family = sum(p for r, p in post.items() if _near(r, best))
+        return (
+            best > self.labelled_hz
+            and not _near(best, self.labelled_hz)
+            and label <= SENTENCE_MAX_LABELLED
+            and family >= SENTENCE_MIN_FAMILY
+            and len(self.sentence_margins) == len(CUE_GROUPS)
+            and min(self.sentence_margins.values()) >= SENTENCE_MIN_MARGIN
+            and self._pitch_out_of_place(best)
+        )
+
     def claimed(self) -> str | None:
-        """Which rule claims a mismatch: "long" (the general gate), "short", or None."""
+        """Which rule claims a mismatch: "long" (the general gate), "short" (its pitch-gated
+        one-sentence variant), "sentence" (the sentence model), or None."""
+        if self.by is not None:
+            return self.by
+        if self._sentence_disagrees():
+            return None
         if self.mismatch():
             return "long"
         if self.short_mismatch():
             return "short"
+        if self.sentence_mismatch():
+            return "sentence"
         return None
+
+    def _sentence_disagrees(self) -> bool:
+        """On one sentence, the sentence model still gives the label a fair chance."""
+        post = self.sentence_posterior
+        if not post or not 0 < self.duration_s <= SHORT_CLIP_S:
+            return False
+        label = sum(p for r, p in post.items() if _near(r, self.labelled_hz))
+        return label > SENTENCE_VETO_LABELLED
+
+    def settle(self, duration_s: float) -> RateEstimate:
+        """This estimate for a sample of `duration_s` (as labelled, pauses included): when
+        only the sentence model claims, its posterior is the one reported."""
+        est = replace(self, duration_s=duration_s)
+        if est.claimed() != "sentence":
+            return est
+        post = est.sentence_posterior
+        best = max(post, key=lambda k: post[k])
+        return replace(
+            est,
+            rate_hz=best,
+            confidence=post[best],
+            posterior=post,
+            margins=est.sentence_margins,
+            fragile_on=[],
+            by="sentence",
+        )
 
     def describe_rate(self) -> str:
         fam = sorted(self.family)
@@ -287,6 +491,9 @@ class RateEstimate:
             "cue_margins": {k: round(v, 2) for k, v in self.margins.items()},
             "duration_s": round(self.duration_s, 3),
             "claimed_by": self.claimed(),
+            "sentence_posterior": {
+                str(k): round(v, 4) for k, v in sorted(self.sentence_posterior.items())
+            },
             "features": self.features,
             "reason": self.reason,
         }
@@ -305,11 +512,25 @@ def feature_vector(f: SpeechFeatures) -> list[float]:
     ]
 
 
-def model_mean(ls: float) -> npt.NDArray[np.float64]:
+@dataclass(frozen=True)
+class Model:
+    """Feature means quadratic in log s, and one residual covariance."""
+
+    c0: tuple[float, ...]
+    c1: tuple[float, ...]
+    c2: tuple[float, ...]
+    covariance: tuple[tuple[float, ...], ...]
+
+
+GENERAL = Model(MEAN_C0, MEAN_C1, MEAN_C2, COVARIANCE)
+SENTENCE = Model(SHORT_MEAN_C0, SHORT_MEAN_C1, SHORT_MEAN_C2, SHORT_COVARIANCE)
+
+
+def model_mean(ls: float, model: Model = GENERAL) -> npt.NDArray[np.float64]:
     """Where speech lands in feature space when read `exp(ls)` times too fast."""
     import numpy as np
 
-    c0, c1, c2 = (np.asarray(c, np.float64) for c in (MEAN_C0, MEAN_C1, MEAN_C2))
+    c0, c1, c2 = (np.asarray(c, np.float64) for c in (model.c0, model.c1, model.c2))
     out: npt.NDArray[np.float64] = c0 + c1 * ls + c2 * ls * ls
     return out
 
@@ -319,28 +540,42 @@ def log_likelihoods(
     labelled_hz: int,
     candidates: tuple[int, ...],
     features: tuple[int, ...] | None = None,
+    model: Model = GENERAL,
 ) -> dict[int, float]:
     """Gaussian log-likelihood of each candidate, from all features or from a subset."""
     import numpy as np
 
     idx = list(features) if features is not None else list(range(len(FEATURE_NAMES)))
     x = np.asarray(vector, np.float64)[idx]
-    inv = np.linalg.inv(np.asarray(COVARIANCE, np.float64)[np.ix_(idx, idx)])
+    inv = _inverse(model, tuple(idx))
     out = {}
     for cand in candidates:
-        d = x - model_mean(math.log(labelled_hz / cand))[idx]
+        d = x - model_mean(math.log(labelled_hz / cand), model)[idx]
         out[cand] = float(-0.5 * d @ inv @ d) / TEMPERATURE
     return out
 
 
+@functools.lru_cache(maxsize=32)
+def _inverse(model: Model, idx: tuple[int, ...]) -> npt.NDArray[np.float64]:
+    """The covariance's inverse over a subset of features (a few subsets per model)."""
+    import numpy as np
+
+    cov = np.asarray(model.covariance, np.float64)[np.ix_(idx, idx)]
+    return np.asarray(np.linalg.inv(cov), np.float64)
+
+
 def cue_margins(
-    vector: list[float], labelled_hz: int, rate_hz: int, candidates: tuple[int, ...]
+    vector: list[float],
+    labelled_hz: int,
+    rate_hz: int,
+    candidates: tuple[int, ...],
+    model: Model = GENERAL,
 ) -> dict[str, float]:
     """Per cue group left out: log-likelihood of `rate_hz`'s family minus the label's."""
     out = {}
     for group, drop in CUE_GROUPS.items():
         keep = tuple(i for i in range(len(FEATURE_NAMES)) if i not in drop)
-        ll = log_likelihoods(vector, labelled_hz, candidates, keep)
+        ll = log_likelihoods(vector, labelled_hz, candidates, keep, model)
         best = max(v for c, v in ll.items() if _near(c, rate_hz))
         label = max(v for c, v in ll.items() if _near(c, labelled_hz))
         out[group] = best - label
@@ -415,6 +650,13 @@ def estimate_rate(x: npt.NDArray[Any], labelled_hz: int = 24000) -> RateEstimate
     post = {k: math.exp(v - peak) / total for k, v in logs.items()}
     best = max(post, key=lambda k: post[k])
     margins = {} if _near(best, labelled_hz) else cue_margins(vector, labelled_hz, best, candidates)
+    sentence = posterior(vector, labelled_hz, candidates, SENTENCE)
+    s_best = max(sentence, key=lambda k: sentence[k])
+    s_margins = (
+        {}
+        if _near(s_best, labelled_hz)
+        else cue_margins(vector, labelled_hz, s_best, candidates, SENTENCE)
+    )
     return RateEstimate(
         best,
         post[best],
@@ -427,4 +669,19 @@ def estimate_rate(x: npt.NDArray[Any], labelled_hz: int = 24000) -> RateEstimate
         [g for g, m in margins.items() if m < ROBUST_MARGIN],
         margins,
         x.size / labelled_hz,
+        sentence,
+        s_margins,
     )
+
+
+def posterior(
+    vector: list[float], labelled_hz: int, candidates: tuple[int, ...], model: Model
+) -> dict[int, float]:
+    """The model's posterior over `candidates`, with the labelled rate's prior."""
+    logs = log_likelihoods(vector, labelled_hz, candidates, model=model)
+    others = (1 - PRIOR_LABELLED) / (len(candidates) - 1)
+    for cand in candidates:
+        logs[cand] += math.log(PRIOR_LABELLED if cand == labelled_hz else others)
+    peak = max(logs.values())
+    total = sum(math.exp(v - peak) for v in logs.values())
+    return {k: math.exp(v - peak) / total for k, v in logs.items()}
