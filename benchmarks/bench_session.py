@@ -42,12 +42,14 @@ VARIANTS = ("capture", "applog")
 CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
+c0 = time.process_time()
 from doctor.commands.analyze import analyze_paths
 notes = []
 found = analyze_paths(sys.argv[1:], notes)
 dt = time.perf_counter() - t0
+cpu = time.process_time() - c0
 hwm = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM'))
-print(json.dumps({"seconds": dt, "vmhwm_kb": hwm, "sessions": len(found), "notes": notes,
+print(json.dumps({"seconds": dt, "cpu": cpu, "vmhwm_kb": hwm, "sessions": len(found), "notes": notes,
                   "problems": sorted({f"{r.id}:{r.cause}" for f in found for r in f.results
                                       if r.status.value in ("warn", "fail")})}))
 """
@@ -419,14 +421,14 @@ def run_variant(variant: str, seconds: float, quick: bool) -> bool:
         ),
         0,
     )
-    per = f", {res['seconds'] / events * 1e6:.0f} µs/event incl. recording" if events else ""
+    per = f", {res['cpu'] / events * 1e6:.0f} µs CPU/event incl. recording" if events else ""
     print(
         f"[{variant}] session of {seconds / 60:.0f} min: {what} {size / 1e6:.0f} MB, "
         f"{events} events + timeline + stereo Ogg/Opus ({rec_mb:.0f} MB); "
         f"inputs generated in {gen:.0f} s"
     )
     print(
-        f"  analysis: {res['seconds']:.1f} s on one core{per}, peak RSS {rss:.0f} MB "
+        f"  analysis: {res['seconds']:.1f} s on one core ({res['cpu']:.1f} s CPU){per}, peak RSS {rss:.0f} MB "
         f"(budgets {TIME_BUDGET_S:.0f} s for an hour, {RSS_BUDGET_MB:.0f} MB); "
         f"load average {load_before} before, {load_after} after"
     )
