@@ -159,6 +159,10 @@ class Segment:
         return self.ended_event is not None or bool(self.closes) or self.ended_meta is not None
 
 
+AUDIO_TYPES = frozenset({"input.audio", "reply.audio"})
+AUDIO_KEYS = frozenset({"type", "audio", "data", "reply_id", "item_id", "timestamp", "event_id"})
+
+
 class Collector:
     """Feeds one Segment from events in time order; `audio_sink` receives the app's PCM."""
 
@@ -202,7 +206,8 @@ class Collector:
             seg.has_recv_time = True
         if ev.server_t is not None:
             seg.has_server_time = True
-        seg.secrets.update(secrets_in(ev.payload))
+        if not (ev.type in AUDIO_TYPES and ev.payload.keys() <= AUDIO_KEYS):
+            seg.secrets.update(secrets_in(ev.payload))  # audio messages (most) carry none
         if ev.direction == "meta":
             self._meta(ev)
         elif ev.direction == "app":
