@@ -49,7 +49,8 @@ found = analyze_paths(sys.argv[1:], notes)
 dt = time.perf_counter() - t0
 cpu = time.process_time() - c0
 hwm = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM'))
-print(json.dumps({"seconds": dt, "cpu": cpu, "vmhwm_kb": hwm, "sessions": len(found), "notes": notes,
+print(json.dumps({"seconds": dt, "cpu": cpu, "vmhwm_kb": hwm, "sessions": len(found),
+                  "notes": notes,
                   "problems": sorted({f"{r.id}:{r.cause}" for f in found for r in f.results
                                       if r.status.value in ("warn", "fail")})}))
 """
@@ -428,7 +429,8 @@ def run_variant(variant: str, seconds: float, quick: bool) -> bool:
         f"inputs generated in {gen:.0f} s"
     )
     print(
-        f"  analysis: {res['seconds']:.1f} s on one core ({res['cpu']:.1f} s CPU){per}, peak RSS {rss:.0f} MB "
+        f"  analysis: {res['seconds']:.1f} s on one core ({res['cpu']:.1f} s CPU){per}, "
+        f"peak RSS {rss:.0f} MB "
         f"(budgets {TIME_BUDGET_S:.0f} s for an hour, {RSS_BUDGET_MB:.0f} MB); "
         f"load average {load_before} before, {load_after} after"
     )
