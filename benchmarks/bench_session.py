@@ -384,35 +384,33 @@ def _load() -> str:
     return f"{a:.1f} {b:.1f} {c:.1f}"
 
 
-def run_variant(variant: str, seconds: float, quick: bool) -> bool:
-    """Generate one variant's inputs, analyse them in a child on one core, print; True if
-    within budget."""
-    tmp = Path(tempfile.mkdtemp(prefix="agent-doctor-bench-session-"))
+def run_variant(variant: str, seconds: float, quick: bool, tmp: Path, art_s: float) -> bool:
+    """Write one variant's log beside the artifacts in `tmp`, analyse both in a child on
+    one core, print; True if within budget."""
+    t = time.perf_counter()
+    if variant == "capture":
+        log = tmp / "capture.jsonl"
+        size = write_capture(log, seconds)
+        what = "capture (audio kept)"
+    else:
+        log = tmp / "app.jsonl"
+        size = write_applog(log, seconds)
+        what = "app JSON-lines log (§7.1 entries, both directions, audio kept)"
+    rec_mb = (tmp / "artifacts" / "audio.ogg").stat().st_size / 1e6
+    gen = time.perf_counter() - t + art_s
+    cmd = [sys.executable, "-c", CHILD, str(log), str(tmp / "artifacts")]
+    if shutil.which("taskset"):
+        cmd = ["taskset", "-c", "0", *cmd]
+    load_before = _load()
     try:
-        t = time.perf_counter()
-        if variant == "capture":
-            log = tmp / "capture.jsonl"
-            size = write_capture(log, seconds)
-            what = "capture (audio kept)"
-        else:
-            log = tmp / "app.jsonl"
-            size = write_applog(log, seconds)
-            what = "app JSON-lines log (§7.1 entries, both directions, audio kept)"
-        write_artifacts(tmp / "artifacts", seconds)
-        rec_mb = (tmp / "artifacts" / "audio.ogg").stat().st_size / 1e6
-        gen = time.perf_counter() - t
-        cmd = [sys.executable, "-c", CHILD, str(log), str(tmp / "artifacts")]
-        if shutil.which("taskset"):
-            cmd = ["taskset", "-c", "0", *cmd]
-        load_before = _load()
         r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-        load_after = _load()
-        if r.returncode:
-            print(r.stderr[-2000:], file=sys.stderr)
-            return False
-        res = json.loads(r.stdout.strip().splitlines()[-1])
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        log.unlink()
+    load_after = _load()
+    if r.returncode:
+        print(r.stderr[-2000:], file=sys.stderr)
+        return False
+    res = json.loads(r.stdout.strip().splitlines()[-1])
     rss = res["vmhwm_kb"] / 1024
     events = next(
         (
@@ -447,8 +445,15 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     seconds = 300.0 if args.quick else 3600.0
     ok = True
-    for variant in [args.only] if args.only else VARIANTS:
-        ok = run_variant(variant, seconds, args.quick) and ok
+    tmp = Path(tempfile.mkdtemp(prefix="agent-doctor-bench-session-"))
+    try:
+        t = time.perf_counter()
+        write_artifacts(tmp / "artifacts", seconds)  # shared by the variants
+        art_s = time.perf_counter() - t
+        for variant in [args.only] if args.only else VARIANTS:
+            ok = run_variant(variant, seconds, args.quick, tmp, art_s) and ok
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0 if ok else 1
 
 

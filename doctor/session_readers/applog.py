@@ -102,15 +102,31 @@ def split(obj: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     return None, obj
 
 
+def _marker(value: str) -> str | None:
+    """ "app", "service" or None (not a direction) for one direction marker's text."""
+    v = value.strip().lower()
+    if v in SENT or v.startswith(("sent", "send", "out", "client")):
+        return "app"
+    if v in RECEIVED or v.startswith(("recv", "receiv", "in", "server")):
+        return "service"
+    return None
+
+
+_MARKERS: dict[str, str | None] = {}
+"""`_marker` of the texts seen: a log spells its markers a few ways, on every entry."""
+
+
 def direction_of(wrapper: dict[str, Any], msg_type: str) -> str:
     for key in DIRECTION_KEYS:
         value = wrapper.get(key)
         if isinstance(value, str):
-            v = value.strip().lower()
-            if v in SENT or v.startswith(("sent", "send", "out", "client")):
-                return "app"
-            if v in RECEIVED or v.startswith(("recv", "receiv", "in", "server")):
-                return "service"
+            side = _MARKERS.get(value, "")
+            if side == "":
+                side = _marker(value)
+                if len(value) <= 40 and len(_MARKERS) < 1024:
+                    _MARKERS[value] = side
+            if side is not None:
+                return side
     return "app" if msg_type in CLIENT_TYPES else "service"
 
 

@@ -107,8 +107,12 @@ def array_elements(
 def _loads(text: bytes) -> Any:
     """`json.loads` of one line, minus its per-call encoding sniff for the common UTF-8 line
     (a BOM or UTF-16 still goes through `json.loads`)."""
-    if text[:1] == b"{":
-        return _DECODER.decode(text.decode("utf-8", "surrogatepass"))
+    if text[:1] == b"{":  # stripped: no leading whitespace for `decode` to skip
+        s = text.decode("utf-8", "surrogatepass")
+        value, end = _DECODER.raw_decode(s)
+        if end != len(s):
+            raise json.JSONDecodeError("Extra data", s, end)
+        return value
     return json.loads(text)
 
 
