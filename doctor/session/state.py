@@ -6,13 +6,13 @@ records whatever the log's size; the findings modules judge these facts afterwar
 
 from __future__ import annotations
 
-import base64
 import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from doctor.session.b64 import b64decode_strict
 from doctor.session.events import (
     CLIENT_FIELDS,
     CLIENT_TYPES,
@@ -326,7 +326,7 @@ class Collector:
             raw = ev.payload.get("audio")
             if isinstance(raw, str):
                 try:
-                    pcm = base64.b64decode(raw, validate=True)
+                    pcm = b64decode_strict(raw)
                     n = len(pcm)
                 except (binascii.Error, ValueError):
                     a.invalid += 1
@@ -443,7 +443,7 @@ class Collector:
                 r.audio_bytes += len(data) * 3 // 4  # sound already found: size is enough
             elif isinstance(data, str) and data != "<redacted>":
                 try:
-                    pcm = base64.b64decode(data, validate=True)
+                    pcm = b64decode_strict(data)
                     r.audio_bytes += len(pcm)
                 except (binascii.Error, ValueError):
                     pcm = None

@@ -64,3 +64,28 @@ def test_json_lines_reads_utf8_bom_and_non_object_lines_as_json_loads_does():
     got = [v for _, v in json_lines(io.BytesIO(raw), notes.append)]
     assert got == [{"type": "session.ready"}, {"text": "caf\u00e9 \u2603"}, [1, 2]]
     assert notes == ["line 4: not JSON (truncated?); skipped"]
+
+
+@given(st.binary(max_size=3000))
+def test_audio_decoder_gives_the_standard_librarys_bytes(raw):
+    import base64
+
+    from doctor.session.b64 import b64decode_strict
+
+    text = base64.b64encode(raw).decode()
+    assert b64decode_strict(text) == raw
+
+
+def test_audio_decoder_rejects_what_the_standard_library_rejects():
+    import base64
+
+    import pytest
+
+    from doctor.session import b64
+
+    assert b64._decode is not base64.b64decode  # pybase64 is a dependency: the fast path runs
+    for bad in ("abc", "ab=c", "a b c d", "YQ===", "!!!!", "\u00e9\u00e9\u00e9\u00e9", "YQ"):
+        with pytest.raises(ValueError):
+            base64.b64decode(bad, validate=True)
+        with pytest.raises(ValueError):
+            b64.b64decode_strict(bad)
