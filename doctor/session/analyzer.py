@@ -156,6 +156,19 @@ def _quiet(block: bytes) -> bool:
     return power <= 10 ** (QUIET_DBFS / 10)
 
 
+_SEGMENT_TYPES = frozenset(
+    {
+        "session.update",
+        "session.resume",
+        "session.error",
+        "error",
+        "session.ready",
+        "session.updated",
+    }
+)
+"""The only types `_segment_for` may start a new session on (without a connection id)."""
+
+
 class SessionAnalyzer:
     """Streaming analysis of one log (one or more sessions); see the module docstring."""
 
@@ -209,6 +222,8 @@ class SessionAnalyzer:
                 if s.conn == ev.conn:
                     return s, c
             return seg, col
+        if ev.type not in _SEGMENT_TYPES:
+            return seg, col  # most events (audio, transcripts) never open a session
         starts = ev.type in ("session.update", "session.resume") and ev.direction == "app"
         code = str(ev.payload.get("code", "")).lower()
         if (
@@ -244,8 +259,10 @@ class SessionAnalyzer:
                 f"connection closed: {c.code if c.code is not None else 'no close frame'}"
                 f" {c.reason or ''}".rstrip()
             )
+        if ev.type not in ("reply.done", "transcript.agent"):
+            return notes
         rid = ev.payload.get("reply_id")
-        if ev.type in ("reply.done", "transcript.agent") and rid not in self._announced:
+        if rid not in self._announced:
             r = next((x for x in reversed(seg.replies) if x.reply_id == rid), None)
             if r is not None and r.interrupted:
                 self._announced.add(r.reply_id)

@@ -6,13 +6,13 @@ records whatever the log's size; the findings modules judge these facts afterwar
 
 from __future__ import annotations
 
-import base64
 import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from doctor.session.b64 import b64decode_strict
 from doctor.session.events import (
     CLIENT_FIELDS,
     CLIENT_TYPES,
@@ -159,6 +159,10 @@ class Segment:
         return self.ended_event is not None or bool(self.closes) or self.ended_meta is not None
 
 
+AUDIO_TYPES = frozenset({"input.audio", "reply.audio"})
+AUDIO_KEYS = frozenset({"type", "audio", "data", "reply_id", "item_id", "timestamp", "event_id"})
+
+
 class Collector:
     """Feeds one Segment from events in time order; `audio_sink` receives the app's PCM."""
 
@@ -202,7 +206,8 @@ class Collector:
             seg.has_recv_time = True
         if ev.server_t is not None:
             seg.has_server_time = True
-        seg.secrets.update(secrets_in(ev.payload))
+        if not (ev.type in AUDIO_TYPES and ev.payload.keys() <= AUDIO_KEYS):
+            seg.secrets.update(secrets_in(ev.payload))  # audio messages (most) carry none
         if ev.direction == "meta":
             self._meta(ev)
         elif ev.direction == "app":
@@ -321,7 +326,7 @@ class Collector:
             raw = ev.payload.get("audio")
             if isinstance(raw, str):
                 try:
-                    pcm = base64.b64decode(raw, validate=True)
+                    pcm = b64decode_strict(raw)
                     n = len(pcm)
                 except (binascii.Error, ValueError):
                     a.invalid += 1
@@ -438,7 +443,7 @@ class Collector:
                 r.audio_bytes += len(data) * 3 // 4  # sound already found: size is enough
             elif isinstance(data, str) and data != "<redacted>":
                 try:
-                    pcm = base64.b64decode(data, validate=True)
+                    pcm = b64decode_strict(data)
                     r.audio_bytes += len(pcm)
                 except (binascii.Error, ValueError):
                     pcm = None

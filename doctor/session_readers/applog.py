@@ -38,6 +38,34 @@ REDACTED = "<redacted>"
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
+_SECOND_CACHE: dict[str, int] = {}
+"""Epoch seconds of `YYYY-MM-DDTHH:MM:SS` prefixes: a log's ~100 entries a second share one."""
+
+
+def _utc_fast(value: str) -> float | None:
+    """`…THH:MM:SS[.fraction]Z` (what §7.1 loggers write) without a regex or a datetime per
+    entry; the same value `datetime.fromisoformat(…).timestamp()` gives (fraction cut to µs).
+    None for any other spelling, which the general path reads."""
+    if len(value) < 20 or value[-1] != "Z" or value[10] != "T" or value[13:17:3] != "::":
+        return None
+    head = value[:19]
+    base = _SECOND_CACHE.get(head)
+    if base is None:
+        try:
+            dt = datetime.fromisoformat(head).replace(tzinfo=timezone.utc)
+        except ValueError:
+            return None
+        if len(_SECOND_CACHE) > 4096:
+            _SECOND_CACHE.clear()
+        base = _SECOND_CACHE[head] = int(dt.timestamp())
+    if len(value) == 20:
+        return float(base)
+    frac = value[20:-1]
+    if value[19] != "." or not frac.isdigit() or not frac.isascii():
+        return None
+    return (base * 1_000_000 + int(frac[:6].ljust(6, "0"))) / 1_000_000
+
+
 def parse_time(value: object) -> float | None:
     """Epoch seconds from ISO text, epoch seconds or epoch ms (> 10^12); None otherwise."""
     if isinstance(value, bool):
@@ -48,6 +76,9 @@ def parse_time(value: object) -> float | None:
             return v / 1000.0
         return v if v > 1e8 else None
     if isinstance(value, str) and len(value) >= 10:
+        fast = _utc_fast(value)
+        if fast is not None:
+            return fast
         text = _FRACTION.sub(r"\1", value.strip()).replace("Z", "+00:00")
         try:
             dt = datetime.fromisoformat(text)
@@ -71,15 +102,31 @@ def split(obj: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     return None, obj
 
 
+def _marker(value: str) -> str | None:
+    """ "app", "service" or None (not a direction) for one direction marker's text."""
+    v = value.strip().lower()
+    if v in SENT or v.startswith(("sent", "send", "out", "client")):
+        return "app"
+    if v in RECEIVED or v.startswith(("recv", "receiv", "in", "server")):
+        return "service"
+    return None
+
+
+_MARKERS: dict[str, str | None] = {}
+"""`_marker` of the texts seen: a log spells its markers a few ways, on every entry."""
+
+
 def direction_of(wrapper: dict[str, Any], msg_type: str) -> str:
     for key in DIRECTION_KEYS:
         value = wrapper.get(key)
         if isinstance(value, str):
-            v = value.strip().lower()
-            if v in SENT or v.startswith(("sent", "send", "out", "client")):
-                return "app"
-            if v in RECEIVED or v.startswith(("recv", "receiv", "in", "server")):
-                return "service"
+            side = _MARKERS.get(value, "")
+            if side == "":
+                side = _marker(value)
+                if len(value) <= 40 and len(_MARKERS) < 1024:
+                    _MARKERS[value] = side
+            if side is not None:
+                return side
     return "app" if msg_type in CLIENT_TYPES else "service"
 
 

@@ -165,12 +165,17 @@ def _describe_log(kind: str, sample: list[dict[str, Any]]) -> str:
 
 
 class _Progress:
+    """Bytes read to a fraction, reported every 1/1000 of the file (not per line)."""
+
     def __init__(self, total: int, report: Progress | None) -> None:
         self.total, self.done, self.report = max(1, total), 0, report
+        self.step = max(1, self.total // 1000)
+        self.next_at = 0
 
     def __call__(self, n: int) -> None:
         self.done += n
-        if self.report is not None:
+        if self.report is not None and (self.done >= self.next_at or not n):
+            self.next_at = self.done + self.step
             self.report(min(1.0, self.done / self.total))
 
 

@@ -104,6 +104,18 @@ def array_elements(
             buf, pos = buf[pos:], 0
 
 
+def _loads(text: bytes) -> Any:
+    """`json.loads` of one line, minus its per-call encoding sniff for the common UTF-8 line
+    (a BOM or UTF-16 still goes through `json.loads`)."""
+    if text[:1] == b"{":  # stripped: no leading whitespace for `decode` to skip
+        s = text.decode("utf-8", "surrogatepass")
+        value, end = _DECODER.raw_decode(s)
+        if end != len(s):
+            raise json.JSONDecodeError("Extra data", s, end)
+        return value
+    return json.loads(text)
+
+
 def json_lines(
     fh: IO[bytes], note: Note, progress: Callable[[int], None] | None = None
 ) -> Iterator[tuple[int, Any]]:
@@ -132,7 +144,7 @@ def json_lines(
         if not text:
             continue
         try:
-            value = json.loads(text)
+            value = _loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             bad += 1
             if bad <= 20:
