@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from doctor.session.events import Event, make_event
+from doctor.session.numbers import finite
 
 TYPES = frozenset(
     {
@@ -45,7 +46,7 @@ def is_app_artifact(doc: object) -> bool:
     if not isinstance(doc, dict) or not isinstance(doc.get("events"), list):
         return False
     typed = [e for e in doc["events"][:50] if isinstance(e, dict) and "t_ms" in e]
-    known = sum(1 for e in typed if e.get("type") in TYPES)
+    known = sum(1 for e in typed if isinstance(e.get("type"), str) and e["type"] in TYPES)
     return known > 0 and known >= 0.8 * len(typed)  # a newer version may add a type
 
 
@@ -69,20 +70,19 @@ def artifact_session(doc: dict[str, Any]) -> ArtifactSession:
     """The events of one app session artifact, in `t_ms` order."""
     origin = _parse_iso(doc.get("started_at"))
     base = origin if origin is not None else 0.0
-    raw = [
-        e
-        for e in doc.get("events", [])
-        if isinstance(e, dict)
-        and isinstance(e.get("t_ms"), (int, float))
-        and not isinstance(e.get("t_ms"), bool)
+    listed = doc.get("events")
+    timed = [
+        (t_ms, e)
+        for e in (listed if isinstance(listed, list) else [])
+        if isinstance(e, dict) and (t_ms := finite(e.get("t_ms"))) is not None
     ]
-    raw.sort(key=lambda e: e["t_ms"])  # stable: equal times keep the file's order
+    timed.sort(key=lambda x: x[0])  # stable: equal times keep the file's order
     events: list[Event] = []
     n = 0
     open_reply: str | None = None
-    for e in raw:
-        t = base + float(e["t_ms"]) / 1000.0
-        kind = e.get("type")
+    for t_ms, e in timed:
+        t = base + t_ms / 1000.0
+        kind = e.get("type") if isinstance(e.get("type"), str) else None
         if kind == "agent_turn_start":
             n += 1
             open_reply = f"agent_turn[{n}]"

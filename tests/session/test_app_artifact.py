@@ -4,6 +4,7 @@ what it does not keep (audio, errors, the vendor's session id) named not judged.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -134,8 +135,11 @@ def test_other_logs_with_events_are_not_taken_for_an_artifact() -> None:
     st.lists(
         st.fixed_dictionaries(
             {
-                "t_ms": st.integers(-5, 10**6) | st.floats(allow_nan=True),
-                "type": st.sampled_from(sorted(TYPES)),
+                "t_ms": st.integers(-5, 10**6)
+                | st.floats(allow_nan=True)
+                | st.sampled_from([10**400, -(10**400)])
+                | json_values,
+                "type": st.sampled_from(sorted(TYPES)) | json_values,
             },
             optional={"text": json_values, "interrupted": json_values, "call_id": json_values},
         ),
@@ -144,6 +148,9 @@ def test_other_logs_with_events_are_not_taken_for_an_artifact() -> None:
     json_values,
 )
 def test_any_events_never_raise(events: list[dict[str, Any]], td: Any) -> None:
-    art = artifact_session({"events": events, "turn_detection": td, "started_at": td})
+    doc = {"events": events, "turn_detection": td, "started_at": td}
+    is_app_artifact(doc)
+    art = artifact_session(doc)
+    assert all(ev.t is None or math.isfinite(ev.t) for ev in art.events)
     for f in analyze_events(art.events, Source(shape="a", cannot_judge=art.cannot_judge)):
         assert all(r.id.startswith("session-") for r in f.results)

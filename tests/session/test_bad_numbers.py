@@ -1,0 +1,167 @@
+"""Untrusted JSON values where the readers expect a type string or a time: a list or object
+as `type`, an integer too big for a float, infinity (`1e999`). Each is one line about the
+bad value or file; the other files are still analysed and the report stays valid JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clirun import assert_valid_report, run_cli
+from test_readers import go_array
+
+from doctor.session.app_artifact import artifact_session, is_app_artifact
+from doctor.session.harness import harness_sessions
+from doctor.session.numbers import bad_numbers, finite
+from doctor.session.timeline import timeline_events
+
+HUGE = "1" + "0" * 400  # an integer JSON allows and float() refuses (OverflowError)
+
+
+def strict(text: str) -> Any:
+    """JSON as RFC 8259 has it: Infinity and NaN are not JSON."""
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"not JSON: {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize(
+    ("value", "want"),
+    [
+        (1, 1.0),
+        (1.5, 1.5),
+        (-2, -2.0),
+        (10**400, None),
+        (-(10**400), None),
+        (float("inf"), None),
+        (float("-inf"), None),
+        (float("nan"), None),
+        (True, None),
+        ("1", None),
+        (None, None),
+        ([1], None),
+    ],
+)
+def test_finite_is_a_finite_float_or_none(value: object, want: float | None) -> None:
+    assert finite(value) == want
+
+
+@pytest.mark.parametrize("kind", [{"a": 1}, ["agent_turn_start"], [], 3, None, True])
+def test_a_type_that_is_not_a_string_is_unknown_not_a_crash(kind: object) -> None:
+    doc = {"events": [{"t_ms": 1, "type": kind}]}
+    assert not is_app_artifact(doc)
+    assert artifact_session(doc).events == []
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def inputs(tmp: Path) -> dict[str, Path]:
+    """One file of each reader with a bad time or type (the reviewer's reproductions)."""
+    iso = '"started_at":"2026-01-01T00:00:00.000Z"'
+    return {
+        "unhashable": write(tmp / "unh.json", '{"events":[{"t_ms":1,"type":{"a":1}}]}'),
+        "artifact_big": write(
+            tmp / "a_big.json",
+            '{"session_id":"x",' + iso + ',"events":[{"t_ms":' + HUGE + ',"type":'
+            '"agent_turn_start"}]}',
+        ),
+        "artifact_inf": write(
+            tmp / "a_inf.json",
+            '{"session_id":"x",' + iso + ',"events":[{"t_ms":0,"type":"agent_turn_start"},'
+            '{"t_ms":1e999,"type":"agent_turn_end","text":"hi"}]}',
+        ),
+        "harness_big": write(
+            tmp / "h_big.json",
+            '{"sessionId":"s","turns":[{"said":"hi","startedAt":' + HUGE + ',"speechEndAt":5}],'
+            '"replies":[{"startedAt":6}]}',
+        ),
+        "harness_inf": write(
+            tmp / "h_inf.json",
+            '{"sessionId":"s","turns":[{"said":"hi","startedAt":1800000000000,'
+            '"speechEndAt":1800000001000,"firstAudioAt":Infinity,"agentReply":"hello",'
+            '"idleAt":1e999}],"replies":[{"startedAt":1800000001100,"firstAudioAt":1e999,'
+            '"doneAt":Infinity,"audioMs":1000}]}',
+        ),
+        "timeline_big": write(
+            tmp / "t_big.json",
+            '{"session_id":"sess_x","started_at_unix_ms":' + HUGE + ',"turns":[]}',
+        ),
+        "timeline_inf": write(
+            tmp / "t_inf.json",
+            '{"session_id":"sess_x","started_at_unix_ms":1800000000000,"turns":[],'
+            '"ended":{"at_ms":1e999,"duration_seconds":1e999}}',
+        ),
+        "lines_big": write(
+            tmp / "l_big.jsonl",
+            '{"received_at":'
+            + HUGE
+            + ',"event":{"type":"session.ready","session_id":"sess_'
+            + "1" * 32
+            + '","timestamp":'
+            + HUGE
+            + "}}\n",
+        ),
+        "lines_inf": write(
+            tmp / "l_inf.jsonl",
+            '{"received_at":1e999,"event":{"type":"session.ready","session_id":"sess_'
+            + "2" * 32
+            + '","timestamp":-1e999}}\n'
+            '{"received_at":1800000001,"event":{"type":"session.ended","timestamp":1e999}}\n',
+        ),
+    }
+
+
+def test_each_bad_file_is_analysed_or_named_and_never_stops_the_run(tmp_path: Path) -> None:
+    files = inputs(tmp_path)
+    good = go_array(tmp_path / "good.json")
+    rep = tmp_path / "rep.json"
+    args = [str(good), *map(str, files.values()), "--json", "--report", str(rep)]
+    p = run_cli("analyze", *args)
+    assert "Traceback" not in p.stderr and "internal error" not in p.stderr, p.stderr
+    report = assert_valid_report(strict(p.stdout))
+    assert strict(rep.read_text()) == report
+    assert "Infinity" not in rep.read_text() and "NaN" not in rep.read_text()
+    notes = report["input_notes"]
+    (unh,) = [n for n in notes if n.startswith(f"{files['unhashable']}:")]  # one line
+    assert "not a session log" in unh
+    for name in ("artifact_big", "harness_big", "timeline_big", "lines_big"):
+        assert any(str(files[name]) in n and "not a finite number" in n for n in notes), name
+    ids = {s["session_id"] for s in report["sessions"]}
+    assert "sess_aaaa" in "".join(str(i) for i in ids)  # the good file's findings are kept
+
+
+def test_human_output_has_no_inf(tmp_path: Path) -> None:
+    files = inputs(tmp_path)
+    for path in files.values():
+        p = run_cli("analyze", str(path))
+        assert "Traceback" not in p.stderr, p.stderr
+        assert "inf s" not in p.stdout and "nan" not in p.stdout.lower(), (path, p.stdout)
+
+
+def test_readers_drop_non_finite_times() -> None:
+    tl = json.loads(
+        '{"started_at_unix_ms":1800000000000,"turns":[],"ended":{"at_ms":1e999,'
+        '"duration_seconds":1e999}}'
+    )
+    for ev in timeline_events(tl):
+        assert ev.t is None or (ev.t == ev.t and abs(ev.t) < 1e300)
+    doc = json.loads(
+        '{"turns":[{"startedAt":1e999,"speechEndAt":5}],"replies":[{"startedAt":' + HUGE + "}]}"
+    )
+    for hs in harness_sessions(doc):
+        assert all(ev.t is None or abs(ev.t) < 1e300 for ev in hs.events)
+    art = artifact_session(
+        json.loads('{"events":[{"t_ms":' + HUGE + ',"type":"agent_turn_start"}]}')
+    )
+    assert art.events == []
+    assert bad_numbers(json.loads('{"a":[1,{"b":1e999}],"c":' + HUGE + ',"d":true}')) == [
+        "a[1].b",
+        "c",
+    ]
