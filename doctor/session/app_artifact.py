@@ -32,6 +32,9 @@ TYPES = frozenset(
     }
 )
 
+INPUT_FIELDS = ("transcription_mode", "voice_focus")
+"""Kept in the artifact's `turn_detection{}`, set by the user at `input.*` (§3.4)."""
+
 
 @dataclass
 class ArtifactSession:
@@ -130,9 +133,10 @@ def artifact_session(doc: dict[str, Any]) -> ArtifactSession:
             )
     raw_td = doc.get("turn_detection")
     td: dict[str, Any] = raw_td if isinstance(raw_td, dict) else {}
-    config = {k: v for k, v in td.items() if k not in ("label", "reason")}
-    if config:  # the settings the app ran with: the evidence of a turn-detection finding
-        cfg = {"input": {"turn_detection": config}}
+    config = {k: v for k, v in td.items() if k not in ("label", "reason", *INPUT_FIELDS)}
+    inputs = {k: td[k] for k in INPUT_FIELDS if k in td}
+    if config or inputs:  # the settings the app ran with: the evidence of a turn-detection
+        cfg = {"input": {**inputs, "turn_detection": config} if config else inputs}
         first = events[0].t if events else base
         events.insert(0, make_event({"type": "session.updated", "config": cfg}, "service", first))
     sid = doc.get("session_id") if isinstance(doc.get("session_id"), str) else None

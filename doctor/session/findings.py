@@ -258,19 +258,21 @@ def eager_result(seg: Segment, rows: list[dict[str, Any]]) -> Result | None:
     eager = [x for x in rows if x["cause"] == "eager turn detection"]
     if not eager:
         return None
-    td = (
-        seg.config.get("input", {}).get("turn_detection")
-        if isinstance(seg.config.get("input"), dict)
-        else None
+    raw = seg.config.get("input")
+    inp: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    td = inp.get("turn_detection")
+    named = {k: inp[k] for k in ("transcription_mode", "voice_focus") if k in inp}
+    evidence = _ev(seg, cuts=eager[:50], turn_detection=td, **named)
+    detail = f"{len(eager)} cut(s); input.turn_detection {td}" + "".join(
+        f"; input.{k} {v!r}" for k, v in named.items()
     )
-    evidence = _ev(seg, cuts=eager[:50], turn_detection=td)
     return problem(
         Status.WARN,
         "eager_turn_detection",
         f"{len(eager)} repl{'y was' if len(eager) == 1 else 'ies were'} started in a pause of "
         f"the user's speech and cut within {EAGER_CUT_S} s as the user went on (not echo)",
         evidence,
-        guide.fix("eager_turn_detection", detail=f"{len(eager)} cut(s); turn_detection {td}"),
+        guide.fix("eager_turn_detection", detail=detail),
     )
 
 
