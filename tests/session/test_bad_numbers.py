@@ -5,17 +5,22 @@ bad value or file; the other files are still analysed and the report stays valid
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import artifacts as A
 import pytest
 from clirun import assert_valid_report, run_cli
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_readers import go_array
 
 from doctor.session.app_artifact import artifact_session, is_app_artifact
 from doctor.session.harness import harness_sessions
 from doctor.session.numbers import bad_numbers, finite
 from doctor.session.timeline import timeline_events
+from doctor.session_readers.detect import analyze_path
 
 HUGE = "1" + "0" * 400  # an integer JSON allows and float() refuses (OverflowError)
 
@@ -165,3 +170,56 @@ def test_readers_drop_non_finite_times() -> None:
         "a[1].b",
         "c",
     ]
+
+
+def numeric_leaves(doc: Any, where: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Paths of every number in a document (bools are not numbers here)."""
+    if isinstance(doc, dict):
+        return [p for k, v in doc.items() for p in numeric_leaves(v, (*where, k))]
+    if isinstance(doc, list):
+        return [p for i, v in enumerate(doc) for p in numeric_leaves(v, (*where, i))]
+    ok = isinstance(doc, (int, float)) and not isinstance(doc, bool)
+    return [where] if ok else []
+
+
+def put(doc: Any, path: tuple[Any, ...], value: Any) -> None:
+    for k in path[:-1]:
+        doc = doc[k]
+    doc[path[-1]] = value
+
+
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "session"
+BAD = [10**400, -(10**400), float("inf"), float("-inf"), float("nan"), 1e308, -1e308]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(
+        ["app_artifact.json", "harness_bargein.json", "harness_session_end.json", "timeline", "log"]
+    ),
+    st.data(),
+)
+def test_any_bad_number_in_any_document_is_dropped(name: str, data: st.DataObject) -> None:
+    """Every reader of a document: any of its numbers made huge, infinite or NaN, the run
+    still gives findings whose summary and evidence are strict JSON."""
+    with tempfile.TemporaryDirectory() as d:
+        if name == "log":  # an app's JSON lines: `at` and the service's timestamps
+            doc = json.loads(go_array(Path(d) / "a.json").read_text())
+        elif name == "timeline":
+            doc = A.normal_timeline()
+        else:
+            doc = json.loads((FIXTURES / name).read_text())
+    leaves = numeric_leaves(doc)
+    if name == "log":
+        leaves += [(i, "at") for i in range(len(doc))]
+    for path in data.draw(st.lists(st.sampled_from(leaves), min_size=1, max_size=6)):
+        put(doc, path, data.draw(st.sampled_from(BAD)))
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "doc.json"
+        lines = name == "log" and data.draw(st.booleans())
+        p.write_text("\n".join(map(json.dumps, doc)) if lines else json.dumps(doc))
+        notes: list[str] = []
+        found = analyze_path(str(p), notes.append)
+    out = [f.summary() for f in found] + [r.evidence for f in found for r in f.results]
+    strict(json.dumps(out, default=str))
+    assert all("\n" not in n for n in notes)
