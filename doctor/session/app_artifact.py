@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from doctor.json_numbers import finite
 from doctor.session.events import Event, make_event
-from doctor.session.numbers import finite
 
 TYPES = frozenset(
     {

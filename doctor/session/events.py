@@ -15,7 +15,7 @@ from typing import Any, Literal
 from doctor.audio.format.messages import AUDIO_TYPE
 from doctor.audio.format.messages import CLIENT_TYPES as _CLIENT
 from doctor.audio.format.messages import SERVER_TYPES as _SERVER
-from doctor.session.numbers import finite
+from doctor.json_numbers import finite
 
 Direction = Literal["app", "service", "meta"]
 

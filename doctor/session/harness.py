@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from doctor.json_numbers import finite
 from doctor.session.events import META_OPEN, AudioInfo, Event, make_event, meta
-from doctor.session.numbers import finite
 
 MAX_COUNTED_ERRORS = 100
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from doctor.json_numbers import finite
 from doctor.session.events import META_AUDIBLE, META_CONFIG, META_ENDED, Event, make_event, meta
-from doctor.session.numbers import finite
 
 
 def _ms(turn: dict[str, Any], key: str) -> float | None:

@@ -11,6 +11,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
+from doctor.json_numbers import finite, is_bad_number
 from doctor.session.events import (
     CLIENT_TYPES,
     KNOWN_TYPES,
@@ -21,7 +22,6 @@ from doctor.session.events import (
     make_event,
     meta,
 )
-from doctor.session.numbers import finite, is_bad_number
 
 NESTED_KEYS = ("event", "message", "msg", "data", "payload")
 TIME_KEYS = ("received_at", "at", "sent_at", "logged_at", "ts", "time", "t")

@@ -14,11 +14,11 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from doctor.json_numbers import bad_numbers_note
 from doctor.session.analyzer import SessionAnalyzer, SessionFindings, Source
 from doctor.session.app_artifact import artifact_session, is_app_artifact
 from doctor.session.events import Event
 from doctor.session.harness import harness_sessions, is_harness_report
-from doctor.session.numbers import bad_numbers_note
 from doctor.session.recording import RecordingSummary, align
 from doctor.session.timeline import agent_spans, timeline_events
 from doctor.session_readers.applog import (

@@ -18,7 +18,7 @@ from test_readers import go_array
 
 from doctor.session.app_artifact import artifact_session, is_app_artifact
 from doctor.session.harness import harness_sessions
-from doctor.session.numbers import bad_numbers, finite
+from doctor.json_numbers import bad_numbers, finite
 from doctor.session.timeline import timeline_events
 from doctor.session_readers.detect import analyze_path
 
