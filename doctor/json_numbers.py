@@ -1,4 +1,4 @@
-"""Numbers from untrusted JSON, one rule for every reader.
+"""Numbers from untrusted JSON, one rule for every reader (session logs, captures).
 
 JSON allows integers of any size (`1` and 400 zeros, which `float()` refuses with
 OverflowError) and Python's decoder accepts `1e999`, `Infinity` and `NaN`. A time or

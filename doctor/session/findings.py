@@ -13,6 +13,7 @@ from typing import Any
 
 from doctor import guide
 from doctor.audio.format.inputs import CHUNK_MS_HIGH, CHUNK_MS_LOW
+from doctor.json_numbers import finite
 from doctor.result import Result, Status, passed, problem, skipped
 from doctor.session.state import Reply, Segment
 from doctor.session.words import join_deltas, repeats
@@ -469,9 +470,9 @@ def _tool_timeouts(seg: Segment) -> dict[str, float]:
             if not isinstance(tool, dict):
                 continue
             name = str(tool.get("name", ""))
-            t = tool.get("timeout_seconds")
-            if isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0:
-                out[name] = float(t)
+            t = finite(tool.get("timeout_seconds"))
+            if t is not None and t > 0:
+                out[name] = t
             if tool.get("http"):
                 out[f"http:{name}"] = 1.0
     return out

@@ -14,11 +14,11 @@ import pytest
 from clirun import assert_valid_report, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_readers import go_array
+from test_readers import go_array, write_capture
 
+from doctor.json_numbers import bad_numbers, finite
 from doctor.session.app_artifact import artifact_session, is_app_artifact
 from doctor.session.harness import harness_sessions
-from doctor.json_numbers import bad_numbers, finite
 from doctor.session.timeline import timeline_events
 from doctor.session_readers.detect import analyze_path
 
@@ -223,3 +223,38 @@ def test_any_bad_number_in_any_document_is_dropped(name: str, data: st.DataObjec
     out = [f.summary() for f in found] + [r.evidence for f in found for r in f.results]
     strict(json.dumps(out, default=str))
     assert all("\n" not in n for n in notes)
+
+
+@pytest.mark.parametrize("bad", [HUGE, "1e999", "-Infinity", "NaN"])
+def test_a_capture_record_with_a_bad_time_is_one_skipped_line(tmp_path: Path, bad: str) -> None:
+    extra = '{"t":' + bad + ',"wall":' + bad + ',"conn":1,"dir":"service","msg":{"type":"x"}}'
+    cap = write_capture(tmp_path / "c.jsonl", extra_lines=[extra])
+    notes: list[str] = []
+    (f,) = analyze_path(str(cap), notes.append)
+    assert any("needs a finite number 't'" in n and "skipped" in n for n in notes), notes
+    assert f.session_id is not None
+
+
+def test_a_capture_header_with_a_bad_start_is_one_line(tmp_path: Path) -> None:
+    cap = write_capture(tmp_path / "c.jsonl")
+    lines = cap.read_text().splitlines()
+    head = json.loads(lines[0])
+    lines[0] = json.dumps(head).replace(json.dumps(head["started_wall"]), HUGE, 1)
+    cap.write_text("\n".join(lines) + "\n")
+    notes: list[str] = []
+    assert analyze_path(str(cap), notes.append) == []
+    assert any("needs a finite number 'started_wall'" in n for n in notes), notes
+
+
+def test_a_tool_timeout_too_big_for_a_float_is_no_timeout(tmp_path: Path) -> None:
+    update = {
+        "type": "session.update",
+        "session": {"tools": [{"name": "slow", "timeout_seconds": 10**400}]},
+    }
+    rows = [
+        {"at": "2027-01-15T08:00:00Z", "direction": "sent", "event": update},
+        {"at": "2027-01-15T08:00:01Z", "event": {"type": "session.ready", "session_id": "s"}},
+    ]
+    p = write(tmp_path / "t.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    notes: list[str] = []
+    analyze_path(str(p), notes.append)  # raised OverflowError
