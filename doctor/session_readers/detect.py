@@ -117,7 +117,8 @@ def _log_events(values: Iterator[tuple[int, Any]], c: _Counter, note: Note) -> I
         if bad:
             c.bad_times += 1
             if c.bad_times <= MAX_BAD_TIME_NOTES:
-                note(f"line {line}: {', '.join(bad)}: not a finite number; dropped")
+                where = f"line {line}" if c.lines else f"element {line}"
+                note(f"{where}: {', '.join(bad)}: not a finite number; dropped")
             elif c.bad_times == MAX_BAD_TIME_NOTES + 1:
                 note("more entries have times that are not finite numbers; not listing them")
         known = ev is not None and is_session_type(ev.type)

@@ -258,3 +258,12 @@ def test_a_tool_timeout_too_big_for_a_float_is_no_timeout(tmp_path: Path) -> Non
     p = write(tmp_path / "t.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     notes: list[str] = []
     analyze_path(str(p), notes.append)  # raised OverflowError
+
+
+def test_a_bad_time_in_a_json_array_names_its_element(tmp_path: Path) -> None:
+    rows = json.loads(go_array(tmp_path / "a.json").read_text())
+    rows[2]["event"]["timestamp"] = float("inf")
+    p = write(tmp_path / "b.json", json.dumps(rows, indent=2))
+    notes: list[str] = []
+    assert len(analyze_path(str(p), notes.append)) == 1
+    assert f"{p}: element 3: event.timestamp: not a finite number; dropped" in notes
