@@ -19,6 +19,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from doctor.json_numbers import finite
+
 FORMAT_NAME = "agent-doctor"
 FORMAT_VERSION = 1
 AUDIO_FIELDS = {"input.audio": "audio", "reply.audio": "data"}
@@ -215,7 +217,7 @@ def decode(obj: object) -> Record:
 
 
 def _number(obj: dict[str, Any], key: str) -> float:
-    value = obj.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise CaptureFormatError(f"a capture line needs a number '{key}'")
-    return float(value)
+    value = finite(obj.get(key))
+    if value is None:  # absent, not a number, too big for a float, infinite or NaN
+        raise CaptureFormatError(f"a capture line needs a finite number '{key}'")
+    return value

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from doctor.json_numbers import finite
 from doctor.session.events import Event, make_event
 
 TYPES = frozenset(
@@ -31,6 +32,9 @@ TYPES = frozenset(
     }
 )
 
+INPUT_FIELDS = ("transcription_mode", "voice_focus")
+"""Kept in the artifact's `turn_detection{}`, set by the user at `input.*` (§3.4)."""
+
 
 @dataclass
 class ArtifactSession:
@@ -45,7 +49,7 @@ def is_app_artifact(doc: object) -> bool:
     if not isinstance(doc, dict) or not isinstance(doc.get("events"), list):
         return False
     typed = [e for e in doc["events"][:50] if isinstance(e, dict) and "t_ms" in e]
-    known = sum(1 for e in typed if e.get("type") in TYPES)
+    known = sum(1 for e in typed if isinstance(e.get("type"), str) and e["type"] in TYPES)
     return known > 0 and known >= 0.8 * len(typed)  # a newer version may add a type
 
 
@@ -69,20 +73,19 @@ def artifact_session(doc: dict[str, Any]) -> ArtifactSession:
     """The events of one app session artifact, in `t_ms` order."""
     origin = _parse_iso(doc.get("started_at"))
     base = origin if origin is not None else 0.0
-    raw = [
-        e
-        for e in doc.get("events", [])
-        if isinstance(e, dict)
-        and isinstance(e.get("t_ms"), (int, float))
-        and not isinstance(e.get("t_ms"), bool)
+    listed = doc.get("events")
+    timed = [
+        (t_ms, e)
+        for e in (listed if isinstance(listed, list) else [])
+        if isinstance(e, dict) and (t_ms := finite(e.get("t_ms"))) is not None
     ]
-    raw.sort(key=lambda e: e["t_ms"])  # stable: equal times keep the file's order
+    timed.sort(key=lambda x: x[0])  # stable: equal times keep the file's order
     events: list[Event] = []
     n = 0
     open_reply: str | None = None
-    for e in raw:
-        t = base + float(e["t_ms"]) / 1000.0
-        kind = e.get("type")
+    for t_ms, e in timed:
+        t = base + t_ms / 1000.0
+        kind = e.get("type") if isinstance(e.get("type"), str) else None
         if kind == "agent_turn_start":
             n += 1
             open_reply = f"agent_turn[{n}]"
@@ -130,9 +133,10 @@ def artifact_session(doc: dict[str, Any]) -> ArtifactSession:
             )
     raw_td = doc.get("turn_detection")
     td: dict[str, Any] = raw_td if isinstance(raw_td, dict) else {}
-    config = {k: v for k, v in td.items() if k not in ("label", "reason")}
-    if config:  # the settings the app ran with: the evidence of a turn-detection finding
-        cfg = {"input": {"turn_detection": config}}
+    config = {k: v for k, v in td.items() if k not in ("label", "reason", *INPUT_FIELDS)}
+    inputs = {k: td[k] for k in INPUT_FIELDS if k in td}
+    if config or inputs:  # the settings the app ran with: the evidence of a turn-detection
+        cfg = {"input": {**inputs, "turn_detection": config} if config else inputs}
         first = events[0].t if events else base
         events.insert(0, make_event({"type": "session.updated", "config": cfg}, "service", first))
     sid = doc.get("session_id") if isinstance(doc.get("session_id"), str) else None

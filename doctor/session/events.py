@@ -15,6 +15,7 @@ from typing import Any, Literal
 from doctor.audio.format.messages import AUDIO_TYPE
 from doctor.audio.format.messages import CLIENT_TYPES as _CLIENT
 from doctor.audio.format.messages import SERVER_TYPES as _SERVER
+from doctor.json_numbers import finite
 
 Direction = Literal["app", "service", "meta"]
 
@@ -90,10 +91,9 @@ class Event:
 
 def server_time(payload: dict[str, Any]) -> float | None:
     """The message's own `timestamp` as epoch seconds (float seconds, or ms when huge)."""
-    ts = payload.get("timestamp")
-    if isinstance(ts, bool) or not isinstance(ts, (int, float)):
+    value = finite(payload.get("timestamp"))
+    if value is None:
         return None
-    value = float(ts)
     return value / 1000.0 if value > 1e11 else value
 
 

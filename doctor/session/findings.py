@@ -13,6 +13,7 @@ from typing import Any
 
 from doctor import guide
 from doctor.audio.format.inputs import CHUNK_MS_HIGH, CHUNK_MS_LOW
+from doctor.json_numbers import finite
 from doctor.result import Result, Status, passed, problem, skipped
 from doctor.session.state import Reply, Segment
 from doctor.session.words import join_deltas, repeats
@@ -258,19 +259,21 @@ def eager_result(seg: Segment, rows: list[dict[str, Any]]) -> Result | None:
     eager = [x for x in rows if x["cause"] == "eager turn detection"]
     if not eager:
         return None
-    td = (
-        seg.config.get("input", {}).get("turn_detection")
-        if isinstance(seg.config.get("input"), dict)
-        else None
+    raw = seg.config.get("input")
+    inp: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    td = inp.get("turn_detection")
+    named = {k: inp[k] for k in ("transcription_mode", "voice_focus") if k in inp}
+    evidence = _ev(seg, cuts=eager[:50], turn_detection=td, **named)
+    detail = f"{len(eager)} cut(s); input.turn_detection {td}" + "".join(
+        f"; input.{k} {v!r}" for k, v in named.items()
     )
-    evidence = _ev(seg, cuts=eager[:50], turn_detection=td)
     return problem(
         Status.WARN,
         "eager_turn_detection",
         f"{len(eager)} repl{'y was' if len(eager) == 1 else 'ies were'} started in a pause of "
         f"the user's speech and cut within {EAGER_CUT_S} s as the user went on (not echo)",
         evidence,
-        guide.fix("eager_turn_detection", detail=f"{len(eager)} cut(s); turn_detection {td}"),
+        guide.fix("eager_turn_detection", detail=detail),
     )
 
 
@@ -467,9 +470,9 @@ def _tool_timeouts(seg: Segment) -> dict[str, float]:
             if not isinstance(tool, dict):
                 continue
             name = str(tool.get("name", ""))
-            t = tool.get("timeout_seconds")
-            if isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0:
-                out[name] = float(t)
+            t = finite(tool.get("timeout_seconds"))
+            if t is not None and t > 0:
+                out[name] = t
             if tool.get("http"):
                 out[f"http:{name}"] = 1.0
     return out

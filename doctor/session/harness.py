@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from doctor.json_numbers import finite
 from doctor.session.events import META_OPEN, AudioInfo, Event, make_event, meta
 
 MAX_COUNTED_ERRORS = 100
@@ -59,10 +60,8 @@ def is_harness_report(doc: object) -> bool:
 
 
 def _ms(obj: dict[str, Any], key: str) -> float | None:
-    v = obj.get(key)
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
-        return None
-    return float(v) / 1000.0
+    v = finite(obj.get(key))
+    return None if v is None else v / 1000.0
 
 
 def _dicts(value: object) -> list[dict[str, Any]]:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from doctor.json_numbers import finite
 from doctor.session.events import META_AUDIBLE, META_CONFIG, META_ENDED, Event, make_event, meta
 
 
 def _ms(turn: dict[str, Any], key: str) -> float | None:
-    v = turn.get(key)
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return None
-    return float(v) / 1000.0
+    v = finite(turn.get(key))
+    return None if v is None else v / 1000.0
 
 
 def _svc(kind: str, t: float | None, **fields: Any) -> Event:
@@ -136,12 +135,8 @@ def timeline_events(doc: dict[str, Any]) -> list[Event]:
             events.extend(_turn_events(turn))
     ended = doc.get("ended")
     if isinstance(ended, dict):
-        dur = ended.get("duration_seconds")
-        t_end = (
-            start + float(dur)
-            if start is not None and isinstance(dur, (int, float)) and not isinstance(dur, bool)
-            else None
-        )
+        dur = finite(ended.get("duration_seconds"))
+        t_end = start + dur if start is not None and dur is not None else None
         events.append(
             meta(
                 META_ENDED,

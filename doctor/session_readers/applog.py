@@ -11,6 +11,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
+from doctor.json_numbers import finite, is_bad_number
 from doctor.session.events import (
     CLIENT_TYPES,
     KNOWN_TYPES,
@@ -71,7 +72,9 @@ def parse_time(value: object) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        v = float(value)
+        v = finite(value)
+        if v is None:
+            return None
         if v > 1e12:
             return v / 1000.0
         return v if v > 1e8 else None
@@ -88,6 +91,16 @@ def parse_time(value: object) -> float | None:
             dt = dt.replace(tzinfo=timezone.utc)
         return dt.timestamp()
     return None
+
+
+def bad_times(obj: dict[str, Any]) -> list[str]:
+    """The entry's time fields that hold a number that is not finite (read as no time)."""
+    out = [k for k in (*TIME_KEYS, "timestamp") if is_bad_number(obj.get(k))]
+    for key in NESTED_KEYS:
+        inner = obj.get(key)
+        if isinstance(inner, dict) and is_bad_number(inner.get("timestamp")):
+            out.append(f"{key}.timestamp")
+    return out
 
 
 def split(obj: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:

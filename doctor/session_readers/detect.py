@@ -14,13 +14,19 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from doctor.json_numbers import bad_numbers_note
 from doctor.session.analyzer import SessionAnalyzer, SessionFindings, Source
 from doctor.session.app_artifact import artifact_session, is_app_artifact
 from doctor.session.events import Event
 from doctor.session.harness import harness_sessions, is_harness_report
 from doctor.session.recording import RecordingSummary, align
 from doctor.session.timeline import agent_spans, timeline_events
-from doctor.session_readers.applog import is_session_type, looks_like_protocol, to_event
+from doctor.session_readers.applog import (
+    bad_times,
+    is_session_type,
+    looks_like_protocol,
+    to_event,
+)
 from doctor.session_readers.capture import capture_events
 from doctor.session_readers.jsonstream import Note, array_elements, json_lines
 from doctor.session_readers.offsets import parse_go_duration, with_offsets
@@ -35,6 +41,8 @@ NOT_SESSION_AFTER = 200
 Progress = Callable[[float], None]
 SHAPE_SAMPLE = 20
 """Entries the log's shape (nesting, receive time, direction marker) is read from."""
+MAX_BAD_TIME_NOTES = 20
+"""Entries whose bad time fields are named one by one; the rest are counted."""
 
 
 def _sniff(path: str) -> tuple[str, bytes]:
@@ -84,6 +92,7 @@ class _Counter:
         self.keys: list[str] = []
         self.sample: list[dict[str, Any]] = []  # the first SHAPE_SAMPLE such entries
         self.lines = False  # JSON lines: a line may hold a batch (an array) of events
+        self.bad_times = 0  # entries with a time that is not a finite number
 
 
 def _flatten(values: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
@@ -104,6 +113,14 @@ def _log_events(values: Iterator[tuple[int, Any]], c: _Counter, note: Note) -> I
     for line, obj in with_offsets(_flatten(values) if c.lines else values, note):
         c.entries += 1
         ev = to_event(obj, line)
+        bad = bad_times(obj) if ev is not None and isinstance(obj, dict) else []
+        if bad:
+            c.bad_times += 1
+            if c.bad_times <= MAX_BAD_TIME_NOTES:
+                where = f"line {line}" if c.lines else f"element {line}"
+                note(f"{where}: {', '.join(bad)}: not a finite number; dropped")
+            elif c.bad_times == MAX_BAD_TIME_NOTES + 1:
+                note("more entries have times that are not finite numbers; not listing them")
         known = ev is not None and is_session_type(ev.type)
         if ev is not None and not known and ev.direction == "app":
             known = True  # the app says it sent this: an unknown or mistyped message
@@ -258,6 +275,9 @@ def _load_document(path: str, note: Note, lines_ok: bool = False) -> dict[str, A
     if not isinstance(doc, dict):
         note(f"{path}: a JSON document that is not a timeline or metadata; skipped")
         return None
+    bad = bad_numbers_note(doc)
+    if bad is not None:
+        note(f"{path}: {bad}")
     return doc
 
 

@@ -2,8 +2,9 @@
 times where an entry has no `at`.
 
 `offset` counts from the app's own start, so it is a clock only once anchored: `at − offset`
-is constant over a file (within 1 ms), so one entry carrying both anchors the rest. Without
-any `at`, a service event's own `timestamp` anchors it roughly (tens of ms of network and
+is constant over a file (within 1 ms), so one entry carrying both anchors the rest, those
+before it included (held until it comes). Without any `at`, a service event's own
+`timestamp` anchors it roughly (tens of ms of network and
 skew); without either, the times stay relative to the app's start, which every duration the
 analysis measures still allows.
 """
@@ -83,13 +84,17 @@ def _server_t(obj: dict[str, Any]) -> float | None:
 
 class OffsetClock:
     """Receive times from `offset` for the entries of one log that lack `at` (streaming: it
-    holds at most HOLD entries while it waits for an anchor)."""
+    holds at most HOLD entries while it waits for an anchor).
+
+    Only an `at` anchors while entries are held: the service's timestamps are another clock
+    (tens of ms of network and skew), so they anchor only a file, or its first HOLD entries,
+    that has no `at` at all; else one file would mix two clocks and run backwards."""
 
     def __init__(self, note: Note | None = None) -> None:
         self.anchor: float | None = None
         self.how: str | None = None  # "at", "server timestamp" or "relative"
         self.note = note
-        self.held: list[tuple[int, Any, float]] = []
+        self.held: list[tuple[int, Any, float | None]] = []  # no offset: passed as it is
         self.placed = 0
 
     def _set(self, anchor: float, how: str) -> None:
@@ -112,7 +117,12 @@ class OffsetClock:
     def _release(self) -> Iterator[tuple[int, Any]]:
         held, self.held = self.held, []
         for line, obj, off in held:
-            yield self._place(line, obj, off)
+            yield (line, obj) if off is None else self._place(line, obj, off)
+
+    def _hold(self, line: int, obj: Any, off: float | None) -> Iterator[tuple[int, Any]]:
+        self.held.append((line, obj, off))
+        if len(self.held) >= HOLD:
+            yield from self.flush()
 
     def feed(self, line: int, obj: Any) -> Iterator[tuple[int, Any]]:
         """This entry (and any held before it), each with its receive time when derivable."""
@@ -124,8 +134,9 @@ class OffsetClock:
         else:
             off = parse_go_duration(obj.get("offset"))
         if off is None:
-            if self.held:  # an entry without offset: keep the file's order
-                yield from self.flush()
+            if self.held:  # an entry without offset waits too: the file's order is kept
+                yield from self._hold(line, obj, None)
+                return
             yield line, obj
             return
         assert isinstance(obj, dict)
@@ -137,22 +148,28 @@ class OffsetClock:
             yield from self._release()
             yield line, obj
             return
-        if self.anchor is None:
-            st = _server_t(obj)
-            if st is not None:
-                self._set(st - off, "server timestamp")
-        if self.anchor is None:
-            self.held.append((line, obj, off))
-            if len(self.held) >= HOLD:
-                yield from self.flush()
+        if self.anchor is None:  # wait for an `at`; the service's clock only at the end
+            yield from self._hold(line, obj, off)
             return
         yield from self._release()
         yield self._place(line, obj, off)
 
     def flush(self) -> Iterator[tuple[int, Any]]:
-        """Held entries, on the relative clock when nothing anchored them."""
+        """Held entries: anchored on the first service timestamp among them when no `at`
+        came, else on the relative clock."""
         if self.held and self.anchor is None:
-            self._set(0.0, "relative")
+            st = next(
+                (
+                    t - off
+                    for _, obj, off in self.held
+                    if off is not None and (t := _server_t(obj)) is not None
+                ),
+                None,
+            )
+            if st is not None:
+                self._set(st, "server timestamp")
+            else:
+                self._set(0.0, "relative")
         yield from self._release()
 
 

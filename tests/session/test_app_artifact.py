@@ -4,6 +4,7 @@ what it does not keep (audio, errors, the vendor's session id) named not judged.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -134,8 +135,11 @@ def test_other_logs_with_events_are_not_taken_for_an_artifact() -> None:
     st.lists(
         st.fixed_dictionaries(
             {
-                "t_ms": st.integers(-5, 10**6) | st.floats(allow_nan=True),
-                "type": st.sampled_from(sorted(TYPES)),
+                "t_ms": st.integers(-5, 10**6)
+                | st.floats(allow_nan=True)
+                | st.sampled_from([10**400, -(10**400)])
+                | json_values,
+                "type": st.sampled_from(sorted(TYPES)) | json_values,
             },
             optional={"text": json_values, "interrupted": json_values, "call_id": json_values},
         ),
@@ -144,6 +148,48 @@ def test_other_logs_with_events_are_not_taken_for_an_artifact() -> None:
     json_values,
 )
 def test_any_events_never_raise(events: list[dict[str, Any]], td: Any) -> None:
-    art = artifact_session({"events": events, "turn_detection": td, "started_at": td})
+    doc = {"events": events, "turn_detection": td, "started_at": td}
+    is_app_artifact(doc)
+    art = artifact_session(doc)
+    assert all(ev.t is None or math.isfinite(ev.t) for ev in art.events)
     for f in analyze_events(art.events, Source(shape="a", cannot_judge=art.cannot_judge)):
         assert all(r.id.startswith("session-") for r in f.results)
+
+
+def test_transcription_mode_and_voice_focus_are_input_fields_not_turn_detection(
+    tmp_path: Path,
+) -> None:
+    """The artifact keeps them in its `turn_detection{}`; the API has them at `input.*`
+    (session-formats §3.4), where the user sets them."""
+    doc = load()
+    art = artifact_session(doc)
+    (cfg,) = [e.payload["config"] for e in art.events if e.type == "session.updated"]
+    assert cfg["input"]["transcription_mode"] == "balanced"
+    assert "voice_focus" in cfg["input"] and cfg["input"]["voice_focus"] is None
+    assert set(cfg["input"]["turn_detection"]) == {
+        "vad_threshold",
+        "interrupt_response",
+        "interruption_delay",
+    }
+    doc["events"] = [e for e in doc["events"] if e["t_ms"] < 3000] + [
+        {"t_ms": t + d, "type": k, **x}
+        for t in (3000, 9000)
+        for d, k, x in (
+            (0, "user_turn_start", {}),
+            (900, "user_turn_end", {"text": "I want to"}),
+            (900, "agent_turn_start", {}),
+            (1200, "agent_turn_end", {"text": "", "interrupted": True}),
+            (1200, "user_turn_start", {}),
+            (2600, "user_turn_end", {"text": "change my delivery address"}),
+            (2600, "agent_turn_start", {}),
+            (5000, "agent_turn_end", {"text": "Of course."}),
+        )
+    ]
+    f, _ = run(doc, tmp_path)
+    td = by_id(f)["session-turn-detection"]
+    assert td.cause == "eager_turn_detection"
+    assert "transcription_mode" not in td.evidence["turn_detection"]
+    assert td.evidence["transcription_mode"] == "balanced"
+    assert td.fix is not None
+    detail = td.fix.steps[-1]
+    assert "input.turn_detection {" in detail and "input.transcription_mode 'balanced'" in detail

@@ -16,8 +16,9 @@ from synth import T0, Script, normal_session
 
 from doctor.result import Status
 from doctor.session.analyzer import SessionFindings
+from doctor.session_readers.applog import OFFSET_KEY
 from doctor.session_readers.detect import analyze_path
-from doctor.session_readers.offsets import parse_go_duration
+from doctor.session_readers.offsets import parse_go_duration, with_offsets
 
 MAX_NS = (1 << 63) - 1
 
@@ -243,3 +244,94 @@ def test_a_bad_offset_is_no_time_not_an_error(tmp_path: Path) -> None:
     assert f.session_id == "sess_" + "1" * 32
     assert f.segment.first_t is None
     assert all("Traceback" not in n for n in notes)
+
+
+# -- `at` on a later entry than the first offset ----------------------------------------
+
+SID = "sess_" + "3" * 32
+
+
+def derive(rows: list[Any]) -> tuple[list[tuple[int, Any]], list[str]]:
+    notes: list[str] = []
+    return list(with_offsets(iter(enumerate(rows, 1)), notes.append)), notes
+
+
+def test_a_later_at_anchors_entries_before_it_not_the_service_timestamps() -> None:
+    rows = [
+        {
+            "offset": "1s",
+            "event": {"type": "session.ready", "session_id": SID, "timestamp": 1800000000.0},
+        },
+        {"offset": "1.5s", "at": iso(1799999998.55), "event": {"type": "session.ended"}},
+    ]
+    out, notes = derive(rows)
+    assert [line for line, _ in out] == [1, 2]
+    assert out[0][1][OFFSET_KEY] == pytest.approx(1799999998.05, abs=1e-6)
+    assert OFFSET_KEY not in out[1][1]  # its own `at` is its receive time
+    assert not any("anchored on the service's timestamps" in n for n in notes)
+
+
+def test_entries_without_offset_before_the_first_at_keep_their_place() -> None:
+    rows = [
+        {"offset": "1s", "event": {"type": "session.ready", "timestamp": 1800000000.0}},
+        {"note": "a line of the app's own, no offset"},
+        {"offset": "2s", "event": {"type": "reply.started", "timestamp": 1800000001.0}},
+        {"offset": "3s", "at": iso(1700000003.0), "event": {"type": "session.ended"}},
+    ]
+    out, notes = derive(rows)
+    assert [line for line, _ in out] == [1, 2, 3, 4]
+    assert out[0][1][OFFSET_KEY] == pytest.approx(1700000001.0, abs=1e-6)
+    assert out[2][1][OFFSET_KEY] == pytest.approx(1700000002.0, abs=1e-6)
+    assert not notes
+
+
+def test_without_any_at_the_service_timestamps_still_anchor_at_the_end() -> None:
+    rows = [
+        {"offset": "1s", "event": {"type": "session.ready", "timestamp": 1800000000.0}},
+        {"offset": "2s", "event": {"type": "session.ended"}},
+    ]
+    out, notes = derive(rows)
+    assert [o[OFFSET_KEY] for _, o in out] == [1800000000.0, 1800000001.0]
+    assert any("anchored on the service's timestamps" in n for n in notes)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 5000), st.booleans(), st.booleans(), st.booleans()),
+        min_size=1,
+        max_size=30,
+    ),
+    st.floats(-5, 5),
+    st.integers(0, 29),
+)
+def test_one_clock_per_file_whenever_an_at_is_anywhere(
+    steps: list[tuple[int, bool, bool, bool]], skew: float, first_at: int
+) -> None:
+    """Entries (offset step ms, has `at`, has a service timestamp, a line without offset
+    after it); at least one carries `at`: every derived time is on the `at` clock, so the
+    receive times never run backwards, and the service-timestamp note is never said."""
+    start = 1_700_000_000.0
+    rows: list[Any] = []
+    want: dict[int, float] = {}
+    off_ms = 0
+    for i, (step, has_at, has_ts, extra) in enumerate(steps):
+        off_ms += step
+        t = start + off_ms / 1000
+        ev: dict[str, Any] = {"type": "reply.started"}
+        if has_ts:
+            ev["timestamp"] = t + skew
+        row: dict[str, Any] = {"offset": go_string(off_ms * 1_000_000), "event": ev}
+        if has_at or i == min(first_at, len(steps) - 1):
+            row["at"] = iso(t)
+        else:
+            want[len(rows) + 1] = t
+        rows.append(row)
+        if extra:
+            rows.append({"note": "no offset"})
+    out, notes = derive(rows)
+    assert [line for line, _ in out] == list(range(1, len(rows) + 1))
+    for line, obj in out:
+        if line in want:
+            assert obj[OFFSET_KEY] == pytest.approx(want[line], abs=1e-3)
+    assert not any("anchored on the service's timestamps" in n for n in notes)
