@@ -94,11 +94,24 @@ def watch_results(
                         )
                     )
                     continue
+                conns = f"{sessions} connection{'s' * (sessions != 1)}"
+                if partial and area in partial:  # part was not looked at: never a clean pass
+                    out.append(
+                        Result(
+                            Status.WARN,
+                            f"{partial[area]}; the others were clean ({conns})",
+                            "analysis_behind",
+                            {"connections": sessions},
+                            guide.fix("watch_relay", detail=partial[area]),
+                            id=f"watch-{area}",
+                            title=title,
+                        )
+                    )
+                    continue
                 out.append(
                     Result(
                         Status.PASS,
-                        f"{PASS_SUMMARY[area]} ({sessions} connection{'s' * (sessions != 1)})"
-                        + (f"; {partial[area]}" if partial and area in partial else ""),
+                        f"{PASS_SUMMARY[area]} ({conns})",
                         None,
                         {"connections": sessions},
                         id=f"watch-{area}",

@@ -42,7 +42,9 @@ from doctor.watch.feed import KIND_OPEN, Item, Unpacker
 AUDIO_QUEUE_BYTES = 8 * 1024 * 1024  # ~40 s of one session's audio both ways, or 2 s of 20
 CONTROL_QUEUE_BYTES = 32 * 1024 * 1024  # past this the analysis stops (never reached by apps)
 CAPTURE_NICE = 5  # the worker process and its reader thread, which writes the capture
-ANALYSIS_NICE = 15  # the analysis thread: what the relay and the capture leave
+# the analysis thread, this much nicer than the worker (relative, so a relay started with
+# `nice -n 12` still keeps the analysis below its capture writer): what the others leave
+ANALYSIS_NICER = 10
 READ_BYTES = 1 << 20
 CAPTURE_FIRST_S = 0.001  # the analysis's pause per record while the capture is behind
 _STOP = object()
@@ -92,7 +94,7 @@ class Worker:
         capture_path: str | None,
         send: Any,
         echo: bool = True,
-        analysis_nice: int | None = None,
+        analysis_nicer: int | None = None,
     ):
         from doctor.watch.observe import RelayObserver
 
@@ -120,7 +122,7 @@ class Worker:
         self.capture = open(capture_path, "w", encoding="utf-8") if capture_path else None  # noqa: SIM115
         if self.capture is not None:
             self.capture.write(encode(header) + "\n")
-        self.analysis_nice = analysis_nice
+        self.analysis_nicer = analysis_nicer
         self.thread = threading.Thread(target=self._analyse, name="analysis", daemon=True)
         self.thread.start()
 
@@ -216,9 +218,11 @@ class Worker:
         )
 
     def _analyse(self) -> None:
-        if self.analysis_nice is not None:
+        if self.analysis_nicer:
             with contextlib.suppress(AttributeError, OSError):  # Linux: nice is per thread
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.analysis_nice)
+                tid = threading.get_native_id()
+                now = os.getpriority(os.PRIO_PROCESS, tid)
+                os.setpriority(os.PRIO_PROCESS, tid, min(19, now + self.analysis_nicer))
         while True:
             got = self.queue.get()
             if got is _STOP:
@@ -350,7 +354,7 @@ def worker_main(
         out_conn.send_bytes(json.dumps(obj, default=str).encode())
 
     try:
-        worker = Worker(decode_header(header), capture_path, send, echo, ANALYSIS_NICE)
+        worker = Worker(decode_header(header), capture_path, send, echo, ANALYSIS_NICER)
     except OSError as exc:
         send(
             {
