@@ -107,7 +107,8 @@ def array_elements(
 def _loads(text: bytes) -> Any:
     """`json.loads` of one line, minus its per-call encoding sniff for the common UTF-8 line
     (a BOM or UTF-16 still goes through `json.loads`)."""
-    if text[:1] == b"{":  # stripped: no leading whitespace for `decode` to skip
+    # stripped: no leading whitespace for `decode` to skip; "{\0" is UTF-16-LE without a BOM
+    if text[:1] == b"{" and text[1:2] != b"\x00":
         s = text.decode("utf-8", "surrogatepass")
         value, end = _DECODER.raw_decode(s)
         if end != len(s):
