@@ -46,13 +46,21 @@ def test_firefox_clean_setup_passes_every_check(
 def test_firefox_24khz_context_leaves_the_echo_the_device_rate_removes(
     loop_pulse: PulseSetup, plain_sandbox: Callable[..., Any]
 ) -> None:
+    """Firefox's canceller, measured: a CPU-starved run can blur either side (a leak at the
+    device rate, or a 24 kHz echo read inconclusive; failed once in CI and once of ~8 runs
+    under load 5 here, passing alone), which is not this test's subject: a run that does not
+    show the contrast gets one more, as the Chromium AEC test does."""
     sb = plain_sandbox()
     env = {**loop_pulse.env, "ASSEMBLYAI_API_KEY": sb.api_key}
-    report, _, _, rc = run_case(
-        functools.partial(firefox, env=loop_pulse.env), sandbox_args(sb), env
-    )
-    echo = checks_by_id(report)["browser-echo"]
-    runs = {r["label"]: r for r in echo["evidence"]["runs"]}
+    for _attempt in range(2):
+        report, _, _, rc = run_case(
+            functools.partial(firefox, env=loop_pulse.env), sandbox_args(sb), env
+        )
+        echo = checks_by_id(report)["browser-echo"]
+        runs = {r["label"]: r for r in echo["evidence"]["runs"]}
+        verdicts = {k: r.get("verdict") for k, r in runs.items()}
+        if verdicts == {"api_rate": "echo", "default_rate": "no_echo"}:
+            break
     assert (runs["api_rate"]["context_rate_hz"], runs["api_rate"]["verdict"]) == (24000, "echo")
     assert runs["default_rate"]["verdict"] == "no_echo", runs["default_rate"]
     assert (rc, echo["status"], echo["cause"]) == (1, "fail", "aec_ineffective_at_context_rate")
