@@ -99,7 +99,7 @@ def watch_results(
                     out.append(
                         Result(
                             Status.WARN,
-                            f"{partial[area]}; the others were clean ({conns})",
+                            f"{partial[area]}; none of those measured showed it ({conns} in all)",
                             "analysis_behind",
                             {"connections": sessions},
                             guide.fix("watch_relay", detail=partial[area]),
