@@ -170,7 +170,8 @@ def relay_result(stats: dict[str, Any]) -> Result:
         return Result(
             Status.WARN,
             f"{summary}; the capture missed {lost} frames (its writer fell behind): every "
-            "frame was forwarded, but the capture and the session analysis of it are partial",
+            "frame was forwarded, but the capture and the session analysis of it are partial"
+            + (f"; the live analysis also skipped {behind} audio frames" if behind else ""),
             "capture_dropped",
             ev,
             guide.fix("watch_relay", detail=f"{lost} frames not captured"),

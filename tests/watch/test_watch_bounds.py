@@ -288,3 +288,12 @@ def test_the_analysis_thread_stays_below_a_worker_that_was_started_nicer() -> No
     t.start()
     t.join(30)
     assert seen == [min(19, base + 3)]
+
+
+def test_a_capture_drop_does_not_hide_the_frames_the_analysis_skipped() -> None:
+    from doctor.watch.results import relay_result
+
+    stats = {"connections": 50, "capture_dropped_frames": 12, "analysis_dropped_frames": 3400}
+    r = relay_result(stats)
+    assert (r.status, r.cause) == (Status.WARN, "capture_dropped")
+    assert "missed 12 frames" in r.summary and "skipped 3400 audio frames" in r.summary
