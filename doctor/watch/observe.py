@@ -196,6 +196,7 @@ class Conn:
     played: _AudioRing = field(default_factory=_AudioRing)
     heard: _AudioRing = field(default_factory=_AudioRing)
     echo_next_s: float = ECHO_EVERY_S
+    echo_waiting: bool = False  # a due measurement is waiting for a token (counted once)
     echo_slot: bool | None = None  # whether its audio is held for the echo (None: no audio yet)
     echo: dict[str, Any] | None = None
     speech_stopped_t: float | None = None
@@ -219,7 +220,7 @@ class RelayObserver:
         self.echo_tokens = ECHO_BURST
         self.echo_clock: float | None = None  # the relay time the tokens were counted at
         self.echo_measured = 0
-        self.echo_deferred = 0  # a due measurement that waited for a token
+        self.echo_deferred = 0  # due measurements that waited for a token (once each)
         self.echo_unmeasured: list[int] = []  # closed without one (no token, or no slot)
         self.echo_slots = 0  # open connections whose audio the rings hold
 
@@ -627,7 +628,11 @@ class RelayObserver:
         c.played.add(f.t, pcm, mic=False, keep=self._echo_slot(c))
         if c.echo_slot and c.played.total_s >= c.echo_next_s and c.heard.total_s > 2.0:
             if not self._echo_token(f.t):
+                if not c.echo_waiting:
+                    c.echo_waiting = True
+                    self.echo_deferred += 1
                 return
+            c.echo_waiting = False
             c.echo_next_s = c.played.total_s + ECHO_EVERY_S
             self._measure_echo(c)
             notes += self._echo_note(c, f.t)
@@ -646,7 +651,6 @@ class RelayObserver:
             self.echo_tokens = min(ECHO_BURST, self.echo_tokens + gained)
         self.echo_clock = t if self.echo_clock is None else max(self.echo_clock, t)
         if self.echo_tokens < 1.0:
-            self.echo_deferred += 1
             return False
         self.echo_tokens -= 1.0
         self.echo_measured += 1

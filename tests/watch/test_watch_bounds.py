@@ -297,3 +297,23 @@ def test_a_capture_drop_does_not_hide_the_frames_the_analysis_skipped() -> None:
     r = relay_result(stats)
     assert (r.status, r.cause) == (Status.WARN, "capture_dropped")
     assert "missed 12 frames" in r.summary and "skipped 3400 audio frames" in r.summary
+
+
+def test_a_measurement_waiting_for_a_token_is_counted_once_not_per_chunk() -> None:
+    obs = RelayObserver(echo=True)
+    obs.feed(ConnEvent(0.0, 1e9, 1, "open", {"auth": "header"}))
+    obs.feed(Frame(0.05, 0, 1, "service", msg={"type": "session.ready", "session_id": "s1"}))
+    heard = _noise(4.0, 1)
+    for i in range(0, len(heard), 1200):
+        data = base64.b64encode(heard[i : i + 1200].tobytes()).decode()
+        obs.feed(Frame(0.1 + i / 24000, 0, 1, "app", msg={"type": "input.audio", "audio": data}))
+    obs.conns[1].heard.total_s = 3.0  # counted as enough of the app's audio to measure
+    obs.echo_tokens, obs.echo_clock = 0.0, 100.0  # an empty bucket that does not refill
+    played = _noise(0.5, 2)
+    for k, i in enumerate(range(0, len(played), 240)):
+        if k == 1:
+            obs.conns[1].echo_next_s = 0.0  # due from the second chunk on
+        data = base64.b64encode(played[i : i + 240].tobytes()).decode()
+        obs.feed(Frame(4.2, 0, 1, "service", msg={"type": "reply.audio", "data": data}))
+    stats = obs.stats()
+    assert stats["echo_deferred"] == 1 and stats["echo_measurements"] == 0
