@@ -519,3 +519,36 @@ def test_a_microphone_that_delivered_no_samples_is_silent_not_a_level_of_none() 
     r = next(r for r in results if r.id == "browser-microphone")
     assert (r.status, r.cause) == (Status.FAIL, "silent_input")
     assert "None" not in r.summary
+
+
+def _run_with_copy(gain_db: float) -> dict[str, Any]:
+    """An echo-test run whose microphone hears the probe 100 ms later at `gain_db`."""
+    import base64
+
+    import numpy as np
+
+    from doctor.audio.echo.probe import make_probe
+
+    rate = 48000
+    probe = make_probe(rate).samples
+    mic = np.zeros(len(probe) + rate // 2)
+    mic[rate // 10 : rate // 10 + len(probe)] = probe * 10 ** (gain_db / 20)
+    mic += np.random.default_rng(3).normal(0, 10 ** (-90 / 20), len(mic))
+    pcm = (np.clip(mic, -1, 1) * 32767).astype("<i2").tobytes()
+    return {
+        "label": "default_rate",
+        "context_rate_hz": rate,
+        "recorded_pcm16_b64": base64.b64encode(pcm).decode(),
+    }
+
+
+def test_an_aec_residual_far_below_the_playback_is_cancelled_not_an_echo() -> None:
+    """Firefox ESR at the device rate left a -30 to -66 dB residual in CI: with
+    echoCancellation on, that is the canceller working (browser.md: a leak above -30 dB)."""
+    from doctor.browser.echo import analyse_run
+
+    residual = analyse_run(_run_with_copy(-40.0))
+    assert residual.verdict == "no_echo"
+    assert residual.evidence["core_verdict"] == "echo" and "cancelled" in residual.summary
+    leak = analyse_run(_run_with_copy(-12.0))
+    assert leak.verdict == "echo"
