@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from doctor.json_numbers import finite
 from doctor.session.b64 import b64decode_strict
 from doctor.session.events import (
     CLIENT_FIELDS,
@@ -428,7 +429,7 @@ class Collector:
             if isinstance(d, str) and len(r.deltas) < 2000:
                 r.deltas.append(d)
             end_ms = p.get("end_ms")
-            if isinstance(end_ms, int) and not isinstance(end_ms, bool):
+            if isinstance(end_ms, int) and finite(end_ms) is not None:  # not a bool, not huge
                 r.last_word_end_ms = max(end_ms, r.last_word_end_ms or 0)
             return
         if r.first_chunk_t is None:
