@@ -336,21 +336,13 @@ def analyze_harness(doc: dict[str, Any], path: str, note: Note) -> list[SessionF
     found: list[SessionFindings] = []
     sessions = harness_sessions(doc)
     for hs in sessions:
-        shape = f"harness report ({hs.variant})"
-        analyzer = SessionAnalyzer(
-            Source(
-                shape=shape,
-                path=path,
-                sent_logged=True,
-                end_logged=False,
-                cannot_judge=hs.cannot_judge,
-            )
+        found += _client_clock_findings(
+            f"harness report ({hs.variant})",
+            path,
+            hs.cannot_judge,
+            hs.events,
+            [f"{path}: {hs.session_id or 'a session'}: {line}" for line in hs.notes],
         )
-        for ev in hs.events:
-            analyzer.feed(ev)
-        for line in hs.notes:
-            analyzer.note(f"{path}: {hs.session_id or 'a session'}: {line}")
-        found += analyzer.finish()
     n = len(sessions)
     note(
         f"{path}: harness report ({sessions[0].variant if sessions else 'empty'}), "
@@ -364,23 +356,29 @@ def analyze_app_artifact(doc: dict[str, Any], path: str, note: Note) -> list[Ses
     """An app's own session artifact (§7.3 (b)): its turn events on the app's clock."""
     art = artifact_session(doc)
     shape = "app session artifact"
-    analyzer = SessionAnalyzer(
-        Source(
-            shape=shape,
-            path=path,
-            sent_logged=True,
-            end_logged=False,
-            cannot_judge=art.cannot_judge,
-        )
+    found = _client_clock_findings(
+        shape, path, art.cannot_judge, art.events, [f"{path}: {line}" for line in art.notes]
     )
-    for ev in art.events:
-        analyzer.feed(ev)
-    for line in art.notes:
-        analyzer.note(f"{path}: {line}")
     note(
         f"{path}: {shape}, {len(art.events)} events; no audio, errors or vendor session id: "
         "latency, the app's audio, errors and billing are not judged"
     )
+    return found
+
+
+def _client_clock_findings(
+    shape: str, path: str, cannot_judge: Any, events: Any, notes: list[str]
+) -> list[SessionFindings]:
+    """One session's findings from a report the app wrote itself (sends logged, no end)."""
+    analyzer = SessionAnalyzer(
+        Source(
+            shape=shape, path=path, sent_logged=True, end_logged=False, cannot_judge=cannot_judge
+        )
+    )
+    for ev in events:
+        analyzer.feed(ev)
+    for line in notes:
+        analyzer.note(line)
     return analyzer.finish()
 
 
