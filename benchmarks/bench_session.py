@@ -56,9 +56,10 @@ print(json.dumps({"seconds": dt, "cpu": cpu, "vmhwm_kb": hwm, "sessions": len(fo
 """
 
 
-def write_capture(path: Path, seconds: float) -> int:
-    """The capture of a session `seconds` long, audio kept; returns its size in bytes."""
-    rng = np.random.default_rng(1)
+def _payloads(seed: int) -> tuple[list[str], str, list[str]]:
+    """The base64 payloads both logs repeat: 8 microphone chunks of speech-like audio (50 ms),
+    a silent and 8 loud `reply.audio` chunks (10 ms)."""
+    rng = np.random.default_rng(seed)
     sys.path.insert(0, str(ROOT / "tests" / "session"))
     from artifacts import speechlike
 
@@ -69,6 +70,12 @@ def write_capture(path: Path, seconds: float) -> int:
         base64.b64encode((rng.standard_normal(240) * 6000).astype("<i2").tobytes()).decode()
         for _ in range(8)
     ]
+    return mic, out_silent, out_loud
+
+
+def write_capture(path: Path, seconds: float) -> int:
+    """The capture of a session `seconds` long, audio kept; returns its size in bytes."""
+    mic, out_silent, out_loud = _payloads(1)
     sid = "sess_" + "b" * 32
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(
@@ -197,17 +204,7 @@ def write_applog(path: Path, seconds: float) -> int:
     `input.audio` chunks all along, each reply 0.5 s of silent lead-in then 3 s of audio in
     10 ms `reply.audio` chunks with a word-per-delta agent transcript and growing user
     partials, as the service sends them (§6.2)."""
-    rng = np.random.default_rng(2)
-    sys.path.insert(0, str(ROOT / "tests" / "session"))
-    from artifacts import speechlike
-
-    talk = (speechlike(0.4, 24000, 5) * 32767 * 0.5).astype("<i2").tobytes()
-    mic = [base64.b64encode(talk[i * 2400 : (i + 1) * 2400]).decode() for i in range(8)]
-    out_silent = base64.b64encode(bytes(480)).decode()
-    out_loud = [
-        base64.b64encode((rng.standard_normal(240) * 6000).astype("<i2").tobytes()).decode()
-        for _ in range(8)
-    ]
+    mic, out_silent, out_loud = _payloads(2)
     sid = "sess_" + "c" * 32
     app_start = T0 - 1.2  # `offset` counts from the app's start, ~1.2 s before the session
     n_turns = int(seconds // TURN_S)
