@@ -201,10 +201,10 @@ def test_the_feed_pipe_gets_a_one_mebibyte_kernel_buffer() -> None:
     os.close(r)
 
 
-def test_the_analysis_thread_runs_nicer_than_the_worker_by_the_amount_given() -> None:
-    mine = os.getpriority(os.PRIO_PROCESS, 0)
+def _analysis_nice_seen(seen: list[int]) -> None:
+    """A worker asked to run its analysis 3 nicer, started from this thread: the nice value
+    its analysis thread had when it analysed one record, appended to `seen`."""
     w = Worker(Header(1e9, 100.0, "keep", "ws://x/v1/ws"), None, lambda _m: None, False, 3)
-    seen: list[int] = []
     real = w.observer.feed
 
     def spy(record: Any, raw: Any = None) -> Any:
@@ -214,6 +214,12 @@ def test_the_analysis_thread_runs_nicer_than_the_worker_by_the_amount_given() ->
     w.observer.feed = spy  # type: ignore[method-assign]
     w.handle(Item(KIND_OPEN, "", 100.0, 1e9, 1, details={"auth": "header"}))
     w.finish()
+
+
+def test_the_analysis_thread_runs_nicer_than_the_worker_by_the_amount_given() -> None:
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    seen: list[int] = []
+    _analysis_nice_seen(seen)
     assert seen == [min(19, mine + 3)]  # relative: `nice -n N agent-doctor watch` keeps it
     assert os.getpriority(os.PRIO_PROCESS, 0) == mine  # the caller's thread is unchanged
 
@@ -273,16 +279,7 @@ def test_the_analysis_thread_stays_below_a_worker_that_was_started_nicer() -> No
 
     def in_a_nicer_thread() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), base)
-        w = Worker(Header(1e9, 100.0, "keep", "ws://x/v1/ws"), None, lambda _m: None, False, 3)
-        real = w.observer.feed
-
-        def spy(record: Any, raw: Any = None) -> Any:
-            seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
-            return real(record, raw)
-
-        w.observer.feed = spy  # type: ignore[method-assign]
-        w.handle(Item(KIND_OPEN, "", 100.0, 1e9, 1, details={"auth": "header"}))
-        w.finish()
+        _analysis_nice_seen(seen)
 
     t = threading.Thread(target=in_a_nicer_thread)
     t.start()
