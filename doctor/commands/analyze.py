@@ -181,15 +181,19 @@ def analyze_and_report(
     sys.exit(exit_code(results))
 
 
-@click.command("analyze")
-@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
-@click.option(
+# `analyze` and `session` draw the same timeline
+session_plot_option = click.option(
     "--plot",
     "plot_path",
     type=click.Path(dir_okay=False),
     metavar="FILE.png",
     help="Draw each session's timeline to FILE.png (needs the `plot` extra: matplotlib).",
 )
+
+
+@click.command("analyze")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@session_plot_option
 @report_options
 def analyze_command(paths: tuple[str, ...], plot_path: str | None, **params: Any) -> None:
     """Diagnose sessions from files: a folder of the vendor's artifacts (timeline,

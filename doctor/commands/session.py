@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from doctor.cli import build_context, report_options, service_options
+from doctor.commands.analyze import analyze_and_report, session_plot_option
 
 FETCH_ID = "session-fetch"
 FETCH_TITLE = "Sessions API and artifacts"
@@ -305,13 +306,7 @@ def _malformed(sid: str, ctx: Any) -> Any:
     help="Keep the downloaded artifacts in DIR/<session_id>/ (default: a temporary folder "
     "that is deleted).",
 )
-@click.option(
-    "--plot",
-    "plot_path",
-    type=click.Path(dir_okay=False),
-    metavar="FILE.png",
-    help="Draw each session's timeline to FILE.png (needs the `plot` extra: matplotlib).",
-)
+@session_plot_option
 @service_options
 @report_options
 def session_command(
@@ -324,7 +319,6 @@ def session_command(
     """Fetch sessions from the Sessions API by id and diagnose them (echo, interruptions,
     billing, resume, errors, latency, tools) from the service's own recording, timeline
     and metadata."""
-    from doctor.commands.analyze import analyze_and_report
     from doctor.context import REGIONS
     from doctor.net.sessions_api import valid_session_id
 
