@@ -670,9 +670,8 @@ class RelayObserver:
         )
 
     def _measure_echo(self, c: Conn) -> None:
-        """The echo core on the last ECHO_WINDOW_S of both directions, on the relay clock;
-        when that window says no, its two halves too (a send schedule that slipped once
-        moves the echo's delay, which a single window averages away)."""
+        """The echo core on the last ECHO_WINDOW_S of both directions, on the relay clock
+        (`_echo_window`: when the coherent core says no, a delay tracker on the same window)."""
         import numpy as np
 
         end = max(c.played.end_s, c.heard.end_s)
@@ -690,15 +689,6 @@ class RelayObserver:
                 hi = min(len(x), n - i)
                 out[i + lo : i + hi] = x[lo:hi]
         best = _echo_window(played, heard, ECHO_WINDOW_S)
-        if best.get("verdict") != "echo":
-            half = n // 2
-            for lo in (half, 0):
-                part = _echo_window(
-                    played[lo : lo + half], heard[lo : lo + half], ECHO_WINDOW_S / 2
-                )
-                if part.get("verdict") == "echo":
-                    best = part
-                    break
         c.echo = best
 
     # --- closes ----------------------------------------------------------------------------
@@ -812,11 +802,17 @@ def _count(counts: dict[str, int], key: str) -> str:
 
 
 def _echo_window(played: Any, heard: Any, window_s: float) -> dict[str, Any]:
-    """One run of the echo core, with the relay's stricter threshold applied."""
-    from doctor.audio.echo.analysis import analyse_echo
+    """One run of the echo core, with the relay's stricter threshold applied; when that
+    says no, the delay tracker on the same signals. Each hop that receives the agent's
+    chunks late (the relay's own player model, the app's player) inserts a gap, so the
+    loop's delay wanders over a reply (322 -> 363 ms seen), and one coherent pass over the
+    window smears it below the threshold; a send schedule that slipped once does too."""
+    from doctor.audio.echo.analysis import analyse_prepared, prepare
+    from doctor.audio.echo.wander import block_range, track_prepared
 
     try:
-        a = analyse_echo(played, 24_000, heard, 24_000)
+        p = prepare(played, 24_000, heard, 24_000)
+        a = analyse_prepared(p)
     except Exception as exc:  # the core refuses odd input; the relay goes on
         return {"verdict": "error", "error": f"{type(exc).__name__}: {exc}"[:200]}
     ev = a.evidence()
@@ -824,7 +820,7 @@ def _echo_window(played: Any, heard: Any, window_s: float) -> dict[str, Any]:
     score = ev.get("score_s")
     if verdict == "echo" and (not isinstance(score, (int, float)) or score < WIRE_ECHO_S):
         verdict = "inconclusive"
-    return {
+    out = {
         "verdict": verdict,
         "threshold_s": WIRE_ECHO_S,
         "delay_ms": _round(ev.get("delay_ms")),
@@ -832,6 +828,31 @@ def _echo_window(played: Any, heard: Any, window_s: float) -> dict[str, Any]:
         "drift_ppm": _round(ev.get("drift_ppm")),
         "score_s": score,
         "window_s": window_s,
+    }
+    if verdict == "echo" and isinstance(ev.get("delay_ms"), (int, float)):
+        return out | block_range(ev.get("delay_track") or [], ev["delay_ms"])
+    if verdict in ("echo", "mic_silent", "insufficient_reference"):
+        return out
+    try:
+        t = track_prepared(p).evidence()
+    except Exception as exc:  # as above: a tracker that fails leaves the core's answer
+        return out | {
+            "tracked": {"verdict": "error", "error": f"{type(exc).__name__}: {exc}"[:200]}
+        }
+    if t["verdict"] != "echo":
+        return out | {"tracked": t}
+    return {
+        "verdict": "echo",
+        "method": "delay_tracker",
+        "threshold_s": t["threshold_s"],
+        "delay_ms": t["delay_ms"],
+        "delay_range_ms": t["delay_range_ms"],
+        "drift_ms": t["drift_ms"],
+        "erl_db": t["erl_db"],
+        "score_s": t["score_s"],
+        "blocks": t["blocks"],
+        "window_s": window_s,
+        "coherent_score_s": score,
     }
 
 

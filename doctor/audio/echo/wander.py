@@ -163,9 +163,12 @@ def _best_path(z: NDArray[np.float32], gaps: Array) -> _Path:
 
 
 def _aligned(x: Array, n: int, centres: Array, delays: Array) -> Array:
-    """The reference moved onto the capture by the tracked delay (held between blocks)."""
+    """The reference moved onto the capture by the tracked delay: each capture sample takes
+    the nearest block's (a gap steps the delay; a ramp between blocks would misalign both)."""
     t = np.arange(n, dtype=np.float64)
-    d = np.interp(t, centres + delays, delays)
+    at = centres + delays
+    nearest = np.searchsorted((at[1:] + at[:-1]) / 2, t)
+    d = delays[nearest]
     src = np.rint(t - d).astype(np.int64)
     ok = (src >= 0) & (src < len(x))
     out = np.zeros(n)
@@ -255,3 +258,18 @@ def track_echo(
 ) -> WanderingEcho:
     """Look for `played` inside `recorded` on one timeline, letting the delay wander."""
     return track_prepared(prepare(played, played_rate_hz, recorded, recorded_rate_hz))
+
+
+def block_range(track: list[dict[str, float]], delay_ms: float) -> dict[str, Any]:
+    """Delay range and drift from the coherent detector's own block track (its `delay_track`
+    evidence), for a loop it found: the clear blocks within 50 ms of its delay."""
+    d = [
+        float(b["delay_ms"])
+        for b in track
+        if b.get("z", 0.0) >= STRONG_Z and abs(float(b["delay_ms"]) - delay_ms) <= 50.0
+    ]
+    if len(d) < 2:
+        return {"delay_range_ms": None, "drift_ms": None}
+    ends = max(1, min(3, len(d) // 3))
+    drift = float(np.median(d[-ends:]) - np.median(d[:ends]))
+    return {"delay_range_ms": [round(min(d), 1), round(max(d), 1)], "drift_ms": round(drift, 1)}
