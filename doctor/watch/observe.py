@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import math
 import statistics
@@ -50,6 +51,7 @@ ECHO_MAX_CONNS = 32
 # wire the reference is the exact samples handed to the app, and two different voices of
 # the same speaker style reach S 2-3 by chance, so the relay asks for more before it says so.
 WIRE_ECHO_S = 4.0
+WANDER_MS = 2.0  # a loop found whose blocks' delays spread this much: its levels are tracked
 MIC_SNAP_S = 1.0  # a pause longer than this restarts the microphone's timeline
 MIC_AHEAD_S = 1.0  # so does a stream this far ahead of real time
 AUDIBLE_DBFS = -50.0
@@ -830,7 +832,14 @@ def _echo_window(played: Any, heard: Any, window_s: float) -> dict[str, Any]:
         "window_s": window_s,
     }
     if verdict == "echo" and isinstance(ev.get("delay_ms"), (int, float)):
-        return out | block_range(ev.get("delay_track") or [], ev["delay_ms"])
+        out |= block_range(ev.get("delay_track") or [], ev["delay_ms"])
+        span = out.get("delay_range_ms")
+        if span and span[1] - span[0] >= WANDER_MS:  # one coherent ERL reads a wander low
+            with contextlib.suppress(Exception):
+                t = track_prepared(p).evidence()
+                if t["verdict"] == "echo":
+                    out |= {k: t[k] for k in ("erl_db", "delay_range_ms", "drift_ms")}
+        return out
     if verdict in ("echo", "mic_silent", "insufficient_reference"):
         return out
     try:

@@ -24,32 +24,10 @@ from doctor.audio.echo.wander import (
 )
 
 RATE = corpus.RATE_HZ
-CHUNK = RATE // 100  # the player's 10 ms
 
 
 def _agent(seed: int, seconds: float = 10.0) -> np.ndarray:
     return corpus.speech_like(seconds, seed=seed) * 32767
-
-
-def _player(x: np.ndarray, d0_ms: float, d1_ms: float, seed: int) -> tuple[np.ndarray, int]:
-    """`x` as a late-chunk player outputs it, `d0_ms` after it was handed over: gaps of
-    5-15 ms before random 10 ms chunks until the delay has grown to `d1_ms`."""
-    rng = np.random.default_rng(seed)
-    n_chunks = len(x) // CHUNK
-    gaps: dict[int, int] = {}
-    left = round((d1_ms - d0_ms) * RATE / 1000)
-    gap_count = 0
-    while left > 0:
-        g = min(left, int(rng.integers(RATE // 200, 3 * RATE // 200 + 1)))
-        c = int(rng.integers(n_chunks // 10, n_chunks - n_chunks // 10))
-        gaps[c] = gaps.get(c, 0) + g
-        left -= g
-        gap_count += 1
-    out = [np.zeros(round(d0_ms * RATE / 1000))]
-    for c in range(n_chunks):
-        out.append(np.zeros(gaps.get(c, 0)))
-        out.append(x[c * CHUNK : (c + 1) * CHUNK])
-    return np.concatenate(out)[: len(x)], gap_count
 
 
 def _room(n: int, seed: int, dbfs: float = -50.0) -> np.ndarray:
@@ -64,7 +42,7 @@ def _pcm(x: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("seed", [2, 7])
 def test_a_wandering_loop_is_found_with_its_delay_range_and_drift(erl_db: float, seed: int) -> None:
     x = _agent(seed)
-    played, gaps = _player(x, 320.0, 365.0, seed)
+    played, gaps = corpus.late_chunk_player(x, 320.0, 365.0, seed)
     assert gaps >= 3
     heard = played * 10 ** (erl_db / 20) + _room(len(x), seed)
     r = track_echo(_pcm(x), RATE, _pcm(heard), RATE)
