@@ -35,7 +35,8 @@ CHUNK_MS_RANGE = (10.0, 250.0)  # the docs say about 50 ms; far outside this is 
 ECHO_WINDOW_S = 20.0
 ECHO_EVERY_S = 10.0  # a running echo measurement per this much of reply audio
 RING_SLACK_S = 1.0  # audio kept beyond the window (a chunk straddling its start)
-# One echo measurement costs ~60 ms of CPU (three with the two halves): at 50 sessions the
+# One echo measurement of a 20 s window costs a few hundred ms of CPU (the coherent core, then
+# the delay tracker when it says no: benchmarks/bench_echo_wander.py): at 50 sessions the
 # running window alone would need more than a core. Measurements are rationed on the relay
 # clock (a token bucket): a measurement that finds no token waits for the connection's next
 # reply audio; a connection still unmeasured at its close is measured then, whatever the

@@ -42,9 +42,11 @@ from doctor.audio.echo.dsp import (
 BLOCK_S = 0.5  # short enough that a wander of a few ms per second stays inside one peak
 MAX_LAG_S = 2.5  # as the shared-timeline window of the coherent detector
 MIN_ACTIVE = 0.5  # a block is used when the reference is active this much of it
-MIN_BLOCKS = 4  # 2 s of the agent's voice at least
+MIN_BLOCKS = 4  # 1.25 s of the agent's voice at least (blocks overlap by half)
 STEP_PENALTY_PER_MS = 0.2  # z units per ms of step between consecutive blocks
-TRACK_ECHO_S = 2.5  # path z over the surrogates' best path z (calibrated in the tests)
+# path z over the surrogates' best path z: unrelated speech and noise reached at most 1.83
+# (40 seeds), wandering loops at ERL -30 dB over -50 dBFS room noise at least 5.0
+TRACK_ECHO_S = 2.5
 MIN_LOOP_MS = 30.0  # a player, a microphone and a 10 ms chunk each way: never faster
 STRONG_Z = 8.0  # blocks whose own peak is this clear give the delay range
 SURROGATE_COUNT = 2
