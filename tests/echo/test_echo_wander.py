@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from doctor.audio.echo.wander import (
     MIN_LOOP_MS,
+    NULL_FLOOR_Z,
     TRACK_ECHO_S,
     Z_CAP,
     _best_path,
@@ -88,6 +89,8 @@ def test_the_apps_own_speech_noise_and_silence_are_not_a_loop() -> None:
         r = track_echo(x, RATE, _pcm(heard), RATE)
         assert r.verdict == "no_echo", r.evidence()
         assert r.score_s is not None and r.score_s < TRACK_ECHO_S
+    # room noise makes a path too weak for any surrogate to matter: they were not computed
+    assert r.null_z is None and r.path_z is not None and r.path_z < TRACK_ECHO_S * NULL_FLOOR_Z
     silent = track_echo(x, RATE, np.zeros(len(x), np.int16), RATE)
     assert silent.verdict == "mic_silent"
 
