@@ -811,7 +811,7 @@ def _echo_window(played: Any, heard: Any, window_s: float) -> dict[str, Any]:
     loop's delay wanders over a reply (322 -> 363 ms seen), and one coherent pass over the
     window smears it below the threshold; a send schedule that slipped once does too."""
     from doctor.audio.echo.analysis import analyse_prepared, prepare
-    from doctor.audio.echo.wander import block_range, track_prepared
+    from doctor.audio.echo.wander import block_range, too_fast, track_prepared
 
     try:
         p = prepare(played, 24_000, heard, 24_000)
@@ -823,6 +823,10 @@ def _echo_window(played: Any, heard: Any, window_s: float) -> dict[str, Any]:
     score = ev.get("score_s")
     if verdict == "echo" and (not isinstance(score, (int, float)) or score < WIRE_ECHO_S):
         verdict = "inconclusive"
+    refused = None  # a match a few ms after playback is no loop through a player and a mic
+    if verdict == "echo" and isinstance(ev.get("delay_ms"), (int, float)):
+        refused = too_fast(ev["delay_ms"])
+        verdict = "no_echo" if refused else verdict
     out = {
         "verdict": verdict,
         "threshold_s": WIRE_ECHO_S,
@@ -832,6 +836,8 @@ def _echo_window(played: Any, heard: Any, window_s: float) -> dict[str, Any]:
         "score_s": score,
         "window_s": window_s,
     }
+    if refused:
+        out["reason"] = refused
     if verdict == "echo" and isinstance(ev.get("delay_ms"), (int, float)):
         out |= block_range(ev.get("delay_track") or [], ev["delay_ms"])
         span = out.get("delay_range_ms")

@@ -137,6 +137,16 @@ class _BlockZ:
         return np.asarray(np.minimum(z, Z_CAP), dtype=np.float32)
 
 
+def too_fast(delay_ms: float) -> str | None:
+    """Why a match this soon after playback is not a loop (None when it can be one)."""
+    if delay_ms >= MIN_LOOP_MS:
+        return None
+    return (
+        f"the match sits {delay_ms:.1f} ms after playback: shorter than any player and "
+        f"microphone loop ({MIN_LOOP_MS:.0f} ms), so not an echo"
+    )
+
+
 def _running_max(h: Array) -> tuple[Array, NDArray[np.int64]]:
     """Running maximum of `h` and where it was reached."""
     m = np.maximum.accumulate(h)
@@ -235,14 +245,8 @@ def track_prepared(p: Prepared) -> WanderingEcho:
         clear = np.ones(len(delays), dtype=bool)
     d_ms = delays[clear] / FS * 1000
     median = float(np.median(d_ms))
-    if median < MIN_LOOP_MS:
-        return WanderingEcho(
-            "no_echo",
-            **common,
-            delay_ms=median,
-            reason=f"the match sits {median:.1f} ms after playback: shorter than any player "
-            f"and microphone loop ({MIN_LOOP_MS:.0f} ms), so not an echo",
-        )
+    if (why := too_fast(median)) is not None:
+        return WanderingEcho("no_echo", **common, delay_ms=median, reason=why)
     ends = max(1, min(3, len(d_ms) // 3))
     centres = starts.astype(np.float64) + block / 2
     x_al = _aligned(x, len(y), centres[clear], delays[clear])
