@@ -187,7 +187,7 @@ def test_echo_the_app_feeds_the_agent_back(sandbox_factory) -> None:
     # The loop's delay on the wire wanders with each hop's jitter (sandbox -> relay -> this
     # app's player, all on 2 shared cores: 322 -> 363 ms over one reply was seen). One
     # coherent pass over the relay's 20 s window then read S 2.7-3.9 (< 4) in 3 runs of 12 at
-    # load 3-7, so those runs read clean; the delay tracker follows it (24 of 24 caught).
+    # load 3-7, so those runs read clean; the delay tracker follows it (44 of 44 caught).
     report, wp = watch_run(sb, app)
     ev = relay_evidence(one(report, "echo_loop"))
     assert ev["signals"] == ["audio"]
