@@ -212,6 +212,28 @@ def band_energy(x: Array, rate_hz: int = RATE_HZ) -> float:
     return float(np.sum(y**2))
 
 
+def late_chunk_player(x: Array, d0_ms: float, d1_ms: float, seed: int) -> tuple[Array, int]:
+    """`x` as a late-chunk player outputs it, `d0_ms` after it was handed over: gaps of
+    5-15 ms before random 10 ms chunks until the delay has grown to `d1_ms`."""
+    rng = np.random.default_rng(seed)
+    chunk = RATE_HZ // 100
+    n_chunks = len(x) // chunk
+    gaps: dict[int, int] = {}
+    left = round((d1_ms - d0_ms) * RATE_HZ / 1000)
+    gap_count = 0
+    while left > 0:
+        g = min(left, int(rng.integers(RATE_HZ // 200, 3 * RATE_HZ // 200 + 1)))
+        c = int(rng.integers(n_chunks // 10, n_chunks - n_chunks // 10))
+        gaps[c] = gaps.get(c, 0) + g
+        left -= g
+        gap_count += 1
+    out = [np.zeros(round(d0_ms * RATE_HZ / 1000))]
+    for c in range(n_chunks):
+        out.append(np.zeros(gaps.get(c, 0)))
+        out.append(x[c * chunk : (c + 1) * chunk])
+    return np.concatenate(out)[: len(x)], gap_count
+
+
 def noise(n: int, seed: int, kind: str = "pink") -> Array:
     rng = np.random.default_rng(seed)
     w = rng.standard_normal(n)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import math
 import statistics
@@ -34,7 +35,8 @@ CHUNK_MS_RANGE = (10.0, 250.0)  # the docs say about 50 ms; far outside this is 
 ECHO_WINDOW_S = 20.0
 ECHO_EVERY_S = 10.0  # a running echo measurement per this much of reply audio
 RING_SLACK_S = 1.0  # audio kept beyond the window (a chunk straddling its start)
-# One echo measurement costs ~60 ms of CPU (three with the two halves): at 50 sessions the
+# One echo measurement of a 20 s window costs a few hundred ms of CPU (the coherent core, then
+# the delay tracker when it says no: benchmarks/bench_echo_wander.py): at 50 sessions the
 # running window alone would need more than a core. Measurements are rationed on the relay
 # clock (a token bucket): a measurement that finds no token waits for the connection's next
 # reply audio; a connection still unmeasured at its close is measured then, whatever the
@@ -50,6 +52,7 @@ ECHO_MAX_CONNS = 32
 # wire the reference is the exact samples handed to the app, and two different voices of
 # the same speaker style reach S 2-3 by chance, so the relay asks for more before it says so.
 WIRE_ECHO_S = 4.0
+WANDER_MS = 2.0  # a loop found whose blocks' delays spread this much: its levels are tracked
 MIC_SNAP_S = 1.0  # a pause longer than this restarts the microphone's timeline
 MIC_AHEAD_S = 1.0  # so does a stream this far ahead of real time
 AUDIBLE_DBFS = -50.0
@@ -670,9 +673,8 @@ class RelayObserver:
         )
 
     def _measure_echo(self, c: Conn) -> None:
-        """The echo core on the last ECHO_WINDOW_S of both directions, on the relay clock;
-        when that window says no, its two halves too (a send schedule that slipped once
-        moves the echo's delay, which a single window averages away)."""
+        """The echo core on the last ECHO_WINDOW_S of both directions, on the relay clock
+        (`_echo_window`: when the coherent core says no, a delay tracker on the same window)."""
         import numpy as np
 
         end = max(c.played.end_s, c.heard.end_s)
@@ -690,15 +692,6 @@ class RelayObserver:
                 hi = min(len(x), n - i)
                 out[i + lo : i + hi] = x[lo:hi]
         best = _echo_window(played, heard, ECHO_WINDOW_S)
-        if best.get("verdict") != "echo":
-            half = n // 2
-            for lo in (half, 0):
-                part = _echo_window(
-                    played[lo : lo + half], heard[lo : lo + half], ECHO_WINDOW_S / 2
-                )
-                if part.get("verdict") == "echo":
-                    best = part
-                    break
         c.echo = best
 
     # --- closes ----------------------------------------------------------------------------
@@ -812,11 +805,17 @@ def _count(counts: dict[str, int], key: str) -> str:
 
 
 def _echo_window(played: Any, heard: Any, window_s: float) -> dict[str, Any]:
-    """One run of the echo core, with the relay's stricter threshold applied."""
-    from doctor.audio.echo.analysis import analyse_echo
+    """One run of the echo core, with the relay's stricter threshold applied; when that
+    says no, the delay tracker on the same signals. Each hop that receives the agent's
+    chunks late (the relay's own player model, the app's player) inserts a gap, so the
+    loop's delay wanders over a reply (322 -> 363 ms seen), and one coherent pass over the
+    window smears it below the threshold; a send schedule that slipped once does too."""
+    from doctor.audio.echo.analysis import analyse_prepared, prepare
+    from doctor.audio.echo.wander import block_range, too_fast, track_prepared
 
     try:
-        a = analyse_echo(played, 24_000, heard, 24_000)
+        p = prepare(played, 24_000, heard, 24_000)
+        a = analyse_prepared(p)
     except Exception as exc:  # the core refuses odd input; the relay goes on
         return {"verdict": "error", "error": f"{type(exc).__name__}: {exc}"[:200]}
     ev = a.evidence()
@@ -824,7 +823,11 @@ def _echo_window(played: Any, heard: Any, window_s: float) -> dict[str, Any]:
     score = ev.get("score_s")
     if verdict == "echo" and (not isinstance(score, (int, float)) or score < WIRE_ECHO_S):
         verdict = "inconclusive"
-    return {
+    refused = None  # a match a few ms after playback is no loop through a player and a mic
+    if verdict == "echo" and isinstance(ev.get("delay_ms"), (int, float)):
+        refused = too_fast(ev["delay_ms"])
+        verdict = "no_echo" if refused else verdict
+    out = {
         "verdict": verdict,
         "threshold_s": WIRE_ECHO_S,
         "delay_ms": _round(ev.get("delay_ms")),
@@ -832,6 +835,40 @@ def _echo_window(played: Any, heard: Any, window_s: float) -> dict[str, Any]:
         "drift_ppm": _round(ev.get("drift_ppm")),
         "score_s": score,
         "window_s": window_s,
+    }
+    if refused:
+        out["reason"] = refused
+    if verdict == "echo" and isinstance(ev.get("delay_ms"), (int, float)):
+        out |= block_range(ev.get("delay_track") or [], ev["delay_ms"])
+        span = out.get("delay_range_ms")
+        if span and span[1] - span[0] >= WANDER_MS:  # one coherent ERL reads a wander low
+            with contextlib.suppress(Exception):
+                t = track_prepared(p).evidence()
+                if t["verdict"] == "echo":
+                    out |= {k: t[k] for k in ("erl_db", "delay_range_ms", "drift_ms")}
+        return out
+    if verdict in ("echo", "mic_silent", "insufficient_reference"):
+        return out
+    try:
+        t = track_prepared(p).evidence()
+    except Exception as exc:  # as above: a tracker that fails leaves the core's answer
+        return out | {
+            "tracked": {"verdict": "error", "error": f"{type(exc).__name__}: {exc}"[:200]}
+        }
+    if t["verdict"] != "echo":
+        return out | {"tracked": t}
+    return {
+        "verdict": "echo",
+        "method": "delay_tracker",
+        "threshold_s": t["threshold_s"],
+        "delay_ms": t["delay_ms"],
+        "delay_range_ms": t["delay_range_ms"],
+        "drift_ms": t["drift_ms"],
+        "erl_db": t["erl_db"],
+        "score_s": t["score_s"],
+        "blocks": t["blocks"],
+        "window_s": window_s,
+        "coherent_score_s": score,
     }
 
 

@@ -240,7 +240,57 @@ def test_echo_on_the_wire_is_found_and_another_voice_is_not() -> None:
         assert echo.conns[1].echo is not None
         assert echo.conns[1].echo["verdict"] == "echo", (offset, echo.conns[1].echo)
         assert abs(echo.conns[1].echo["delay_ms"] - offset * 1000) < 15
+        lo, hi = echo.conns[1].echo["delay_range_ms"]  # one delay: a range of a few ms
+        assert abs(lo - offset * 1000) < 15 and 0 <= hi - lo < 5, echo.conns[1].echo
         other = RelayObserver()
         _wire(other, agent, (user + noise).astype("<i2"), offset)
         assert other.conns[1].echo is not None
         assert other.conns[1].echo["verdict"] != "echo", (offset, other.conns[1].echo)
+
+
+def test_echo_on_the_wire_with_a_wandering_delay_is_found_with_its_range() -> None:
+    """The seed app's loop as the relay met it: the sandbox's voice, its delay stepping by
+    2.5-10 ms every 0.5 s (each hop inserts a gap when a chunk is late). One coherent pass
+    over the window read S 2.95 / 2.97 on these two (under the wire's 4, so the loop read
+    clean); the delay tracker finds it and reports the range the delay wandered over."""
+    from doctor.sandbox.audio import synth_voice
+
+    agent = np.concatenate([synth_voice(1.5, seed=s) for s in (1, 2, 3)]).astype("<i2")
+    for variant in (1, 3):
+        rng = np.random.default_rng(variant)
+        heard = np.zeros(len(agent) + 24000)
+        delay, delays = round(0.24 * 24000), []
+        for start in range(0, len(agent), 12000):
+            seg = agent[start : start + 12000].astype(np.float64)
+            heard[start + delay : start + delay + len(seg)] += seg
+            delays.append(delay / 24)
+            delay += int(rng.choice([-1, 0, 1])) * int(rng.integers(60, 241))
+        heard = heard[: len(agent)] + rng.normal(0, 30, len(agent))
+        obs = RelayObserver()
+        _wire(obs, agent, np.clip(heard, -32768, 32767).astype("<i2"), 0.0)
+        echo = obs.conns[1].echo
+        assert echo is not None and echo["verdict"] == "echo", (variant, echo)
+        assert echo["method"] == "delay_tracker"
+        lo, hi = echo["delay_range_ms"]
+        assert min(delays) - 2 <= lo < hi <= max(delays) + 2, (delays, echo)
+        assert hi - lo >= 5  # the wander is reported, not one averaged delay
+        assert echo["drift_ms"] is not None and abs(echo["drift_ms"]) <= hi - lo
+        assert echo["erl_db"] is not None and abs(echo["erl_db"]) < 3
+        assert any(f.cause == "echo_loop" for f in obs.finish())
+
+
+def test_the_agent_a_few_ms_later_on_the_wire_is_refused_with_the_reason() -> None:
+    """A copy of the agent's audio 5 ms after it was handed over is no loop through a player
+    and a microphone (the quarter windows once reported 15.8 ms, S 8.7): both the coherent
+    core's match and the tracker's are refused, and the reason is kept."""
+    from doctor.sandbox.audio import synth_voice
+
+    agent = np.concatenate([synth_voice(1.5, seed=s) for s in (1, 2, 3)]).astype("<i2")
+    noise = np.random.default_rng(0).normal(0, 30, len(agent)).astype("<i2")
+    obs = RelayObserver()
+    _wire(obs, agent, (agent // 2 + noise).astype("<i2"), 0.005)
+    echo = obs.conns[1].echo
+    assert echo is not None and echo["verdict"] == "no_echo", echo
+    assert "shorter than any player and microphone loop" in echo["reason"]
+    assert echo["tracked"]["verdict"] == "no_echo" and echo["tracked"]["reason"]
+    assert not [f for f in obs.finish() if f.cause == "echo_loop"]
