@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 WS_PATH = "/v1/ws"
 TOKEN_PATH = "/v1/token"
 MAX_FRAME = 16 * 1024 * 1024
-MAX_QUEUE = 4  # websockets' receive queue: only control frames pass through it now
+MAX_QUEUE = 4  # websockets' recv() queue: unused now (fastpath.py bypasses it), kept bounded
 CLOSE_TIMEOUT_S = 5.0
 SENDABLE = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
 APP, SERVICE = 0, 1
