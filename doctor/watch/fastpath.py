@@ -81,12 +81,17 @@ class FastPath(Connection):
         self.lost_seq = 0
         self.t_perf = 0.0  # when the bytes being parsed arrived
         self.t_mono = 0.0
+        # frames handed to the peer's protocol, written in one go when the bytes that carried
+        # them are parsed: (t_perf, t_mono, opcode, data, fin)
+        self.unsent: list[tuple[float, float, Opcode, Any, bool]] = []
 
     # --- websockets' callbacks --------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
         self.t_perf = time.perf_counter()
         self.t_mono = time.monotonic()
         super().data_received(data)
+        if self.unsent and self.peer is not None:
+            self._write(self.peer)
 
     def process_event(self, event: Any) -> None:
         if isinstance(event, Frame) and (
@@ -129,6 +134,8 @@ class FastPath(Connection):
             return
         for frame, t_perf, t_mono in early:
             self._forward(frame, peer, t_perf, t_mono)
+        if self.unsent:
+            self._write(peer)
         self._release()
 
     def detach(self) -> None:
@@ -154,6 +161,8 @@ class FastPath(Connection):
             self.transport.resume_reading()
 
     def _forward(self, frame: Frame, peer: FastPath, t_perf: float, t_mono: float) -> None:
+        """Hand the frame to the peer's protocol (written by `_write` once the bytes being
+        parsed are done: one system call for the frames that came together)."""
         link = self.link
         assert link is not None
         data = frame.data
@@ -168,23 +177,52 @@ class FastPath(Connection):
                     proto.send_binary(data, fin)
                 else:
                     proto.send_continuation(data, fin)
-                peer.send_data()
-                stats = link.stats
-                stats.latency.add(time.perf_counter() - t_perf)
-                stats.bytes_forwarded += len(data)
-                if fin:
-                    stats.frames_forwarded += 1
-                if peer.paused and not self.held:
-                    self.held = True
-                    self.transport.pause_reading()
-            # else: sent by one side too late for the other (it is closing): still fed
-            if link.feed is not None:
-                self._feed(link, op, data, fin, t_mono)
+                self.unsent.append((t_perf, t_mono, op, data, fin))
+                return
         except Exception as exc:  # never a traceback from a protocol callback
-            text = str(exc).splitlines()[0][:200] if str(exc) else ""
-            link.fail(
-                f"forwarding to the {NAMES[1 - self.direction]} failed: "
-                f"{type(exc).__name__}{': ' + text if text else ''}"
+            link.fail(f"forwarding to the {NAMES[1 - self.direction]} failed: {_what(exc)}")
+            return
+        # sent by one side too late for the other (it is closing): not forwarded, still fed
+        if link.feed is not None:
+            self._feed_safely(link, op, data, fin, t_mono)
+
+    def _write(self, peer: FastPath) -> None:
+        """Write the handed frames to the peer's transport, then count and feed them."""
+        link = self.link
+        assert link is not None
+        unsent, self.unsent = self.unsent, []
+        try:
+            writes = peer.protocol.data_to_send()
+            out = writes[0] if len(writes) == 1 else b"".join(writes)
+            if out:
+                peer.transport.write(out)
+            if not all(writes):  # pragma: no cover - an end of stream: not while it is open
+                peer.send_data()
+        except Exception as exc:
+            link.fail(f"forwarding to the {NAMES[1 - self.direction]} failed: {_what(exc)}")
+            return
+        now = time.perf_counter()
+        stats = link.stats
+        add = stats.latency.add
+        for t_perf, t_mono, op, data, fin in unsent:
+            add(now - t_perf)
+            stats.bytes_forwarded += len(data)
+            if fin:
+                stats.frames_forwarded += 1
+            if link.feed is not None:
+                self._feed_safely(link, op, data, fin, t_mono)
+        if peer.paused and not self.held:
+            self.held = True
+            self.transport.pause_reading()
+
+    def _feed_safely(self, link: Link, op: Opcode, data: Any, fin: bool, t_mono: float) -> None:
+        try:
+            self._feed(link, op, data, fin, t_mono)
+        except Exception as exc:  # the analysis loses its copy; the frames still flow
+            link.feed = None
+            link.on_line(
+                f"conn {link.conn}: the copy for the analysis failed ({_what(exc)}); "
+                "frames are still forwarded"
             )
 
     def _feed(self, link: Link, op: Opcode, data: Any, fin: bool, t_mono: float) -> None:
@@ -215,6 +253,11 @@ class FastPath(Connection):
 
 class UpstreamConnection(FastPath, ClientConnection):
     """The relay's connection to the service."""
+
+
+def _what(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def first_lost(app: FastPath, up: FastPath) -> str:

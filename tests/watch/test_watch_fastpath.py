@@ -256,7 +256,7 @@ def test_a_reader_that_stops_holds_the_sender_back_and_releases_it() -> None:
             state["held_after"] = up.held
             return out
 
-    with after_call("_forward", holding) as held:
+    with after_call("_write", holding) as held:
         got = run(go())
     assert state["reading"] is False and state["app_side_paused"] is True
     assert got == list(range(frames)) and state["held_after"] is False
@@ -328,3 +328,46 @@ def test_a_huge_message_is_refused_with_1009_as_before(who: str) -> None:
     assert close["by"] == "relay" and close["code"] == 1009
     other = "service" if who == "app" else "app"
     assert got[f"{other}_code"] == 1009 and feed.frames == []
+
+
+def test_a_failure_on_the_frame_path_ends_both_sides_with_1011_in_one_line() -> None:
+    """A bug on the forwarding path (here: the upstream's protocol raising) is one line, and
+    both sides are closed with 1011; a failing copy for the analysis loses the copy only."""
+    lines: list[str] = []
+    got: dict[str, Any] = {}
+
+    async def service(ws: ServerConnection) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for m in ws:
+                await ws.send(m)
+        got["service_code"] = ws.close_code
+
+    def boom(*_args: Any) -> None:
+        raise RuntimeError("boom")
+
+    async def go() -> RecordingFeed:
+        async with relay_to(service) as (relay, feed):
+            relay.on_line = lines.append
+            async with app_connect(relay) as ws:
+                await ws.send("one")
+                assert await ws.recv() == "one"  # wired both ways
+                app_conn: FastPath = next(iter(relay._live))
+                feed.frame = boom  # type: ignore[method-assign]
+                await ws.send("two")
+                got["two"] = await ws.recv()  # the copy failed, the frame went on
+                assert app_conn.peer is not None
+                app_conn.peer.protocol.send_text = boom  # type: ignore[method-assign]
+                await ws.send("three")
+                with contextlib.suppress(ConnectionClosed):
+                    await ws.recv()
+                got["app_code"] = ws.close_code
+        return feed
+
+    feed = run(go())
+    assert got["two"] == "two" and got["app_code"] == 1011 and got["service_code"] == 1011
+    assert lines == [
+        "conn 1: the copy for the analysis failed (RuntimeError: boom); frames are still forwarded",
+        "conn 1: forwarding to the service failed: RuntimeError: boom",
+    ]
+    close = next(d for kind, d in feed.events if kind == b"C")
+    assert close["by"] == "relay"
