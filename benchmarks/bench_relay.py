@@ -222,7 +222,11 @@ class Watch:
         ]
         if cpu is not None and hasattr(os, "sched_setaffinity"):
             cmd = ["taskset", "-c", str(cpu), *cmd]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # its own session, as from its own terminal: under Linux autogroup scheduling the
+        # relay then gets its own share of the CPU instead of a part of the generators' one
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
         self.url = ""
         self.err: list[str] = []
         assert self.proc.stderr is not None

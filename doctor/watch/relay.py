@@ -1,11 +1,13 @@
 """The relay: the service's two faces on 127.0.0.1, every frame forwarded unchanged.
 
 `/v1/ws` opens the upstream WebSocket first (with the app's own `Authorization` header or
-`?token=`), so a refusal reaches the app as the same HTTP status; then two pumps forward
-frames both ways. A pump awaits each send before it reads the next frame, so backpressure
-from either side reaches the other, and every buffer is bounded (websockets' receive queue
-and write limit, and the feed to the worker). A copy of each frame goes to the worker after
-it was forwarded; nothing on the forwarding path waits for the analysis. `GET /v1/token` is
+`?token=`), so a refusal reaches the app as the same HTTP status; then each data frame is
+written to the other side as it is parsed (doctor/watch/fastpath.py: no queue, no task, no
+decoding), and a side that the other cannot take more from stops being read, so
+backpressure from either side reaches the other and every buffer is bounded (the peer's
+write limit, a short list of frames that arrive before the session is wired, and the feed
+to the worker). A copy of each frame goes to the worker after it was forwarded; nothing on
+the forwarding path waits for the analysis. `GET /v1/token` is
 forwarded to the token endpoint. Credentials are handed to `on_secret` (the report's
 redactor) and never to the worker: it learns how the app authenticated and which distinct
 token (a number), never the value.
@@ -30,14 +32,15 @@ from typing import TYPE_CHECKING, Any
 from doctor.watch.feed import KIND_CLOSE, KIND_OPEN, FeedWriter
 
 if TYPE_CHECKING:
-    from websockets.asyncio.client import ClientConnection
     from websockets.asyncio.server import Server, ServerConnection
     from websockets.http11 import Request, Response
+
+    from doctor.watch.fastpath import UpstreamConnection
 
 WS_PATH = "/v1/ws"
 TOKEN_PATH = "/v1/token"
 MAX_FRAME = 16 * 1024 * 1024
-MAX_QUEUE = 4  # frames read ahead per side: the pump forwards one at a time anyway
+MAX_QUEUE = 4  # websockets' recv() queue: unused now (fastpath.py bypasses it), kept bounded
 CLOSE_TIMEOUT_S = 5.0
 SENDABLE = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
 APP, SERVICE = 0, 1
@@ -55,9 +58,10 @@ class Upstream:
 
 
 class LatencyHistogram:
-    """The relay's send time per frame (from the frame handed out by recv() to its send
-    done), in 10 µs buckets: O(1) each. It is not the whole added latency: the time a frame
-    waits in websockets' receive queue before recv() returns it is not in it."""
+    """The relay's own time per forwarded frame, in 10 µs buckets (O(1) each): from the
+    bytes that carried it handed to the relay by the event loop to the frame written to the
+    peer's transport (parsing and writing included). It is not the whole added latency: the
+    time the bytes wait for the loop, and in the kernel's buffers, are not in it."""
 
     BUCKET_S = 1e-5
     BUCKETS = 20_000  # up to 200 ms; beyond lands in the last bucket
@@ -113,7 +117,7 @@ class RelayStats:
 @dataclass
 class _Pending:
     conn: int
-    upstream: ClientConnection
+    upstream: UpstreamConnection
     opened: float
     details: dict[str, Any]
 
@@ -262,6 +266,7 @@ class Relay:
         from websockets.exceptions import InvalidProxyStatus, InvalidStatus
 
         from doctor.net.agent_api import connect_failure_reason, ssl_context_for
+        from doctor.watch.fastpath import UpstreamConnection
 
         self._conn_seq += 1
         conn = self._conn_seq
@@ -288,6 +293,7 @@ class Relay:
                 max_size=MAX_FRAME,
                 max_queue=MAX_QUEUE,
                 close_timeout=CLOSE_TIMEOUT_S,
+                create_connection=UpstreamConnection,
                 **kwargs,
             )
         except InvalidStatus as exc:
@@ -339,6 +345,7 @@ class Relay:
             return _text_response(
                 connection, 502, f"agent-doctor watch: cannot reach the service ({reason})\n"
             )
+        assert isinstance(upstream, UpstreamConnection)  # create_connection above
         self._pending[id(connection)] = _Pending(conn, upstream, t_open, details)
         return None
 
@@ -444,14 +451,24 @@ class Relay:
             self.stats.closed += 1
             self.on_closed(self.stats.closed)
 
-    async def _relay(self, app: ServerConnection, p: _Pending) -> None:
+    async def _relay(self, app: Any, p: _Pending) -> None:
+        from doctor.watch.fastpath import Link, first_lost
+
         up = p.upstream
         if self.feed is not None:
             self.feed.event(KIND_OPEN, p.opened, time.time(), p.conn, p.details)
-        a2s = asyncio.ensure_future(self._pump(app, up, APP, p.conn))
-        s2a = asyncio.ensure_future(self._pump(up, app, SERVICE, p.conn))
-        done, _ = await asyncio.wait({a2s, s2a}, return_when=asyncio.FIRST_COMPLETED)
-        closer_side = done.pop().result()
+        link = Link(
+            p.conn, self.stats, self.feed, self.on_line, asyncio.get_running_loop().create_future()
+        )
+        app.attach(up, link, APP)
+        up.attach(app, link, SERVICE)
+        app.flush_early()
+        up.flush_early()
+        await asyncio.wait(
+            {app.connection_lost_waiter, up.connection_lost_waiter, link.failed},
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        closer_side = "relay" if link.failed.done() else first_lost(app, up)
         code = reason = sent = None
         if closer_side == "relay":  # a side failed in a way that is not a close: end both
             for ws in (app, up):
@@ -473,10 +490,10 @@ class Relay:
                     )
             else:  # no close frame: a drop, and the other side sees a drop too
                 other.transport.abort()
-        for task in (a2s, s2a):
-            if not task.done():
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(task, CLOSE_TIMEOUT_S)
+        for ws in (app, up):  # both closes are under way (or done): their codes are final
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.wait_closed(), CLOSE_TIMEOUT_S)
+            ws.detach()
         app_code, app_reason, _ = _close_of(app)
         svc_code, svc_reason, _ = _close_of(up)
         by = closer_side
@@ -493,48 +510,6 @@ class Relay:
         }
         if self.feed is not None:
             self.feed.event(KIND_CLOSE, time.monotonic(), time.time(), p.conn, details)
-
-    async def _pump(self, src: Any, dst: Any, direction: int, conn: int) -> str:
-        """Forward until a side closes; returns who: "app", "service" or "relay"."""
-        from websockets.exceptions import ConnectionClosed
-
-        names = ("app", "service")
-        src_name, dst_name = names[direction], names[1 - direction]
-        stats = self.stats
-        hist = stats.latency
-        feed = self.feed
-        mono, wall = time.monotonic, time.time
-        perf = time.perf_counter
-        while True:
-            try:
-                data = await src.recv()
-            except ConnectionClosed:
-                return src_name
-            except Exception as exc:
-                self.on_line(
-                    f"conn {conn}: reading from the {src_name} failed: "
-                    f"{type(exc).__name__}: {_short(exc)}"
-                )
-                return "relay"
-            t0 = perf()
-            t_mono = mono()
-            try:
-                await dst.send(data)
-            except ConnectionClosed:
-                if feed is not None:  # sent by one side, too late for the other: still seen
-                    feed.frame(direction, t_mono, wall(), conn, data)
-                return dst_name
-            except Exception as exc:
-                self.on_line(
-                    f"conn {conn}: forwarding to the {dst_name} failed: "
-                    f"{type(exc).__name__}: {_short(exc)}"
-                )
-                return "relay"
-            hist.add(perf() - t0)
-            stats.frames_forwarded += 1
-            stats.bytes_forwarded += len(data)
-            if feed is not None:
-                feed.frame(direction, t_mono, wall(), conn, data)
 
 
 def _http_response(status: int, body: bytes, headers: dict[str, str | None]) -> Response:
@@ -579,7 +554,9 @@ def _connection_class(on_line: Callable[[str], None], on_abandoned: Callable[[An
     from websockets.asyncio.server import ServerConnection
     from websockets.protocol import State
 
-    class WatchedConnection(ServerConnection):
+    from doctor.watch.fastpath import FastPath
+
+    class WatchedConnection(FastPath, ServerConnection):
         async def handshake(self, *args: Any, **kwargs: Any) -> None:
             try:
                 await super().handshake(*args, **kwargs)

@@ -2,8 +2,9 @@
 
 One result per finding (`watch-<area>`, evidence with the session id and connection), a
 pass per area where nothing was wrong, and `watch-relay` with what the relay itself did:
-frames forwarded, its send time per frame (from the frame read to its send done; the
-wait in websockets' receive queue is not in it), and whether the analysis kept up.
+frames forwarded, its send time per frame (from the bytes read to the frame written to the
+other side's socket; the wait for the event loop before the read is not in it), and
+whether the analysis kept up.
 """
 
 from __future__ import annotations
@@ -128,8 +129,8 @@ def relay_result(stats: dict[str, Any]) -> Result:
     ev = dict(stats)
     summary = (
         f"forwarded {stats.get('frames_forwarded', 0)} frames on "
-        f"{stats.get('connections', 0)} connections; send time per frame (read to sent, "
-        f"not counting the receive queue) p50 {stats.get('added_latency_p50_ms')} ms, "
+        f"{stats.get('connections', 0)} connections; send time per frame (read to written, "
+        f"not counting the wait to be read) p50 {stats.get('added_latency_p50_ms')} ms, "
         f"p99 {stats.get('added_latency_p99_ms')} ms"
     )
     if not stats.get("connections") and not stats.get("connections_refused_upstream"):

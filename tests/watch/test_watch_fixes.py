@@ -238,7 +238,7 @@ def test_r16_13_no_app_connected_is_a_warning_that_says_so() -> None:
 def test_r16_11_the_relay_figure_is_named_send_time_not_added_latency() -> None:
     r = relay_result({"connections": 1, "frames_forwarded": 5, "added_latency_p50_ms": 0.1})
     assert "send time per frame" in r.summary and "added latency" not in r.summary
-    assert "not counting the receive queue" in r.summary
+    assert "not counting the wait to be read" in r.summary
 
 
 def _dropped_then(first: dict[str, Any]) -> set[str]:
