@@ -85,6 +85,7 @@ class FastPath(Connection):
         # frames handed to the peer's protocol, written in one go when the bytes that carried
         # them are parsed: (t_perf, t_mono, opcode, data, fin)
         self.unsent: list[tuple[float, float, Opcode, Any, bool]] = []
+        self.close_timer: asyncio.TimerHandle | None = None
 
     # --- websockets' callbacks --------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
@@ -93,6 +94,11 @@ class FastPath(Connection):
         super().data_received(data)
         if self.unsent and self.peer is not None:
             self._write(self.peer)
+        if self.close_deadline is not None and self.close_timer is None:
+            # websockets enforces its close timeout only inside send()/close()/ping(), which
+            # this path never calls: a side that sent or answered a close and then keeps its
+            # TCP open would hold the session (and the other side) open for ever
+            self.close_timer = self.loop.call_at(self.close_deadline, self._close_overdue)
 
     def process_event(self, event: Any) -> None:
         if isinstance(event, Frame) and (
@@ -113,12 +119,21 @@ class FastPath(Connection):
             src._release()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.close_timer is not None:
+            self.close_timer.cancel()
         self.lost_seq = next(_LOST)
         super().connection_lost(exc)
         src = self.peer
         if src is not None and src.held:  # nothing to wait for now: let its close be read
             src.held = False
             src.transport.resume_reading()
+
+    def _close_overdue(self) -> None:
+        """The closing handshake outlived the close timeout: end the TCP connection, as
+        websockets' own send_context would have."""
+        if not self.connection_lost_waiter.done():
+            self.set_connection_exc(TimeoutError("timed out while closing connection"))
+            self.transport.abort()
 
     # --- the relay's side -------------------------------------------------------------------
     def attach(self, peer: FastPath, link: Link, direction: int) -> None:

@@ -491,8 +491,10 @@ class Relay:
             else:  # no close frame: a drop, and the other side sees a drop too
                 other.transport.abort()
         for ws in (app, up):  # both closes are under way (or done): their codes are final
-            with contextlib.suppress(Exception):
+            try:
                 await asyncio.wait_for(ws.wait_closed(), CLOSE_TIMEOUT_S)
+            except Exception:  # a peer that never answers the close: its TCP ends here
+                ws.transport.abort()
             ws.detach()
         app_code, app_reason, _ = _close_of(app)
         svc_code, svc_reason, _ = _close_of(up)
