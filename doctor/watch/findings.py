@@ -449,12 +449,51 @@ def _messages(c: Conn) -> list[Finding]:
     ]
 
 
+def _silent_reuse(c: Conn, earlier: list[Conn]) -> list[Finding]:
+    """A reconnection with the token of a dropped connection that the service refused
+    before the app said anything: the app's `session.resume` (if it meant one) never left,
+    but the spent token is the mistake all the same."""
+    seq = c.details.get("token_seq")
+    if c.first_type is not None or seq is None or c.details.get("auth") != "query":
+        return []
+    if not any(str(e.get("code")).lower() == "unauthorized" for e in c.errors):
+        return []
+    before = next(
+        (p for p in reversed(earlier) if p.details.get("token_seq") == seq and p.session_id),
+        None,
+    )
+    if before is None or before.close is None:
+        return []
+    delay = c.opened_t - float(before.close.get("t", c.opened_t))
+    ev = {
+        "session_id": before.session_id,
+        "conn": c.conn,
+        "delay_s": round(delay, 2),
+        "within_grace": delay <= GRACE_S,
+        "new_token": False,
+        "resume_sent": False,
+    }
+    return [
+        Finding(
+            "resume",
+            "resume_token_reused",
+            WARN,
+            f"the app reconnected after {before.session_id} ended with the token of that "
+            "connection, and the service refused it before any message: tokens are "
+            "documented as single use; mint a new one for every connection",
+            ev,
+            "token_lifetime",
+        )
+    ]
+
+
 def resume_findings(conns: Iterable[Conn]) -> list[Finding]:
     """Across connections: what the app did after a drop and after a refused resume."""
     order = list(conns)
     out: list[Finding] = []
     for i, c in enumerate(order):
         if c.first_type != "session.resume":
+            out.extend(_silent_reuse(c, order[:i]))
             continue
         target = c.resumed_id
         before = next((p for p in reversed(order[:i]) if p.session_id == target), None)
