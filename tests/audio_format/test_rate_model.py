@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -294,6 +295,9 @@ def test_formant_rule() -> None:
     assert _formant(duration_s=6.0).claimed() is None
     # a model leaning towards slower audio (44.1/48 kHz): the LPC's third peak is not F3
     assert _formant(slower=0.1).claimed() is None
+    # a label with no candidate rate 1.5x below it (48 kHz: 32 kHz is none)
+    est48 = replace(_formant(), labelled_hz=48000)
+    assert est48.formant_rate() is None
     # no formant measured (long clips never have one)
     est = _formant()
     est.features.pop("f3_hz")
