@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     F64 = npt.NDArray[np.float64]
 
 FRAME_S = 0.03  # a few pitch periods: the formants, not the harmonics
-PRE_EMPHASIS = 0.9
 MAX_BANDWIDTH_HZ = 400.0  # a resonance, not a broad tilt of the spectrum
 FORMANT_BAND_HZ = (200.0, 5500.0)
 MIN_FRAMES = 10  # voiced frames with three resonances: fewer cannot give a median
@@ -49,6 +48,22 @@ def lpc(fr: F64, order: int) -> F64:
     return out
 
 
+def flatten_tilt(x: F64) -> F64:
+    """`x` without its own spectral tilt (first-order prediction over the whole sample).
+
+    A fixed pre-emphasis leaves a bright channel's tilt in place, and LPC then puts F3
+    higher: with +8 dB at 4 kHz a woman's 24 kHz sentence read 3.69 kHz (3.3 clean).
+    Removing the sample's own tilt kept the 24 kHz maximum at 3.5 kHz under that channel.
+    """
+    import numpy as np
+
+    a = float(np.dot(x[1:], x[:-1])) / max(float(np.dot(x, x)), 1e-20)
+    y = np.empty_like(x)
+    y[0] = x[0]
+    y[1:] = x[1:] - a * x[:-1]
+    return y
+
+
 def third_formant_hz(x: F64, rate: int, voiced: npt.NDArray[np.bool_]) -> float | None:
     """Median F3 (Hz, at `rate`) over the voiced 20 ms frames, or None if too few have it.
 
@@ -56,12 +71,10 @@ def third_formant_hz(x: F64, rate: int, voiced: npt.NDArray[np.bool_]) -> float 
     """
     import numpy as np
 
+    y = flatten_tilt(x)
     if rate > 13000:  # formants need no more than 6 kHz of band
-        x = half_band_decimate(x)
+        y = half_band_decimate(y)
         rate = rate // 2
-    y = np.empty_like(x)
-    y[0] = x[0]
-    y[1:] = x[1:] - PRE_EMPHASIS * x[:-1]
     size = int(FRAME_S * rate)
     hop = int(HOP_S * rate)
     if y.size < size:
