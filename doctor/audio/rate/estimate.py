@@ -92,13 +92,14 @@ SENTENCE_MIN_FAMILY = 0.9
 SENTENCE_MIN_MARGIN = 0.0
 # The formant rule (one sentence, faster audio only; see formants.py). On 2,043 espeak
 # sentences (360 train + 1,683 random voices: 40 variants, pitch 5-95, speed 110-240, ten
-# languages) no true 24 kHz sentence with a pitch in the window had a median F3 above 3.3
-# kHz; 16 kHz men sit at 3.6-4.0 kHz. Pitch at most 210 Hz: a man's (up to 140 Hz) read
-# 1.5x fast; a child's F3 reaches 3.5 kHz, with a higher pitch. Noise fills the spectrum
-# between formants and LPC then finds resonances too high (at 15-20 dB SNR it claimed up
-# to 11 of 365 true 24 kHz sentences), so the pauses must lie FORMANT_MIN_RANGE_DB below
-# the loud frames: a clean sample (espeak's pauses are digital silence; under 25 dB of
-# white noise the range is 30 dB).
+# languages) no true 24 kHz sentence with a pitch in the window had a median F3 above 3.35
+# kHz (3.5 kHz under a bright channel); 16 kHz men sit at 3.6-4.0 kHz. A child-like espeak
+# voice (Alicia, formants x1.35) at a low pitch came closest: 3.52 kHz. Pitch at most 210
+# Hz: a man's (up to 140 Hz) read 1.5x fast; children mostly speak higher. Noise fills the
+# spectrum between formants and LPC then finds resonances too high (at 15-20 dB SNR, before
+# this gate, it claimed up to 11 of 365 true 24 kHz sentences), so the pauses must lie
+# FORMANT_MIN_RANGE_DB below the loud frames: a clean sample (espeak's pauses are digital
+# silence; under 25 dB of white noise the range is 30 dB).
 FORMANT_MIN_F3_HZ = 3600.0
 FORMANT_F0_HZ = (110.0, 210.0)
 FORMANT_MIN_RANGE_DB = 35.0
