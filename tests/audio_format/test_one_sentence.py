@@ -73,3 +73,52 @@ def test_a_sentence_at_44k_is_caught_by_the_sentence_model(
     # the same sentence spoken at 24 kHz stays valid
     v24 = validate_bytes(to_i16(_sentence(text, voice, pitch, speed, 24000)).tobytes())
     assert "sample_rate_mismatch" not in v24.codes(), v24.stats.get("rate")
+
+
+FR_16K = (
+    "Nous avons réservé une chambre pour trois nuits au mois d'août, et je voudrais "
+    "savoir si le petit déjeuner est compris dans le prix."
+)
+FR_24K = "J'ai reçu un message qui dit que mon colis est livré, mais il n'y a rien devant ma porte."
+IT_24K = "Ho pagato la bolletta due settimane fa, ma oggi ho ricevuto un sollecito di pagamento."
+
+
+def test_a_man_at_16k_is_caught_by_the_formant_rule() -> None:
+    """A man's voice read 1.5x fast has a woman's pitch, which pitch, spectrum and rhythm
+    cannot tell apart on one sentence; his third formant lands above any adult's."""
+    y = _sentence(FR_16K, "fr+m4", 35, 175, 16000)
+    assert 2.0 <= len(y) / 24000 <= 5.0
+    v = validate_bytes(to_i16(y).tobytes())
+    rate = v.stats["rate"]
+    assert "sample_rate_mismatch" in v.codes(), rate
+    assert rate["claimed_by"] == "formant" and rate["estimated_rate_hz"] == 16000, rate
+    assert rate["features"]["f3_hz"] >= 3600
+    # the same voice at 24 kHz (a shorter sentence, one as labelled): nothing claimed
+    y24 = _sentence(FR_24K, "fr+m4", 35, 175, 24000)
+    assert 2.0 <= len(y24) / 24000 <= 5.0
+    v24 = validate_bytes(to_i16(y24).tobytes())
+    assert "sample_rate_mismatch" not in v24.codes(), v24.stats.get("rate")
+
+
+def test_the_formant_rule_stays_out_of_noise() -> None:
+    """Under 20 dB of white noise LPC finds resonances too high: the rule does not claim."""
+    y = _sentence(FR_16K, "fr+m4", 35, 175, 16000)
+    rms = float(np.sqrt(np.mean(y[np.abs(y) > 0.005] ** 2)))
+    noisy = y + np.random.default_rng(3).standard_normal(y.size) * rms * 0.1
+    rate = validate_bytes(to_i16(noisy).tobytes()).stats["rate"]
+    assert rate["features"]["range_db"] < 35
+    assert rate["claimed_by"] != "formant", rate
+
+
+@pytest.mark.parametrize(
+    ("voice", "pitch", "speed"),
+    # 24 kHz voices with a pitch in the rule's window and the highest F3 seen there
+    [("fr+boris", 82, 190), ("fr+f4", 5, 162), ("it+f4", 59, 204)],
+)
+def test_the_formant_rule_leaves_24k_voices_with_high_formants(
+    voice: str, pitch: int, speed: int
+) -> None:
+    y = _sentence(FR_24K if voice.startswith("fr") else IT_24K, voice, pitch, speed, 24000)
+    assert 2.0 <= len(y) / 24000 <= 5.0
+    rate = validate_bytes(to_i16(y).tobytes()).stats["rate"]
+    assert rate["claimed_by"] is None, rate
