@@ -4,7 +4,7 @@ synthetic signals.
 The loop is the one the relay met on the wire: a player that receives 10 ms chunks and
 inserts a short gap whenever one is late, so the delay walks 320 -> 365 ms over the reply.
 The no-loop cases are the app's own speech (another speaker's pitch contour), noise and
-silence; the agent's audio at a 2 ms lag must be refused, with the reason.
+silence; the agent's audio at a 2 ms lag is an echo marked as a software loop.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from doctor.audio.echo.wander import (
     TRACK_ECHO_S,
     Z_CAP,
     _best_path,
+    software_loop,
     track_echo,
 )
 
@@ -57,7 +58,7 @@ def test_a_wandering_loop_is_found_with_its_delay_range_and_drift(erl_db: float,
     assert r.erl_db is not None and abs(r.erl_db - erl_db) <= 3.0
     ev = r.evidence()
     assert ev["delay_range_ms"] == [round(r.delay_min_ms, 1), round(r.delay_max_ms, 1)]
-    assert ev["reason"] is None
+    assert ev["software_loop"] is False
 
 
 def test_a_delay_that_steps_back_and_forth_is_tracked_over_its_range() -> None:
@@ -95,16 +96,18 @@ def test_the_apps_own_speech_noise_and_silence_are_not_a_loop() -> None:
     assert silent.verdict == "mic_silent"
 
 
-def test_the_agent_at_a_near_zero_lag_is_refused_with_the_reason() -> None:
-    """A copy 2 ms after playback is no player-and-microphone loop (the app's input
-    correlating with the agent through the service's own doing, or a mix-up of streams)."""
+def test_the_agent_at_a_near_zero_lag_is_an_echo_marked_as_a_software_loop() -> None:
+    """A copy 2 ms after playback is no player-and-microphone loop but the app sending back
+    what it receives (a mix-up of streams): still the agent hearing itself, so an echo,
+    marked `software_loop`; a loop through a room is not."""
     x = _agent(4)
     lag = round(0.002 * RATE)
     heard = np.concatenate([np.zeros(lag), x[:-lag]]) * 0.5 + _room(len(x), 4)
     r = track_echo(_pcm(x), RATE, _pcm(heard), RATE)
-    assert r.verdict == "no_echo"
+    assert r.verdict == "echo", r.evidence()
     assert r.delay_ms is not None and r.delay_ms < MIN_LOOP_MS
-    assert r.reason is not None and "shorter than any player and microphone loop" in r.reason
+    assert r.software_loop and r.evidence()["software_loop"] is True
+    assert not software_loop(MIN_LOOP_MS) and software_loop(MIN_LOOP_MS - 0.1)
 
 
 def test_a_capture_that_is_mostly_digital_silence_does_not_carry_a_path() -> None:
