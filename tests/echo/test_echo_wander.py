@@ -183,3 +183,13 @@ def test_no_false_loop_over_many_seeds(
         heard += _room(len(x), seed + 1, noise_dbfs)
     r = track_echo(x, RATE, _pcm(heard), RATE)
     assert r.verdict != "echo", r.evidence()
+
+
+@pytest.mark.parametrize("dbfs", [-70.0, -50.0, -30.0])
+def test_room_noise_is_at_the_level_it_is_said_to_be(dbfs: float) -> None:
+    """`_room(..., -50)` is -50 dBFS RMS: the pink noise was once 40 dB quieter than stated,
+    and at -70 the hypothesis arm's noise rounded to digital silence."""
+    room = _room(10 * RATE, 3, dbfs)
+    level = 20 * np.log10(np.sqrt(np.mean(room**2)) / 32767)
+    assert abs(level - dbfs) < 0.5, level
+    assert np.count_nonzero(_pcm(room)) > 0.9 * len(room)
