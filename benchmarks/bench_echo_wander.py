@@ -5,12 +5,14 @@
 
 Echo cases: 10 s of the agent handed to a late-chunk player (gaps of 5-15 ms whenever a
 chunk is late: the delay walks 320 -> 365 ms) at ERL -6 .. -40 dB over pink room noise at
--50 dBFS, and the sandbox's own voice stepping 2.5-10 ms every 0.5 s (what the relay met on
-the wire). No-loop cases: the app's own speech (another pitch contour; the same espeak voice
-saying other sentences when espeak-ng is installed), room noise. Each is measured as the
-relay does (`observe._echo_window` on a 20 s window): the coherent core at the wire's S 4,
-then the delay tracker when the core says no. Cost: CPU ms of one 20 s measurement, the
-tracker alone, and the two half windows the tracker replaced. Exits 1 on a false alarm.
+-50 dBFS (RMS; `echo_corpus.noise` is unit RMS), and the sandbox's own voice stepping
+2.5-10 ms every 0.5 s (what the relay met on the wire). No-loop cases: the app's own speech
+(another pitch contour; the same espeak voice saying other sentences when espeak-ng is
+installed) over the same room noise, and pink room noise alone at -20 dBFS. Each is
+measured as the relay does (`observe._echo_window` on a 20 s window): the coherent core at
+the wire's S 4, then the delay tracker when the core says no. Cost: CPU ms of one 20 s
+measurement, the tracker alone, and the two half windows the tracker replaced. Exits 1 on a
+false alarm.
 """
 
 from __future__ import annotations
@@ -54,8 +56,8 @@ def _window(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _room(n: int, seed: int) -> np.ndarray:
-    return corpus.noise(n, seed, "pink") * 10 ** (-50 / 20) * 32767
+def _room(n: int, seed: int, dbfs: float = -50.0) -> np.ndarray:
+    return corpus.noise(n, seed, "pink") * 10 ** (dbfs / 20) * 32767
 
 
 def wandering(erl_db: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -99,7 +101,7 @@ def same_espeak_voice(seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def room_noise(seed: int) -> tuple[np.ndarray, np.ndarray]:
     x = corpus.speech_like(10, seed=seed) * 32767
-    return _window(x), _window(_room(len(x), seed) * 30)
+    return _window(x), _window(_room(len(x), seed, -20.0))
 
 
 def _cpu_ms(f: Callable[[], Any]) -> float:

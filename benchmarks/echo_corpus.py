@@ -235,6 +235,7 @@ def late_chunk_player(x: Array, d0_ms: float, d1_ms: float, seed: int) -> tuple[
 
 
 def noise(n: int, seed: int, kind: str = "pink") -> Array:
+    """Unit-RMS noise (white or pink), so `noise(...) * 10 ** (dbfs / 20)` is at `dbfs`."""
     rng = np.random.default_rng(seed)
     w = rng.standard_normal(n)
     if kind == "white":
@@ -243,7 +244,9 @@ def noise(n: int, seed: int, kind: str = "pink") -> Array:
     f = np.arange(len(spec))
     spec[1:] /= np.sqrt(f[1:])
     spec[0] = 0
-    return np.fft.irfft(spec, n)
+    pink = np.fft.irfft(spec, n)
+    rms = float(np.sqrt(np.mean(pink**2)))
+    return pink / rms if rms > 0 else pink
 
 
 @dataclass

@@ -1054,6 +1054,22 @@ _ENTRIES: tuple[Entry, ...] = (
         _A_SUPPORT,
     ),
     Entry(
+        "watch_software_loop",
+        "The app sends the agent's audio back as its input (a software loop)",
+        "The agent's audio comes back in `input.audio` a few ms after it was handed over: too "
+        "soon to have gone through a speaker and a microphone, so the app itself routes what "
+        "it receives into what it sends. The service takes it for the user talking, and every "
+        "reply is cut short as interrupted.",
+        (
+            "Check the app's audio routing: `reply.audio` goes to the player only, and "
+            "`input.audio` carries the microphone only (not a mix of the two, not a loopback "
+            "or monitor device, not a shared buffer).",
+            "Measured: {detail}",
+        ),
+        (),
+        _A_ECHO,
+    ),
+    Entry(
         "watch_no_app",
         "No app connected to the relay",
         "agent-doctor watch only sees an app that connects to the relay's URL; an app still "

@@ -365,6 +365,25 @@ def _errors(c: Conn) -> list[Finding]:
 def _echo(c: Conn) -> list[Finding]:
     if not c.echo or c.echo.get("verdict") != "echo":
         return []
+    if c.echo.get("software_loop"):  # under 30 ms: no room in between, a stream mix-up
+        delay = c.echo.get("delay_ms")
+        return [
+            Finding(
+                "echo",
+                "echo_loop",
+                FAIL,
+                f"the agent's audio comes back from the app {delay} ms later: too soon for a "
+                "speaker and a microphone, so the app sends what it receives (a software loop)",
+                {
+                    **_base(c),
+                    "signals": ["audio"],
+                    "software_loop": True,
+                    **{f"audio_{k}": v for k, v in c.echo.items() if k != "software_loop"},
+                },
+                "watch_software_loop",
+                f"delay {delay} ms",
+            )
+        ]
     return [
         Finding(
             "echo",

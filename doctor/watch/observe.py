@@ -669,7 +669,11 @@ class RelayObserver:
             "echo_loop",
             "the agent's audio comes back in input.audio "
             f"({c.echo.get('delay_ms')} ms later, ERL {c.echo.get('erl_db')} dB): "
-            "the app plays the agent into its own microphone",
+            + (
+                "too soon for a speaker and a microphone: the app sends what it receives"
+                if c.echo.get("software_loop")
+                else "the app plays the agent into its own microphone"
+            ),
         )
 
     def _measure_echo(self, c: Conn) -> None:
@@ -811,7 +815,7 @@ def _echo_window(played: Any, heard: Any, window_s: float) -> dict[str, Any]:
     loop's delay wanders over a reply (322 -> 363 ms seen), and one coherent pass over the
     window smears it below the threshold; a send schedule that slipped once does too."""
     from doctor.audio.echo.analysis import analyse_prepared, prepare
-    from doctor.audio.echo.wander import block_range, too_fast, track_prepared
+    from doctor.audio.echo.wander import block_range, software_loop, track_prepared
 
     try:
         p = prepare(played, 24_000, heard, 24_000)
@@ -823,10 +827,6 @@ def _echo_window(played: Any, heard: Any, window_s: float) -> dict[str, Any]:
     score = ev.get("score_s")
     if verdict == "echo" and (not isinstance(score, (int, float)) or score < WIRE_ECHO_S):
         verdict = "inconclusive"
-    refused = None  # a match a few ms after playback is no loop through a player and a mic
-    if verdict == "echo" and isinstance(ev.get("delay_ms"), (int, float)):
-        refused = too_fast(ev["delay_ms"])
-        verdict = "no_echo" if refused else verdict
     out = {
         "verdict": verdict,
         "threshold_s": WIRE_ECHO_S,
@@ -836,9 +836,10 @@ def _echo_window(played: Any, heard: Any, window_s: float) -> dict[str, Any]:
         "score_s": score,
         "window_s": window_s,
     }
-    if refused:
-        out["reason"] = refused
     if verdict == "echo" and isinstance(ev.get("delay_ms"), (int, float)):
+        # a match a few ms after playback is no loop through a player and a microphone: the
+        # app sends back what it receives (still the agent hearing itself)
+        out["software_loop"] = software_loop(ev["delay_ms"])
         out |= block_range(ev.get("delay_track") or [], ev["delay_ms"])
         span = out.get("delay_range_ms")
         if span and span[1] - span[0] >= WANDER_MS:  # one coherent ERL reads a wander low
@@ -865,6 +866,7 @@ def _echo_window(played: Any, heard: Any, window_s: float) -> dict[str, Any]:
         "delay_range_ms": t["delay_range_ms"],
         "drift_ms": t["drift_ms"],
         "erl_db": t["erl_db"],
+        "software_loop": t["software_loop"],
         "score_s": t["score_s"],
         "blocks": t["blocks"],
         "window_s": window_s,
