@@ -105,14 +105,6 @@ FORMANT_F0_HZ = (110.0, 210.0)
 FORMANT_MIN_RANGE_DB = 35.0
 FORMANT_MIN_VOICED_S = 0.75
 FORMANT_MAX_SLOWER = 0.05  # neither model may give slower rates (44.1/48 kHz) more
-# Clipping adds harmonics that LPC reads as a higher F3 (a 24 kHz woman, fr+f4, clipped on
-# 5 % of samples read 3.65 kHz), so a clip with more than this share of its samples at its
-# own peak is not judged by formants.
-FORMANT_MAX_CLIPPED = 0.005
-# The general model must give the claimed rate at least this: a child-like voice (Alicia,
-# formants x1.35) through a bright channel read F3 3.61 kHz at 24 kHz, with 16 kHz at 0 %;
-# the true 16 kHz men measured 82-90 %.
-FORMANT_MIN_POSTERIOR = 0.2
 
 FEATURE_NAMES = (
     "log_f0_hz",
@@ -497,16 +489,12 @@ class RateEstimate:
             or rng < FORMANT_MIN_RANGE_DB
             or voiced_s < FORMANT_MIN_VOICED_S
             or slower > FORMANT_MAX_SLOWER
-            or f.get("clipped_share", 0.0) > FORMANT_MAX_CLIPPED
         ):
             return None
         # a candidate read about 1.5x fast (16 kHz at 24): the only factor the F3 window
         # was measured for (at 2x or 3x a man's F3 leaves it, or the band)
         fits = [r for r in self.posterior if _near(self.labelled_hz / r, 1.5)]
-        rate = min(fits, key=lambda r: abs(math.log(self.labelled_hz / 1.5 / r)), default=None)
-        if rate is None or self.posterior.get(rate, 0.0) < FORMANT_MIN_POSTERIOR:
-            return None
-        return rate
+        return min(fits, key=lambda r: abs(math.log(self.labelled_hz / 1.5 / r)), default=None)
 
     def _sentence_disagrees(self) -> bool:
         """On one sentence, the sentence model still gives the label a fair chance."""
@@ -712,10 +700,6 @@ def estimate_rate(x: npt.NDArray[Any], labelled_hz: int = 24000) -> RateEstimate
     if f.f3_hz is not None and f.range_db is not None:  # one sentence only
         feats["f3_hz"] = round(f.f3_hz)
         feats["range_db"] = round(f.range_db, 1)
-        peak = float(np.max(np.abs(x)))
-        feats["clipped_share"] = (
-            round(float(np.mean(np.abs(x) >= 0.999 * peak)), 4) if peak else 0.0
-        )
     if f.f0_log_spread < 0.015 or f.voiced_share > 0.97:
         return RateEstimate(
             None,
