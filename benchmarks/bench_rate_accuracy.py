@@ -17,9 +17,7 @@ per set (dev: looked at while designing the one-sentence rules; heldout: looked 
 times during the first design, one change followed from it, and once more for the sentence
 model; fresh: evaluated once after the first design, and once with the sentence model;
 final: four languages the model never heard, evaluated once after the sentence model was
-frozen; new: six more languages, mostly unseen voice variants, evaluated after the formant
-rule was frozen, and once more after its tilt fix, which a noise test prompted: same rows).
-The sentence model itself is fitted on a separate "train" split
+frozen). The sentence model itself is fitted on a separate "train" split
 (`--fit-short`). A false mismatch on a true 24 kHz sentence also exits 1. Each rate's
 target (issue 14: 8 kHz and 44.1/48 kHz caught in 90 %, 16 kHz in 70 %) is printed under
 the header, and a set's rates that miss it on a "below target" line: only the 24 kHz row
@@ -205,7 +203,7 @@ def evaluate_sentences(quick: bool) -> int:
     """The one-sentence table: caught / total per true rate and set, and which rule caught;
     each rate's target, and which rates of a set are below it."""
     rates = sentence_corpus.TRUE_RATES_HZ
-    sets = ("heldout", "fresh") if quick else ("dev", "heldout", "fresh", "final", "new")
+    sets = ("heldout", "fresh") if quick else ("dev", "heldout", "fresh", "final")
     print("single sentences (2-5 s as labelled), read as 24 kHz: caught / total")
     print(f"{'set':>8} " + " ".join(f"{r:>9}" for r in rates) + "   caught by (rule)")
     print(f"{'target':>8} " + " ".join(f"{target_text(r):>9}" for r in rates))

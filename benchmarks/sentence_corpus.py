@@ -7,10 +7,7 @@ a long one for 8 kHz (read 3x faster). espeak-ng voices in six languages, male a
 variants, pitch (-p) and speed (-s) varied. The dev, held-out and fresh sets share no
 voice variant, no pitch/speed pair and no text. "train" (60 voices with random pitch and
 speed, the dev texts) fits the one-sentence model; "final" (four languages the model never
-heard, and English) was evaluated once, after that model and its gate were frozen. "new"
-(da, nb, ro, hu, fi, ca; nine voice variants no other set or stress run used, and f1/f3/f5
-at new pitch/speed pairs) was evaluated after the formant rule was frozen, and once more
-after its tilt fix (prompted by a bright-channel test, not by this set): the same rows.
+heard, and English) was evaluated once, after that model and its gate were frozen.
 """
 
 from __future__ import annotations
@@ -291,73 +288,11 @@ FINAL_VOICES = (
     ("cs+m1", 51, 170),
     ("cs+f4", 73, 155),
 )
-# "new" (issue 14, formant rule): written after that rule was frozen on dev and evaluated
-# once: six languages no set or model has heard; nine voice variants no set or stress run
-# used (the women f1/f3/f5 were seen, at other pitches and speeds).
-NEW_TEXTS: dict[str, tuple[str, ...]] = {
-    "da": (
-        "Tak for hjælpen.",
-        "Hvornår lukker posthuset i dag?",
-        "Min cykel blev stjålet uden for stationen i går, og jeg vil gerne anmelde det.",
-        "Vi vil gerne bestille et bord til fem personer på lørdag aften, helst ved vinduet, "
-        "hvis det stadig er muligt.",
-    ),
-    "nb": (
-        "God morgen.",
-        "Kan du hjelpe meg med billetten?",
-        "Jeg har ventet på en pakke i over en uke, og sporingen har ikke endret seg siden mandag.",
-        "Vi skal flytte til en ny leilighet neste måned og lurer på hvordan vi overfører "
-        "strømavtalen til den nye adressen.",
-    ),
-    "ro": (
-        "Bună ziua.",
-        "Unde este cea mai apropiată bancă?",
-        "Factura de telefon de luna aceasta este mult mai mare decât de obicei și nu înțeleg "
-        "de ce.",
-        "Aș dori să programez o vizită la medic pentru săptămâna viitoare, de preferință "
-        "marți sau miercuri dimineața.",
-    ),
-    "hu": (
-        "Köszönöm szépen.",
-        "Mikor indul a következő vonat?",
-        "A tegnap rendelt csomagom még mindig nem érkezett meg, pedig expressz szállítást kértem.",
-        "Szeretnék asztalt foglalni péntek estére hat főre, lehetőleg a teraszon, ha jó idő lesz.",
-    ),
-    "fi": (
-        "Kiitos paljon.",
-        "Missä on lähin apteekki?",
-        "Tilasin uuden puhelimen viime viikolla, mutta toimitus on viivästynyt jo kolme päivää.",
-        "Haluaisin siirtää hammaslääkäriaikani ensi viikon torstaille, koska minulla on "
-        "tärkeä kokous keskiviikkona.",
-    ),
-    "ca": (
-        "Moltes gràcies.",
-        "On és la parada de l'autobús?",
-        "La rentadora que vam comprar el mes passat fa un soroll molt estrany quan centrifuga.",
-        "Voldria reservar una taula per a quatre persones dissabte al vespre, si pot ser a "
-        "prop de la finestra.",
-    ),
-}
-NEW_VOICES = (
-    ("da+Alicia", 62, 165),
-    ("da+Denis", 38, 170),
-    ("nb+Hugo", 45, 155),
-    ("nb+steph2", 58, 175),
-    ("ro+Marco", 33, 160),
-    ("ro+f3", 66, 150),
-    ("hu+Mike", 50, 180),
-    ("hu+steph3", 60, 160),
-    ("fi+Lee", 42, 150),
-    ("fi+f5", 70, 170),
-    ("ca+Diogo", 36, 165),
-    ("ca+f1", 57, 185),
-)
 SPLITS = {
     "dev": (DEV_VOICES, 0),
     "heldout": (HELDOUT_VOICES, 1),
     "fresh": (FRESH_VOICES, 2),
     "final": (FINAL_VOICES, 3),
-    "new": (NEW_VOICES, 4),
 }
 TRAIN_LANGS = ("en", "de", "fr", "es", "it", "pt")
 TRAIN_VARIANTS = tuple(f"m{i}" for i in range(1, 8)) + tuple(f"f{i}" for i in range(1, 6))
@@ -412,10 +347,7 @@ def sentences(
     for voice, pitch, speed in voices:
         lang = voice.split("+")[0].split("-")[0]
         said = []
-        if which >= 2:
-            texts = {2: FRESH_TEXTS, 3: FINAL_TEXTS, 4: NEW_TEXTS}[which][lang]
-        else:
-            texts = TEXTS[lang][which]
+        texts = {2: FRESH_TEXTS, 3: FINAL_TEXTS}[which][lang] if which >= 2 else TEXTS[lang][which]
         for text in texts:
             x, sr = espeak(text, voice, pitch, speed)
             said.append((text, _trim(x), sr))

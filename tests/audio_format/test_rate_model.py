@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -254,60 +253,3 @@ def test_on_one_sentence_the_sentence_model_can_veto_the_other_rules() -> None:
     assert est(doubt, 3.0).claimed() is None
     assert est(sure, 3.0).claimed() == "long"  # the sentence model leaves the label 25 %
     assert est(doubt, 8.0).claimed() == "long"  # a long clip: the general gate alone
-
-
-def _formant(
-    f3: float = 3850.0,
-    f0: float = 170.0,
-    range_db: float = 45.0,
-    voiced_frames: int = 60,
-    duration_s: float = 3.0,
-    slower: float = 0.0,
-) -> RateEstimate:
-    """One sentence the other rules leave alone (the sentence model keeps the label)."""
-    base = dict.fromkeys(CANDIDATES_HZ, 0.0)
-    post = {**base, 24000: 0.7 - slower, 16000: 0.3, 44100: slower}
-    return RateEstimate(
-        24000,
-        0.7,
-        post,
-        {"voiced_frames": voiced_frames, "f0_hz": f0, "f3_hz": f3, "range_db": range_db},
-        labelled_hz=24000,
-        duration_s=duration_s,
-        sentence_posterior={**base, 24000: 0.8, 16000: 0.2},
-    )
-
-
-def test_formant_rule() -> None:
-    """A man's third formant read 1.5x fast (3.7-4 kHz) with his pitch x1.5 (110-230 Hz):
-    claimed 16 kHz on one clean sentence, although the sentence model keeps the label."""
-    assert _formant().claimed() == "formant"
-    assert _formant().formant_rate() == 16000
-    # an adult's F3 at the right rate (a woman's up to about 3.4 kHz): not claimed
-    assert _formant(f3=3500.0).claimed() is None
-    # a child's pitch (or a woman's read fast): the formant cannot tell them apart
-    assert _formant(f0=230.0).claimed() is None
-    # a pitch too low for a man read 1.5x fast
-    assert _formant(f0=100.0).claimed() is None
-    # noisy (LPC finds resonances too high in noise), too little voiced, or not one sentence
-    assert _formant(range_db=30.0).claimed() is None
-    assert _formant(voiced_frames=37).claimed() is None
-    assert _formant(duration_s=6.0).claimed() is None
-    # a model leaning towards slower audio (44.1/48 kHz): the LPC's third peak is not F3
-    assert _formant(slower=0.1).claimed() is None
-    # a label with no candidate rate 1.5x below it (48 kHz: 32 kHz is none)
-    est48 = replace(_formant(), labelled_hz=48000)
-    assert est48.formant_rate() is None
-    # no formant measured (long clips never have one)
-    est = _formant()
-    est.features.pop("f3_hz")
-    assert est.claimed() is None
-
-
-def test_formant_rule_settles_on_16k_with_its_evidence() -> None:
-    est = _formant().settle(3.0)
-    assert est.by == "formant" and est.rate_hz == 16000
-    assert est.confidence == pytest.approx(0.3)  # the general model's own posterior
-    assert est.labelled_confidence == pytest.approx(0.7)  # reported, not hidden
-    assert est.reason.startswith("third formant 3850 Hz with pitch 170 Hz")
-    assert est.to_dict()["claimed_by"] == "formant"

@@ -26,13 +26,7 @@ woman's voice at 44.1 kHz reads at a man's pitch, with a spectrum lower than a m
 dark channel (a muffled microphone, some espeak voices) lowers the spectrum of a 24 kHz
 man's voice just as much, so the spectrum cannot claim it alone (measured: five false
 claims on 208 varied 24 kHz sentences when it tried). 16 kHz (x1.5) stays hard: a man's
-voice read 1.5x fast looks much like a woman's or a child's at the right rate, on pitch,
-spectrum and rhythm. What tells them apart is the length of the vocal tract: a man's third
-formant read 1.5x fast lands near 3.7 kHz, above any adult's at the right rate, while his
-pitch stays in a woman's range (`formants.py`). The formant rule claims 16 kHz from that
-pair alone, on a clean sentence, where neither model leans towards a slower rate. A child
-has a higher pitch; a woman's voice 1.5x fast (pitch above 210 Hz) stays unclaimed by
-this rule: it looks like a child's.
+voice read 1.5x fast looks much like a woman's or a child's at the right rate.
 """
 
 from __future__ import annotations
@@ -90,21 +84,6 @@ SENTENCE_MAX_LABELLED = 0.05
 SENTENCE_VETO_LABELLED = 0.3
 SENTENCE_MIN_FAMILY = 0.9
 SENTENCE_MIN_MARGIN = 0.0
-# The formant rule (one sentence, faster audio only; see formants.py). On 2,043 espeak
-# sentences (360 train + 1,683 random voices: 40 variants, pitch 5-95, speed 110-240, ten
-# languages) no true 24 kHz sentence with a pitch in the window had a median F3 above 3.35
-# kHz (3.5 kHz under a bright channel); 16 kHz men sit at 3.6-4.0 kHz. A child-like espeak
-# voice (Alicia, formants x1.35) at a low pitch came closest: 3.52 kHz. Pitch at most 210
-# Hz: a man's (up to 140 Hz) read 1.5x fast; children mostly speak higher. Noise fills the
-# spectrum between formants and LPC then finds resonances too high (at 15-20 dB SNR, before
-# this gate, it claimed up to 11 of 365 true 24 kHz sentences), so the pauses must lie
-# FORMANT_MIN_RANGE_DB below the loud frames: a clean sample (espeak's pauses are digital
-# silence; under 25 dB of white noise the range is 30 dB).
-FORMANT_MIN_F3_HZ = 3600.0
-FORMANT_F0_HZ = (110.0, 210.0)
-FORMANT_MIN_RANGE_DB = 35.0
-FORMANT_MIN_VOICED_S = 0.75
-FORMANT_MAX_SLOWER = 0.05  # neither model may give slower rates (44.1/48 kHz) more
 
 FEATURE_NAMES = (
     "log_f0_hz",
@@ -459,42 +438,15 @@ class RateEstimate:
         one-sentence variant), "sentence" (the sentence model), or None."""
         if self.by is not None:
             return self.by
-        if not self._sentence_disagrees():
-            if self.mismatch():
-                return "long"
-            if self.short_mismatch():
-                return "short"
-            if self.sentence_mismatch():
-                return "sentence"
-        # the sentence model's veto does not apply: it reads pitch and spectrum, which a
-        # man's voice read 1.5x fast shares with a woman's; the formant is what differs
-        return "formant" if self.formant_rate() is not None else None
-
-    def formant_rate(self) -> int | None:
-        """The formant rule's claim (about labelled / 1.5), or None: one clean sentence,
-        F3 too high for an adult at the label with a man's pitch read 1.5x fast."""
-        f = self.features
-        f3, f0, rng = f.get("f3_hz"), f.get("f0_hz"), f.get("range_db")
-        voiced_s = f.get("voiced_frames", 0) * HOP_S
-        if f3 is None or f0 is None or rng is None or not 0 < self.duration_s <= SHORT_CLIP_S:
+        if self._sentence_disagrees():
             return None
-        lo, hi = FORMANT_F0_HZ
-        slower = max(
-            _slower_mass(self.posterior, self.labelled_hz),
-            _slower_mass(self.sentence_posterior, self.labelled_hz),
-        )
-        if (
-            f3 < FORMANT_MIN_F3_HZ
-            or not lo <= f0 <= hi
-            or rng < FORMANT_MIN_RANGE_DB
-            or voiced_s < FORMANT_MIN_VOICED_S
-            or slower > FORMANT_MAX_SLOWER
-        ):
-            return None
-        # a candidate read about 1.5x fast (16 kHz at 24): the only factor the F3 window
-        # was measured for (at 2x or 3x a man's F3 leaves it, or the band)
-        fits = [r for r in self.posterior if _near(self.labelled_hz / r, 1.5)]
-        return min(fits, key=lambda r: abs(math.log(self.labelled_hz / 1.5 / r)), default=None)
+        if self.mismatch():
+            return "long"
+        if self.short_mismatch():
+            return "short"
+        if self.sentence_mismatch():
+            return "sentence"
+        return None
 
     def _sentence_disagrees(self) -> bool:
         """On one sentence, the sentence model still gives the label a fair chance."""
@@ -508,22 +460,7 @@ class RateEstimate:
         """This estimate for a sample of `duration_s` (as labelled, pauses included): when
         only the sentence model claims, its posterior is the one reported."""
         est = replace(self, duration_s=duration_s)
-        by = est.claimed()
-        if by == "formant":
-            rate = est.formant_rate()
-            assert rate is not None
-            return replace(
-                est,
-                rate_hz=rate,
-                confidence=est.posterior.get(rate, 0.0),
-                margins={},
-                fragile_on=[],
-                by="formant",
-                reason=f"third formant {est.features['f3_hz']:.0f} Hz with pitch "
-                f"{est.features['f0_hz']:.0f} Hz: an adult's vocal tract read "
-                f"{est.labelled_hz / rate:.1f}x fast; " + est.reason,
-            )
-        if by != "sentence":
+        if est.claimed() != "sentence":
             return est
         post = est.sentence_posterior
         best = max(post, key=lambda k: post[k])
@@ -560,11 +497,6 @@ class RateEstimate:
             "features": self.features,
             "reason": self.reason,
         }
-
-
-def _slower_mass(post: dict[int, float], labelled_hz: int) -> float:
-    """Posterior of the candidates clearly slower than the label (44.1/48 kHz read at 24)."""
-    return sum(p for r, p in post.items() if r > labelled_hz and not _near(r, labelled_hz))
 
 
 def _near(a: float, b: float) -> bool:
@@ -684,7 +616,7 @@ def estimate_rate(x: npt.NDArray[Any], labelled_hz: int = 24000) -> RateEstimate
             reason=f"labelled {labelled_hz} Hz: too little band to judge the content",
             labelled_hz=labelled_hz,
         )
-    f = measure(x, labelled_hz, formants=x.size <= SHORT_CLIP_S * labelled_hz)
+    f = measure(x, labelled_hz)
     if isinstance(f, str):
         return RateEstimate(None, 0.0, reason=f, labelled_hz=labelled_hz)
     feats: dict[str, Any] = {
@@ -697,9 +629,6 @@ def estimate_rate(x: npt.NDArray[Any], labelled_hz: int = 24000) -> RateEstimate
         "voiced_run_ms": round(f.voiced_run_s * 1000, 1),
         "band_edge_hz": None if f.band_edge_hz is None else round(f.band_edge_hz),
     }
-    if f.f3_hz is not None and f.range_db is not None:  # one sentence only
-        feats["f3_hz"] = round(f.f3_hz)
-        feats["range_db"] = round(f.range_db, 1)
     if f.f0_log_spread < 0.015 or f.voiced_share > 0.97:
         return RateEstimate(
             None,

@@ -41,10 +41,6 @@ class SpeechFeatures:
     voiced_frames: int
     active_frames: int
     band_edge_hz: float | None  # a sharp band limit below Nyquist (resampled audio)
-    # one sentence only (`measure(..., formants=True)`): median third formant of the voiced
-    # frames, and how far the loud 20 ms frames stand above the quiet ones (dB)
-    f3_hz: float | None = None
-    range_db: float | None = None
 
     @property
     def voiced_share(self) -> float:
@@ -239,27 +235,9 @@ def band_edge(x: F64, rate: int) -> float | None:
     return edge if edge < 0.95 * rate / 2 else None
 
 
-def dynamic_range_db(x: F64, rate: int) -> float:
-    """How far the loud 10 ms frames stand above the quietest (95th over 2nd percentile of
-    frame energy, dB): the noise floor in the pauses. LPC formants are trusted only on a
-    clean sample; in noise they come out too high."""
+def measure(x: F64, rate: int) -> SpeechFeatures | str:
+    """The cues of speech `x` read at `rate`, or why they cannot be measured."""
     import numpy as np
-
-    hop = max(1, rate // 100)
-    n = x.size // hop
-    if n < 50:
-        return 0.0
-    e = np.sort(np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1))
-    loud, quiet = max(float(e[int(0.95 * n)]), 1e-20), max(float(e[int(0.02 * n)]), 1e-20)
-    return float(10 * np.log10(loud / quiet))
-
-
-def measure(x: F64, rate: int, formants: bool = False) -> SpeechFeatures | str:
-    """The cues of speech `x` read at `rate`, or why they cannot be measured (with the
-    third formant and the dynamic range too when `formants`: one sentence only)."""
-    import numpy as np
-
-    from doctor.audio.rate.formants import third_formant_hz
 
     f0, active = pitch_frames(x, rate)
     voiced = np.isfinite(f0)
@@ -282,6 +260,4 @@ def measure(x: F64, rate: int, formants: bool = False) -> SpeechFeatures | str:
         voiced_frames=n_voiced,
         active_frames=int(active.sum()),
         band_edge_hz=band_edge(x, rate),
-        f3_hz=third_formant_hz(x, rate, voiced) if formants else None,
-        range_db=dynamic_range_db(x, rate) if formants else None,
     )
