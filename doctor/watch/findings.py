@@ -31,13 +31,17 @@ def _base(c: Conn) -> dict[str, Any]:
     return {"session_id": c.session_id, "conn": c.conn}
 
 
-def conn_findings(c: Conn, resumed: set[str] | None = None) -> list[Finding]:
-    """`resumed`: session ids a later connection tried to resume (a drop then is no hang-up)."""
+def conn_findings(
+    c: Conn, resumed: set[str] | None = None, reused: set[int] | None = None
+) -> list[Finding]:
+    """`resumed`: session ids a later connection tried to resume (a drop then is no hang-up);
+    `reused`: connections refused for a dropped connection's token before any message (the
+    resume findings say so; their `unauthorized` is not a service error)."""
     out: list[Finding] = []
     out += _audio(c)
     out += _pacing(c)
     out += _close(c, resumed or set())
-    out += _errors(c)
+    out += _errors(c, c.conn in (reused or set()))
     out += _echo(c)
     out += _latency(c)
     out += _tools(c)
@@ -337,7 +341,7 @@ def _refused(c: Conn, d: dict[str, Any]) -> list[Finding]:
     ]
 
 
-def _errors(c: Conn) -> list[Finding]:
+def _errors(c: Conn, reused: bool = False) -> list[Finding]:
     out = []
     for err in c.errors:
         code = str(err.get("code"))
@@ -345,6 +349,8 @@ def _errors(c: Conn) -> list[Finding]:
             code.lower() in REFUSALS or (c.ready_t is None and err is c.errors[0])
         ):
             continue  # the resume findings say it with what the app did next
+        if reused and code.lower() == "unauthorized":
+            continue  # resume_token_reused says it, with the dropped connection
         out.append(
             Finding(
                 "messages",
@@ -468,6 +474,11 @@ def _messages(c: Conn) -> list[Finding]:
     ]
 
 
+def silent_reuses(order: list[Conn]) -> set[int]:
+    """The connections refused for a dropped connection's token before any message."""
+    return {c.conn for i, c in enumerate(order) if _silent_reuse(c, order[:i])}
+
+
 def _silent_reuse(c: Conn, earlier: list[Conn]) -> list[Finding]:
     """A reconnection with the token of a dropped connection that the service refused
     before the app said anything: the app's `session.resume` (if it meant one) never left,
@@ -516,7 +527,7 @@ def resume_findings(conns: Iterable[Conn]) -> list[Finding]:
             continue
         target = c.resumed_id
         before = next((p for p in reversed(order[:i]) if p.session_id == target), None)
-        ev: dict[str, Any] = {"session_id": target, "conn": c.conn}
+        ev: dict[str, Any] = {"session_id": target, "conn": c.conn, "resume_sent": True}
         if before is not None and before.close is not None:
             delay = c.opened_t - float(before.close.get("t", c.opened_t))
             ev["delay_s"] = round(delay, 2)
@@ -593,6 +604,7 @@ def _fresh_after_drop(order: list[Conn]) -> list[Finding]:
     within the grace window starts a fresh session instead of `session.resume`."""
     out: list[Finding] = []
     resumed = {c.resumed_id for c in order if c.resumed_id}
+    reused = silent_reuses(order)
     for i, c in enumerate(order):
         d = c.close or {}
         if (
@@ -606,8 +618,8 @@ def _fresh_after_drop(order: list[Conn]) -> list[Finding]:
             continue
         dropped_t = float(d.get("t", c.opened_t))
         nxt = next((n for n in order[i + 1 :] if n.opened_t >= dropped_t), None)
-        if nxt is None or nxt.first_type == "session.resume":
-            continue
+        if nxt is None or nxt.first_type == "session.resume" or nxt.conn in reused:
+            continue  # a resume, or a spent token refused before the app said anything
         delay = nxt.opened_t - dropped_t
         if delay > GRACE_S:
             continue

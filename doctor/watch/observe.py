@@ -769,10 +769,11 @@ class RelayObserver:
     # --- the end ---------------------------------------------------------------------------
     def finish(self) -> list[Finding]:
         """Findings per connection, and across connections for resumes."""
-        from doctor.watch.findings import conn_findings, resume_findings
+        from doctor.watch.findings import conn_findings, resume_findings, silent_reuses
 
         out: list[Finding] = []
         resumed = {c.resumed_id for c in self.order if c.resumed_id}
+        reused = silent_reuses(self.order)
         for c in self.order:
             if (
                 c.audio_frames
@@ -781,7 +782,7 @@ class RelayObserver:
                 and (len(c.head) >= FIRST_CHECK_BYTES // 2)
             ):
                 self._content(c, c.last_audio_t or 0.0, final=True)
-            out += conn_findings(c, resumed)
+            out += conn_findings(c, resumed, reused)
         out += resume_findings(self.order)
         self.findings = out
         return out

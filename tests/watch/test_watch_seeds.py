@@ -249,6 +249,9 @@ def test_reconnecting_with_a_spent_token_refused_before_any_message(sandbox_fact
     ev = relay_evidence(one(report, "resume_token_reused"))
     assert ev["resume_sent"] is False and ev["new_token"] is False
     assert ev["within_grace"] is True and ev["session_id"].startswith("sess_")
+    assert "resume_not_attempted" not in causes(report)  # it may well have meant a resume
+    err = one(report, "session_error")  # the session core's: the refusal, and its real fix
+    assert err["fix"]["guide"] == "token_auth", err["fix"]
 
 
 def test_retrying_resume_after_session_not_found(sandbox: ThreadedSandbox) -> None:
