@@ -199,11 +199,9 @@ class Relay:
         if self.server is not None:
             self.server.close(close_connections=False)
         for ws in list(self._live):
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(ws.close(1001, "agent-doctor watch stopped"), 2)
+            await _close_or_abort(ws, 1001, "agent-doctor watch stopped", 2)
         for p in list(self._pending.values()):
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(p.upstream.close(1001), 2)
+            await _close_or_abort(p.upstream, 1001, "", 2)
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=CLOSE_TIMEOUT_S + 2)
         if self.server is not None:
@@ -361,8 +359,7 @@ class Relay:
         )
 
         async def close_upstream() -> None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(p.upstream.close(1001), CLOSE_TIMEOUT_S)
+            await _close_or_abort(p.upstream, 1001, "", CLOSE_TIMEOUT_S)
 
         task = asyncio.ensure_future(close_upstream())
         self._tasks.add(task)
@@ -512,6 +509,15 @@ class Relay:
         }
         if self.feed is not None:
             self.feed.event(KIND_CLOSE, time.monotonic(), time.time(), p.conn, details)
+
+
+async def _close_or_abort(ws: Any, code: int, reason: str, timeout: float) -> None:
+    """Close with `code`; a peer that never answers within `timeout` loses its TCP
+    connection (the timeout cancels websockets' close() before its own deadline would)."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(ws.close(code, reason), timeout)
+    if not ws.connection_lost_waiter.done():
+        ws.transport.abort()
 
 
 def _http_response(status: int, body: bytes, headers: dict[str, str | None]) -> Response:

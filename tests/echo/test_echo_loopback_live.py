@@ -202,7 +202,7 @@ def test_alsa_underruns_are_counted_not_printed(pulse: PulseServer) -> None:
     (`ALSA lib pcm.c:8570:(snd_pcm_recover) underrun occurred`, which reached the terminal
     before this was fixed) never do. A loopback from one null sink's monitor into another
     made them on one machine (~280 status flags) and not on the CI machine (1), so the
-    under-runs are made on purpose: the doctor is frozen (SIGSTOP) three times for 0.6 s
+    under-runs are made on purpose: the doctor is frozen (SIGSTOP) three times for 0.4 s
     while it plays, far longer than its output buffer."""
     modules = [
         pulse.load_module("module-null-sink", "sink_name=spk", "rate=48000", "channels=1"),

@@ -204,3 +204,35 @@ def test_a_service_that_never_answers_a_close_has_its_tcp_ended() -> None:
             server.close()
 
     assert run(main()), "the relay left the upstream TCP connection open"
+
+
+def test_closing_a_peer_that_never_answers_ends_its_tcp() -> None:
+    """What `stop()` and an abandoned handshake use: the close's own timeout cancels
+    websockets' close() before its deadline, so the TCP connection is ended here."""
+    from doctor.watch.relay import _close_or_abort
+
+    async def main() -> bool:
+        eof = asyncio.Event()
+
+        async def service(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            await _accept(r, w)
+            while await r.read(65536):  # reads the close, never answers it
+                pass
+            eof.set()
+
+        server = await asyncio.start_server(service, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        ws = await connect(
+            f"ws://127.0.0.1:{port}/v1/ws", close_timeout=CLOSE_S, compression=None, proxy=None
+        )
+        try:
+            await _close_or_abort(ws, 1001, "", CLOSE_S)
+            await asyncio.wait_for(eof.wait(), WITHIN_S)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            ws.transport.abort()
+            server.close()
+
+    assert run(main()), "the peer's TCP connection was left open"
