@@ -64,6 +64,21 @@ async def _accept(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
     )
 
 
+def _deaf_service(
+    eof: asyncio.Event,
+) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    """A service that upgrades, reads the close and never answers it; `eof` is set when
+    the relay ends its TCP connection."""
+
+    async def service(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await _accept(r, w)
+        while await r.read(65536):
+            pass
+        eof.set()
+
+    return service
+
+
 async def _with_raw_service(
     service: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
     ended: Ended,
@@ -183,12 +198,7 @@ def test_an_app_that_closes_and_keeps_its_tcp_open_lets_the_service_go() -> None
 def test_a_service_that_never_answers_a_close_has_its_tcp_ended() -> None:
     async def main() -> bool:
         eof = asyncio.Event()
-
-        async def service(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-            await _accept(r, w)
-            while await r.read(65536):  # reads the close, never answers it
-                pass
-            eof.set()
+        service = _deaf_service(eof)
 
         ended = Ended()
         server, relay = await _with_raw_service(service, ended)
@@ -213,12 +223,7 @@ def test_closing_a_peer_that_never_answers_ends_its_tcp() -> None:
 
     async def main() -> bool:
         eof = asyncio.Event()
-
-        async def service(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-            await _accept(r, w)
-            while await r.read(65536):  # reads the close, never answers it
-                pass
-            eof.set()
+        service = _deaf_service(eof)
 
         server = await asyncio.start_server(service, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
