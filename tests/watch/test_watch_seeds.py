@@ -20,6 +20,7 @@ from watchparts import (
     chunked,
     mint,
     one,
+    open_talking,
     pcm16,
     relay_evidence,
     speech,
@@ -154,10 +155,7 @@ def test_echo_the_app_feeds_the_agent_back(sandbox_factory) -> None:
     sb = sandbox_factory(reply_s=4.0)
 
     async def app(wp: WatchProcess) -> None:
-        a = await App.open(wp.url, api_key=sb.api_key)
-        # no barge-in, so that the agent's replies play whole while they come back
-        await a.start({"input": {"turn_detection": {"interrupt_response": False}}})
-        await a.stream(chunked(pcm16(speech(0.8, 1.3)), 2400))
+        a = await open_talking(wp, sb.api_key)
         # from now on the app feeds what it plays back into its input: the agent's audio
         # played as it arrives (contiguous, silence when none comes), 120 ms later, in 50 ms
         # chunks at real time

@@ -12,16 +12,14 @@ from __future__ import annotations
 import asyncio
 import base64
 
-from watchparts import App, WatchProcess, chunked, one, pcm16, relay_evidence, speech, watch_run
+from watchparts import WatchProcess, one, open_talking, relay_evidence, watch_run
 
 
 def test_an_app_that_sends_back_what_it_receives_is_an_echo_not_a_pass(sandbox_factory) -> None:
     sb = sandbox_factory(reply_s=4.0)
 
     async def app(wp: WatchProcess) -> None:
-        a = await App.open(wp.url, api_key=sb.api_key)
-        await a.start({"input": {"turn_detection": {"interrupt_response": False}}})
-        await a.stream(chunked(pcm16(speech(0.8, 1.3)), 2400))
+        a = await open_talking(wp, sb.api_key)
         # the mix-up: the agent's audio goes into the app's input as it plays, chunk for
         # chunk at real time from its arrival (no speaker, no microphone in between)
         loop = asyncio.get_running_loop()

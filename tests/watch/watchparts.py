@@ -330,3 +330,12 @@ async def raw_tcp(port: int, data: bytes, read: bool = True) -> bytes:
     with contextlib.suppress(ConnectionError):
         await writer.wait_closed()
     return answer
+
+
+async def open_talking(wp: WatchProcess, api_key: str) -> App:
+    """An app that has said its first sentence, with barge-in off so that the agent's
+    replies play whole: where the echo apps start feeding the agent back."""
+    a = await App.open(wp.url, api_key=api_key)
+    await a.start({"input": {"turn_detection": {"interrupt_response": False}}})
+    await a.stream(chunked(pcm16(speech(0.8, 1.3)), 2400))
+    return a
