@@ -54,7 +54,7 @@ ECHO_MAX_CONNS = 32
 WIRE_ECHO_S = 4.0
 WANDER_MS = 2.0  # a loop found whose blocks' delays spread this much: its levels are tracked
 MIC_SNAP_S = 1.0  # a pause longer than this restarts the microphone's timeline
-MIC_AHEAD_S = 1.0  # so does a stream this far ahead of real time
+PLAY_SNAP_S = 0.25  # and the agent's (a new reply, a stall: more than the network's jitter)
 AUDIBLE_DBFS = -50.0
 SLOW_REPLY_MS = 2500.0
 CHUNK_SAMPLE = 2000  # the last chunk durations kept for the median (bounded per connection)
@@ -107,43 +107,73 @@ class Finding:
 
 @dataclass
 class _AudioRing:
-    """The last ECHO_WINDOW_S of one direction's audio, placed on the relay's clock."""
+    """The last ECHO_WINDOW_S of one direction's audio, placed on the relay's clock.
 
-    chunks: deque[tuple[float, bytes]] = field(default_factory=deque)
-    end_s: float = -1.0  # where the previous chunk ended (contiguous playback)
+    Chunks are held in runs: a run's chunks follow each other without a gap from the run's
+    anchor, so a chunk is held as (run, offset in the run, samples) and placed by `placed`.
+    """
+
+    chunks: deque[tuple[int, float, bytes]] = field(default_factory=deque)
+    anchors: dict[int, float] = field(default_factory=dict)  # run -> its start (relay clock)
+    run: int = -1  # the current run
+    run_s: float = 0.0  # the current run's length so far
     total_s: float = 0.0
     held_bytes: int = 0  # in `chunks`, never above RING_BYTES
 
+    @property
+    def end_s(self) -> float:
+        """Where the previous chunk ended (-1 before any)."""
+        return self.anchors[self.run] + self.run_s if self.run >= 0 else -1.0
+
     def add(self, t: float, pcm: bytes, mic: bool, keep: bool = True) -> None:
-        """A player plays chunks one after another (a burst queues up); a microphone
-        captures continuously, so its chunks follow each other unless the stream paused
-        (or ran far ahead of real time), whatever the jitter of the sends. `keep` False
-        counts the audio without holding it (a connection the echo watch has no room for).
-        A microphone flushed far faster than real time restarts near the relay's clock
-        over and over, so the time bound alone would hold it all: the bytes are bounded too.
+        """Each direction is a stream sent at real time (the service's replies: field-facts
+        §7; the app's microphone), so a run is placed on its sender's clock: where its
+        chunks fit without any starting after it arrived, i.e. anchored by the least delayed
+        chunk, whatever the jitter of the others. Both directions are placed by this one
+        rule, so a copy of one stream sent back as the other (a software loop) lands where
+        it was sent, a few ms after the original; anchoring a run at a late chunk instead
+        (a player that queues, a microphone continued from a backlog flushed at once)
+        shifted one side by that lateness (180-245 ms read for a 1 ms loop). A stream
+        that pauses longer than its snap starts a new run. `keep` False counts the audio
+        without holding it (a connection the echo watch has no room for). A stream flushed
+        far faster than real time lands in the past, so the time bound alone would hold it
+        all: the bytes are bounded too.
         """
         dur = len(pcm) / 48_000
-        start = t
-        if mic:
-            if t - MIC_SNAP_S <= self.end_s <= t + MIC_AHEAD_S:
-                start = self.end_s
-        elif start < self.end_s:
-            start = self.end_s
-        self.end_s = start + dur
+        end = self.end_s
+        if self.run < 0 or t > end + (MIC_SNAP_S if mic else PLAY_SNAP_S):
+            if self.run >= 0 and not (self.chunks and self.chunks[-1][0] == self.run):
+                del self.anchors[self.run]  # no chunk of the previous run is held
+            self.run += 1
+            self.anchors[self.run] = t
+            self.run_s = 0.0
+        elif t < end:
+            self.anchors[self.run] = t - self.run_s
+        offset = self.run_s
+        self.run_s += dur
         self.total_s += dur
         if not keep:
             return
-        self.chunks.append((start, pcm))
+        self.chunks.append((self.run, offset, pcm))
         self.held_bytes += len(pcm)
         chunks = self.chunks
+        oldest = self.end_s - ECHO_WINDOW_S - RING_SLACK_S
         while chunks and (
-            chunks[0][0] < self.end_s - ECHO_WINDOW_S - RING_SLACK_S or self.held_bytes > RING_BYTES
+            self.anchors[chunks[0][0]] + chunks[0][1] < oldest or self.held_bytes > RING_BYTES
         ):
-            self.held_bytes -= len(chunks.popleft()[1])
+            run, _, gone = chunks.popleft()
+            self.held_bytes -= len(gone)
+            if run != self.run and not (chunks and chunks[0][0] == run):
+                del self.anchors[run]
+
+    def placed(self) -> list[tuple[float, bytes]]:
+        """The held chunks, each with where it starts on the relay's clock."""
+        return [(self.anchors[run] + offset, pcm) for run, offset, pcm in self.chunks]
 
     def clear(self) -> None:
         """Free the audio (a closed connection keeps only its figures)."""
         self.chunks.clear()
+        self.anchors = {self.run: self.anchors[self.run]} if self.run >= 0 else {}
         self.held_bytes = 0
 
 
@@ -687,7 +717,7 @@ class RelayObserver:
         played = np.zeros(n, dtype=np.int16)
         heard = np.zeros(n, dtype=np.int16)
         for ring, out in ((c.played, played), (c.heard, heard)):
-            for s, pcm in ring.chunks:
+            for s, pcm in ring.placed():
                 x = np.frombuffer(pcm, dtype="<i2")
                 i = round((s - start) * 24_000)
                 if i + len(x) <= 0 or i >= n:
@@ -811,9 +841,9 @@ def _count(counts: dict[str, int], key: str) -> str:
 
 def _echo_window(played: Any, heard: Any, window_s: float) -> dict[str, Any]:
     """One run of the echo core, with the relay's stricter threshold applied; when that
-    says no, the delay tracker on the same signals. Each hop that receives the agent's
-    chunks late (the relay's own player model, the app's player) inserts a gap, so the
-    loop's delay wanders over a reply (322 -> 363 ms seen), and one coherent pass over the
+    says no, the delay tracker on the same signals. An app's player that receives the
+    agent's chunks late inserts a gap (the relay places them on the service's clock), so
+    the loop's delay wanders over a reply (322 -> 363 ms seen), and one coherent pass over the
     window smears it below the threshold; a send schedule that slipped once does too."""
     from doctor.audio.echo.analysis import analyse_prepared, prepare
     from doctor.audio.echo.wander import block_range, software_loop, track_prepared
