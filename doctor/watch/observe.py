@@ -24,6 +24,7 @@ from typing import Any
 
 from doctor.audio.format.messages import CLIENT_TYPES, SERVER_TYPES, check_message
 from doctor.capture.format import ConnEvent, Frame, Record
+from doctor.session.levels import audible
 
 GRACE_S = 30.0  # the documented window a dropped session is kept (and may be billed)
 FIRST_CHECK_BYTES = 2 * 48_000  # ~2 s of 24 kHz PCM16: enough to tell the sample format
@@ -55,7 +56,6 @@ WIRE_ECHO_S = 4.0
 WANDER_MS = 2.0  # a loop found whose blocks' delays spread this much: its levels are tracked
 MIC_SNAP_S = 1.0  # a pause longer than this restarts the microphone's timeline
 PLAY_SNAP_S = 0.25  # and the agent's (a new reply, a stall: more than the network's jitter)
-AUDIBLE_DBFS = -50.0
 SLOW_REPLY_MS = 2500.0
 CHUNK_SAMPLE = 2000  # the last chunk durations kept for the median (bounded per connection)
 KEPT_ROWS = 200  # errors and late tool results kept per connection (the first ones)
@@ -643,7 +643,7 @@ class RelayObserver:
             pcm = base64.b64decode(data)
         except (binascii.Error, ValueError):
             return
-        if c.waiting_audible and c.speech_stopped_t is not None and _audible(pcm):
+        if c.waiting_audible and c.speech_stopped_t is not None and audible(pcm):
             c.waiting_audible = False
             ms = (f.t - c.speech_stopped_t) * 1000
             c.latencies_ms.append(ms)
@@ -920,16 +920,6 @@ def _summary(c: Conn) -> dict[str, Any]:
         "closed_by": close.get("by"),
         "ended_cleanly": c.ended_t is not None or c.session_end_t is not None,
     }
-
-
-def _audible(pcm: bytes) -> bool:
-    import numpy as np
-
-    x = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float32)
-    if not len(x):
-        return False
-    rms = float(np.sqrt(np.mean(x * x))) / 32768.0
-    return rms > 0 and 20 * math.log10(rms) > AUDIBLE_DBFS
 
 
 def _round(v: Any) -> Any:
