@@ -15,7 +15,7 @@ from doctor import guide
 from doctor.audio.format.inputs import CHUNK_MS_HIGH, CHUNK_MS_LOW
 from doctor.json_numbers import finite
 from doctor.result import Result, Status, passed, problem, skipped
-from doctor.session.state import Reply, Segment
+from doctor.session.state import RESUME_CODES, Reply, Segment
 from doctor.session.words import join_deltas, repeats
 
 EARLY_CUT_S = 2.0
@@ -490,7 +490,6 @@ ERROR_GUIDE = {
     "agent_init_failed": "service_side",
     "agent_timeout": "service_side",
 }
-RESUME_CODES = {"session_not_found", "session_forbidden", "session_expired"}
 
 
 def _error_fix(gid: str, first: Any) -> Any:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from doctor.session.findings import GRACE_S
+from doctor.session.state import RESUME_CODES
 from doctor.watch.observe import (
     BURST_WINDOW_S,
     CHUNK_MS_RANGE,
     FORMATS,
-    GRACE_S,
-    REFUSALS,
     SLOW_REPLY_MS,
     Conn,
     Finding,
@@ -346,7 +346,7 @@ def _errors(c: Conn, reused: bool = False) -> list[Finding]:
     for err in c.errors:
         code = str(err.get("code"))
         if c.first_type == "session.resume" and (
-            code.lower() in REFUSALS or (c.ready_t is None and err is c.errors[0])
+            code.lower() in RESUME_CODES or (c.ready_t is None and err is c.errors[0])
         ):
             continue  # the resume findings say it with what the app did next
         if reused and code.lower() == "unauthorized":
@@ -548,7 +548,7 @@ def resume_findings(conns: Iterable[Conn]) -> list[Finding]:
                         "token_lifetime",
                     )
                 )
-        refusal = next((e for e in c.errors if str(e.get("code")).lower() in REFUSALS), None)
+        refusal = next((e for e in c.errors if str(e.get("code")).lower() in RESUME_CODES), None)
         if refusal is None:
             if c.ready_t is None and c.errors:
                 refusal = c.errors[0]

@@ -24,9 +24,9 @@ from typing import Any
 
 from doctor.audio.format.messages import CLIENT_TYPES, SERVER_TYPES, check_message
 from doctor.capture.format import ConnEvent, Frame, Record
+from doctor.session.findings import DEFAULT_TOOL_TIMEOUT_S, GRACE_S
 from doctor.session.levels import audible
 
-GRACE_S = 30.0  # the documented window a dropped session is kept (and may be billed)
 FIRST_CHECK_BYTES = 2 * 48_000  # ~2 s of 24 kHz PCM16: enough to tell the sample format
 RATE_CHECK_BYTES = 12 * 48_000  # ~12 s: enough speech for the rate from content
 BURST_LEAD_S = 1.0  # more than this much audio beyond real time within BURST_WINDOW_S
@@ -61,8 +61,6 @@ CHUNK_SAMPLE = 2000  # the last chunk durations kept for the median (bounded per
 KEPT_ROWS = 200  # errors and late tool results kept per connection (the first ones)
 KEPT_KEYS = 50  # distinct unknown message types counted per connection
 OTHER_TYPES = "(other types)"
-TOOL_TIMEOUT_S = 120.0  # the documented default `timeout_seconds`
-REFUSALS = ("session_not_found", "session_forbidden", "session_expired")
 FORMATS = {"audio/pcm": (24_000, 2), "audio/pcmu": (8_000, 1), "audio/pcma": (8_000, 1)}
 OLD_TYPES = {
     "input_audio_buffer.append": "the OpenAI Realtime name for input.audio",
@@ -224,7 +222,7 @@ class Conn:
     close: dict[str, Any] | None = None
     tool_calls: dict[str, float] = field(default_factory=dict)
     tool_late: list[dict[str, Any]] = field(default_factory=list)
-    tool_timeout_s: float = TOOL_TIMEOUT_S
+    tool_timeout_s: float = DEFAULT_TOOL_TIMEOUT_S
     unknown: dict[str, int] = field(default_factory=dict)
     played: _AudioRing = field(default_factory=_AudioRing)
     heard: _AudioRing = field(default_factory=_AudioRing)
@@ -370,7 +368,7 @@ class RelayObserver:
             c.tool_timeout_s = max(
                 float(t["timeout_seconds"])
                 if isinstance(t, dict) and isinstance(t.get("timeout_seconds"), (int, float))
-                else TOOL_TIMEOUT_S
+                else DEFAULT_TOOL_TIMEOUT_S
                 for t in tools
             )
 
