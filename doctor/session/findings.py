@@ -277,7 +277,8 @@ def eager_result(seg: Segment, rows: list[dict[str, Any]]) -> Result | None:
     )
 
 
-def _pct(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank `q` quantile (0-1) of a non-empty list."""
     s = sorted(values)
     i = min(len(s) - 1, max(0, round(q * (len(s) - 1))))
     return s[i]
@@ -371,7 +372,7 @@ def latency_result(seg: Segment) -> Result:
     values = [v for v, _ in turns if v >= 0]
     overlap = sum(1 for v, _ in turns if v < 0)
     worst_v, worst_r = max(turns, key=lambda x: x[0])
-    p50, p90 = (_pct(values, 0.5), _pct(values, 0.9)) if values else (0.0, 0.0)
+    p50, p90 = (percentile(values, 0.5), percentile(values, 0.9)) if values else (0.0, 0.0)
     evidence.update(
         turns=len(turns),
         p50_s=round(p50, 2),
