@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from doctor.session.findings import GRACE_S
+from doctor.session.findings import GRACE_S, percentile
 from doctor.session.state import RESUME_CODES
 from doctor.watch.observe import (
     BURST_WINDOW_S,
@@ -18,7 +18,6 @@ from doctor.watch.observe import (
     Conn,
     Finding,
     RelayObserver,
-    percentile,
 )
 
 if TYPE_CHECKING:
@@ -407,7 +406,7 @@ def _echo(c: Conn) -> list[Finding]:
 def _latency(c: Conn) -> list[Finding]:
     if not c.latencies_ms:
         return []
-    p50 = percentile(c.latencies_ms, 50) or 0.0
+    p50 = percentile(c.latencies_ms, 0.5)
     if p50 <= SLOW_REPLY_MS:
         return []
     return [
@@ -419,7 +418,7 @@ def _latency(c: Conn) -> list[Finding]:
             {
                 **_base(c),
                 "p50_ms": round(p50),
-                "p90_ms": round(percentile(c.latencies_ms, 90) or 0),
+                "p90_ms": round(percentile(c.latencies_ms, 0.9)),
                 "worst_ms": round(max(c.latencies_ms)),
                 "turns": len(c.latencies_ms),
             },

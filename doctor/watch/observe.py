@@ -17,7 +17,6 @@ import binascii
 import contextlib
 import json
 import math
-import statistics
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -922,11 +921,3 @@ def _summary(c: Conn) -> dict[str, Any]:
 
 def _round(v: Any) -> Any:
     return round(v, 1) if isinstance(v, float) and math.isfinite(v) else v
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
