@@ -464,8 +464,13 @@ def tools_result(seg: Segment, ex: Extras) -> Result | None:
 
 
 def _tool_timeouts(seg: Segment) -> dict[str, float]:
+    return tool_timeouts(seg.config.get("tools"))
+
+
+def tool_timeouts(tools: object) -> dict[str, float]:
+    """A session.update's `tools`: each declared `timeout_seconds` by tool name, and
+    `http:<name>` for the tools the service calls itself (their result is not the app's)."""
     out: dict[str, float] = {}
-    tools = seg.config.get("tools")
     if isinstance(tools, list):
         for tool in tools:
             if not isinstance(tool, dict):
