@@ -448,7 +448,7 @@ def _tools(c: Conn) -> list[Finding]:
                 "tool_result_late",
                 WARN,
                 f"{len(c.tool_late)} tool.result(s) came after the tool timeout",
-                {**_base(c), "late": c.tool_late, "timeout_s": c.tool_timeout_s},
+                {**_base(c), "late": c.tool_late, "timeout_s": c.tool_late_timeout_s},
                 "watch_tool_results",
             )
         )

@@ -23,7 +23,7 @@ from typing import Any
 
 from doctor.audio.format.messages import CLIENT_TYPES, SERVER_TYPES, check_message
 from doctor.capture.format import ConnEvent, Frame, Record
-from doctor.session.findings import DEFAULT_TOOL_TIMEOUT_S, GRACE_S
+from doctor.session.findings import DEFAULT_TOOL_TIMEOUT_S, GRACE_S, tool_timeouts
 from doctor.session.levels import audible
 
 FIRST_CHECK_BYTES = 2 * 48_000  # ~2 s of 24 kHz PCM16: enough to tell the sample format
@@ -221,7 +221,9 @@ class Conn:
     close: dict[str, Any] | None = None
     tool_calls: dict[str, float] = field(default_factory=dict)
     tool_late: list[dict[str, Any]] = field(default_factory=list)
-    tool_timeout_s: float = DEFAULT_TOOL_TIMEOUT_S
+    tool_timeouts: dict[str, float] = field(default_factory=dict)  # session core's reading
+    tool_names: dict[str, str] = field(default_factory=dict)  # call id -> tool, while open
+    tool_late_timeout_s: float = 0.0  # the longest timeout a late result went past
     unknown: dict[str, int] = field(default_factory=dict)
     played: _AudioRing = field(default_factory=_AudioRing)
     heard: _AudioRing = field(default_factory=_AudioRing)
@@ -319,7 +321,10 @@ class RelayObserver:
         elif mtype == "tool.result":
             call_id = str(f.msg.get("call_id"))
             called = c.tool_calls.pop(call_id, None)
-            if called is not None and f.t - called > c.tool_timeout_s:
+            name = c.tool_names.pop(call_id, "")
+            limit = c.tool_timeouts.get(name, DEFAULT_TOOL_TIMEOUT_S)
+            if called is not None and f.t - called > limit:
+                c.tool_late_timeout_s = max(c.tool_late_timeout_s, limit)
                 late = {"call_id": call_id, "after_s": round(f.t - called, 1)}
                 if len(c.tool_late) < KEPT_ROWS:
                     c.tool_late.append(late)
@@ -329,7 +334,7 @@ class RelayObserver:
                     f.t,
                     "tool_result_late",
                     f"tool.result for {call_id} came {late['after_s']} s after the call "
-                    f"(tool timeout {c.tool_timeout_s:g} s)",
+                    f"(tool timeout {limit:g} s)",
                 )
         elif not isinstance(mtype, str) or mtype not in CLIENT_TYPES:
             shown = json.dumps(mtype)[:60]
@@ -364,12 +369,7 @@ class RelayObserver:
                     c.out_encoding = enc
         tools = session.get("tools")
         if isinstance(tools, list) and tools:  # a new list replaces the old one
-            c.tool_timeout_s = max(
-                float(t["timeout_seconds"])
-                if isinstance(t, dict) and isinstance(t.get("timeout_seconds"), (int, float))
-                else DEFAULT_TOOL_TIMEOUT_S
-                for t in tools
-            )
+            c.tool_timeouts = tool_timeouts(tools)
 
     def _bytes_per_s(self, c: Conn) -> int:
         rate, width = FORMATS.get(c.encoding, (24_000, 2))
@@ -626,7 +626,11 @@ class RelayObserver:
                 )
             )
         elif mtype == "tool.call":
-            c.tool_calls[str(msg.get("call_id"))] = f.t
+            name = str(msg.get("name", ""))
+            if f"http:{name}" not in c.tool_timeouts:  # the service calls an http tool itself
+                call_id = str(msg.get("call_id"))
+                c.tool_calls[call_id] = f.t
+                c.tool_names[call_id] = name
         elif isinstance(mtype, str) and mtype not in SERVER_TYPES:
             shown = f"service:{mtype}"
             _count(c.unknown, shown)
