@@ -21,9 +21,9 @@ from doctor.capture.format import ConnEvent, Frame
 from doctor.result import Result, Status, skipped
 from doctor.session.convert import from_capture
 from doctor.session.events import Event
-from doctor.session.findings import RESUME_CODES, Extras, judge
+from doctor.session.findings import Extras, judge
 from doctor.session.secrets import scrub
-from doctor.session.state import Collector, Segment
+from doctor.session.state import RESUME_CODES, Collector, Segment
 
 AUDIO_BLOCK_BYTES = 48000  # feed the validate-audio core one second at a time
 QUIET_DBFS = -45.0

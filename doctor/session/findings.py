@@ -15,7 +15,7 @@ from doctor import guide
 from doctor.audio.format.inputs import CHUNK_MS_HIGH, CHUNK_MS_LOW
 from doctor.json_numbers import finite
 from doctor.result import Result, Status, passed, problem, skipped
-from doctor.session.state import Reply, Segment
+from doctor.session.state import RESUME_CODES, Reply, Segment
 from doctor.session.words import join_deltas, repeats
 
 EARLY_CUT_S = 2.0
@@ -277,7 +277,8 @@ def eager_result(seg: Segment, rows: list[dict[str, Any]]) -> Result | None:
     )
 
 
-def _pct(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank `q` quantile (0-1) of a non-empty list."""
     s = sorted(values)
     i = min(len(s) - 1, max(0, round(q * (len(s) - 1))))
     return s[i]
@@ -371,7 +372,7 @@ def latency_result(seg: Segment) -> Result:
     values = [v for v, _ in turns if v >= 0]
     overlap = sum(1 for v, _ in turns if v < 0)
     worst_v, worst_r = max(turns, key=lambda x: x[0])
-    p50, p90 = (_pct(values, 0.5), _pct(values, 0.9)) if values else (0.0, 0.0)
+    p50, p90 = (percentile(values, 0.5), percentile(values, 0.9)) if values else (0.0, 0.0)
     evidence.update(
         turns=len(turns),
         p50_s=round(p50, 2),
@@ -463,8 +464,13 @@ def tools_result(seg: Segment, ex: Extras) -> Result | None:
 
 
 def _tool_timeouts(seg: Segment) -> dict[str, float]:
+    return tool_timeouts(seg.config.get("tools"))
+
+
+def tool_timeouts(tools: object) -> dict[str, float]:
+    """A session.update's `tools`: each declared `timeout_seconds` by tool name, and
+    `http:<name>` for the tools the service calls itself (their result is not the app's)."""
     out: dict[str, float] = {}
-    tools = seg.config.get("tools")
     if isinstance(tools, list):
         for tool in tools:
             if not isinstance(tool, dict):
@@ -490,7 +496,6 @@ ERROR_GUIDE = {
     "agent_init_failed": "service_side",
     "agent_timeout": "service_side",
 }
-RESUME_CODES = {"session_not_found", "session_forbidden", "session_expired"}
 
 
 def _error_fix(gid: str, first: Any) -> Any:

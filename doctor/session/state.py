@@ -10,8 +10,6 @@ import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from doctor.json_numbers import finite
 from doctor.session.b64 import b64decode_strict
 from doctor.session.events import (
@@ -27,11 +25,10 @@ from doctor.session.events import (
     OLD_SESSION_FIELDS,
     Event,
 )
+from doctor.session.levels import audible
 from doctor.session.secrets import scrub, secrets_in
 from doctor.session.words import join_deltas
 
-AUDIBLE_DBFS = -50.0
-"""A reply chunk louder than this is audible (field-facts §16); replies open with silence."""
 PCM_BYTES_PER_S = 48000  # 24 kHz PCM16 mono
 RESUME_CODES = frozenset({"session_not_found", "session_forbidden", "session_expired"})
 
@@ -450,7 +447,7 @@ class Collector:
                     pcm = None
         if pcm:
             r.audible_known = True
-            if r.audible_t is None and _loud(pcm, self._out_encoding):
+            if r.audible_t is None and audible(pcm, self._out_encoding):
                 r.audible_t, r.audible_from = t, "reply.audio"
 
     def _reply_end(self, ev: Event) -> None:
@@ -516,18 +513,3 @@ def _short(msg: dict[str, Any]) -> dict[str, Any]:
         text = str(v)
         out[k] = v if len(text) <= 200 else f"<{len(text)} characters>"
     return out
-
-
-def _loud(pcm: bytes, encoding: str) -> bool:
-    if encoding in ("audio/pcmu", "audio/pcma"):
-        from doctor.audio.format.pcm import decode
-
-        x = decode(pcm, "mulaw" if encoding == "audio/pcmu" else "alaw")
-        power = float(np.mean(x.astype(np.float64) ** 2)) if len(x) else 0.0
-    else:
-        n = len(pcm) // 2
-        if n == 0:
-            return False
-        x16 = np.frombuffer(pcm[: n * 2], dtype="<i2").astype(np.float64) / 32768.0
-        power = float(np.mean(x16**2))
-    return power > 0 and 10 * np.log10(power) > AUDIBLE_DBFS

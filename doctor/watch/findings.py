@@ -8,17 +8,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from doctor.session.findings import GRACE_S, percentile
+from doctor.session.state import RESUME_CODES
 from doctor.watch.observe import (
     BURST_WINDOW_S,
     CHUNK_MS_RANGE,
     FORMATS,
-    GRACE_S,
-    REFUSALS,
     SLOW_REPLY_MS,
     Conn,
     Finding,
     RelayObserver,
-    percentile,
 )
 
 if TYPE_CHECKING:
@@ -346,7 +345,7 @@ def _errors(c: Conn, reused: bool = False) -> list[Finding]:
     for err in c.errors:
         code = str(err.get("code"))
         if c.first_type == "session.resume" and (
-            code.lower() in REFUSALS or (c.ready_t is None and err is c.errors[0])
+            code.lower() in RESUME_CODES or (c.ready_t is None and err is c.errors[0])
         ):
             continue  # the resume findings say it with what the app did next
         if reused and code.lower() == "unauthorized":
@@ -407,7 +406,7 @@ def _echo(c: Conn) -> list[Finding]:
 def _latency(c: Conn) -> list[Finding]:
     if not c.latencies_ms:
         return []
-    p50 = percentile(c.latencies_ms, 50) or 0.0
+    p50 = percentile(c.latencies_ms, 0.5)
     if p50 <= SLOW_REPLY_MS:
         return []
     return [
@@ -419,7 +418,7 @@ def _latency(c: Conn) -> list[Finding]:
             {
                 **_base(c),
                 "p50_ms": round(p50),
-                "p90_ms": round(percentile(c.latencies_ms, 90) or 0),
+                "p90_ms": round(percentile(c.latencies_ms, 0.9)),
                 "worst_ms": round(max(c.latencies_ms)),
                 "turns": len(c.latencies_ms),
             },
@@ -449,7 +448,7 @@ def _tools(c: Conn) -> list[Finding]:
                 "tool_result_late",
                 WARN,
                 f"{len(c.tool_late)} tool.result(s) came after the tool timeout",
-                {**_base(c), "late": c.tool_late, "timeout_s": c.tool_timeout_s},
+                {**_base(c), "late": c.tool_late, "timeout_s": c.tool_late_timeout_s},
                 "watch_tool_results",
             )
         )
@@ -548,7 +547,7 @@ def resume_findings(conns: Iterable[Conn]) -> list[Finding]:
                         "token_lifetime",
                     )
                 )
-        refusal = next((e for e in c.errors if str(e.get("code")).lower() in REFUSALS), None)
+        refusal = next((e for e in c.errors if str(e.get("code")).lower() in RESUME_CODES), None)
         if refusal is None:
             if c.ready_t is None and c.errors:
                 refusal = c.errors[0]

@@ -17,15 +17,15 @@ import binascii
 import contextlib
 import json
 import math
-import statistics
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from doctor.audio.format.messages import CLIENT_TYPES, SERVER_TYPES, check_message
 from doctor.capture.format import ConnEvent, Frame, Record
+from doctor.session.findings import DEFAULT_TOOL_TIMEOUT_S, GRACE_S, tool_timeouts
+from doctor.session.levels import audible
 
-GRACE_S = 30.0  # the documented window a dropped session is kept (and may be billed)
 FIRST_CHECK_BYTES = 2 * 48_000  # ~2 s of 24 kHz PCM16: enough to tell the sample format
 RATE_CHECK_BYTES = 12 * 48_000  # ~12 s: enough speech for the rate from content
 BURST_LEAD_S = 1.0  # more than this much audio beyond real time within BURST_WINDOW_S
@@ -54,15 +54,12 @@ ECHO_MAX_CONNS = 32
 WIRE_ECHO_S = 4.0
 WANDER_MS = 2.0  # a loop found whose blocks' delays spread this much: its levels are tracked
 MIC_SNAP_S = 1.0  # a pause longer than this restarts the microphone's timeline
-MIC_AHEAD_S = 1.0  # so does a stream this far ahead of real time
-AUDIBLE_DBFS = -50.0
+PLAY_SNAP_S = 0.25  # and the agent's (a new reply, a stall: more than the network's jitter)
 SLOW_REPLY_MS = 2500.0
 CHUNK_SAMPLE = 2000  # the last chunk durations kept for the median (bounded per connection)
 KEPT_ROWS = 200  # errors and late tool results kept per connection (the first ones)
 KEPT_KEYS = 50  # distinct unknown message types counted per connection
 OTHER_TYPES = "(other types)"
-TOOL_TIMEOUT_S = 120.0  # the documented default `timeout_seconds`
-REFUSALS = ("session_not_found", "session_forbidden", "session_expired")
 FORMATS = {"audio/pcm": (24_000, 2), "audio/pcmu": (8_000, 1), "audio/pcma": (8_000, 1)}
 OLD_TYPES = {
     "input_audio_buffer.append": "the OpenAI Realtime name for input.audio",
@@ -107,43 +104,73 @@ class Finding:
 
 @dataclass
 class _AudioRing:
-    """The last ECHO_WINDOW_S of one direction's audio, placed on the relay's clock."""
+    """The last ECHO_WINDOW_S of one direction's audio, placed on the relay's clock.
 
-    chunks: deque[tuple[float, bytes]] = field(default_factory=deque)
-    end_s: float = -1.0  # where the previous chunk ended (contiguous playback)
+    Chunks are held in runs: a run's chunks follow each other without a gap from the run's
+    anchor, so a chunk is held as (run, offset in the run, samples) and placed by `placed`.
+    """
+
+    chunks: deque[tuple[int, float, bytes]] = field(default_factory=deque)
+    anchors: dict[int, float] = field(default_factory=dict)  # run -> its start (relay clock)
+    run: int = -1  # the current run
+    run_s: float = 0.0  # the current run's length so far
     total_s: float = 0.0
     held_bytes: int = 0  # in `chunks`, never above RING_BYTES
 
+    @property
+    def end_s(self) -> float:
+        """Where the previous chunk ended (-1 before any)."""
+        return self.anchors[self.run] + self.run_s if self.run >= 0 else -1.0
+
     def add(self, t: float, pcm: bytes, mic: bool, keep: bool = True) -> None:
-        """A player plays chunks one after another (a burst queues up); a microphone
-        captures continuously, so its chunks follow each other unless the stream paused
-        (or ran far ahead of real time), whatever the jitter of the sends. `keep` False
-        counts the audio without holding it (a connection the echo watch has no room for).
-        A microphone flushed far faster than real time restarts near the relay's clock
-        over and over, so the time bound alone would hold it all: the bytes are bounded too.
+        """Each direction is a stream sent at real time (the service's replies: field-facts
+        §7; the app's microphone), so a run is placed on its sender's clock: where its
+        chunks fit without any starting after it arrived, i.e. anchored by the least delayed
+        chunk, whatever the jitter of the others. Both directions are placed by this one
+        rule, so a copy of one stream sent back as the other (a software loop) lands where
+        it was sent, a few ms after the original; anchoring a run at a late chunk instead
+        (a player that queues, a microphone continued from a backlog flushed at once)
+        shifted one side by that lateness (180-245 ms read for a 1 ms loop). A stream
+        that pauses longer than its snap starts a new run. `keep` False counts the audio
+        without holding it (a connection the echo watch has no room for). A stream flushed
+        far faster than real time lands in the past, so the time bound alone would hold it
+        all: the bytes are bounded too.
         """
         dur = len(pcm) / 48_000
-        start = t
-        if mic:
-            if t - MIC_SNAP_S <= self.end_s <= t + MIC_AHEAD_S:
-                start = self.end_s
-        elif start < self.end_s:
-            start = self.end_s
-        self.end_s = start + dur
+        end = self.end_s
+        if self.run < 0 or t > end + (MIC_SNAP_S if mic else PLAY_SNAP_S):
+            if self.run >= 0 and not (self.chunks and self.chunks[-1][0] == self.run):
+                del self.anchors[self.run]  # no chunk of the previous run is held
+            self.run += 1
+            self.anchors[self.run] = t
+            self.run_s = 0.0
+        elif t < end:
+            self.anchors[self.run] = t - self.run_s
+        offset = self.run_s
+        self.run_s += dur
         self.total_s += dur
         if not keep:
             return
-        self.chunks.append((start, pcm))
+        self.chunks.append((self.run, offset, pcm))
         self.held_bytes += len(pcm)
         chunks = self.chunks
+        oldest = self.end_s - ECHO_WINDOW_S - RING_SLACK_S
         while chunks and (
-            chunks[0][0] < self.end_s - ECHO_WINDOW_S - RING_SLACK_S or self.held_bytes > RING_BYTES
+            self.anchors[chunks[0][0]] + chunks[0][1] < oldest or self.held_bytes > RING_BYTES
         ):
-            self.held_bytes -= len(chunks.popleft()[1])
+            run, _, gone = chunks.popleft()
+            self.held_bytes -= len(gone)
+            if run != self.run and not (chunks and chunks[0][0] == run):
+                del self.anchors[run]
+
+    def placed(self) -> list[tuple[float, bytes]]:
+        """The held chunks, each with where it starts on the relay's clock."""
+        return [(self.anchors[run] + offset, pcm) for run, offset, pcm in self.chunks]
 
     def clear(self) -> None:
         """Free the audio (a closed connection keeps only its figures)."""
         self.chunks.clear()
+        self.anchors = {self.run: self.anchors[self.run]} if self.run >= 0 else {}
         self.held_bytes = 0
 
 
@@ -194,7 +221,9 @@ class Conn:
     close: dict[str, Any] | None = None
     tool_calls: dict[str, float] = field(default_factory=dict)
     tool_late: list[dict[str, Any]] = field(default_factory=list)
-    tool_timeout_s: float = TOOL_TIMEOUT_S
+    tool_timeouts: dict[str, float] = field(default_factory=dict)  # session core's reading
+    tool_names: dict[str, str] = field(default_factory=dict)  # call id -> tool, while open
+    tool_late_timeout_s: float = 0.0  # the longest timeout a late result went past
     unknown: dict[str, int] = field(default_factory=dict)
     played: _AudioRing = field(default_factory=_AudioRing)
     heard: _AudioRing = field(default_factory=_AudioRing)
@@ -292,7 +321,10 @@ class RelayObserver:
         elif mtype == "tool.result":
             call_id = str(f.msg.get("call_id"))
             called = c.tool_calls.pop(call_id, None)
-            if called is not None and f.t - called > c.tool_timeout_s:
+            name = c.tool_names.pop(call_id, "")
+            limit = c.tool_timeouts.get(name, DEFAULT_TOOL_TIMEOUT_S)
+            if called is not None and f.t - called > limit:
+                c.tool_late_timeout_s = max(c.tool_late_timeout_s, limit)
                 late = {"call_id": call_id, "after_s": round(f.t - called, 1)}
                 if len(c.tool_late) < KEPT_ROWS:
                     c.tool_late.append(late)
@@ -302,7 +334,7 @@ class RelayObserver:
                     f.t,
                     "tool_result_late",
                     f"tool.result for {call_id} came {late['after_s']} s after the call "
-                    f"(tool timeout {c.tool_timeout_s:g} s)",
+                    f"(tool timeout {limit:g} s)",
                 )
         elif not isinstance(mtype, str) or mtype not in CLIENT_TYPES:
             shown = json.dumps(mtype)[:60]
@@ -337,12 +369,7 @@ class RelayObserver:
                     c.out_encoding = enc
         tools = session.get("tools")
         if isinstance(tools, list) and tools:  # a new list replaces the old one
-            c.tool_timeout_s = max(
-                float(t["timeout_seconds"])
-                if isinstance(t, dict) and isinstance(t.get("timeout_seconds"), (int, float))
-                else TOOL_TIMEOUT_S
-                for t in tools
-            )
+            c.tool_timeouts = tool_timeouts(tools)
 
     def _bytes_per_s(self, c: Conn) -> int:
         rate, width = FORMATS.get(c.encoding, (24_000, 2))
@@ -599,7 +626,11 @@ class RelayObserver:
                 )
             )
         elif mtype == "tool.call":
-            c.tool_calls[str(msg.get("call_id"))] = f.t
+            name = str(msg.get("name", ""))
+            if f"http:{name}" not in c.tool_timeouts:  # the service calls an http tool itself
+                call_id = str(msg.get("call_id"))
+                c.tool_calls[call_id] = f.t
+                c.tool_names[call_id] = name
         elif isinstance(mtype, str) and mtype not in SERVER_TYPES:
             shown = f"service:{mtype}"
             _count(c.unknown, shown)
@@ -613,7 +644,7 @@ class RelayObserver:
             pcm = base64.b64decode(data)
         except (binascii.Error, ValueError):
             return
-        if c.waiting_audible and c.speech_stopped_t is not None and _audible(pcm):
+        if c.waiting_audible and c.speech_stopped_t is not None and audible(pcm):
             c.waiting_audible = False
             ms = (f.t - c.speech_stopped_t) * 1000
             c.latencies_ms.append(ms)
@@ -687,7 +718,7 @@ class RelayObserver:
         played = np.zeros(n, dtype=np.int16)
         heard = np.zeros(n, dtype=np.int16)
         for ring, out in ((c.played, played), (c.heard, heard)):
-            for s, pcm in ring.chunks:
+            for s, pcm in ring.placed():
                 x = np.frombuffer(pcm, dtype="<i2")
                 i = round((s - start) * 24_000)
                 if i + len(x) <= 0 or i >= n:
@@ -811,9 +842,9 @@ def _count(counts: dict[str, int], key: str) -> str:
 
 def _echo_window(played: Any, heard: Any, window_s: float) -> dict[str, Any]:
     """One run of the echo core, with the relay's stricter threshold applied; when that
-    says no, the delay tracker on the same signals. Each hop that receives the agent's
-    chunks late (the relay's own player model, the app's player) inserts a gap, so the
-    loop's delay wanders over a reply (322 -> 363 ms seen), and one coherent pass over the
+    says no, the delay tracker on the same signals. An app's player that receives the
+    agent's chunks late inserts a gap (the relay places them on the service's clock), so
+    the loop's delay wanders over a reply (322 -> 363 ms seen), and one coherent pass over the
     window smears it below the threshold; a send schedule that slipped once does too."""
     from doctor.audio.echo.analysis import analyse_prepared, prepare
     from doctor.audio.echo.wander import block_range, software_loop, track_prepared
@@ -892,23 +923,5 @@ def _summary(c: Conn) -> dict[str, Any]:
     }
 
 
-def _audible(pcm: bytes) -> bool:
-    import numpy as np
-
-    x = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float32)
-    if not len(x):
-        return False
-    rms = float(np.sqrt(np.mean(x * x))) / 32768.0
-    return rms > 0 and 20 * math.log10(rms) > AUDIBLE_DBFS
-
-
 def _round(v: Any) -> Any:
     return round(v, 1) if isinstance(v, float) and math.isfinite(v) else v
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]

@@ -229,7 +229,7 @@ def test_a_ring_holds_its_window_in_bytes_even_when_the_app_flushes_a_burst() ->
     chunk = bytes(2400)  # 50 ms of 24 kHz PCM16
     for i in range(2000):  # 100 s of audio within 2 s of the relay's clock
         ring.add(10.0 + i * 0.001, chunk, mic=True)
-    assert ring.held_bytes == sum(len(p) for _, p in ring.chunks) <= RING_BYTES
+    assert ring.held_bytes == sum(len(p) for _, p in ring.placed()) <= RING_BYTES
     assert abs(ring.total_s - 100.0) < 1e-6
     counted = _AudioRing()
     counted.add(1.0, chunk, mic=True, keep=False)

@@ -277,3 +277,30 @@ def test_echo_on_the_wire_with_a_wandering_delay_is_found_with_its_range() -> No
         assert echo["drift_ms"] is not None and abs(echo["drift_ms"]) <= hi - lo
         assert echo["erl_db"] is not None and abs(echo["erl_db"]) < 3
         assert any(f.cause == "echo_loop" for f in obs.finish())
+
+
+def test_tool_results_are_timed_by_their_own_tool_as_the_session_analysis_does() -> None:
+    """Each call is held to its own tool's `timeout_seconds` (the session core reads them),
+    not the longest; a tool the service calls over http is not the app's to answer."""
+    obs = RelayObserver(echo=False)
+    obs.feed(ConnEvent(0, 0, 1, "open", {"auth": "header"}))
+    tools = [
+        {"type": "function", "name": "slow", "timeout_seconds": 5},
+        {"type": "function", "name": "fast", "timeout_seconds": 2},
+        {"type": "http", "name": "lookup", "http": {"url": "https://example.com/x"}},
+    ]
+    obs.feed(Frame(0.01, 0, 1, "app", msg={"type": "session.update", "session": {"tools": tools}}))
+    obs.feed(Frame(0.05, 0, 1, "service", msg={"type": "session.ready", "session_id": "sess_t"}))
+    for t, call, name in ((1.0, "c1", "fast"), (1.5, "c2", "lookup")):
+        obs.feed(
+            Frame(t, 0, 1, "service", msg={"type": "tool.call", "call_id": call, "name": name})
+        )
+    notes = obs.feed(
+        Frame(4.0, 0, 1, "app", msg={"type": "tool.result", "call_id": "c1", "result": "{}"})
+    )
+    assert [n.cause for n in notes] == ["tool_result_late"] and "timeout 2 s" in notes[0].text
+    notes = obs.feed(ConnEvent(9.0, 0, 1, "close", {"by": "service", "code": 1000}))
+    assert "tool_result_missing" not in [n.cause for n in notes]
+    causes = {f.cause: f for f in conn_findings(obs.conns[1])}
+    assert "tool_result_missing" not in causes
+    assert causes["tool_result_late"].evidence["timeout_s"] == 2

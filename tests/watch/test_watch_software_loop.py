@@ -4,11 +4,13 @@ microphone, and reports it as the agent hearing itself, never as a clean pass.""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import numpy as np
-from test_watch_core import _wire
+from test_watch_core import _audio_msg, _session, _wire
 
+from doctor.capture.format import ConnEvent, Frame
 from doctor.result import Status
 from doctor.watch.observe import RelayObserver
 from doctor.watch.results import watch_results
@@ -100,3 +102,37 @@ def test_a_software_loop_with_a_wandering_delay_is_found_by_the_tracker() -> Non
         (f,) = [f for f in obs.finish() if f.area == "echo"]
         assert f.guide == "watch_software_loop" and f.evidence["software_loop"] is True
         assert "software loop" in _echo_result(obs).summary
+
+
+def test_a_copy_sent_back_on_arrival_reads_its_wire_delay_despite_jitter_and_a_backlog() -> None:
+    """What an app piping reply.audio into input.audio shows the relay: the reply (10 ms
+    chunks, each up to 30 ms late) starts 0.3 s before the app has finished sending its own
+    sentence, so that much goes back at once when it has, and every later chunk 1 ms after
+    it arrived. Anchoring the app's stream at its backlog read ~0.3 s (180-245 ms through the
+    sandbox), and a player model that queues the service's jitter read below zero; both
+    directions on their senders' clocks read the 1 ms."""
+    agent = _agent()
+    rng = np.random.default_rng(7)
+    obs = RelayObserver()
+    t = _session(obs)
+    frames: list[tuple[float, int, str, dict[str, Any]]] = []
+    own = (_noise(int(2.2 * 24000)) * 3).astype("<i2")  # the app's sentence, quiet noise
+    for i in range(0, len(own), 1200):
+        frames.append((t + i / 24000, 0, "app", _audio_msg(own[i : i + 1200].tobytes())))
+    done_talking = t + len(own) / 24000
+    arrived = 0.0
+    for k, i in enumerate(range(0, len(agent) - 240, 240)):
+        pcm = agent[i : i + 240].tobytes()
+        arrived = max(arrived, done_talking - 0.3 + k * 0.01 + float(rng.uniform(0, 0.03)))
+        reply = {"type": "reply.audio", "data": base64.b64encode(pcm).decode()}
+        frames.append((arrived, 1, "service", reply))
+        frames.append((max(arrived, done_talking) + 0.001, 2, "app", _audio_msg(pcm)))
+    for when, _, side, msg in sorted(frames, key=lambda f: (f[0], f[1])):
+        obs.feed(Frame(when, 0, 1, side, msg=msg))  # type: ignore[arg-type]
+    obs.feed(ConnEvent(arrived + 1.0, 0, 1, "close", {"by": "app", "code": 1000}))
+    echo = obs.conns[1].echo
+    assert echo is not None and echo["verdict"] == "echo", echo
+    assert echo["software_loop"] is True and 0 <= echo["delay_ms"] < 5, echo
+    (f,) = [f for f in obs.finish() if f.area == "echo"]
+    assert f.guide == "watch_software_loop"
+    assert _echo_result(obs).status == Status.FAIL
