@@ -3,8 +3,9 @@
 It runs below the relay, so under load the relay's forwarding wins the CPU: SCHED_BATCH
 (the feed waking it never preempts the relay), its reader thread, which writes the
 capture, at nice 5 (the capture must keep up: the relay buffers a bounded amount for it,
-then drops and counts `capture_dropped`), and the analysis thread at nice 15 (Linux sets
-priorities per thread), fed through a queue bounded in bytes and pausing while the reader
+then drops and counts `capture_dropped`), and the analysis thread under SCHED_IDLE (nice
+15 where that is refused; Linux sets both per thread: any normal task waking on its core,
+the relay first, preempts it at once), fed through a queue bounded in bytes and pausing while the reader
 is behind (both share the interpreter). When the analysis falls behind, audio frames are
 skipped for the analysis only and counted (`analysis_behind`), while every other record
 (open/close, session.update, session.end, tool results) is analysed, or its absence would
@@ -38,12 +39,13 @@ from doctor.capture.format import (
     frame_from_message,
 )
 from doctor.watch.feed import KIND_OPEN, Item, Unpacker
+from doctor.watch.sched import idle_thread
 
 AUDIO_QUEUE_BYTES = 8 * 1024 * 1024  # ~40 s of one session's audio both ways, or 2 s of 20
 CONTROL_QUEUE_BYTES = 32 * 1024 * 1024  # past this the analysis stops (never reached by apps)
 CAPTURE_NICE = 5  # the worker process and its reader thread, which writes the capture
-# the analysis thread, this much nicer than the worker (relative, so a relay started with
-# `nice -n 12` still keeps the analysis below its capture writer): what the others leave
+# the analysis thread, this much nicer than the worker where SCHED_IDLE is refused (relative,
+# so a relay started with `nice -n 12` still keeps the analysis below its capture writer)
 ANALYSIS_NICER = 10
 READ_BYTES = 1 << 20
 CAPTURE_FIRST_S = 0.001  # the analysis's pause per record while the capture is behind
@@ -218,7 +220,7 @@ class Worker:
         )
 
     def _analyse(self) -> None:
-        if self.analysis_nicer:
+        if self.analysis_nicer and not idle_thread():
             with contextlib.suppress(AttributeError, OSError):  # Linux: nice is per thread
                 tid = threading.get_native_id()
                 now = os.getpriority(os.PRIO_PROCESS, tid)
