@@ -5,11 +5,11 @@ It runs below the relay, so under load the relay's forwarding wins the CPU: SCHE
 capture, at nice 5 (the capture must keep up: the relay buffers a bounded amount for it,
 then drops and counts `capture_dropped`), and the analysis thread under SCHED_IDLE (nice
 15 where that is refused; Linux sets both per thread: any normal task waking on its core,
-the relay first, preempts it at once), fed through a queue bounded in bytes and pausing while the reader
-is behind (both share the interpreter). When the analysis falls behind, audio frames are
-skipped for the analysis only and counted (`analysis_behind`), while every other record
-(open/close, session.update, session.end, tool results) is analysed, or its absence would
-become a false finding. Control records have a bound of their own, far above what any app
+the relay first, preempts it at once), fed through a queue bounded in bytes and pausing
+while the reader is behind (both share the interpreter). When the analysis falls behind,
+audio frames are skipped for the analysis only and counted (`analysis_behind`), while
+every other record (open/close, session.update, session.end, tool results) is analysed,
+or its absence would become a false finding. Control records have a bound of their own, far above what any app
 sends: past it the analysis stops rather than judge from a partial stream
 (`analysis_behind`, with no relay findings; the capture goes on). When the analysis
 raises, it stops and says so (`analysis_crashed`).
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import queue
@@ -104,7 +105,10 @@ class Worker:
         self.send = send  # callable(dict): to the relay
         self.send_lock = threading.Lock()
         self.observer = RelayObserver(echo=echo)
-        self.session = _session_analyzer()  # issue 15's core, for its live lines only
+        # issue 15's core, for its live lines only: one per open connection (one for all
+        # looked a connection's segment up among every session's, per frame); None once it
+        # failed
+        self.sessions: dict[int, Any] | None = {}
         # bounded in bytes, counted on each side by its only writer (no lock needed):
         # audio is skipped past `audio_limit_bytes`, the analysis stops past
         # `control_limit_bytes`
@@ -260,16 +264,25 @@ class Worker:
     def _session_notes(self, record: Any) -> None:
         """The session analysis's live lines that the relay does not print itself (an
         interrupted reply and how far into it); its results come from the capture later."""
-        if self.session is None:
+        sessions = self.sessions
+        if sessions is None:
             return
         if isinstance(record, Frame) and (record.msg or {}).get("type") == "input.audio":
             return  # nothing live comes of it (see _session_analyzer)
-        try:
-            texts = self.session.feed(record)
-        except Exception:  # its failure costs only these lines; the end report says more
-            self.session = None
-            return
         conn = getattr(record, "conn", 0)
+        session = sessions.get(conn)
+        if session is None:
+            session = sessions[conn] = _session_analyzer()
+            if session is None:
+                self.sessions = None
+                return
+        try:
+            texts = session.feed(record)
+        except Exception:  # its failure costs only these lines; the end report says more
+            self.sessions = None
+            return
+        if isinstance(record, ConnEvent) and record.event == "close":
+            del sessions[conn]  # its live lines are over
         for text in texts:
             if text.startswith("reply interrupted"):
                 label = self.observer.conns[conn].label if conn in self.observer.conns else ""
@@ -316,17 +329,23 @@ def _session_analyzer() -> Any:
     end, so it gets no app audio here (the validate-audio core it feeds would hold the
     app's audio for the rate estimate: ~3 MB and 0.3 s of CPU per session)."""
     try:
-        from doctor.session.analyzer import SessionAnalyzer, Source
-
-        class LiveSession(SessionAnalyzer):
-            def _new(self, conn: int | None) -> Any:
-                seg, col = super()._new(conn)
-                col.audio_sink = None
-                return seg, col
-
-        return LiveSession(Source(shape="capture v1 (relay)"))
+        cls, source = _live_session()
+        return cls(source())
     except Exception:
         return None
+
+
+@functools.cache
+def _live_session() -> tuple[Any, Any]:
+    from doctor.session.analyzer import SessionAnalyzer, Source
+
+    class LiveSession(SessionAnalyzer):
+        def _new(self, conn: int | None) -> Any:
+            seg, col = super()._new(conn)
+            col.audio_sink = None
+            return seg, col
+
+    return LiveSession, functools.partial(Source, shape="capture v1 (relay)")
 
 
 def _more_waiting(fd: int) -> bool:
