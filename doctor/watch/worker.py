@@ -1,18 +1,18 @@
 """The worker process: writes the capture and runs the relay-only analysis, off the relay.
 
 It runs below the relay, so under load the relay's forwarding wins the CPU: SCHED_BATCH
-(the feed waking it never preempts the relay), its reader thread, which writes the
-capture, at nice 5 (the capture must keep up: the relay buffers a bounded amount for it,
-then drops and counts `capture_dropped`), and the analysis thread under SCHED_IDLE (nice
-15 where that is refused; Linux sets both per thread: any normal task waking on its core,
-the relay first, preempts it at once), fed through a queue bounded in bytes and pausing
-while the reader is behind (both share the interpreter). When the analysis falls behind,
-audio frames are skipped for the analysis only and counted (`analysis_behind`), while
-every other record (open/close, session.update, session.end, tool results) is analysed,
-or its absence would become a false finding. Control records have a bound of their own, far above what any app
+(the feed waking it never preempts the relay), its reader thread, which writes the capture,
+at nice 5 (the capture must keep up: the relay buffers a bounded amount for it, then drops
+and counts `capture_dropped`), and the analysis thread under SCHED_IDLE (nice 15 where that
+is refused; Linux sets both per thread: any normal task waking on its core, the relay
+first, preempts it at once), fed through a queue bounded in bytes and pausing while the
+reader is behind (both share the interpreter). When the analysis falls behind, audio frames
+are skipped for the analysis only and counted (`analysis_behind`), while every other record
+(open/close, session.update, session.end, tool results) is analysed, or its absence would
+become a false finding. Control records have a bound of their own, far above what any app
 sends: past it the analysis stops rather than judge from a partial stream
-(`analysis_behind`, with no relay findings; the capture goes on). When the analysis
-raises, it stops and says so (`analysis_crashed`).
+(`analysis_behind`, with no relay findings; the capture goes on). When the analysis raises,
+it stops and says so (`analysis_crashed`).
 Notes and the final findings go back to the relay as JSON messages on a pipe.
 """
 
