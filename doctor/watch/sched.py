@@ -43,9 +43,10 @@ def short_slice(slice_ns: int = RELAY_SLICE_NS) -> bool:
     return False
 
 
-def idle_thread() -> bool:
-    """Run the calling thread under SCHED_IDLE (it gets only what others leave)."""
+def idle_thread(tid: int = 0, idle: bool = True) -> bool:
+    """Run a thread (0: the calling one) under SCHED_IDLE, or back under SCHED_BATCH."""
     with contextlib.suppress(AttributeError, OSError):
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        policy = os.SCHED_IDLE if idle else os.SCHED_BATCH
+        os.sched_setscheduler(tid, policy, os.sched_param(0))
         return True
     return False

@@ -120,7 +120,8 @@ class Worker:
         self.max_queued_bytes = 0
         self.dropped = 0
         self.analysed = 0
-        self.capture_behind = False  # set by the reader: more records are waiting
+        self._capture_behind = False  # set by the reader: more records are waiting
+        self.analysis_tid = 0  # the analysis thread's, once it runs under SCHED_IDLE
         self.skipped = 0  # written by the analysis thread only
         self.overrun = False  # control records had to be dropped: the analysis stopped
         self.crashed: str | None = None
@@ -131,6 +132,18 @@ class Worker:
         self.analysis_nicer = analysis_nicer
         self.thread = threading.Thread(target=self._analyse, name="analysis", daemon=True)
         self.thread.start()
+
+    @property
+    def capture_behind(self) -> bool:
+        return self._capture_behind
+
+    @capture_behind.setter
+    def capture_behind(self, behind: bool) -> None:
+        """While the capture is behind, the analysis thread leaves SCHED_IDLE: it may hold
+        the interpreter the capture's thread waits for, and must run to hand it over."""
+        if behind != self._capture_behind and self.analysis_tid:
+            idle_thread(self.analysis_tid, not behind)
+        self._capture_behind = behind
 
     def _emit(self, obj: dict[str, Any]) -> None:
         with self.send_lock, contextlib.suppress(OSError, ValueError):
@@ -224,7 +237,9 @@ class Worker:
         )
 
     def _analyse(self) -> None:
-        if self.analysis_nicer and not idle_thread():
+        if self.analysis_nicer and idle_thread():
+            self.analysis_tid = threading.get_native_id()
+        elif self.analysis_nicer:
             with contextlib.suppress(AttributeError, OSError):  # Linux: nice is per thread
                 tid = threading.get_native_id()
                 now = os.getpriority(os.PRIO_PROCESS, tid)

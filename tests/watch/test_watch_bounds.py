@@ -226,6 +226,28 @@ def test_the_analysis_thread_runs_under_sched_idle() -> None:
     assert os.sched_getscheduler(0) == mine  # the caller's thread is unchanged
 
 
+def test_the_analysis_leaves_sched_idle_while_the_capture_is_behind() -> None:
+    """It may hold the interpreter the capture's thread waits for: it must get to run."""
+    w = Worker(Header(1e9, 100.0, "keep", "ws://x/v1/ws"), None, lambda _m: None, False, 3)
+    fed = threading.Event()
+    real = w.observer.feed
+
+    def spy(record: Any, raw: Any = None) -> Any:
+        fed.set()
+        return real(record, raw)
+
+    w.observer.feed = spy  # type: ignore[method-assign]
+    w.handle(Item(KIND_OPEN, "", 100.0, 1e9, 1, details={"auth": "header"}))
+    assert fed.wait(30) and w.analysis_tid
+    policies = [os.sched_getscheduler(w.analysis_tid)]
+    w.capture_behind = True
+    policies.append(os.sched_getscheduler(w.analysis_tid))
+    w.capture_behind = False
+    policies.append(os.sched_getscheduler(w.analysis_tid))
+    w.finish()
+    assert policies == [os.SCHED_IDLE, os.SCHED_BATCH, os.SCHED_IDLE]
+
+
 def test_where_sched_idle_is_refused_the_analysis_runs_nicer_by_the_amount_given(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
