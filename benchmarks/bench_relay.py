@@ -3,10 +3,15 @@
 Runs `agent-doctor watch` as users do (a process, analysis on, capture written) between
 load-generating apps (this process) and a fake service (a subprocess) on loopback:
 
-1. latency: one session sends an `input.audio`-sized probe every 10 ms; the fake service
-   answers each with a `reply.audio`-sized frame at once. The round trip through the relay,
-   less the median direct round trip, halved, is the latency added per frame (one relay
-   crossing). The relay's own receive-to-sent time (its report) is shown too.
+1. latency: one session through the relay and one direct, probing alternately (one
+   `input.audio`-sized probe every 5 ms, the order swapped each tick, so both paths see the
+   same machine); the fake service answers each with a `reply.audio`-sized frame at once.
+   The latency added per frame (one relay crossing) is half the difference between the same
+   percentile of the relay and the direct round trips. Shown beside it: the former estimate
+   (each relay round trip less the median direct one, halved: every bit of the machine's
+   noise counted as the relay's), the relay's own receive-to-write time (its report), and,
+   from /proc schedstat per probe, how long the relay's thread waited on the run queue and
+   how much CPU its worker used: where the slowest 1% of probes lost their time.
 2. load: N sessions at real-time pace, audio both ways (50 ms `input.audio` every 50 ms,
    10 ms `reply.audio` every 10 ms). The relay (and its analysis worker) are pinned to one
    core, the generators to the other. Every frame is counted at both ends; one-way latency
@@ -14,7 +19,7 @@ load-generating apps (this process) and a fake service (a subprocess) on loopbac
    peak memory of the relay and its worker (VmHWM).
 
     python benchmarks/bench_relay.py [--quick] [--sessions N] [--seconds S] [--probes N]
-        [--audio summary|keep]
+        [--audio summary|keep] [--only latency|load]
 """
 
 from __future__ import annotations
