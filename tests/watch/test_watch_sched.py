@@ -60,4 +60,3 @@ def test_a_thread_goes_idle_and_back_to_batch() -> None:
         return idle, first, back, os.sched_getscheduler(0)
 
     assert _in_thread(switch) == [(True, os.SCHED_IDLE, True, os.SCHED_BATCH)]
-
