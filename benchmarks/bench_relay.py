@@ -562,8 +562,9 @@ def run_load(
         ],
         ["load average 1/5/15 min: before / after", load_before, loadavg()],
         [
-            "frames analysed / skipped (analysis_behind)",
-            f"{relay['analysed_records']} / {relay['analysis_dropped_frames']}",
+            "frames analysed / skipped (analysis_behind); analysis stopped",
+            f"{relay['analysed_records']} / {relay['analysis_dropped_frames']}; "
+            f"{'yes' if relay.get('analysis_stopped_behind') else 'no'}",
             "",
         ],
         [
