@@ -3,10 +3,15 @@
 Runs `agent-doctor watch` as users do (a process, analysis on, capture written) between
 load-generating apps (this process) and a fake service (a subprocess) on loopback:
 
-1. latency: one session sends an `input.audio`-sized probe every 10 ms; the fake service
-   answers each with a `reply.audio`-sized frame at once. The round trip through the relay,
-   less the median direct round trip, halved, is the latency added per frame (one relay
-   crossing). The relay's own receive-to-sent time (its report) is shown too.
+1. latency: one session through the relay and one direct, probing alternately (one
+   `input.audio`-sized probe every 5 ms, the order swapped each tick, so both paths see the
+   same machine); the fake service answers each with a `reply.audio`-sized frame at once.
+   The latency added per frame (one relay crossing) is half the difference between the same
+   percentile of the relay and the direct round trips. Shown beside it: the former estimate
+   (each relay round trip less the median direct one, halved: every bit of the machine's
+   noise counted as the relay's), the relay's own receive-to-write time (its report), and,
+   from /proc schedstat per probe, how long the relay's thread waited on the run queue and
+   how much CPU its worker used: where the slowest 1% of probes lost their time.
 2. load: N sessions at real-time pace, audio both ways (50 ms `input.audio` every 50 ms,
    10 ms `reply.audio` every 10 ms). The relay (and its analysis worker) are pinned to one
    core, the generators to the other. Every frame is counted at both ends; one-way latency
@@ -14,7 +19,7 @@ load-generating apps (this process) and a fake service (a subprocess) on loopbac
    peak memory of the relay and its worker (VmHWM).
 
     python benchmarks/bench_relay.py [--quick] [--sessions N] [--seconds S] [--probes N]
-        [--audio summary|keep]
+        [--audio summary|keep] [--only latency|load]
 """
 
 from __future__ import annotations
@@ -105,39 +110,81 @@ async def fake_service(port_file: str) -> None:
 # --- the apps ------------------------------------------------------------------------------
 
 
-async def probe_session(url: str, count: int) -> list[float]:
+async def _probe(ws: Any, payload: str, i: int) -> float:
+    """One probe's round trip (s): an `input.audio`-sized frame out, the reply back."""
+    sent = time.monotonic()
+    await ws.send(json.dumps({"type": "input.audio", "audio": payload, "probe": i, "ts": sent}))
+    while True:
+        msg = json.loads(await ws.recv())
+        if msg.get("type") == "reply.audio":
+            return time.monotonic() - sent
+
+
+def _sched_ns(tid_paths: list[str]) -> tuple[int, int]:
+    """CPU time and run-queue wait (ns) summed over threads, from /proc/.../schedstat."""
+    cpu = wait = 0
+    for path in tid_paths:
+        with contextlib.suppress(OSError, ValueError, IndexError), open(path) as fh:
+            fields = fh.read().split()
+            cpu += int(fields[0])
+            wait += int(fields[1])
+    return cpu, wait
+
+
+def _threads(pid: int) -> list[str]:
+    with contextlib.suppress(OSError):
+        return [f"/proc/{pid}/task/{t}/schedstat" for t in os.listdir(f"/proc/{pid}/task")]
+    return []
+
+
+async def probe_pairs(
+    direct_url: str, relay_url: str, count: int, relay_pid: int | None
+) -> dict[str, list[float]]:
+    """Interleaved probes, one every 5 ms alternately direct and through the relay (the
+    order swapped every tick), so that both round trips see the same machine: their
+    difference is the relay's, not the noise of a different minute. Per relay probe, from
+    /proc schedstat: how long the relay's event-loop thread waited on the run queue, and
+    how much CPU its worker process used, to say where a slow probe's time went."""
     from websockets.asyncio.client import connect
 
     payload = _audio(IN_CHUNK, 1)
-    rtts: list[float] = []
-    async with connect(
-        url,
-        additional_headers={"Authorization": "bench-key"},
-        max_size=2**24,
-        compression=None,
-        proxy=None,
-    ) as ws:
-        await ws.send(json.dumps({"type": "session.update", "session": {}}))
-        await ws.recv()
+    out: dict[str, list[float]] = {"direct": [], "relay": [], "relay_wait": [], "worker_cpu": []}
+    main_thread = [f"/proc/{relay_pid}/task/{relay_pid}/schedstat"] if relay_pid else []
+    worker = [t for c in _children(relay_pid) for t in _threads(c)] if relay_pid else []
+    kw: dict[str, Any] = {
+        "additional_headers": {"Authorization": "bench-key"},
+        "max_size": 2**24,
+        "compression": None,
+        "proxy": None,
+    }
+    async with connect(direct_url, **kw) as d, connect(relay_url, **kw) as r:
+        for ws in (d, r):
+            await ws.send(json.dumps({"type": "session.update", "session": {}}))
+            await ws.recv()
         t0 = time.monotonic()
+        k = 0
         for i in range(count):
-            sent = time.monotonic()
-            await ws.send(
-                json.dumps({"type": "input.audio", "audio": payload, "probe": i, "ts": sent})
-            )
-            while True:
-                msg = json.loads(await ws.recv())
-                if msg.get("type") == "reply.audio":
-                    break
-            rtts.append(time.monotonic() - sent)
-            delay = t0 + (i + 1) * 0.01 - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-        await ws.send(json.dumps({"type": "session.end"}))
-        with contextlib.suppress(Exception):
-            while json.loads(await ws.recv()).get("type") != "session.ended":
-                pass
-    return rtts
+            for which in ("direct", "relay") if i % 2 else ("relay", "direct"):
+                k += 1
+                if which == "direct":
+                    out["direct"].append(await _probe(d, payload, i))
+                else:
+                    _, w0 = _sched_ns(main_thread)
+                    c0, _ = _sched_ns(worker)
+                    out["relay"].append(await _probe(r, payload, i))
+                    _, w1 = _sched_ns(main_thread)
+                    c1, _ = _sched_ns(worker)
+                    out["relay_wait"].append((w1 - w0) / 1e6)
+                    out["worker_cpu"].append((c1 - c0) / 1e6)
+                delay = t0 + k * 0.005 - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+        for ws in (d, r):
+            await ws.send(json.dumps({"type": "session.end"}))
+            with contextlib.suppress(Exception):
+                while json.loads(await ws.recv()).get("type") != "session.ended":
+                    pass
+    return out
 
 
 async def realtime_session(url: str, seconds: float, seed: int) -> dict[str, Any]:
@@ -288,6 +335,22 @@ def _status_kb(pid: int, field: str) -> int:
     return 0
 
 
+def tail_attribution(rtt: list[float], wait: list[float], cpu: list[float]) -> dict[str, float]:
+    """Mean relay run-queue wait and worker CPU (ms) over all probes and over the slowest 1%."""
+    n = max(1, len(rtt) // 100)
+    worst = sorted(range(len(rtt)), key=rtt.__getitem__)[-n:]
+
+    def mean(xs: list[float]) -> float:
+        return float(np.mean(xs)) if xs else float("nan")
+
+    return {
+        "wait_all": mean(wait),
+        "wait_tail": mean([wait[k] for k in worst]),
+        "worker_all": mean(cpu),
+        "worker_tail": mean([cpu[k] for k in worst]),
+    }
+
+
 def met(ok: bool) -> str:
     return "met" if ok else "NOT MET"
 
@@ -316,6 +379,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float)
     ap.add_argument("--probes", type=int)
     ap.add_argument("--audio", choices=("summary", "keep"), default="summary")
+    ap.add_argument("--only", choices=("latency", "load"), help="one part only")
     ap.add_argument("--fake-service", metavar="PORT_FILE", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.fake_service:
@@ -339,18 +403,26 @@ def main() -> int:
             time.sleep(0.05)  # waiting for another process's file: no event to wait on
         port = int(Path(port_file).read_text())
         direct = f"ws://127.0.0.1:{port}/v1/ws"
-        ok = True
         timing_ok = True
 
         # 1. latency per frame
+        if args.only == "load":
+            return run_load(args, port, direct, sessions, seconds, relay_cpu, tmp, two_cores)
         load_before = loadavg()
-        base = asyncio.run(probe_session(direct, probes))
         watch = Watch(port, 1, relay_cpu, os.path.join(tmp, "lat.jsonl"), args.audio)
-        via = asyncio.run(probe_session(watch.url, probes))
+        got = asyncio.run(probe_pairs(direct, watch.url, probes, watch.proc.pid))
         rep = watch.report()
         relay = next(c for c in rep["checks"] if c["id"] == "watch-relay")["evidence"]
+        base, via = got["direct"], got["relay"]
+        # judged: half the difference of the same quantile of the two interleaved round
+        # trips (the noise both paths share cancels); shown beside it, the former estimate:
+        # each relay round trip less the median direct one, halved (all noise counted as
+        # the relay's)
+        added50 = (pct(via, 50) - pct(base, 50)) / 2 * 1000
+        added99 = (pct(via, 99) - pct(base, 99)) / 2 * 1000
         floor = statistics.median(base)
-        added = [max(0.0, (r - floor) / 2) * 1000 for r in via]
+        naive = [max(0.0, (r - floor) / 2) * 1000 for r in via]
+        tail = tail_attribution(via, got["relay_wait"], got["worker_cpu"])
         rows = [
             [
                 "direct round trip p50 / p99 (ms)",
@@ -364,19 +436,34 @@ def main() -> int:
             ],
             [
                 "added per frame p50 (ms)",
-                f"{pct(added, 50):.3f}",
+                f"{added50:.3f}",
                 f"< {TARGETS['p50_ms']}",
-                met(pct(added, 50) < TARGETS["p50_ms"]),
+                met(added50 < TARGETS["p50_ms"]),
             ],
             [
                 "added per frame p99 (ms)",
-                f"{pct(added, 99):.3f}",
+                f"{added99:.3f}",
                 f"< {TARGETS['p99_ms']}",
-                met(pct(added, 99) < TARGETS["p99_ms"]),
+                met(added99 < TARGETS["p99_ms"]),
+            ],
+            [
+                "former estimate p50 / p99 (ms): (relay - median direct) / 2",
+                f"{pct(naive, 50):.3f} / {pct(naive, 99):.3f}",
+                "",
             ],
             [
                 "relay's own time p50 / p99 (ms)",
                 f"{relay['added_latency_p50_ms']} / {relay['added_latency_p99_ms']}",
+                "",
+            ],
+            [
+                "relay run-queue wait per probe: all mean / slowest 1% mean (ms)",
+                f"{tail['wait_all']:.3f} / {tail['wait_tail']:.3f}",
+                "",
+            ],
+            [
+                "worker CPU per probe: all mean / slowest 1% mean (ms)",
+                f"{tail['worker_all']:.3f} / {tail['worker_tail']:.3f}",
                 "",
             ],
             [
@@ -386,113 +473,133 @@ def main() -> int:
             ],
         ]
         rows.append(["load average 1/5/15 min: before / after", f"{load_before}", loadavg()])
-        timing_ok = pct(added, 50) < TARGETS["p50_ms"] and pct(added, 99) < TARGETS["p99_ms"]
-        print(f"latency: {probes} probes every 10 ms, one session, analysis on")
-        print(tabulate(rows, headers=["", "value", "target", ""]))
-
-        # 2. many sessions at real-time pace
-        load_before = loadavg()
-        base_runs = asyncio.run(load(direct, sessions, seconds))
-        watch = Watch(port, sessions, relay_cpu, os.path.join(tmp, "load.jsonl"), args.audio)
-        t_load = time.monotonic()
-        runs = asyncio.run(_with_memory(watch, load(watch.url, sessions, seconds)))
-        wall = time.monotonic() - t_load
-        relay_cpu_s = watch.cpu_used(watch.proc.pid)
-        worker_cpu_s = sum(watch.cpu_used(k) for k in watch.cpu_s if k != watch.proc.pid)
-        rep = watch.report()
-        relay = next(c for c in rep["checks"] if c["id"] == "watch-relay")["evidence"]
-        peak_mb = sum(watch.peak_kb.values()) / 1024
-        relay_mb = watch.peak_kb.get(watch.proc.pid, 0) / 1024
-        frames = max(1, int(relay["frames_forwarded"]))
-
-        def lat(rs: list[dict[str, Any]]) -> list[float]:
-            return [x * 1000 for r in rs for x in r["lat"] + r.get("up_lat", [])]
-
-        sent_up = sum(r["sent"] for r in runs)
-        got_up = sum(r.get("service_got", 0) for r in runs)
-        sent_down = sum(r["service_sent"] or 0 for r in runs)
-        got_down = sum(r["got"] for r in runs)
-        lb, lv = lat(base_runs), lat(runs)
-        added_p99 = pct(lv, 99) - pct(lb, 99)
-        every = sent_up == got_up and sent_down == got_down
-        rows = [
-            ["app -> service frames sent / arrived", f"{sent_up} / {got_up}", "all", met(every)],
-            ["service -> app frames sent / arrived", f"{sent_down} / {got_down}", "all", ""],
-            ["one-way latency direct p50 / p99 (ms)", f"{pct(lb, 50):.2f} / {pct(lb, 99):.2f}", ""],
-            [
-                "one-way latency via relay p50 / p99 (ms)",
-                f"{pct(lv, 50):.2f} / {pct(lv, 99):.2f}",
-                "",
-            ],
-            [
-                "added p99 (ms)",
-                f"{added_p99:.2f}",
-                f"< {TARGETS['load_p99_ms']}",
-                met(added_p99 < TARGETS["load_p99_ms"]),
-            ],
-            [
-                "relay's own time p50 / p99 (ms)",
-                f"{relay['added_latency_p50_ms']} / {relay['added_latency_p99_ms']}",
-                "",
-            ],
-            [
-                "peak memory relay + worker (MB, VmHWM)",
-                f"{peak_mb:.0f} ({relay_mb:.0f} + {peak_mb - relay_mb:.0f})",
-                f"< {TARGETS['memory_mb']:.0f}",
-                met(peak_mb < TARGETS["memory_mb"]),
-            ],
-            [
-                "CPU: relay / analysis worker (% of one core)",
-                f"{100 * relay_cpu_s / wall:.0f} / {100 * worker_cpu_s / wall:.0f}",
-                "",
-            ],
-            [
-                "CPU per forwarded frame: relay / worker (us)",
-                f"{1e6 * relay_cpu_s / frames:.0f} / {1e6 * worker_cpu_s / frames:.0f}",
-                "",
-            ],
-            ["load average 1/5/15 min: before / after", load_before, loadavg()],
-            [
-                "frames analysed / skipped (analysis_behind)",
-                f"{relay['analysed_records']} / {relay['analysis_dropped_frames']}",
-                "",
-            ],
-            [
-                "analysis queue peak (MB); echo measured / deferred / sessions unmeasured",
-                f"{(relay.get('analysis_queue_peak_bytes') or 0) / 2**20:.1f}; "
-                f"{relay.get('echo_measurements')} / {relay.get('echo_deferred')} / "
-                f"{len(relay.get('echo_unmeasured_connections') or [])}",
-                "",
-            ],
-            [
-                "capture frames dropped",
-                f"{relay['capture_dropped_frames']}",
-                "0",
-                met(relay["capture_dropped_frames"] == 0),
-            ],
-        ]
+        timing_ok = added50 < TARGETS["p50_ms"] and added99 < TARGETS["p99_ms"]
         print(
-            f"\nload: {sessions} sessions x {seconds:g} s at real-time pace, audio both ways; "
-            f"relay on {'one core' if two_cores else 'the only core'}; --audio {args.audio}"
+            f"latency: {probes} probes every 10 ms through the relay (one session, analysis "
+            f"on), interleaved with {probes} direct ones"
         )
         print(tabulate(rows, headers=["", "value", "target", ""]))
-        ok &= every and relay["capture_dropped_frames"] == 0 and peak_mb < TARGETS["memory_mb"]
-        timing_ok &= added_p99 < TARGETS["load_p99_ms"]
-        if not timing_ok:
-            # Latency on a shared machine measures the machine's load as much as the relay:
-            # --quick (CI) reports it; a full run on a quiet machine holds it to the targets.
-            print(
-                f"bench_relay: a latency target was missed (load average "
-                f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)",
-                file=sys.stderr,
-            )
-            ok &= args.quick
-        if not ok:
-            print("bench_relay: a target was missed", file=sys.stderr)
-        return 0 if ok else 1
+        if args.only == "latency":
+            return 0 if timing_ok or args.quick else 1
+        return run_load(args, port, direct, sessions, seconds, relay_cpu, tmp, two_cores, timing_ok)
     finally:
         service.terminate()
         service.wait(10)
+
+
+def run_load(
+    args: argparse.Namespace,
+    port: int,
+    direct: str,
+    sessions: int,
+    seconds: float,
+    relay_cpu: int | None,
+    tmp: str,
+    two_cores: bool,
+    timing_ok: bool = True,
+) -> int:
+    """2. many sessions at real-time pace: the exit status of the whole run."""
+    ok = True
+    load_before = loadavg()
+    base_runs = asyncio.run(load(direct, sessions, seconds))
+    watch = Watch(port, sessions, relay_cpu, os.path.join(tmp, "load.jsonl"), args.audio)
+    t_load = time.monotonic()
+    runs = asyncio.run(_with_memory(watch, load(watch.url, sessions, seconds)))
+    wall = time.monotonic() - t_load
+    relay_cpu_s = watch.cpu_used(watch.proc.pid)
+    worker_cpu_s = sum(watch.cpu_used(k) for k in watch.cpu_s if k != watch.proc.pid)
+    rep = watch.report()
+    relay = next(c for c in rep["checks"] if c["id"] == "watch-relay")["evidence"]
+    peak_mb = sum(watch.peak_kb.values()) / 1024
+    relay_mb = watch.peak_kb.get(watch.proc.pid, 0) / 1024
+    frames = max(1, int(relay["frames_forwarded"]))
+
+    def lat(rs: list[dict[str, Any]]) -> list[float]:
+        return [x * 1000 for r in rs for x in r["lat"] + r.get("up_lat", [])]
+
+    sent_up = sum(r["sent"] for r in runs)
+    got_up = sum(r.get("service_got", 0) for r in runs)
+    sent_down = sum(r["service_sent"] or 0 for r in runs)
+    got_down = sum(r["got"] for r in runs)
+    lb, lv = lat(base_runs), lat(runs)
+    added_p99 = pct(lv, 99) - pct(lb, 99)
+    every = sent_up == got_up and sent_down == got_down
+    rows = [
+        ["app -> service frames sent / arrived", f"{sent_up} / {got_up}", "all", met(every)],
+        ["service -> app frames sent / arrived", f"{sent_down} / {got_down}", "all", ""],
+        ["one-way latency direct p50 / p99 (ms)", f"{pct(lb, 50):.2f} / {pct(lb, 99):.2f}", ""],
+        [
+            "one-way latency via relay p50 / p99 (ms)",
+            f"{pct(lv, 50):.2f} / {pct(lv, 99):.2f}",
+            "",
+        ],
+        [
+            "added p99 (ms)",
+            f"{added_p99:.2f}",
+            f"< {TARGETS['load_p99_ms']}",
+            met(added_p99 < TARGETS["load_p99_ms"]),
+        ],
+        [
+            "relay's own time p50 / p99 (ms)",
+            f"{relay['added_latency_p50_ms']} / {relay['added_latency_p99_ms']}",
+            "",
+        ],
+        [
+            "peak memory relay + worker (MB, VmHWM)",
+            f"{peak_mb:.0f} ({relay_mb:.0f} + {peak_mb - relay_mb:.0f})",
+            f"< {TARGETS['memory_mb']:.0f}",
+            met(peak_mb < TARGETS["memory_mb"]),
+        ],
+        [
+            "CPU: relay / analysis worker (% of one core)",
+            f"{100 * relay_cpu_s / wall:.0f} / {100 * worker_cpu_s / wall:.0f}",
+            "",
+        ],
+        [
+            "CPU per forwarded frame: relay / worker (us)",
+            f"{1e6 * relay_cpu_s / frames:.0f} / {1e6 * worker_cpu_s / frames:.0f}",
+            "",
+        ],
+        ["load average 1/5/15 min: before / after", load_before, loadavg()],
+        [
+            "frames analysed / skipped (analysis_behind); analysis stopped",
+            f"{relay['analysed_records']} / {relay['analysis_dropped_frames']}; "
+            f"{'yes' if relay.get('analysis_stopped_behind') else 'no'}",
+            "",
+        ],
+        [
+            "analysis queue peak (MB); echo measured / deferred / sessions unmeasured",
+            f"{(relay.get('analysis_queue_peak_bytes') or 0) / 2**20:.1f}; "
+            f"{relay.get('echo_measurements')} / {relay.get('echo_deferred')} / "
+            f"{len(relay.get('echo_unmeasured_connections') or [])}",
+            "",
+        ],
+        [
+            "capture frames dropped",
+            f"{relay['capture_dropped_frames']}",
+            "0",
+            met(relay["capture_dropped_frames"] == 0),
+        ],
+    ]
+    print(
+        f"\nload: {sessions} sessions x {seconds:g} s at real-time pace, audio both ways; "
+        f"relay on {'one core' if two_cores else 'the only core'}; --audio {args.audio}"
+    )
+    print(tabulate(rows, headers=["", "value", "target", ""]))
+    ok &= every and relay["capture_dropped_frames"] == 0 and peak_mb < TARGETS["memory_mb"]
+    timing_ok &= added_p99 < TARGETS["load_p99_ms"]
+    if not timing_ok:
+        # Latency on a shared machine measures the machine's load as much as the relay:
+        # --quick (CI) reports it; a full run on a quiet machine holds it to the targets.
+        print(
+            f"bench_relay: a latency target was missed (load average "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)",
+            file=sys.stderr,
+        )
+        ok &= args.quick
+    if not ok:
+        print("bench_relay: a target was missed", file=sys.stderr)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

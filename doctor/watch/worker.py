@@ -1,17 +1,18 @@
 """The worker process: writes the capture and runs the relay-only analysis, off the relay.
 
 It runs below the relay, so under load the relay's forwarding wins the CPU: SCHED_BATCH
-(the feed waking it never preempts the relay), its reader thread, which writes the
-capture, at nice 5 (the capture must keep up: the relay buffers a bounded amount for it,
-then drops and counts `capture_dropped`), and the analysis thread at nice 15 (Linux sets
-priorities per thread), fed through a queue bounded in bytes and pausing while the reader
-is behind (both share the interpreter). When the analysis falls behind, audio frames are
-skipped for the analysis only and counted (`analysis_behind`), while every other record
+(the feed waking it never preempts the relay), its reader thread, which writes the capture,
+at nice 5 (the capture must keep up: the relay buffers a bounded amount for it, then drops
+and counts `capture_dropped`), and the analysis thread under SCHED_IDLE (nice 15 where that
+is refused; Linux sets both per thread: any normal task waking on its core, the relay
+first, preempts it at once), fed through a queue bounded in bytes and pausing while the
+reader is behind (both share the interpreter). When the analysis falls behind, audio frames
+are skipped for the analysis only and counted (`analysis_behind`), while every other record
 (open/close, session.update, session.end, tool results) is analysed, or its absence would
 become a false finding. Control records have a bound of their own, far above what any app
 sends: past it the analysis stops rather than judge from a partial stream
-(`analysis_behind`, with no relay findings; the capture goes on). When the analysis
-raises, it stops and says so (`analysis_crashed`).
+(`analysis_behind`, with no relay findings; the capture goes on). When the analysis raises,
+it stops and says so (`analysis_crashed`).
 Notes and the final findings go back to the relay as JSON messages on a pipe.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import queue
@@ -38,12 +40,13 @@ from doctor.capture.format import (
     frame_from_message,
 )
 from doctor.watch.feed import KIND_OPEN, Item, Unpacker
+from doctor.watch.sched import idle_thread
 
 AUDIO_QUEUE_BYTES = 8 * 1024 * 1024  # ~40 s of one session's audio both ways, or 2 s of 20
 CONTROL_QUEUE_BYTES = 32 * 1024 * 1024  # past this the analysis stops (never reached by apps)
 CAPTURE_NICE = 5  # the worker process and its reader thread, which writes the capture
-# the analysis thread, this much nicer than the worker (relative, so a relay started with
-# `nice -n 12` still keeps the analysis below its capture writer): what the others leave
+# the analysis thread, this much nicer than the worker where SCHED_IDLE is refused (relative,
+# so a relay started with `nice -n 12` still keeps the analysis below its capture writer)
 ANALYSIS_NICER = 10
 READ_BYTES = 1 << 20
 CAPTURE_FIRST_S = 0.001  # the analysis's pause per record while the capture is behind
@@ -63,26 +66,44 @@ def for_capture(frame: Frame, audio: str) -> Frame:
     return dataclasses.replace(frame, msg=msg, audio=summary)
 
 
+# `json.dumps` with these options builds a new encoder per call (about half its time on a
+# frame's line): one, made once, as `encode` in doctor.capture.format is configured
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def capture_line(record: Frame | ConnEvent, audio: str) -> str:
     """`encode(for_capture(record, audio))` without the intermediate frame: the same line,
     made once per frame on the worker's busiest path."""
-    if not isinstance(record, Frame) or audio != "summary" or record.msg is None:
-        return encode(record)
-    field = AUDIO_FIELDS.get(str(record.msg.get("type")))
-    if not field or field not in record.msg or record.audio is not None:
-        return encode(record)
-    msg = dict(record.msg)
+    obj: dict[str, Any]
+    if not isinstance(record, Frame):
+        obj = {"t": record.t, "wall": record.wall, "conn": record.conn, "event": record.event}
+        obj.update(record.details)
+        return _ENCODE(obj)
+    obj = {"t": record.t, "wall": record.wall, "conn": record.conn, "dir": record.dir}
+    msg = record.msg
+    field = AUDIO_FIELDS.get(str(msg.get("type"))) if msg is not None else None
+    if (
+        audio != "summary"
+        or msg is None
+        or not field
+        or field not in msg
+        or record.audio is not None
+    ):
+        for key in ("msg", "text", "length", "binary", "audio"):
+            value = getattr(record, key)
+            if value is not None:
+                obj[key] = value
+        return _ENCODE(obj)
+    msg = dict(msg)
     summary = audio_summary(msg.pop(field))
     summary["field"] = field
-    obj: dict[str, Any] = {"t": record.t, "wall": record.wall, "conn": record.conn}
-    obj["dir"] = record.dir
     obj["msg"] = msg
     for key in ("text", "length", "binary"):
         value = getattr(record, key)
         if value is not None:
             obj[key] = value
     obj["audio"] = summary
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODE(obj)
 
 
 class Worker:
@@ -102,7 +123,10 @@ class Worker:
         self.send = send  # callable(dict): to the relay
         self.send_lock = threading.Lock()
         self.observer = RelayObserver(echo=echo)
-        self.session = _session_analyzer()  # issue 15's core, for its live lines only
+        # issue 15's core, for its live lines only: one per open connection (one for all
+        # looked a connection's segment up among every session's, per frame); None once it
+        # failed
+        self.sessions: dict[int, Any] | None = {}
         # bounded in bytes, counted on each side by its only writer (no lock needed):
         # audio is skipped past `audio_limit_bytes`, the analysis stops past
         # `control_limit_bytes`
@@ -114,7 +138,8 @@ class Worker:
         self.max_queued_bytes = 0
         self.dropped = 0
         self.analysed = 0
-        self.capture_behind = False  # set by the reader: more records are waiting
+        self._capture_behind = False  # set by the reader: more records are waiting
+        self.analysis_tid = 0  # the analysis thread's, once it runs under SCHED_IDLE
         self.skipped = 0  # written by the analysis thread only
         self.overrun = False  # control records had to be dropped: the analysis stopped
         self.crashed: str | None = None
@@ -125,6 +150,18 @@ class Worker:
         self.analysis_nicer = analysis_nicer
         self.thread = threading.Thread(target=self._analyse, name="analysis", daemon=True)
         self.thread.start()
+
+    @property
+    def capture_behind(self) -> bool:
+        return self._capture_behind
+
+    @capture_behind.setter
+    def capture_behind(self, behind: bool) -> None:
+        """While the capture is behind, the analysis thread leaves SCHED_IDLE: it may hold
+        the interpreter the capture's thread waits for, and must run to hand it over."""
+        if behind != self._capture_behind and self.analysis_tid:
+            idle_thread(self.analysis_tid, not behind)
+        self._capture_behind = behind
 
     def _emit(self, obj: dict[str, Any]) -> None:
         with self.send_lock, contextlib.suppress(OSError, ValueError):
@@ -218,7 +255,9 @@ class Worker:
         )
 
     def _analyse(self) -> None:
-        if self.analysis_nicer:
+        if self.analysis_nicer and idle_thread():
+            self.analysis_tid = threading.get_native_id()
+        elif self.analysis_nicer:
             with contextlib.suppress(AttributeError, OSError):  # Linux: nice is per thread
                 tid = threading.get_native_id()
                 now = os.getpriority(os.PRIO_PROCESS, tid)
@@ -258,16 +297,25 @@ class Worker:
     def _session_notes(self, record: Any) -> None:
         """The session analysis's live lines that the relay does not print itself (an
         interrupted reply and how far into it); its results come from the capture later."""
-        if self.session is None:
+        sessions = self.sessions
+        if sessions is None:
             return
         if isinstance(record, Frame) and (record.msg or {}).get("type") == "input.audio":
             return  # nothing live comes of it (see _session_analyzer)
-        try:
-            texts = self.session.feed(record)
-        except Exception:  # its failure costs only these lines; the end report says more
-            self.session = None
-            return
         conn = getattr(record, "conn", 0)
+        session = sessions.get(conn)
+        if session is None:
+            session = sessions[conn] = _session_analyzer()
+            if session is None:
+                self.sessions = None
+                return
+        try:
+            texts = session.feed(record)
+        except Exception:  # its failure costs only these lines; the end report says more
+            self.sessions = None
+            return
+        if isinstance(record, ConnEvent) and record.event == "close":
+            del sessions[conn]  # its live lines are over
         for text in texts:
             if text.startswith("reply interrupted"):
                 label = self.observer.conns[conn].label if conn in self.observer.conns else ""
@@ -314,17 +362,23 @@ def _session_analyzer() -> Any:
     end, so it gets no app audio here (the validate-audio core it feeds would hold the
     app's audio for the rate estimate: ~3 MB and 0.3 s of CPU per session)."""
     try:
-        from doctor.session.analyzer import SessionAnalyzer, Source
-
-        class LiveSession(SessionAnalyzer):
-            def _new(self, conn: int | None) -> Any:
-                seg, col = super()._new(conn)
-                col.audio_sink = None
-                return seg, col
-
-        return LiveSession(Source(shape="capture v1 (relay)"))
+        cls, source = _live_session()
+        return cls(source())
     except Exception:
         return None
+
+
+@functools.cache
+def _live_session() -> tuple[Any, Any]:
+    from doctor.session.analyzer import SessionAnalyzer, Source
+
+    class LiveSession(SessionAnalyzer):
+        def _new(self, conn: int | None) -> Any:
+            seg, col = super()._new(conn)
+            col.audio_sink = None
+            return seg, col
+
+    return LiveSession, functools.partial(Source, shape="capture v1 (relay)")
 
 
 def _more_waiting(fd: int) -> bool:
