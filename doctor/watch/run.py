@@ -26,7 +26,6 @@ from doctor import __version__
 from doctor.capture.format import AudioMode, Header
 from doctor.watch.feed import FeedWriter
 from doctor.watch.relay import Relay, Upstream
-from doctor.watch.sched import short_slice
 
 RESULTS_TIMEOUT_S = 120.0
 
@@ -172,8 +171,6 @@ async def watch(
     # collection (which pauses forwarding) walks only what the sessions allocate.
     gc.collect()
     gc.freeze()
-    # a short EEVDF slice: woken by a frame, the relay preempts whatever runs on its core
-    short_slice()
     if on_ready is not None:
         on_ready(relay)
     installed: list[signal.Signals] = []
