@@ -84,6 +84,19 @@ SENTENCE_MAX_LABELLED = 0.05
 SENTENCE_VETO_LABELLED = 0.3
 SENTENCE_MIN_FAMILY = 0.9
 SENTENCE_MIN_MARGIN = 0.0
+# Whatever rule claims, a clip this short (as labelled) must also look physically out of
+# place at the label. Random espeak-ng voices (the benchmark's stress split: any language,
+# variant, pitch 0-99, speed 80-260) fooled every rule on one sentence: a very low, slow
+# man (fr+Jacky p3 s104, 72 Hz) or a dark robot voice read as 48 kHz speech; a child or a
+# high, fast woman (zac, anika, Alicia; 280-460 Hz) read as 8 or 16 kHz under noise or a
+# bright channel (37 claims on 1,000 true 24 kHz clips of the dev half). Both models were
+# sure; only these two limits separated them there:
+# - slower audio (44.1/48 kHz read at 24, x0.5) must have a pitch below any adult's at the
+#   label (a man of 130 Hz slowed reads 65): a slowed woman (80-130 Hz) is given up;
+# - faster audio (8/16 kHz read at 24, x3 and x1.5) must have an envelope rhythm faster
+#   than any talker's at the right rate: espeak at 260 words a minute reached 11.9 Hz.
+PLAUSIBLE_MAX_S = 8.0  # a stressed sentence ran to 5.1 s; long clips keep their own record
+FAST_MIN_MODULATION_HZ = 12.0
 
 FEATURE_NAMES = (
     "log_f0_hz",
@@ -435,18 +448,34 @@ class RateEstimate:
 
     def claimed(self) -> str | None:
         """Which rule claims a mismatch: "long" (the general gate), "short" (its pitch-gated
-        one-sentence variant), "sentence" (the sentence model), or None."""
+        one-sentence variant), "sentence" (the sentence model), or None. On a clip under
+        PLAUSIBLE_MAX_S the claimed rate must also be physically out of place at the label."""
         if self.by is not None:
             return self.by
         if self._sentence_disagrees():
             return None
+        rule, rate = None, self.rate_hz
         if self.mismatch():
-            return "long"
-        if self.short_mismatch():
-            return "short"
-        if self.sentence_mismatch():
-            return "sentence"
-        return None
+            rule = "long"
+        elif self.short_mismatch():
+            rule = "short"
+        elif self.sentence_mismatch():
+            post = self.sentence_posterior
+            rule, rate = "sentence", max(post, key=lambda k: post[k])
+        if rule is None or rate is None or not self._plausible(rate):
+            return None
+        return rule
+
+    def _plausible(self, rate_hz: int) -> bool:
+        """On a short clip: slower audio has a pitch below any adult's at the label, faster
+        audio an envelope rhythm faster than any talker's (see PLAUSIBLE_MAX_S)."""
+        if not 0 < self.duration_s <= PLAUSIBLE_MAX_S:
+            return True
+        if rate_hz > self.labelled_hz:
+            f0 = self.features.get("f0_hz")
+            return bool(f0 and f0 < SHORT_SLOW_MAX_F0_HZ)
+        modulation = self.features.get("modulation_hz")
+        return bool(modulation and modulation >= FAST_MIN_MODULATION_HZ)
 
     def _sentence_disagrees(self) -> bool:
         """On one sentence, the sentence model still gives the label a fair chance."""
