@@ -27,6 +27,11 @@ dark channel (a muffled microphone, some espeak voices) lowers the spectrum of a
 man's voice just as much, so the spectrum cannot claim it alone (measured: five false
 claims on 208 varied 24 kHz sentences when it tried). 16 kHz (x1.5) stays hard: a man's
 voice read 1.5x fast looks much like a woman's or a child's at the right rate.
+
+On a clip under PLAUSIBLE_MAX_S every rule's claim must also be physically out of place at
+the label: slower audio a pitch below any adult's, faster audio a syllable rhythm faster
+than any talker's. Random voices showed why: a very low, slow man and a child at 24 kHz
+fooled both models at once, and only these limits told them from a wrong rate.
 """
 
 from __future__ import annotations
