@@ -8,6 +8,7 @@ variants, pitch (-p) and speed (-s) varied. The dev, held-out and fresh sets sha
 voice variant, no pitch/speed pair and no text. "train" (60 voices with random pitch and
 speed, the dev texts) fits the one-sentence model; "final" (four languages the model never
 heard, and English) was evaluated once, after that model and its gate were frozen.
+"stress" (see STRESS_TEXTS) draws voices at random to hunt false mismatches at 24 kHz.
 """
 
 from __future__ import annotations
