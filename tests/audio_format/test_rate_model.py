@@ -122,7 +122,7 @@ def _short(
     duration_s: float = 3.0,
 ) -> RateEstimate:
     best = max(post, key=lambda k: post[k])
-    # a syllable rhythm no talker reaches at 24 kHz (faster audio must show one)
+    # an envelope modulation of 12 Hz or more (a claim of faster audio needs one)
     feats = {"voiced_frames": voiced_frames, "f0_hz": f0, "modulation_hz": 14.0}
     m = {"pitch": 3.0, "spectrum": 2.0, "rhythm": 1.5} if margins is None else margins
     return RateEstimate(
@@ -261,7 +261,7 @@ def test_on_a_short_clip_the_claimed_rate_must_be_physically_out_of_place() -> N
     """Both models sure, every cue group agreeing, and still 24 kHz: a very low, slow man
     (72 Hz) read as 48 kHz speech, a child (300 Hz, 10 Hz rhythm) as 8 kHz. On a clip under
     PLAUSIBLE_MAX_S, slower audio needs a pitch below any adult's at the label and faster
-    audio a rhythm no talker reaches; a long clip keeps the general gate alone."""
+    audio an envelope modulation of 12 Hz or more; a long clip keeps the general gate alone."""
     base = dict.fromkeys(CANDIDATES_HZ, 0.0)
     slow = {**base, 48000: 0.99, 44100: 0.01}
     fast = {**base, 8000: 0.999, 24000: 0.001}
