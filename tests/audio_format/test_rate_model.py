@@ -261,7 +261,8 @@ def test_on_a_short_clip_the_claimed_rate_must_be_physically_out_of_place() -> N
     """Both models sure, every cue group agreeing, and still 24 kHz: a very low, slow man
     (72 Hz) read as 48 kHz speech, a child (300 Hz, 10 Hz rhythm) as 8 kHz. On a clip under
     PLAUSIBLE_MAX_S, slower audio needs a pitch below any adult's at the label and faster
-    audio an envelope modulation of 12 Hz or more; a long clip keeps the general gate alone."""
+    audio an envelope modulation of 12 Hz or more or a pitch above any child's; a long clip
+    keeps the general gate alone."""
     base = dict.fromkeys(CANDIDATES_HZ, 0.0)
     slow = {**base, 48000: 0.99, 44100: 0.01}
     fast = {**base, 8000: 0.999, 24000: 0.001}
@@ -285,6 +286,9 @@ def test_on_a_short_clip_the_claimed_rate_must_be_physically_out_of_place() -> N
     assert est(fast, 301.0, 10.3, 3.0).claimed() is None  # nb+zac p33 s201, bright
     assert est(fast, 301.0, 13.0, 3.0).claimed() == "long"  # a man read 3x fast
     assert est(fast, 301.0, 11.9, 3.0).claimed() is None  # 260 words a minute reached 11.9
+    # ...or a pitch above any child's: a woman at 8 kHz (200 Hz) reads 600 Hz
+    assert est(fast, 600.0, 10.5, 3.0).claimed() == "long"
+    assert est(fast, 464.0, 10.5, 3.0).claimed() is None  # en+zac p79 s227, bright
     # beyond PLAUSIBLE_MAX_S the general gate decides alone
     assert est(slow, 72.0, 9.6, 12.0).claimed() == "long"
     assert est(fast, 301.0, 10.3, 12.0).claimed() == "long"

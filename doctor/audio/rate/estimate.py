@@ -104,6 +104,9 @@ SENTENCE_MIN_MARGIN = 0.0
 #   clips exceed 12 Hz too (noise, fast talkers), so it may only veto a claim, never make one.
 PLAUSIBLE_MAX_S = 8.0  # a stressed sentence ran to 5.1 s; long clips keep their own record
 FAST_MIN_MODULATION_HZ = 12.0
+# ...or a pitch above any child's at the label (a woman's 200 Hz at 8 kHz reads 600 Hz; the
+# highest false claim, a child's voice, 464 Hz): long clips of women at 8 kHz need it.
+FAST_MIN_F0_HZ = 520.0
 
 FEATURE_NAMES = (
     "log_f0_hz",
@@ -475,14 +478,16 @@ class RateEstimate:
 
     def _plausible(self, rate_hz: int) -> bool:
         """On a short clip: slower audio has a pitch below any adult's at the label, faster
-        audio an envelope modulation of FAST_MIN_MODULATION_HZ or more (see PLAUSIBLE_MAX_S)."""
+        audio a fast envelope rhythm or a pitch above any child's (see PLAUSIBLE_MAX_S)."""
         if not 0 < self.duration_s <= PLAUSIBLE_MAX_S:
             return True
         if rate_hz > self.labelled_hz:
             f0 = self.features.get("f0_hz")
             return bool(f0 and f0 < SHORT_SLOW_MAX_F0_HZ)
-        modulation = self.features.get("modulation_hz")
-        return bool(modulation and modulation >= FAST_MIN_MODULATION_HZ)
+        f0, modulation = self.features.get("f0_hz"), self.features.get("modulation_hz")
+        return bool(
+            (f0 and f0 >= FAST_MIN_F0_HZ) or (modulation and modulation >= FAST_MIN_MODULATION_HZ)
+        )
 
     def _sentence_disagrees(self) -> bool:
         """On one sentence, the sentence model still gives the label a fair chance."""
