@@ -462,10 +462,11 @@ STRESS_DRAWS = 400  # voices; half dev, half held-out (x 6 true rates x 5 condit
 def stress_voices(
     half: str, n: int = STRESS_DRAWS, seed: int = 1683
 ) -> tuple[tuple[str, int, int], ...]:
-    """Random (voice, pitch, speed) draws: even draws are the dev half, odd the held-out."""
+    """Random (voice, pitch, speed) draws: even draws are the dev half, odd the held-out;
+    "fresh" (drawn after the held-out half had been read) has its own seed."""
     import random
 
-    rng = random.Random(seed)
+    rng = random.Random(seed if half != "fresh" else seed + 1)
     variants = _variants()
     draws = [
         (
@@ -475,6 +476,8 @@ def stress_voices(
         )
         for _ in range(n)
     ]
+    if half == "fresh":
+        return tuple(draws[: n // 2])
     return tuple(draws[0 if half == "dev" else 1 :: 2])
 
 
