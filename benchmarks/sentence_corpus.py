@@ -8,6 +8,7 @@ variants, pitch (-p) and speed (-s) varied. The dev, held-out and fresh sets sha
 voice variant, no pitch/speed pair and no text. "train" (60 voices with random pitch and
 speed, the dev texts) fits the one-sentence model; "final" (four languages the model never
 heard, and English) was evaluated once, after that model and its gate were frozen.
+"stress" (see STRESS_TEXTS) draws voices at random to hunt false mismatches at 24 kHz.
 """
 
 from __future__ import annotations
@@ -359,3 +360,180 @@ def sentences(
             text, x, sr = min(said, key=lambda it: abs(labelled(it) - 3.5))
             y = resample(x, sr, r)
             yield Sentence(f"{voice} p{pitch} s{speed} {r} Hz: {text[:30]!r}", r, y)
+
+
+# --- the stress split -------------------------------------------------------------------
+# Random espeak-ng voices: any language below, any variant (men, women, children's and
+# odd voices), pitch 0-99 and speed 80-260 drawn at random; each draw's sentence is read
+# clean, under 25 and 15 dB of white noise, through a bright channel and clipped. It exists
+# to find false mismatches on true 24 kHz audio in voices the hand-picked sets never had
+# (a previous such set found ro+Marco p33 read as 44.1 kHz). Its "dev" half is tuned on,
+# its "heldout" half evaluated once, after the gates are frozen.
+STRESS_TEXTS: dict[str, tuple[str, ...]] = {
+    "da": (
+        "Goddag, kan du høre mig?",
+        "Jeg vil gerne ændre min adresse.",
+        "Toget til Aarhus var forsinket i morges, så jeg nåede ikke mit møde klokken ni.",
+        "Vi har bestilt et nyt køleskab i sidste uge, men det er stadig ikke kommet, og ingen "
+        "svarer, når jeg ringer til butikken.",
+    ),
+    "nb": (
+        "Hei, hører du meg?",
+        "Jeg vil bestille en time hos legen.",
+        "Pakken jeg bestilte for to uker siden har fortsatt ikke kommet frem til postkontoret.",
+        "Vi planlegger å leie en hytte ved fjorden i juli og lurer på om det er plass til seks "
+        "personer og en hund.",
+    ),
+    "ro": (
+        "Bună ziua, mă auziți?",
+        "Aș dori să îmi schimb programarea.",
+        "Factura de luna trecută este mult mai mare decât de obicei și nu înțeleg de unde vin "
+        "costurile.",
+        "Am comandat un frigider nou săptămâna trecută, dar încă nu a ajuns și nimeni nu "
+        "răspunde la telefon.",
+    ),
+    "hu": (
+        "Jó napot, hall engem?",
+        "Szeretném megváltoztatni a címemet.",
+        "A vonat ma reggel egy órát késett, ezért lekéstem a csatlakozást Budapestre.",
+        "Múlt héten rendeltünk egy új hűtőszekrényt, de még mindig nem érkezett meg, és senki "
+        "sem veszi fel a telefont.",
+    ),
+    "fi": (
+        "Hyvää päivää, kuuletko minua?",
+        "Haluaisin varata ajan hammaslääkärille.",
+        "Tilaamani paketti ei ole vieläkään saapunut, vaikka tilasin sen jo kaksi viikkoa sitten.",
+        "Suunnittelemme vuokraavamme mökin järven rannalta heinäkuussa, ja haluaisin tietää, "
+        "onko siellä tilaa kuudelle hengelle.",
+    ),
+    "ca": (
+        "Bon dia, em sent?",
+        "Voldria canviar la meva cita.",
+        "El tren de Girona ha arribat amb una hora de retard i he perdut la connexió.",
+        "La setmana passada vam comprar una rentadora nova, però fa un soroll molt fort i de "
+        "vegades s'atura tota sola.",
+    ),
+    "tr": (
+        "Merhaba, beni duyuyor musunuz?",
+        "Randevumu değiştirmek istiyorum.",
+        "Geçen hafta sipariş ettiğim paket hâlâ gelmedi ve takip sayfası aynı durumu gösteriyor.",
+        "Temmuz ayında göl kenarında bir ev kiralamak istiyoruz, altı kişi için yer olup "
+        "olmadığını öğrenmek istiyorum.",
+    ),
+    "sk": (
+        "Dobrý deň, počujete ma?",
+        "Potrebujem zmeniť heslo k účtu.",
+        "Včera večer mi prestal fungovať internet a technik môže prísť až vo štvrtok popoludní.",
+        "Chceli by sme si rezervovať stôl pre osem ľudí na sobotný večer, najlepšie v salóniku, "
+        "kde nie je toľko hluku.",
+    ),
+}
+# variants with no voiced speech at all (nothing for the estimator to weigh), and "Mr
+# serious", whose file name has a space espeak-ng's -v cannot take
+_SKIPPED_VARIANTS = ("whisper", "whisperf", "Mr")
+
+
+def _variants() -> tuple[str, ...]:
+    """espeak-ng's variant files (m1, f3, Marco, zac, ...), as installed."""
+    import subprocess
+
+    out = subprocess.run(
+        ["espeak-ng", "--voices=variant"], check=True, capture_output=True, text=True
+    ).stdout
+    names = [line.split()[4].removeprefix("!v/") for line in out.splitlines()[1:] if line.strip()]
+    return tuple(sorted(n for n in names if n not in _SKIPPED_VARIANTS))
+
+
+def stress_texts(lang: str) -> tuple[str, ...]:
+    """Every sentence of the corpus in `lang` (short to long, from all sets)."""
+    if lang in STRESS_TEXTS:
+        return STRESS_TEXTS[lang]
+    out: list[str] = []
+    for dev, held in [TEXTS[lang]] if lang in TEXTS else []:
+        out += [*dev, *held]
+    out += [*FRESH_TEXTS.get(lang, ()), *FINAL_TEXTS.get(lang, ())]
+    return tuple(out)
+
+
+STRESS_LANGS = (*TRAIN_LANGS, "nl", "sv", "pl", "cs", *STRESS_TEXTS)
+STRESS_DRAWS = 400  # voices; half dev, half held-out (x 6 true rates x 5 conditions)
+
+
+def stress_voices(
+    half: str, n: int = STRESS_DRAWS, seed: int = 1683
+) -> tuple[tuple[str, int, int], ...]:
+    """Random (voice, pitch, speed) draws: even draws are the dev half, odd the held-out;
+    "fresh" (drawn after the held-out half had been read) has its own seed."""
+    import random
+
+    rng = random.Random(seed if half != "fresh" else seed + 1)
+    variants = _variants()
+    draws = [
+        (
+            f"{rng.choice(STRESS_LANGS)}+{rng.choice(variants)}",
+            rng.randint(0, 99),
+            rng.randint(80, 260),
+        )
+        for _ in range(n)
+    ]
+    if half == "fresh":
+        return tuple(draws[: n // 2])
+    return tuple(draws[0 if half == "dev" else 1 :: 2])
+
+
+def stress_sentences(half: str, rates: tuple[int, ...] = TRUE_RATES_HZ) -> Iterator[Sentence]:
+    """The stress split's clean sentences (see STRESS_TEXTS); conditions are the caller's."""
+    for voice, pitch, speed in stress_voices(half):
+        lang = voice.split("+")[0]
+        said = []
+        for text in stress_texts(lang):
+            x, sr = espeak(text, voice, pitch, speed)
+            said.append((text, _trim(x), sr))
+        for r in rates:
+
+            def labelled(item: tuple[str, Array, int], r: int = r) -> float:
+                return len(item[1]) / item[2] * r / LABEL_HZ
+
+            text, x, sr = min(said, key=lambda it: abs(labelled(it) - 3.5))
+            yield Sentence(
+                f"{voice} p{pitch} s{speed} {r} Hz: {text[:30]!r}", r, resample(x, sr, r)
+            )
+
+
+def _noise(x: Array, snr_db: float, seed: int) -> Array:
+    """White noise `snr_db` below the speech (its power over samples above -40 dBFS-ish)."""
+    loud = x[np.abs(x) > 0.01 * np.max(np.abs(x))]
+    power = float(np.mean(loud**2)) if loud.size else float(np.mean(x**2))
+    rng = np.random.default_rng(seed)
+    return np.asarray(x + rng.normal(0, np.sqrt(power / 10 ** (snr_db / 10)), x.size), np.float64)
+
+
+def _bright(x: Array, rate_hz: int) -> Array:
+    """A high shelf: +12 dB above ~2.5 kHz (a thin laptop or phone microphone)."""
+    from scipy import signal
+
+    b, a = signal.butter(2, 2500 / (rate_hz / 2), "highpass")
+    y = x + 3.0 * signal.lfilter(b, a, x)
+    return np.asarray(y / max(1e-9, float(np.max(np.abs(y)))) * 0.9, np.float64)
+
+
+def _clip(x: Array) -> Array:
+    """Driven 4x past full scale, hard-clipped."""
+    return np.asarray(np.clip(x / max(1e-9, float(np.max(np.abs(x)))) * 4.0, -1, 1), np.float64)
+
+
+STRESS_CONDITIONS = ("clean", "noise25", "noise15", "bright", "clipped")
+
+
+def condition(sent: Sentence, name: str, seed: int) -> Array:
+    """`sent` as captured through condition `name` (at its true rate)."""
+    x = sent.samples
+    if name == "noise25":
+        return _noise(x, 25, seed)
+    if name == "noise15":
+        return _noise(x, 15, seed)
+    if name == "bright":
+        return _bright(x, sent.true_rate_hz)
+    if name == "clipped":
+        return _clip(x)
+    return x

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -121,7 +122,8 @@ def _short(
     duration_s: float = 3.0,
 ) -> RateEstimate:
     best = max(post, key=lambda k: post[k])
-    feats = {"voiced_frames": voiced_frames, "f0_hz": f0}
+    # an envelope modulation of 12 Hz or more (a claim of faster audio needs one)
+    feats = {"voiced_frames": voiced_frames, "f0_hz": f0, "modulation_hz": 14.0}
     m = {"pitch": 3.0, "spectrum": 2.0, "rhythm": 1.5} if margins is None else margins
     return RateEstimate(
         best, post[best], post, feats, labelled_hz=24000, margins=m, duration_s=duration_s
@@ -233,17 +235,18 @@ def test_sentence_model_moves_with_the_rate() -> None:
 def test_on_one_sentence_the_sentence_model_can_veto_the_other_rules() -> None:
     """A fast, high voice at 24 kHz under 25 dB of noise: the general model called it
     16 kHz (label 1 %), the sentence model left the label 51 %: nothing is claimed."""
+    # (shown as 8 kHz: a 16 kHz claim is never made on a short clip any more)
     base = dict.fromkeys(CANDIDATES_HZ, 0.0)
-    general = {**base, 16000: 0.98, 24000: 0.01, 22050: 0.01}
-    doubt = {**base, 16000: 0.49, 24000: 0.4, 22050: 0.11}
-    sure = {**base, 16000: 0.75, 24000: 0.2, 22050: 0.05}
+    general = {**base, 8000: 0.98, 24000: 0.01, 22050: 0.01}
+    doubt = {**base, 8000: 0.49, 24000: 0.4, 22050: 0.11}
+    sure = {**base, 8000: 0.75, 24000: 0.2, 22050: 0.05}
 
     def est(sentence: dict[int, float], duration_s: float) -> RateEstimate:
         return RateEstimate(
-            16000,
+            8000,
             0.98,
             general,
-            {"voiced_frames": 80, "f0_hz": 300.0},
+            {"voiced_frames": 80, "f0_hz": 300.0, "modulation_hz": 14.0},
             labelled_hz=24000,
             margins={"pitch": 3.0, "spectrum": 2.0, "rhythm": 1.5},
             duration_s=duration_s,
@@ -253,3 +256,59 @@ def test_on_one_sentence_the_sentence_model_can_veto_the_other_rules() -> None:
     assert est(doubt, 3.0).claimed() is None
     assert est(sure, 3.0).claimed() == "long"  # the sentence model leaves the label 25 %
     assert est(doubt, 8.0).claimed() == "long"  # a long clip: the general gate alone
+
+
+def test_on_a_short_clip_the_claimed_rate_must_be_physically_out_of_place() -> None:
+    """Both models sure, every cue group agreeing, and still 24 kHz: a very low, slow man
+    (72 Hz) read as 48 kHz speech, a child (300 Hz, 10 Hz rhythm) as 8 kHz. On a clip under
+    PLAUSIBLE_MAX_S, slower audio needs a pitch below any adult's at the label and faster
+    audio an envelope modulation of 12 Hz or more or a pitch above any child's; a long clip
+    keeps the general gate alone."""
+    base = dict.fromkeys(CANDIDATES_HZ, 0.0)
+    slow = {**base, 48000: 0.99, 44100: 0.01}
+    fast = {**base, 8000: 0.999, 24000: 0.001}
+
+    def est(
+        post: dict[int, float], f0: float, modulation: float, duration_s: float
+    ) -> RateEstimate:
+        best = max(post, key=lambda k: post[k])
+        return RateEstimate(
+            best,
+            post[best],
+            post,
+            {"voiced_frames": 120, "f0_hz": f0, "modulation_hz": modulation, "voiced_share": 0.6},
+            labelled_hz=24000,
+            margins={"pitch": 3.0, "spectrum": 5.0, "rhythm": 1.2},
+            duration_s=duration_s,
+        )
+
+    assert est(slow, 72.0, 9.6, 3.0).claimed() is None  # fr+Jacky p3 s104 at 24 kHz
+    assert est(slow, 55.0, 9.6, 3.0).claimed() == "long"  # a slowed man
+    assert est(fast, 301.0, 10.3, 3.0).claimed() is None  # nb+zac p33 s201, bright
+    assert est(fast, 301.0, 14.0, 3.0).claimed() == "long"  # a man read 3x fast
+    assert est(fast, 301.0, 12.9, 3.0).claimed() is None  # ro+linda p99 s243 bright: 12.87
+    # ...or a pitch above any child's: a woman at 8 kHz (200 Hz) reads 600 Hz
+    assert est(fast, 600.0, 10.5, 3.0).claimed() == "long"
+    assert est(fast, 464.0, 10.5, 3.0).claimed() is None  # en+zac p79 s227, bright
+    # on a steady pitch track only: tr+Storm p9, bright, "600 Hz" on 9 % voiced
+    rough = est(fast, 600.0, 10.5, 3.0)
+    assert replace(rough, features={**rough.features, "voiced_share": 0.09}).claimed() is None
+    # x1.5 is never claimed on a short clip, however fast or high (nothing is out of range)
+    x15 = {**base, 16000: 0.999, 24000: 0.001}
+    assert est(x15, 600.0, 16.0, 3.0).claimed() is None
+    assert est(x15, 600.0, 16.0, 12.0).claimed() == "long"
+    # slower audio: 60 Hz is the limit (tr+m8 p5 s94 at 24 kHz, clipped, read 64.7 Hz)
+    assert est(slow, 64.7, 9.6, 3.0).claimed() is None
+    assert est(slow, 59.0, 9.6, 3.0).claimed() == "long"
+    # beyond PLAUSIBLE_MAX_S the general gate decides alone
+    assert est(slow, 72.0, 9.6, 12.0).claimed() == "long"
+    assert est(fast, 301.0, 10.3, 12.0).claimed() == "long"
+    # the sentence model's claim is held to the same limits, on its own estimate
+    sent = replace(est(base | {24000: 0.9, 44100: 0.1}, 72.0, 9.6, 3.0), rate_hz=24000)
+    sent = replace(
+        sent,
+        sentence_posterior={**base, 48000: 0.97, 24000: 0.03},
+        sentence_margins={"pitch": 2.0, "spectrum": 4.0, "rhythm": 1.0},
+    )
+    assert sent.claimed() is None
+    assert replace(sent, features={**sent.features, "f0_hz": 55.0}).claimed() == "sentence"
