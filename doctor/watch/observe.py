@@ -44,10 +44,11 @@ RING_SLACK_S = 1.0  # audio kept beyond the window (a chunk straddling its start
 ECHO_PER_S = 0.5
 ECHO_BURST = 4.0
 # The rings hold the window of both directions (~2 MB a connection at 24 kHz PCM16): at most
-# ECHO_MAX_CONNS open connections are echo-watched at once (~64 MB); the others are named at
-# their close as not measured.
+# ECHO_MAX_CONNS open connections are echo-watched at once (~128 MB), enough for every one of
+# the 50 concurrent sessions the relay is built for (at 32, the first 32 to open took every
+# slot and 18 of 50 went unmeasured); the others are named at their close as not measured.
 RING_BYTES = int((ECHO_WINDOW_S + RING_SLACK_S + 1) * 48_000)
-ECHO_MAX_CONNS = 32
+ECHO_MAX_CONNS = 64
 # The echo core's own threshold (S 2.5) is set for a loudspeaker and a microphone; on the
 # wire the reference is the exact samples handed to the app, and two different voices of
 # the same speaker style reach S 2-3 by chance, so the relay asks for more before it says so.
