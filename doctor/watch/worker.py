@@ -1,18 +1,17 @@
 """The worker process: writes the capture and runs the relay-only analysis, off the relay.
 
 It runs below the relay, so under load the relay's forwarding wins the CPU: SCHED_BATCH
-(the feed waking it never preempts the relay), its reader thread, which writes the capture,
-at nice 5 (the capture must keep up: the relay buffers a bounded amount for it, then drops
-and counts `capture_dropped`), and the analysis thread under SCHED_IDLE (nice 15 where that
-is refused; Linux sets both per thread: any normal task waking on its core, the relay
-first, preempts it at once), fed through a queue bounded in bytes and pausing while the
-reader is behind (both share the interpreter). When the analysis falls behind, audio frames
-are skipped for the analysis only and counted (`analysis_behind`), while every other record
+(the feed waking it never preempts the relay), its reader thread, which writes the
+capture, at nice 5 (the capture must keep up: the relay buffers a bounded amount for it,
+then drops and counts `capture_dropped`), and the analysis thread at nice 15 (Linux sets
+priorities per thread), fed through a queue bounded in bytes and pausing while the reader
+is behind (both share the interpreter). When the analysis falls behind, audio frames are
+skipped for the analysis only and counted (`analysis_behind`), while every other record
 (open/close, session.update, session.end, tool results) is analysed, or its absence would
 become a false finding. Control records have a bound of their own, far above what any app
 sends: past it the analysis stops rather than judge from a partial stream
-(`analysis_behind`, with no relay findings; the capture goes on). When the analysis raises,
-it stops and says so (`analysis_crashed`).
+(`analysis_behind`, with no relay findings; the capture goes on). When the analysis
+raises, it stops and says so (`analysis_crashed`).
 Notes and the final findings go back to the relay as JSON messages on a pipe.
 """
 
@@ -40,13 +39,14 @@ from doctor.capture.format import (
     frame_from_message,
 )
 from doctor.watch.feed import KIND_OPEN, Item, Unpacker
-from doctor.watch.sched import idle_thread
 
 AUDIO_QUEUE_BYTES = 8 * 1024 * 1024  # ~40 s of one session's audio both ways, or 2 s of 20
 CONTROL_QUEUE_BYTES = 32 * 1024 * 1024  # past this the analysis stops (never reached by apps)
 CAPTURE_NICE = 5  # the worker process and its reader thread, which writes the capture
-# the analysis thread, this much nicer than the worker where SCHED_IDLE is refused (relative,
-# so a relay started with `nice -n 12` still keeps the analysis below its capture writer)
+# the analysis thread, this much nicer than the worker (relative, so a relay started with
+# `nice -n 12` still keeps the analysis below its capture writer): what the others leave.
+# Not SCHED_IDLE: an idle thread holding the interpreter starves the capture writer behind
+# any busy process, and an unprivileged thread may not leave SCHED_IDLE again (RLIMIT_NICE)
 ANALYSIS_NICER = 10
 READ_BYTES = 1 << 20
 CAPTURE_FIRST_S = 0.001  # the analysis's pause per record while the capture is behind
@@ -138,8 +138,7 @@ class Worker:
         self.max_queued_bytes = 0
         self.dropped = 0
         self.analysed = 0
-        self._capture_behind = False  # set by the reader: more records are waiting
-        self.analysis_tid = 0  # the analysis thread's, once it runs under SCHED_IDLE
+        self.capture_behind = False  # set by the reader: more records are waiting
         self.skipped = 0  # written by the analysis thread only
         self.overrun = False  # control records had to be dropped: the analysis stopped
         self.crashed: str | None = None
@@ -150,18 +149,6 @@ class Worker:
         self.analysis_nicer = analysis_nicer
         self.thread = threading.Thread(target=self._analyse, name="analysis", daemon=True)
         self.thread.start()
-
-    @property
-    def capture_behind(self) -> bool:
-        return self._capture_behind
-
-    @capture_behind.setter
-    def capture_behind(self, behind: bool) -> None:
-        """While the capture is behind, the analysis thread leaves SCHED_IDLE: it may hold
-        the interpreter the capture's thread waits for, and must run to hand it over."""
-        if behind != self._capture_behind and self.analysis_tid:
-            idle_thread(self.analysis_tid, not behind)
-        self._capture_behind = behind
 
     def _emit(self, obj: dict[str, Any]) -> None:
         with self.send_lock, contextlib.suppress(OSError, ValueError):
@@ -255,9 +242,7 @@ class Worker:
         )
 
     def _analyse(self) -> None:
-        if self.analysis_nicer and idle_thread():
-            self.analysis_tid = threading.get_native_id()
-        elif self.analysis_nicer:
+        if self.analysis_nicer:
             with contextlib.suppress(AttributeError, OSError):  # Linux: nice is per thread
                 tid = threading.get_native_id()
                 now = os.getpriority(os.PRIO_PROCESS, tid)

@@ -17,7 +17,6 @@ import pytest
 
 from doctor.capture.format import ConnEvent, Frame, Header, encode, frame_from_message
 from doctor.result import Status
-from doctor.watch import worker as worker_module
 from doctor.watch.feed import KIND_OPEN, PIPE_BYTES, Item, _grow_pipe
 from doctor.watch.observe import RING_BYTES, RelayObserver, _AudioRing
 from doctor.watch.report import _partial, _unjudged
@@ -202,15 +201,14 @@ def test_the_feed_pipe_gets_a_one_mebibyte_kernel_buffer() -> None:
     os.close(r)
 
 
-def _analysis_nice_seen(seen: list[tuple[int, int]]) -> None:
-    """A worker asked to run its analysis 3 nicer, started from this thread: the policy and
-    nice value its analysis thread had when it analysed one record, appended to `seen`."""
+def _analysis_nice_seen(seen: list[int]) -> None:
+    """A worker asked to run its analysis 3 nicer, started from this thread: the nice value
+    its analysis thread had when it analysed one record, appended to `seen`."""
     w = Worker(Header(1e9, 100.0, "keep", "ws://x/v1/ws"), None, lambda _m: None, False, 3)
     real = w.observer.feed
 
     def spy(record: Any, raw: Any = None) -> Any:
-        tid = threading.get_native_id()
-        seen.append((os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, tid)))
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         return real(record, raw)
 
     w.observer.feed = spy  # type: ignore[method-assign]
@@ -218,44 +216,11 @@ def _analysis_nice_seen(seen: list[tuple[int, int]]) -> None:
     w.finish()
 
 
-def test_the_analysis_thread_runs_under_sched_idle() -> None:
-    mine = os.sched_getscheduler(0)
-    seen: list[tuple[int, int]] = []
-    _analysis_nice_seen(seen)
-    assert [policy for policy, _nice in seen] == [os.SCHED_IDLE]
-    assert os.sched_getscheduler(0) == mine  # the caller's thread is unchanged
-
-
-def test_the_analysis_leaves_sched_idle_while_the_capture_is_behind() -> None:
-    """It may hold the interpreter the capture's thread waits for: it must get to run."""
-    w = Worker(Header(1e9, 100.0, "keep", "ws://x/v1/ws"), None, lambda _m: None, False, 3)
-    fed = threading.Event()
-    real = w.observer.feed
-
-    def spy(record: Any, raw: Any = None) -> Any:
-        fed.set()
-        return real(record, raw)
-
-    w.observer.feed = spy  # type: ignore[method-assign]
-    w.handle(Item(KIND_OPEN, "", 100.0, 1e9, 1, details={"auth": "header"}))
-    assert fed.wait(30) and w.analysis_tid
-    policies = [os.sched_getscheduler(w.analysis_tid)]
-    w.capture_behind = True
-    policies.append(os.sched_getscheduler(w.analysis_tid))
-    w.capture_behind = False
-    policies.append(os.sched_getscheduler(w.analysis_tid))
-    w.finish()
-    assert policies == [os.SCHED_IDLE, os.SCHED_BATCH, os.SCHED_IDLE]
-
-
-def test_where_sched_idle_is_refused_the_analysis_runs_nicer_by_the_amount_given(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(worker_module, "idle_thread", lambda: False)  # as a kernel refusing it
+def test_the_analysis_thread_runs_nicer_than_the_worker_by_the_amount_given() -> None:
     mine = os.getpriority(os.PRIO_PROCESS, 0)
-    seen: list[tuple[int, int]] = []
+    seen: list[int] = []
     _analysis_nice_seen(seen)
-    assert [nice for _policy, nice in seen] == [min(19, mine + 3)]  # relative to the caller's
+    assert seen == [min(19, mine + 3)]  # relative: `nice -n N agent-doctor watch` keeps it
     assert os.getpriority(os.PRIO_PROCESS, 0) == mine  # the caller's thread is unchanged
 
 
@@ -306,14 +271,11 @@ def test_a_connection_keeps_bounded_counts_of_unknown_types_and_errors() -> None
     assert said == [] and len(c.noted) < 2 * KEPT_KEYS  # no line per invented type either
 
 
-def test_the_analysis_thread_stays_below_a_worker_that_was_started_nicer(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """`nice -n 5 agent-doctor watch` where SCHED_IDLE is refused: the analysis is 3 below
-    the worker, not at an absolute 3 that would outrank it (the capture writer comes first)."""
-    monkeypatch.setattr(worker_module, "idle_thread", lambda: False)
+def test_the_analysis_thread_stays_below_a_worker_that_was_started_nicer() -> None:
+    """`nice -n 5 agent-doctor watch`: the analysis is 3 below the worker, not at an
+    absolute 3 that would outrank it (the capture writer must come first)."""
     base = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 5)
-    seen: list[tuple[int, int]] = []
+    seen: list[int] = []
 
     def in_a_nicer_thread() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), base)
@@ -322,7 +284,7 @@ def test_the_analysis_thread_stays_below_a_worker_that_was_started_nicer(
     t = threading.Thread(target=in_a_nicer_thread)
     t.start()
     t.join(30)
-    assert [nice for _policy, nice in seen] == [min(19, base + 3)]
+    assert seen == [min(19, base + 3)]
 
 
 def test_a_capture_drop_does_not_hide_the_frames_the_analysis_skipped() -> None:
