@@ -7,6 +7,7 @@ stays readable.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from statistics import median
 from typing import Any
@@ -278,9 +279,11 @@ def eager_result(seg: Segment, rows: list[dict[str, Any]]) -> Result | None:
 
 
 def percentile(values: list[float], q: float) -> float:
-    """The nearest-rank `q` quantile (0-1) of a non-empty list."""
+    """The nearest-rank `q` quantile (0-1) of a non-empty list: the smallest value with at
+    least a share q of the values at or below it (the same rank for an odd or even count;
+    rounding q * (n - 1) gave the lower middle of 2 values and the upper middle of 4)."""
     s = sorted(values)
-    i = min(len(s) - 1, max(0, round(q * (len(s) - 1))))
+    i = min(len(s) - 1, max(0, math.ceil(q * len(s)) - 1))
     return s[i]
 
 

@@ -17,6 +17,7 @@ import binascii
 import contextlib
 import json
 import math
+import statistics
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,8 +55,14 @@ ECHO_MAX_CONNS = 64
 # the same speaker style reach S 2-3 by chance, so the relay asks for more before it says so.
 WIRE_ECHO_S = 4.0
 WANDER_MS = 2.0  # a loop found whose blocks' delays spread this much: its levels are tracked
-MIC_SNAP_S = 1.0  # a pause longer than this restarts the microphone's timeline
-PLAY_SNAP_S = 0.25  # and the agent's (a new reply, a stall: more than the network's jitter)
+# a chunk this much later than its stream's end starts a new run, at its arrival: a pause
+# (push-to-talk, a stall, a new reply) is a pause, not audio dated before it arrived
+MIC_SNAP_S = 0.1
+PLAY_SNAP_S = 0.05
+# a run's anchor moves back (a late chunk, then one on time) at most by the pause before the
+# run plus this much; a burst further ahead of real time starts a new run instead of moving
+# the audio already held (an unpaced clip in the middle of a session)
+JITTER_S = 0.05
 SLOW_REPLY_MS = 2500.0
 CHUNK_SAMPLE = 2000  # the last chunk durations kept for the median (bounded per connection)
 KEPT_ROWS = 200  # errors and late tool results kept per connection (the first ones)
@@ -115,6 +122,8 @@ class _AudioRing:
     anchors: dict[int, float] = field(default_factory=dict)  # run -> its start (relay clock)
     run: int = -1  # the current run
     run_s: float = 0.0  # the current run's length so far
+    run_first: float = 0.0  # the current run's first arrival
+    run_allow: float = 0.0  # how far back its anchor may move from there
     total_s: float = 0.0
     held_bytes: int = 0  # in `chunks`, never above RING_BYTES
 
@@ -132,19 +141,28 @@ class _AudioRing:
         it was sent, a few ms after the original; anchoring a run at a late chunk instead
         (a player that queues, a microphone continued from a backlog flushed at once)
         shifted one side by that lateness (180-245 ms read for a 1 ms loop). A stream
-        that pauses longer than its snap starts a new run. `keep` False counts the audio
+        that pauses longer than its snap starts a new run, and so does a burst whose run
+        would move back further than the pause before it plus JITTER_S (what it already
+        holds keeps its place). A trailing odd byte is dropped. `keep` False counts the audio
         without holding it (a connection the echo watch has no room for). A stream flushed
         far faster than real time lands in the past, so the time bound alone would hold it
         all: the bytes are bounded too.
         """
+        pcm = pcm[: len(pcm) // 2 * 2]  # PCM16: an odd trailing byte is no sample
         dur = len(pcm) / 48_000
         end = self.end_s
-        if self.run < 0 or t > end + (MIC_SNAP_S if mic else PLAY_SNAP_S):
+        new = self.run < 0 or t > end + (MIC_SNAP_S if mic else PLAY_SNAP_S)
+        if not new and t < end and self.run_first - (t - self.run_s) > self.run_allow:
+            new = True  # ahead of its stream by more than the pause before the run
+        if new:
+            gap = 0.0 if self.run < 0 else max(0.0, t - end)
             if self.run >= 0 and not (self.chunks and self.chunks[-1][0] == self.run):
                 del self.anchors[self.run]  # no chunk of the previous run is held
             self.run += 1
             self.anchors[self.run] = t
             self.run_s = 0.0
+            self.run_first = t
+            self.run_allow = gap + JITTER_S
         elif t < end:
             self.anchors[self.run] = t - self.run_s
         offset = self.run_s
@@ -728,6 +746,8 @@ class RelayObserver:
                 hi = min(len(x), n - i)
                 out[i + lo : i + hi] = x[lo:hi]
         best = _echo_window(played, heard, ECHO_WINDOW_S)
+        if best.get("verdict") == "echo" and c.chunk_ms:
+            best = _captured_before_sent(best, statistics.median(c.chunk_ms))
         c.echo = best
 
     # --- closes ----------------------------------------------------------------------------
@@ -905,6 +925,24 @@ def _echo_window(played: Any, heard: Any, window_s: float) -> dict[str, Any]:
         "window_s": window_s,
         "coherent_score_s": score,
     }
+
+
+def _captured_before_sent(echo: dict[str, Any], chunk_ms: float) -> dict[str, Any]:
+    """A microphone sends a chunk once it has captured it, so the chunk's audio began one
+    chunk before it arrived, where the ring places it: the loop is that much shorter (a 200
+    ms loop read 250 in 50 ms chunks). A copy sent back as it is received, even regrouped
+    into input-sized chunks, then reads about 0: a software loop (it read 41 ms before)."""
+    from doctor.audio.echo.wander import software_loop
+
+    out = dict(echo, input_chunk_ms=_round(chunk_ms))
+    delay = out.get("delay_ms")
+    if isinstance(delay, (int, float)):
+        out["delay_ms"] = _round(max(0.0, delay - chunk_ms))
+        out["software_loop"] = software_loop(out["delay_ms"])
+    span = out.get("delay_range_ms")
+    if isinstance(span, (list, tuple)) and len(span) == 2:
+        out["delay_range_ms"] = [_round(max(0.0, v - chunk_ms)) for v in span]
+    return out
 
 
 def _summary(c: Conn) -> dict[str, Any]:
