@@ -150,3 +150,54 @@ def test_voices_the_held_out_stress_half_found_are_not_a_mismatch(
     y = _clipped(y) if condition == "clipped" else y
     v = validate_bytes(to_i16(y).tobytes())
     assert "sample_rate_mismatch" not in v.codes(), v.stats.get("rate")
+
+
+def _stress_sentence(text: str, voice: str, pitch: int, speed: int) -> np.ndarray:
+    """One sentence as the stress split renders it (benchmarks/sentence_corpus.py: 50 ms kept
+    around the speech), at 24 kHz."""
+    need_tool("espeak-ng")
+    x, sr = espeak(text, voice, pitch, speed)
+    loud = np.flatnonzero(np.abs(x) > 0.01)
+    pad = int(0.05 * sr)
+    return resample(x[max(0, loud[0] - pad) : loud[-1] + pad], sr, 24000)
+
+
+@pytest.mark.parametrize(
+    ("voice", "pitch", "speed", "text"),
+    [
+        (
+            "pl+linda",
+            45,
+            212,
+            "Mój samochód nie chce odpalić od wczoraj wieczorem i muszę dzisiaj dojechać do pracy.",
+        ),
+        (
+            "sk+f5",
+            86,
+            218,
+            "Včera večer mi prestal fungovať internet a technik môže prísť až vo štvrtok "
+            "popoludní.",
+        ),
+    ],
+)
+def test_a_fast_bright_woman_at_24k_is_not_8k(
+    voice: str, pitch: int, speed: int, text: str
+) -> None:
+    """A reviewer's fresh draws: envelope rhythm 13.0-13.2 Hz through a bright channel, just
+    over the modulation limit, at a woman's pitch (218-303 Hz) on 15-38 % voiced."""
+    y = _bright(_stress_sentence(text, voice, pitch, speed))
+    v = validate_bytes(to_i16(np.clip(y, -1.0, 1.0)).tobytes())
+    assert "sample_rate_mismatch" not in v.codes(), v.stats.get("rate")
+
+
+@pytest.mark.parametrize("tail", ["digital silence", "room noise at -60 dBFS"])
+def test_a_quiet_tail_does_not_lift_a_sentence_past_the_plausibility_limits(tail: str) -> None:
+    """The limits are for one sentence: a recording that goes on quiet after it (10 s in
+    all) is still one sentence of speech, and fr+Jacky, a low slow man, is not 48 kHz."""
+    y = _sentence("Pouvez-vous répéter le numéro, s'il vous plaît?", "fr+Jacky", 3, 104, 24000)
+    rest = 10 * 24000 - y.size
+    quiet = np.random.default_rng(3).normal(0, 10 ** (-60 / 20), rest)
+    y = np.concatenate([y, np.zeros(rest) if tail == "digital silence" else quiet])
+    v = validate_bytes(to_i16(y).tobytes())
+    assert v.stats["rate"]["duration_s"] > 8.0
+    assert "sample_rate_mismatch" not in v.codes(), v.stats.get("rate")

@@ -109,6 +109,12 @@ FAST_MIN_MODULATION_HZ = 13.0
 # on a steady pitch track: a bright, rough voice at 24 kHz tracked at 600 Hz on 9 % voiced.
 FAST_MIN_F0_HZ = 520.0
 FAST_MIN_VOICED_SHARE = 0.3
+# The modulation limit has little margin (true 24 kHz clips at 13.0-13.2 Hz were found
+# after it was set: pl+linda p45 s212 and sk+f5 p86 s218, bright, both under 240 Hz or on
+# 15-38 % voiced), so it also needs the pitch of at least a man's 80 Hz read x3 on a pitch
+# track that holds (every 8 kHz sentence it caught in the held-out and fresh sets had both).
+FAST_MODULATION_MIN_F0_HZ = 240.0
+FAST_MODULATION_MIN_VOICED_SHARE = 0.25
 PLAUSIBLE_SLOW_MAX_F0_HZ = 60.0
 # x1.5 (16 kHz read at 24) puts nothing out of human range: a man's 100-130 Hz reads as a
 # woman's, his syllables as a fast talker's. On a short clip it is never claimed.
@@ -386,6 +392,7 @@ class RateEstimate:
     sentence_posterior: dict[int, float] = field(default_factory=dict)
     sentence_margins: dict[str, float] = field(default_factory=dict)
     by: str | None = None  # the rule that claimed, once `settle` has swapped models
+    active_s: float = 0.0  # of the audio the cues were measured on (as labelled)
 
     @property
     def family(self) -> tuple[int, ...]:
@@ -489,7 +496,9 @@ class RateEstimate:
     def _plausible(self, rate_hz: int) -> bool:
         """On a short clip: slower audio has a pitch below any adult's at the label, faster
         audio a fast envelope rhythm or a pitch above any child's (see PLAUSIBLE_MAX_S)."""
-        if not 0 < self.duration_s <= PLAUSIBLE_MAX_S:
+        # the speech's own length: pauses or a silent tail must not lift a sentence past it
+        length = min(self.duration_s, self.active_s) if self.active_s else self.duration_s
+        if not 0 < length <= PLAUSIBLE_MAX_S:
             return True
         f0 = self.features.get("f0_hz")
         if rate_hz > self.labelled_hz:
@@ -498,10 +507,16 @@ class RateEstimate:
         if low < self.labelled_hz / rate_hz < high:
             return False
         modulation = self.features.get("modulation_hz")
-        steady = self.features.get("voiced_share", 0.0) >= FAST_MIN_VOICED_SHARE
+        voiced = self.features.get("voiced_share", 0.0)
         return bool(
-            (f0 and f0 >= FAST_MIN_F0_HZ and steady)
-            or (modulation and modulation >= FAST_MIN_MODULATION_HZ)
+            (f0 and f0 >= FAST_MIN_F0_HZ and voiced >= FAST_MIN_VOICED_SHARE)
+            or (
+                modulation
+                and modulation >= FAST_MIN_MODULATION_HZ
+                and f0
+                and f0 >= FAST_MODULATION_MIN_F0_HZ
+                and voiced >= FAST_MODULATION_MIN_VOICED_SHARE
+            )
         )
 
     def _sentence_disagrees(self) -> bool:
@@ -515,7 +530,7 @@ class RateEstimate:
     def settle(self, duration_s: float) -> RateEstimate:
         """This estimate for a sample of `duration_s` (as labelled, pauses included): when
         only the sentence model claims, its posterior is the one reported."""
-        est = replace(self, duration_s=duration_s)
+        est = replace(self, duration_s=duration_s, active_s=self.active_s or self.duration_s)
         if est.claimed() != "sentence":
             return est
         post = est.sentence_posterior
@@ -546,6 +561,7 @@ class RateEstimate:
             "fragile_on": self.fragile_on,
             "cue_margins": {k: round(v, 2) for k, v in self.margins.items()},
             "duration_s": round(self.duration_s, 3),
+            "active_s": round(self.active_s, 3),
             "claimed_by": self.claimed(),
             "sentence_posterior": {
                 str(k): round(v, 4) for k, v in sorted(self.sentence_posterior.items())
