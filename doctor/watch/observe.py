@@ -928,20 +928,18 @@ def _echo_window(played: Any, heard: Any, window_s: float) -> dict[str, Any]:
 
 
 def _captured_before_sent(echo: dict[str, Any], chunk_ms: float) -> dict[str, Any]:
-    """A microphone sends a chunk once it has captured it, so the chunk's audio began one
-    chunk before it arrived, where the ring places it: the loop is that much shorter (a 200
-    ms loop read 250 in 50 ms chunks). A copy sent back as it is received, even regrouped
-    into input-sized chunks, then reads about 0: a software loop (it read 41 ms before)."""
+    """Whether a loop is the app sending back what it receives (`software_loop`), judged on
+    the delay less one input chunk: a microphone sends a chunk once captured, so a copy sent
+    back as it is received but regrouped into input-sized chunks reads up to one chunk late
+    (41 ms for 50 ms chunks: it lost its wording before). The delay itself is reported as
+    measured, counted from each input chunk's arrival (a 200 ms acoustic loop heard in 50 ms
+    chunks reads 250), as the relay has always reported it."""
     from doctor.audio.echo.wander import software_loop
 
     out = dict(echo, input_chunk_ms=_round(chunk_ms))
     delay = out.get("delay_ms")
     if isinstance(delay, (int, float)):
-        out["delay_ms"] = _round(max(0.0, delay - chunk_ms))
-        out["software_loop"] = software_loop(out["delay_ms"])
-    span = out.get("delay_range_ms")
-    if isinstance(span, (list, tuple)) and len(span) == 2:
-        out["delay_range_ms"] = [_round(max(0.0, v - chunk_ms)) for v in span]
+        out["software_loop"] = software_loop(max(0.0, delay - chunk_ms))
     return out
 
 

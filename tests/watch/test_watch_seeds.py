@@ -192,10 +192,10 @@ def test_echo_the_app_feeds_the_agent_back(sandbox_factory) -> None:
     ev = relay_evidence(one(report, "echo_loop"))
     assert ev["signals"] == ["audio"]
     # 120 ms in the app, plus the reply that queued in its player while it was still speaking
-    # (its player starts with its microphone loop): 230-345 ms measured in the app in 4 runs.
-    # The relay counts each input chunk from when a microphone would have begun capturing
-    # it, one chunk (50 ms) before it arrived; this app sends each chunk at the start of its
-    # 50 ms, so the relay reads about 50 ms less than the app's own figure
+    # (its player starts with its microphone loop): 230-345 ms measured in the app in 4 runs,
+    # read by the relay within 3 ms of that since both directions are placed on their
+    # senders' clocks (20-30 ms short before, when the relay's player model queued the
+    # service's jitter; 117.4 once in 46 runs)
     # (under load, at 5 on 2 cores, the delay wandered 210 -> 354 ms in one run)
     assert 100 <= ev["audio_delay_ms"] <= 600
     lo, hi = ev["audio_delay_range_ms"]
