@@ -61,21 +61,26 @@ class Unpacker:
         size = HEADER.size
         buf = self._buf
         end = len(buf)
-        with memoryview(buf) as view:  # text decoded from the buffer itself: one copy
-            while end - pos >= size:
-                kind, d, t, wall, conn, n = HEADER.unpack_from(buf, pos)
-                start = pos + size
-                if end - start < n:
-                    break
-                pos = start + n
-                if kind == KIND_TEXT:
-                    text = str(view[start:pos], "utf-8", "replace")
-                    yield Item(kind, DIRS[d], t, wall, conn, text)
-                elif kind == KIND_BINARY:
-                    yield Item(kind, DIRS[d], t, wall, conn, bytes(view[start:pos]))
-                else:
-                    yield Item(kind, "", t, wall, conn, details=json.loads(bytes(view[start:pos])))
-        del buf[:pos]
+        try:
+            with memoryview(buf) as view:  # text decoded from the buffer itself: one copy
+                while end - pos >= size:
+                    kind, d, t, wall, conn, n = HEADER.unpack_from(buf, pos)
+                    start = pos + size
+                    if end - start < n:
+                        break
+                    pos = start + n
+                    if kind == KIND_TEXT:
+                        text = str(view[start:pos], "utf-8", "replace")
+                        yield Item(kind, DIRS[d], t, wall, conn, text)
+                    elif kind == KIND_BINARY:
+                        yield Item(kind, DIRS[d], t, wall, conn, bytes(view[start:pos]))
+                    else:
+                        details = json.loads(bytes(view[start:pos]))
+                        yield Item(kind, "", t, wall, conn, details=details)
+        finally:
+            # what was handed out (or failed to parse) is gone even when its handling
+            # raised: the next chunk must not hand it out again (a duplicate capture line)
+            del buf[:pos]
 
 
 class FeedWriter:

@@ -314,3 +314,21 @@ def test_a_measurement_waiting_for_a_token_is_counted_once_not_per_chunk() -> No
         obs.feed(Frame(4.2, 0, 1, "service", msg={"type": "reply.audio", "data": data}))
     stats = obs.stats()
     assert stats["echo_deferred"] == 1 and stats["echo_measurements"] == 0
+
+
+def test_a_record_whose_handling_raised_is_not_handed_out_again() -> None:
+    """The worker keeps draining after a bad record (`analysis_crashed`): the records the
+    unpacker already handed out must not come again with the next chunk (a reviewer saw
+    f0 f1 f0 f1 f2: duplicate capture lines)."""
+    from doctor.watch.feed import Unpacker, pack_frame
+
+    u = Unpacker()
+    got: list[str] = []
+    first = b"".join(pack_frame(0, float(i), 0.0, 1, f"f{i}") for i in range(3))
+    with pytest.raises(RuntimeError):
+        for item in u.feed(first):
+            got.append(str(item.data))
+            if len(got) == 2:
+                raise RuntimeError("a full disk")
+    got += [str(item.data) for item in u.feed(pack_frame(0, 9.0, 0.0, 1, "f9"))]
+    assert got == ["f0", "f1", "f2", "f9"]
