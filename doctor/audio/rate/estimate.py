@@ -115,6 +115,12 @@ FAST_MIN_VOICED_SHARE = 0.3
 # read x3 tracks on as little as 15 % voiced, as did the other false claim (sk+f5 p86
 # s218, bright, 302 Hz, 15 %), which these limits do not stop.
 FAST_MODULATION_MIN_F0_HZ = 240.0
+# ...below this rhythm only: both false claims were at 13.0-13.2 Hz, while deep men at 8 kHz
+# (f0 228-238 Hz read x3) that the pitch limit alone lost were at 13 Hz and up, most at 14.5+
+FAST_MODULATION_SURE_HZ = 14.0
+# the speech's own length for the limits: 1 s blocks within this of the loudest one (a room
+# or hiss tail above the -50 dBFS gate that picks the blocks is not speech)
+SPEECH_BLOCK_DB = 20.0
 PLAUSIBLE_SLOW_MAX_F0_HZ = 60.0
 # x1.5 (16 kHz read at 24) puts nothing out of human range: a man's 100-130 Hz reads as a
 # woman's, his syllables as a fast talker's. On a short clip it is never claimed.
@@ -510,6 +516,7 @@ class RateEstimate:
         voiced = self.features.get("voiced_share", 0.0)
         return bool(
             (f0 and f0 >= FAST_MIN_F0_HZ and voiced >= FAST_MIN_VOICED_SHARE)
+            or (modulation and modulation >= FAST_MODULATION_SURE_HZ)
             or (
                 modulation
                 and modulation >= FAST_MIN_MODULATION_HZ
@@ -742,7 +749,19 @@ def estimate_rate(x: npt.NDArray[Any], labelled_hz: int = 24000) -> RateEstimate
         x.size / labelled_hz,
         sentence,
         s_margins,
+        active_s=_speech_s(x, labelled_hz),
     )
+
+
+def _speech_s(x: npt.NDArray[Any], labelled_hz: int) -> float:
+    """Seconds of `x` (its 1 s blocks) within SPEECH_BLOCK_DB of its loudest block."""
+    import numpy as np
+
+    n = x.size // labelled_hz
+    if n < 1:
+        return x.size / labelled_hz
+    power = np.mean(np.square(x[: n * labelled_hz].reshape(n, labelled_hz)), axis=1)
+    return float(np.count_nonzero(power >= power.max() * 10 ** (-SPEECH_BLOCK_DB / 10)))
 
 
 def posterior(
