@@ -1056,7 +1056,8 @@ _ENTRIES: tuple[Entry, ...] = (
     Entry(
         "watch_software_loop",
         "The app sends the agent's audio back as its input (a software loop)",
-        "The agent's audio comes back in `input.audio` a few ms after it was handed over: too "
+        "The agent's audio comes back in `input.audio` within one input chunk of being handed "
+        "over: too "
         "soon to have gone through a speaker and a microphone, so the app itself routes what "
         "it receives into what it sends. The service takes it for the user talking, and every "
         "reply is cut short as interrupted.",

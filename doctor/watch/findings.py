@@ -377,8 +377,9 @@ def _echo(c: Conn) -> list[Finding]:
                 "echo",
                 "echo_loop",
                 FAIL,
-                f"the agent's audio comes back from the app {delay} ms later: too soon for a "
-                "speaker and a microphone, so the app sends what it receives (a software loop)",
+                f"the agent's audio comes back from the app {delay} ms later, within one "
+                "input chunk of being handed over: too soon for a speaker and a microphone, "
+                "so the app sends what it receives (a software loop)",
                 {
                     **_base(c),
                     "signals": ["audio"],

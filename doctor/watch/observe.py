@@ -44,8 +44,10 @@ RING_SLACK_S = 1.0  # audio kept beyond the window (a chunk straddling its start
 # bucket holds. Only a connection the rings could not hold is left unmeasured, and named.
 ECHO_PER_S = 0.5
 ECHO_BURST = 4.0
-# The rings hold the window of both directions (~2 MB a connection at 24 kHz PCM16): at most
-# ECHO_MAX_CONNS open connections are echo-watched at once (~128 MB), enough for every one of
+# The rings hold the window of both directions (~2 MB of PCM a connection at 24 kHz, ~3 MB
+# with Python's objects for 10 ms chunks, more for smaller ones: 1.9 MB per MB of PCM in
+# 2.7 ms chunks): at most ECHO_MAX_CONNS open connections are echo-watched at once (~200 MB
+# for 64 connections of the service's 10 ms replies), enough for every one of
 # the 50 concurrent sessions the relay is built for (at 32, the first 32 to open took every
 # slot and 18 of 50 went unmeasured); the others are named at their close as not measured.
 RING_BYTES = int((ECHO_WINDOW_S + RING_SLACK_S + 1) * 48_000)
@@ -124,6 +126,7 @@ class _AudioRing:
     run_s: float = 0.0  # the current run's length so far
     run_first: float = 0.0  # the current run's first arrival
     run_allow: float = 0.0  # how far back its anchor may move from there
+    run_undo: float | None = None  # its anchor before the last chunk moved it back
     total_s: float = 0.0
     held_bytes: int = 0  # in `chunks`, never above RING_BYTES
 
@@ -154,6 +157,9 @@ class _AudioRing:
         new = self.run < 0 or t > end + (MIC_SNAP_S if mic else PLAY_SNAP_S)
         if not new and t < end and self.run_first - (t - self.run_s) > self.run_allow:
             new = True  # ahead of its stream by more than the pause before the run
+            if self.run_undo is not None:  # the burst's first chunk moved it: undo that
+                self.anchors[self.run] = self.run_undo
+        self.run_undo = None
         if new:
             gap = 0.0 if self.run < 0 else max(0.0, t - end)
             if self.run >= 0 and not (self.chunks and self.chunks[-1][0] == self.run):
@@ -164,6 +170,7 @@ class _AudioRing:
             self.run_first = t
             self.run_allow = gap + JITTER_S
         elif t < end:
+            self.run_undo = self.anchors[self.run]
             self.anchors[self.run] = t - self.run_s
         offset = self.run_s
         self.run_s += dur
@@ -720,7 +727,8 @@ class RelayObserver:
             "the agent's audio comes back in input.audio "
             f"({c.echo.get('delay_ms')} ms later, ERL {c.echo.get('erl_db')} dB): "
             + (
-                "too soon for a speaker and a microphone: the app sends what it receives"
+                "within one input chunk of being handed over, too soon for a speaker and "
+                "a microphone: the app sends what it receives"
                 if c.echo.get("software_loop")
                 else "the app plays the agent into its own microphone"
             ),
