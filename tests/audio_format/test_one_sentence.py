@@ -171,13 +171,21 @@ def _stress_sentence(text: str, voice: str, pitch: int, speed: int) -> np.ndarra
             212,
             "Mój samochód nie chce odpalić od wczoraj wieczorem i muszę dzisiaj dojechać do pracy.",
         ),
+        (
+            "sk+f5",
+            86,
+            218,
+            "Včera večer mi prestal fungovať internet a technik môže prísť až vo štvrtok "
+            "popoludní.",
+        ),
     ],
 )
 def test_a_fast_bright_woman_at_24k_is_not_8k(
     voice: str, pitch: int, speed: int, text: str
 ) -> None:
-    """A reviewer's fresh draw: envelope rhythm 13.2 Hz through a bright channel, just over
-    the modulation limit, at a woman's pitch (218 Hz), read as 8 kHz."""
+    """A reviewer's fresh draws: envelope rhythm 13.0-13.2 Hz through a bright channel, just
+    over the modulation limit, at a woman's pitch (218 Hz) or on a pitch track that does not
+    hold (302 Hz on 15 % voiced), read as 8 kHz."""
     y = _bright(_stress_sentence(text, voice, pitch, speed))
     v = validate_bytes(to_i16(np.clip(y, -1.0, 1.0)).tobytes())
     assert "sample_rate_mismatch" not in v.codes(), v.stats.get("rate")
@@ -197,3 +205,15 @@ def test_a_quiet_tail_does_not_lift_a_sentence_past_the_plausibility_limits(
     v = validate_bytes(to_i16(y).tobytes())
     assert v.stats["rate"]["duration_s"] > 8.0
     assert "sample_rate_mismatch" not in v.codes(), v.stats.get("rate")
+
+
+def test_the_speech_length_counts_the_last_partial_second_and_ignores_one_click() -> None:
+    """8.6 s of continuous speech read 8.0 s (under the 8 s limit: a true 16 kHz claim was
+    lost), and one loud click in 14 s made the rest count as quiet (a reviewer's cases)."""
+    from doctor.audio.rate.estimate import _speech_s
+
+    rng = np.random.default_rng(5)
+    assert abs(_speech_s(rng.normal(0, 0.1, int(8.6 * 24000)), 24000) - 8.6) < 1e-9
+    x = rng.normal(0, 0.1, 15 * 24000)
+    x[14 * 24000 :] = rng.normal(0, 0.9, 24000)  # a click, cough or beep at the end
+    assert _speech_s(x, 24000) == 15.0

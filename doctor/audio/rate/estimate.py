@@ -111,15 +111,16 @@ FAST_MIN_F0_HZ = 520.0
 FAST_MIN_VOICED_SHARE = 0.3
 # The modulation limit has little margin (true 24 kHz clips at 13.0-13.2 Hz were found
 # after it was set), so it also needs the pitch of at least a man's 80 Hz read x3: that
-# stops a woman at 218 Hz (pl+linda p45 s212, bright). Not a voiced share: 8 kHz speech
-# read x3 tracks on as little as 15 % voiced, as did the other false claim (sk+f5 p86
-# s218, bright, 302 Hz, 15 %), which these limits do not stop.
+# stops a woman at 218 Hz (pl+linda p45 s212, bright).
 FAST_MODULATION_MIN_F0_HZ = 240.0
 # ...below this rhythm only: both false claims were at 13.0-13.2 Hz, while deep men at 8 kHz
 # (f0 228-238 Hz read x3) that the pitch limit alone lost were at 13 Hz and up, most at 14.5+
 FAST_MODULATION_SURE_HZ = 14.0
-# the speech's own length for the limits: 1 s blocks within this of the loudest one (a room
-# or hiss tail above the -50 dBFS gate that picks the blocks is not speech)
+# ...and below it, a pitch track that holds: the other false claim (sk+f5 p86 s218, bright,
+# 302 Hz at 13.0 Hz) tracked on 15 % voiced
+FAST_MODULATION_MIN_VOICED_SHARE = 0.25
+# the speech's own length for the limits: 1 s blocks within this of the loud ones (their 90th
+# percentile; a room or hiss tail above the -50 dBFS gate that picks the blocks is not speech)
 SPEECH_BLOCK_DB = 20.0
 PLAUSIBLE_SLOW_MAX_F0_HZ = 60.0
 # x1.5 (16 kHz read at 24) puts nothing out of human range: a man's 100-130 Hz reads as a
@@ -522,6 +523,7 @@ class RateEstimate:
                 and modulation >= FAST_MIN_MODULATION_HZ
                 and f0
                 and f0 >= FAST_MODULATION_MIN_F0_HZ
+                and voiced >= FAST_MODULATION_MIN_VOICED_SHARE
             )
         )
 
@@ -760,8 +762,15 @@ def _speech_s(x: npt.NDArray[Any], labelled_hz: int) -> float:
     n = x.size // labelled_hz
     if n < 1:
         return x.size / labelled_hz
+    x = np.asarray(x, dtype=np.float64)
     power = np.mean(np.square(x[: n * labelled_hz].reshape(n, labelled_hz)), axis=1)
-    return float(np.count_nonzero(power >= power.max() * 10 ** (-SPEECH_BLOCK_DB / 10)))
+    # against the 90th percentile, not the loudest: one click must not make the rest quiet
+    floor = float(np.percentile(power, 90)) * 10 ** (-SPEECH_BLOCK_DB / 10)
+    speech = float(np.count_nonzero(power >= floor))
+    tail = x[n * labelled_hz :]  # the last partial second counts for what it is
+    if tail.size and float(np.mean(np.square(tail))) >= floor:
+        speech += tail.size / labelled_hz
+    return speech
 
 
 def posterior(
