@@ -366,6 +366,21 @@ def _live_session() -> tuple[Any, Any]:
     return LiveSession, functools.partial(Source, shape="capture v1 (relay)")
 
 
+def _handle_all(worker: Worker, unpacker: Unpacker, chunk: bytes) -> Exception | None:
+    """Hand every whole record of `chunk` to the worker. One that fails (to parse or to be
+    handled) is skipped and the records after it are still handled now, not held until the
+    next read (the last read has none: a close event would be lost). The first error."""
+    first: Exception | None = None
+    while True:
+        try:
+            for item in unpacker.feed(chunk):
+                worker.handle(item)
+            return first
+        except Exception as exc:  # each pass gets past at least the record that failed
+            first = first or exc
+            chunk = b""
+
+
 def _more_waiting(fd: int) -> bool:
     """Whether the feed has more to read right now (the reader is behind)."""
     try:
@@ -416,23 +431,20 @@ def worker_main(
         # share the interpreter; a capture behind loses frames, an analysis behind skips
         # audio and says so)
         worker.capture_behind = len(chunk) == READ_BYTES
-        try:
-            for item in unpacker.feed(chunk):
-                worker.handle(item)
+        failed = _handle_all(worker, unpacker, chunk)
+        if failed is None:
             worker.capture_behind = _more_waiting(fd)  # not left set while the reader waits
-        except Exception as exc:  # a bad record or a full disk: say so, keep draining
-            if worker.crashed is None:
-                worker.crashed = f"{type(exc).__name__}: {exc}"[:300]
-                send(
-                    {
-                        "kind": "note",
-                        "conn": 0,
-                        "cause": "analysis_crashed",
-                        "level": "warn",
-                        "text": f"the capture/analysis stopped ({worker.crashed}); "
-                        "frames still flow",
-                    }
-                )
+        elif worker.crashed is None:  # a bad record or a full disk: say so, keep draining
+            worker.crashed = f"{type(failed).__name__}: {failed}"[:300]
+            send(
+                {
+                    "kind": "note",
+                    "conn": 0,
+                    "cause": "analysis_crashed",
+                    "level": "warn",
+                    "text": f"the capture/analysis stopped ({worker.crashed}); frames still flow",
+                }
+            )
     worker.capture_behind = False  # the feed ended: the analysis has the interpreter
     result = worker.finish()
     with contextlib.suppress(OSError):

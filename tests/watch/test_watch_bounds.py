@@ -332,3 +332,25 @@ def test_a_record_whose_handling_raised_is_not_handed_out_again() -> None:
                 raise RuntimeError("a full disk")
     got += [str(item.data) for item in u.feed(pack_frame(0, 9.0, 0.0, 1, "f9"))]
     assert got == ["f0", "f1", "f2", "f9"]
+
+
+def test_records_after_a_bad_one_in_the_same_read_are_handled_at_once() -> None:
+    """The last read has no next read: what follows a bad record (a close event, say) must
+    not wait in the unpacker's buffer for one (a reviewer saw f2 and f3 held back)."""
+    from doctor.watch.feed import HEADER, KIND_OPEN, Unpacker, pack_frame
+    from doctor.watch.worker import _handle_all
+
+    class Handled:
+        def __init__(self) -> None:
+            self.seen: list[object] = []
+
+        def handle(self, item: Item) -> None:
+            self.seen.append(item.data)
+
+    bad = HEADER.pack(KIND_OPEN, 0, 1.0, 0.0, 1, 4) + b"{bad"
+    chunk = pack_frame(0, 0.0, 0.0, 1, "f0") + bad
+    chunk += pack_frame(0, 2.0, 0.0, 1, "f2") + pack_frame(0, 3.0, 0.0, 1, "f3")
+    w = Handled()
+    failed = _handle_all(w, Unpacker(), chunk)  # type: ignore[arg-type]
+    assert isinstance(failed, ValueError)  # the bad record's JSON, said once
+    assert w.seen == ["f0", "f2", "f3"]
