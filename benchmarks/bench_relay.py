@@ -531,7 +531,8 @@ def run_load(
     # judged: the p99 shift (via p99 - direct p99; the two runs cannot be paired frame by
     # frame); beside it the upper bound per frame (each via frame less the direct median)
     added_p99 = pct(lv, 99) - pct(lb, 99)
-    upper_p99 = pct([x - statistics.median(lb) for x in lv], 99) if lb and lv else float("nan")
+    floor = statistics.median(lb) if lb else float("nan")
+    upper_p99 = pct([x - floor for x in lv], 99) if lv else float("nan")
     every = sent_up == got_up and sent_down == got_down
     rows = [
         ["app -> service frames sent / arrived", f"{sent_up} / {got_up}", "all", met(every)],
