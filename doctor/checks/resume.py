@@ -156,7 +156,8 @@ async def run_resume(ctx: Context, plan: Plan) -> Result:
             )
         ev["t_ready_s"] = round(first.offset_s + (first.time_to_ready_ms or 0) / 1000, 4)
         dropped_at = await s.drop(first)
-        ev["t_drop_s"] = round(dropped_at - s.t0, 4)
+        # the drop follows the ready: two clocks rounded to 0.1 ms can put it 0.1 ms before
+        ev["t_drop_s"] = max(ev["t_ready_s"], round(dropped_at - s.t0, 4))
         # Waiting is the feature here: the user's delay between the drop and the resume.
         await asyncio.sleep(max(0.0, ctx.resume_delay - (time.monotonic() - dropped_at)))
         if first.session_id is None:  # open() records a ready without an id as a failure
