@@ -347,19 +347,25 @@ def sentences(
         raise RuntimeError("espeak-ng is needed for the sentence corpus")
     for voice, pitch, speed in voices:
         lang = voice.split("+")[0].split("-")[0]
-        said = []
         texts = {2: FRESH_TEXTS, 3: FINAL_TEXTS}[which][lang] if which >= 2 else TEXTS[lang][which]
-        for text in texts:
-            x, sr = espeak(text, voice, pitch, speed)
-            said.append((text, _trim(x), sr))
-        for r in rates:
-            # the sentence whose labelled duration is nearest 3.5 s (within 2-5 s if any)
-            def labelled(item: tuple[str, Array, int], r: int = r) -> float:
-                return len(item[1]) / item[2] * r / LABEL_HZ
+        yield from _nearest(voice, pitch, speed, texts, rates)
 
-            text, x, sr = min(said, key=lambda it: abs(labelled(it) - 3.5))
-            y = resample(x, sr, r)
-            yield Sentence(f"{voice} p{pitch} s{speed} {r} Hz: {text[:30]!r}", r, y)
+
+def _nearest(
+    voice: str, pitch: int, speed: int, texts: tuple[str, ...], rates: tuple[int, ...]
+) -> Iterator[Sentence]:
+    """Per true rate, the one of `texts` whose labelled duration is nearest 3.5 s."""
+    said = []
+    for text in texts:
+        x, sr = espeak(text, voice, pitch, speed)
+        said.append((text, _trim(x), sr))
+    for r in rates:
+
+        def labelled(item: tuple[str, Array, int], r: int = r) -> float:
+            return len(item[1]) / item[2] * r / LABEL_HZ
+
+        text, x, sr = min(said, key=lambda it: abs(labelled(it) - 3.5))
+        yield Sentence(f"{voice} p{pitch} s{speed} {r} Hz: {text[:30]!r}", r, resample(x, sr, r))
 
 
 # --- the stress split -------------------------------------------------------------------
@@ -484,20 +490,7 @@ def stress_voices(
 def stress_sentences(half: str, rates: tuple[int, ...] = TRUE_RATES_HZ) -> Iterator[Sentence]:
     """The stress split's clean sentences (see STRESS_TEXTS); conditions are the caller's."""
     for voice, pitch, speed in stress_voices(half):
-        lang = voice.split("+")[0]
-        said = []
-        for text in stress_texts(lang):
-            x, sr = espeak(text, voice, pitch, speed)
-            said.append((text, _trim(x), sr))
-        for r in rates:
-
-            def labelled(item: tuple[str, Array, int], r: int = r) -> float:
-                return len(item[1]) / item[2] * r / LABEL_HZ
-
-            text, x, sr = min(said, key=lambda it: abs(labelled(it) - 3.5))
-            yield Sentence(
-                f"{voice} p{pitch} s{speed} {r} Hz: {text[:30]!r}", r, resample(x, sr, r)
-            )
+        yield from _nearest(voice, pitch, speed, stress_texts(voice.split("+")[0]), rates)
 
 
 def _noise(x: Array, snr_db: float, seed: int) -> Array:
