@@ -755,7 +755,7 @@ class RelayObserver:
                 out[i + lo : i + hi] = x[lo:hi]
         best = _echo_window(played, heard, ECHO_WINDOW_S)
         if best.get("verdict") == "echo" and c.chunk_ms:
-            best = _captured_before_sent(best, statistics.median(c.chunk_ms))
+            best = _software_loop_by_chunk(best, statistics.median(c.chunk_ms))
         c.echo = best
 
     # --- closes ----------------------------------------------------------------------------
@@ -935,7 +935,7 @@ def _echo_window(played: Any, heard: Any, window_s: float) -> dict[str, Any]:
     }
 
 
-def _captured_before_sent(echo: dict[str, Any], chunk_ms: float) -> dict[str, Any]:
+def _software_loop_by_chunk(echo: dict[str, Any], chunk_ms: float) -> dict[str, Any]:
     """Whether a loop is the app sending back what it receives (`software_loop`), judged on
     the delay less one input chunk: a microphone sends a chunk once captured, so a copy sent
     back as it is received but regrouped into input-sized chunks reads up to one chunk late
