@@ -409,6 +409,8 @@ def tools_result(seg: Segment, ex: Extras) -> Result | None:
     if not seg.tools:
         return None
     timeouts = _tool_timeouts(seg)
+    stored = bool(seg.config.get("agent_id"))
+    unjudged: list[dict[str, Any]] = []  # a stored agent's tool, unanswered: maybe an HTTP one
     missing: list[dict[str, Any]] = []
     late: list[dict[str, Any]] = []
     dropped: list[dict[str, Any]] = []
@@ -424,11 +426,19 @@ def tools_result(seg: Segment, ex: Extras) -> Result | None:
         if c.result_t is None:
             if ex.lacks_sent:
                 continue
+            if not owes_result(timeouts, c.name, stored):
+                unjudged.append(row)
+                continue
             (dropped if c.interrupted_after else missing).append(row)
         elif c.timed_out or c.result_t - c.t > limit:
             late.append({**row, "after_s": round(c.result_t - c.t, 2), "timeout_s": limit})
     evidence = _ev(
-        seg, calls=len(seg.tools), missing=missing[:50], late=late[:50], dropped=dropped[:50]
+        seg,
+        calls=len(seg.tools),
+        missing=missing[:50],
+        late=late[:50],
+        dropped=dropped[:50],
+        stored_agent_unanswered=unjudged[:50],
     )
     worst = [
         (
@@ -463,6 +473,14 @@ def tools_result(seg: Segment, ex: Extras) -> Result | None:
             f"{len(seg.tools)} tool call(s); the log has no sent messages, so results are unknown",
             evidence,
         )
+    if unjudged:
+        names = ", ".join(sorted({r["name"] for r in unjudged}))
+        return passed(
+            f"{len(seg.tools)} tool call(s); {len(unjudged)} to the stored agent's {names} got "
+            "no tool.result, which is right for HTTP tools (the service runs them itself); "
+            "a client tool must be answered",
+            evidence,
+        )
     return passed(f"{len(seg.tools)} tool call(s), each answered in time", evidence)
 
 
@@ -471,8 +489,9 @@ def _tool_timeouts(seg: Segment) -> dict[str, float]:
 
 
 def tool_timeouts(tools: object) -> dict[str, float]:
-    """A session.update's `tools`: each declared `timeout_seconds` by tool name, and
-    `http:<name>` for the tools the service calls itself (their result is not the app's)."""
+    """A session.update's `tools`: every declared tool by name with its `timeout_seconds`
+    (the default when it has none), and `http:<name>` for the tools the service calls
+    itself (their result is not the app's)."""
     out: dict[str, float] = {}
     if isinstance(tools, list):
         for tool in tools:
@@ -480,11 +499,21 @@ def tool_timeouts(tools: object) -> dict[str, float]:
                 continue
             name = str(tool.get("name", ""))
             t = finite(tool.get("timeout_seconds"))
-            if t is not None and t > 0:
-                out[name] = t
+            out[name] = t if t is not None and t > 0 else DEFAULT_TOOL_TIMEOUT_S
             if tool.get("http"):
                 out[f"http:{name}"] = 1.0
     return out
+
+
+def owes_result(timeouts: dict[str, float], name: str, stored_agent: bool) -> bool:
+    """Whether the app must answer a `tool.call` for `name` (`timeouts` from
+    `tool_timeouts`). Not for an HTTP tool, which the service calls itself; nor, in a
+    stored agent's session, for a tool the session never declared: the agent's HTTP tools
+    still reach the app as an informational `tool.call` (field-facts §9), and only the
+    stored agent knows which of its tools those are."""
+    if f"http:{name}" in timeouts:
+        return False
+    return not stored_agent or name in timeouts
 
 
 ERROR_GUIDE = {

@@ -24,7 +24,12 @@ from typing import Any
 
 from doctor.audio.format.messages import CLIENT_TYPES, SERVER_TYPES, check_message
 from doctor.capture.format import ConnEvent, Frame, Record
-from doctor.session.findings import DEFAULT_TOOL_TIMEOUT_S, GRACE_S, tool_timeouts
+from doctor.session.findings import (
+    DEFAULT_TOOL_TIMEOUT_S,
+    GRACE_S,
+    owes_result,
+    tool_timeouts,
+)
 from doctor.session.levels import audible
 
 FIRST_CHECK_BYTES = 2 * 48_000  # ~2 s of 24 kHz PCM16: enough to tell the sample format
@@ -249,6 +254,8 @@ class Conn:
     tool_late: list[dict[str, Any]] = field(default_factory=list)
     tool_timeouts: dict[str, float] = field(default_factory=dict)  # session core's reading
     tool_names: dict[str, str] = field(default_factory=dict)  # call id -> tool, while open
+    tool_unowed: set[str] = field(default_factory=set)  # calls the app may rightly leave
+    stored_agent: bool = False  # the session names a stored agent (`agent_id`)
     tool_late_timeout_s: float = 0.0  # the longest timeout a late result went past
     unknown: dict[str, int] = field(default_factory=dict)
     played: _AudioRing = field(default_factory=_AudioRing)
@@ -348,6 +355,7 @@ class RelayObserver:
             call_id = str(f.msg.get("call_id"))
             called = c.tool_calls.pop(call_id, None)
             name = c.tool_names.pop(call_id, "")
+            c.tool_unowed.discard(call_id)
             limit = c.tool_timeouts.get(name, DEFAULT_TOOL_TIMEOUT_S)
             if called is not None and f.t - called > limit:
                 c.tool_late_timeout_s = max(c.tool_late_timeout_s, limit)
@@ -396,6 +404,8 @@ class RelayObserver:
         tools = session.get("tools")
         if isinstance(tools, list) and tools:  # a new list replaces the old one
             c.tool_timeouts = tool_timeouts(tools)
+        if session.get("agent_id"):
+            c.stored_agent = True
 
     def _bytes_per_s(self, c: Conn) -> int:
         rate, width = FORMATS.get(c.encoding, (24_000, 2))
@@ -657,6 +667,8 @@ class RelayObserver:
                 call_id = str(msg.get("call_id"))
                 c.tool_calls[call_id] = f.t
                 c.tool_names[call_id] = name
+                if not owes_result(c.tool_timeouts, name, c.stored_agent):
+                    c.tool_unowed.add(call_id)  # a late answer is still judged; none is not
         elif isinstance(mtype, str) and mtype not in SERVER_TYPES:
             shown = f"service:{mtype}"
             _count(c.unknown, shown)
@@ -816,6 +828,18 @@ class RelayObserver:
         if c.echo_slot:
             self.echo_slots -= 1
             c.echo_slot = False  # a frame after the close event (none expected) is not held
+        for call_id in sorted(c.tool_unowed & c.tool_calls.keys()):
+            del c.tool_calls[call_id]
+            notes.append(
+                Note(
+                    c.conn,
+                    ev.t,
+                    "tool_result_missing",
+                    f"{c.label}: tool.call {call_id} ({c.tool_names.get(call_id)}) got no "
+                    "tool.result: right if it is one of the stored agent's HTTP tools",
+                    "info",
+                )
+            )
         for call_id, t in c.tool_calls.items():
             notes += self._note_once(
                 c,

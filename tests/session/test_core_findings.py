@@ -11,6 +11,7 @@ from synth import LOUD, T0, Script, normal_session
 from doctor.capture.format import ConnEvent, Frame
 from doctor.result import Result, Status
 from doctor.session import SessionAnalyzer, Source, analyze_events, make_event, meta
+from doctor.session.findings import DEFAULT_TOOL_TIMEOUT_S
 
 
 def results(s: Script, **source: Any) -> dict[str, Result]:
@@ -586,3 +587,28 @@ def test_a_three_word_echo_repeated_is_echo() -> None:
     s.end()
     echo = results(s)["session-echo"]
     assert "transcript" in echo.evidence["signals"]
+
+
+def test_a_stored_agents_unanswered_tool_call_is_no_missing_result() -> None:
+    """A stored agent's HTTP tools still send the app a `tool.call` (field-facts §9), and
+    the session never sees which of its tools those are: an unanswered call passes, said."""
+    s = Script().open()
+    s.app("session.update", s.t, session={"agent_id": "agent_" + "a" * 32})
+    s.user("Look me up")
+    s.reply("One moment.", tool=("call_1", "crm"))
+    s.end()
+    tools = results(s)["session-tools"]
+    assert tools.status is Status.PASS, tools.summary
+    assert "stored agent's crm" in tools.summary
+    assert tools.evidence["stored_agent_unanswered"][0]["call_id"] == "call_1"
+
+
+def test_a_stored_agents_tool_answered_late_is_still_late() -> None:
+    s = Script().open()
+    s.app("session.update", s.t, session={"agent_id": "agent_" + "a" * 32})
+    s.user("Look me up")
+    s.reply("One moment.", tool=("call_1", "crm"))
+    s.tool_result("call_1", after=DEFAULT_TOOL_TIMEOUT_S + 5)
+    s.t += DEFAULT_TOOL_TIMEOUT_S + 10
+    s.end()
+    assert results(s)["session-tools"].cause == "tool_result_late"

@@ -304,3 +304,27 @@ def test_tool_results_are_timed_by_their_own_tool_as_the_session_analysis_does()
     causes = {f.cause: f for f in conn_findings(obs.conns[1])}
     assert "tool_result_missing" not in causes
     assert causes["tool_result_late"].evidence["timeout_s"] == 2
+
+
+def test_a_stored_agents_unanswered_tool_call_is_said_not_warned() -> None:
+    """A session on a stored agent (`agent_id`) declares no tools; the agent's HTTP tools
+    still send the app a `tool.call` (field-facts §9). Unanswered, it is an info line, not
+    `tool_result_missing`; answered late, it is still late."""
+    obs = RelayObserver(echo=False)
+    obs.feed(ConnEvent(0, 0, 1, "open", {"auth": "header"}))
+    update = {"type": "session.update", "session": {"agent_id": "agent_" + "b" * 32}}
+    obs.feed(Frame(0.01, 0, 1, "app", msg=update))
+    obs.feed(Frame(0.05, 0, 1, "service", msg={"type": "session.ready", "session_id": "sess_s"}))
+    for t, call in ((1.0, "c1"), (2.0, "c2")):
+        obs.feed(
+            Frame(t, 0, 1, "service", msg={"type": "tool.call", "call_id": call, "name": "crm"})
+        )
+    notes = obs.feed(
+        Frame(200.0, 0, 1, "app", msg={"type": "tool.result", "call_id": "c2", "result": "{}"})
+    )
+    assert [n.cause for n in notes] == ["tool_result_late"]
+    notes = obs.feed(ConnEvent(201.0, 0, 1, "close", {"by": "app", "code": 1000}))
+    said = [n for n in notes if n.cause == "tool_result_missing"]
+    assert [(n.level, "c1" in n.text, "HTTP" in n.text) for n in said] == [("info", True, True)]
+    causes = {f.cause for f in conn_findings(obs.conns[1])}
+    assert "tool_result_missing" not in causes and "tool_result_late" in causes
