@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from statistics import median
 from typing import Any
 
 from doctor import guide
@@ -356,7 +355,8 @@ def latency_result(seg: Segment) -> Result:
     if tool_turns:
         evidence["tool_turns"] = tool_turns[:50]  # their latency excludes the tool's wait
     if not turns:
-        evidence["first_chunk_latency_p50_s"] = round(median(chunk_only), 2) if chunk_only else None
+        p50 = percentile(chunk_only, 0.5) if chunk_only else None
+        evidence["first_chunk_latency_p50_s"] = None if p50 is None else round(p50, 2)
         if ready is not None and ready > SLOW_READY_S:
             return problem(
                 Status.WARN,
