@@ -31,6 +31,7 @@ ACTIVE_BLOCK_DB = -50.0
 # A sample shorter than this (one 50 ms message, say) may be a pause between words: its
 # silence or low level is worth saying (info), not a warning about the microphone.
 SHORT_SAMPLE_S = 1.0
+DC_MIN_S = 0.02
 
 ENCODING_FINDINGS: dict[str, tuple[str, str]] = {
     "s16be": (
@@ -374,7 +375,8 @@ class PcmStage:
                 peak_dbfs=round(db(lv.peak), 2),
             )
         mean = lv.mean()
-        if abs(mean) >= 0.02:
+        # One 20 ms frame at least: a mean over less is a waveform's slope, not an offset.
+        if abs(mean) >= 0.02 and lv.samples >= DC_MIN_S * self.rate:
             v.add(
                 "dc_offset",
                 WARNING,

@@ -24,6 +24,9 @@ MIN_SMOOTH = 0.5
 # Below this a PCM16 LE sample's high byte is only the sign: near-silence read as PCM16.
 QUIET_FS = 1 / 64  # -36 dBFS
 QUIET_SHARE = 0.9
+MIN_BYTES = 16  # 8 PCM16 samples: the least any smoothness is measured on
+RAIL_FS = 32766 / 32768  # a PCM16 sample at full scale
+RAILED_SHARE = 0.01
 
 CANDIDATES: tuple[tuple[str, int], ...] = (
     ("s16le", 1),
@@ -116,7 +119,9 @@ def zero_padded_fraction(head: bytes, width: int, pad: int) -> float:
 
 
 def duplicate_pair_fraction(head: bytes) -> float:
-    """Share of non-silent 16-bit sample pairs that are identical: both stereo channels equal."""
+    """Share of non-silent 16-bit sample pairs that are identical: both stereo channels equal.
+    Zero when neighbours across pairs are as often equal: a constant or stepped signal
+    repeats every sample, which says nothing about channels."""
     import numpy as np
 
     n = len(head) - len(head) % 4
@@ -127,6 +132,9 @@ def duplicate_pair_fraction(head: bytes) -> float:
     if np.count_nonzero(active) < 16:
         return 0.0
     same = v[:, 0] == v[:, 1]
+    across = v[1:, 0] == v[:-1, 1]  # a pair's first sample against the previous pair's last
+    if float(np.count_nonzero(across & active[1:])) > 0.5 * float(np.count_nonzero(active)):
+        return 0.0
     return float(np.count_nonzero(same & active)) / float(np.count_nonzero(active))
 
 
@@ -148,6 +156,12 @@ def detect_encoding(head: bytes) -> EncodingGuess:
     head = head[:DETECT_BYTES]
     if not any(head):
         return EncodingGuess("s16le", 1, 0.0, {}, "all bytes are zero: any encoding fits")
+    if len(head) < MIN_BYTES:
+        return EncodingGuess("s16le", 1, 0.0, {}, f"only {len(head)} bytes", True)
+    words = np.frombuffer(head[: len(head) - len(head) % 2], "<u2")
+    if not np.any(words != words[0]):
+        # A constant reads as silence in every encoding: smoothness cannot be measured.
+        return EncodingGuess("s16le", 1, 0.0, {}, "every 16-bit word is the same", True)
     scores: dict[str, float] = {}
     for enc, ch in CANDIDATES:
         if len(head) < BYTES_PER_SAMPLE[enc] * ch * 8:
@@ -196,10 +210,14 @@ def detect_encoding(head: bytes) -> EncodingGuess:
     if be > le + MARGIN and be > MIN_SMOOTH:
         order = "s16be"
     elif abs(be - le) <= MARGIN and be > MIN_SMOOTH:
-        # Tiny samples read well in both orders; the right one is the quieter one.
-        rms_le = float(np.sqrt(np.mean(np.square(_decode_head(head, "s16le", 1)))))
+        # Tiny samples read well in both orders; the right one is the quieter one. Unless
+        # the little-endian reading sits on the rails: clipped PCM16 (7F FF / 00 80) reads
+        # byte-swapped as a quiet +-128, and clipping is the likelier story.
+        x_le = _decode_head(head, "s16le", 1)
+        rms_le = float(np.sqrt(np.mean(np.square(x_le))))
         rms_be = float(np.sqrt(np.mean(np.square(_decode_head(head, "s16be", 1)))))
-        if rms_be * 16 < rms_le:
+        railed = float(np.mean(np.abs(x_le) >= RAIL_FS))
+        if rms_be * 16 < rms_le and railed < RAILED_SHARE:
             order = "s16be"
     mono, stereo = scores.get(f"{order}/1", 0.0), scores.get(f"{order}/2", 0.0)
     dup = duplicate_pair_fraction(head) if order == "s16le" else 0.0

@@ -1,0 +1,48 @@
+"""Bytes that are not speech and say nothing about their encoding: a constant, a clipped
+square wave, a single sample. Each is read as PCM16 (the API's format); what the levels
+show is said, and no encoding or channel layout is claimed from it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from doctor.audio.format.analyze import validate_bytes
+
+ENCODING_CODES = {"big_endian", "stereo_interleaved", "mulaw_samples", "uint8_samples", "noise"}
+
+
+def _pcm(x: np.ndarray) -> bytes:
+    return np.asarray(x, dtype="<i2").tobytes()
+
+
+def test_a_constant_is_a_dc_offset_not_two_equal_channels() -> None:
+    v = validate_bytes(_pcm(np.full(24_000, 8000)))
+    assert not set(v.codes()) & ENCODING_CODES, v.codes()
+    assert "dc_offset" in v.codes() and "too_little_signal" in v.codes()
+
+
+def test_a_clipped_square_wave_is_clipping_not_big_endian() -> None:
+    t = np.arange(24_000) / 24_000
+    v = validate_bytes(_pcm(np.where(np.sin(2 * np.pi * 100 * t) >= 0, 32767, -32768)))
+    assert not set(v.codes()) & ENCODING_CODES, v.codes()
+    assert "clipping" in v.codes()
+
+
+def test_quiet_big_endian_audio_is_still_found() -> None:
+    """The rail guard leaves the tie-break it guards: tiny samples stored big-endian."""
+    t = np.arange(24_000) / 24_000
+    x = (60 * np.sin(2 * np.pi * 220 * t)).astype(">i2").tobytes()
+    assert "big_endian" in validate_bytes(x).codes()
+
+
+def test_one_sample_is_too_little_to_judge_and_has_no_level_finding() -> None:
+    v = validate_bytes(_pcm(np.array([1234])))
+    assert v.codes() == ["too_little_signal"], v.codes()
+    assert v.verdict == "valid"
+
+
+def test_duplicated_stereo_speech_is_still_two_channels() -> None:
+    rng = np.random.default_rng(3)
+    mono = np.convolve(rng.normal(0, 3000, 24_000), np.ones(8) / 8, "same").astype("<i2")
+    v = validate_bytes(np.repeat(mono, 2).tobytes())
+    assert "stereo_interleaved" in v.codes(), v.codes()
