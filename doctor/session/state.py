@@ -283,11 +283,14 @@ class Collector:
         if ev.line is not None:
             self._last_app["_line"] = ev.line
         if kind == "session.update":
-            if seg.update_t is None:
+            first = seg.update_t is None
+            if first:
                 seg.update_t = ev.t
             sess = p.get("session")
             if isinstance(sess, dict):
-                self._config(sess)
+                # agent_id counts in the first update only: the service refuses a later one
+                # (`agent_id_not_first`, field-facts §3) and keeps the session's agent
+                self._config(sess if first else {k: v for k, v in sess.items() if k != "agent_id"})
         elif kind == "session.resume":
             sid = p.get("session_id")
             seg.resume_of = sid if isinstance(sid, str) else "?"

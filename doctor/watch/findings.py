@@ -431,14 +431,15 @@ def _latency(c: Conn) -> list[Finding]:
 
 def _tools(c: Conn) -> list[Finding]:
     out = []
-    if c.tool_calls:
+    owed = c.tool_calls.keys() - c.tool_unowed  # a stored agent's may be its HTTP tools
+    if owed:
         out.append(
             Finding(
                 "tools",
                 "tool_result_missing",
                 WARN,
-                f"{len(c.tool_calls)} tool.call(s) got no tool.result before the close",
-                {**_base(c), "call_ids": sorted(c.tool_calls)},
+                f"{len(owed)} tool.call(s) got no tool.result before the close",
+                {**_base(c), "call_ids": sorted(owed)},
                 "watch_tool_results",
             )
         )

@@ -256,6 +256,7 @@ class Conn:
     tool_names: dict[str, str] = field(default_factory=dict)  # call id -> tool, while open
     tool_unowed: set[str] = field(default_factory=set)  # calls the app may rightly leave
     stored_agent: bool = False  # the session names a stored agent (`agent_id`)
+    updated: bool = False  # a session.update has been seen
     tool_late_timeout_s: float = 0.0  # the longest timeout a late result went past
     unknown: dict[str, int] = field(default_factory=dict)
     played: _AudioRing = field(default_factory=_AudioRing)
@@ -386,6 +387,7 @@ class RelayObserver:
         return notes
 
     def _declare(self, c: Conn, msg: dict[str, Any]) -> None:
+        first, c.updated = not c.updated, True
         session = msg.get("session")
         if not isinstance(session, dict):
             if "config" in msg:
@@ -404,7 +406,7 @@ class RelayObserver:
         tools = session.get("tools")
         if isinstance(tools, list) and tools:  # a new list replaces the old one
             c.tool_timeouts = tool_timeouts(tools)
-        if session.get("agent_id"):
+        if first and session.get("agent_id"):  # a later one is refused (agent_id_not_first)
             c.stored_agent = True
 
     def _bytes_per_s(self, c: Conn) -> int:

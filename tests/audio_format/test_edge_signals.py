@@ -46,3 +46,36 @@ def test_duplicated_stereo_speech_is_still_two_channels() -> None:
     mono = np.convolve(rng.normal(0, 3000, 24_000), np.ones(8) / 8, "same").astype("<i2")
     v = validate_bytes(np.repeat(mono, 2).tobytes())
     assert "stereo_interleaved" in v.codes(), v.codes()
+
+
+def test_mono_repeated_sample_by_sample_and_duplicated_to_stereo_is_two_channels() -> None:
+    """A naive 8 -> 24 kHz upsampling repeats each sample 3 times; duplicated into two equal
+    channels, most neighbours across pairs are equal too, and it is still stereo."""
+    rng = np.random.default_rng(4)
+    mono = np.convolve(rng.normal(0, 3000, 8_000), np.ones(4) / 4, "same").astype("<i2")
+    v = validate_bytes(np.repeat(np.repeat(mono, 3), 2).tobytes())
+    assert "stereo_interleaved" in v.codes(), v.codes()
+
+
+def test_8_bit_silences_are_too_little_signal_with_no_level_finding() -> None:
+    """u8 (0x80 and a step about it), mu-law (0xFF/0x7F/0xFE/0x7E), A-law (0xD5): their
+    PCM16 reading is a near full-scale offset or noise, which no finding may describe."""
+    rng = np.random.default_rng(5)
+    cases = {
+        "u8 silence": b"\x80" * 8000,
+        "u8 near-silence": rng.choice([0x7F, 0x80, 0x81], 8000, p=[0.2, 0.6, 0.2]),
+        "mu-law near-silence": rng.choice([0xFF, 0x7F, 0xFE, 0x7E], 8000),
+        "A-law silence": b"\xd5" * 8000,
+    }
+    for name, b in cases.items():
+        data = b if isinstance(b, bytes) else np.asarray(b, np.uint8).tobytes()
+        v = validate_bytes(data)
+        assert v.codes() == ["too_little_signal"], (name, v.codes())
+
+
+def test_quiet_u8_speech_is_u8() -> None:
+    """Quiet unsigned 8-bit audio (bytes about 0x80) is named u8, not PCM16 at -1 FS."""
+    t = np.arange(8_000) / 8_000
+    x = 0.05 * np.sin(2 * np.pi * 200 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))
+    v = validate_bytes(np.round(128 + 127 * x).astype(np.uint8).tobytes())
+    assert "uint8_samples" in v.codes() and "dc_offset" not in v.codes(), v.codes()

@@ -51,8 +51,14 @@ class Script:
         if self.sent:
             self.events.append(make_event({"type": kind, **fields}, "app", t))
 
-    def open(self, tools: list[dict[str, Any]] | None = None, turn_detection: Any = None) -> Script:
-        cfg = {
+    def open(
+        self,
+        tools: list[dict[str, Any]] | None = None,
+        turn_detection: Any = None,
+        agent_id: str | None = None,
+    ) -> Script:
+        """`agent_id`: a stored agent's session, whose first update names only the agent."""
+        cfg: dict[str, Any] = {
             "input": {
                 "format": {"encoding": "audio/pcm", "sample_rate": 24000},
                 "turn_detection": turn_detection,
@@ -61,6 +67,8 @@ class Script:
             "tools": tools or [],
         }
         self.events.append(meta("meta.open", self.t, path="/v1/ws", auth="header"))
+        if agent_id is not None:
+            cfg = {"agent_id": agent_id}
         self.app("session.update", self.t + 0.01, session=cfg)
         self.svc("session.updated", self.t + 0.4, config=cfg)
         self.svc(

@@ -592,8 +592,7 @@ def test_a_three_word_echo_repeated_is_echo() -> None:
 def test_a_stored_agents_unanswered_tool_call_is_no_missing_result() -> None:
     """A stored agent's HTTP tools still send the app a `tool.call` (field-facts §9), and
     the session never sees which of its tools those are: an unanswered call passes, said."""
-    s = Script().open()
-    s.app("session.update", s.t, session={"agent_id": "agent_" + "a" * 32})
+    s = Script().open(agent_id="agent_" + "a" * 32)
     s.user("Look me up")
     s.reply("One moment.", tool=("call_1", "crm"))
     s.end()
@@ -604,11 +603,21 @@ def test_a_stored_agents_unanswered_tool_call_is_no_missing_result() -> None:
 
 
 def test_a_stored_agents_tool_answered_late_is_still_late() -> None:
-    s = Script().open()
-    s.app("session.update", s.t, session={"agent_id": "agent_" + "a" * 32})
+    s = Script().open(agent_id="agent_" + "a" * 32)
     s.user("Look me up")
     s.reply("One moment.", tool=("call_1", "crm"))
     s.tool_result("call_1", after=DEFAULT_TOOL_TIMEOUT_S + 5)
     s.t += DEFAULT_TOOL_TIMEOUT_S + 10
     s.end()
     assert results(s)["session-tools"].cause == "tool_result_late"
+
+
+def test_an_agent_id_in_a_later_update_makes_no_stored_agent() -> None:
+    """The service refuses a later `agent_id` (`agent_id_not_first`): the session keeps its
+    inline tools, and an unanswered call to one of them is still missing."""
+    s = Script().open(tools=[{"name": "crm"}])
+    s.app("session.update", s.t, session={"agent_id": "agent_" + "a" * 32})
+    s.user("Look me up")
+    s.reply("One moment.", tool=("call_1", "crm"))
+    s.end()
+    assert results(s)["session-tools"].cause == "tool_result_missing"

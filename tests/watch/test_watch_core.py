@@ -328,3 +328,22 @@ def test_a_stored_agents_unanswered_tool_call_is_said_not_warned() -> None:
     assert [(n.level, "c1" in n.text, "HTTP" in n.text) for n in said] == [("info", True, True)]
     causes = {f.cause for f in conn_findings(obs.conns[1])}
     assert "tool_result_missing" not in causes and "tool_result_late" in causes
+
+
+def test_a_stored_agents_call_is_no_missing_result_without_a_close_either() -> None:
+    """A truncated capture (no close event) ends in `finish()`: the stored agent's
+    unanswered call is still no `tool_result_missing`; an agent_id in a later update
+    (refused by the service) makes no stored agent."""
+    for updates, missing in (
+        ([{"agent_id": "agent_" + "c" * 32}], False),
+        ([{}, {"agent_id": "agent_x"}], True),
+    ):
+        obs = RelayObserver(echo=False)
+        obs.feed(ConnEvent(0, 0, 1, "open", {"auth": "header"}))
+        for session in updates:
+            obs.feed(Frame(0.01, 0, 1, "app", msg={"type": "session.update", "session": session}))
+        obs.feed(Frame(0.05, 0, 1, "service", msg={"type": "session.ready", "session_id": "s"}))
+        call = {"type": "tool.call", "call_id": "c1", "name": "crm"}
+        obs.feed(Frame(1.0, 0, 1, "service", msg=call))
+        causes = {f.cause for f in obs.finish()}
+        assert ("tool_result_missing" in causes) is missing, (updates, causes)

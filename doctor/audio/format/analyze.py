@@ -342,6 +342,9 @@ class PcmStage:
         v, lv = self.v, self.levels
         if not lv.samples:
             return
+        if self.guess is not None and self.guess.levels_unjudged:
+            v.stats["levels_not_judged"] = self.guess.reason
+            return
         if not self.v.convertible and self.guess is not None and self.encoding != "s16le":
             # Levels of a decoding the verdict did not settle on (an uncertain guess) would
             # describe bytes read the wrong way: a μ-law "DC offset" of PCM16 near-silence.

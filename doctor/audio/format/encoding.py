@@ -25,6 +25,8 @@ MIN_SMOOTH = 0.5
 QUIET_FS = 1 / 64  # -36 dBFS
 QUIET_SHARE = 0.9
 MIN_BYTES = 16  # 8 PCM16 samples: the least any smoothness is measured on
+U8_CENTRED_SHARE = 0.95
+COMPANDED_HUSH_FS = 1 / 256  # -48 dBFS: a few steps about a companded code's zero
 RAIL_FS = 32766 / 32768  # a PCM16 sample at full scale
 RAILED_SHARE = 0.01
 
@@ -51,6 +53,7 @@ class EncodingGuess:
     reason: str = ""
     too_little_signal: bool = False  # near-silence: every decoding reads the sign bytes
     quiet_fraction: float = 0.0  # share of PCM16 LE samples below -36 dBFS
+    levels_unjudged: bool = False  # no reading of these bytes has a level worth a finding
 
     @property
     def key(self) -> str:
@@ -133,9 +136,18 @@ def duplicate_pair_fraction(head: bytes) -> float:
         return 0.0
     same = v[:, 0] == v[:, 1]
     across = v[1:, 0] == v[:-1, 1]  # a pair's first sample against the previous pair's last
-    if float(np.count_nonzero(across & active[1:])) > 0.5 * float(np.count_nonzero(active)):
+    # Mono repeated 2-6x (a naive upsampling) repeats at most 5 in 6 across pairs too.
+    if float(np.count_nonzero(across & active[1:])) >= 0.9 * float(np.count_nonzero(active)):
         return 0.0
     return float(np.count_nonzero(same & active)) / float(np.count_nonzero(active))
+
+
+def u8_centred_fraction(head: bytes) -> float:
+    """Share of bytes within 0x60-0xA0: about unsigned 8-bit audio's zero (0x80)."""
+    import numpy as np
+
+    b = np.frombuffer(head, np.uint8)
+    return float(np.count_nonzero((b >= 0x60) & (b <= 0xA0))) / float(max(1, b.size))
 
 
 def quiet_pcm16_fraction(head: bytes) -> float:
@@ -158,10 +170,40 @@ def detect_encoding(head: bytes) -> EncodingGuess:
         return EncodingGuess("s16le", 1, 0.0, {}, "all bytes are zero: any encoding fits")
     if len(head) < MIN_BYTES:
         return EncodingGuess("s16le", 1, 0.0, {}, f"only {len(head)} bytes", True)
+    if head.count(head[0]) == len(head):
+        # One byte over and over: the silence of u8 (0x80), mu-law (0xFF/0x7F) or A-law
+        # (0xD5/0x55), or a PCM16 constant. Which, the bytes cannot say: nor their level.
+        return EncodingGuess(
+            "s16le",
+            1,
+            0.0,
+            {},
+            f"every byte is 0x{head[0]:02X}: silence in an 8-bit encoding, or a constant",
+            True,
+            levels_unjudged=True,
+        )
     words = np.frombuffer(head[: len(head) - len(head) % 2], "<u2")
     if not np.any(words != words[0]):
         # A constant reads as silence in every encoding: smoothness cannot be measured.
         return EncodingGuess("s16le", 1, 0.0, {}, "every 16-bit word is the same", True)
+    for law in ("mulaw", "alaw"):
+        hushed = float(np.mean(np.abs(decode(head, law, 1)) < COMPANDED_HUSH_FS))
+        if hushed >= U8_CENTRED_SHARE and quiet_pcm16_fraction(head) < QUIET_SHARE:
+            # A companded app's near-silence (mu-law 0xFF/0x7F/0xFE..., A-law 0xD5/0x55...):
+            # too little to tell, and PCM16's reading of those bytes is a bogus loud noise.
+            reason = f"{hushed:.0%} of bytes are {law} near-silence"
+            return EncodingGuess("s16le", 1, 0.0, {}, reason, True, levels_unjudged=True)
+    centred = u8_centred_fraction(head)
+    if centred >= U8_CENTRED_SHARE:
+        # Quiet unsigned 8-bit audio: bytes about its 0x80 zero. PCM16's low bytes spread
+        # over every value, and companded silence sits at 0xFF/0x7F or 0xD5/0x55.
+        u8 = round(_smoothness(_decode_head(head, "u8", 1), 1), 4)
+        reason = f"{centred:.0%} of bytes sit near 0x80, unsigned 8-bit's zero"
+        if u8 > MIN_SMOOTH:
+            return EncodingGuess("u8", 1, centred, {"u8/1": u8}, reason)
+        # Near-silent u8 (a few steps about 0x80): no PCM16 reading has such bytes, but too
+        # little varies to be sure, and PCM16's reading of them is a bogus -1 FS offset.
+        return EncodingGuess("s16le", 1, 0.0, {"u8/1": u8}, reason, True, levels_unjudged=True)
     scores: dict[str, float] = {}
     for enc, ch in CANDIDATES:
         if len(head) < BYTES_PER_SAMPLE[enc] * ch * 8:
