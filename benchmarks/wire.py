@@ -352,7 +352,7 @@ def pair(flows: dict[Flow, _Stream], relay_port: int, service_port: int) -> Pair
             res.gaps += int(src.gap or src.broken) + int(dst.gap or dst.broken)
             a, b = _data(src), _data(dst)
             res.unpaired += abs(len(a) - len(b))
-            for x, y in zip(a, b):
+            for x, y in zip(a, b, strict=False):  # the surplus is counted above
                 if x.payload != y.payload or x.opcode != y.opcode:
                     res.changed += 1
                 into.append((y.stamp - x.stamp) / 1e6)
