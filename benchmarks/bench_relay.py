@@ -258,10 +258,15 @@ class Watch:
     def __init__(
         self, upstream_port: int, sessions: int, cpu: int | None, capture: str, audio: str
     ) -> None:
+        self.gc_log = capture + ".gc.json" if INSTRUMENT["gc"] else "-"
+        launch = ["-m", "doctor"]
+        if INSTRUMENT["gc"] or INSTRUMENT["slice_us"]:
+            here = os.path.dirname(os.path.abspath(__file__))
+            wrapper = os.path.join(here, "relay_instrument.py")
+            launch = [wrapper, self.gc_log, str(INSTRUMENT["slice_us"]), "--"]
         cmd = [
             sys.executable,
-            "-m",
-            "doctor",
+            *launch,
             "watch",
             "--ws-url",
             f"ws://127.0.0.1:{upstream_port}/v1/ws",
@@ -414,6 +419,22 @@ class Wire:
 
 
 WIRE_OFF = ["not in a private network namespace"]
+INSTRUMENT: dict[str, Any] = {"gc": False, "slice_us": 0}  # bench-only A/B knobs
+
+
+def gc_row(watch: Watch) -> list[list[str]]:
+    """The relay's GC pauses (--gc-log): count, total, largest, over 0.5 ms, per generation."""
+    if watch.gc_log == "-":
+        return []
+    try:
+        log = json.loads(Path(watch.gc_log).read_text())
+    except (OSError, ValueError):
+        return [["relay GC pauses", "no log", ""]]
+    text = "; ".join(
+        f"gen{g}: {v['n']} / {v['total_ms']:.1f} / {v['max_ms']:.2f} / {v['over_0.5ms']}"
+        for g, v in sorted(log.items())
+    )
+    return [["relay GC pauses: n / total ms / max ms / over 0.5 ms", text, ""]]
 
 
 def met(ok: bool) -> str:
@@ -448,6 +469,10 @@ def main() -> int:
     ap.add_argument(
         "--no-netns", action="store_true", help="no private namespace: round trips only"
     )
+    ap.add_argument("--gc-log", action="store_true", help="time the relay's GC pauses")
+    ap.add_argument(
+        "--slice-us", type=int, default=0, help="the relay's scheduler slice (A/B runs)"
+    )
     ap.add_argument("--fake-service", metavar="PORT_FILE", help=argparse.SUPPRESS)
     ap.add_argument("--capture-lo", metavar="FILE", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -456,6 +481,7 @@ def main() -> int:
         return 0
     if args.capture_lo:
         return wire.capture_main(args.capture_lo)
+    INSTRUMENT.update(gc=args.gc_log, slice_us=args.slice_us)
     if args.no_netns:
         WIRE_OFF[0] = "--no-netns"
     else:
@@ -563,7 +589,7 @@ def main() -> int:
             ],
         ]
         rows.append(["load average 1/5/15 min: before / after", f"{load_before}", loadavg()])
-        rows = wire_rows + rows
+        rows = wire_rows + rows + gc_row(watch)
         if wire_ok is None:
             timing_ok = added50 < TARGETS["p50_ms"] and added99 < TARGETS["p99_ms"]
         else:
@@ -691,7 +717,7 @@ def run_load(
             met(relay["capture_dropped_frames"] == 0),
         ],
     ]
-    rows = wire_rows + rows
+    rows = wire_rows + rows + gc_row(watch)
     print(
         f"\nload: {sessions} sessions x {seconds:g} s at real-time pace, audio both ways; "
         f"relay on {'one core' if two_cores else 'the only core'}; --audio {args.audio}; "

@@ -311,7 +311,8 @@ class Paired:
     sessions: int = 0
     unpaired: int = 0  # data frames into the relay with no counterpart out (or vice versa)
     changed: int = 0  # paired frames whose payload or opcode differ
-    gaps: int = 0  # streams with a hole in their sequence numbers: a packet not captured
+    gaps: int = 0  # streams with a hole in their sequence numbers (a packet not captured),
+    # or relayed streams seen without their start
 
 
 def _data(st: _Stream) -> list[WsFrame]:
@@ -323,7 +324,7 @@ def pair(flows: dict[Flow, _Stream], relay_port: int, service_port: int) -> Pair
     service (by the content they carry: the upstream connection shares most frames), then
     the k-th data frame in with the k-th out, both ways: the relay forwards data frames in
     order and unchanged."""
-    res = Paired()
+    res = Paired(gaps=sum(st.gap for st in flows.values()))  # any hole: the capture lost
     app_in = {f: s for f, s in flows.items() if f[1] == relay_port}
     up_out = {f: s for f, s in flows.items() if f[1] == service_port}
     owner: dict[bytes, set[Flow]] = defaultdict(set)
@@ -349,7 +350,7 @@ def pair(flows: dict[Flow, _Stream], relay_port: int, service_port: int) -> Pair
             if src is None or dst is None:
                 res.unpaired += sum(len(_data(st)) for st in (src, dst) if st is not None)
                 continue
-            res.gaps += int(src.gap or src.broken) + int(dst.gap or dst.broken)
+            res.gaps += int(src.broken) + int(dst.broken)
             a, b = _data(src), _data(dst)
             res.unpaired += abs(len(a) - len(b))
             for x, y in zip(a, b, strict=False):  # the surplus is counted above
@@ -374,5 +375,11 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
+def measure_packets(
+    packets: Iterable[tuple[int, bytes]], relay_port: int, service_port: int
+) -> Paired:
+    return pair(streams(packets), relay_port, service_port)
+
+
 def measure(path: str, relay_port: int, service_port: int) -> Paired:
-    return pair(streams(read_packets(path)), relay_port, service_port)
+    return measure_packets(read_packets(path), relay_port, service_port)
