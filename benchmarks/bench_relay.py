@@ -1,14 +1,28 @@
 """The relay's cost: added latency per frame, and many sessions at real-time pace on one core.
 
 Runs `agent-doctor watch` as users do (a process, analysis on, capture written) between
-load-generating apps (this process) and a fake service (a subprocess) on loopback:
+load-generating apps (this process) and a fake service (a subprocess) on loopback.
+
+Judged, where it can run: the wire measure (wire.py). The benchmark re-runs itself in a
+private user+network namespace (`unshare -rn`), captures lo while the relay runs, and
+times every data frame of every session, both ways, from the kernel's stamp on the packet
+that brought its last byte to the relay to the stamp on the packet that took its last byte
+out: the relay's added latency per frame, including the time the frame waited in the
+relay's socket before the relay woke (what the relay's own figure misses), and nothing of
+the apps', the fake service's or their core's delays (which the round trips below count as
+the relay's). It does count the time the relay holds a side's frames back because the
+other side does not read (backpressure passed on, as it must be): under a service that
+falls behind, that is the service's delay. A capture that lost a packet (the kernel's
+drop count, a hole in a stream) or a frame that does not pair is reported, not judged.
+Where namespaces are not allowed (or with --no-netns) it says so and judges the round
+trips, as below.
 
 1. latency: one session through the relay and one direct, probing alternately (one
    `input.audio`-sized probe every 5 ms, the order swapped each tick, so both paths see the
    same machine); the fake service answers each with a `reply.audio`-sized frame at once.
-   The latency added per frame (one relay crossing), judged against the targets: each
-   relay round trip less the median direct one, halved. It counts every bit of the
-   machine's noise as the relay's, so it can only overstate. Shown beside it, as the other
+   The latency added per frame (one relay crossing), judged (without the wire measure)
+   against the targets: each relay round trip less the median direct one, halved. It
+   counts every bit of the machine's noise as the relay's, so it can only overstate. Shown beside it, as the other
    side of the bracket: half the difference between the same percentile of the relay and
    the direct round trips (a shift of the distributions, not a per-frame figure:
    percentiles do not subtract, so it can understate the tail), the relay's own
@@ -19,12 +33,15 @@ load-generating apps (this process) and a fake service (a subprocess) on loopbac
    10 ms `reply.audio` every 10 ms). The relay (and its analysis worker) are pinned to one
    core, the generators to the other. Every frame is counted at both ends; one-way latency
    (monotonic send stamp in each frame) through the relay against the same load direct,
-   judged as the p99 shift (via p99 - direct p99: the two runs cannot be paired frame by
-   frame), with the per-frame upper bound (each via frame less the direct median) beside it;
-   peak memory of the relay and its worker (VmHWM).
+   judged (without the wire measure) as the p99 shift (via p99 - direct p99: the two runs
+   cannot be paired frame by frame), with the per-frame upper bound (each via frame less
+   the direct median) beside it; peak memory of the relay and its worker (VmHWM).
 
     python benchmarks/bench_relay.py [--quick] [--sessions N] [--seconds S] [--probes N]
-        [--audio summary|keep] [--only latency|load]
+        [--audio summary|keep] [--only latency|load] [--no-netns] [--gc-log] [--slice-us N]
+
+--gc-log and --slice-us (for A/B runs) start the relay through relay_instrument.py: its GC
+pauses timed, or its scheduler slice set.
 """
 
 from __future__ import annotations
