@@ -3,8 +3,7 @@
     python benchmarks/relay_instrument.py GC_LOG SLICE_US -- watch ...
 
 GC_LOG ("-" for none): the relay process's garbage-collector pauses (gc.callbacks), written
-as JSON at exit: how many, their total and largest, per generation, and how many took over
-0.5 ms. SLICE_US (0: the kernel's default): the relay's scheduler slice (Linux 6.12+,
+as JSON at exit. SLICE_US (0: the kernel's default): the relay's scheduler slice (Linux 6.12+,
 sched_setattr's sched_runtime for SCHED_OTHER), to see whether a shorter slice lets it
 preempt what runs on its core when a frame arrives.
 """
@@ -34,29 +33,23 @@ def set_slice(us: int) -> str | None:
 
 
 def log_gc(path: str) -> None:
-    pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    """Every collection as [monotonic start (s), generation, pause (ms)], written at exit:
+    the benchmark keeps those inside its own window (CLOCK_MONOTONIC is system-wide)."""
+    pauses: list[list[float]] = []
     start = [0.0]
 
     def cb(phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
-            start[0] = time.perf_counter()
+            start[0] = time.monotonic()
         else:
-            pauses[int(info["generation"])].append((time.perf_counter() - start[0]) * 1000)
+            ms = (time.monotonic() - start[0]) * 1000
+            pauses.append([start[0], int(info["generation"]), round(ms, 4)])
 
     gc.callbacks.append(cb)
 
     def dump() -> None:
-        out = {
-            str(g): {
-                "n": len(p),
-                "total_ms": round(sum(p), 3),
-                "max_ms": round(max(p, default=0.0), 3),
-                "over_0.5ms": sum(1 for x in p if x > 0.5),
-            }
-            for g, p in pauses.items()
-        }
         with open(path, "w") as fh:
-            json.dump(out, fh)
+            json.dump(pauses, fh)
 
     atexit.register(dump)
 
