@@ -274,7 +274,7 @@ async def load(url: str, sessions: int, seconds: float) -> list[dict[str, Any]]:
 
 class Watch:
     def __init__(
-        self, upstream_port: int, sessions: int, cpu: int | None, capture: str, audio: str
+        self, upstream_port: int, sessions: int, cpu: str | None, capture: str, audio: str
     ) -> None:
         self.gc_log = capture + ".gc.json" if INSTRUMENT["gc"] else "-"
         launch = ["-m", "doctor"]
@@ -297,7 +297,7 @@ class Watch:
             audio,
         ]
         if cpu is not None and hasattr(os, "sched_setaffinity"):
-            cmd = ["taskset", "-c", str(cpu), *cmd]
+            cmd = ["taskset", "-c", cpu, *cmd]
         # its own session, as from its own terminal: under Linux autogroup scheduling the
         # relay then gets its own share of the CPU instead of a part of the generators' one
         self.proc = subprocess.Popen(
@@ -491,6 +491,11 @@ def main() -> int:
     ap.add_argument(
         "--no-netns", action="store_true", help="no private namespace: round trips only"
     )
+    ap.add_argument(
+        "--latency-any-core",
+        action="store_true",
+        help="latency phase: the relay on any core (default: core 0, with its worker)",
+    )
     ap.add_argument("--gc-log", action="store_true", help="time the relay's GC pauses")
     ap.add_argument(
         "--slice-us", type=int, default=0, help="the relay's scheduler slice (A/B runs)"
@@ -522,7 +527,10 @@ def main() -> int:
     seconds = args.seconds or (5.0 if args.quick else 30.0)
     probes = args.probes or (300 if args.quick else 2000)
     two_cores = (os.cpu_count() or 1) >= 2
-    relay_cpu, gen_cpu = (0, 1) if two_cores else (None, None)
+    relay_cpu, gen_cpu = ("0", 1) if two_cores else (None, None)
+    # the latency phase's relay: on core 0 with its worker (as the load phase, where the
+    # issue asks for one core), or, with --latency-any-core, on any core as users run it
+    lat_cpu = f"0-{(os.cpu_count() or 1) - 1}" if args.latency_any_core else relay_cpu
     if gen_cpu is not None:
         os.sched_setaffinity(0, {gen_cpu})
     tmp = tempfile.mkdtemp(prefix="bench-relay-")
@@ -545,7 +553,7 @@ def main() -> int:
             )
         load_before = loadavg()
         at_wire = Wire(wire_on, tmp, "lat")
-        watch = Watch(port, 1, relay_cpu, os.path.join(tmp, "lat.jsonl"), args.audio)
+        watch = Watch(port, 1, lat_cpu, os.path.join(tmp, "lat.jsonl"), args.audio)
         t_run = time.monotonic()
         got = asyncio.run(probe_pairs(direct, watch.url, probes, watch.proc.pid))
         t_end = time.monotonic()
@@ -620,7 +628,8 @@ def main() -> int:
             timing_ok = wire_ok
         print(
             f"latency: {probes} probes every 10 ms through the relay (one session, analysis "
-            f"on), interleaved with {probes} direct ones; judged: "
+            f"on; relay on core {lat_cpu or 'any'}), interleaved with {probes} direct ones; "
+            "judged: "
             + ("the wire measure" if wire_ok is not None else "round trips (upper bound)")
         )
         print(tabulate(rows, headers=["", "value", "target", ""]))
@@ -640,7 +649,7 @@ def run_load(
     direct: str,
     sessions: int,
     seconds: float,
-    relay_cpu: int | None,
+    relay_cpu: str | None,
     tmp: str,
     two_cores: bool,
     timing_ok: bool = True,
