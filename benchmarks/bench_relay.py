@@ -386,6 +386,7 @@ class Wire:
 
     def __init__(self, enabled: bool, tmp: str, name: str) -> None:
         self.capture: wire.Capture | None = None
+        self.res: wire.Paired | None = None
         self.why = "" if enabled else WIRE_OFF[0]
         if enabled:
             try:
@@ -401,7 +402,7 @@ class Wire:
             return [["wire measure", "not available", self.why]], None
         stats = self.capture.stop()
         relay_port = int(relay_url.rsplit(":", 1)[1].split("/")[0])
-        res = wire.measure(self.capture.path, relay_port, service_port)
+        res = self.res = wire.measure(self.capture.path, relay_port, service_port)
         drops = stats.get("kernel_drops")
         complete = drops == 0 and not res.gaps and not res.unpaired and not res.changed
         rows: list[list[str]] = []
@@ -438,6 +439,24 @@ class Wire:
 
 WIRE_OFF = ["not in a private network namespace"]
 INSTRUMENT: dict[str, Any] = {"gc": False, "slice_us": 0}  # bench-only A/B knobs
+
+
+def wire_tail(res: wire.Paired | None, probes: int, got: dict[str, list[float]]) -> list[list[str]]:
+    """Where the wire's slowest 1% of probes (in + out at the relay) lost their time: the
+    relay thread's run-queue wait and its worker's CPU during those probes, against all.
+    The relay's k-th frame each way is probe k-1 (the first is session.update/ready)."""
+    if res is None or len(res.up) < probes + 1 or len(res.down) < probes + 1:
+        return []
+    per_probe = [res.up[i + 1] + res.down[i + 1] for i in range(probes)]
+    tail = tail_attribution(per_probe, got["relay_wait"], got["worker_cpu"])
+    return [
+        [
+            "wire: relay run-queue wait / worker CPU per probe, all / slowest 1% (ms)",
+            f"{tail['wait_all']:.3f} / {tail['wait_tail']:.3f}; "
+            f"{tail['worker_all']:.3f} / {tail['worker_tail']:.3f}",
+            "",
+        ]
+    ]
 
 
 def gc_row(watch: Watch, t0: float, t1: float) -> list[list[str]]:
@@ -621,7 +640,7 @@ def main() -> int:
             ],
         ]
         rows.append(["load average 1/5/15 min: before / after", f"{load_before}", loadavg()])
-        rows = wire_rows + rows + gc_row(watch, t_run, t_end)
+        rows = wire_rows + wire_tail(at_wire.res, probes, got) + rows + gc_row(watch, t_run, t_end)
         if wire_ok is None:
             timing_ok = added50 < TARGETS["p50_ms"] and added99 < TARGETS["p99_ms"]
         else:
