@@ -151,3 +151,14 @@ def test_real_capture_of_a_websocket_through_a_forwarder_on_lo(tmp_path: Path) -
     assert (got["gaps"], got["unpaired"], got["changed"]) == ("0", "0", "0")
     assert int(got["up"]) == 21 and int(got["down"]) == 21  # 20 frames + 1 more, each way
     assert 0 < float(got["p50"]) < 1000
+
+
+def test_mocked_unshare_refusal_is_said_and_the_benchmark_runs_without(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Mocked: this machine allows namespaces; a refusing one is simulated."""
+    monkeypatch.delenv(wire.NETNS_ENV, raising=False)
+    refused = subprocess.CompletedProcess([], 1, b"", b"unshare: Operation not permitted\n")
+    monkeypatch.setattr(wire.subprocess, "run", lambda *a, **k: refused)
+    assert wire.enter_namespace(["bench_relay.py"]) is None
+    assert "unshare -rn refused (unshare: Operation not permitted)" in capsys.readouterr().out
