@@ -41,8 +41,8 @@ trips, as below.
     python benchmarks/bench_relay.py [--quick] [--sessions N] [--seconds S] [--probes N]
         [--audio summary|keep] [--only latency|load] [--no-netns] [--gc-log] [--slice-us N]
 
---gc-log and --slice-us (for A/B runs) start the relay through relay_instrument.py: its GC
-pauses timed, or its scheduler slice set.
+--gc-log and --slice-us (for A/B runs; -1: the relay's own short slice off) start the
+relay through relay_instrument.py: its GC pauses timed, or its scheduler slice set.
 """
 
 from __future__ import annotations
@@ -517,7 +517,10 @@ def main() -> int:
     )
     ap.add_argument("--gc-log", action="store_true", help="time the relay's GC pauses")
     ap.add_argument(
-        "--slice-us", type=int, default=0, help="the relay's scheduler slice (A/B runs)"
+        "--slice-us",
+        type=int,
+        default=0,
+        help="the relay's scheduler slice from its start; -1: its own short slice off (A/B)",
     )
     ap.add_argument("--fake-service", metavar="PORT_FILE", help=argparse.SUPPRESS)
     ap.add_argument("--capture-lo", metavar="FILE", help=argparse.SUPPRESS)

@@ -3,9 +3,10 @@
     python benchmarks/relay_instrument.py GC_LOG SLICE_US -- watch ...
 
 GC_LOG ("-" for none): the relay process's garbage-collector pauses (gc.callbacks), written
-as JSON at exit. SLICE_US (0: the kernel's default): the relay's scheduler slice (Linux 6.12+,
-sched_setattr's sched_runtime for SCHED_OTHER), to see whether a shorter slice lets it
-preempt what runs on its core when a frame arrives.
+as JSON at exit. SLICE_US: the relay's scheduler slice (Linux 6.12+, sched_setattr's
+sched_runtime for SCHED_OTHER) from its start, to see whether a shorter slice lets it
+preempt what runs on its core when a frame arrives; 0: as the relay sets it itself
+(doctor/watch/sched.py); -1: the relay's own request turned off (an A/B run's "before").
 """
 
 from __future__ import annotations
@@ -59,7 +60,11 @@ def main() -> None:
     assert sep == "--"
     if gc_log != "-":
         log_gc(gc_log)
-    if int(slice_us):
+    if int(slice_us) < 0:  # "before": the relay's own short-slice request turned off
+        import doctor.watch.run
+
+        doctor.watch.run.short_slice = lambda *_: False  # type: ignore[assignment]
+    elif int(slice_us):
         why = set_slice(int(slice_us))
         if why:
             print(f"relay_instrument: {why}", file=sys.stderr)
