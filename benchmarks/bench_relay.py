@@ -317,6 +317,11 @@ class Watch:
                 self.url = m.group(1)
         if not self.url:
             raise RuntimeError("watch did not start: " + "".join(self.err))
+        self.slice_ms = "?"  # the relay thread's scheduler slice (Linux: /proc/PID/sched)
+        with contextlib.suppress(OSError, ValueError), open(f"/proc/{self.proc.pid}/sched") as fh:
+            for line in fh:
+                if line.startswith("se.slice"):
+                    self.slice_ms = f"{int(line.split(':')[1]) / 1e6:g}"
         self.peak_kb: dict[int, int] = {}
         self.cpu_s: dict[int, float] = {}  # CPU seconds used so far, per process
         self.cpu0_s: dict[int, float] = {}  # at the first sample: start-up is not counted
@@ -643,6 +648,7 @@ def main() -> int:
             ],
         ]
         rows.append(["load average 1/5/15 min: before / after", f"{load_before}", loadavg()])
+        rows.append(["relay thread's scheduler slice (ms)", watch.slice_ms, ""])
         rows = wire_rows + wire_tail(at_wire.res, probes, got) + rows + gc_row(watch, t_run, t_end)
         if wire_ok is None:
             timing_ok = added50 < TARGETS["p50_ms"] and added99 < TARGETS["p99_ms"]
