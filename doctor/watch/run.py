@@ -26,6 +26,7 @@ from doctor import __version__
 from doctor.capture.format import AudioMode, Header
 from doctor.watch.feed import FeedWriter
 from doctor.watch.relay import Relay, Upstream
+from doctor.watch.sched import short_slice
 
 RESULTS_TIMEOUT_S = 120.0
 
@@ -171,6 +172,7 @@ async def watch(
     # collection (which pauses forwarding) walks only what the sessions allocate.
     gc.collect()
     gc.freeze()
+    short_slice()  # this thread runs the event loop: a frame that arrives finds it sooner
     if on_ready is not None:
         on_ready(relay)
     installed: list[signal.Signals] = []
