@@ -349,6 +349,7 @@ class RelayObserver:
             self._declare(c, f.msg)
         elif mtype == "session.resume":
             c.resumed_id = str(f.msg.get("session_id") or "") or None
+            c.updated = True  # a resumed session keeps its agent: a later agent_id is refused
         elif mtype == "session.end":
             if c.session_end_t is None:
                 c.session_end_t = f.t

@@ -79,3 +79,21 @@ def test_quiet_u8_speech_is_u8() -> None:
     x = 0.05 * np.sin(2 * np.pi * 200 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))
     v = validate_bytes(np.round(128 + 127 * x).astype(np.uint8).tobytes())
     assert "uint8_samples" in v.codes() and "dc_offset" not in v.codes(), v.codes()
+
+
+def test_an_idle_minus_one_head_keeps_the_level_findings_of_what_follows() -> None:
+    """0xFF bytes are PCM16 -1 (an idle converter), silence in every reading: levels are
+    still judged, so the clipping after 6 s of it is said."""
+    t = np.arange(24_000) / 24_000
+    loud = np.clip(1.5 * np.sin(2 * np.pi * 220 * t), -1, 1) * 32767
+    v = validate_bytes(_pcm(np.concatenate([np.full(6 * 24_000, -1), loud])))
+    assert "clipping" in v.codes(), v.codes()
+
+
+def test_zeros_before_speech_are_not_noise() -> None:
+    """A head of digital zeros (longer than the detector reads) then speech-like sound:
+    the detector measured nothing, so nothing is called noise."""
+    rng = np.random.default_rng(6)
+    tone = np.convolve(rng.normal(0, 3000, 48_000), np.ones(8) / 8, "same")
+    v = validate_bytes(_pcm(np.concatenate([np.zeros(6 * 24_000), tone])))
+    assert "noise" not in v.codes(), v.codes()

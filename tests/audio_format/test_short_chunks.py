@@ -12,7 +12,7 @@ import json
 
 import numpy as np
 import pytest
-from audio_format_signals import espeak, mulaw_encode, resample, speech_like, to_i16
+from audio_format_signals import alaw_encode, espeak, mulaw_encode, resample, speech_like, to_i16
 from clirun import assert_valid_report, run_cli
 from realparts import need_tool
 
@@ -109,12 +109,15 @@ def test_quiet_smooth_speech_is_pcm16_without_the_finding() -> None:
     assert next(f for f in v.findings if f.code == "low_level").severity == "warning"
 
 
-@pytest.mark.parametrize("level", [0.3, 0.05])
-def test_real_mulaw_chunks_still_read_as_mulaw(level: float) -> None:
-    """The quiet rule must not swallow G.711: μ-law bytes never read as quiet PCM16."""
-    x = resample(speech_like(1.0, seed=9, level=level), 24000, 8000)
-    v = validate_bytes(mulaw_encode(x[:4000]))
-    assert v.detected.encoding == "mulaw", v.codes()
+@pytest.mark.parametrize(("level", "seconds"), [(0.3, 0.5), (0.05, 0.5), (0.01, 3.0)])
+@pytest.mark.parametrize("law", ["mulaw", "alaw"])
+def test_real_companded_chunks_still_read_as_such(level: float, seconds: float, law: str) -> None:
+    """Neither the quiet rule nor the companded-silence one may swallow G.711: μ-law and
+    A-law speech, even at -40 dBFS, never read as quiet PCM16 or too little signal."""
+    x = resample(speech_like(max(1.0, seconds), seed=9, level=level), 24000, 8000)
+    encode = mulaw_encode if law == "mulaw" else alaw_encode
+    v = validate_bytes(encode(x[: int(8000 * seconds)]))
+    assert v.detected.encoding == law, v.codes()
     assert "too_little_signal" not in v.codes()
 
 

@@ -613,9 +613,9 @@ def test_a_stored_agents_tool_answered_late_is_still_late() -> None:
 
 
 def test_an_agent_id_in_a_later_update_makes_no_stored_agent() -> None:
-    """The service refuses a later `agent_id` (`agent_id_not_first`): the session keeps its
-    inline tools, and an unanswered call to one of them is still missing."""
-    s = Script().open(tools=[{"name": "crm"}])
+    """The service refuses a later `agent_id` (`agent_id_not_first`): the session is no
+    stored agent's, and an unanswered call is still missing."""
+    s = Script().open()
     s.app("session.update", s.t, session={"agent_id": "agent_" + "a" * 32})
     s.user("Look me up")
     s.reply("One moment.", tool=("call_1", "crm"))

@@ -347,3 +347,16 @@ def test_a_stored_agents_call_is_no_missing_result_without_a_close_either() -> N
         obs.feed(Frame(1.0, 0, 1, "service", msg=call))
         causes = {f.cause for f in obs.finish()}
         assert ("tool_result_missing" in causes) is missing, (updates, causes)
+
+
+def test_an_agent_id_after_a_resume_makes_no_stored_agent() -> None:
+    """A resumed session keeps its agent (a later agent_id is refused), as the session
+    analysis reads it: an unanswered call is missing in both."""
+    obs = RelayObserver(echo=False)
+    obs.feed(ConnEvent(0, 0, 1, "open", {"auth": "header"}))
+    obs.feed(Frame(0.01, 0, 1, "app", msg={"type": "session.resume", "session_id": "sess_r"}))
+    update = {"type": "session.update", "session": {"agent_id": "agent_" + "d" * 32}}
+    obs.feed(Frame(0.02, 0, 1, "app", msg=update))
+    obs.feed(Frame(0.05, 0, 1, "service", msg={"type": "session.ready", "session_id": "sess_r"}))
+    obs.feed(Frame(1.0, 0, 1, "service", msg={"type": "tool.call", "call_id": "c1", "name": "crm"}))
+    assert "tool_result_missing" in {f.cause for f in obs.finish()}

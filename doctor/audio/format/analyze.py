@@ -269,7 +269,8 @@ class PcmStage:
         elif self.guess is not None and self.guess.encoding == "s16le" and self.channels == 1:
             smooth = self.guess.scores.get("s16le/1", 0.0)
             silent = self.levels.frame_fraction_below(-80.0) > 0.98
-            if smooth < 0.2 and not silent and self.levels.samples > 2000:
+            measured = "s16le/1" in self.guess.scores  # not when the head was all zeros
+            if smooth < 0.2 and measured and not silent and self.levels.samples > 2000:
                 v.add(
                     "noise",
                     WARNING,

@@ -180,17 +180,23 @@ def detect_encoding(head: bytes) -> EncodingGuess:
             {},
             f"every byte is 0x{head[0]:02X}: silence in an 8-bit encoding, or a constant",
             True,
-            levels_unjudged=True,
+            levels_unjudged=head[0] != 0xFF,  # PCM16 -1: silence in every reading
         )
     words = np.frombuffer(head[: len(head) - len(head) % 2], "<u2")
     if not np.any(words != words[0]):
         # A constant reads as silence in every encoding: smoothness cannot be measured.
         return EncodingGuess("s16le", 1, 0.0, {}, "every 16-bit word is the same", True)
     for law in ("mulaw", "alaw"):
-        hushed = float(np.mean(np.abs(decode(head, law, 1)) < COMPANDED_HUSH_FS))
-        if hushed >= U8_CENTRED_SHARE and quiet_pcm16_fraction(head) < QUIET_SHARE:
+        x = decode(head, law, 1)
+        hushed = float(np.mean(np.abs(x) < COMPANDED_HUSH_FS))
+        if (
+            hushed >= U8_CENTRED_SHARE
+            and quiet_pcm16_fraction(head) < QUIET_SHARE
+            and _smoothness(np.asarray(x, np.float32), 1) <= MIN_SMOOTH
+        ):
             # A companded app's near-silence (mu-law 0xFF/0x7F/0xFE..., A-law 0xD5/0x55...):
             # too little to tell, and PCM16's reading of those bytes is a bogus loud noise.
+            # Quiet companded speech is smooth in its own reading and goes on to be named.
             reason = f"{hushed:.0%} of bytes are {law} near-silence"
             return EncodingGuess("s16le", 1, 0.0, {}, reason, True, levels_unjudged=True)
     centred = u8_centred_fraction(head)
