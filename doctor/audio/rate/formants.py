@@ -65,7 +65,16 @@ def flatten_tilt(x: F64) -> F64:
     return y
 
 
-def third_formant_hz(x: F64, rate: int, voiced: npt.NDArray[np.bool_]) -> float | None:
+def third_formant_hz(
+    x: F64,
+    rate: int,
+    voiced: npt.NDArray[np.bool_],
+    order: int | None = None,
+    frame_s: float = FRAME_S,
+    band_hz: tuple[float, float] = FORMANT_BAND_HZ,
+    max_bandwidth_hz: float = MAX_BANDWIDTH_HZ,
+    decimate: bool = True,
+) -> float | None:
     """Median F3 (Hz, at `rate`) over the voiced 20 ms frames, or None if too few have it.
 
     `voiced` is the pitch tracker's mask (`features.pitch_frames`, one entry per HOP_S).
@@ -73,10 +82,10 @@ def third_formant_hz(x: F64, rate: int, voiced: npt.NDArray[np.bool_]) -> float 
     import numpy as np
 
     y = flatten_tilt(x)
-    if rate > 13000:  # formants need no more than 6 kHz of band
+    if decimate and rate > 13000:  # formants need no more than 6 kHz of band
         y = half_band_decimate(y)
         rate = rate // 2
-    size = int(FRAME_S * rate)
+    size = int(frame_s * rate)
     hop = int(HOP_S * rate)
     if y.size < size:
         return None
@@ -89,7 +98,7 @@ def third_formant_hz(x: F64, rate: int, voiced: npt.NDArray[np.bool_]) -> float 
     fr = fr[np.einsum("ij,ij->i", fr, fr) > 0]
     if fr.shape[0] < MIN_FRAMES:
         return None
-    order = max(8, round(rate / 1000))
+    order = order or max(8, round(rate / 1000))
     a = lpc(fr, order)
     comp = np.zeros((a.shape[0], order, order))
     comp[:, 0, :] = a
@@ -97,11 +106,46 @@ def third_formant_hz(x: F64, rate: int, voiced: npt.NDArray[np.bool_]) -> float 
     roots = np.linalg.eigvals(comp)
     freq = np.angle(roots) * rate / (2 * np.pi)
     bw = -np.log(np.maximum(np.abs(roots), 1e-12)) * rate / np.pi
-    ok = (roots.imag > 0) & (bw < MAX_BANDWIDTH_HZ)
-    ok &= (freq > FORMANT_BAND_HZ[0]) & (freq < FORMANT_BAND_HZ[1])
+    ok = (roots.imag > 0) & (bw < max_bandwidth_hz)
+    ok &= (freq > band_hz[0]) & (freq < band_hz[1])
     freq = np.where(ok, freq, np.inf)
     freq.sort(axis=1)
     have = np.isfinite(freq[:, 2])
     if int(have.sum()) < MIN_FRAMES:
         return None
     return float(np.median(freq[have, 2]))
+
+
+def low_band_third_formant_hz(x: F64, rate: int, voiced: npt.NDArray[np.bool_]) -> float | None:
+    """Median third resonance below 2.9 kHz (Hz at `rate`), LPC tuned to a slowed voice.
+
+    Speech captured at twice `rate` and read at it has its formants and bandwidths halved:
+    F1-F3 all below 1.8 kHz. Quartered band (3 kHz), order 8 on 25 ms frames: enough poles
+    for three halved formants, too few to lock onto a low voice's harmonics.
+    """
+    from doctor.audio.rate.features import half_band_decimate
+
+    return third_formant_hz(
+        half_band_decimate(half_band_decimate(x)),
+        rate // 4,
+        voiced,
+        order=8,
+        frame_s=0.025,
+        band_hz=(90.0, 2900.0),
+        max_bandwidth_hz=300.0,
+        decimate=False,
+    )
+
+
+def slowed_third_formant_hz(x: F64, rate: int, voiced: npt.NDArray[np.bool_]) -> float | None:
+    """Median F3 (Hz, as captured) if `x`, read at `rate`, was captured at twice that rate.
+
+    The analysis scales with the hypothesis: read x0.5, every formant and bandwidth is
+    halved, and an LPC tuned for an adult at the label finds too few resonances below its
+    band floor. Halving the band first (and taking every other pitch frame, whose hop is
+    then 20 ms as captured) measures the slowed voice as an adult's: 2.3-3.3 kHz if slowed,
+    twice a formant at the label (4 kHz and up) if not.
+    """
+    from doctor.audio.rate.features import half_band_decimate
+
+    return third_formant_hz(half_band_decimate(x), rate, voiced[::2])
