@@ -23,14 +23,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import sentence_corpus
-
-from doctor.audio.rate.estimate import estimate_rate
-from doctor.audio.rate.features import pitch_frames
-from doctor.audio.rate.formants import (
+from formants import (
     low_band_third_formant_hz,
     slowed_third_formant_hz,
     third_formant_hz,
 )
+
+from doctor.audio.rate.estimate import estimate_rate
+from doctor.audio.rate.features import pitch_frames
 
 LABEL_HZ = 24000
 RATES = (22050, 24000, 44100, 48000)
