@@ -519,8 +519,9 @@ def _dark(x: Array, rate_hz: int) -> Array:
     """A high cut: -12 dB above ~2 kHz (a muffled microphone, a headset under a scarf)."""
     from scipy import signal
 
+    # zero phase: with a causal high-pass the difference left -1.3 dB at 6 kHz, not -12
     b, a = signal.butter(2, 2000 / (rate_hz / 2), "highpass")
-    y = x - 0.75 * signal.lfilter(b, a, x)
+    y = x - 0.75 * signal.filtfilt(b, a, x)
     return np.asarray(y / max(1e-9, float(np.max(np.abs(y)))) * 0.9, np.float64)
 
 
