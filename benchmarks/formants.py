@@ -1,11 +1,17 @@
 """The third formant of voiced speech, from linear prediction (pure, numpy only).
 
-Why F3: it follows the length of the vocal tract and little else (the vowel moves F1 and
-F2 far more). Adults' F3 sits near 2.5 kHz (men) to 3 kHz (women); speech captured at
-16 kHz and read at 24 kHz scales a man's F3 by 1.5 to about 3.7 kHz, where no adult's
-lies at the right rate. Pitch alone cannot say this (a man read 1.5x fast has a woman's
-pitch), nor can the long-term spectrum (its shape mixes F3 with the channel and the
-fricatives). `doctor.audio.rate.estimate` uses it only on one sentence, with the pitch.
+Measurement only (`f3_gap.py`); no rule of the doctor uses it. It came from branch `rate16`
+(0f56a80), where a rule for 16 kHz read at 24 kHz (a man's F3 x1.5, near 3.7 kHz) was
+built on `third_formant_hz` and reverted (1b8da09: child-like, bright or clipped 24 kHz
+voices crossed its line). Issue 14 then asked whether F3 separates 44.1/48 kHz speech read
+at 24 kHz (x0.5: a slowed woman has a man's pitch, and an F3 near 1.5 kHz no adult tract
+has) from true 24 kHz speech. Three analyses were measured (`f3_gap.py`): the rate16 one,
+one scaled to a voice captured at twice the label, and a low-band one; on one sentence
+each class's F3 overlapped the other's (espeak voices such as pl+Marco, fr+Lee, tr+ed read
+as low at 24 kHz as slowed women do), so no threshold keeps 24 kHz free of claims.
+
+Why F3 at all: it follows the length of the vocal tract and little else (the vowel moves
+F1 and F2 far more). Adults' F3 sits near 2.5 kHz (men) to 3 kHz (women).
 """
 
 from __future__ import annotations
