@@ -102,3 +102,16 @@ def test_low_tract_voices_at_24k_through_dark_or_phone_channels_are_not_a_mismat
     y = _through(resample(x[max(0, loud[0] - pad) : loud[-1] + pad], sr, 24000), channel)
     v = validate_bytes(to_i16(np.clip(y, -1.0, 1.0)).tobytes())
     assert "sample_rate_mismatch" not in v.codes(), v.stats.get("rate")
+
+
+def test_a_low_announcer_at_24k_through_a_dark_channel_is_not_48k() -> None:
+    """Found by the dark condition (`benchmarks/f3_gap.py`): a low voice at 24 kHz, muffled,
+    tracked at 56 Hz on 21 % voiced frames, was read as 48 kHz by the one-sentence rule.
+    A pitch below any adult's counts only on a pitch track that holds."""
+    need_tool("espeak-ng")
+    text = "Toget til Aarhus var forsinket i morges, så jeg nåede ikke mit møde klokken ni."
+    sent = next(sentence_corpus._nearest("da+announcer", 36, 197, (text,), (24000,)))
+    v = validate_bytes(to_i16(_through(sent.samples, "dark")).tobytes())
+    rate = v.stats["rate"]
+    assert rate["features"]["f0_hz"] < 60, rate  # the pitch alone would still claim it
+    assert "sample_rate_mismatch" not in v.codes(), rate
