@@ -21,7 +21,8 @@ a slowed F1 is lost and a higher resonance counts as the third). Below the lowes
 value where a model also proposes a slower rate, the best (low-band) analysis would add 31
 of 337 slowed sentences the rules miss; with 10 % margin, 9. The target needs ~300.
 The dark condition also found the current rules' one false claim here: da+announcer p36
-s197 at 24 kHz through it is read as 48 kHz (pitch tracked at 56 Hz on 21 % voiced).
+s197 at 24 kHz through it was read as 48 kHz (pitch tracked at 56 Hz on 21 % voiced);
+`estimate.PLAUSIBLE_SLOW_MIN_VOICED_SHARE` now asks a held pitch track of a slower rate.
 """
 
 from __future__ import annotations
