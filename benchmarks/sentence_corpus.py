@@ -515,7 +515,28 @@ def _clip(x: Array) -> Array:
     return np.asarray(np.clip(x / max(1e-9, float(np.max(np.abs(x)))) * 4.0, -1, 1), np.float64)
 
 
+def _dark(x: Array, rate_hz: int) -> Array:
+    """A high cut: -12 dB above ~2 kHz (a muffled microphone, a headset under a scarf)."""
+    from scipy import signal
+
+    # zero phase: with a causal high-pass the difference left -1.3 dB at 6 kHz, not -12
+    b, a = signal.butter(2, 2000 / (rate_hz / 2), "highpass")
+    y = x - 0.75 * signal.filtfilt(b, a, x)
+    return np.asarray(y / max(1e-9, float(np.max(np.abs(y)))) * 0.9, np.float64)
+
+
+def _phone(x: Array, rate_hz: int) -> Array:
+    """A telephone band, 300-3400 Hz (then carried at the true rate)."""
+    from scipy import signal
+
+    sos = signal.butter(4, (300 / (rate_hz / 2), 3400 / (rate_hz / 2)), "bandpass", output="sos")
+    y = signal.sosfilt(sos, x)
+    return np.asarray(y / max(1e-9, float(np.max(np.abs(y)))) * 0.9, np.float64)
+
+
 STRESS_CONDITIONS = ("clean", "noise25", "noise15", "bright", "clipped")
+# channels the F3 gate (estimate.SHORT_SLOW_MAX_F3_HZ) was also measured and tested under
+CHANNEL_CONDITIONS = ("dark", "phone")
 
 
 def condition(sent: Sentence, name: str, seed: int) -> Array:
@@ -529,4 +550,8 @@ def condition(sent: Sentence, name: str, seed: int) -> Array:
         return _bright(x, sent.true_rate_hz)
     if name == "clipped":
         return _clip(x)
+    if name == "dark":
+        return _dark(x, sent.true_rate_hz)
+    if name == "phone":
+        return _phone(x, sent.true_rate_hz)
     return x

@@ -123,7 +123,13 @@ def _short(
 ) -> RateEstimate:
     best = max(post, key=lambda k: post[k])
     # an envelope modulation of 12 Hz or more (a claim of faster audio needs one)
-    feats = {"voiced_frames": voiced_frames, "f0_hz": f0, "modulation_hz": 14.0}
+    # a pitch track that holds (a slower rate's low pitch needs one)
+    feats = {
+        "voiced_frames": voiced_frames,
+        "f0_hz": f0,
+        "modulation_hz": 14.0,
+        "voiced_share": 0.5,
+    }
     m = {"pitch": 3.0, "spectrum": 2.0, "rhythm": 1.5} if margins is None else margins
     return RateEstimate(
         best, post[best], post, feats, labelled_hz=24000, margins=m, duration_s=duration_s
@@ -174,7 +180,7 @@ def _sentence(
         24000,
         0.9,
         general,
-        {"voiced_frames": voiced_frames, "f0_hz": f0},
+        {"voiced_frames": voiced_frames, "f0_hz": f0, "voiced_share": 0.5},
         labelled_hz=24000,
         duration_s=duration_s,
         sentence_posterior={**base, **post},
@@ -300,6 +306,10 @@ def test_on_a_short_clip_the_claimed_rate_must_be_physically_out_of_place() -> N
     # slower audio: 60 Hz is the limit (tr+m8 p5 s94 at 24 kHz, clipped, read 64.7 Hz)
     assert est(slow, 64.7, 9.6, 3.0).claimed() is None
     assert est(slow, 59.0, 9.6, 3.0).claimed() == "long"
+    # ...on a pitch track that holds: da+announcer p36 s197, dark, 56 Hz on 21 % voiced
+    low = est(slow, 56.1, 9.6, 3.0)
+    assert replace(low, features={**low.features, "voiced_share": 0.207}).claimed() is None
+    assert replace(low, features={**low.features, "voiced_share": 0.25}).claimed() == "long"
     # beyond PLAUSIBLE_MAX_S the general gate decides alone
     assert est(slow, 72.0, 9.6, 12.0).claimed() == "long"
     assert est(fast, 301.0, 10.3, 12.0).claimed() == "long"

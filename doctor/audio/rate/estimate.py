@@ -123,6 +123,12 @@ FAST_MODULATION_MIN_VOICED_SHARE = 0.25
 # percentile; a room or hiss tail above the -50 dBFS gate that picks the blocks is not speech)
 SPEECH_BLOCK_DB = 20.0
 PLAUSIBLE_SLOW_MAX_F0_HZ = 60.0
+# ...on a pitch track that holds, as for faster audio: through a dark channel (-12 dB above
+# 2 kHz) da+announcer p36 s197 at 24 kHz tracked at 56 Hz on 21 % voiced and was read as
+# 48 kHz. On the dev rows (12 dev voices and 60 stress dev draws, six conditions) no 24 kHz
+# sentence under 65 Hz had more than 20.7 % voiced; 10 of 426 caught slowed ones had less
+# than 25 % (the lowest 21.8 %): they are given up.
+PLAUSIBLE_SLOW_MIN_VOICED_SHARE = 0.25
 # x1.5 (16 kHz read at 24) puts nothing out of human range: a man's 100-130 Hz reads as a
 # woman's, his syllables as a fast talker's. On a short clip it is never claimed.
 NEVER_ON_SHORT_FACTOR = (1.3, 1.7)
@@ -501,15 +507,17 @@ class RateEstimate:
         return rule
 
     def _plausible(self, rate_hz: int) -> bool:
-        """On a short clip: slower audio has a pitch below any adult's at the label, faster
-        audio a fast envelope rhythm or a pitch above any child's (see PLAUSIBLE_MAX_S)."""
+        """On a short clip: slower audio has a pitch below any adult's at the label (on a
+        pitch track that holds), faster audio a fast envelope rhythm or a pitch above any
+        child's (see PLAUSIBLE_MAX_S)."""
         # the speech's own length: pauses or a silent tail must not lift a sentence past it
         length = min(self.duration_s, self.active_s) if self.active_s else self.duration_s
         if not 0 < length <= PLAUSIBLE_MAX_S:
             return True
         f0 = self.features.get("f0_hz")
         if rate_hz > self.labelled_hz:
-            return bool(f0 and f0 < PLAUSIBLE_SLOW_MAX_F0_HZ)
+            held = self.features.get("voiced_share", 0.0) >= PLAUSIBLE_SLOW_MIN_VOICED_SHARE
+            return bool(f0 and f0 < PLAUSIBLE_SLOW_MAX_F0_HZ and held)
         low, high = NEVER_ON_SHORT_FACTOR
         if low < self.labelled_hz / rate_hz < high:
             return False
