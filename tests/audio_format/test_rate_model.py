@@ -326,7 +326,8 @@ def test_over_8_s_of_speech_the_claim_must_hold_in_each_half() -> None:
     """The long stress split (random voices, 8.5-20 s): a fast, high man at 24 kHz (it+pedro
     p89 s226) tipped the whole clip to 16 kHz but not each half on its own; a dark robot
     voice (de+robosoft6, 88 Hz) and a slow, low man (tr+antonio, 102 Hz) were read as
-    44.1/48 kHz in both halves, but slowed speech reads below LONG_SLOW_MAX_F0_HZ."""
+    44.1/48 kHz in both halves, but slowed speech reads below LONG_SLOW_MAX_F0_HZ. A claim
+    out of place at the label by the short-clip limits needs neither."""
     base = dict.fromkeys(CANDIDATES_HZ, 0.0)
     sure = {"pitch": 3.0, "spectrum": 2.0, "rhythm": 1.6}
 
@@ -352,5 +353,8 @@ def test_over_8_s_of_speech_the_claim_must_hold_in_each_half() -> None:
     slow = {**base, 48000: 0.6, 44100: 0.4}
     assert _halved(est(slow, 88.1, sure)).claimed() is None
     assert _halved(est(slow, 80.0, sure)).claimed() == "long"
+    # out of place at the label as a short clip's claim must be (a man of 110 Hz slowed reads
+    # 55 Hz): no halves needed; one half of a very deep man slowed once had a cue at -0.1
+    assert est(slow, 55.0, sure).claimed() == "long"
     # 8 s or less of speech: the short-clip limits, not the halves, decide
     assert replace(est(slow, 55.0, sure), duration_s=7.5).claimed() == "long"
