@@ -148,6 +148,10 @@ NEVER_ON_SHORT_FACTOR = (1.3, 1.7)
 #   Long clips of slowed women above 170 Hz are given up (a measured limit, not a bound).
 # The short-clip limits alone lost most long clips at 44.1/48 kHz (women's voices); the two
 # conditions alone lost a very deep man slowed (42 Hz: one half's weakest cue at -0.1).
+# NOT a proof: frozen, the split's heldout and fresh halves (240 true 24 kHz clips each) were
+# read once and still had 5 and 1 false claims (x1.5 aside): fr+gustave p19 s132 at 76-84 Hz
+# as 44.1 kHz under four conditions, sv+zac p24 (287 Hz) and ro+Alicia p96 (411 Hz) through
+# the bright channel as 8 kHz. Left as found: tuning on them would leave nothing held out.
 HALF_MIN_MARGIN = 1.5
 LONG_SLOW_MAX_F0_HZ = 85.0
 # These values were tightened after the stress split's held-out half had been read once
