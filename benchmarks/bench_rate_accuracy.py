@@ -41,9 +41,10 @@ each true rate under the same five conditions, and true 24 kHz also through a 16
 condition and rate, false claims per 1,000 true 24 kHz clips, each false claim; exit 1 on any.
 History: the dev half's first 40 draws, with the general gate alone over 8 s, had 16 false
 claims on 240 true 24 kHz clips (67 per 1,000); the long-clip rule in `estimate.py` was set
-on them (0 left), frozen, and the heldout and fresh halves' first 40 draws evaluated once;
-x1.5 was then dropped on long clips after a property test (not the held-out halves) found a
-child at 24 kHz claimed 16 kHz. Not in --quick: 40 draws take 10-20 minutes.
+on them (0 left), frozen, and the heldout and fresh halves' first 40 draws evaluated once
+(5 and 6 false claims of 240); x1.5 was dropped on long clips after a property test found a
+child at 24 kHz claimed 16 kHz, before those halves were read (it removes 5 of the fresh
+half's 6). Left: 5 and 1 (see estimate.py). Not in --quick: 40 draws take 10-20 minutes.
 
 `--fit` measures the train split only, fits the model (feature means quadratic in log s,
 one residual covariance) and prints the constants to paste into `doctor/audio/rate/estimate.py`;
