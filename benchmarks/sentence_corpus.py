@@ -555,3 +555,81 @@ def condition(sent: Sentence, name: str, seed: int) -> Array:
     if name == "phone":
         return _phone(x, sent.true_rate_hz)
     return x
+
+
+# --- the long stress split --------------------------------------------------------------
+# Clips with MORE than 8 s of speech (estimate.PLAUSIBLE_MAX_S), where the general gate used
+# to decide alone: one random voice per clip (as one speaker would), its sentences joined
+# with short pauses and cut at a labelled length drawn from LONG_LABELLED_S. A voice draw is
+# the stress split's (any of the 18 languages and variants, pitch 0-99, speed 80-260), from
+# its own seed. At 8 kHz (read 3x fast) that takes 4-10 sentences, at 44.1/48 kHz (read 2x
+# slow) one to three: the length as labelled is what the estimator and its gates see.
+LONG_LABELLED_S = (8.5, 20.0)
+LONG_PAUSE_S = (0.25, 0.7)  # between sentences, real time
+LONG_DRAWS = 200  # dev = even draws, heldout = odd draws; "fresh" has its own seed
+LONG_SEED = 5309
+# Audio that went through a 16 kHz stage (a telephone or codec path) and was upsampled to
+# 24 kHz before it was sent: band-limited to 8 kHz, but played at the right speed. Its label
+# is right, so a `sample_rate_mismatch` (the content says another rate) would be false: the
+# voice's pitch, formants and rhythm are those of 24 kHz. Made only at a true 24 kHz.
+BAND16K = "band16k"
+LONG_CONDITIONS = (*STRESS_CONDITIONS, BAND16K)
+
+
+@dataclass(frozen=True)
+class LongClip:
+    name: str
+    true_rate_hz: int
+    samples: Array  # as captured at the true rate, to be read as 24 kHz
+    seed: int  # for the noise of a condition
+
+
+def long_stress_voices(half: str, n: int = LONG_DRAWS) -> tuple[tuple[str, int, int], ...]:
+    """Random (voice, pitch, speed) draws as `stress_voices`, from LONG_SEED."""
+    return stress_voices(half, n, LONG_SEED)
+
+
+def long_stress_clips(
+    half: str, rates: tuple[int, ...] = TRUE_RATES_HZ, draws: int | None = None
+) -> Iterator[LongClip]:
+    """Per voice draw (the first `draws` of the half), one long clip at each true rate."""
+    import random
+
+    voices = long_stress_voices(half)
+    for k, (voice, pitch, speed) in enumerate(voices[:draws]):
+        rng = random.Random(f"{half}-{k}")
+        texts = list(stress_texts(voice.split("+")[0]))
+        rng.shuffle(texts)
+        labelled = rng.uniform(*LONG_LABELLED_S)
+        need_s = labelled * LABEL_HZ / min(rates)  # real seconds for the slowest rate
+        parts: list[Array] = []
+        sr = 22050
+        got, i = 0.0, 0
+        while got < need_s + 0.5:
+            x, sr = espeak(texts[i % len(texts)], voice, pitch, speed)
+            x = _trim(x)
+            if not x.size or float(np.max(np.abs(x))) < 0.01:
+                break  # a voice that says nothing audible
+            pause = np.zeros(int(rng.uniform(*LONG_PAUSE_S) * sr))
+            parts += [x, pause]
+            got += (x.size + pause.size) / sr
+            i += 1
+        if not parts:
+            continue
+        joined = np.concatenate(parts[:-1])
+        for r in rates:
+            real_s = labelled * LABEL_HZ / r
+            cut = joined[: int(real_s * sr)]
+            fade = min(cut.size, int(0.02 * sr))
+            cut = cut.copy()
+            cut[cut.size - fade :] *= np.linspace(1.0, 0.0, fade)
+            name = f"{voice} p{pitch} s{speed} {r} Hz {cut.size / sr * r / LABEL_HZ:.1f} s"
+            yield LongClip(name, r, resample(cut, sr, r), seed=k * 100 + r // 1000)
+
+
+def long_condition(clip: LongClip, name: str, seed: int) -> Array:
+    """`clip` through condition `name` at its true rate; BAND16K: down to 16 kHz and back."""
+    if name == BAND16K:
+        return resample(resample(clip.samples, clip.true_rate_hz, 16000), 16000, LABEL_HZ)
+    sent = Sentence(clip.name, clip.true_rate_hz, clip.samples)
+    return condition(sent, name, seed)

@@ -128,7 +128,11 @@ def test_espeak_rate_confusion(confusion: tuple[Confusion, dict[int, int]]) -> N
     assert correct / (n * len(CANDIDATES_HZ)) >= 0.5, table
     # what validate-audio says: never a mismatch on 24 kHz (nor on 22.05, 9 % off)
     assert flagged[24000] == 0 and flagged[22050] == 0, flagged
-    assert flagged[8000] >= n - 1 and flagged[16000] >= 2, flagged
+    assert flagged[8000] >= n - 1, flagged
+    # 16 kHz (x1.5) is estimated (above) but no longer claimed at any length: it puts no cue
+    # out of human range, and random voices at 24 kHz (a child, a high woman) were claimed
+    # 16 kHz on 9-17 s clips (issue 14; bench_rate_accuracy.py --long-stress)
+    assert flagged[16000] == 0, flagged
 
 
 def test_stream_resampler_equals_resample_poly() -> None:
