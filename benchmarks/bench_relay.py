@@ -303,6 +303,7 @@ class Watch:
         self.proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
         )
+        STARTED.append(self.proc)
         self.url = ""
         self.err: list[str] = []
         assert self.proc.stderr is not None
@@ -385,6 +386,21 @@ def tail_attribution(rtt: list[float], wait: list[float], cpu: list[float]) -> d
     }
 
 
+STARTED: list[subprocess.Popen[Any]] = []  # the relays and captures this run started
+
+
+def stop_started() -> None:
+    """Whatever a phase that failed left running: no orphan holds the output pipe open."""
+    for proc in STARTED:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
 class Wire:
     """The wire measure around one phase: the capture of lo while the relay runs, then
     the added latency per frame from the kernel's packet stamps (see wire.py)."""
@@ -396,6 +412,7 @@ class Wire:
         if enabled:
             try:
                 self.capture = wire.Capture(__file__, os.path.join(tmp, f"{name}.lo"))
+                STARTED.append(self.capture.proc)
             except (OSError, RuntimeError) as exc:
                 self.why = f"capture failed: {exc}"
 
@@ -669,6 +686,7 @@ def main() -> int:
     finally:
         service.terminate()
         service.wait(10)
+        stop_started()
 
 
 def run_load(

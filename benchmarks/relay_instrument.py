@@ -22,14 +22,10 @@ from typing import Any
 
 def set_slice(us: int) -> str | None:
     """The calling thread's fair-scheduler slice; None, or why not."""
-    import ctypes
-    import struct
+    from doctor.watch.sched import short_slice
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    attr = struct.pack("IIQiIQQQII", 56, 0, 0, 0, 0, us * 1000, 0, 0, 0, 0)
-    buf = ctypes.create_string_buffer(attr)
-    if libc.syscall(314, 0, buf, 0) != 0:  # SYS_sched_setattr on x86_64
-        return f"sched_setattr failed (errno {ctypes.get_errno()})"
+    if not short_slice(us * 1000):
+        return "sched_setattr failed or was ignored (kernel before 6.12, another policy)"
     return None
 
 

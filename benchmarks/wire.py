@@ -138,11 +138,14 @@ def capture_main(out_path: str) -> int:
     s.settimeout(0.2)
     Path(out_path + ".ready").write_text("1")
     packets = 0
+    parent = os.getppid()
     with open(out_path, "wb", buffering=1 << 20) as out:
         while not stop:
             try:
                 data, anc, _, _ = s.recvmsg(65600, 64)
             except (TimeoutError, InterruptedError):
+                if os.getppid() != parent:  # the benchmark died without stopping us
+                    break
                 continue
             stamp = 0
             for level, kind, value in anc:
@@ -172,8 +175,13 @@ class Capture:
             time.sleep(0.02)  # another process's file: no event to wait on
 
     def stop(self) -> dict[str, Any]:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(30)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
         try:
             stats: dict[str, Any] = json.loads(Path(self.path + ".json").read_text())
         except (OSError, ValueError):

@@ -7,30 +7,60 @@ allowed without privilege). The relay sleeps between frames and runs for tens of
 microseconds per frame: with a 0.1 ms slice it takes the core from whatever else runs
 there (other processes, its own worker) when a frame arrives, instead of waiting for that
 one's slice to end. It gets no more CPU than before: only sooner.
+
+The thread keeps its policy and nice value (sched_setattr sets both: they are read first
+and passed back), and nothing is asked of a thread under another policy (idle, real time).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 import struct
 import sys
 
 RELAY_SLICE_NS = 100_000  # the kernel's minimum
-_SYS_SCHED_SETATTR = {"x86_64": 314, "aarch64": 274}
+# (sched_setattr, sched_getattr) by machine
+_SYSCALLS = {"x86_64": (314, 315), "aarch64": (274, 275)}
 _ATTR = struct.Struct("IIQiIQQQII")  # struct sched_attr (version 1, 56 bytes)
 
 
 def short_slice(slice_ns: int = RELAY_SLICE_NS) -> bool:
-    """Ask for `slice_ns` for the calling thread (and the threads it starts later); False
-    where the system has no such thing (not Linux, an older kernel, another policy)."""
-    number = _SYS_SCHED_SETATTR.get(platform.machine())
-    if not sys.platform.startswith("linux") or number is None:
+    """Ask for `slice_ns` for the calling thread (and the threads it starts later); True
+    only if the kernel then reports that slice. False where the system has no such thing
+    (not Linux, a kernel before 6.12 that takes the call and ignores it, another policy, a
+    nice value the process may not set again)."""
+    numbers = _SYSCALLS.get(platform.machine())
+    if not sys.platform.startswith("linux") or numbers is None:
         return False
     with contextlib.suppress(Exception):  # best effort: never a reason to stop the relay
         import ctypes
 
+        policy = os.sched_getscheduler(0)
+        if policy not in (os.SCHED_OTHER, os.SCHED_BATCH):
+            return False
+        nice = os.getpriority(os.PRIO_PROCESS, 0)  # this thread's (Linux: per thread)
         libc = ctypes.CDLL(None, use_errno=True)
-        attr = ctypes.create_string_buffer(_ATTR.pack(_ATTR.size, 0, 0, 0, 0, slice_ns, 0, 0, 0, 0))
-        return bool(libc.syscall(number, 0, attr, 0) == 0)
+        fields = (_ATTR.size, policy, 0, nice, 0, slice_ns, 0, 0, 0, 0)
+        attr = ctypes.create_string_buffer(_ATTR.pack(*fields))
+        if libc.syscall(numbers[0], 0, attr, 0) != 0:
+            return False
+        return current_slice_ns() == slice_ns
     return False
+
+
+def current_slice_ns() -> int | None:
+    """The calling thread's `sched_runtime` as the kernel reports it (0 before 6.12)."""
+    numbers = _SYSCALLS.get(platform.machine())
+    if not sys.platform.startswith("linux") or numbers is None:
+        return None
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        buf = ctypes.create_string_buffer(_ATTR.size)
+        if libc.syscall(numbers[1], 0, buf, _ATTR.size, 0) != 0:
+            return None
+        return int(_ATTR.unpack(buf.raw)[5])
+    return None

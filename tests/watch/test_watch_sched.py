@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import platform
 import struct
 import sys
@@ -46,3 +47,40 @@ def test_the_calling_thread_gets_the_short_slice_and_others_do_not() -> None:
 def test_never_raises_where_the_call_is_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sched.platform, "machine", lambda: "sparc")
     assert sched.short_slice() is False
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or platform.machine() not in ("x86_64", "aarch64"),
+    reason="sched_setattr is Linux's",
+)
+def test_the_thread_keeps_its_nice_value() -> None:
+    """sched_setattr sets the nice value too: a relay started under `nice -n 10` stays at
+    10 (it used to be put back to 0 as root, or refused the slice when unprivileged)."""
+    got: dict[str, object] = {}
+
+    def run() -> None:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 7)  # this thread only
+        got["ok"] = sched.short_slice()
+        got["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        got["slice"] = sched.current_slice_ns()
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(10)
+    assert got["nice"] == 7
+    assert got["ok"] is True and got["slice"] == sched.RELAY_SLICE_NS
+
+
+def test_a_thread_under_another_policy_is_left_alone() -> None:
+    """An idle-policy relay (`chrt -i`) is not switched to the normal policy for a slice."""
+    got: dict[str, object] = {}
+
+    def run() -> None:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        got["ok"] = sched.short_slice()
+        got["policy"] = os.sched_getscheduler(0)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(10)
+    assert got == {"ok": False, "policy": os.SCHED_IDLE}
