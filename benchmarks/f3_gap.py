@@ -1,6 +1,6 @@
 """The third formant (F3) at the label: true 24 kHz sentences against 44.1/48 kHz ones read
 at 24 kHz (x0.5), per channel condition. Measurement for the one-sentence slow gate
-(`estimate.SHORT_SLOW_MAX_F3_HZ`): the gap between the classes decides the threshold.
+(an F3 limit for slower rates): the gap between the classes decides the threshold.
 
     .venv/bin/python benchmarks/f3_gap.py --set dev             # the dev sentence set
     .venv/bin/python benchmarks/f3_gap.py --set stress-dev -n 60  # 60 stress dev draws

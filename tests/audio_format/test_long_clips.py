@@ -1,4 +1,5 @@
-"""Clips with more than 8 s of speech (issue 14): a claim must hold in each half on its own.
+"""Clips with more than 8 s of speech (issue 14): a claim must be out of place at the label,
+or (8 kHz only) hold in each half on its own.
 
 Random espeak-ng voices of the long stress split (benchmarks/sentence_corpus.py, dev half),
 one speaker's sentences joined with short pauses, at their true 24 kHz: the general gate
@@ -55,7 +56,8 @@ ANTONIO = (
     [
         # a high, fast man: 16 kHz on the whole clip (label 4 %), not in each half
         ("it+pedro", 89, 226, PEDRO, 15.7),
-        # a slow, low man at 102 Hz: 48 kHz in both halves, but slowed speech reads lower
+        # a slow, low man at 102 Hz: 48 kHz in both halves; slower audio needs a pitch
+        # below any adult's
         ("tr+antonio", 41, 86, ANTONIO, 12.8),
     ],
 )
@@ -65,8 +67,9 @@ def test_a_long_clip_of_an_unusual_voice_at_24k_is_not_a_mismatch(
     y = _long_clip(voice, pitch, speed, texts, seconds, 24000)
     v = validate_bytes(to_i16(y).tobytes())
     assert "sample_rate_mismatch" not in v.codes(), v.stats.get("rate")
-    assert v.stats["rate"]["active_s"] > 8.0  # the long-clip rule, not the short limits
-    assert len(v.stats["rate"]["halves"]) == 2
+    rate = v.stats["rate"]
+    assert rate["active_s"] > 8.0  # the long-clip rule, not the short limits
+    assert rate["estimated_rate_hz"] != 24000  # the estimate tips; the rule does not claim
 
 
 @pytest.mark.parametrize(("true_rate", "seconds"), [(8000, 10.0), (48000, 14.0)])

@@ -106,7 +106,7 @@ def test_a_child_like_voice_at_24k_bright_or_clipped_is_never_a_mismatch(
 
 
 def _through(x: np.ndarray, condition: str, seed: int) -> np.ndarray:
-    """`x` (24 kHz) as the stress split captures it: noisy, bright or clipped."""
+    """`x` (24 kHz) as the stress split captures it: noisy, bright, clipped or dark."""
     from scipy.signal import butter, lfilter
 
     if condition.startswith("noise"):
@@ -120,6 +120,12 @@ def _through(x: np.ndarray, condition: str, seed: int) -> np.ndarray:
         return y / float(np.max(np.abs(y))) * 0.9
     if condition == "clipped":
         return np.clip(x / float(np.max(np.abs(x))) * 4.0, -1.0, 1.0)
+    if condition == "dark":  # -12 dB above ~2 kHz, zero phase (sentence_corpus._dark)
+        from scipy.signal import filtfilt
+
+        b, a = butter(2, 2000 / 12000, "highpass")
+        y = x - 0.75 * filtfilt(b, a, x)
+        return y / float(np.max(np.abs(y))) * 0.9
     return x
 
 
@@ -129,7 +135,7 @@ FAMILIES = {
     "pitch": st.floats(0.0, 1.0),
     "tract": st.floats(0.0, 1.0),
     "syllable": st.floats(0.0, 1.0),
-    "condition": st.sampled_from(["clean", "noise25", "noise15", "bright", "clipped"]),
+    "condition": st.sampled_from(["clean", "noise25", "noise15", "bright", "clipped", "dark"]),
     "seed": st.integers(0, 10_000),
 }
 
