@@ -29,7 +29,11 @@ trips, as below.
    the relay's own
    receive-to-write time (its report), and, from /proc schedstat per probe, how long the
    relay's thread waited on the run queue and how much CPU its worker used: where the
-   slowest 1% of probes lost their time.
+   slowest 1% of probes lost their time. Then, with the wire measure (not judged; skip
+   with --no-control), the control: the same probes through a bare asyncio TCP forwarder
+   on the relay's core, timed at the wire the same way: the floor this machine's loopback
+   and scheduler put under any forwarding process (on a VM whose host takes its vCPUs
+   away for milliseconds, that floor can sit above the targets).
 2. load: N sessions at real-time pace, audio both ways (50 ms `input.audio` every 50 ms,
    10 ms `reply.audio` every 10 ms). The relay (and its analysis worker) are pinned to one
    core, the generators to the other. Every frame is counted at both ends; one-way latency
@@ -76,6 +80,79 @@ def _audio(n: int, seed: int) -> str:
     rng = np.random.default_rng(seed)
     x = (rng.normal(0, 0.05, n // 2) * 32767).astype("<i2").tobytes()
     return base64.b64encode(x).decode()
+
+
+# --- a bare TCP forwarder: the control (a subprocess) -------------------------------------
+
+
+async def bare_forwarder(port_file: str, service_port: int) -> None:
+    """Bytes from each connection to the fake service and back, nothing else: what this
+    machine's loopback and scheduler add to any process that forwards (the control for the
+    wire measure). It asks for the relay's short scheduler slice, as the relay does."""
+    from doctor.watch.sched import short_slice
+
+    short_slice()
+
+    async def pump(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while data := await r.read(1 << 16):
+                w.write(data)
+                await w.drain()
+        with contextlib.suppress(Exception):
+            w.close()
+
+    async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        ur, uw = await asyncio.open_connection("127.0.0.1", service_port)
+        await asyncio.gather(pump(r, uw), pump(ur, w))
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    Path(port_file).write_text(str(server.sockets[0].getsockname()[1]))
+    await server.serve_forever()
+
+
+class Forwarder:
+    """The bare forwarder as a process, on the relay's core."""
+
+    def __init__(self, tmp: str, service_port: int, cpu: str | None) -> None:
+        port_file = os.path.join(tmp, "forwarder-port")
+        cmd = [sys.executable, __file__, "--bare-forwarder", port_file, str(service_port)]
+        if cpu is not None and hasattr(os, "sched_setaffinity"):
+            cmd = ["taskset", "-c", cpu, *cmd]
+        self.proc = subprocess.Popen(cmd, start_new_session=True)
+        STARTED.append(self.proc)
+        deadline = time.monotonic() + 30
+        while not os.path.exists(port_file) or not Path(port_file).read_text():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the bare forwarder did not start")
+            time.sleep(0.02)  # another process's file: no event to wait on
+        self.port = int(Path(port_file).read_text())
+        self.url = f"ws://127.0.0.1:{self.port}/v1/ws"
+
+
+def control_rows(
+    tmp: str, direct: str, service_port: int, cpu: str | None, probes: int
+) -> list[list[str]]:
+    """The same probes through the bare forwarder, timed at the wire: not judged, the floor
+    under any forwarder's figures on this machine (percentiles do not subtract)."""
+    ctl = Wire(True, tmp, "ctl")
+    if ctl.capture is None:
+        return [["control (bare forwarder)", "not available", ctl.why]]
+    fwd = Forwarder(tmp, service_port, cpu)
+    asyncio.run(probe_pairs(direct, fwd.url, probes, None))
+    stats = ctl.capture.stop()
+    fwd.proc.terminate()
+    fwd.proc.wait(10)
+    res = wire.measure(ctl.capture.path, fwd.port, service_port)
+    sm = wire.summary(res.up + res.down)
+    whole = stats.get("kernel_drops") == 0 and not (res.gaps or res.unpaired or res.changed)
+    return [
+        [
+            "control, not judged: a bare TCP forwarder on the same core, at the wire, "
+            "both ways p50 / p99 / max (ms), n",
+            f"{sm['p50']:.3f} / {sm['p99']:.3f} / {sm['max']:.3f}, {sm['n']}",
+            "" if whole else "incomplete capture",
+        ]
+    ]
 
 
 # --- the fake service (a subprocess) -----------------------------------------------------
@@ -544,11 +621,22 @@ def main() -> int:
         default=0,
         help="the relay's scheduler slice from its start; -1: its own short slice off (A/B)",
     )
+    ap.add_argument(
+        "--no-control",
+        action="store_true",
+        help="latency phase: skip the control (the same probes through a bare TCP forwarder)",
+    )
     ap.add_argument("--fake-service", metavar="PORT_FILE", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--bare-forwarder", nargs=2, metavar=("PORT_FILE", "PORT"), help=argparse.SUPPRESS
+    )
     ap.add_argument("--capture-lo", metavar="FILE", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.fake_service:
         asyncio.run(fake_service(args.fake_service))
+        return 0
+    if args.bare_forwarder:
+        asyncio.run(bare_forwarder(args.bare_forwarder[0], int(args.bare_forwarder[1])))
         return 0
     if args.capture_lo:
         return wire.capture_main(args.capture_lo)
@@ -667,6 +755,8 @@ def main() -> int:
         rows.append(["load average 1/5/15 min: before / after", f"{load_before}", loadavg()])
         rows.append(["relay thread's scheduler slice (ms)", watch.slice_ms, ""])
         rows = wire_rows + wire_tail(at_wire.res, probes, got) + rows + gc_row(watch, t_run, t_end)
+        if wire_on and not args.no_control:
+            rows += control_rows(tmp, direct, port, lat_cpu, probes)
         if wire_ok is None:
             timing_ok = added50 < TARGETS["p50_ms"] and added99 < TARGETS["p99_ms"]
         else:

@@ -162,3 +162,35 @@ def test_mocked_unshare_refusal_is_said_and_the_benchmark_runs_without(
     monkeypatch.setattr(wire.subprocess, "run", lambda *a, **k: refused)
     assert wire.enter_namespace(["bench_relay.py"]) is None
     assert "unshare -rn refused (unshare: Operation not permitted)" in capsys.readouterr().out
+
+
+def test_the_controls_bare_forwarder_passes_bytes_both_ways_unchanged(tmp_path: Path) -> None:
+    """bench_relay's control: a bare TCP forwarder to the service, every byte as sent."""
+    import asyncio
+
+    import bench_relay
+
+    async def run() -> bytes:
+        async def echo(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            w.write(await r.readexactly(70_000))
+            await w.drain()
+            w.close()
+
+        service = await asyncio.start_server(echo, "127.0.0.1", 0)
+        port_file = tmp_path / "port"
+        fwd = asyncio.create_task(
+            bench_relay.bare_forwarder(str(port_file), service.sockets[0].getsockname()[1])
+        )
+        while not port_file.exists() or not port_file.read_text():
+            if fwd.done():  # it failed before listening: say why
+                fwd.result()
+            await asyncio.sleep(0)  # the forwarder task runs on this loop: yield to it
+        r, w = await asyncio.open_connection("127.0.0.1", int(port_file.read_text()))
+        w.write(bytes(range(256)) * 273 + b"\x01" * 112)
+        got = await asyncio.wait_for(r.readexactly(70_000), 10)
+        w.close()
+        fwd.cancel()
+        service.close()
+        return got
+
+    assert asyncio.run(run()) == bytes(range(256)) * 273 + b"\x01" * 112
