@@ -24,29 +24,33 @@ RELAY_SLICE_NS = 100_000  # the kernel's minimum
 # (sched_setattr, sched_getattr) by machine
 _SYSCALLS = {"x86_64": (314, 315), "aarch64": (274, 275)}
 _ATTR = struct.Struct("IIQiIQQQII")  # struct sched_attr (version 1, 56 bytes)
+_RESET_ON_FORK = 0x40000000  # or'd into the policy sched_getscheduler reports
+_FLAG_RESET_ON_FORK = 0x01  # the same, as sched_attr's flag
 
 
 def short_slice(slice_ns: int = RELAY_SLICE_NS) -> bool:
     """Ask for `slice_ns` for the calling thread (and the threads it starts later); True
-    only if the kernel then reports that slice. False where the system has no such thing
-    (not Linux, a kernel before 6.12 that takes the call and ignores it, another policy, a
-    nice value the process may not set again)."""
+    only if the kernel then reports a slice (it clamps to 0.1-100 ms). False where the
+    system has no such thing (not Linux, a kernel before 6.12 that takes the call and
+    ignores it, another policy, a nice value the process may not set again)."""
     numbers = _SYSCALLS.get(platform.machine())
     if not sys.platform.startswith("linux") or numbers is None:
         return False
     with contextlib.suppress(Exception):  # best effort: never a reason to stop the relay
         import ctypes
 
-        policy = os.sched_getscheduler(0)
+        raw = os.sched_getscheduler(0)
+        policy = raw & ~_RESET_ON_FORK
         if policy not in (os.SCHED_OTHER, os.SCHED_BATCH):
             return False
+        flags = _FLAG_RESET_ON_FORK if raw & _RESET_ON_FORK else 0  # kept as it was
         nice = os.getpriority(os.PRIO_PROCESS, 0)  # this thread's (Linux: per thread)
         libc = ctypes.CDLL(None, use_errno=True)
-        fields = (_ATTR.size, policy, 0, nice, 0, slice_ns, 0, 0, 0, 0)
+        fields = (_ATTR.size, policy, flags, nice, 0, slice_ns, 0, 0, 0, 0)
         attr = ctypes.create_string_buffer(_ATTR.pack(*fields))
         if libc.syscall(numbers[0], 0, attr, 0) != 0:
             return False
-        return current_slice_ns() == slice_ns
+        return bool(current_slice_ns())  # 0: ignored; else applied (clamped to 0.1-100 ms)
     return False
 
 

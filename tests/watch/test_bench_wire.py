@@ -164,11 +164,18 @@ def test_mocked_unshare_refusal_is_said_and_the_benchmark_runs_without(
     assert "unshare -rn refused (unshare: Operation not permitted)" in capsys.readouterr().out
 
 
-def test_the_controls_bare_forwarder_passes_bytes_both_ways_unchanged(tmp_path: Path) -> None:
-    """bench_relay's control: a bare TCP forwarder to the service, every byte as sent."""
+def test_the_controls_bare_forwarder_passes_bytes_both_ways_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bench_relay's control: a bare TCP forwarder to the service, every byte as sent. (In
+    this process it must not take the short scheduler slice: pytest's thread keeps it.)"""
     import asyncio
 
     import bench_relay
+
+    from doctor.watch import sched
+
+    monkeypatch.setattr(sched, "short_slice", lambda *a: False)
 
     async def run() -> bytes:
         async def echo(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
