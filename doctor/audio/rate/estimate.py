@@ -32,9 +32,9 @@ On a clip under PLAUSIBLE_MAX_S every rule's claim must also be physically out o
 the label: slower audio a pitch below any adult's, faster audio a fast envelope rhythm
 (a measured veto, see FAST_MIN_MODULATION_HZ). Random voices showed why: a very low, slow
 man and a child at 24 kHz fooled both models at once; only these limits told them apart.
-Over it, a claim that is not so out of place must hold in each half of the clip on its own
-(a wrong rate is a property of the whole file; a borderline voice flips in a half), and
-slower audio must still read below a 170 Hz voice slowed (see HALF_MIN_MARGIN).
+Over it, slower audio is claimed only so out of place; faster audio (8 kHz) that is not
+must hold in each half of the clip on its own (a wrong rate is a property of the whole
+file; a borderline voice flips in a half; see HALF_MIN_MARGIN).
 """
 
 from __future__ import annotations
@@ -760,16 +760,13 @@ def _halves_may_claim(rate_hz: int, labelled_hz: int) -> bool:
     return labelled_hz / rate_hz >= NEVER_ON_SHORT_FACTOR[1]
 
 
-def estimate_rate(
-    x: npt.NDArray[Any], labelled_hz: int = 24000, halves: bool = True
-) -> RateEstimate:
+def estimate_rate(x: npt.NDArray[Any], labelled_hz: int = 24000) -> RateEstimate:
     """Posterior over `CANDIDATES_HZ` for speech `x` that claims to be at `labelled_hz`;
-    over PLAUSIBLE_MAX_S of speech, with each half's own estimate (`halves`) where they
-    could decide a claim (not for audio read at its label: the usual case costs no more)."""
+    over PLAUSIBLE_MAX_S of speech, with each half's own estimate where they could decide
+    a claim (not for audio read at its label: the usual case costs no more)."""
     est = _estimate(x, labelled_hz)
     if (
-        not halves
-        or est.rate_hz is None
+        est.rate_hz is None
         or est.active_s <= PLAUSIBLE_MAX_S
         or not _halves_may_claim(est.rate_hz, labelled_hz)
     ):
