@@ -25,7 +25,7 @@ MIN_SMOOTH = 0.5
 QUIET_FS = 1 / 64  # -36 dBFS
 QUIET_SHARE = 0.9
 MIN_BYTES = 16  # 8 PCM16 samples: the least any smoothness is measured on
-U8_CENTRED_SHARE = 0.95
+EIGHT_BIT_SHARE = 0.95  # of bytes about an 8-bit encoding's zero: its (near-)silence
 COMPANDED_HUSH_FS = 1 / 256  # -48 dBFS: a few steps about a companded code's zero
 RAIL_FS = 32766 / 32768  # a PCM16 sample at full scale
 RAILED_SHARE = 0.01
@@ -187,12 +187,12 @@ def detect_encoding(head: bytes) -> EncodingGuess:
         # A constant reads as silence in every encoding: smoothness cannot be measured.
         return EncodingGuess("s16le", 1, 0.0, {}, "every 16-bit word is the same", True)
     for law in ("mulaw", "alaw"):
-        x = decode(head, law, 1)
+        x = _decode_head(head, law, 1)
         hushed = float(np.mean(np.abs(x) < COMPANDED_HUSH_FS))
         if (
-            hushed >= U8_CENTRED_SHARE
+            hushed >= EIGHT_BIT_SHARE
             and quiet_pcm16_fraction(head) < QUIET_SHARE
-            and _smoothness(np.asarray(x, np.float32), 1) <= MIN_SMOOTH
+            and _smoothness(x, 1) <= MIN_SMOOTH
         ):
             # A companded app's near-silence (mu-law 0xFF/0x7F/0xFE..., A-law 0xD5/0x55...):
             # too little to tell, and PCM16's reading of those bytes is a bogus loud noise.
@@ -200,7 +200,7 @@ def detect_encoding(head: bytes) -> EncodingGuess:
             reason = f"{hushed:.0%} of bytes are {law} near-silence"
             return EncodingGuess("s16le", 1, 0.0, {}, reason, True, levels_unjudged=True)
     centred = u8_centred_fraction(head)
-    if centred >= U8_CENTRED_SHARE:
+    if centred >= EIGHT_BIT_SHARE:
         # Quiet unsigned 8-bit audio: bytes about its 0x80 zero. PCM16's low bytes spread
         # over every value, and companded silence sits at 0xFF/0x7F or 0xD5/0x55.
         u8 = round(_smoothness(_decode_head(head, "u8", 1), 1), 4)
