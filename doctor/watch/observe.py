@@ -831,19 +831,19 @@ class RelayObserver:
         if c.echo_slot:
             self.echo_slots -= 1
             c.echo_slot = False  # a frame after the close event (none expected) is not held
-        for call_id in sorted(c.tool_unowed & c.tool_calls.keys()):
-            del c.tool_calls[call_id]
-            notes.append(
-                Note(
-                    c.conn,
-                    ev.t,
-                    "tool_result_missing",
-                    f"{c.label}: tool.call {call_id} ({c.tool_names.get(call_id)}) got no "
-                    "tool.result: right if it is one of the stored agent's HTTP tools",
-                    "info",
-                )
-            )
         for call_id, t in c.tool_calls.items():
+            if call_id in c.tool_unowed:  # not a finding either (findings._tools)
+                notes.append(
+                    Note(
+                        c.conn,
+                        ev.t,
+                        "tool_result_missing",
+                        f"{c.label}: tool.call {call_id} ({c.tool_names.get(call_id)}) got "
+                        "no tool.result: right if it is one of the stored agent's HTTP tools",
+                        "info",
+                    )
+                )
+                continue
             notes += self._note_once(
                 c,
                 f"missing:{call_id}",
