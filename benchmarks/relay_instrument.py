@@ -61,9 +61,13 @@ def main() -> None:
 
         doctor.watch.run.short_slice = lambda *_: False  # type: ignore[assignment]
     elif int(slice_us):
+        import doctor.watch.run
+
         why = set_slice(int(slice_us))
         if why:
             print(f"relay_instrument: {why}", file=sys.stderr)
+        # the relay asks for its own slice once its loop runs: that request gets ours
+        doctor.watch.run.short_slice = lambda *_: set_slice(int(slice_us)) is None  # type: ignore[assignment]
     sys.argv = ["doctor", *rest]
     runpy.run_module("doctor", run_name="__main__", alter_sys=True)
 
