@@ -56,6 +56,8 @@ def test_json_report_validates_against_the_schema(files: dict[str, Path], tmp_pa
     }
     wav = next(f for f in val["findings"] if f["code"] == "container_wav")
     assert wav["evidence"]["declared_rate_hz"] == 48000 and wav["fix"]["guide"]
+    rate = next(f for f in val["findings"] if f["code"] == "sample_rate_mismatch")
+    assert "2.00× too slow" in rate["message"], rate["message"]  # not "0.50× too fast"
     assert report["checks"][0]["id"] == "audio-format" and report["checks"][0]["status"] == "fail"
 
 

@@ -54,6 +54,15 @@ ENCODING_FINDINGS: dict[str, tuple[str, str]] = {
 }
 
 
+def played_speed(true_hz: int) -> str:
+    """How audio recorded at `true_hz` sounds when read at the API's rate: a user knows
+    "too fast" or "too slow"; a factor under 1 called "too fast" reads as nonsense."""
+    factor = API_RATE_HZ / true_hz
+    if factor >= 1:
+        return f"{factor:.2f}× too fast (pitched up)"
+    return f"{1 / factor:.2f}× too slow (pitched down)"
+
+
 class PcmStage:
     """Consumes the audio bytes beneath the layers; decides their format from the first bytes."""
 
@@ -291,7 +300,7 @@ class PcmStage:
                 "sample_rate_mismatch",
                 ERROR,
                 f"the WAV header says {declared.sample_rate_hz} Hz; the API reads 24000 Hz, so "
-                f"this audio would play {API_RATE_HZ / declared.sample_rate_hz:.2f}× too fast",
+                f"this audio would play {played_speed(declared.sample_rate_hz)}",
                 detail=f"declared {declared.sample_rate_hz} Hz",
                 declared_rate_hz=declared.sample_rate_hz,
                 estimated_rate_hz=None,
