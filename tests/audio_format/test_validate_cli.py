@@ -181,6 +181,7 @@ def test_fix_refuses_compressed_input(files: dict[str, Path], tmp_path: Path) ->
     r = run_cli("validate-audio", str(files["webm"]), "--fix", str(out))
     assert r.returncode == 1 and "refused" in r.stderr and "WebM" in r.stderr
     assert "container_other" in r.stdout  # the report is still shown
+    assert "(confidence 100%)" in r.stdout  # the magic bytes name the container for sure
     assert not out.exists()
 
 

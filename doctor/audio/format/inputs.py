@@ -462,6 +462,7 @@ def _other_container(v: Validation, box: Container, lay: Layered) -> None:
         codec=box.codec,
     )
     v.detected.encoding = box.codec
+    v.detected.confidence = 1.0  # the file's own magic bytes name it
     v.refuse_reason = (
         f"{box.name} holds compressed or unsupported audio; convert it with "
         "ffmpeg or sox first (see the fix)"
