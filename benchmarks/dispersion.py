@@ -1,22 +1,30 @@
-"""Formant dispersion (mean formant spacing) of voiced speech, from the spectral envelope's
-periodicity along linear frequency (pure, numpy only). Measurement only: see
-`dispersion_gap.py`.
+"""Formant dispersion (mean formant spacing) of voiced speech, from the peaks of its smoothed
+spectral envelope (pure, numpy/scipy only). Measurement only: no rule of the doctor uses it;
+`dispersion_gap.py` found no gap between true 24 kHz and slowed or 16 kHz sentences.
 
 A uniform-ish vocal tract of length L has resonances spaced dF = c / (2 L): ~1000 Hz for a
 man, ~1150-1200 for a woman, 1400+ for a child. Speech read at the wrong rate scales every
-spacing by the same factor (x0.5 for 44.1/48 kHz read at 24). The spacing is a period of
-the log envelope along LINEAR frequency, so a tilt (a dark or bright channel) that a
-low-order polynomial removes should leave it, and it needs no formant tracking.
+spacing by the same factor (x0.5 for 44.1/48 kHz read at 24), and a channel's tilt moves no
+peak far, so the spacing should survive where formant positions and spectral tilt failed.
 
-Per voiced frame: a cepstrally smoothed log spectrum (lifter below the pitch period, so
-harmonics do not count as a spacing), detrended over the band by a cubic, its normalised
-autocorrelation along frequency; averaged over frames. dF = the lag of the first local
-maximum within DF_RANGE_HZ (and of the per-frame peaks, their median).
+Per voiced frame (features.pitch_frames): a 40 ms log spectrum smoothed by a raised-cosine
+cepstral lifter that reaches zero at the pitch period (at most MAX_LIFTER_S), so harmonics
+do not count as a spacing; its peaks within a band at the label (prominence at least
+MIN_PROMINENCE, within MAX_BELOW_TOP of the frame's highest: the noise floor's ripple is not
+a formant). The sentence's spacing pools every frame: sum of (last - first peak) over sum of
+(peaks - 1). No peak is named F1, so a slowed F1 under any floor miscounts nothing.
+Tried first (issue 14 point 4, 2026-12-02), on five dev voices: the envelope's mean
+autocorrelation along frequency (its first peak, 350-2400 Hz) had no usable peak (the
+F1/F2 hump dominates it; 24, 48 and 16 kHz read alike); a rectangular 3 ms lifter rang
+(Gibbs) at 1 / 3 ms, a false ~330 Hz spacing, and with it the per-frame median of the
+peaks' spacing moved x0.75, not x0.5, from 24 to 48 kHz. The constants below were chosen
+among 36 variants (lifter 5/8/11 ms, bands, prominence, floor; median, pooled, gap
+statistics) on 25 train voices at 24/44.1/48 kHz under five conditions: true 24 kHz at
+60-150 Hz min 727 against slowed p50 538, p90 622 there.
 """
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 from doctor.audio.rate.features import HOP_S, PITCH_WINDOW_S, frames, pitch_frames
@@ -29,12 +37,11 @@ if TYPE_CHECKING:
 
 FRAME_S = 0.04
 NFFT = 2048
-BANDS = {"": (200.0, 5000.0), "_phone": (300.0, 3400.0)}  # at the label
-MIN_PROMINENCE = 0.5  # nepers (~4 dB) above the surrounding envelope
-MAX_LIFTER_S = 0.005  # tapered: resolves spacings down to ~400 Hz
+BANDS = {"": (200.0, 3500.0), "_wide": (200.0, 5000.0)}  # at the label
+MIN_PROMINENCE = 0.3  # nepers (~2.6 dB) above the surrounding envelope
+MAX_LIFTER_S = 0.008  # tapered: resolves spacings down to ~300 Hz (a slowed woman: ~550)
 LIFTER_OF_PERIOD = 1.0  # the taper is zero at the pitch period: harmonics are not a spacing
-MAX_BELOW_TOP = 3.5  # nepers (30 dB): weaker peaks are the noise floor's ripple
-DETREND_ORDER = 3
+MAX_BELOW_TOP = 4.5  # nepers (39 dB): weaker peaks are the noise floor's ripple
 MAX_FRAMES = 300
 
 
@@ -72,10 +79,11 @@ def envelopes(x: F64, rate: int) -> tuple[F64, F64, F64] | None:
 def peak_spacing(
     x: F64, rate: int, bands: dict[str, tuple[float, float]] | None = None
 ) -> dict[str, float]:
-    """Per band: the envelope's peaks per voiced frame (prominence >= MIN_PROMINENCE nepers),
-    the median over frames of (last - first) / (n - 1) where n >= 3 (Fitch's dispersion over
-    the peaks found: no peak is named F1), the median consecutive spacing, the median count
-    of peaks and the share of frames with three or more."""
+    """Per band: the envelope's peaks per voiced frame (prominence >= MIN_PROMINENCE nepers,
+    within MAX_BELOW_TOP of the frame's highest). "disp": the pooled spacing, sum over frames
+    of (last - first) / sum of (n - 1) (Fitch's dispersion over the peaks found: no peak is
+    named F1); "dmed": the median over frames with n >= 3 of (last - first) / (n - 1); the
+    median consecutive spacing, the median count of peaks, the share of frames with 3+."""
     import numpy as np
     from scipy.signal import find_peaks
 
@@ -88,6 +96,7 @@ def peak_spacing(
         b = (freqs >= lo) & (freqs <= min(hi, 0.45 * rate))
         fb = freqs[b]
         disp, gaps, counts = [], [], []
+        span, steps = 0.0, 0
         for e in env[:, b]:
             pk, _ = find_peaks(e, prominence=MIN_PROMINENCE)
             pk = pk[e[pk] >= e.max() - MAX_BELOW_TOP]
@@ -96,7 +105,11 @@ def peak_spacing(
                 disp.append((fb[pk[-1]] - fb[pk[0]]) / (pk.size - 1))
             if pk.size >= 2:
                 gaps.extend(np.diff(fb[pk]))
-        out[f"disp{name}"] = float(np.median(disp)) if disp else float("nan")
+                span += fb[pk[-1]] - fb[pk[0]]
+                steps += pk.size - 1
+        # pooled: every frame's peaks weigh by their count (a frame of two peaks counts once)
+        out[f"disp{name}"] = float(span / steps) if steps else float("nan")
+        out[f"dmed{name}"] = float(np.median(disp)) if disp else float("nan")
         out[f"gap{name}"] = float(np.median(gaps)) if gaps else float("nan")
         out[f"npk{name}"] = float(np.median(counts))
         out[f"share{name}"] = len(disp) / max(len(counts), 1)
