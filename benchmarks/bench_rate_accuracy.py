@@ -50,7 +50,8 @@ half's 6). Left: 5 and 1 (see estimate.py). Not in --quick: 40 draws take 10-20 
 `--real` reads one sentence per real speaker's voice (`real_corpus.py`: Festival and Flite
 voices recorded from real people, 17 voices in six languages) at each true rate, under every
 condition of the stress and channel sets: caught / total per condition and rate, the clean
-result per voice, and each claim on true 24 or 22.05 kHz (exit 1 on any). Without festival
+result per voice, and each claim on true 24 or 22.05 kHz (exit 1 on any); the default run
+ends with it, --quick with a third of the voices, clean (about 10 s). Without festival
 or flite it prints one line and exits 0 (1 in CI, AGENT_DOCTOR_REQUIRE_REAL_PARTS=1).
 
 `--fit` measures the train split only, fits the model (feature means quadratic in log s,
@@ -355,8 +356,9 @@ def evaluate_long_stress(half: str, draws: int | None) -> int:
 REAL_CONDITIONS = (*sentence_corpus.STRESS_CONDITIONS, *sentence_corpus.CHANNEL_CONDITIONS)
 
 
-def evaluate_real() -> int:
-    """One sentence per real voice and true rate (real_corpus), under REAL_CONDITIONS."""
+def evaluate_real(quick: bool = False) -> int:
+    """One sentence per real voice and true rate (real_corpus), under REAL_CONDITIONS;
+    quick: a third of the voices, clean only (under 15 s with synthesis)."""
     import os
 
     import real_corpus
@@ -366,12 +368,13 @@ def evaluate_real() -> int:
         print(f"real voices: skipped, {' and '.join(missing)} not installed")
         return 1 if os.environ.get(real_corpus.REQUIRE_ENV) else 0
     rates = sentence_corpus.TRUE_RATES_HZ
-    conds = REAL_CONDITIONS
+    conds = ("clean",) if quick else REAL_CONDITIONS
+    voices = real_corpus.VOICES[1::3] if quick else real_corpus.VOICES
     caught = {(c, r): 0 for c in conds for r in rates}
     total = dict.fromkeys(caught, 0)
     per_voice: dict[str, dict[int, str]] = {}
     false: list[str] = []
-    for k, (voice, sent) in enumerate(real_corpus.sentences()):
+    for k, (voice, sent) in enumerate(real_corpus.sentences(voices)):
         for i, cond in enumerate(conds):
             y = sentence_corpus.condition(sent, cond, seed=k * 10 + i)
             v = validate_bytes(to_i16_bytes(y))
@@ -391,7 +394,10 @@ def evaluate_real() -> int:
                     f"{rate.get('reason')}"
                 )
     n_voices = len(per_voice)
-    print(f"real voices (Festival/Flite, {n_voices} speakers): one sentence each, read as 24 kHz")
+    print(
+        f"real voices (Festival/Flite, {n_voices} speakers{', quick' if quick else ''}): "
+        "one sentence each, read as 24 kHz"
+    )
     print(f"{'condition':>9} " + " ".join(f"{r:>9}" for r in rates))
     for cond in conds:
         cells = " ".join(f"{caught[cond, r]:>4}/{total[cond, r]:<4}" for r in rates)
@@ -455,6 +461,9 @@ def main() -> int:
             print()
     if corpus.espeak_available():
         status |= evaluate_sentences(args.quick)
+    if not args.sentences_only:
+        print()
+        status |= evaluate_real(args.quick)
     return status
 
 
