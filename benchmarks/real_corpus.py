@@ -145,6 +145,12 @@ def _key(voice: str, text: str) -> Path:
     return cache_dir() / f"{voice}-{digest}.wav"
 
 
+def _tmp(voice: str, text: str) -> Path:
+    """Where a synthesis is written before it is moved into the cache (per process: two
+    test workers may say the same sentence at once)."""
+    return _key(voice, text).with_suffix(f".{os.getpid()}.tmp.wav")
+
+
 def _scheme_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -153,10 +159,9 @@ def _synth_festival(voice: Voice, texts: list[str]) -> None:
     """One festival run per voice for every text not cached yet (start-up is most of it)."""
     lines = [f"({voice.name})"]
     for text in texts:
-        out = _key(voice.name, text)
         lines.append(
             f"(utt.save.wave (utt.synth (Utterance Text {_scheme_string(text)})) "
-            f'"{out.with_suffix(".tmp.wav")}" \'riff)'
+            f'"{_tmp(voice.name, text)}" \'riff)'
         )
     with tempfile.TemporaryDirectory() as d:
         scm = Path(d) / "say.scm"
@@ -165,7 +170,7 @@ def _synth_festival(voice: Voice, texts: list[str]) -> None:
 
 
 def _synth_flite(voice: Voice, text: str) -> None:
-    out = _key(voice.name, text).with_suffix(".tmp.wav")
+    out = _tmp(voice.name, text)
     name = voice.name.removeprefix("flite_")
     subprocess.run(
         ["flite", "-voice", name, "-t", text, "-o", str(out)], capture_output=True, timeout=120
@@ -186,7 +191,7 @@ def said(voice: Voice) -> list[tuple[str, Array, int]]:
         else:
             _synth_festival(voice, todo)
         for text in todo:
-            tmp = _key(voice.name, text).with_suffix(".tmp.wav")
+            tmp = _tmp(voice.name, text)
             if not tmp.exists():
                 raise RuntimeError(f"{voice.name} said nothing for {text[:30]!r} (voice missing?)")
             tmp.replace(_key(voice.name, text))
