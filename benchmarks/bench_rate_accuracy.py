@@ -6,6 +6,7 @@
     .venv/bin/python benchmarks/bench_rate_accuracy.py --sentences-only  # one-sentence table
     .venv/bin/python benchmarks/bench_rate_accuracy.py --stress dev   # random voices (slow)
     .venv/bin/python benchmarks/bench_rate_accuracy.py --long-stress dev --draws 40  # > 8 s
+    .venv/bin/python benchmarks/bench_rate_accuracy.py --real  # Festival/Flite real voices
 
 Clips come from `rate_corpus.py` (espeak-ng voices when installed, and numpy speech-like
 signals): each is captured at a true rate R and read as 24 kHz. Printed: the confusion of
@@ -45,6 +46,13 @@ on them (0 left), frozen, and the heldout and fresh halves' first 40 draws evalu
 (5 and 6 false claims of 240); x1.5 was dropped on long clips after a property test found a
 child at 24 kHz claimed 16 kHz, before those halves were read (it removes 5 of the fresh
 half's 6). Left: 5 and 1 (see estimate.py). Not in --quick: 40 draws take 10-20 minutes.
+
+`--real` reads one sentence per real speaker's voice (`real_corpus.py`: Festival and Flite
+voices recorded from real people, 17 voices in six languages) at each true rate, under every
+condition of the stress and channel sets: caught / total per condition and rate, the clean
+result per voice, and each claim on true 24 or 22.05 kHz (exit 1 on any); the default run
+ends with it, --quick with a third of the voices, clean (about 10 s). Without festival
+or flite it prints one line and exits 0 (1 in CI, AGENT_DOCTOR_REQUIRE_REAL_PARTS=1).
 
 `--fit` measures the train split only, fits the model (feature means quadratic in log s,
 one residual covariance) and prints the constants to paste into `doctor/audio/rate/estimate.py`;
@@ -345,6 +353,65 @@ def evaluate_long_stress(half: str, draws: int | None) -> int:
     return 1 if false else 0
 
 
+REAL_CONDITIONS = (*sentence_corpus.STRESS_CONDITIONS, *sentence_corpus.CHANNEL_CONDITIONS)
+
+
+def evaluate_real(quick: bool = False) -> int:
+    """One sentence per real voice and true rate (real_corpus), under REAL_CONDITIONS;
+    quick: a third of the voices, clean only (under 15 s with synthesis)."""
+    import os
+
+    import real_corpus
+
+    missing = real_corpus.missing_tools()
+    if missing:
+        print(f"real voices: skipped, {' and '.join(missing)} not installed")
+        return 1 if os.environ.get(real_corpus.REQUIRE_ENV) else 0
+    rates = sentence_corpus.TRUE_RATES_HZ
+    conds = ("clean",) if quick else REAL_CONDITIONS
+    voices = real_corpus.VOICES[1::3] if quick else real_corpus.VOICES
+    caught = {(c, r): 0 for c in conds for r in rates}
+    total = dict.fromkeys(caught, 0)
+    per_voice: dict[str, dict[int, str]] = {}
+    false: list[str] = []
+    for k, (voice, sent) in enumerate(real_corpus.sentences(voices)):
+        for i, cond in enumerate(conds):
+            y = sentence_corpus.condition(sent, cond, seed=k * 10 + i)
+            v = validate_bytes(to_i16_bytes(y))
+            rate = v.stats.get("rate") or {}
+            hit = "sample_rate_mismatch" in v.codes()
+            total[cond, sent.true_rate_hz] += 1
+            caught[cond, sent.true_rate_hz] += hit
+            if cond == "clean":
+                cell = str(rate.get("estimated_rate_hz")) if hit else "-"
+                per_voice.setdefault(f"{voice.name} ({voice.lang} {voice.speaker})", {})[
+                    sent.true_rate_hz
+                ] = cell
+            if hit and sent.true_rate_hz in (LABEL_HZ, 22050):
+                false.append(
+                    f"{cond} {sent.name} ({sent.labelled_s:.1f} s) -> "
+                    f"{rate.get('estimated_rate_hz')} by {rate.get('claimed_by')}: "
+                    f"{rate.get('reason')}"
+                )
+    n_voices = len(per_voice)
+    print(
+        f"real voices (Festival/Flite, {n_voices} speakers{', quick' if quick else ''}): "
+        "one sentence each, read as 24 kHz"
+    )
+    print(f"{'condition':>9} " + " ".join(f"{r:>9}" for r in rates))
+    for cond in conds:
+        cells = " ".join(f"{caught[cond, r]:>4}/{total[cond, r]:<4}" for r in rates)
+        print(f"{cond:>9} {cells}")
+    print("clean, per voice (the rate claimed, - for none):")
+    for name, row in per_voice.items():
+        print(f"  {name:<36} " + " ".join(f"{row.get(r, '?'):>6}" for r in rates))
+    for line in false:
+        print(f"  FALSE mismatch, {line}")
+    n = sum(total[c, r] for c in conds for r in (LABEL_HZ, 22050))
+    print(f"false mismatches on true 24 and 22.05 kHz: {len(false)}/{n} (must be 0)")
+    return 1 if false else 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a third of the clips (CI)")
@@ -362,6 +429,9 @@ def main() -> int:
         "--long-stress",
         choices=("dev", "heldout", "fresh"),
         help="only the long stress split's half (random voices, 8.5-20 s; not in --quick)",
+    )
+    ap.add_argument(
+        "--real", action="store_true", help="only the real voices (Festival/Flite) table"
     )
     ap.add_argument("--draws", type=int, help="--long-stress: the half's first N voices")
     ap.add_argument(
@@ -381,6 +451,8 @@ def main() -> int:
         return evaluate_stress(args.stress)
     if args.long_stress:
         return evaluate_long_stress(args.long_stress, args.draws)
+    if args.real:
+        return evaluate_real()
     status = 0
     if not args.sentences_only:
         splits = ("test", "final", "fresh") if args.split == "all" else (args.split,)
@@ -389,6 +461,9 @@ def main() -> int:
             print()
     if corpus.espeak_available():
         status |= evaluate_sentences(args.quick)
+    if not args.sentences_only:
+        print()
+        status |= evaluate_real(args.quick)
     return status
 
 

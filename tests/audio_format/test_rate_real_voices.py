@@ -1,0 +1,92 @@
+"""Real speakers' voices (Festival and Flite, recorded from real people) at the wrong rate.
+
+Every other rate test speaks through espeak-ng, a formant synthesiser; these voices have a
+real vocal tract's envelope, pitch and rhythm (benchmarks/real_corpus.py; the full table is
+`benchmarks/bench_rate_accuracy.py --real`). At a true 24 kHz, and 22.05 kHz (9 % off, not
+worth a claim), no sentence may be claimed, under any of the seven conditions; 8 and 48 kHz
+must stay caught on the voices they are caught on today (a regression fails).
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+from audio_format_signals import to_i16
+from realparts import need_tool
+
+from doctor.audio.format.analyze import validate_bytes
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+if str(BENCHMARKS) not in sys.path:
+    sys.path.insert(0, str(BENCHMARKS))
+
+import real_corpus  # noqa: E402
+import sentence_corpus  # noqa: E402
+
+CONDITIONS = (*sentence_corpus.STRESS_CONDITIONS, *sentence_corpus.CHANNEL_CONDITIONS)
+VOICES = {v.name: v for v in real_corpus.VOICES}
+# clean sentences caught today (bench_rate_accuracy.py --real): 6 of 17 at 8 kHz, 8 at 48 kHz
+CAUGHT_8K = (
+    "voice_czech_dita",
+    "voice_czech_krb",
+    "voice_czech_machac",
+    "voice_czech_ph",
+    "voice_lp_diphone",
+    "flite_awb",
+)
+CAUGHT_48K = (
+    "voice_czech_machac",
+    "voice_hy_fi_mv_diphone",
+    "voice_pc_diphone",
+    "voice_kal_diphone",
+    "voice_ked_diphone",
+    "flite_awb",
+    "flite_rms",
+    "flite_kal16",
+)
+
+
+@cache
+def _sentences(name: str) -> dict[int, sentence_corpus.Sentence]:
+    need_tool(*real_corpus.TOOLS)
+    return {s.true_rate_hz: s for _, s in real_corpus.sentences((VOICES[name],))}
+
+
+def _claim(y: np.ndarray) -> dict[str, object] | None:
+    v = validate_bytes(to_i16(np.clip(y, -1.0, 1.0)).tobytes())
+    return v.stats.get("rate") if "sample_rate_mismatch" in v.codes() else None
+
+
+@pytest.mark.parametrize("name", list(VOICES))
+@pytest.mark.parametrize("true_rate", [24000, 22050])
+def test_a_real_voice_at_24k_or_22k_is_not_a_mismatch(name: str, true_rate: int) -> None:
+    sent = _sentences(name)[true_rate]
+    assert 2.0 <= sent.labelled_s <= 5.0, sent.name  # one sentence, as labelled
+    claims = {}
+    for i, cond in enumerate(CONDITIONS):
+        claim = _claim(sentence_corpus.condition(sent, cond, seed=i))
+        if claim is not None:
+            claims[cond] = (claim.get("estimated_rate_hz"), claim.get("reason"))
+    assert not claims, (sent.name, claims)
+
+
+@pytest.mark.parametrize("name", CAUGHT_8K)
+def test_a_real_voice_at_8k_is_caught(name: str) -> None:
+    sent = _sentences(name)[8000]
+    assert 2.0 <= sent.labelled_s <= 5.0, sent.name
+    claim = _claim(sent.samples)
+    assert claim is not None, sent.name
+    assert claim["estimated_rate_hz"] == 8000, claim
+
+
+@pytest.mark.parametrize("name", CAUGHT_48K)
+def test_a_real_voice_at_48k_is_caught(name: str) -> None:
+    sent = _sentences(name)[48000]
+    assert 2.0 <= sent.labelled_s <= 5.0, sent.name
+    claim = _claim(sent.samples)
+    assert claim is not None, sent.name
+    assert claim["estimated_rate_hz"] in (44100, 48000), claim
