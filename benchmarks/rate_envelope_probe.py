@@ -1,0 +1,423 @@
+"""Probe (issue 14 point 4): does a trained linear classifier on the tilt-free spectral
+envelope (plus pitch) tell wrong-rate single sentences from true 24 kHz ones? Measurement
+only: nothing in doctor/ uses it.
+
+    nice -n 10 .venv/bin/python benchmarks/rate_envelope_probe.py extract train
+    nice -n 10 .venv/bin/python benchmarks/rate_envelope_probe.py extract stress-dev
+    ... extract stress-heldout | stress-fresh | sets     (features cached in /tmp/mel_cache)
+    .venv/bin/python benchmarks/rate_envelope_probe.py cv        # leave-variants-out, train only
+    .venv/bin/python benchmarks/rate_envelope_probe.py evaluate  # the one untouched evaluation
+
+Representation (per clip, read at the 24 kHz label): the voiced frames of
+`features.pitch_frames`; per frame the log power in mel bands over 300-3400 Hz (inside a
+telephone band and far below the 5.5 kHz edge espeak's 22.05 kHz rendering leaves on 44.1/48
+kHz audio read at 24), with a straight line over log frequency subtracted per frame (level
+and tilt removed); then the mean and the standard deviation across voiced frames of each
+band and of the frame-to-frame change; and the log pitch's median, 10th and 90th percentile.
+Classifier: L2 logistic regression (numpy Newton), one per problem: true 24 kHz (and 22.05
+kHz, which must not be claimed either) against 44.1/48 kHz read at 24 ("slow"), and against
+16 kHz read at 24 ("fast16"). Trained on the sentence corpus's train split and the stress
+split's dev half, every condition (clean, noise25, noise15, bright, clipped, dark, phone).
+The claim threshold is the highest score of any training negative plus a margin fixed from
+the leave-variants-out cross-validation before the evaluation was run.
+
+Findings: see FINDINGS below (filled in after the single evaluation run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import pickle
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import sentence_corpus as sc  # noqa: E402
+
+from doctor.audio.rate.features import (  # noqa: E402
+    frames,
+    modulation_centroid,
+    pitch_frames,
+    voiced_run_s,
+)
+
+FINDINGS = "(not yet evaluated)"
+
+LABEL_HZ = 24000
+CACHE = Path("/tmp/mel_cache")
+CONDITIONS = (*sc.STRESS_CONDITIONS, *sc.CHANNEL_CONDITIONS)
+NPER = 1024  # ~43 ms at 24 kHz, as features.voiced_spectrum
+HOP = int(0.02 * LABEL_HZ)
+OFFSET = (int(0.06 * LABEL_HZ) - NPER) // 2  # centre each spectrum frame on its pitch frame
+# Band sets: A is the one the classifier uses; B (100-5000 Hz) is kept for a comparison only
+BANDS = {"A": (300.0, 3400.0, 24), "B": (100.0, 5000.0, 32)}
+
+
+def _mel(f: np.ndarray) -> np.ndarray:
+    return 2595.0 * np.log10(1.0 + f / 700.0)
+
+
+def _imel(m: np.ndarray) -> np.ndarray:
+    return 700.0 * (10 ** (m / 2595.0) - 1.0)
+
+
+def filterbank(lo: float, hi: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Triangular mel filters over the rfft bins of NPER at 24 kHz, and their centres."""
+    f = np.fft.rfftfreq(NPER, 1.0 / LABEL_HZ)
+    edges = _imel(np.linspace(_mel(np.array(lo)), _mel(np.array(hi)), n + 2))
+    w = np.zeros((n, f.size))
+    for i in range(n):
+        a, c, b = edges[i], edges[i + 1], edges[i + 2]
+        w[i] = np.clip(np.minimum((f - a) / (c - a), (b - f) / (b - c)), 0.0, None)
+    return w, edges[1:-1]
+
+
+_FB = {k: filterbank(*v) for k, v in BANDS.items()}
+
+
+def clip_features(x: np.ndarray) -> dict[str, Any] | None:
+    """The probe's raw measurements of one clip read at 24 kHz (None: too little voicing)."""
+    f0, _active = pitch_frames(x, LABEL_HZ)
+    voiced = np.isfinite(f0)
+    fr = frames(x[OFFSET:], NPER, HOP)
+    sel = np.flatnonzero(voiced[: fr.shape[0]])
+    if sel.size < 10:
+        return None
+    p = np.abs(np.fft.rfft(fr[sel] * np.hanning(NPER), axis=1)) ** 2
+    out: dict[str, Any] = {"nv": int(sel.size)}
+    lf0 = np.log(f0[voiced])
+    out["pitch"] = np.array([np.median(lf0), np.percentile(lf0, 10), np.percentile(lf0, 90)])
+    mod = modulation_centroid(x, LABEL_HZ)
+    run = voiced_run_s(voiced)
+    out["rhythm"] = np.array([math.log(mod or 1.0), math.log(run or 0.02)])
+    # consecutive voiced frames (for the frame-to-frame change)
+    consec = np.flatnonzero(np.diff(sel) == 1)
+    for key, (w, centres) in _FB.items():
+        e = p @ w.T
+        e = np.log(e + 1e-9 * float(e.mean()) + 1e-30)
+        lc = np.log(centres)
+        a = np.vander(lc - lc.mean(), 2)  # slope, intercept
+        coef, *_ = np.linalg.lstsq(a, e.T, rcond=None)
+        r = e - (a @ coef).T  # level and tilt removed per frame
+        d = r[consec + 1] - r[consec] if consec.size else np.zeros((1, r.shape[1]))
+        out[key] = np.concatenate([r.mean(0), r.std(0), np.abs(d).mean(0)])
+        out[key + "_tilt"] = np.array([coef[0].mean(), coef[0].std()])
+    return out
+
+
+# --- the corpus, cached -------------------------------------------------------------------
+
+
+def _voices(split: str) -> tuple[tuple[str, int, int], ...]:
+    if split == "train":
+        return sc.train_voices()
+    if split.startswith("stress-"):
+        return sc.stress_voices(split.removeprefix("stress-"))
+    return sc.SPLITS[split][0]
+
+
+def _texts(split: str, voice: str) -> tuple[str, ...]:
+    lang = voice.split("+")[0].split("-")[0]
+    if split.startswith("stress-"):
+        return sc.stress_texts(lang)
+    which = 0 if split == "train" else sc.SPLITS[split][1]
+    return (
+        {2: sc.FRESH_TEXTS, 3: sc.FINAL_TEXTS}[which][lang] if which >= 2 else sc.TEXTS[lang][which]
+    )
+
+
+def extract(split: str) -> None:
+    """Every voice of `split` at each true rate (and each condition but for the four fixed
+    sets, which are read clean as the benchmark reads them), appended to the cache."""
+    CACHE.mkdir(exist_ok=True)
+    path = CACHE / f"{split}.pkl"
+    rows: list[dict[str, Any]] = pickle.loads(path.read_bytes()) if path.exists() else []
+    done = {r["k"] for r in rows}
+    conds = ("clean",) if split in sc.SPLITS else CONDITIONS
+    voices = _voices(split)
+    for k, (voice, pitch, speed) in enumerate(voices):
+        if k in done:
+            continue
+        for sent in sc._nearest(voice, pitch, speed, _texts(split, voice), sc.TRUE_RATES_HZ):
+            for i, cond in enumerate(conds):
+                y = sc.condition(sent, cond, seed=k * 10 + i)
+                f = clip_features(y)
+                rows.append(
+                    {
+                        "k": k,
+                        "voice": voice,
+                        "pitch": pitch,
+                        "speed": speed,
+                        "rate": sent.true_rate_hz,
+                        "cond": cond,
+                        "f": f,
+                    }
+                )
+        if k % 5 == 4 or k == len(voices) - 1:
+            path.write_bytes(pickle.dumps(rows))
+            print(f"{split}: {k + 1}/{len(voices)} voices", flush=True)
+    path.write_bytes(pickle.dumps(rows))
+
+
+def load(split: str) -> list[dict[str, Any]]:
+    return pickle.loads((CACHE / f"{split}.pkl").read_bytes())
+
+
+# --- the classifier -----------------------------------------------------------------------
+
+NEG_RATES = (24000, 22050)  # neither may be claimed as another rate
+PROBLEMS = {"slow": (44100, 48000), "fast16": (16000,), "fast8": (8000,)}
+LAMBDA = 1.0  # L2 penalty on standardised weights (per balanced sample mass)
+MARGIN = 0.0  # logit above the highest training negative; set from `cv` (see main)
+TRAIN_SPLITS = ("train", "stress-dev")
+
+
+def vector(f: dict[str, Any], rep: str) -> np.ndarray:
+    """The classifier's input: "A" (envelope 300-3400 Hz + pitch); "A+r" adds the rhythm;
+    "B" is the 100-5000 Hz envelope (comparison only); "pitch" alone."""
+    if rep == "pitch":
+        return np.asarray(f["pitch"])
+    env = f["B"] if rep.startswith("B") else f["A"]
+    parts = [env, f["pitch"]]
+    if rep.endswith("+r"):
+        parts.append(f["rhythm"])
+    return np.concatenate(parts)
+
+
+def variant(voice: str) -> str:
+    return voice.split("+")[1]
+
+
+def fit_lr(x: np.ndarray, y: np.ndarray, lam: float = LAMBDA) -> tuple[np.ndarray, ...]:
+    """Balanced L2 logistic regression by Newton's method; (mean, scale, weights, bias)."""
+    mu, sd = x.mean(0), x.std(0) + 1e-9
+    z = np.hstack([(x - mu) / sd, np.ones((len(x), 1))])
+    sw = np.where(y == 1, 0.5 / max(1, int(y.sum())), 0.5 / max(1, int((1 - y).sum())))
+    w = np.zeros(z.shape[1])
+    reg = np.full(z.shape[1], lam / len(x))
+    reg[-1] = 0.0
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-np.clip(z @ w, -40, 40)))
+        g = z.T @ (sw * (p - y)) + reg * w
+        h = (z * (sw * p * (1 - p))[:, None]).T @ z + np.diag(reg + 1e-12)
+        step = np.linalg.solve(h, g)
+        w -= step
+        if float(np.abs(step).max()) < 1e-8:
+            break
+    return mu, sd, w[:-1], np.array(w[-1])
+
+
+def score(model: tuple[np.ndarray, ...], x: np.ndarray) -> np.ndarray:
+    mu, sd, w, b = model
+    out: np.ndarray = ((x - mu) / sd) @ w + float(b)
+    return out
+
+
+def rows_of(splits: tuple[str, ...]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for s in splits:
+        for r in load(s):
+            out.append({**r, "split": s})
+    return out
+
+
+def design(
+    rows: list[dict[str, Any]], rep: str, problem: str
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Rows of one problem with features: X, y and their indices into `rows`."""
+    pos = PROBLEMS[problem]
+    idx = [i for i, r in enumerate(rows) if r["f"] is not None and r["rate"] in (*pos, *NEG_RATES)]
+    x = np.array([vector(rows[i]["f"], rep) for i in idx])
+    y = np.array([1.0 if rows[i]["rate"] in pos else 0.0 for i in idx])
+    return x, y, idx
+
+
+def train(
+    rows: list[dict[str, Any]], rep: str, margin: float
+) -> dict[str, tuple[tuple[np.ndarray, ...], float]]:
+    """Per problem: the model and its threshold (highest training negative + margin)."""
+    out = {}
+    for prob in PROBLEMS:
+        x, y, _ = design(rows, rep, prob)
+        m = fit_lr(x, y)
+        out[prob] = (m, float(score(m, x[y == 0]).max()) + margin)
+    return out
+
+
+def claims(
+    models: dict[str, tuple[tuple[np.ndarray, ...], float]], rows: list[dict[str, Any]], rep: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row and problem: the score minus its threshold (>0 = claimed); NaN = no voicing."""
+    out = np.full((len(rows), len(PROBLEMS)), np.nan)
+    ok = [i for i, r in enumerate(rows) if r["f"] is not None]
+    if ok:
+        x = np.array([vector(rows[i]["f"], rep) for i in ok])
+        for j, (m, t) in enumerate(models.values()):
+            out[ok, j] = score(m, x) - t
+    return out, np.array([r["rate"] for r in rows])
+
+
+def caught(row_claims: np.ndarray, rate: int) -> bool:
+    """A clip at `rate` is caught when its own problem's classifier claims it; a 24/22.05
+    kHz clip is falsely claimed when any classifier does."""
+    names = list(PROBLEMS)
+    if rate in NEG_RATES:
+        return bool(np.nanmax(row_claims) > 0) if np.isfinite(row_claims).any() else False
+    j = next(k for k, n in enumerate(names) if rate in PROBLEMS[n])
+    return bool(row_claims[j] > 0)
+
+
+def cv(rep: str, folds: int = 5, seed: int = 3) -> None:
+    """Leave voice variants out on the training data: per fold, fit on the other variants,
+    set the threshold on their negatives, read the held-out variants."""
+    rows = rows_of(TRAIN_SPLITS)
+    variants = sorted({variant(r["voice"]) for r in rows})
+    rng = np.random.default_rng(seed)
+    fold_of = dict(zip(variants, rng.permutation(len(variants)) % folds, strict=True))
+    rates = sc.TRUE_RATES_HZ
+    got = dict.fromkeys(rates, 0)
+    tot = dict.fromkeys(rates, 0)
+    excess: list[tuple[float, str]] = []  # held-out negative score above the fold threshold
+    per_prob_excess: dict[str, list[float]] = {p: [] for p in PROBLEMS}
+    for k in range(folds):
+        tr = [r for r in rows if fold_of[variant(r["voice"])] != k]
+        te = [r for r in rows if fold_of[variant(r["voice"])] == k]
+        models = train(tr, rep, 0.0)
+        c, rr = claims(models, te, rep)
+        for i, r in enumerate(te):
+            tot[r["rate"]] += 1
+            got[r["rate"]] += caught(c[i], r["rate"])
+            if r["rate"] in NEG_RATES and np.isfinite(c[i]).any():
+                excess.append((float(np.nanmax(c[i])), _name(r)))
+                for j, p in enumerate(PROBLEMS):
+                    per_prob_excess[p].append(float(c[i, j]))
+    print(
+        f"leave-variants-out CV ({folds} folds over {len(variants)} variants), rep {rep}, margin 0"
+    )
+    print(
+        "  " + "  ".join(f"{r}: {got[r]}/{tot[r]} ({got[r] / max(1, tot[r]):.0%})" for r in rates)
+    )
+    n_neg = sum(tot[r] for r in NEG_RATES)
+    n_false = sum(got[r] for r in NEG_RATES)
+    print(
+        f"  false claims on held-out 24/22.05 kHz: {n_false}/{n_neg} ({1000 * n_false / n_neg:.1f} per 1,000)"
+    )
+    for p, v in per_prob_excess.items():
+        a = np.array(v)
+        print(
+            f"  {p}: held-out negatives above the fold threshold: {(a > 0).sum()}, max excess {a.max():+.2f} logit"
+        )
+    excess.sort(reverse=True)
+    for e, n in excess[:8]:
+        print(f"    {e:+.2f}  {n}")
+    # recall at margins (the margin that would have zeroed these false claims)
+    for margin in (0.0, 1.0, 2.0, 4.0):
+        g = {r: 0 for r in rates}
+        for k in range(folds):
+            tr = [r for r in rows if fold_of[variant(r["voice"])] != k]
+            te = [r for r in rows if fold_of[variant(r["voice"])] == k]
+            c, _ = claims(train(tr, rep, margin), te, rep)
+            for i, r in enumerate(te):
+                g[r["rate"]] += caught(c[i], r["rate"])
+        print(
+            f"  margin {margin:+.1f}: "
+            + "  ".join(f"{r}: {g[r] / max(1, tot[r]):.0%}" for r in rates)
+        )
+
+
+def _name(r: dict[str, Any]) -> str:
+    return f"{r['split']} {r['voice']} p{r['pitch']} s{r['speed']} {r['rate']} Hz {r['cond']}"
+
+
+def evaluate(rep: str, margin: float) -> None:
+    """The one evaluation: fit on TRAIN_SPLITS, read the four sentence sets and the stress
+    split's held-out and fresh halves."""
+    models = train(rows_of(TRAIN_SPLITS), rep, margin)
+    rates = sc.TRUE_RATES_HZ
+    print(f"rep {rep}, margin {margin:+.2f} logit above the highest training negative")
+    print("single sentences, clean, caught / total (24000/22050: claimed as any other rate)")
+    print(f"{'set':>8} " + " ".join(f"{r:>8}" for r in rates))
+    for s in ("dev", "heldout", "fresh", "final"):
+        rows = [{**r, "split": s} for r in load(s)]
+        c, _ = claims(models, rows, rep)
+        g = dict.fromkeys(rates, 0)
+        t = dict.fromkeys(rates, 0)
+        for i, r in enumerate(rows):
+            t[r["rate"]] += 1
+            g[r["rate"]] += caught(c[i], r["rate"])
+        print(f"{s:>8} " + " ".join(f"{g[r]:>4}/{t[r]:<3}" for r in rates))
+    worst: list[tuple[float, str]] = []
+    for half in ("stress-heldout", "stress-fresh"):
+        rows = [{**r, "split": half} for r in load(half)]
+        c, _ = claims(models, rows, rep)
+        print(f"{half}: caught / total per condition (24000/22050: false claims)")
+        print(
+            f"{'cond':>8} " + " ".join(f"{r:>9}" for r in rates) + "   false per 1,000 (24+22.05)"
+        )
+        allf = alln = 0
+        for cond in CONDITIONS:
+            g = dict.fromkeys(rates, 0)
+            t = dict.fromkeys(rates, 0)
+            for i, r in enumerate(rows):
+                if r["cond"] != cond:
+                    continue
+                t[r["rate"]] += 1
+                g[r["rate"]] += caught(c[i], r["rate"])
+                if r["rate"] in NEG_RATES and np.isfinite(c[i]).any():
+                    worst.append(
+                        (
+                            float(np.nanmax(c[i])),
+                            _name(r) + f" [{list(PROBLEMS)[int(np.nanargmax(c[i]))]}]",
+                        )
+                    )
+            nf = g[24000] + g[22050]
+            nn = t[24000] + t[22050]
+            allf += nf
+            alln += nn
+            print(
+                f"{cond:>8} "
+                + " ".join(f"{g[r]:>4}/{t[r]:<4}" for r in rates)
+                + f"   {1000 * nf / max(1, nn):.1f}"
+            )
+        print(f"{'all':>8} false claims {allf}/{alln} ({1000 * allf / max(1, alln):.1f} per 1,000)")
+    worst.sort(reverse=True)
+    print("highest-scoring true 24/22.05 kHz clips (score - threshold, logit; > 0 = false claim)")
+    for e, n in worst[:15]:
+        print(f"  {e:+.2f}  {n}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("extract")
+    e.add_argument(
+        "split",
+        choices=("train", "stress-dev", "stress-heldout", "stress-fresh", "sets"),
+    )
+    c = sub.add_parser("cv")
+    c.add_argument("--rep", default="A")
+    v = sub.add_parser("evaluate")
+    v.add_argument("--rep", default="A")
+    v.add_argument("--margin", type=float, default=MARGIN)
+    args = ap.parse_args()
+    if args.cmd == "cv":
+        cv(args.rep)
+    if args.cmd == "evaluate":
+        evaluate(args.rep, args.margin)
+    if args.cmd == "extract":
+        for split in (
+            ("dev", "heldout", "fresh", "final") if args.split == "sets" else (args.split,)
+        ):
+            extract(split)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
