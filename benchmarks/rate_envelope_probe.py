@@ -175,19 +175,23 @@ def load(split: str) -> list[dict[str, Any]]:
 NEG_RATES = (24000, 22050)  # neither may be claimed as another rate
 PROBLEMS = {"slow": (44100, 48000), "fast16": (16000,), "fast8": (8000,)}
 LAMBDA = 1.0  # L2 penalty on standardised weights (per balanced sample mass)
-MARGIN = 0.0  # logit above the highest training negative; set from `cv` (see main)
+MARGIN = 0.0  # above the highest training negative, in sd of negatives; from `cv`
 TRAIN_SPLITS = ("train", "stress-dev")
 
 
 def vector(f: dict[str, Any], rep: str) -> np.ndarray:
-    """The classifier's input: "A" (envelope 300-3400 Hz + pitch); "A+r" adds the rhythm;
-    "B" is the 100-5000 Hz envelope (comparison only); "pitch" alone."""
+    """The classifier's input: "A" (envelope 300-3400 Hz + pitch); "+r" adds the rhythm,
+    "+x" the envelope times the log pitch; "B" is the 100-5000 Hz envelope (comparison
+    only); "pitch" alone."""
     if rep == "pitch":
         return np.asarray(f["pitch"])
     env = f["B"] if rep.startswith("B") else f["A"]
     parts = [env, f["pitch"]]
-    if rep.endswith("+r"):
+    if "+r" in rep:
         parts.append(f["rhythm"])
+    if "+x" in rep:  # the envelope's weights may move with the pitch (log f0 - log 150 Hz)
+        lp = float(f["pitch"][0]) - math.log(150.0)
+        parts += [env * lp, np.array([lp * lp])]
     return np.concatenate(parts)
 
 
@@ -240,14 +244,20 @@ def design(
 
 
 def train(
-    rows: list[dict[str, Any]], rep: str, margin: float
+    rows: list[dict[str, Any]], rep: str, margin: float | dict[str, float]
 ) -> dict[str, tuple[tuple[np.ndarray, ...], float]]:
-    """Per problem: the model and its threshold (highest training negative + margin)."""
+    """Per problem: the model (its score scaled so that the training negatives' scores have
+    a standard deviation of 1) and its threshold (highest training negative + margin, in
+    those units)."""
     out = {}
     for prob in PROBLEMS:
         x, y, _ = design(rows, rep, prob)
-        m = fit_lr(x, y)
-        out[prob] = (m, float(score(m, x[y == 0]).max()) + margin)
+        mu, sd, w, b = fit_lr(x, y)
+        # scores in units of the training negatives' spread, so margins compare across reps
+        spread = float(score((mu, sd, w, b), x[y == 0]).std()) or 1.0
+        m = (mu, sd, w / spread, b / spread)
+        extra = margin[prob] if isinstance(margin, dict) else margin
+        out[prob] = (m, float(score(m, x[y == 0]).max()) + extra)
     return out
 
 
@@ -274,10 +284,12 @@ def caught(row_claims: np.ndarray, rate: int) -> bool:
     return bool(row_claims[j] > 0)
 
 
-def cv(rep: str, folds: int = 5, seed: int = 3) -> None:
+def cv(
+    rep: str, splits: tuple[str, ...] = TRAIN_SPLITS, folds: int = 5, seed: int = 3
+) -> dict[str, float]:
     """Leave voice variants out on the training data: per fold, fit on the other variants,
     set the threshold on their negatives, read the held-out variants."""
-    rows = rows_of(TRAIN_SPLITS)
+    rows = rows_of(splits)
     variants = sorted({variant(r["voice"]) for r in rows})
     rng = np.random.default_rng(seed)
     fold_of = dict(zip(variants, rng.permutation(len(variants)) % folds, strict=True))
@@ -290,7 +302,7 @@ def cv(rep: str, folds: int = 5, seed: int = 3) -> None:
         tr = [r for r in rows if fold_of[variant(r["voice"])] != k]
         te = [r for r in rows if fold_of[variant(r["voice"])] == k]
         models = train(tr, rep, 0.0)
-        c, rr = claims(models, te, rep)
+        c, _ = claims(models, te, rep)
         for i, r in enumerate(te):
             tot[r["rate"]] += 1
             got[r["rate"]] += caught(c[i], r["rate"])
@@ -307,18 +319,41 @@ def cv(rep: str, folds: int = 5, seed: int = 3) -> None:
     n_neg = sum(tot[r] for r in NEG_RATES)
     n_false = sum(got[r] for r in NEG_RATES)
     print(
-        f"  false claims on held-out 24/22.05 kHz: {n_false}/{n_neg} ({1000 * n_false / n_neg:.1f} per 1,000)"
+        f"  false claims on held-out 24/22.05 kHz: {n_false}/{n_neg} "
+        f"({1000 * n_false / n_neg:.1f} per 1,000)"
     )
     for p, v in per_prob_excess.items():
         a = np.array(v)
         print(
-            f"  {p}: held-out negatives above the fold threshold: {(a > 0).sum()}, max excess {a.max():+.2f} logit"
+            f"  {p}: held-out negatives above the fold threshold: {(a > 0).sum()}, "
+            f"max excess {a.max():+.2f} sd"
         )
+    # the margin each problem would have needed to make no false claim on held-out variants
+    need = {p: max(0.0, max(v)) for p, v in per_prob_excess.items()}
+    print(
+        "  margin needed for zero held-out false claims: "
+        + ", ".join(f"{p} {v:.2f}" for p, v in need.items())
+    )
     excess.sort(reverse=True)
+    gs = {s: dict.fromkeys(rates, 0) for s in splits}
+    ts = {s: dict.fromkeys(rates, 0) for s in splits}
+    for k in range(folds):
+        tr = [r for r in rows if fold_of[variant(r["voice"])] != k]
+        te = [r for r in rows if fold_of[variant(r["voice"])] == k]
+        c, _ = claims(train(tr, rep, need), te, rep)
+        for i, r in enumerate(te):
+            gs[r["split"]][r["rate"]] += caught(c[i], r["rate"])
+            ts[r["split"]][r["rate"]] += 1
+    for s, g in gs.items():
+        t = ts[s]
+        print(
+            f"  at those margins, {s}: "
+            + "  ".join(f"{r}: {g[r]}/{t[r]} ({g[r] / max(1, t[r]):.0%})" for r in rates)
+        )
     for e, n in excess[:8]:
         print(f"    {e:+.2f}  {n}")
     # recall at margins (the margin that would have zeroed these false claims)
-    for margin in (0.0, 1.0, 2.0, 4.0):
+    for margin in (0.0, 0.5, 1.0, 2.0, 3.0):
         g = {r: 0 for r in rates}
         for k in range(folds):
             tr = [r for r in rows if fold_of[variant(r["voice"])] != k]
@@ -330,18 +365,19 @@ def cv(rep: str, folds: int = 5, seed: int = 3) -> None:
             f"  margin {margin:+.1f}: "
             + "  ".join(f"{r}: {g[r] / max(1, tot[r]):.0%}" for r in rates)
         )
+    return need
 
 
 def _name(r: dict[str, Any]) -> str:
     return f"{r['split']} {r['voice']} p{r['pitch']} s{r['speed']} {r['rate']} Hz {r['cond']}"
 
 
-def evaluate(rep: str, margin: float) -> None:
+def evaluate(rep: str, margin: float | dict[str, float]) -> None:
     """The one evaluation: fit on TRAIN_SPLITS, read the four sentence sets and the stress
     split's held-out and fresh halves."""
     models = train(rows_of(TRAIN_SPLITS), rep, margin)
     rates = sc.TRUE_RATES_HZ
-    print(f"rep {rep}, margin {margin:+.2f} logit above the highest training negative")
+    print(f"rep {rep}, margin {margin} (sd of training negatives) above the highest of them")
     print("single sentences, clean, caught / total (24000/22050: claimed as any other rate)")
     print(f"{'set':>8} " + " ".join(f"{r:>8}" for r in rates))
     for s in ("dev", "heldout", "fresh", "final"):
@@ -403,14 +439,22 @@ def main() -> int:
     )
     c = sub.add_parser("cv")
     c.add_argument("--rep", default="A")
+    c.add_argument("--splits", default=",".join(TRAIN_SPLITS))
     v = sub.add_parser("evaluate")
     v.add_argument("--rep", default="A")
-    v.add_argument("--margin", type=float, default=MARGIN)
+    v.add_argument("--margin", type=float, default=-1.0, help="sd; < 0: from the CV")
     args = ap.parse_args()
     if args.cmd == "cv":
-        cv(args.rep)
+        cv(args.rep, tuple(args.splits.split(",")))
+        return 0
     if args.cmd == "evaluate":
-        evaluate(args.rep, args.margin)
+        # the margin: the one that zeroed the held-out variants' false claims in the CV
+        margin: float | dict[str, float] = args.margin
+        if args.margin < 0:
+            need = cv(args.rep)
+            margin = {p: round(v, 2) for p, v in need.items()}
+            print()
+        evaluate(args.rep, margin)
     if args.cmd == "extract":
         for split in (
             ("dev", "heldout", "fresh", "final") if args.split == "sets" else (args.split,)
