@@ -185,6 +185,31 @@ def extract(split: str) -> None:
     path.write_bytes(pickle.dumps(rows))
 
 
+def existing(split: str) -> None:
+    """What validate-audio (the estimator in doctor/, as on this branch) claims on the same
+    clips: {(k, rate, cond): claimed}, cached for the union table."""
+    from bench_rate_accuracy import to_i16_bytes
+
+    from doctor.audio.format.analyze import validate_bytes
+
+    path = CACHE / f"existing-{split}.pkl"
+    out: dict[tuple[int, int, str], bool] = pickle.loads(path.read_bytes()) if path.exists() else {}
+    conds = ("clean",) if split in sc.SPLITS else CONDITIONS
+    voices = _voices(split)
+    for k, (voice, pitch, speed) in enumerate(voices):
+        if (k, LABEL_HZ, conds[-1]) in out:
+            continue
+        for sent in sc._nearest(voice, pitch, speed, _texts(split, voice), sc.TRUE_RATES_HZ):
+            for i, cond in enumerate(conds):
+                y = sc.condition(sent, cond, seed=k * 10 + i)
+                v = validate_bytes(to_i16_bytes(y))
+                out[k, sent.true_rate_hz, cond] = "sample_rate_mismatch" in v.codes()
+        if k % 10 == 9 or k == len(voices) - 1:
+            path.write_bytes(pickle.dumps(out))
+            print(f"existing {split}: {k + 1}/{len(voices)} voices", flush=True)
+    path.write_bytes(pickle.dumps(out))
+
+
 def load(split: str) -> list[dict[str, Any]]:
     return pickle.loads((CACHE / f"{split}.pkl").read_bytes())
 
@@ -387,6 +412,31 @@ def cv(
     return need
 
 
+def union(rep: str, margin: dict[str, float]) -> None:
+    """The probe's claims OR today's estimator's (validate-audio), on the sets and on the
+    stress halves whose `existing` cache is complete: what adding the probe as one more
+    rule would give."""
+    models = train(rows_of(TRAIN_SPLITS), rep, margin)
+    rates = sc.TRUE_RATES_HZ
+    print(f"union: today's validate-audio OR probe rep {rep} at margin {margin}")
+    print(f"{'set':>15} " + " ".join(f"{r:>14}" for r in rates) + "   (today / probe / either)")
+    for s in ("dev", "heldout", "fresh", "final", "stress-heldout", "stress-fresh"):
+        path = CACHE / f"existing-{s}.pkl"
+        if not path.exists():
+            continue
+        ex: dict[tuple[int, int, str], bool] = pickle.loads(path.read_bytes())
+        rows = [{**r, "split": s} for r in load(s) if (r["k"], r["rate"], r["cond"]) in ex]
+        c, _ = claims(models, rows, rep)
+        cells = []
+        for rate in rates:
+            sel = [i for i, r in enumerate(rows) if r["rate"] == rate]
+            a = sum(ex[rows[i]["k"], rate, rows[i]["cond"]] for i in sel)
+            b = sum(caught(c[i], rate) for i in sel)
+            e = sum(ex[rows[i]["k"], rate, rows[i]["cond"]] or caught(c[i], rate) for i in sel)
+            cells.append(f"{a}/{b}/{e} of {len(sel)}")
+        print(f"{s:>15} " + " ".join(f"{x:>14}" for x in cells))
+
+
 def _name(r: dict[str, Any]) -> str:
     return f"{r['split']} {r['voice']} p{r['pitch']} s{r['speed']} {r['rate']} Hz {r['cond']}"
 
@@ -462,7 +512,22 @@ def main() -> int:
     v = sub.add_parser("evaluate")
     v.add_argument("--rep", default="A")
     v.add_argument("--margin", type=float, default=-1.0, help="sd; < 0: from the CV")
+    x = sub.add_parser("existing")
+    x.add_argument("split", choices=("stress-heldout", "stress-fresh", "sets"))
+    u = sub.add_parser("union")
+    u.add_argument("--rep", default="A+r")
     args = ap.parse_args()
+    if args.cmd == "existing":
+        for split in (
+            ("dev", "heldout", "fresh", "final") if args.split == "sets" else (args.split,)
+        ):
+            existing(split)
+        return 0
+    if args.cmd == "union":
+        need = cv(args.rep)
+        print()
+        union(args.rep, {p: round(v, 2) for p, v in need.items()})
+        return 0
     if args.cmd == "cv":
         cv(args.rep, tuple(args.splits.split(",")))
         return 0
