@@ -45,6 +45,10 @@ Found (2 December 2026; features cached, run once after the margins were fixed):
   false claim: no better than today's estimator.
 - Today's validate-audio on the same clean sets: 8k 12/11/12/10, 16k 0, 44.1k 7/5/7/7, 48k
   7/6/7/7 (`existing sets`, `union`); the probe at the seed-3 margin catches a superset.
+  On the stress halves (all 7 conditions) today's validate-audio itself claims 0 + 10 true
+  24 kHz and 2 + 1 22.05 kHz clips (fresh: sv+AnxiousAndy p1 dark/phone, ro+david p1
+  clean/noise25/dark, fi+david p20 clean/noise25/clipped/dark/phone; heldout: ro+linda
+  p99 22.05 kHz bright/clipped); its noise draws differ from bench_rate_accuracy's.
 - Trained on the ordinary m1-m7/f1-f5 variants only (the train split, `--splits train`; also
   after the evaluation): CV needs only slow 0.17, fast16 0.85, fast8 0.26 sd and keeps 16k
   76-78 %, 44.1/48k 100 %; the sets give 8k 12/11/12/12, 16k 12/11/10/9 (A) or 12/11/10/12
