@@ -7,6 +7,9 @@ only: nothing in doctor/ uses it.
     ... extract stress-heldout | stress-fresh | sets     (features cached in /tmp/mel_cache)
     .venv/bin/python benchmarks/rate_envelope_probe.py cv        # leave-variants-out, train only
     .venv/bin/python benchmarks/rate_envelope_probe.py evaluate  # the one untouched evaluation
+    ... cv --seed N | evaluate --margins slow=..,fast16=..,fast8=.. | --splits train
+    ... existing sets | stress-heldout | stress-fresh   (today's validate-audio, cached)
+    ... union --rep A                                   (today's claims OR the probe's)
 
 Representation (per clip, read at the 24 kHz label): the voiced frames of
 `features.pitch_frames`; per frame the log power in mel bands over 300-3400 Hz (inside a
