@@ -75,7 +75,7 @@ VOICES = (
 )
 # the text encoding each festival language's lexicon reads (UTF-8 bytes are spelled out as
 # unknown letters by the Czech, Finnish and Italian voices: 5.9 s for "Dobrý den, slyšíte mě?")
-ENCODING = {"cs": "iso-8859-2", "fi": "latin-1", "it": "latin-1"}
+ENCODING = {"cs": "iso-8859-2", "fi": "latin-1", "it": "latin-1", "ca": "latin-1"}
 
 # Russian: no other corpus has it
 RU_TEXTS = (
@@ -135,13 +135,16 @@ def missing_tools() -> list[str]:
 
 
 def cache_dir() -> Path:
-    return Path(
-        os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "agent-doctor" / "real-voices"
-    )
+    d = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "agent-doctor" / "real-voices")
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a read-only or absent HOME
+        d = Path(tempfile.gettempdir()) / "agent-doctor-real-voices"
+    return d
 
 
 def _key(voice: str, text: str) -> Path:
-    digest = hashlib.sha1(f"{voice}\0{text}".encode()).hexdigest()[:16]
+    digest = hashlib.sha1(f"{voice}\0{text}\0v2".encode()).hexdigest()[:16]
     return cache_dir() / f"{voice}-{digest}.wav"
 
 
@@ -161,19 +164,28 @@ def _synth_festival(voice: Voice, texts: list[str]) -> None:
     for text in texts:
         lines.append(
             f"(utt.save.wave (utt.synth (Utterance Text {_scheme_string(text)})) "
-            f'"{_tmp(voice.name, text)}" \'riff)'
+            f'"{_tmp(voice.name, text).name}" \'riff)'
         )
     with tempfile.TemporaryDirectory() as d:
         scm = Path(d) / "say.scm"
         scm.write_bytes("\n".join(lines).encode(ENCODING.get(voice.lang, "utf-8")))
-        subprocess.run(["festival", "-b", str(scm)], capture_output=True, timeout=300)
+        subprocess.run(
+            ["festival", "-b", str(scm)],
+            capture_output=True,
+            timeout=300,
+            check=True,
+            cwd=cache_dir(),
+        )
 
 
 def _synth_flite(voice: Voice, text: str) -> None:
     out = _tmp(voice.name, text)
     name = voice.name.removeprefix("flite_")
     subprocess.run(
-        ["flite", "-voice", name, "-t", text, "-o", str(out)], capture_output=True, timeout=120
+        ["flite", "-voice", name, "-t", text, "-o", str(out)],
+        capture_output=True,
+        timeout=120,
+        check=True,
     )
 
 
