@@ -91,7 +91,9 @@ def jobs(which: str):  # type: ignore[no-untyped-def]
 
 def one(arg: tuple[str, int, object]) -> list[dict[str, object]]:
     which, k, sent = arg
-    conds = CONDITIONS if (which in ("stress_dev", "real") or sent.true_rate_hz != 8000) else ("clean",)  # type: ignore[attr-defined]
+    conds = (
+        CONDITIONS if (which in ("stress_dev", "real") or sent.true_rate_hz != 8000) else ("clean",)
+    )  # type: ignore[attr-defined]
     rows = []
     for i, cond in enumerate(conds):
         y = sentence_corpus.condition(sent, cond, seed=k * 10 + i)  # type: ignore[arg-type]
@@ -121,7 +123,11 @@ def table(rows: list[dict[str, object]], key: str) -> None:
         if not f.size:
             continue
         p = np.percentile(f, [0, 1, 5, 50, 95, 100])
-        print(f"{g[0]:>4} {g[1]:>12} {g[2]:>8} {f.size:5d} " + " ".join(f"{v:5.0f}" for v in p) + f"  ({a.size - f.size})")
+        print(
+            f"{g[0]:>4} {g[1]:>12} {g[2]:>8} {f.size:5d} "
+            + " ".join(f"{v:5.0f}" for v in p)
+            + f"  ({a.size - f.size})"
+        )
 
 
 def worst(rows: list[dict[str, object]], key: str, n: int = 12) -> None:
@@ -129,12 +135,16 @@ def worst(rows: list[dict[str, object]], key: str, n: int = 12) -> None:
     t.sort(key=lambda r: -float(r[key]))  # type: ignore[arg-type]
     print(f"-- worst true 24/22.05k rows by {key}")
     for r in t[:n]:
-        print(f"  {float(r[key]):6.0f} f0={float(r['f0']):4.0f} nv={r['nv']:.0f} {r['set']} {r['cond']} {r['name']}")  # type: ignore[arg-type]
+        print(
+            f"  {float(r[key]):6.0f} f0={float(r['f0']):4.0f} nv={r['nv']:.0f} {r['set']} {r['cond']} {r['name']}"
+        )  # type: ignore[arg-type]
     e = [r for r in rows if r["rate"] == 8000 and np.isfinite(float(r.get(key, np.nan)))]  # type: ignore[arg-type]
     e.sort(key=lambda r: float(r[key]))  # type: ignore[arg-type]
     print(f"-- lowest 8k rows by {key}")
     for r in e[:n]:
-        print(f"  {float(r[key]):6.0f} f0={float(r['f0']):4.0f} nv={r['nv']:.0f} {r['set']} {r['cond']} {r['name']}")  # type: ignore[arg-type]
+        print(
+            f"  {float(r[key]):6.0f} f0={float(r['f0']):4.0f} nv={r['nv']:.0f} {r['set']} {r['cond']} {r['name']}"
+        )  # type: ignore[arg-type]
 
 
 def main() -> int:
