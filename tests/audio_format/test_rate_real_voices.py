@@ -94,3 +94,23 @@ def test_a_real_voice_at_48k_is_caught(name: str) -> None:
     claim = _claim(sent.samples)
     assert claim is not None, sent.name
     assert claim["estimated_rate_hz"] in (44100, 48000), claim
+
+
+@pytest.mark.parametrize("name", ["voice_ked_diphone", "voice_msu_ru_nsh_clunits"])
+def test_a_real_voice_read_3x_fast_triples_its_wide_band_spacing(name: str) -> None:
+    from doctor.audio.rate.estimate import FAST_SPACING_MIN_HZ
+    from doctor.audio.rate.spacing import wide_spacing
+
+    sents = _sentences(name)
+    fast = wide_spacing(sents[8000].samples, 24000)
+    true = wide_spacing(sents[24000].samples, 24000)
+    assert fast is not None and true is not None, name
+    assert fast >= FAST_SPACING_MIN_HZ > 1.15 * true, (fast, true)
+
+
+def test_wide_band_spacing_needs_voiced_speech() -> None:
+    from doctor.audio.rate.spacing import wide_spacing
+
+    rng = np.random.default_rng(3)
+    assert wide_spacing(np.zeros(24000 * 3), 24000) is None
+    assert wide_spacing(rng.normal(0, 0.1, 24000 * 3), 24000) is None
