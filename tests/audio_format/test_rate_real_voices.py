@@ -30,13 +30,17 @@ import sentence_corpus  # noqa: E402
 
 CONDITIONS = (*sentence_corpus.STRESS_CONDITIONS, *sentence_corpus.CHANNEL_CONDITIONS)
 VOICES = {v.name: v for v in real_corpus.VOICES}
-# clean sentences caught today (bench_rate_accuracy.py --real): 6 of 17 at 8 kHz, 8 at 48 kHz
+# clean sentences caught today (bench_rate_accuracy.py --real): 8 of 17 at 8 kHz, 8 at 48 kHz;
+# ked and msu_ru (pitch 301 and 481 Hz, rhythm 11.3 and 9.8 Hz at the label) by their wide-band
+# formant spacing (estimate.FAST_SPACING_MIN_HZ)
 CAUGHT_8K = (
     "voice_czech_dita",
     "voice_czech_krb",
     "voice_czech_machac",
     "voice_czech_ph",
     "voice_lp_diphone",
+    "voice_ked_diphone",
+    "voice_msu_ru_nsh_clunits",
     "flite_awb",
 )
 CAUGHT_48K = (
@@ -94,3 +98,23 @@ def test_a_real_voice_at_48k_is_caught(name: str) -> None:
     claim = _claim(sent.samples)
     assert claim is not None, sent.name
     assert claim["estimated_rate_hz"] in (44100, 48000), claim
+
+
+@pytest.mark.parametrize("name", ["voice_ked_diphone", "voice_msu_ru_nsh_clunits"])
+def test_a_real_voice_read_3x_fast_triples_its_wide_band_spacing(name: str) -> None:
+    from doctor.audio.rate.estimate import FAST_SPACING_MIN_HZ
+    from doctor.audio.rate.spacing import wide_spacing
+
+    sents = _sentences(name)
+    fast = wide_spacing(sents[8000].samples, 24000)
+    true = wide_spacing(sents[24000].samples, 24000)
+    assert fast is not None and true is not None, name
+    assert fast >= FAST_SPACING_MIN_HZ > 1.15 * true, (fast, true)
+
+
+def test_wide_band_spacing_needs_voiced_speech() -> None:
+    from doctor.audio.rate.spacing import wide_spacing
+
+    rng = np.random.default_rng(3)
+    assert wide_spacing(np.zeros(24000 * 3), 24000) is None
+    assert wide_spacing(rng.normal(0, 0.1, 24000 * 3), 24000) is None

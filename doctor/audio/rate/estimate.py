@@ -45,6 +45,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from doctor.audio.rate.features import HOP_S, SpeechFeatures, measure
+from doctor.audio.rate.spacing import wide_spacing
 
 if TYPE_CHECKING:
     import numpy as np
@@ -124,6 +125,17 @@ FAST_MODULATION_SURE_HZ = 14.0
 # ...and below it, a pitch track that holds: the other false claim (sk+f5 p86 s218, bright,
 # 302 Hz at 13.0 Hz) tracked on 15 % voiced
 FAST_MODULATION_MIN_VOICED_SHARE = 0.25
+# ...or, for 8 kHz only, formant spacing over a wide band that no true 24 kHz voice reaches
+# (real speakers read x3 are slower than espeak and keep a child's pitch, 298-481 Hz, and a
+# rhythm of 9.8-12.3 Hz). benchmarks/fast_spacing.py (spacing.py's measure, lifter 3.5 ms) on
+# the stress dev half under 7 conditions, the 17 real voices and the dev/train sets: at a
+# pitch of 280 Hz and up, true 24 / 22.05 kHz rows reach at most 1926 Hz (en+zac p79 s227,
+# 22.05 kHz, dark); the limit is 15 % above. Below 280 Hz true rows reach 3369 Hz (fr+Lee
+# bright, 85 Hz): no limit there.
+FAST_SPACING_MIN_HZ = 2215.0
+FAST_SPACING_MIN_F0_HZ = 280.0
+SPACING_RATE_HZ = 8000  # the claim it may allow
+SPACING_LABEL_HZ = 24000  # the label it was measured at
 # the speech's own length for the limits: 1 s blocks within this of the loud ones (their 90th
 # percentile; a room or hiss tail above the -50 dBFS gate that picks the blocks is not speech)
 SPEECH_BLOCK_DB = 20.0
@@ -582,8 +594,15 @@ class RateEstimate:
             return False
         modulation = self.features.get("modulation_hz")
         voiced = self.features.get("voiced_share", 0.0)
+        spacing = self.features.get("wide_spacing_hz")
         return bool(
             (f0 and f0 >= FAST_MIN_F0_HZ and voiced >= FAST_MIN_VOICED_SHARE)
+            or (
+                spacing
+                and _near(rate_hz, SPACING_RATE_HZ)
+                and 0 < length <= PLAUSIBLE_MAX_S
+                and spacing >= FAST_SPACING_MIN_HZ
+            )
             or (modulation and modulation >= FAST_MODULATION_SURE_HZ)
             or (
                 modulation
@@ -834,6 +853,11 @@ def _estimate(x: npt.NDArray[Any], labelled_hz: int) -> RateEstimate:
         if _near(s_best, labelled_hz)
         else cue_margins(vector, labelled_hz, s_best, candidates, SENTENCE)
     )
+    active_s = _speech_s(x, labelled_hz)
+    if _spacing_may_count(f.f0_hz, active_s, labelled_hz, best, s_best):
+        spacing = wide_spacing(x, labelled_hz)
+        if spacing is not None:
+            feats["wide_spacing_hz"] = round(spacing)
     return RateEstimate(
         best,
         post[best],
@@ -848,7 +872,18 @@ def _estimate(x: npt.NDArray[Any], labelled_hz: int) -> RateEstimate:
         x.size / labelled_hz,
         sentence,
         s_margins,
-        active_s=_speech_s(x, labelled_hz),
+        active_s=active_s,
+    )
+
+
+def _spacing_may_count(f0_hz: float, length_s: float, labelled_hz: int, *best: int) -> bool:
+    """Only where the spacing may decide (a high voice on a short clip that a model reads as
+    8 kHz at a 24 kHz label): the usual case costs no more."""
+    return (
+        f0_hz >= FAST_SPACING_MIN_F0_HZ
+        and 0 < length_s <= PLAUSIBLE_MAX_S
+        and _near(labelled_hz, SPACING_LABEL_HZ)
+        and any(_near(b, SPACING_RATE_HZ) for b in best)
     )
 
 
