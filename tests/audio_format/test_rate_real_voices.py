@@ -112,9 +112,27 @@ def test_a_real_voice_read_3x_fast_triples_its_wide_band_spacing(name: str) -> N
     assert fast >= FAST_SPACING_MIN_HZ > 1.15 * true, (fast, true)
 
 
+def _vowel(seconds: float, f0: float = 300.0, rate: int = 24000) -> np.ndarray:
+    """A 300 Hz pulse train through resonances at 700, 2100 and 3500 Hz: 1400 Hz apart."""
+    from scipy.signal import lfilter
+
+    t = np.arange(int(seconds * rate)) / rate
+    phase = np.cumsum(f0 * (1 + 0.05 * np.sin(2 * np.pi * 3 * t))) / rate
+    x = (np.diff(np.floor(phase), prepend=0) > 0).astype(float)
+    r = np.exp(-np.pi * 120 / rate)
+    for fc in (700.0, 2100.0, 3500.0):
+        x = lfilter([1.0], [1, -2 * r * np.cos(2 * np.pi * fc / rate), r * r], x)
+    return 0.3 * x / np.max(np.abs(x))
+
+
 def test_wide_band_spacing_needs_voiced_speech() -> None:
     from doctor.audio.rate.spacing import wide_spacing
 
     rng = np.random.default_rng(3)
     assert wide_spacing(np.zeros(24000 * 3), 24000) is None
     assert wide_spacing(rng.normal(0, 0.1, 24000 * 3), 24000) is None
+    # a vowel too short for a track that holds (a handful of frames) gives none...
+    assert wide_spacing(_vowel(0.3), 24000) is None
+    # ...and 2 s of it reads its 1400 Hz spacing
+    spacing = wide_spacing(_vowel(2.0), 24000)
+    assert spacing is not None and 1260 < spacing < 1540, spacing
