@@ -131,7 +131,8 @@ FAST_MODULATION_MIN_VOICED_SHARE = 0.25
 # the stress dev half under 7 conditions, the 17 real voices and the dev/train sets: at a
 # pitch of 280 Hz and up, true 24 / 22.05 kHz rows reach at most 1926 Hz (en+zac p79 s227,
 # 22.05 kHz, dark); the limit is 15 % above. Below 280 Hz true rows reach 3369 Hz (fr+Lee
-# bright, 85 Hz): no limit there.
+# bright, 85 Hz): no limit there. A reviewer's held-out and fresh halves reached 1975 Hz
+# (nb+steph p99 s216, 22.05 kHz, bright): 12 % under the limit, not 15.
 FAST_SPACING_MIN_HZ = 2215.0
 FAST_SPACING_MIN_F0_HZ = 280.0
 SPACING_RATE_HZ = 8000  # the claim it may allow
