@@ -8,11 +8,13 @@ spacing by the same factor (x0.5 for 44.1/48 kHz read at 24), and a channel's ti
 peak far, so the spacing should survive where formant positions and spectral tilt failed.
 
 Per voiced frame (features.pitch_frames): a 40 ms log spectrum smoothed by a raised-cosine
-cepstral lifter that reaches zero at the pitch period (at most MAX_LIFTER_S), so harmonics
-do not count as a spacing; its peaks within a band at the label (prominence at least
-MIN_PROMINENCE, within MAX_BELOW_TOP of the frame's highest: the noise floor's ripple is not
-a formant). The sentence's spacing pools every frame: sum of (last - first peak) over sum of
-(peaks - 1). No peak is named F1, so a slowed F1 under any floor miscounts nothing.
+cepstral lifter that reaches zero at the pitch period (at most MAX_LIFTER_S), so harmonics do
+not count as a spacing; its peaks within a band at the label (prominence at least
+spacing.MIN_PROMINENCE, within spacing.MAX_BELOW_TOP of the frame's highest: the noise floor's
+ripple is not a formant). The lifter and the peaks are doctor/audio/rate/spacing.py's (the 8 kHz
+rule's measure), with a longer lifter and a lower band. The sentence's spacing pools every
+frame: sum of (last - first peak) over sum of (peaks - 1). No peak is named F1, so a slowed F1
+under any floor miscounts nothing.
 Tried first (issue 14 point 4, 2026-12-02), on five dev voices: the envelope's mean
 autocorrelation along frequency (its first peak, 350-2400 Hz) had no usable peak (the
 F1/F2 hump dominates it; 24, 48 and 16 kHz read alike); a rectangular 3 ms lifter rang
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from doctor.audio.rate.features import HOP_S, PITCH_WINDOW_S, frames, pitch_frames
+from doctor.audio.rate.spacing import frame_peaks, lifted, voiced_cepstra
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,57 +40,32 @@ if TYPE_CHECKING:
 
     F64 = npt.NDArray[np.float64]
 
-FRAME_S = 0.04
-NFFT = 2048
 BANDS = {"": (200.0, 3500.0), "_wide": (200.0, 5000.0)}  # at the label
-MIN_PROMINENCE = 0.3  # nepers (~2.6 dB) above the surrounding envelope
 MAX_LIFTER_S = 0.008  # tapered: resolves spacings down to ~300 Hz (a slowed woman: ~550)
-LIFTER_OF_PERIOD = 1.0  # the taper is zero at the pitch period: harmonics are not a spacing
-MAX_BELOW_TOP = 4.5  # nepers (39 dB): weaker peaks are the noise floor's ripple
 MAX_FRAMES = 300
+MIN_FRAMES = 10
 
 
 def envelopes(x: F64, rate: int) -> tuple[F64, F64, F64] | None:
-    """(freqs, cepstrally smoothed log envelopes of the voiced frames, their f0)."""
-    import numpy as np
-
-    f0, _ = pitch_frames(x, rate)
-    idx = np.flatnonzero(np.isfinite(f0))
-    if idx.size > MAX_FRAMES:
-        idx = idx[np.linspace(0, idx.size - 1, MAX_FRAMES).astype(int)]
-    size = int(FRAME_S * rate)
-    hop = int(HOP_S * rate)
-    offset = max(0, (int(PITCH_WINDOW_S * rate) - size) // 2)
-    if x.size < offset + size:
+    """(freqs, cepstrally smoothed log envelopes of the voiced frames, their f0): the doctor's
+    own measure (doctor/audio/rate/spacing.py) with a longer lifter, for slowed speech."""
+    got = voiced_cepstra(x, rate, MAX_FRAMES, MIN_FRAMES)
+    if got is None:
         return None
-    fr = frames(x[offset:], size, hop)
-    idx = idx[idx < fr.shape[0]]
-    if idx.size < 10:
-        return None
-    sel = fr[idx] * np.hanning(size)
-    spec = np.abs(np.fft.rfft(sel, NFFT, axis=1)) ** 2
-    logp = np.log(spec + 1e-10 * spec.max(axis=1, keepdims=True) + 1e-30)
-    cep = np.fft.irfft(logp, NFFT, axis=1)
-    q = np.arange(NFFT)
-    q = np.minimum(q, NFFT - q) / rate
-    cut = np.minimum(LIFTER_OF_PERIOD / f0[idx], MAX_LIFTER_S)[:, None]
-    # a raised-cosine lifter: a rectangular one rings (Gibbs) at 1 / cut, a false spacing
-    lift = np.where(q[None, :] < cut, 0.5 + 0.5 * np.cos(np.pi * q[None, :] / cut), 0.0)
-    env = np.fft.rfft(cep * lift, NFFT, axis=1).real
-    freqs = np.fft.rfftfreq(NFFT, 1.0 / rate)
-    return freqs, env, f0[idx]
+    cep, f0 = got
+    freqs, env = lifted(cep, f0, rate, MAX_LIFTER_S)
+    return freqs, env, f0
 
 
 def peak_spacing(
     x: F64, rate: int, bands: dict[str, tuple[float, float]] | None = None
 ) -> dict[str, float]:
-    """Per band: the envelope's peaks per voiced frame (prominence >= MIN_PROMINENCE nepers,
-    within MAX_BELOW_TOP of the frame's highest). "disp": the pooled spacing, sum over frames
-    of (last - first) / sum of (n - 1) (Fitch's dispersion over the peaks found: no peak is
-    named F1); "dmed": the median over frames with n >= 3 of (last - first) / (n - 1); the
-    median consecutive spacing, the median count of peaks, the share of frames with 3+."""
+    """Per band: the envelope's peaks per voiced frame (spacing.frame_peaks). "disp": the pooled
+    spacing, sum over frames of (last - first) / sum of (n - 1) (Fitch's dispersion over the
+    peaks found: no peak is named F1); "dmed": the median over frames with n >= 3 of (last -
+    first) / (n - 1); the median consecutive spacing, the median count of peaks, the share of
+    frames with 3+."""
     import numpy as np
-    from scipy.signal import find_peaks
 
     got = envelopes(np.asarray(x, np.float64), rate)
     if got is None:
@@ -100,9 +77,7 @@ def peak_spacing(
         fb = freqs[b]
         disp, gaps, counts = [], [], []
         span, steps = 0.0, 0
-        for e in env[:, b]:
-            pk, _ = find_peaks(e, prominence=MIN_PROMINENCE)
-            pk = pk[e[pk] >= e.max() - MAX_BELOW_TOP]
+        for pk in frame_peaks(env[:, b]):
             counts.append(pk.size)
             if pk.size >= 3:
                 disp.append((fb[pk[-1]] - fb[pk[0]]) / (pk.size - 1))

@@ -44,55 +44,35 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sentence_corpus  # noqa: E402
 
-from doctor.audio.rate.features import HOP_S, PITCH_WINDOW_S, frames, pitch_frames  # noqa: E402
+from doctor.audio.rate.features import pitch_frames  # noqa: E402
+from doctor.audio.rate.spacing import frame_peaks, lifted, voiced_cepstra  # noqa: E402
 
 CONDITIONS = (*sentence_corpus.STRESS_CONDITIONS, *sentence_corpus.CHANNEL_CONDITIONS)
-FRAME_S = 0.04
-NFFT = 2048
 BAND = (300.0, 11000.0)
 LIFTERS_MS = (1.5, 2.0, 2.5, 3.5)
-MIN_PROMINENCE = 0.3
-MAX_BELOW_TOP = 4.5
 MAX_FRAMES = 150
+MIN_FRAMES = 5
 
 
 def measure(x: np.ndarray, rate: int = 24000) -> dict[str, float]:
+    """Per lifter cap: the pooled spacing (d), the median gap between peaks (g) and the share
+    of frames with 2+ peaks (n2), by doctor/audio/rate/spacing.py's measure over BAND."""
     x = np.asarray(x, np.float64)
-    from scipy.signal import find_peaks
-
     f0, _ = pitch_frames(x, rate)
-    idx = np.flatnonzero(np.isfinite(f0))
-    out: dict[str, float] = {"nv": float(idx.size), "nf": float(f0.size)}
-    out["f0"] = float(np.median(f0[idx])) if idx.size else float("nan")
-    if idx.size > MAX_FRAMES:
-        idx = idx[np.linspace(0, idx.size - 1, MAX_FRAMES).astype(int)]
-    size = int(FRAME_S * rate)
-    hop = int(HOP_S * rate)
-    offset = max(0, (int(PITCH_WINDOW_S * rate) - size) // 2)
-    if x.size < offset + size:
+    voiced = np.isfinite(f0)
+    out: dict[str, float] = {"nv": float(voiced.sum()), "nf": float(f0.size)}
+    out["f0"] = float(np.median(f0[voiced])) if voiced.any() else float("nan")
+    got = voiced_cepstra(x, rate, MAX_FRAMES, MIN_FRAMES, f0=f0)
+    if got is None:
         return out
-    fr = frames(x[offset:], size, hop)
-    idx = idx[idx < fr.shape[0]]
-    if idx.size < 5:
-        return out
-    sel = fr[idx] * np.hanning(size)
-    spec = np.abs(np.fft.rfft(sel, NFFT, axis=1)) ** 2
-    logp = np.log(spec + 1e-10 * spec.max(axis=1, keepdims=True) + 1e-30)
-    cep = np.fft.irfft(logp, NFFT, axis=1)
-    k = np.arange(NFFT)
-    q = np.minimum(k, NFFT - k) / rate
-    freqs = np.fft.rfftfreq(NFFT, 1.0 / rate)
-    b = (freqs >= BAND[0]) & (freqs <= BAND[1])
-    fb = freqs[b]
+    cep, f0_sel = got
     for ms in LIFTERS_MS:
-        cut = np.minimum(1.0 / f0[idx], ms / 1000)[:, None]
-        lift = np.where(q[None, :] < cut, 0.5 + 0.5 * np.cos(np.pi * q[None, :] / cut), 0.0)
-        env = np.fft.rfft(cep * lift, NFFT, axis=1).real[:, b]
+        freqs, env = lifted(cep, f0_sel, rate, ms / 1000)
+        b = (freqs >= BAND[0]) & (freqs <= BAND[1])
+        fb = freqs[b]
         span, steps, n2 = 0.0, 0, 0
         gaps: list[float] = []
-        for e in env:
-            pk, _ = find_peaks(e, prominence=MIN_PROMINENCE)
-            pk = pk[e[pk] >= e.max() - MAX_BELOW_TOP]
+        for pk in frame_peaks(env[:, b]):
             if pk.size >= 2:
                 n2 += 1
                 span += fb[pk[-1]] - fb[pk[0]]
@@ -100,7 +80,7 @@ def measure(x: np.ndarray, rate: int = 24000) -> dict[str, float]:
                 gaps.extend(np.diff(fb[pk]))
         out[f"d{ms}"] = span / steps if steps else float("nan")
         out[f"g{ms}"] = float(np.median(gaps)) if gaps else float("nan")
-        out[f"n2_{ms}"] = n2 / idx.size
+        out[f"n2_{ms}"] = n2 / f0_sel.size
     return out
 
 

@@ -33,16 +33,24 @@ MAX_FRAMES = 150  # evenly spread over the voiced frames: the cost stays flat
 MIN_FRAMES = 20  # voiced frames for a track that holds
 
 
-def wide_spacing(x: F64, rate: int) -> float | None:
-    """The pooled peak spacing (Hz at `rate`) over BAND_HZ, or None with too little voice."""
+def voiced_cepstra(
+    x: F64,
+    rate: int,
+    max_frames: int = MAX_FRAMES,
+    min_frames: int = MIN_FRAMES,
+    f0: F64 | None = None,
+) -> tuple[F64, F64] | None:
+    """(real cepstra of the 40 ms log spectra of up to `max_frames` voiced frames, evenly
+    spread, and their f0), or None under `min_frames` voiced frames: a track that holds.
+    `f0`: the clip's pitch track (features.pitch_frames), if the caller has it already."""
     import numpy as np
-    from scipy.signal import find_peaks
 
     x = np.asarray(x, np.float64)
-    f0, _ = pitch_frames(x, rate)
+    if f0 is None:
+        f0, _ = pitch_frames(x, rate)
     idx = np.flatnonzero(np.isfinite(f0))
-    if idx.size > MAX_FRAMES:
-        idx = idx[np.linspace(0, idx.size - 1, MAX_FRAMES).astype(int)]
+    if idx.size > max_frames:
+        idx = idx[np.linspace(0, idx.size - 1, max_frames).astype(int)]
     size = int(FRAME_S * rate)
     hop = int(HOP_S * rate)
     offset = max(0, (int(PITCH_WINDOW_S * rate) - size) // 2)
@@ -50,25 +58,50 @@ def wide_spacing(x: F64, rate: int) -> float | None:
         return None
     fr = frames(x[offset:], size, hop)
     idx = idx[idx < fr.shape[0]]
-    if idx.size < MIN_FRAMES:
+    if idx.size < min_frames:
         return None
     sel = fr[idx] * np.hanning(size)
     spec = np.abs(np.fft.rfft(sel, NFFT, axis=1)) ** 2
     logp = np.log(spec + 1e-10 * spec.max(axis=1, keepdims=True) + 1e-30)
-    cep = np.fft.irfft(logp, NFFT, axis=1)
+    return np.asarray(np.fft.irfft(logp, NFFT, axis=1), np.float64), f0[idx]
+
+
+def lifted(cep: F64, f0: F64, rate: int, max_lifter_s: float) -> tuple[F64, F64]:
+    """(freqs, log envelopes): each cepstrum under a raised-cosine lifter that reaches zero
+    at its pitch period, or at `max_lifter_s` (harmonics are not a spacing; a rectangular
+    lifter rings, Gibbs, at 1 / cut: a false spacing)."""
+    import numpy as np
+
     k = np.arange(NFFT)
     q = np.minimum(k, NFFT - k) / rate
-    cut = np.minimum(1.0 / f0[idx], MAX_LIFTER_S)[:, None]
-    # raised cosine: a rectangular lifter rings (Gibbs) at 1 / cut, a false spacing
+    cut = np.minimum(1.0 / f0, max_lifter_s)[:, None]
     lift = np.where(q[None, :] < cut, 0.5 + 0.5 * np.cos(np.pi * q[None, :] / cut), 0.0)
-    freqs = np.fft.rfftfreq(NFFT, 1.0 / rate)
-    band = (freqs >= BAND_HZ[0]) & (freqs <= min(BAND_HZ[1], 0.45 * rate))
-    env = np.fft.rfft(cep * lift, NFFT, axis=1).real[:, band]
-    fb = freqs[band]
-    span, steps = 0.0, 0
+    env = np.asarray(np.fft.rfft(cep * lift, NFFT, axis=1).real, np.float64)
+    return np.asarray(np.fft.rfftfreq(NFFT, 1.0 / rate), np.float64), env
+
+
+def frame_peaks(env: F64) -> list[npt.NDArray[np.intp]]:
+    """Per frame, its envelope's peaks (prominence >= MIN_PROMINENCE nepers, within
+    MAX_BELOW_TOP of the frame's highest: the noise floor's ripple is not a formant)."""
+    from scipy.signal import find_peaks
+
+    out = []
     for e in env:
         pk, _ = find_peaks(e, prominence=MIN_PROMINENCE)
-        pk = pk[e[pk] >= e.max() - MAX_BELOW_TOP]
+        out.append(pk[e[pk] >= e.max() - MAX_BELOW_TOP])
+    return out
+
+
+def wide_spacing(x: F64, rate: int) -> float | None:
+    """The pooled peak spacing (Hz at `rate`) over BAND_HZ, or None with too little voice."""
+    got = voiced_cepstra(x, rate)
+    if got is None:
+        return None
+    freqs, env = lifted(*got, rate, MAX_LIFTER_S)
+    band = (freqs >= BAND_HZ[0]) & (freqs <= min(BAND_HZ[1], 0.45 * rate))
+    fb = freqs[band]
+    span, steps = 0.0, 0
+    for pk in frame_peaks(env[:, band]):
         if pk.size >= 2:
             span += float(fb[pk[-1]] - fb[pk[0]])
             steps += pk.size - 1
