@@ -30,7 +30,7 @@ import sentence_corpus  # noqa: E402
 
 CONDITIONS = (*sentence_corpus.STRESS_CONDITIONS, *sentence_corpus.CHANNEL_CONDITIONS)
 VOICES = {v.name: v for v in real_corpus.VOICES}
-# clean sentences caught today (bench_rate_accuracy.py --real): 8 of 17 at 8 kHz, 8 at 48 kHz;
+# clean sentences caught today (bench_rate_accuracy.py --real): 9 of 17 at 8 kHz, 8 at 48 kHz;
 # ked and msu_ru (pitch 301 and 481 Hz, rhythm 11.3 and 9.8 Hz at the label) by their wide-band
 # formant spacing (estimate.FAST_SPACING_MIN_HZ)
 CAUGHT_8K = (
@@ -39,6 +39,7 @@ CAUGHT_8K = (
     "voice_czech_machac",
     "voice_czech_ph",
     "voice_lp_diphone",
+    "voice_upc_ca_ona_hts",
     "voice_ked_diphone",
     "voice_msu_ru_nsh_clunits",
     "flite_awb",
