@@ -521,8 +521,9 @@ def test_a_microphone_that_delivered_no_samples_is_silent_not_a_level_of_none() 
     assert "None" not in r.summary
 
 
-def _run_with_copy(gain_db: float) -> dict[str, Any]:
-    """An echo-test run whose microphone hears the probe 100 ms later at `gain_db`."""
+def _run_with_copy(gain_db: float, noise_db: float = -90.0) -> dict[str, Any]:
+    """An echo-test run whose microphone hears the probe 100 ms later at `gain_db`, over
+    white noise at `noise_db` RMS."""
     import base64
 
     import numpy as np
@@ -533,7 +534,7 @@ def _run_with_copy(gain_db: float) -> dict[str, Any]:
     probe = make_probe(rate).samples
     mic = np.zeros(len(probe) + rate // 2)
     mic[rate // 10 : rate // 10 + len(probe)] = probe * 10 ** (gain_db / 20)
-    mic += np.random.default_rng(3).normal(0, 10 ** (-90 / 20), len(mic))
+    mic += np.random.default_rng(3).normal(0, 10 ** (noise_db / 20), len(mic))
     pcm = (np.clip(mic, -1, 1) * 32767).astype("<i2").tobytes()
     return {
         "label": "default_rate",
@@ -552,3 +553,15 @@ def test_an_aec_residual_far_below_the_playback_is_cancelled_not_an_echo() -> No
     assert residual.evidence["core_verdict"] == "echo" and "cancelled" in residual.summary
     leak = analyse_run(_run_with_copy(-12.0))
     assert leak.verdict == "echo"
+
+
+def test_a_weak_match_far_below_the_playback_is_cancelled_not_measure_again() -> None:
+    """Firefox ESR at 48 kHz left a weak match (S 1.77) at -36.9 dB here, which read
+    "inconclusive, measure again": a warning about a canceller that works."""
+    from doctor.browser.echo import analyse_run
+
+    weak = analyse_run(_run_with_copy(-35.0, noise_db=-23.0))  # S 2.0 at -38 dB
+    assert weak.evidence["core_verdict"] == "inconclusive", weak.evidence
+    assert weak.verdict == "no_echo" and "at most a residual" in weak.summary
+    loud = analyse_run(_run_with_copy(-15.0, noise_db=-4.0))  # S 2.0 at -16 dB
+    assert loud.verdict == "inconclusive", loud.evidence
