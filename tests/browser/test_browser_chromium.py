@@ -11,7 +11,7 @@ import pytest
 from browsers import FAKE_MEDIA, chromium
 from clirun import assert_valid_report, cli_env
 from conftest import PulseSetup
-from pagerun import checks_by_id, run_case, sandbox_args
+from pagerun import checks_by_id, run_case, run_until, sandbox_args
 
 pytestmark = pytest.mark.real_parts
 
@@ -184,18 +184,22 @@ def test_chromium_echo_loop_detected_when_the_aec_ignores_page_playback(
 def test_chromium_echo_loop_removed_by_its_echo_canceller(
     loop_pulse: PulseSetup, plain_sandbox: Callable[..., Any]
 ) -> None:
-    """A starved CPU (a loaded 2-core CI box) made Chromium's canceller leak (measured: ERL
-    -9 to -22 dB, S 2.7-2.8, where an idle machine gives no echo at all): that is a real
-    leak, correctly reported, but not this test's subject, so a leaking run gets one more."""
+    """Chromium 156's canceller, measured on this 2-core machine at loads 0.5-2: on this
+    loss-free loop, in 4 of 16 runs it did not converge in one of the two contexts (ERL -28
+    to +4 dB over both sweeps, after its 2.5 s or 1 s warm-up); a 60 ms delayed loop (1 of
+    10) and a delayed -12 dB one (2 of 10) did no better. The doctor rightly reported those
+    runs as echo, and CI failed on this test twice when it had two attempts. Its subject is
+    the run that converged, so it gets up to five (all five missing: about 0.1 % at 0.25)."""
     sb = plain_sandbox()
     env = {**loop_pulse.env, "ASSEMBLYAI_API_KEY": sb.api_key}
     launch = functools.partial(chromium, env=loop_pulse.env, permissions=MIC, audible=True)
-    for _attempt in range(2):
-        report, _, _, _ = run_case(launch, sandbox_args(sb), env)
-        echo = _browser_checks(report)["browser-echo"]
-        if echo["status"] == "pass":
-            break
-    assert echo["status"] == "pass", echo["summary"]
+
+    def cancelled(report: dict[str, Any]) -> bool:
+        return bool(_browser_checks(report)["browser-echo"]["status"] == "pass")
+
+    (report, _, _, _), seen = run_until(launch, sandbox_args(sb), env, cancelled, attempts=5)
+    echo = _browser_checks(report)["browser-echo"]
+    assert echo["status"] == "pass", (echo["summary"], seen)
     assert [r["verdict"] for r in echo["evidence"]["runs"]] == ["no_echo", "no_echo"]
     # nothing else plays into this loop, so the microphone hears digital silence
     assert _browser_checks(report)["browser-microphone"]["cause"] == "silent_input"
