@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from doctor.json_numbers import finite
+from doctor.report.redact import credential_value, secret_name
 
 FORMAT_NAME = "agent-doctor"
 FORMAT_VERSION = 1
 AUDIO_FIELDS = {"input.audio": "audio", "reply.audio": "data"}
 """The base64 field of each audio message (in and out differ: a classic bug source)."""
-SECRET_FIELDS = ("resume_token", "token", "api_key", "authorization")
 REDACTED = "<redacted>"
 MAX_TEXT_CHARS = 4096
 """A non-JSON text frame is kept up to this many characters (with its full length)."""
@@ -114,16 +114,23 @@ def audio_summary(b64: object) -> dict[str, Any]:
 
 
 def redact(msg: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a message with credential-like values replaced (top level and nested)."""
-    out: dict[str, Any] = {}
-    for key, value in msg.items():
-        if key.lower() in SECRET_FIELDS and value:
-            out[key] = REDACTED
-        elif isinstance(value, dict):
-            out[key] = redact(value)
-        else:
-            out[key] = value
+    """A copy of a message with credential-like values replaced, at any depth (a tool's
+    `http.headers` inside the `tools` list of a session.update carries its own keys)."""
+    out = {key: _redacted(key, value) for key, value in msg.items()}
+    name = msg.get("name", msg.get("key"))  # a header as {"name": "Authorization", "value"}
+    if isinstance(name, str) and secret_name(name) and out.get("value"):
+        out["value"] = REDACTED
     return out
+
+
+def _redacted(key: str, value: Any) -> Any:
+    if value and secret_name(key):
+        return REDACTED  # whole, whatever its shape: {"credentials": {...}} too
+    if isinstance(value, dict):
+        return redact(value)
+    if isinstance(value, list):
+        return [_redacted(key, v) for v in value]
+    return REDACTED if isinstance(value, str) and credential_value(value) else value
 
 
 def frame_from_message(

@@ -11,6 +11,26 @@ _QUERY_TOKEN = re.compile(r"([?&](?:token|api_key|key)=)[^&\s\"']+", re.IGNORECA
 _URL_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)([^/@\s:]+)(?::[^/@\s]*)?@", re.IGNORECASE)
 
 
+_SECRET_NAMES = frozenset(
+    {"authorization", "proxy_authorization", "cookie", "set_cookie", "password", "passwd"}
+    | {"apikey", "token", "secret", "credentials"}
+)
+_SECRET_SUFFIXES = ("_token", "_secret", "_key", "_password", "apikey")
+_CREDENTIAL_VALUE = re.compile(r"(?i)^\s*(?:bearer|basic|token)\s+\S{8,}")
+
+
+def secret_name(name: str) -> bool:
+    """Whether a field or header called `name` holds a credential: api_key, X-API-Key,
+    resume_token, Authorization, client_secret... The one list every redaction uses."""
+    n = name.strip().lower().replace("-", "_")
+    return n in _SECRET_NAMES or n.endswith(_SECRET_SUFFIXES)
+
+
+def credential_value(value: str) -> bool:
+    """`Bearer ...`, `Basic ...`, `Token ...`: a credential whatever its field is called."""
+    return bool(_CREDENTIAL_VALUE.match(value))
+
+
 def mask(value: str) -> str:
     """`****abcd`: enough to tell two keys apart, never enough to use one."""
     value = value.strip()

@@ -6,11 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from doctor.report.redact import Redactor
+from doctor.report.redact import Redactor, credential_value, secret_name
 
-SECRET_KEYS = frozenset(
-    {"resume_token", "token", "api_key", "apikey", "access_token", "authorization", "key"}
-)
 _JWT = re.compile(r"\beyJ[\w-]{6,}\.[\w-]{6,}\.[\w-]{6,}")
 _LABELLED = re.compile(
     r"(?i)\b((?:bearer|token|api[_ -]?key|resume_token|authorization)\b[\"']?\s*[:=]?\s*[\"']?)"
@@ -18,15 +15,22 @@ _LABELLED = re.compile(
 )
 
 
-def secrets_in(payload: dict[str, Any]) -> list[str]:
-    """String values under secret-looking keys, one level down too (session.*)."""
-    out = []
-    for k, v in payload.items():
-        if isinstance(v, str) and k.lower() in SECRET_KEYS and v != "<redacted>" and len(v) >= 8:
-            out.append(v)
-        elif isinstance(v, dict):
-            out += secrets_in(v) if k in ("session", "headers", "auth") else []
-    return out
+def secrets_in(payload: Any, key: str = "") -> list[str]:
+    """String values under secret-looking keys (`secret_name`), or that read as a bearer
+    credential, at any depth: a tool's headers sit in a list inside session.update."""
+    if isinstance(payload, dict):
+        name = payload.get("name", payload.get("key"))  # {"name": "Authorization", "value"}
+        named = str(name) if isinstance(name, str) and secret_name(name) else None
+        return [
+            s
+            for k, v in payload.items()
+            for s in secrets_in(v, named if k == "value" and named else str(k))
+        ]
+    if isinstance(payload, list):
+        return [s for v in payload for s in secrets_in(v, key)]
+    if not isinstance(payload, str) or payload == "<redacted>" or len(payload) < 8:
+        return []
+    return [payload] if secret_name(key) or credential_value(payload) else []
 
 
 def scrub(text: str | None, secrets: set[str]) -> str | None:
