@@ -7,7 +7,13 @@ import re
 import urllib.parse
 from typing import Any
 
-_QUERY_TOKEN = re.compile(r"([?&](?:token|api_key|key)=)[^&\s\"']+", re.IGNORECASE)
+# credentials in a query string: ours, and a pre-signed link's signature and credential
+# (S3's X-Amz-*, GCS's X-Goog-*, Azure's sig), which `-v` showed in httpx's request lines
+_QUERY_TOKEN = re.compile(
+    r"([?&](?:token|api_key|key|access_token|sig|signature|[\w-]*-(?:signature|credential"
+    r"|security-token))=)[^&\s\"']+",
+    re.IGNORECASE,
+)
 _URL_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)([^/@\s:]+)(?::[^/@\s]*)?@", re.IGNORECASE)
 
 

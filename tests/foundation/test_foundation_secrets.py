@@ -83,3 +83,19 @@ def test_scrub_obj_covers_keys_and_nested_values() -> None:
         mask(KEY): [mask(KEY), {"x": f"k={mask(KEY)}"}],
         "n": 3,
     }
+
+
+def test_a_pre_signed_links_signature_and_credential_are_masked() -> None:
+    """`session -v` printed httpx's request lines for the artifact links, signature and all."""
+    url = (
+        "GET https://b.s3.amazonaws.com/a.ogg?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        "&X-Amz-Credential=AKIAEXAMPLE%2F20261202&X-Amz-Expires=3600&X-Amz-SignedHeaders=host"
+        "&X-Amz-Security-Token=FQoGZXIvYXdz&X-Amz-Signature=cb685c0123 "
+        "https://a.blob.core.windows.net/c?sv=2020-08-04&sig=abc%2Bdef&se=2026 "
+        "https://storage.googleapis.com/b/o?X-Goog-Signature=ff00&keyword=kept"
+    )
+    out = Redactor().scrub(url)
+    for secret in ("AKIAEXAMPLE", "FQoGZXIvYXdz", "cb685c0123", "abc%2Bdef", "ff00"):
+        assert secret not in out
+    assert "X-Amz-SignedHeaders=host" in out and "X-Amz-Expires=3600" in out
+    assert "keyword=kept" in out and "sv=2020-08-04" in out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,17 @@ def test_a_good_session_is_downloaded_and_analysed_without_a_warning(
     assert not sb.find("artifact.authorization_sent")
     assert len(sb.find("artifact.served", session_id=sid)) == 3
     no_key_anywhere(sb.api_key, out, err, written.read_text(), folder=save)
+
+
+def test_verbose_request_lines_carry_no_link_signature(sandbox_factory: Factory) -> None:
+    """`-v` lets httpx log each request line; the artifact links are pre-signed."""
+    sb = sandbox_factory(reply_s=1.0, artifacts_delay_s=0)
+    sid = ended(sb, Script(speech=[(1.5, 0.8)], duration_s=3.0))
+    code, _, _, err = session_cli(sb, sid, "-v")
+    assert code == 0, err
+    assert "X-Amz-Signature=****" in err  # the request lines are there, masked
+    assert len(sb.find("artifact.served", session_id=sid)) == 3  # fetched by those links
+    assert not re.search(r"X-Amz-Signature=(?!\*)", err)
 
 
 def test_the_default_folder_is_temporary_and_removed(
