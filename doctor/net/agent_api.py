@@ -17,15 +17,17 @@ import socket
 import ssl
 import time
 import urllib.parse
-from collections.abc import Generator, Iterable
+from collections.abc import Awaitable, Generator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from doctor.net.events import ServerEvent, is_fatal, parse_server_event, summarize
 from doctor.net.retry_after import http_date, retry_after_s
 from doctor.report.redact import mask
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
@@ -717,10 +719,13 @@ async def mint_token(
     client = http_client("token", proxy, ca_bundle, timeout)
     try:
         async with client:
-            response = await client.get(
-                token_url,
-                params=params,
-                headers={"Authorization": _auth_value(api_key, auth_header)},
+            response = await within(
+                timeout,
+                client.get(
+                    token_url,
+                    params=params,
+                    headers={"Authorization": _auth_value(api_key, auth_header)},
+                ),
             )
     except Exception as exc:
         failure = http_failure("token", exc, "the token endpoint", timeout, proxy, api_key)
@@ -759,6 +764,18 @@ def _proxy_status(text: str) -> int | None:
         if word.isdigit() and 100 <= int(word) <= 599:
             return int(word)
     return None
+
+
+async def within(deadline_s: float, call: Awaitable[T]) -> T:
+    """`call` given `deadline_s` in all. httpx's timeouts are per read, so a server that
+    trickles a byte every half second held `session --timeout 3` for 154 s; a whole
+    exchange (connect, headers, body) now has one deadline, reported as an httpx timeout."""
+    import httpx
+
+    try:
+        return await asyncio.wait_for(call, deadline_s)
+    except asyncio.TimeoutError:
+        raise httpx.ReadTimeout(f"no complete answer within {deadline_s:g} s") from None
 
 
 def http_client(step: str, proxy: ProxySetting, ca_bundle: str | None, timeout: float) -> Any:

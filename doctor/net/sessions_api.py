@@ -16,10 +16,25 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from doctor.net.agent_api import AgentApiError, ProxySetting, http_client, http_failure, scrub
+from doctor.net.agent_api import (
+    AgentApiError,
+    ProxySetting,
+    http_client,
+    http_failure,
+    scrub,
+    within,
+)
 
 SESSION_ID = re.compile(r"sess_[0-9a-f]{32}")
 MAX_ARTIFACT_BYTES = 2 << 30  # a 3-hour stereo recording is far below this
+
+
+def download_deadline_s(timeout_s: float) -> float:
+    """One artifact's whole download: an hour of 24 kHz PCM16 (173 MB) at 10 Mbit/s takes
+    about 140 s, so the floor is 300 s; a longer --timeout raises it."""
+    return max(300.0, 30 * timeout_s)
+
+
 MAX_PAGES = 100  # of `--recent`'s listing: a server that never ends its list stops here
 FILE_NAMES = {"recording": "audio.ogg", "timeline": "timeline.json", "metadata": "metadata.json"}
 
@@ -239,8 +254,11 @@ class SessionsApi:
 
         t0 = time.monotonic()
         try:
-            response = await self._client.get(
-                self.base + path, params=params, headers={"Authorization": self._key}
+            response = await within(
+                self.timeout,
+                self._client.get(
+                    self.base + path, params=params, headers={"Authorization": self._key}
+                ),
             )
         except Exception as exc:
             raise self._failure(exc, "the Sessions API") from None
@@ -290,40 +308,61 @@ class SessionsApi:
             cursors.add(cursor)
         return ids[:count], answer
 
+    async def _stream(self, link: ArtifactLink, tmp: str, result: Download) -> bytes:
+        """The body into `tmp`; its first 8 KiB (to tell the kind); `result.error` set
+        for an HTTP error or an oversized body."""
+        head = b""
+        # A request of its own: no default header of the REST client can ride along.
+        async with self._client.stream("GET", link.url, headers={}) as response:
+            result.status = response.status_code
+            if response.status_code != 200:
+                body = (await response.aread())[:4000]
+                result.expired = expired_download(response.status_code, body)
+                code = s3_code(body)
+                result.error = f"HTTP {response.status_code}" + (f" {code}" if code else "")
+                return head
+            with open(tmp, "wb") as fh:
+                async for chunk in response.aiter_bytes():
+                    if len(head) < 8192:
+                        head += chunk[: 8192 - len(head)]
+                    result.size += len(chunk)
+                    if result.size > MAX_ARTIFACT_BYTES:
+                        result.error = "larger than 2 GiB"
+                        return head
+                    fh.write(chunk)
+        return head
+
     async def download(self, link: ArtifactLink, folder: str) -> Download:
-        """Fetch a pre-signed URL into `folder` with no Authorization header, streaming."""
+        """Fetch a pre-signed URL into `folder` with no Authorization header, streaming,
+        within `download_deadline_s` in all (a big recording legitimately takes longer than
+        one REST answer; a server trickling bytes for ever does not)."""
         import httpx
 
         result = Download(link)
         os.makedirs(folder, exist_ok=True)
         tmp = os.path.join(folder, f".download-{abs(hash(link.url))}.part")
+        deadline = download_deadline_s(self.timeout)
         head = b""
         try:
-            # A request of its own: no default header of the REST client can ride along.
-            async with self._client.stream("GET", link.url, headers={}) as response:
-                result.status = response.status_code
-                if response.status_code != 200:
-                    body = (await response.aread())[:4000]
-                    result.expired = expired_download(response.status_code, body)
-                    code = s3_code(body)
-                    result.error = f"HTTP {response.status_code}" + (f" {code}" if code else "")
-                    return result
-                with open(tmp, "wb") as fh:
-                    async for chunk in response.aiter_bytes():
-                        if len(head) < 8192:
-                            head += chunk[: 8192 - len(head)]
-                        result.size += len(chunk)
-                        if result.size > MAX_ARTIFACT_BYTES:
-                            result.error = "larger than 2 GiB"
-                            return result
-                        fh.write(chunk)
+            head = await within(deadline, self._stream(link, tmp, result))
+        except httpx.ReadTimeout as exc:
+            overall = str(exc).startswith("no complete answer")
+            failure = http_failure("download", exc, link.shown, self.timeout, self.proxy, self._key)
+            result.error = (
+                f"no complete download of {link.shown} within {deadline:g} s"
+                if overall
+                else str(failure)
+                if failure
+                else f"{type(exc).__name__}: {exc}"
+            )
         except (httpx.HTTPError, OSError) as exc:
             failure = http_failure("download", exc, link.shown, self.timeout, self.proxy, self._key)
             result.error = str(failure) if failure else f"{type(exc).__name__}: {exc}"
-            return result
         finally:
             if result.error is not None and os.path.exists(tmp):
                 os.unlink(tmp)
+        if result.error is not None:
+            return result
         result.kind = link.kind or kind_of_bytes(head)
         name = FILE_NAMES.get(result.kind or "", os.path.basename(link.shown) or "artifact")
         result.path = os.path.join(folder, name)

@@ -113,3 +113,47 @@ def unanswering_listener() -> Iterator[int]:
         s.bind(("127.0.0.1", 0))
         s.listen(8)
         yield int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def trickling_server(every_s: float = 0.2) -> Iterator[int]:
+    """An HTTP server that answers 200 with headers, then one body byte every `every_s`
+    until the context ends: each read is quick, the answer never completes."""
+    import threading
+
+    stop = threading.Event()
+    peers: list[socket.socket] = []
+
+    def trickle(conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            conn.recv(65536)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 1000000\r\n\r\n{"
+            )
+            while not stop.wait(every_s):
+                conn.sendall(b" ")
+
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(8)
+        srv.settimeout(0.2)
+
+        def accept() -> None:
+            while not stop.is_set():
+                try:
+                    conn, _ = srv.accept()
+                except (TimeoutError, OSError):
+                    continue
+                peers.append(conn)
+                threading.Thread(target=trickle, args=(conn,), daemon=True).start()
+
+        acceptor = threading.Thread(target=accept, daemon=True)
+        acceptor.start()
+        try:
+            yield int(srv.getsockname()[1])
+        finally:
+            stop.set()
+            acceptor.join(5)
+            for conn in peers:
+                conn.close()

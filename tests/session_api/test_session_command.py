@@ -286,3 +286,51 @@ def test_an_unreachable_api_is_one_cause(tmp_path: Path) -> None:
     assert (proc.returncode, fetch["cause"]) == (1, "sessions_api_unreachable")
     assert "0.5 s" in fetch["summary"]
     assert "k" * 32 not in proc.stdout + proc.stderr
+
+
+def test_a_server_trickling_its_answer_is_cut_at_the_timeout() -> None:
+    """httpx's timeouts are per read: a byte every 0.2 s held `--timeout 3` for 154 s."""
+    import asyncio
+
+    from sandbox_wire import trickling_server
+
+    from doctor.net.agent_api import StepTimeout, mint_token
+
+    with trickling_server() as port:
+        url = f"http://127.0.0.1:{port}/v1/token"
+        env = cli_env({"ASSEMBLYAI_API_KEY": "k" * 32})
+        session = run_cli(
+            "session", "sess_" + "0" * 32, "--token-url", url, "--timeout", "1", "--json",
+            env=env, timeout=60,
+        )  # fmt: skip
+        with pytest.raises(StepTimeout, match="within 1 s"):
+            asyncio.run(asyncio.wait_for(mint_token(url, "k" * 32, timeout=1), 60))
+    (fetch,) = fetch_results(json.loads(session.stdout))
+    assert (session.returncode, fetch["cause"]) == (1, "sessions_api_unreachable")
+    assert "within 1 s" in fetch["summary"]
+
+
+def test_an_artifact_download_that_never_completes_is_cut_at_its_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A download has a deadline of its own (minutes: recordings are big); 1 s here."""
+    import asyncio
+
+    from sandbox_wire import trickling_server
+
+    from doctor.net import sessions_api
+    from doctor.net.sessions_api import ArtifactLink, SessionsApi
+
+    monkeypatch.setattr(sessions_api, "download_deadline_s", lambda timeout_s: 1.0)
+
+    async def fetch(port: int) -> sessions_api.Download:
+        api = SessionsApi(f"http://127.0.0.1:{port}/v1/token", "k" * 32, timeout=5)
+        async with api:
+            link = ArtifactLink(f"http://127.0.0.1:{port}/a/audio.ogg?X-Amz-Signature=s", None)
+            return await api.download(link, str(tmp_path))
+
+    with trickling_server() as port:
+        got = asyncio.run(asyncio.wait_for(fetch(port), 60))
+    assert got.error is not None and "no complete download" in got.error
+    assert "within 1 s" in got.error and "X-Amz-Signature" not in got.error
+    assert list(tmp_path.iterdir()) == []  # the partial file is gone
