@@ -248,16 +248,28 @@ def use_color(params: dict[str, Any], stream: Any = None) -> bool:
 
 
 def write_atomic(path: str, text: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".agent-doctor-", suffix=".tmp")
+    """Write the report whole or not at all (a temporary file renamed over the path); a
+    device, FIFO or symlink is written through, never replaced (`--report /dev/stdout`
+    as root once turned that into a regular file). A write that fails is one line."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        if os.path.islink(path) or (os.path.exists(path) and not os.path.isfile(path)):
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            return
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".agent-doctor-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot write the report to {path}: {exc.strerror or exc}"
+        ) from None
 
 
 def check_report_path(path: str | None) -> None:
@@ -275,8 +287,6 @@ def emit_report(report: dict[str, Any], params: dict[str, Any]) -> None:
     from doctor.report import text
 
     payload = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
-    if params.get("report_path"):
-        write_atomic(params["report_path"], payload)
     if params.get("as_json"):
         sys.stdout.write(payload)
     else:
@@ -284,6 +294,8 @@ def emit_report(report: dict[str, Any], params: dict[str, Any]) -> None:
             text.render(report, color=use_color(params), verbose=bool(params.get("verbose")))
         )
     sys.stdout.flush()
+    if params.get("report_path"):  # after the report is shown: a full disk loses only this
+        write_atomic(params["report_path"], payload)
 
 
 class LiveProgress:
@@ -442,6 +454,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except (click.Abort, KeyboardInterrupt):
         click.echo("agent-doctor: interrupted", err=True)
+        if argv is None:  # the program itself: a reader thread may still hold stdin
+            quick_exit.exit_now(130)
         sys.exit(130)
     except SystemExit as exc:
         if argv is None:  # the program itself: once the report is out, no teardown

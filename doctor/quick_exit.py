@@ -34,8 +34,15 @@ def exit_now_if_done(code: object) -> None:
     main = threading.main_thread()
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not main):
         return
+    exit_now(code if isinstance(code, int) else 0 if code is None else 1)
+
+
+def exit_now(code: int) -> None:
+    """The atexit handlers, the streams flushed, then `os._exit(code)`. Also for Ctrl-C:
+    a daemon thread blocked reading stdin holds its lock, and the interpreter's teardown
+    then aborts ("could not acquire lock for <stdin>", exit 134 instead of 130)."""
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
-    os._exit(code if isinstance(code, int) else 0 if code is None else 1)
+    os._exit(code)

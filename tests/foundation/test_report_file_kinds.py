@@ -1,0 +1,90 @@
+"""`--report FILE` where FILE is not an ordinary file, or cannot be written, and Ctrl-C
+while stdin is being read: the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from clirun import cli_env, run_cli
+
+ARGS = ("check", "environment")
+
+
+def test_a_symlink_is_written_through_and_stays_a_link(tmp_path: Path) -> None:
+    target = tmp_path / "real.json"
+    target.write_text("")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    proc = run_cli(*ARGS, "--report", str(link), env=cli_env())
+    assert proc.returncode == 0, proc.stderr
+    assert link.is_symlink()
+    assert json.loads(target.read_text())["command"] == "check"
+
+
+def test_a_fifo_gets_the_report_and_stays_a_fifo(tmp_path: Path) -> None:
+    fifo = tmp_path / "report.fifo"
+    os.mkfifo(fifo)
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
+    reader.start()  # blocks in open() until the CLI opens the FIFO for writing
+    proc = run_cli(*ARGS, "--report", str(fifo), env=cli_env())
+    reader.join(30)
+    assert proc.returncode == 0, proc.stderr
+    assert fifo.is_fifo()
+    assert got and json.loads(got[0])["command"] == "check"
+
+
+def test_a_full_device_is_one_line_after_the_report(tmp_path: Path) -> None:
+    """A copy of /dev/full (ENOSPC on every write): mknod needs root, which CI has."""
+    if os.geteuid() != 0:
+        pytest.skip("mknod of a character device needs root (CI runs as root)")
+    full = tmp_path / "full"
+    os.mknod(full, 0o666 | 0o020000, os.makedev(1, 7))
+    proc = run_cli(*ARGS, "--report", str(full), env=cli_env())
+    assert proc.returncode == 1
+    assert f"agent-doctor: error: cannot write the report to {full}: No space left" in proc.stderr
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
+    assert "environment" in proc.stdout  # the report was shown first
+    assert full.is_char_device()
+
+
+def _reading_a_pipe(pid: int) -> bool:
+    for wchan in glob.glob(f"/proc/{pid}/task/*/wchan"):
+        try:
+            if "pipe_read" in Path(wchan).read_text():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def test_ctrl_c_while_stdin_is_read_exits_130_without_an_abort() -> None:
+    """A daemon thread blocked reading stdin held its lock at the interpreter's teardown:
+    "Fatal Python error: _enter_buffered_busy", SIGABRT (134) instead of 130."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "doctor", "validate-audio", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not _reading_a_pipe(proc.pid):  # the kernel says the reader is blocked in it
+            assert time.monotonic() < deadline, "validate-audio never read its stdin"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err.decode()
+    assert b"Fatal Python error" not in err and b"agent-doctor: interrupted" in err
