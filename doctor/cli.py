@@ -70,6 +70,42 @@ def _check_proxy(_: click.Context, __: click.Parameter, value: str | None) -> st
     return value
 
 
+def _url_of(*schemes: str) -> Callable[[click.Context, click.Parameter, str | None], str | None]:
+    """A callback refusing a URL with another scheme, no host or a bad port: one usage
+    line here, where `--ws-url garbage` used to crash the check."""
+
+    def check(_: click.Context, __: click.Parameter, value: str | None) -> str | None:
+        if value is None:
+            return None
+        example = f"{schemes[-1]}://host.example/v1/{'ws' if 'ws' in schemes else 'token'}"
+        try:
+            parts = urllib.parse.urlsplit(value)
+            parts.port  # noqa: B018 (raises ValueError for a port out of range)
+        except ValueError as exc:
+            raise click.BadParameter(f"{value!r} is not a URL ({exc})") from None
+        if parts.scheme not in schemes:
+            raise click.BadParameter(f"expected a {' or '.join(schemes)} URL such as {example}")
+        if not parts.hostname:
+            raise click.BadParameter(f"the URL has no host; expected e.g. {example}")
+        return value
+
+    return check
+
+
+def _check_ca_bundle(_: click.Context, __: click.Parameter, value: str | None) -> str | None:
+    """An empty or non-PEM file is a usage error here, not a crashed check later."""
+    if value is None:
+        return None
+    import ssl
+
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=value)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        why = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
+        raise click.BadParameter(f"{value} holds no CA certificate in PEM form ({why})") from None
+    return value
+
+
 def report_options(fn: F) -> F:
     """--json, --report, -v, --no-color: for every command that produces a report."""
     for opt in reversed(
@@ -114,8 +150,14 @@ def service_options_with(
                 show_default=True,
                 help="Service region.",
             ),
-            click.option("--ws-url", help="Override the WebSocket URL (proxies, relays, sandbox)."),
-            click.option("--token-url", help="Override the token URL."),
+            click.option(
+                "--ws-url",
+                callback=_url_of("ws", "wss"),
+                help="Override the WebSocket URL (proxies, relays, sandbox).",
+            ),
+            click.option(
+                "--token-url", callback=_url_of("http", "https"), help="Override the token URL."
+            ),
             click.option(
                 "--api-key",
                 envvar=API_KEY_ENV,
@@ -135,6 +177,7 @@ def service_options_with(
             click.option(
                 "--ca-bundle",
                 type=click.Path(exists=True, dir_okay=False),
+                callback=_check_ca_bundle,
                 help="PEM file of CAs to trust (e.g. a corporate inspection CA).",
             ),
             click.option(

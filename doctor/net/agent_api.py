@@ -251,8 +251,11 @@ def _shown_url(url: str) -> str:
 
 
 def ssl_context_for(ca_bundle: str | None) -> ssl.SSLContext | None:
-    """A context trusting only `ca_bundle`; None keeps the default (honours SSL_CERT_FILE)."""
-    return ssl.create_default_context(cafile=ca_bundle) if ca_bundle else None
+    """The default store plus `ca_bundle`'s CAs; None keeps the default (honours
+    SSL_CERT_FILE)."""
+    from doctor.net.trust import trusting
+
+    return trusting(ca_bundle) if ca_bundle else None
 
 
 def _auth_value(api_key: str, auth_header: str) -> str:

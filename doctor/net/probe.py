@@ -265,12 +265,13 @@ class _Prober:
             return {"tls_certifi_verified": None, "tls_certifi_error": str(exc)}
 
     def _tls(self, ev: dict[str, Any]) -> ssl.SSLSocket:
-        ev["tls_trust_store"] = (
-            f"--ca-bundle {self.ca_bundle}"
-            if self.ca_bundle
-            else f"system (SSL_CERT_FILE={os.environ['SSL_CERT_FILE']})"
+        system = (
+            f"system (SSL_CERT_FILE={os.environ['SSL_CERT_FILE']})"
             if os.environ.get("SSL_CERT_FILE")
             else "system"
+        )
+        ev["tls_trust_store"] = (
+            f"{system} + --ca-bundle {self.ca_bundle}" if self.ca_bundle else system
         )
         try:
             tls = self._handshake(self._context(self.ca_bundle), ev)

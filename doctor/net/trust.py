@@ -31,9 +31,19 @@ def _key(cafile: str | None) -> Key:
     return (cafile, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
 
 
+def trusting(cafile: str | None) -> ssl.SSLContext:
+    """The default store (SSL_CERT_FILE/SSL_CERT_DIR honoured) plus `cafile`'s CAs: the
+    README's "extra CAs to trust", so a corporate CA for an inspecting proxy does not make
+    a host the proxy leaves alone (a public certificate) untrusted."""
+    ctx = ssl.create_default_context()
+    if cafile:
+        ctx.load_verify_locations(cafile=cafile)
+    return ctx
+
+
 def _load(cafile: str | None, done: Future[ssl.SSLContext]) -> None:
     try:
-        done.set_result(ssl.create_default_context(cafile=cafile))
+        done.set_result(trusting(cafile))
     except BaseException as exc:  # handed to whoever waits, who raises it
         done.set_exception(exc)
 
@@ -53,14 +63,14 @@ def preload(cafile: str | None) -> None:
 
 
 def verifying_context(cafile: str | None) -> ssl.SSLContext:
-    """The context `ssl.create_default_context(cafile=cafile)` gives, loaded once; an
+    """The context `trusting(cafile)` gives, loaded once; an
     error (an unreadable CA file) is raised to each caller and not kept."""
     key = _key(cafile)
     preload(cafile)
     with _lock:
         done = _loads.get(key)
     if done is None:  # pushed out by other stores in the meantime: load it here
-        return ssl.create_default_context(cafile=cafile)
+        return trusting(cafile)
     try:
         return done.result()
     except BaseException:

@@ -1,0 +1,60 @@
+"""`--ws-url`, `--token-url` and `--ca-bundle` as users type them: a bad value is one usage
+line (exit 2), and `--ca-bundle` adds CAs to the system store (README: "extra CAs")."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import trustme
+from clirun import assert_valid_report, cli_env, run_cli
+from netparts import ThreadServer, make_certs, websocket_accept
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [
+        ("--ws-url", "garbage", "expected a ws or wss URL"),
+        ("--ws-url", "http://127.0.0.1:1/v1/ws", "expected a ws or wss URL"),
+        ("--ws-url", "wss://[::1/v1/ws", "is not a URL (Invalid IPv6 URL)"),
+        ("--ws-url", "wss://127.0.0.1:99999/v1/ws", "is not a URL (Port out of range"),
+        ("--ws-url", "wss:///v1/ws", "the URL has no host"),
+        ("--token-url", "wss://127.0.0.1/v1/token", "expected a http or https URL"),
+    ],
+)
+def test_a_malformed_url_is_one_usage_line(option: str, value: str, said: str) -> None:
+    proc = run_cli("check", "wss", option, value, env=cli_env())
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert said in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("content", ["", "hello, not a certificate\n"])
+def test_a_ca_bundle_without_a_certificate_is_one_usage_line(tmp_path: Path, content: str) -> None:
+    pem = tmp_path / "ca.pem"
+    pem.write_text(content)
+    proc = run_cli("check", "wss", "--ca-bundle", str(pem), env=cli_env())
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "holds no CA certificate in PEM form" in proc.stderr
+    assert "bug" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_ca_bundle_adds_to_the_system_store(tmp_path: Path) -> None:
+    """The server's CA is in the system store (SSL_CERT_FILE); --ca-bundle names another
+    (a corporate inspection CA this host is not inspected by): the check still passes."""
+    certs = make_certs(tmp_path)
+    corporate = tmp_path / "corporate.pem"
+    trustme.CA().cert_pem.write_to_path(str(corporate))
+    server = ThreadServer(websocket_accept, certs.server_context())
+    try:
+        proc = run_cli(
+            "check", "wss", "--ws-url", f"wss://127.0.0.1:{server.port}/v1/ws",
+            "--ca-bundle", str(corporate), "--timeout", "5", "--json",
+            env=cli_env({"SSL_CERT_FILE": str(certs.ca_file)}),
+        )  # fmt: skip
+    finally:
+        server.close()
+    (wss,) = assert_valid_report(json.loads(proc.stdout))["checks"]
+    assert wss["status"] == "pass", wss["summary"]
+    assert wss["evidence"]["tls_trust_store"].endswith(f"+ --ca-bundle {corporate}")
