@@ -372,7 +372,7 @@ class _Prober:
             status = getattr(getattr(exc, "response", None), "status_code", None)
             if status in (401, 403):
                 return
-            raise _StageError(classify_exception("ws_upgrade", exc)) from exc
+            raise _StageError(_socks_failure(exc)) from exc
 
     def run(self) -> Probe:
         result = Probe(self.url, self.host, self.port)
@@ -402,6 +402,19 @@ class _Prober:
                 sock.close()
             ev["total_ms"] = _ms(t0)
         return result
+
+
+def _socks_failure(exc: BaseException) -> Failure:
+    """python-socks' own errors: the proxy itself unreachable (an OSError, which the
+    ws_upgrade stage read as the service refusing: the firewall fix) or its refusal."""
+    name = type(exc).__name__
+    if name == "ProxyConnectionError":
+        return Failure("proxy_unreachable", "proxy", f"cannot connect to the SOCKS proxy: {exc}")
+    if name == "ProxyError":
+        auth = "auth" in str(exc).lower()
+        cause = "proxy_auth_required" if auth else "proxy_denied"
+        return Failure(cause, "proxy", f"the SOCKS proxy refused: {exc}")
+    return classify_exception("ws_upgrade", exc)
 
 
 def _close_frame(sock: socket.socket | ssl.SSLSocket) -> None:

@@ -58,3 +58,18 @@ def test_a_ca_bundle_adds_to_the_system_store(tmp_path: Path) -> None:
     (wss,) = assert_valid_report(json.loads(proc.stdout))["checks"]
     assert wss["status"] == "pass", wss["summary"]
     assert wss["evidence"]["tls_trust_store"].endswith(f"+ --ca-bundle {corporate}")
+
+
+def test_a_socks_proxy_nobody_listens_on_is_proxy_unreachable() -> None:
+    """It read connection_refused (the service refusing: the firewall fix), where an HTTP
+    proxy in the same state already gave proxy_unreachable."""
+    from netparts import free_port
+
+    proc = run_cli(
+        "check", "wss", "--proxy", f"socks5://user:pw@127.0.0.1:{free_port()}", "--json",
+        env=cli_env(),
+    )  # fmt: skip
+    (wss,) = assert_valid_report(json.loads(proc.stdout))["checks"]
+    assert (proc.returncode, wss["cause"]) == (1, "proxy_unreachable"), wss["summary"]
+    assert wss["fix"]["guide"] == "proxy" and "SOCKS proxy" in wss["summary"]
+    assert ":pw@" not in proc.stdout
