@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -126,7 +127,13 @@ class Context:
 
     @property
     def proxy_display(self) -> str | None:
-        return strip_userinfo(self.proxy)
+        """The proxy the WebSocket goes through: --proxy, else the one the environment
+        picks for ws_url (HTTPS_PROXY, ALL_PROXY...; NO_PROXY honoured), credentials off."""
+        if self.proxy:
+            return strip_userinfo(self.proxy)
+        from doctor.net.proxy_choice import choose_proxy
+
+        return choose_proxy(self.ws_url, None, os.environ).display
 
     def other_region(self) -> str:
         return "eu" if self.region == "us" else "us"

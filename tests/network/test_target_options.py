@@ -73,3 +73,14 @@ def test_a_socks_proxy_nobody_listens_on_is_proxy_unreachable() -> None:
     assert (proc.returncode, wss["cause"]) == (1, "proxy_unreachable"), wss["summary"]
     assert wss["fix"]["guide"] == "proxy" and "SOCKS proxy" in wss["summary"]
     assert ":pw@" not in proc.stdout
+
+
+def test_the_reports_target_names_the_proxy_the_environment_picks() -> None:
+    """README: the report's target includes the proxy; from HTTPS_PROXY it said null."""
+    env = cli_env({"HTTPS_PROXY": "http://user:s3cret-pw@127.0.0.1:9"})
+    proc = run_cli("check", "environment", "--json", env=env)
+    assert json.loads(proc.stdout)["target"]["proxy"] == "http://127.0.0.1:9"
+    assert "s3cret-pw" not in proc.stdout + proc.stderr
+    bypassed = cli_env({"HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "assemblyai.com"})
+    proc = run_cli("check", "environment", "--json", env=bypassed)
+    assert json.loads(proc.stdout)["target"]["proxy"] is None
