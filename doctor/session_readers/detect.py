@@ -10,6 +10,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
+import stat
+import sys
+import tempfile
 import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -462,7 +466,10 @@ def _analyze_folder_session(
 def analyze_path(
     path: str, note: Note, progress: Progress | None = None, echo: bool = True
 ) -> list[SessionFindings]:
-    """Every session in `path` (a file or a folder), with problems as one-line notes."""
+    """Every session in `path` (a file, a folder, a pipe, or `-` for stdin), with problems
+    as one-line notes."""
+    if path == "-" or (os.path.exists(path) and _is_stream(path)):
+        return _analyze_stream(path, note, progress, echo)
     if not os.path.exists(path):
         note(f"{path}: no such file or folder")
         return []
@@ -513,3 +520,39 @@ def analyze_path(
         note(f"{path}: a JSON document that is not a session log; skipped")
         return []
     return _run_log(path, kind, note, progress)
+
+
+def _is_stream(path: str) -> bool:
+    """A pipe, a FIFO or a device (`/dev/stdin`, `<(zcat log.gz)`): it can be read once only,
+    and the readers sniff its head and then open it again."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _analyze_stream(
+    path: str, note: Note, progress: Progress | None, echo: bool
+) -> list[SessionFindings]:
+    """Spool a stream to a temporary file (removed afterwards) and read that, named as the
+    stream: sniffing the head and reopening would lose it."""
+    name = "stdin" if path == "-" else path
+    with tempfile.TemporaryDirectory(prefix="agent-doctor-") as tmp:
+        spool = os.path.join(tmp, "input")
+        try:
+            src = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+            with src, open(spool, "wb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+        except OSError as exc:
+            note(f"{name}: cannot read it ({exc.strerror or exc})")
+            return []
+
+        def named(line: str) -> None:
+            note(line.replace(spool, name))
+
+        found = analyze_path(spool, named, progress, echo)
+    for f in found:
+        if f.source.path == spool:
+            f.source.path = name
+    return found
