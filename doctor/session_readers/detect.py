@@ -30,6 +30,7 @@ from doctor.session_readers.applog import (
     is_session_type,
     looks_like_protocol,
     to_event,
+    unread_times,
 )
 from doctor.session_readers.capture import capture_events
 from doctor.session_readers.jsonstream import Note, array_elements, json_lines
@@ -47,6 +48,8 @@ SHAPE_SAMPLE = 20
 """Entries the log's shape (nesting, receive time, direction marker) is read from."""
 MAX_BAD_TIME_NOTES = 20
 """Entries whose bad time fields are named one by one; the rest are counted."""
+MAX_UNREAD_TIME_NOTES = 3
+"""Entries whose unreadable receive time is named (a logger writes every line alike)."""
 
 
 def _sniff(path: str) -> tuple[str, bytes]:
@@ -97,6 +100,7 @@ class _Counter:
         self.sample: list[dict[str, Any]] = []  # the first SHAPE_SAMPLE such entries
         self.lines = False  # JSON lines: a line may hold a batch (an array) of events
         self.bad_times = 0  # entries with a time that is not a finite number
+        self.unread_times = 0  # entries with a receive time that is not a time we know
 
 
 def _flatten(values: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
@@ -125,6 +129,15 @@ def _log_events(values: Iterator[tuple[int, Any]], c: _Counter, note: Note) -> I
                 note(f"{where}: {', '.join(bad)}: not a finite number; dropped")
             elif c.bad_times == MAX_BAD_TIME_NOTES + 1:
                 note("more entries have times that are not finite numbers; not listing them")
+        unread = unread_times(obj) if ev is not None and isinstance(obj, dict) else []
+        if unread:
+            c.unread_times += 1
+            if c.unread_times <= MAX_UNREAD_TIME_NOTES:
+                where = f"line {line}" if c.lines else f"element {line}"
+                note(
+                    f"{where}: {', '.join(unread)}: not a time this reader knows (ISO 8601, "
+                    "epoch s, ms, µs or ns); read as no receive time"
+                )
         known = ev is not None and is_session_type(ev.type)
         if ev is not None and not known and ev.direction == "app":
             known = True  # the app says it sent this: an unknown or mistyped message
@@ -234,6 +247,8 @@ def _run_log(path: str, kind: str, note: Note, progress: Progress | None) -> lis
         note(f"{path}: not a session log: no Voice Agent events{keys}")
         return []
     note(f"{path}: {shape}, {counter.events} events")
+    if counter.unread_times > MAX_UNREAD_TIME_NOTES:
+        note(f"{path}: {counter.unread_times} entries in all have a receive time it cannot read")
     if counter.other:
         note(f"{path}: {counter.other} entries are not Voice Agent events; skipped")
     for line in analyzer.notes:
