@@ -68,6 +68,8 @@ def _sniff(path: str) -> tuple[str, bytes]:
             obj = json.loads(first)
         except (json.JSONDecodeError, UnicodeDecodeError):
             return "document", head
+        except RecursionError:
+            return "jsonl", head  # one deep line: the line reader skips it with a note
         if isinstance(obj, dict) and obj.get("capture") == "agent-doctor":
             return "capture", head
         if isinstance(obj, dict) and (
@@ -289,7 +291,8 @@ def _load_document(path: str, note: Note, lines_ok: bool = False) -> dict[str, A
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         if lines_ok and isinstance(exc, json.JSONDecodeError) and exc.msg == "Extra data":
             raise _ExtraData from None
-        note(f"{path}: not valid JSON ({exc}); skipped")
+        why = "nested too deeply to read" if isinstance(exc, RecursionError) else exc
+        note(f"{path}: not valid JSON ({why}); skipped")
         return None
     if not isinstance(doc, dict):
         note(f"{path}: a JSON document that is not a timeline or metadata; skipped")
