@@ -16,7 +16,7 @@ from doctor.audio.format.inputs import CHUNK_MS_HIGH, CHUNK_MS_LOW
 from doctor.json_numbers import finite
 from doctor.result import Result, Status, passed, problem, skipped
 from doctor.session.state import RESUME_CODES, Reply, Segment
-from doctor.session.words import join_deltas, repeats
+from doctor.session.words import join_deltas, repeats, words
 
 EARLY_CUT_S = 2.0
 """An echo barges in as soon as the agent's voice comes back: within ~1-2 s of the start."""
@@ -153,28 +153,35 @@ ECHO_TAIL_S = 1.0
 
 def transcript_repeats(seg: Segment, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every user transcript that repeats what the agent was saying when the user's speech
-    began (that reply, or within ECHO_TAIL_S of its end), plus the cuts judged echo."""
+    began (that reply, or within ECHO_TAIL_S of its end), plus the cuts judged echo.
+
+    Words the user introduced (said in a turn that was no repeat, before the agent ever
+    said them: an order number, a name) are the user's own: when the agent reads them back
+    and the user confirms ("Yes, 4 5 7 2 9"), they are no sign of the agent's voice coming
+    back, so they are left out of the comparison."""
     out: list[dict[str, Any]] = []
+    introduced: set[str] = set()
     for u in seg.users:
         if not u.text or u.started_t is None:
             continue
         heard = []
+        said_before: set[str] = set()
         for r in seg.replies:
             start = r.audible_t if r.audible_t is not None else r.started_t
             end = r.cut_t if r.cut_t is not None else r.done_t
             if start is None or start > u.started_t:
                 continue
+            said_before.update(words(r.spoken or join_deltas(r.deltas)))
             if end is None or u.started_t - end <= ECHO_TAIL_S:
                 heard.append(r.spoken or join_deltas(r.deltas))
         agent = " ".join(heard)
-        if heard and repeats(u.text, agent):
-            out.append(
-                {
-                    "at_s": _rel(seg, u.started_t),
-                    "agent_said": agent[-120:],
-                    "user_said": u.text[:120],
-                }
-            )
+        own = " ".join(w for w in words(u.text) if w not in introduced)
+        if not (heard and repeats(own, agent)):
+            introduced.update(w for w in words(u.text) if w not in said_before)
+            continue
+        out.append(
+            {"at_s": _rel(seg, u.started_t), "agent_said": agent[-120:], "user_said": u.text[:120]}
+        )
     seen = {x["user_said"] for x in out}
     for x in rows:
         if x["cause"] == "echo" and x["user_said"] not in seen:
