@@ -131,7 +131,12 @@ def _log_events(values: Iterator[tuple[int, Any]], c: _Counter, note: Note) -> I
                 note(f"{where}: {', '.join(bad)}: not a finite number; dropped")
             elif c.bad_times == MAX_BAD_TIME_NOTES + 1:
                 note("more entries have times that are not finite numbers; not listing them")
-        unread = unread_times(obj) if ev is not None and isinstance(obj, dict) else []
+        # only when no receive time was read: a time parsed once per entry, not twice
+        unread = (
+            unread_times(obj)
+            if ev is not None and ev.recv_t is None and isinstance(obj, dict)
+            else []
+        )
         if unread:
             c.unread_times += 1
             if c.unread_times <= MAX_UNREAD_TIME_NOTES:
