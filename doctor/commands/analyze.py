@@ -141,6 +141,7 @@ def analyze_and_report(
     `results_before`: results of getting the inputs (`session`'s downloads) that lead the
     report; with them, an empty analysis is reported instead of refused.
     """
+    from doctor.commands.analyze_support import add_untimed_ids, apply_log_facts
     from doctor.report.build import build_report, exit_code
 
     check_report_path(params.get("report_path"))
@@ -154,6 +155,9 @@ def analyze_and_report(
         raise NoSession("no session found in " + ", ".join(paths) + " (see the lines above)")
     results = [*(results_before or []), *session_results(found)]
     sessions = [f.summary() for f in found]
+    # `analyze` contacts no service (it has no --region): the log's region is the report's;
+    # `session` fetched from the region it was given, which stays
+    untimed_ids = apply_log_facts(ctx, found, region_chosen=command != "analyze")
     report = build_report(
         command,
         ctx,
@@ -163,6 +167,7 @@ def analyze_and_report(
         params.get("report_path"),
         extra={"sessions": sessions, "input_notes": notes, **(extra or {})},
     )
+    add_untimed_ids(report, untimed_ids)
     plot_path = params.get("plot_path")
     if plot_path:
         from doctor.commands.session_plot import PlotUnavailable, plot_sessions

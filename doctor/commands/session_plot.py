@@ -72,7 +72,7 @@ def _panel(ax: Any, f: SessionFindings) -> None:
         ax.plot([s], [lanes["tools"]], marker="o", color="#8172b2")
         if e is not None:
             ax.plot([s, e], [lanes["tools"]] * 2, color="#8172b2")
-        else:
+        elif not c.answered:
             ax.plot([s], [lanes["tools"]], marker="x", markersize=10, color="#c44e52")
     for err in seg.errors:
         x = _rel(err.t, t0)

@@ -20,7 +20,7 @@ from typing import Any
 from doctor.capture.format import ConnEvent, Frame
 from doctor.result import Result, Status, skipped
 from doctor.session.convert import from_capture
-from doctor.session.events import Event
+from doctor.session.events import META_OPEN, Event
 from doctor.session.findings import Extras, judge
 from doctor.session.secrets import scrub
 from doctor.session.state import RESUME_CODES, Collector, Segment
@@ -221,6 +221,12 @@ class SessionAnalyzer:
             for s, c, _ in reversed(self.segments):
                 if s.conn == ev.conn:
                     return s, c
+            return seg, col
+        if ev.type == META_OPEN and ev.direction == "meta":
+            # the app's own "open" line: a new connection once the last one was closed or
+            # became a session (a reconnect); else it opens the session being read
+            if seg.ended or seg.closes or seg.ready_t is not None or seg.session_id:
+                return self._new(None)
             return seg, col
         if ev.type not in _SEGMENT_TYPES:
             return seg, col  # most events (audio, transcripts) never open a session

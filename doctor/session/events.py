@@ -89,12 +89,25 @@ class Event:
     line: int | None = None
 
 
+def epoch_scale(value: float) -> float:
+    """Epoch seconds from an epoch in s, ms, µs or ns, told apart by magnitude: today is
+    ~1.8e9 s, 1.8e12 ms, 1.8e15 µs, 1.8e18 ns, so each unit owns three decades (a value
+    below 1e11 stays as it is: seconds, or a clock relative to the app's start)."""
+    if value >= 1e17:
+        return value / 1e9
+    if value >= 1e14:
+        return value / 1e6
+    if value >= 1e11:
+        return value / 1e3
+    return value
+
+
 def server_time(payload: dict[str, Any]) -> float | None:
-    """The message's own `timestamp` as epoch seconds (float seconds, or ms when huge)."""
+    """The message's own `timestamp` as epoch seconds (s, ms, µs or ns: epoch_scale)."""
     value = finite(payload.get("timestamp"))
     if value is None:
         return None
-    return value / 1000.0 if value > 1e11 else value
+    return epoch_scale(value)
 
 
 def make_event(

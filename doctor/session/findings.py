@@ -16,7 +16,7 @@ from doctor.audio.format.inputs import CHUNK_MS_HIGH, CHUNK_MS_LOW
 from doctor.json_numbers import finite
 from doctor.result import Result, Status, passed, problem, skipped
 from doctor.session.state import RESUME_CODES, Reply, Segment
-from doctor.session.words import join_deltas, repeats
+from doctor.session.words import join_deltas, repeats, words
 
 EARLY_CUT_S = 2.0
 """An echo barges in as soon as the agent's voice comes back: within ~1-2 s of the start."""
@@ -153,28 +153,35 @@ ECHO_TAIL_S = 1.0
 
 def transcript_repeats(seg: Segment, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every user transcript that repeats what the agent was saying when the user's speech
-    began (that reply, or within ECHO_TAIL_S of its end), plus the cuts judged echo."""
+    began (that reply, or within ECHO_TAIL_S of its end), plus the cuts judged echo.
+
+    Words the user introduced (said in a turn that was no repeat, before the agent ever
+    said them: an order number, a name) are the user's own: when the agent reads them back
+    and the user confirms ("Yes, 4 5 7 2 9"), they are no sign of the agent's voice coming
+    back, so they are left out of the comparison."""
     out: list[dict[str, Any]] = []
+    introduced: set[str] = set()
     for u in seg.users:
         if not u.text or u.started_t is None:
             continue
         heard = []
+        said_before: set[str] = set()
         for r in seg.replies:
             start = r.audible_t if r.audible_t is not None else r.started_t
             end = r.cut_t if r.cut_t is not None else r.done_t
             if start is None or start > u.started_t:
                 continue
+            said_before.update(words(r.spoken or join_deltas(r.deltas)))
             if end is None or u.started_t - end <= ECHO_TAIL_S:
                 heard.append(r.spoken or join_deltas(r.deltas))
         agent = " ".join(heard)
-        if heard and repeats(u.text, agent):
-            out.append(
-                {
-                    "at_s": _rel(seg, u.started_t),
-                    "agent_said": agent[-120:],
-                    "user_said": u.text[:120],
-                }
-            )
+        own = " ".join(w for w in words(u.text) if w not in introduced)
+        if not (heard and repeats(own, agent)):
+            introduced.update(w for w in words(u.text) if w not in said_before)
+            continue
+        out.append(
+            {"at_s": _rel(seg, u.started_t), "agent_said": agent[-120:], "user_said": u.text[:120]}
+        )
     seen = {x["user_said"] for x in out}
     for x in rows:
         if x["cause"] == "echo" and x["user_said"] not in seen:
@@ -303,9 +310,12 @@ def _tool_answer(later: list[Reply], u: Any) -> Reply | None:
     return None
 
 
-def _tool_wait(seg: Segment, r: Reply) -> float:
-    """From the first call to the last result of the reply's tool calls (the app's time)."""
+def _tool_wait(seg: Segment, r: Reply) -> float | None:
+    """From the first call to the last result of the reply's tool calls (the app's time);
+    None when a result was sent on an untimed line: the wait is then unknown."""
     calls = [seg.tools[c] for c in r.tool_calls if c in seg.tools]
+    if any(c.answered and c.result_t is None for c in calls):
+        return None
     starts = [c.t for c in calls if c.t is not None]
     ends = [c.result_t for c in calls if c.result_t is not None]
     return max(0.0, max(ends) - min(starts)) if starts and ends else 0.0
@@ -327,7 +337,10 @@ def latency_result(seg: Segment) -> Result:
             nxt = _tool_answer(seg.replies[i + 1 :], u)
             if nxt is None:
                 continue
-            wait = _tool_wait(seg, r)
+            tool_wait = _tool_wait(seg, r)
+            if tool_wait is None:
+                continue  # the app's tool time is unknown: no latency claim for this turn
+            wait = tool_wait
             heard = nxt.audible_t or nxt.estimated_audible_t or nxt.first_chunk_t
             tool_turns.append(
                 {
@@ -423,13 +436,15 @@ def tools_result(seg: Segment, ex: Extras) -> Result | None:
         if timeouts.get(f"http:{c.name}"):
             http.append(row)
             continue
-        if c.result_t is None:
+        if not c.answered:
             if ex.lacks_sent:
                 continue
             if not owes_result(timeouts, c.name, stored):
                 unjudged.append(row)
                 continue
             (dropped if c.interrupted_after else missing).append(row)
+        elif c.result_t is None:
+            continue  # answered on an untimed line: in time or late is unknown
         elif c.timed_out or c.result_t - c.t > limit:
             late.append({**row, "after_s": round(c.result_t - c.t, 2), "timeout_s": limit})
     evidence = _ev(
@@ -479,6 +494,14 @@ def tools_result(seg: Segment, ex: Extras) -> Result | None:
             f"{len(seg.tools)} tool call(s); {len(unjudged)} to the stored agent's {names} got "
             "no tool.result, which is right for HTTP tools (the service runs them itself); "
             "a client tool must be answered",
+            evidence,
+        )
+    untimed = sum(1 for c in seg.tools.values() if c.answered and c.result_t is None)
+    if untimed:
+        evidence["untimed_results"] = untimed
+        return passed(
+            f"{len(seg.tools)} tool call(s), each answered ({untimed} result(s) on lines "
+            "without a time: whether in time is not known)",
             evidence,
         )
     return passed(f"{len(seg.tools)} tool call(s), each answered in time", evidence)
@@ -575,7 +598,7 @@ def errors_result(seg: Segment) -> Result:
             _error_fix(gid, first),
         )
     abrupt = [c for c in seg.closes if c.code is None or c.code == 1006 or c.code >= 1011]
-    if abrupt and seg.sent_end_t is None and seg.ended_event is None:
+    if abrupt and not seg.sent_end and seg.ended_event is None:
         c = abrupt[0]
         what = "without a close frame (1006)" if c.code in (None, 1006) else f"with {c.code}"
         return problem(
@@ -643,7 +666,7 @@ def billing_result(seg: Segment, ex: Extras) -> Result | None:
     if seg.ready_t is None and seg.session_id is None:
         return None  # never became a session (refused resume or credential)
     ev = _ev(seg, grace_s_may_be_billed=GRACE_S)
-    if seg.sent_end_t is not None:
+    if seg.sent_end:
         return passed("The app sent session.end", _ev(seg))
     meta = seg.ended_meta
     if meta is not None and meta.get("public_reason") is not None:

@@ -75,7 +75,8 @@ class ToolCall:
     name: str
     t: float | None
     reply_id: str | None
-    result_t: float | None = None
+    result_t: float | None = None  # None when unanswered or answered on an untimed line
+    answered: bool = False  # a tool.result was seen, with or without a time
     timed_out: bool | None = None  # the vendor's own flag (timeline)
     interrupted_after: bool = False
 
@@ -136,7 +137,8 @@ class Segment:
     ended_event: dict[str, Any] | None = None
     ended_meta: dict[str, Any] | None = None
     ended_meta_t: float | None = None  # the vendor's end: start + duration_seconds
-    sent_end_t: float | None = None
+    sent_end_t: float | None = None  # None also when sent on an untimed line: see sent_end
+    sent_end: bool = False  # the app sent session.end (seen-ness never depends on a time)
     app_messages: int = 0
     service_messages: int = 0
     unknown_types: dict[str, int] = field(default_factory=dict)
@@ -297,7 +299,8 @@ class Collector:
             if seg.update_t is None:
                 seg.update_t = ev.t
         elif kind == "session.end":
-            seg.sent_end_t = ev.t
+            if not seg.sent_end:
+                seg.sent_end, seg.sent_end_t = True, ev.t
         elif kind == "conversation.message":
             seg.conversation_messages += 1
         elif kind == "tool.result":
@@ -306,8 +309,8 @@ class Collector:
                 call = seg.tools.get(cid)
                 if call is None:
                     call = seg.tools[cid] = ToolCall(cid, "?", None, None)
-                if call.result_t is None:
-                    call.result_t = ev.t
+                if not call.answered:
+                    call.answered, call.result_t = True, ev.t
                 if p.get("_timed_out") is True:
                     call.timed_out = True
 
@@ -477,7 +480,7 @@ class Collector:
             self._await_user_after_cut = r
             for cid in r.tool_calls:
                 call = self.seg.tools.get(cid)
-                if call is not None and call.result_t is None:
+                if call is not None and not call.answered:
                     call.interrupted_after = True
 
     def _error(self, ev: Event) -> None:

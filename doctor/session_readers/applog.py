@@ -1,8 +1,9 @@
 """Apps' own event logs (session-formats §7.1, §7.2): one element or line to one event.
 
 Accepts the event nested (`event`, `message`, `msg`, `data`) or inline (its `type` at the
-top, the logger's fields beside it), a receive time as RFC 3339 / ISO 8601 text, epoch
-seconds or epoch milliseconds, and an optional direction marker for what the app sent.
+top, the logger's fields beside it), a receive time as RFC 3339 / ISO 8601 text, an HTTP date or an
+epoch in s, ms, µs or ns (a number or a numeric string), and an optional direction marker for what
+the app sent.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from doctor.session.events import (
     META_OPEN,
     AudioInfo,
     Event,
+    epoch_scale,
     make_event,
     meta,
 )
@@ -37,6 +39,7 @@ RECEIVED = frozenset(
 )
 REDACTED = "<redacted>"
 _FRACTION = re.compile(r"(\.\d{6})\d+")
+_NUMBER = re.compile(r"\s*\d+(\.\d*)?\s*")
 
 
 _SECOND_CACHE: dict[str, int] = {}
@@ -68,24 +71,29 @@ def _utc_fast(value: str) -> float | None:
 
 
 def parse_time(value: object) -> float | None:
-    """Epoch seconds from ISO text, epoch seconds or epoch ms (> 10^12); None otherwise."""
+    """Epoch seconds from ISO text or an epoch in s, ms, µs or ns (told apart by magnitude,
+    a number or a numeric string such as "1800000000.010"); None otherwise."""
     if isinstance(value, bool):
         return None
+    if isinstance(value, str) and _NUMBER.fullmatch(value):
+        value = float(value)
     if isinstance(value, (int, float)):
         v = finite(value)
         if v is None:
             return None
-        if v > 1e12:
-            return v / 1000.0
+        v = epoch_scale(v)
         return v if v > 1e8 else None
     if isinstance(value, str) and len(value) >= 10:
         fast = _utc_fast(value)
         if fast is not None:
             return fast
         text = _FRACTION.sub(r"\1", value.strip()).replace("Z", "+00:00")
+        dt: datetime | None
         try:
             dt = datetime.fromisoformat(text)
         except ValueError:
+            dt = _http_date(value)
+        if dt is None:
             return None
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=timezone.utc)
@@ -100,6 +108,30 @@ def bad_times(obj: dict[str, Any]) -> list[str]:
         inner = obj.get(key)
         if isinstance(inner, dict) and is_bad_number(inner.get("timestamp")):
             out.append(f"{key}.timestamp")
+    return out
+
+
+def _http_date(value: str) -> datetime | None:
+    """An RFC 2822 / HTTP date (`Fri, 15 Jan 2027 08:00:00 GMT`), which some loggers write."""
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def unread_times(obj: dict[str, Any]) -> list[str]:
+    """The entry's receive-time fields that hold something this reader cannot read as a
+    time (an HTTP date, a relative number), when no other field gave one: dropped, so noted."""
+    out = []
+    for key in TIME_KEYS:
+        value = obj.get(key)
+        if value is None or is_bad_number(value) or isinstance(value, (dict, list)):
+            continue
+        if parse_time(value) is not None or OFFSET_KEY in obj:
+            return []
+        out.append(f"{key} {str(value)[:40]!r}")
     return out
 
 

@@ -10,6 +10,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
+import stat
+import sys
+import tempfile
 import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,6 +30,7 @@ from doctor.session_readers.applog import (
     is_session_type,
     looks_like_protocol,
     to_event,
+    unread_times,
 )
 from doctor.session_readers.capture import capture_events
 from doctor.session_readers.jsonstream import Note, array_elements, json_lines
@@ -43,6 +48,8 @@ SHAPE_SAMPLE = 20
 """Entries the log's shape (nesting, receive time, direction marker) is read from."""
 MAX_BAD_TIME_NOTES = 20
 """Entries whose bad time fields are named one by one; the rest are counted."""
+MAX_UNREAD_TIME_NOTES = 3
+"""Entries whose unreadable receive time is named (a logger writes every line alike)."""
 
 
 def _sniff(path: str) -> tuple[str, bytes]:
@@ -61,6 +68,8 @@ def _sniff(path: str) -> tuple[str, bytes]:
             obj = json.loads(first)
         except (json.JSONDecodeError, UnicodeDecodeError):
             return "document", head
+        except RecursionError:
+            return "jsonl", head  # one deep line: the line reader skips it with a note
         if isinstance(obj, dict) and obj.get("capture") == "agent-doctor":
             return "capture", head
         if isinstance(obj, dict) and (
@@ -93,6 +102,7 @@ class _Counter:
         self.sample: list[dict[str, Any]] = []  # the first SHAPE_SAMPLE such entries
         self.lines = False  # JSON lines: a line may hold a batch (an array) of events
         self.bad_times = 0  # entries with a time that is not a finite number
+        self.unread_times = 0  # entries with a receive time that is not a time we know
 
 
 def _flatten(values: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
@@ -121,6 +131,20 @@ def _log_events(values: Iterator[tuple[int, Any]], c: _Counter, note: Note) -> I
                 note(f"{where}: {', '.join(bad)}: not a finite number; dropped")
             elif c.bad_times == MAX_BAD_TIME_NOTES + 1:
                 note("more entries have times that are not finite numbers; not listing them")
+        # only when no receive time was read: a time parsed once per entry, not twice
+        unread = (
+            unread_times(obj)
+            if ev is not None and ev.recv_t is None and isinstance(obj, dict)
+            else []
+        )
+        if unread:
+            c.unread_times += 1
+            if c.unread_times <= MAX_UNREAD_TIME_NOTES:
+                where = f"line {line}" if c.lines else f"element {line}"
+                note(
+                    f"{where}: {', '.join(unread)}: not a time this reader knows (ISO 8601, "
+                    "epoch s, ms, µs or ns); read as no receive time"
+                )
         known = ev is not None and is_session_type(ev.type)
         if ev is not None and not known and ev.direction == "app":
             known = True  # the app says it sent this: an unknown or mistyped message
@@ -230,6 +254,8 @@ def _run_log(path: str, kind: str, note: Note, progress: Progress | None) -> lis
         note(f"{path}: not a session log: no Voice Agent events{keys}")
         return []
     note(f"{path}: {shape}, {counter.events} events")
+    if counter.unread_times > MAX_UNREAD_TIME_NOTES:
+        note(f"{path}: {counter.unread_times} entries in all have a receive time it cannot read")
     if counter.other:
         note(f"{path}: {counter.other} entries are not Voice Agent events; skipped")
     for line in analyzer.notes:
@@ -270,7 +296,8 @@ def _load_document(path: str, note: Note, lines_ok: bool = False) -> dict[str, A
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         if lines_ok and isinstance(exc, json.JSONDecodeError) and exc.msg == "Extra data":
             raise _ExtraData from None
-        note(f"{path}: not valid JSON ({exc}); skipped")
+        why = "nested too deeply to read" if isinstance(exc, RecursionError) else exc
+        note(f"{path}: not valid JSON ({why}); skipped")
         return None
     if not isinstance(doc, dict):
         note(f"{path}: a JSON document that is not a timeline or metadata; skipped")
@@ -462,7 +489,10 @@ def _analyze_folder_session(
 def analyze_path(
     path: str, note: Note, progress: Progress | None = None, echo: bool = True
 ) -> list[SessionFindings]:
-    """Every session in `path` (a file or a folder), with problems as one-line notes."""
+    """Every session in `path` (a file, a folder, a pipe, or `-` for stdin), with problems
+    as one-line notes."""
+    if path == "-" or (os.path.exists(path) and _is_stream(path)):
+        return _analyze_stream(path, note, progress, echo)
     if not os.path.exists(path):
         note(f"{path}: no such file or folder")
         return []
@@ -513,3 +543,39 @@ def analyze_path(
         note(f"{path}: a JSON document that is not a session log; skipped")
         return []
     return _run_log(path, kind, note, progress)
+
+
+def _is_stream(path: str) -> bool:
+    """A pipe, a FIFO or a device (`/dev/stdin`, `<(zcat log.gz)`): it can be read once only,
+    and the readers sniff its head and then open it again."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _analyze_stream(
+    path: str, note: Note, progress: Progress | None, echo: bool
+) -> list[SessionFindings]:
+    """Spool a stream to a temporary file (removed afterwards) and read that, named as the
+    stream: sniffing the head and reopening would lose it."""
+    name = "stdin" if path == "-" else path
+    with tempfile.TemporaryDirectory(prefix="agent-doctor-") as tmp:
+        spool = os.path.join(tmp, "input")
+        try:
+            src = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+            with src, open(spool, "wb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+        except OSError as exc:
+            note(f"{name}: cannot read it ({exc.strerror or exc})")
+            return []
+
+        def named(line: str) -> None:
+            note(line.replace(spool, name))
+
+        found = analyze_path(spool, named, progress, echo)
+    for f in found:
+        if f.source.path == spool:
+            f.source.path = name
+    return found

@@ -80,6 +80,16 @@ def array_elements(
             if eof and not buf[end:].strip():  # the file ends inside this element
                 note(f"the array is truncated inside element {index + 1}; read {index} elements")
                 return
+        except RecursionError:
+            note(f"element {index + 1} is nested too deeply to read; skipped")
+            nxt = _resync(buf, pos + 1)
+            while nxt < 0 and more():
+                nxt = _resync(buf, max(pos + 1, len(buf) - CHUNK_CHARS - 8))
+            if nxt < 0:
+                return
+            pos = nxt
+            index += 1
+            continue
         except json.JSONDecodeError as exc:
             at_end = exc.pos >= len(buf) - TAIL_CHARS or "Unterminated" in exc.msg
             if at_end and len(buf) - pos < MAX_VALUE_CHARS and more():
@@ -146,11 +156,14 @@ def json_lines(
             continue
         try:
             value = _loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             bad += 1
             if bad <= 20:
                 tail = " (truncated?)" if not raw.endswith(b"\n") else ""
-                note(f"line {line_no}: not JSON{tail}; skipped")
+                what = (
+                    "nested too deeply to read" if isinstance(exc, RecursionError) else "not JSON"
+                )
+                note(f"line {line_no}: {what}{tail}; skipped")
             elif bad == 21:
                 note("more lines are not JSON; not listing them")
             continue
