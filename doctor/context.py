@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,13 +55,16 @@ def strip_userinfo(url: str | None) -> str | None:
     """A proxy URL as it may be shown: user and password removed."""
     if not url:
         return url
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host + (f":{parts.port}" if parts.port else "")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        if parts.username is None and parts.password is None:
+            return url
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = host + (f":{parts.port}" if parts.port else "")
+    except ValueError:  # a port out of range, a broken IPv6 literal: cut the userinfo
+        return re.sub(r"(?<=://)[^/@\s]*@", "", url, count=1)
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 

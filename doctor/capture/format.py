@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from doctor.json_numbers import finite
-from doctor.report.redact import credential_value, secret_name
+from doctor.report.redact import credential_value, header_pair, scrub_query, secret_name
 
 FORMAT_NAME = "agent-doctor"
 FORMAT_VERSION = 1
@@ -128,9 +128,13 @@ def _redacted(key: str, value: Any) -> Any:
         return REDACTED  # whole, whatever its shape: {"credentials": {...}} too
     if isinstance(value, dict):
         return redact(value)
+    if header_pair(value):
+        return [value[0], REDACTED]
     if isinstance(value, list):
         return [_redacted(key, v) for v in value]
-    return REDACTED if isinstance(value, str) and credential_value(value) else value
+    if isinstance(value, str):
+        return REDACTED if credential_value(value) else scrub_query(value)
+    return value
 
 
 def frame_from_message(

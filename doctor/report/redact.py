@@ -10,8 +10,8 @@ from typing import Any
 # credentials in a query string: ours, and a pre-signed link's signature and credential
 # (S3's X-Amz-*, GCS's X-Goog-*, Azure's sig), which `-v` showed in httpx's request lines
 _QUERY_TOKEN = re.compile(
-    r"([?&](?:token|api_key|key|access_token|sig|signature|[\w-]*-(?:signature|credential"
-    r"|security-token))=)[^&\s\"']+",
+    r"([?&](?:token|api_key|apikey|api-key|x-api-key|key|access_token|sig|signature"
+    r"|[\w-]*-(?:signature|credential|security-token))=)[^&\s\"']+",
     re.IGNORECASE,
 )
 _URL_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)([^/@\s:]+)(?::[^/@\s]*)?@", re.IGNORECASE)
@@ -22,19 +22,37 @@ _SECRET_NAMES = frozenset(
     | {"apikey", "token", "secret", "credentials"}
 )
 _SECRET_SUFFIXES = ("_token", "_secret", "_key", "_password", "apikey")
-_CREDENTIAL_VALUE = re.compile(r"(?i)^\s*(?:bearer|basic|token)\s+\S{8,}")
+# the whole value one scheme word and one credential: "Basic membership please" is speech
+_CREDENTIAL_VALUE = re.compile(r"(?i)^\s*(?:bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}\s*$")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 def secret_name(name: str) -> bool:
     """Whether a field or header called `name` holds a credential: api_key, X-API-Key,
-    resume_token, Authorization, client_secret... The one list every redaction uses."""
-    n = name.strip().lower().replace("-", "_")
+    accessToken, resume_token, Authorization, client_secret... The one list every
+    redaction uses."""
+    n = _CAMEL.sub("_", name.strip()).lower().replace("-", "_")
     return n in _SECRET_NAMES or n.endswith(_SECRET_SUFFIXES)
 
 
 def credential_value(value: str) -> bool:
     """`Bearer ...`, `Basic ...`, `Token ...`: a credential whatever its field is called."""
     return bool(_CREDENTIAL_VALUE.match(value))
+
+
+def scrub_query(text: str) -> str:
+    """Credentials in a URL's query string (`?api_key=`, a pre-signed link's signature)."""
+    return _QUERY_TOKEN.sub(lambda m: m.group(1) + "****", text)
+
+
+def header_pair(value: object) -> bool:
+    """`["X-Api-Key", "..."]`: a header written as a two-item list with a secret name."""
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and isinstance(value[0], str)
+        and secret_name(value[0])
+    )
 
 
 def mask(value: str) -> str:
@@ -74,7 +92,7 @@ class Redactor:
         for value in sorted(self._secrets, key=len, reverse=True):
             if value in text:
                 text = text.replace(value, mask(self._secrets[value]))
-        text = _QUERY_TOKEN.sub(lambda m: m.group(1) + "****", text)
+        text = scrub_query(text)
         return _URL_USERINFO.sub(lambda m: m.group(1) + "****@", text)
 
     def scrub_obj(self, obj: Any) -> Any:

@@ -151,14 +151,30 @@ ECHO_TAIL_S = 1.0
 """A user turn that starts this long after a reply ended can still be that reply's echo."""
 
 
+_NUMBER_WORDS = frozenset(
+    (  # noqa: SIM905 (a sentence of words reads better than 33 quoted ones)
+        "zero oh one two three four five six seven eight nine ten eleven twelve thirteen "
+        "fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty "
+        "seventy eighty ninety hundred thousand double triple"
+    ).split()
+)
+
+
+def _number_like(word: str) -> bool:
+    """A digit string or a spoken digit: what a read-back of a number is made of."""
+    return any(ch.isdigit() for ch in word) or word in _NUMBER_WORDS
+
+
 def transcript_repeats(seg: Segment, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every user transcript that repeats what the agent was saying when the user's speech
     began (that reply, or within ECHO_TAIL_S of its end), plus the cuts judged echo.
 
-    Words the user introduced (said in a turn that was no repeat, before the agent ever
-    said them: an order number, a name) are the user's own: when the agent reads them back
+    Numbers the user introduced (said in a turn that was no repeat, before the agent ever
+    said them: an order or phone number) are the user's own: when the agent reads them back
     and the user confirms ("Yes, 4 5 7 2 9"), they are no sign of the agent's voice coming
-    back, so they are left out of the comparison."""
+    back, so they are left out of the comparison. Only numbers: ordinary words the user
+    said once ("anything", "today", "help") would hide a real echo of "Is there anything
+    else I can help you with today?"."""
     out: list[dict[str, Any]] = []
     introduced: set[str] = set()
     for u in seg.users:
@@ -177,7 +193,7 @@ def transcript_repeats(seg: Segment, rows: list[dict[str, Any]]) -> list[dict[st
         agent = " ".join(heard)
         own = " ".join(w for w in words(u.text) if w not in introduced)
         if not (heard and repeats(own, agent)):
-            introduced.update(w for w in words(u.text) if w not in said_before)
+            introduced.update(w for w in words(u.text) if w not in said_before and _number_like(w))
             continue
         out.append(
             {"at_s": _rel(seg, u.started_t), "agent_said": agent[-120:], "user_said": u.text[:120]}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from doctor.report.redact import Redactor, credential_value, secret_name
+from doctor.report.redact import Redactor, credential_value, header_pair, secret_name
 
 _JWT = re.compile(r"\beyJ[\w-]{6,}\.[\w-]{6,}\.[\w-]{6,}")
 _LABELLED = re.compile(
@@ -26,6 +26,8 @@ def secrets_in(payload: Any, key: str = "") -> list[str]:
             for k, v in payload.items()
             for s in secrets_in(v, named if k == "value" and named else str(k))
         ]
+    if header_pair(payload):  # ["X-Api-Key", "..."]
+        return secrets_in(payload[1], payload[0])
     if isinstance(payload, list):
         return [s for v in payload for s in secrets_in(v, key)]
     if not isinstance(payload, str) or payload == "<redacted>" or len(payload) < 8:

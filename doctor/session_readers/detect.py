@@ -561,6 +561,9 @@ def _analyze_stream(
     """Spool a stream to a temporary file (removed afterwards) and read that, named as the
     stream: sniffing the head and reopening would lose it."""
     name = "stdin" if path == "-" else path
+    if path == "-" and sys.stdin is None:  # started with stdin closed (`<&-`)
+        note("stdin: it is closed; pipe a log into `analyze -`, or give its path")
+        return []
     with tempfile.TemporaryDirectory(prefix="agent-doctor-") as tmp:
         spool = os.path.join(tmp, "input")
         try:

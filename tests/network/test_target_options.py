@@ -84,3 +84,12 @@ def test_the_reports_target_names_the_proxy_the_environment_picks() -> None:
     bypassed = cli_env({"HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "assemblyai.com"})
     proc = run_cli("check", "environment", "--json", env=bypassed)
     assert json.loads(proc.stdout)["target"]["proxy"] is None
+
+
+def test_a_malformed_proxy_variable_does_not_break_the_report() -> None:
+    """strip_userinfo raised on a port out of range: 'internal error', no report."""
+    env = cli_env({"HTTPS_PROXY": "http://u:s3cret-pw@proxy.corp:99999"})
+    proc = run_cli("check", "environment", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["target"]["proxy"] == "http://proxy.corp:99999"
+    assert "s3cret-pw" not in proc.stdout + proc.stderr

@@ -58,3 +58,32 @@ def test_a_tool_key_in_the_offending_session_update_is_not_in_the_report() -> No
     text = json.dumps([[r.to_dict() for r in f.results] for f in found], default=str)
     assert "caused_by" in text and "crm" in text  # the message is there, its key is not
     assert KEY not in text
+
+
+def test_pairs_camel_case_and_query_strings_are_redacted_speech_is_not() -> None:
+    """A reviewer's second round: `[["X-Api-Key", k]]`, `accessToken`, `?apikey=` leaked;
+    and a transcript starting "Basic membership..." was taken for a credential."""
+    msg = {
+        "type": "session.update",
+        "session": {
+            "tools": [
+                {
+                    "headers": [["X-Api-Key", KEY], ["Accept", "application/json"]],
+                    "accessToken": KEY,
+                    "clientSecret": KEY,
+                    "url": f"https://crm.example/api?apikey={KEY}&page=2",
+                    "maxTokens": 300,
+                }
+            ]
+        },
+    }
+    out = redact(msg)
+    assert KEY not in json.dumps(out)
+    tool = out["session"]["tools"][0]
+    assert tool["headers"] == [["X-Api-Key", REDACTED], ["Accept", "application/json"]]
+    assert tool["url"] == "https://crm.example/api?apikey=****&page=2"
+    assert tool["maxTokens"] == 300
+    assert sorted(secrets_in(msg)) == [KEY, KEY, KEY]
+    for said in ("Basic membership please, not premium", "Token transfers usually settle"):
+        speech = {"type": "transcript.user", "text": said}
+        assert redact(speech) == speech and secrets_in(speech) == []

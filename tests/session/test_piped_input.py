@@ -40,3 +40,19 @@ def test_a_piped_json_array_is_read_as_an_array() -> None:
     p = run_cli("analyze", "/dev/stdin", input=json.dumps(rows, indent=1))
     assert p.returncode != 2, p.stderr
     assert "JSON array" in p.stderr and SID in p.stdout, (p.stdout, p.stderr)
+
+
+def test_a_closed_stdin_is_one_line_not_a_crash() -> None:
+    """`analyze - <&-` raised AttributeError on sys.stdin being None (a reviewer's repro)."""
+    import subprocess
+    import sys
+
+    from clirun import cli_env
+
+    p = subprocess.run(
+        [sys.executable, "-m", "doctor", "analyze", "-"],
+        capture_output=True, text=True, env=cli_env(), timeout=60,
+        preexec_fn=lambda: __import__("os").close(0),
+    )  # fmt: skip
+    assert p.returncode == 2, p.stderr
+    assert "stdin: it is closed" in p.stderr and "internal error" not in p.stderr

@@ -40,3 +40,18 @@ def test_the_echo_of_a_read_back_is_still_echo() -> None:
     r = echo(s)
     assert "transcript" in r.evidence["signals"], r.summary  # type: ignore[attr-defined]
     assert len(r.evidence["transcript_repeats"]) == 2  # type: ignore[attr-defined]
+
+
+def test_words_the_user_said_once_do_not_hide_a_later_echo() -> None:
+    """Only numbers the user introduced are exempt: with every word exempt, a user who
+    once asked "is there anything I can do today to get help" hid three echoes of "Is
+    there anything else I can help you with today?" (a reviewer's repro)."""
+    s = Script().open()
+    s.reply("Hi!")
+    s.user("Hi, is there anything I can do today to get help with my bill?")
+    for _ in range(3):
+        s.reply("Is there anything else I can help you with today?")
+        s.user("Is there anything else I can help you with today?")
+    s.end()
+    r = echo(s)
+    assert "transcript" in r.evidence["signals"], r.summary  # type: ignore[attr-defined]
