@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 from doctor.audio.format.encoding import DETECT_BYTES, EncodingGuess, detect_encoding
 from doctor.audio.format.findings import ERROR, INFO, WARNING, Validation
 from doctor.audio.format.inputs import Declared, Layered, layers
-from doctor.audio.format.pcm import API_RATE_HZ, BYTES_PER_SAMPLE, decode
+from doctor.audio.format.pcm import (
+    API_RATE_HZ,
+    BYTES_PER_SAMPLE,
+    MAX_SOURCE_RATE_HZ,
+    MIN_SOURCE_RATE_HZ,
+    decode,
+)
 from doctor.audio.levels.stream import LevelStats, db
 
 if TYPE_CHECKING:
@@ -305,6 +311,14 @@ class PcmStage:
                 declared_rate_hz=declared.sample_rate_hz,
                 estimated_rate_hz=None,
                 confidence=1.0,
+            )
+        if declared and not MIN_SOURCE_RATE_HZ <= declared.sample_rate_hz <= MAX_SOURCE_RATE_HZ:
+            # a broken rate field: converting from it would resample by up to 24000x
+            v.convertible = False
+            v.refuse_reason = (
+                f"the WAV header's rate, {declared.sample_rate_hz} Hz, is outside "
+                f"{MIN_SOURCE_RATE_HZ}-{MAX_SOURCE_RATE_HZ} Hz (a broken header); "
+                "pass --source-rate with the rate the audio was recorded at"
             )
         v.stats["source_rate_hz"] = self.rate
         if audio.size < self.rate:

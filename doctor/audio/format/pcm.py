@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     FloatArray = npt.NDArray[np.float32]
 
 API_RATE_HZ = 24000
+# The rates --fix accepts (and `--source-rate`'s bounds): outside them a WAV header's rate is a
+# broken field, and resampling from it would cost gigabytes (1 Hz -> 24 kHz is 24000x).
+MIN_SOURCE_RATE_HZ = 1000
+MAX_SOURCE_RATE_HZ = 384000
 
 BYTES_PER_SAMPLE: dict[str, int] = {
     "s16le": 2,
