@@ -204,7 +204,7 @@ def validate_audio(
         if file == "-" and fix_path is not None:
             spooled = path = _spool_stdin()
         try:
-            v = validate_path(path, kind)
+            v = validate_path(path, kind, source_rate)
         except InputError as exc:
             raise BadInput(str(exc).replace(spooled or "\0", "standard input")) from None
         changes = None

@@ -19,6 +19,8 @@ from doctor.audio.format.inputs import Declared, Layered, layers
 from doctor.audio.format.pcm import (
     API_RATE_HZ,
     BYTES_PER_SAMPLE,
+    G711_ENCODINGS,
+    G711_RATE_HZ,
     MAX_SOURCE_RATE_HZ,
     MIN_SOURCE_RATE_HZ,
     decode,
@@ -72,8 +74,15 @@ def played_speed(true_hz: int) -> str:
 class PcmStage:
     """Consumes the audio bytes beneath the layers; decides their format from the first bytes."""
 
-    def __init__(self, v: Validation, lay: Layered, detect_bytes: int = DETECT_BYTES) -> None:
+    def __init__(
+        self,
+        v: Validation,
+        lay: Layered,
+        detect_bytes: int = DETECT_BYTES,
+        source_rate: int | None = None,
+    ) -> None:
         self.v = v
+        self.source_rate = source_rate
         self.lay = lay
         self.detect_bytes = detect_bytes
         self.head = bytearray()
@@ -110,6 +119,10 @@ class PcmStage:
             return
         self.guess = detect_encoding(bytes(self.head))
         self.encoding, self.channels = self.guess.encoding, self.guess.channels
+        if self.encoding in G711_ENCODINGS:
+            # G.711 is only ever 8 kHz to the API (pcmu/pcma); timing it at 24 kHz made
+            # one second read as 0.33 s and --fix write it 3x too fast
+            self.rate = self.source_rate or G711_RATE_HZ
 
     def _process(self, chunk: bytes) -> None:
         import numpy as np
@@ -334,7 +347,11 @@ class PcmStage:
         if est.claimed() is None:
             return
         assert est.rate_hz is not None  # mismatch() implies an estimate
-        label = "the WAV header's" if declared else "the API's"
+        label = (
+            "the WAV header's"
+            if declared
+            else ("G.711's" if self.encoding in G711_ENCODINGS else "the API's")
+        )
         sure = est.family_confidence >= 0.8 and est.labelled_confidence <= 0.1
         if declared:
             sev = WARNING if sure else INFO
@@ -425,12 +442,19 @@ class PcmStage:
 
 
 def validate(
-    chunks: Iterable[bytes], *, kind: str | None = None, detect_bytes: int = DETECT_BYTES
+    chunks: Iterable[bytes],
+    *,
+    kind: str | None = None,
+    detect_bytes: int = DETECT_BYTES,
+    source_rate: int | None = None,
 ) -> Validation:
-    """Validate a stream of input chunks (any kind, auto-detected unless `kind` is given)."""
+    """Validate a stream of input chunks (any kind, auto-detected unless `kind` is given).
+
+    `source_rate` (the user's --source-rate) times headerless G.711, which is 8000 Hz
+    otherwise; PCM is timed at the API's rate, the rate the service will read it at."""
     v = Validation()
     lay = Layered()
-    stage = PcmStage(v, lay, detect_bytes)
+    stage = PcmStage(v, lay, detect_bytes, source_rate)
     for c in layers(chunks, kind, v, lay):
         stage.feed(c)
     if lay.undecodable:
