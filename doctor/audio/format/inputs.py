@@ -448,6 +448,20 @@ def container_layer(chunks: Iterable[bytes], v: Validation, lay: Layered) -> Ite
 
 def _other_container(v: Validation, box: Container, lay: Layered) -> None:
     lay.undecodable = True
+    if not box.audio:
+        v.add(
+            "container_other",
+            ERROR,
+            f"a {box.name}, not audio: the file's first bytes are its signature. "
+            "Send the raw PCM16 samples your app records",
+            detail=f"the input is a {box.name}, not audio",
+            container=box.kind,
+            codec=None,
+            not_audio=True,
+        )
+        v.detected.confidence = 1.0
+        v.refuse_reason = f"the input is a {box.name}, not audio"
+        return
     mr = (
         " Browsers' MediaRecorder writes these; capture PCM with an AudioWorklet instead."
         if box.kind in ("webm", "ogg")
