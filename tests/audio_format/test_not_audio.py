@@ -74,3 +74,20 @@ def test_cli_says_what_the_file_is(tmp_path: Path) -> None:
     r = run_cli("validate-audio", str(p), "--no-color")
     assert r.returncode == 1
     assert "PNG image, not audio" in r.stdout and "Verdict: invalid" in r.stdout
+
+
+def test_random_bytes_are_invalid_as_not_audio() -> None:
+    for data in (RANDOM, RANDOM[:2500]):  # a 2.5 KB slice, as cut from the middle of an Ogg
+        v = validate_bytes(data)
+        f = next(f for f in v.findings if f.code == "noise")
+        assert f.severity == "error" and "not audio" in f.message
+        assert v.verdict == "invalid" and not v.convertible
+
+
+@pytest.mark.parametrize("dbfs", [-30, -10, -3, 0])
+def test_white_noise_recordings_stay_a_warning(dbfs: int) -> None:
+    """Loud acoustic noise is Gaussian (clipped when loud), never uniform over the full scale."""
+    x = np.random.default_rng(dbfs + 40).standard_normal(24000 * 3) * 10 ** (dbfs / 20)
+    v = validate_bytes(to_i16(x.astype(np.float32)).tobytes())
+    assert all(f.severity != "error" for f in v.findings if f.code == "noise")
+    assert "noise" in v.codes()  # still said, as a warning
