@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from doctor.audio.format.pcm import MAX_SOURCE_RATE_HZ, MIN_SOURCE_RATE_HZ
 from doctor.cli import build_context, check_report_path, emit_report, report_options, write_atomic
 
 if TYPE_CHECKING:
@@ -127,6 +128,11 @@ def write_fix(
         raise click.ClickException("--fix refused: there is no audio to convert")
     fmt = v.stats["source_format"]
     src_rate = source_rate or int(fmt["rate_hz"])
+    if not MIN_SOURCE_RATE_HZ <= src_rate <= MAX_SOURCE_RATE_HZ:
+        raise click.ClickException(
+            f"--fix refused: the source rate, {src_rate} Hz, is outside "
+            f"{MIN_SOURCE_RATE_HZ}-{MAX_SOURCE_RATE_HZ} Hz; pass --source-rate"
+        )
     layered: list[str] = []
     if v.detected.input_kind in ("base64", "json", "jsonl"):
         layered.append(f"decoded the {v.detected.input_kind} layer")
@@ -167,7 +173,7 @@ def write_fix(
 )
 @click.option(
     "--source-rate",
-    type=click.IntRange(1000, 384000),
+    type=click.IntRange(MIN_SOURCE_RATE_HZ, MAX_SOURCE_RATE_HZ),
     metavar="HZ",
     help="The rate the audio was captured at, when --fix cannot infer it.",
 )
@@ -198,7 +204,7 @@ def validate_audio(
         if file == "-" and fix_path is not None:
             spooled = path = _spool_stdin()
         try:
-            v = validate_path(path, kind)
+            v = validate_path(path, kind, source_rate)
         except InputError as exc:
             raise BadInput(str(exc).replace(spooled or "\0", "standard input")) from None
         changes = None

@@ -109,10 +109,10 @@ def open_chunks(path: str) -> Iterator[bytes]:
         raise InputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
 
 
-def validate_path(path: str, kind: str | None) -> Validation:
+def validate_path(path: str, kind: str | None, source_rate: int | None = None) -> Validation:
     """Validate a path or `-`; InputError for input that cannot be read. Empty input is
     a Validation with the `empty` finding (verdict invalid)."""
     from doctor.audio.format.analyze import validate
 
     check_path(path)
-    return validate(open_chunks(path), kind=kind)
+    return validate(open_chunks(path), kind=kind, source_rate=source_rate)

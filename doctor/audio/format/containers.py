@@ -16,6 +16,37 @@ class Container:
         str  # what a user recognises, e.g. "WebM (Opus/Vorbis, as browsers' MediaRecorder writes)"
     )
     codec: str | None = None
+    audio: bool = True  # False: a well-known file that is not audio at all (an image, an archive)
+
+
+# Signatures of files that are not audio. Each is 4+ bytes (or 3 with a checked 4th), so a
+# headerless PCM start matches one about once in 2^32 files; JPEG and gzip are the shortest.
+_NOT_AUDIO: tuple[tuple[bytes, str, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "png", "PNG image"),
+    (b"GIF87a", "gif", "GIF image"),
+    (b"GIF89a", "gif", "GIF image"),
+    (b"%PDF-", "pdf", "PDF document"),
+    (b"PK\x03\x04", "zip", "ZIP archive (or a .docx/.jar/.apk built on ZIP)"),
+    (b"PK\x05\x06", "zip", "ZIP archive (empty)"),
+    (b"\x1f\x8b\x08", "gzip", "gzip-compressed file"),
+    (b"\xfd7zXZ\x00", "xz", "xz-compressed file"),
+    (b"7z\xbc\xaf\x27\x1c", "7z", "7-Zip archive"),
+    (b"Rar!\x1a\x07", "rar", "RAR archive"),
+    (b"\x28\xb5\x2f\xfd", "zstd", "Zstandard-compressed file"),
+    (b"\x7fELF", "elf", "ELF executable"),
+    (b"SQLite format 3\x00", "sqlite", "SQLite database"),
+)
+
+
+def _not_audio(h: bytes) -> Container | None:
+    for magic, kind, name in _NOT_AUDIO:
+        if h.startswith(magic):
+            return Container(kind, name, None, audio=False)
+    if h[:3] == b"BZh" and h[4:10] == b"1AY&SY":
+        return Container("bzip2", "bzip2-compressed file", None, audio=False)
+    if h[:3] == b"\xff\xd8\xff" and len(h) > 3 and (0xE0 <= h[3] <= 0xEF or h[3] == 0xDB):
+        return Container("jpeg", "JPEG image", None, audio=False)
+    return None
 
 
 _MP3_BITRATES = {
@@ -113,6 +144,9 @@ def sniff_container(head: bytes) -> Container | None:
         return Container("amr", "AMR", "amr")
     if h[:3] == b"ID3":
         return Container("mp3", "MP3 (ID3 tag)", "mp3")
+    other = _not_audio(h)
+    if other is not None:
+        return other
     if _frame_chain(h, _mpeg_frame_len):
         return Container("mp3", "MPEG audio (MP3) frames", "mp3")
     if _frame_chain(h, _adts_frame_len):

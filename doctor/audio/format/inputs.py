@@ -448,6 +448,20 @@ def container_layer(chunks: Iterable[bytes], v: Validation, lay: Layered) -> Ite
 
 def _other_container(v: Validation, box: Container, lay: Layered) -> None:
     lay.undecodable = True
+    if not box.audio:
+        v.add(
+            "container_other",
+            ERROR,
+            f"a {box.name}, not audio: the file's first bytes are its signature. "
+            "Send the raw PCM16 samples your app records",
+            detail=f"the input is a {box.name}, not audio",
+            container=box.kind,
+            codec=None,
+            not_audio=True,
+        )
+        v.detected.confidence = 1.0
+        v.refuse_reason = f"the input is a {box.name}, not audio"
+        return
     mr = (
         " Browsers' MediaRecorder writes these; capture PCM with an AudioWorklet instead."
         if box.kind in ("webm", "ogg")
@@ -507,11 +521,54 @@ def _wav_findings(v: Validation, hdr: WavHeader, lay: Layered) -> None:
         )
 
 
+def utf16_encoding(head: bytes) -> str | None:
+    """`utf-16-le`/`-be` when the head is UTF-16 text (what PowerShell 5's `>` writes), else
+    None. With a BOM the decoded text must not read as binary; without one every other byte
+    is zero and the text must be base64 or JSON, so raw PCM never qualifies."""
+    bom = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}.get(head[:2])
+    if bom is None:
+        sample = head[:4096]
+        if len(sample) < 64:
+            return None
+        if not any(sample[1::2]):
+            enc = "utf-16-le"
+        elif not any(sample[0::2]):
+            enc = "utf-16-be"
+        else:
+            return None
+        text = sample[: len(sample) // 2 * 2].decode(enc, "replace").encode()
+        return enc if sniff_kind(text) in ("base64", "json", "jsonl") else None
+    text = head[2:4098][: 4096 // 2 * 2].decode(bom, "replace").encode()
+    return bom if text and sniff_kind(text) != "raw" else None
+
+
+def _from_utf16(chunks: Iterable[bytes], encoding: str) -> Iterator[bytes]:
+    """UTF-16 text as UTF-8 bytes, streamed (a BOM is dropped)."""
+    import codecs
+
+    dec = codecs.getincrementaldecoder(encoding)("replace")
+    first = True
+    for c in chunks:
+        text = dec.decode(c)
+        if first and text[:1] == "\ufeff":
+            text = text[1:]
+        first = first and not text
+        if text:
+            yield text.encode()
+    tail = dec.decode(b"", final=True)
+    if tail:
+        yield tail.encode()
+
+
 def layers(
     chunks: Iterable[bytes], kind: str | None, v: Validation, lay: Layered
 ) -> Iterator[bytes]:
     """The audio bytes beneath every layer; `kind` None means auto-detect."""
     peek = _Peek(chunks, SNIFF_BYTES)
+    utf16 = utf16_encoding(peek.head)
+    if utf16 is not None:
+        lay.extra["text_encoding"] = utf16
+        peek = _Peek(_from_utf16(peek, utf16), SNIFF_BYTES)
     sniffed = sniff_kind(peek.head)
     if sniffed == "empty":
         v.detected.input_kind = kind or "raw"

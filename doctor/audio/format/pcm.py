@@ -16,6 +16,13 @@ if TYPE_CHECKING:
     FloatArray = npt.NDArray[np.float32]
 
 API_RATE_HZ = 24000
+# The rates --fix accepts (and `--source-rate`'s bounds): outside them a WAV header's rate is a
+# broken field, and resampling from it would cost gigabytes (1 Hz -> 24 kHz is 24000x).
+MIN_SOURCE_RATE_HZ = 1000
+MAX_SOURCE_RATE_HZ = 384000
+# Headerless G.711 (μ-law, A-law) is telephone audio: the API's pcmu/pcma formats are 8000 Hz.
+G711_RATE_HZ = 8000
+G711_ENCODINGS = ("mulaw", "alaw")
 
 BYTES_PER_SAMPLE: dict[str, int] = {
     "s16le": 2,

@@ -1,0 +1,52 @@
+"""base64 or JSON saved as UTF-16 (PowerShell 5's `>`) is decoded as text, not read as PCM.
+
+A reviewer's `utf16.b64` (BOM FF FE) read as raw PCM: low_level -52 dBFS, "Verdict: valid".
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from audio_format_signals import speech_like, to_i16
+from clirun import run_cli
+
+from doctor.audio.format.analyze import validate_bytes
+
+PCM = to_i16(speech_like(2.0, seed=4)).tobytes()
+B64 = base64.b64encode(PCM).decode()
+
+
+@pytest.mark.parametrize(
+    "encoding", ["utf-16", "utf-16-le-bom", "utf-16-be-bom", "utf-16-le", "utf-16-be"]
+)
+def test_utf16_base64_is_decoded_as_base64(encoding: str) -> None:
+    bom = {"utf-16-le-bom": b"\xff\xfe", "utf-16-be-bom": b"\xfe\xff"}.get(encoding, b"")
+    data = bom + (B64 + "\r\n").encode(encoding.replace("-bom", ""))
+    v = validate_bytes(data)
+    assert v.detected.input_kind == "base64"
+    assert v.stats["audio_bytes"] == len(PCM)
+    assert v.verdict == "valid", [f.message for f in v.findings]
+
+
+def test_utf16_json_message_is_decoded() -> None:
+    msg = json.dumps({"type": "input.audio", "audio": B64})
+    v = validate_bytes(msg.encode("utf-16"))
+    assert v.detected.input_kind == "json" and v.stats["audio_bytes"] == len(PCM)
+
+
+def test_pcm_that_starts_like_a_bom_stays_pcm() -> None:
+    data = b"\xff\xfe" + PCM
+    v = validate_bytes(data)
+    assert v.detected.input_kind == "raw" and v.stats["audio_bytes"] == len(data)
+
+
+def test_fix_from_utf16_base64_writes_the_samples(tmp_path: Path) -> None:
+    src = tmp_path / "ps.b64"
+    src.write_bytes(B64.encode("utf-16"))
+    out = tmp_path / "fixed.raw"
+    r = run_cli("validate-audio", str(src), "--fix", str(out))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert out.read_bytes() == PCM
