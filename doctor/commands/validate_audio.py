@@ -236,20 +236,19 @@ def validate_audio(
         params.get("report_path"),
         extra=extra,
     )
-    if params.get("as_json") or params.get("report_path"):
-        if params.get("as_json"):
-            emit_report(report, params)
-        elif params.get("report_path"):
+    if params.get("as_json"):
+        emit_report(report, params)  # the report, then --report
+    else:
+        from doctor.cli import use_color
+
+        sys.stdout.write(render_text(v, file, changes, use_color(params)))
+        sys.stdout.flush()
+        if params.get("report_path"):  # after the report is shown: a full disk loses only this
             import json
 
             write_atomic(
                 params["report_path"], json.dumps(report, indent=2, ensure_ascii=False) + "\n"
             )
-    if not params.get("as_json"):
-        from doctor.cli import use_color
-
-        sys.stdout.write(render_text(v, file, changes, use_color(params)))
-        sys.stdout.flush()
     if refusal:
         click.echo(f"agent-doctor: {refusal}", err=True)
     sys.exit(0 if v.verdict == "valid" and not refusal else max(1, exit_code([result])))

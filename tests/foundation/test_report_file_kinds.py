@@ -43,17 +43,22 @@ def test_a_fifo_gets_the_report_and_stays_a_fifo(tmp_path: Path) -> None:
     assert got and json.loads(got[0])["command"] == "check"
 
 
-def test_a_full_device_is_one_line_after_the_report(tmp_path: Path) -> None:
-    """A copy of /dev/full (ENOSPC on every write): mknod needs root, which CI has."""
+@pytest.mark.parametrize("command", ["check", "validate-audio"])
+def test_a_full_device_is_one_line_after_the_report(tmp_path: Path, command: str) -> None:
+    """A copy of /dev/full (ENOSPC on every write): mknod needs root, which CI has.
+    validate-audio prints its own text report: it too shows it before writing."""
     if os.geteuid() != 0:
         pytest.skip("mknod of a character device needs root (CI runs as root)")
     full = tmp_path / "full"
     os.mknod(full, 0o666 | 0o020000, os.makedev(1, 7))
-    proc = run_cli(*ARGS, "--report", str(full), env=cli_env())
+    pcm = tmp_path / "speech.pcm"
+    pcm.write_bytes(bytes(4800))  # 0.1 s of silence, raw PCM16
+    args = ARGS if command == "check" else ("validate-audio", str(pcm))
+    proc = run_cli(*args, "--report", str(full), env=cli_env())
     assert proc.returncode == 1
     assert f"agent-doctor: error: cannot write the report to {full}: No space left" in proc.stderr
     assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
-    assert "environment" in proc.stdout  # the report was shown first
+    assert ("environment" if command == "check" else "speech.pcm") in proc.stdout  # shown first
     assert full.is_char_device()
 
 
