@@ -8,6 +8,7 @@ stays readable.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,7 @@ from doctor import guide
 from doctor.audio.format.inputs import CHUNK_MS_HIGH, CHUNK_MS_LOW
 from doctor.json_numbers import finite
 from doctor.result import Result, Status, passed, problem, skipped
-from doctor.session.state import RESUME_CODES, Reply, Segment
+from doctor.session.state import RESUME_CODES, Close, Reply, Segment
 from doctor.session.words import join_deltas, repeats
 
 EARLY_CUT_S = 2.0
@@ -574,6 +575,16 @@ def errors_result(seg: Segment) -> Result:
             evidence,
             _error_fix(gid, first),
         )
+    bad = protocol_close(seg)
+    if bad is not None:
+        c, what = bad
+        return problem(
+            Status.WARN,
+            "protocol_close",
+            f"The service closed the connection with {what}",
+            evidence,
+            guide.fix("protocol_close", detail=f"close {c.code} {c.reason or ''}".strip()),
+        )
     abrupt = [c for c in seg.closes if c.code is None or c.code == 1006 or c.code >= 1011]
     if abrupt and seg.sent_end_t is None and seg.ended_event is None:
         c = abrupt[0]
@@ -593,6 +604,47 @@ def errors_result(seg: Segment) -> Result:
 
 SERVER_CLOSE_CODES = frozenset({1008, 1011, 1012, 1013, 1014})
 """Close codes a server sends (policy, internal error, restart, try again, bad gateway)."""
+PROTOCOL_CLOSE_CODES = {
+    1002: "1002 (protocol error)",
+    1003: "1003 (data it cannot accept)",
+    1007: "1007 (invalid data, e.g. text that is not UTF-8)",
+    1009: "1009 (message too big)",
+}
+"""Close codes a peer sends when the other broke the WebSocket protocol: from the service,
+the app's fault (a frame over its size limit, bad UTF-8, a binary frame it does not take)."""
+STOP_REASON = "agent-doctor watch stopped"
+"""The reason of the 1001 the relay sends every open session when watch stops (Ctrl-C)."""
+
+
+def protocol_close(seg: Segment) -> tuple[Close, str] | None:
+    """The service's last close when it is a protocol close (the app's fault), with what it
+    says: the code's meaning and, for 1009, the sizes from the reason."""
+    c = seg.closes[-1] if seg.closes else None
+    if c is None or c.by in ("app", "relay") or c.code not in PROTOCOL_CLOSE_CODES:
+        return None
+    return c, protocol_close_text(c.code, c.reason)
+
+
+def protocol_close_text(code: int, reason: str | None) -> str:
+    """The code's meaning and, for 1009, the sizes websockets names in the reason."""
+    what = PROTOCOL_CLOSE_CODES.get(code, str(code))
+    size = re.search(r"(\d+) bytes exceeds limit of (\d+) bytes", reason or "")
+    if size:
+        return what + f": a message of {int(size[1])} bytes, over the limit of {int(size[2])}"
+    return what + (f": {reason}" if reason else "")
+
+
+def relay_closed(seg: Segment) -> str | None:
+    """Why agent-doctor watch's relay (not the app) closed the connection, or None."""
+    c = seg.closes[-1] if seg.closes else None
+    if c is None or c.by != "relay":
+        return None
+    if c.code == 1001 and c.reason == STOP_REASON:
+        return "agent-doctor watch was stopped while the session was open"
+    shown = " ".join(str(x) for x in (c.code, c.reason) if x) or "no close code"
+    return f"agent-doctor watch's relay closed the connection ({shown})"
+
+
 ERROR_BEFORE_CLOSE_S = 5.0
 
 
@@ -658,6 +710,9 @@ def billing_result(seg: Segment, ex: Extras) -> Result | None:
             ev,
             guide.fix("billing", detail=f"public reason {meta.get('public_reason')}"),
         )
+    by_relay = relay_closed(seg) if seg.ended_event is None else None
+    if by_relay is not None:
+        return passed(f"Not the app's close: {by_relay}", _ev(seg))
     by_service = service_closed(seg) if seg.ended_event is None else None
     if by_service is not None:
         return passed(f"Not the app's close: {by_service}", _ev(seg))

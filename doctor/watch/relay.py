@@ -42,6 +42,7 @@ TOKEN_PATH = "/v1/token"
 MAX_FRAME = 16 * 1024 * 1024
 MAX_QUEUE = 4  # websockets' recv() queue: unused now (fastpath.py bypasses it), kept bounded
 CLOSE_TIMEOUT_S = 5.0
+STOP_REASON = "agent-doctor watch stopped"
 SENDABLE = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
 APP, SERVICE = 0, 1
 
@@ -98,6 +99,7 @@ class RelayStats:
     frames_forwarded: int = 0
     bytes_forwarded: int = 0
     token_requests: int = 0
+    stopped_open: int = 0
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
     def to_dict(self, feed: FeedWriter | None) -> dict[str, Any]:
@@ -105,6 +107,7 @@ class RelayStats:
             "connections": self.connections,
             "connections_refused_upstream": self.refused,
             "token_requests": self.token_requests,
+            "sessions_open_at_stop": self.stopped_open,
             "frames_forwarded": self.frames_forwarded,
             "bytes_forwarded": self.bytes_forwarded,
             "added_latency_p50_ms": self.latency.percentile_ms(50),
@@ -133,6 +136,12 @@ def _close_of(ws: Any) -> tuple[int | None, str | None, int | None]:
     )
 
 
+def _sent_reason(ws: Any) -> str | None:
+    """The reason of the close frame the relay's websockets sent (why it closed)."""
+    sent = ws.protocol.close_sent
+    return (sent.reason or None) if sent is not None else None
+
+
 class Relay:
     """`await relay.start()`; `relay.url`; `await relay.stop()`."""
 
@@ -159,6 +168,7 @@ class Relay:
         self._pending: dict[int, _Pending] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._live: set[Any] = set()
+        self._stopped: set[int] = set()  # id() of app connections stop() closed
         self._token_key = secrets.token_bytes(16)
         self._token_seq: dict[bytes, int] = {}
         self._conn_seq = 0
@@ -198,8 +208,10 @@ class Relay:
         """Stop accepting, close every watched connection (1001 both ways), wait for them."""
         if self.server is not None:
             self.server.close(close_connections=False)
-        for ws in list(self._live):
-            await _close_or_abort(ws, 1001, "agent-doctor watch stopped", 2)
+        for ws in list(self._live):  # the relay's close, not the app's: recorded as such
+            self._stopped.add(id(ws))
+            self.stats.stopped_open += 1
+            await _close_or_abort(ws, 1001, STOP_REASON, 2)
         for p in list(self._pending.values()):
             await _close_or_abort(p.upstream, 1001, "", 2)
         if self._tasks:
@@ -496,12 +508,14 @@ class Relay:
         app_code, app_reason, _ = _close_of(app)
         svc_code, svc_reason, _ = _close_of(up)
         by = closer_side
-        if code is None and sent is not None:
-            by = "relay"
+        if code is None and sent is not None:  # websockets' own close (1009): say why
+            by, reason = "relay", _sent_reason(app if closer_side == "app" else up)
+        if id(app) in self._stopped:  # stop() closed it (Ctrl-C): the relay's doing
+            by, sent, reason = "relay", 1001, STOP_REASON
         details = {
             "by": by,
             "code": code if by != "relay" else sent,
-            "reason": reason if by != "relay" else None,
+            "reason": reason,
             "app_code": app_code,
             "app_reason": app_reason,
             "service_code": svc_code,

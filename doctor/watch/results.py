@@ -133,6 +133,12 @@ def relay_result(stats: dict[str, Any]) -> Result:
         f"not counting the wait to be read) p50 {stats.get('added_latency_p50_ms')} ms, "
         f"p99 {stats.get('added_latency_p99_ms')} ms"
     )
+    cut = int(stats.get("sessions_open_at_stop") or 0)
+    if cut:  # said once, here: the relay's stop is not the app's close
+        summary += (
+            f"; {cut} session{'s were' if cut != 1 else ' was'} still open when watch stopped "
+            "(the relay closed them with 1001: not the app's doing)"
+        )
     if not stats.get("connections") and not stats.get("connections_refused_upstream"):
         return Result(
             Status.WARN,
