@@ -635,14 +635,15 @@ def protocol_close_text(code: int, reason: str | None) -> str:
 
 
 def relay_closed(seg: Segment) -> str | None:
-    """Why agent-doctor watch's relay (not the app) closed the connection, or None."""
+    """Why agent-doctor watch's relay (not the app) closed the connection with a code, or
+    None (a relay close without one is a drop it could not attribute: judged as a drop)."""
     c = seg.closes[-1] if seg.closes else None
-    if c is None or c.by != "relay":
+    if c is None or c.by != "relay" or c.code is None:
         return None
     if c.code == 1001 and c.reason == STOP_REASON:
         return "agent-doctor watch was stopped while the session was open"
-    shown = " ".join(str(x) for x in (c.code, c.reason) if x) or "no close code"
-    return f"agent-doctor watch's relay closed the connection ({shown})"
+    said = f" {c.reason}" if c.reason else ""
+    return f"agent-doctor watch's relay closed the connection ({c.code}{said})"
 
 
 ERROR_BEFORE_CLOSE_S = 5.0

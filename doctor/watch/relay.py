@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from websockets.asyncio.server import Server, ServerConnection
     from websockets.http11 import Request, Response
 
+    from doctor.net.auth_outcome import Outcome
     from doctor.watch.fastpath import UpstreamConnection
 
 WS_PATH = "/v1/ws"
@@ -43,6 +44,7 @@ MAX_FRAME = 16 * 1024 * 1024
 MAX_QUEUE = 4  # websockets' recv() queue: unused now (fastpath.py bypasses it), kept bounded
 CLOSE_TIMEOUT_S = 5.0
 STOP_REASON = "agent-doctor watch stopped"
+MAX_TOKEN_ANSWERS = 20  # token answers kept for the report (all are counted)
 SENDABLE = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
 APP, SERVICE = 0, 1
 
@@ -100,6 +102,8 @@ class RelayStats:
     bytes_forwarded: int = 0
     token_requests: int = 0
     stopped_open: int = 0
+    token_answers: list[dict[str, Any]] = field(default_factory=list)  # the first few
+    token_failed: int = 0
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
     def to_dict(self, feed: FeedWriter | None) -> dict[str, Any]:
@@ -108,6 +112,8 @@ class RelayStats:
             "connections_refused_upstream": self.refused,
             "token_requests": self.token_requests,
             "sessions_open_at_stop": self.stopped_open,
+            "token_requests_failed": self.token_failed,
+            "token_answers": list(self.token_answers),
             "frames_forwarded": self.frames_forwarded,
             "bytes_forwarded": self.bytes_forwarded,
             "added_latency_p50_ms": self.latency.percentile_ms(50),
@@ -134,6 +140,36 @@ def _close_of(ws: Any) -> tuple[int | None, str | None, int | None]:
         rcvd.reason if rcvd is not None else None,
         sent.code if sent is not None else None,
     )
+
+
+def token_answer_outcome(answer: Any) -> Outcome | None:
+    """The `token` check's cause for an HTTP answer of the token endpoint (None: a token)."""
+    from doctor.net.mint_outcome import mint_outcome
+
+    if answer.status_code == 200:
+        return None
+    try:
+        body: Any = answer.json()
+    except ValueError:
+        body = answer.text[:300]
+    retry = answer.headers.get("Retry-After")
+    retry_s = float(retry) if retry and retry.strip().isdigit() else None
+    return mint_outcome(answer.status_code, False, None, 0, None, body, retry_s)
+
+
+def token_failure(exc: BaseException, token_url: str, timeout_s: float) -> Outcome:
+    """The `token` check's cause when the token endpoint gave no HTTP answer at all."""
+    from doctor.net.auth_outcome import Failure
+    from doctor.net.mint_outcome import mint_unreachable
+
+    timed_out = isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__
+    failure = Failure(
+        kind="timeout" if timed_out else "connect",
+        step="token",
+        reason=f"{type(exc).__name__}: {_short(exc)}",
+        timeout_s=timeout_s,
+    )
+    return mint_unreachable(failure, urllib.parse.urlsplit(token_url).hostname or token_url)
 
 
 def _sent_reason(ws: Any) -> str | None:
@@ -423,6 +459,7 @@ class Relay:
                 f"token: cannot reach the token endpoint: {type(exc).__name__}: "
                 f"{_short(exc)}; the app gets HTTP 502"
             )
+            self._token_answer(502, token_failure(exc, up.token_url, up.timeout))
             return _text_response(
                 connection, 502, "agent-doctor watch: cannot reach the token endpoint\n"
             )
@@ -437,7 +474,27 @@ class Relay:
         )
         if answer.status_code != 200:
             self.on_line(f"token: the token endpoint answered HTTP {answer.status_code}")
+        self._token_answer(answer.status_code, token_answer_outcome(answer))
         return resp
+
+    def _token_answer(self, status: int, outcome: Outcome | None) -> None:
+        """Keep what a token request got (status and cause; never the token or the key)."""
+        if outcome is not None:
+            self.stats.token_failed += 1
+        if len(self.stats.token_answers) < MAX_TOKEN_ANSWERS:
+            self.stats.token_answers.append(
+                {"app_status": status}
+                | (
+                    {"cause": None}
+                    if outcome is None
+                    else {
+                        "cause": outcome.cause,
+                        "summary": outcome.summary,
+                        "guide": outcome.guide,
+                        "detail": outcome.detail,
+                    }
+                )
+            )
 
     # --- forwarding -----------------------------------------------------------------------
     async def _handler(self, app: ServerConnection) -> None:

@@ -85,3 +85,57 @@ def test_d3_the_service_closing_for_an_oversized_message_is_the_apps_protocol_fa
     assert found[0]["status"] == "warn" and "1009 (message too big)" in summary
     assert "a message of" in summary and "over the limit of 4194304" in summary
     assert found[0]["fix"]["guide"] == "protocol_close"
+
+
+async def _ask_token(url: str, key: str, **params: Any) -> int:
+    import httpx
+
+    async with httpx.AsyncClient(timeout=20) as client:
+        answer = await client.get(url, params=params, headers={"Authorization": key})
+    return answer.status_code
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_d4_token_failures_through_the_relay_are_in_the_report(
+    sandbox: ThreadedSandbox,
+) -> None:
+    wp = start_watch(sandbox, "--json")
+    status = run(_ask_token(wp.token_url, "sk_wrong_key_000000", expires_in_seconds=60))
+    rc, out = stop_on_signal(wp)
+    report = assert_valid_report(json.loads(out))
+    token = _by_id(report, "watch-token")
+    assert token["status"] == "fail" and token["cause"] == "unauthorized", token
+    assert f"the app got HTTP {status}" in token["summary"]
+    assert token["evidence"]["answers"][0]["app_status"] == status
+    assert "sk_wrong_key_000000" not in out
+    assert rc == 1
+    relay = _by_id(report, "watch-relay")
+    assert "still points at the service" not in relay["summary"]
+    assert "asked it for 1 token" in relay["summary"]
+
+
+def test_d4_an_unreachable_token_endpoint_is_named_not_hidden(sandbox: ThreadedSandbox) -> None:
+    dead = f"http://127.0.0.1:{_free_port()}/v1/token"
+    wp = start_watch(sandbox, "--json", "--token-url", dead)
+    status = run(_ask_token(wp.token_url, sandbox.api_key, expires_in_seconds=60))
+    assert status == 502
+    rc, out = stop_on_signal(wp)
+    report = assert_valid_report(json.loads(out))
+    token = _by_id(report, "watch-token")
+    assert token["status"] == "fail" and token["cause"] == "token_url_unreachable", token
+    assert "the app got HTTP 502" in token["summary"] and rc == 1
+
+
+def test_d4_a_good_token_request_passes(sandbox: ThreadedSandbox) -> None:
+    wp = start_watch(sandbox, "--json")
+    assert run(_ask_token(wp.token_url, sandbox.api_key, expires_in_seconds=60)) == 200
+    _, out = stop_on_signal(wp)
+    token = _by_id(assert_valid_report(json.loads(out)), "watch-token")
+    assert token["status"] == "pass" and token["evidence"]["token_requests_failed"] == 0
