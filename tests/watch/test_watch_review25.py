@@ -139,3 +139,34 @@ def test_d4_a_good_token_request_passes(sandbox: ThreadedSandbox) -> None:
     _, out = stop_on_signal(wp)
     token = _by_id(assert_valid_report(json.loads(out)), "watch-token")
     assert token["status"] == "pass" and token["evidence"]["token_requests_failed"] == 0
+
+
+def test_d5_a_ws_url_that_is_no_websocket_url_is_one_line_and_exit_2() -> None:
+    import subprocess
+    import sys
+
+    for url, said in (
+        ("notaurl", "is not a ws or wss URL (it has no scheme)"),
+        ("ws://127.0.0.1:/v1/ws", "has no valid port"),
+        ("http://127.0.0.1/v1/ws", "is not a ws or wss URL (its scheme is 'http')"),
+        ("ws:///v1/ws", "names no host"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "doctor", "watch", "--for", "1", "--ws-url", url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2, (url, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and said in lines[0] and "--ws-url" in lines[0], lines
+        assert "->" not in done.stderr  # the relay never started
+
+
+def test_d5_the_url_check_never_echoes_credentials() -> None:
+    from doctor.commands.watch import url_problem
+
+    said = url_problem("http://user:s3cret@host/v1/ws", ("ws", "wss"), "--ws-url")
+    assert said is not None and "s3cret" not in said
+    assert url_problem("wss://agents.assemblyai.com/v1/ws", ("ws", "wss"), "--ws-url") is None
+    assert url_problem("ws://127.0.0.1:8080/v1/ws", ("ws", "wss"), "--ws-url") is None
