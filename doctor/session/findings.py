@@ -594,11 +594,12 @@ def errors_result(seg: Segment) -> Result:
             "abrupt_close",
             f"The connection closed {what}",
             evidence,
-            guide.fix("abrupt_close", detail=f"close {c.code} {c.reason or ''}".strip()),
+            guide.fix("abrupt_close", detail=f"close {code_text(c.code)} {c.reason or ''}".strip()),
         )
     if closes:
         c0 = seg.closes[-1]
-        return passed(f"No session.error; closed {c0.code} {c0.reason or ''}".strip(), evidence)
+        shown = f"{code_text(c0.code)} {c0.reason or ''}".strip()
+        return passed(f"No session.error; closed {shown}", evidence)
     return passed("No session.error", evidence)
 
 
@@ -614,6 +615,11 @@ PROTOCOL_CLOSE_CODES = {
 the app's fault (a frame over its size limit, bad UTF-8, a binary frame it does not take)."""
 STOP_REASON = "agent-doctor watch stopped"
 """The reason of the 1001 the relay sends every open session when watch stops (Ctrl-C)."""
+
+
+def code_text(code: int | None) -> str:
+    """A close code as the user reads it: a close without a code is one without a frame."""
+    return "no close frame" if code is None else str(code)
 
 
 def protocol_close(seg: Segment) -> tuple[Close, str] | None:
@@ -661,7 +667,7 @@ def service_closed(seg: Segment) -> str | None:
     if last is not None and (
         c.t is None or last.t is None or 0 <= c.t - last.t <= ERROR_BEFORE_CLOSE_S
     ):
-        return f"the connection closed ({c.code}) after session.error {last.code}"
+        return f"the connection closed ({code_text(c.code)}) after session.error {last.code}"
     return None
 
 
@@ -743,10 +749,11 @@ def billing_result(seg: Segment, ex: Extras) -> Result | None:
     return problem(
         Status.WARN,
         "no_session_end",
-        f"The app closed the connection ({codes[0] if codes else 'no close code'}) without "
+        f"The app closed the connection ({code_text(codes[0]) if codes else 'no close logged'}) "
+        "without "
         "sending session.end: " + _billed(seg, ev),
         ev,
-        guide.fix("billing", detail=f"close {codes[0] if codes else 'unknown'}"),
+        guide.fix("billing", detail=f"close {code_text(codes[0]) if codes else 'not logged'}"),
     )
 
 

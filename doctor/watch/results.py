@@ -122,6 +122,11 @@ def watch_results(
     return out
 
 
+def _ms(name: str, value: Any) -> str:
+    """A send-time percentile, or that none was measured (no frame was forwarded)."""
+    return f"{name} not measured (no frame)" if value is None else f"{name} {value} ms"
+
+
 def relay_result(stats: dict[str, Any]) -> Result:
     """What the relay did: forwarded frames, its own latency, the analysis keeping up."""
     behind = int(stats.get("analysis_dropped_frames") or 0)
@@ -130,8 +135,8 @@ def relay_result(stats: dict[str, Any]) -> Result:
     summary = (
         f"forwarded {stats.get('frames_forwarded', 0)} frames on "
         f"{stats.get('connections', 0)} connections; send time per frame (read to written, "
-        f"not counting the wait to be read) p50 {stats.get('added_latency_p50_ms')} ms, "
-        f"p99 {stats.get('added_latency_p99_ms')} ms"
+        f"not counting the wait to be read) {_ms('p50', stats.get('added_latency_p50_ms'))}, "
+        f"{_ms('p99', stats.get('added_latency_p99_ms'))}"
     )
     cut = int(stats.get("sessions_open_at_stop") or 0)
     if cut:  # said once, here: the relay's stop is not the app's close

@@ -1,0 +1,58 @@
+"""s25 review (watch, 6): Python's None never reaches the user in the session analysis of
+a watch capture (a drop without a close frame; a message with `"type": null`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from doctor.capture.format import ConnEvent, Frame
+from doctor.session import SessionAnalyzer, Source
+from doctor.watch.results import relay_result
+
+T0 = 1_796_000_000.0
+
+
+def _analyse(records: list[Any]) -> dict[str, Any]:
+    a = SessionAnalyzer(Source(shape="capture", region="us", sent_logged=True))
+    for r in records:
+        a.feed(r)
+    (found,) = a.finish()
+    return {r.id: r for r in found.results}
+
+
+def _session(close: dict[str, Any], *app: dict[str, Any]) -> list[Any]:
+    return [
+        ConnEvent(0, T0, 1, "open", {"path": "/v1/ws", "auth": "header"}),
+        Frame(0.01, T0 + 0.01, 1, "app", msg={"type": "session.update", "session": {}}),
+        Frame(0.4, T0 + 0.4, 1, "service", msg={"type": "session.ready", "session_id": "s_1"}),
+        *(Frame(1 + i, T0 + 1 + i, 1, "app", msg=m) for i, m in enumerate(app)),
+        ConnEvent(5, T0 + 5, 1, "close", close),
+    ]
+
+
+def _all_text(results: dict[str, Any]) -> str:
+    return "\n".join(
+        r.summary + "\n" + "\n".join(r.fix.steps if r.fix else []) for r in results.values()
+    )
+
+
+def test_d6_a_drop_without_a_close_frame_never_says_none() -> None:
+    results = _analyse(_session({"by": "app", "code": None, "reason": None}))
+    billing = results["session-billing"]
+    assert billing.cause == "no_session_end"
+    assert "The app closed the connection (no close frame)" in billing.summary
+    assert "None" not in _all_text(results), _all_text(results)
+
+
+def test_d6_a_message_with_a_null_type_is_a_message_without_a_type() -> None:
+    results = _analyse(
+        _session({"by": "app", "code": 1000, "reason": ""}, {"type": None}, {"type": "foo.bar"})
+    )
+    protocol = next(r for r in results.values() if r.cause == "unknown_message")
+    assert "unknown message types (no type), foo.bar" in protocol.summary
+    assert "None" not in protocol.summary
+
+
+def test_d6_no_frame_forwarded_says_the_send_time_was_not_measured() -> None:
+    r = relay_result({"connections": 1, "frames_forwarded": 0, "added_latency_p50_ms": None})
+    assert "None" not in r.summary and "p50 not measured (no frame)" in r.summary
