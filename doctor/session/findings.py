@@ -55,6 +55,7 @@ class Extras:
     audio_result: Result | None = None  # the validate-audio core on the app's audio
     lacks_sent: bool = False
     lacks_end: bool = False  # the log would not show a sent session.end
+    resumed_later: bool = False  # a later connection resumed this session (session.ready)
     notes: list[str] = field(default_factory=list)
 
 
@@ -542,7 +543,20 @@ def _error_fix(gid: str, first: Any) -> Any:
     return fx
 
 
-def errors_result(seg: Segment) -> Result:
+def _dropped_then_resumed(seg: Segment, ex: Extras) -> bool:
+    """A drop (no close frame) the app recovered from: a later connection resumed the
+    session. README: a drop followed by a resume is not a hang-up."""
+    last = seg.closes[-1] if seg.closes else None
+    return (
+        ex.resumed_later
+        and last is not None
+        and last.code in (None, 1006)
+        and seg.sent_end_t is None
+        and seg.ended_event is None
+    )
+
+
+def errors_result(seg: Segment, ex: Extras | None = None) -> Result:
     errs = [e for e in seg.errors if not (seg.resume_of and e.code in RESUME_CODES)]
     closes = [
         {"at_s": _rel(seg, c.t), "code": c.code, "reason": c.reason, "by": c.by} for c in seg.closes
@@ -584,6 +598,12 @@ def errors_result(seg: Segment) -> Result:
             f"The service closed the connection with {what}",
             evidence,
             guide.fix("protocol_close", detail=f"close {c.code} {c.reason or ''}".strip()),
+        )
+    if ex is not None and _dropped_then_resumed(seg, ex):
+        return passed(
+            "No session.error; the connection dropped (no close frame) and a later "
+            "connection resumed the session",
+            evidence,
         )
     abrupt = [c for c in seg.closes if c.code is None or c.code == 1006 or c.code >= 1011]
     if abrupt and seg.sent_end_t is None and seg.ended_event is None:
@@ -716,6 +736,12 @@ def billing_result(seg: Segment, ex: Extras) -> Result | None:
             + _billed(seg, ev),
             ev,
             guide.fix("billing", detail=f"public reason {meta.get('public_reason')}"),
+        )
+    if _dropped_then_resumed(seg, ex):
+        return passed(
+            "Not a hang-up: the connection dropped and a later connection resumed the "
+            "session (its end is judged there)",
+            _ev(seg, resumed_later=True),
         )
     by_relay = relay_closed(seg) if seg.ended_event is None else None
     if by_relay is not None:
@@ -1058,7 +1084,7 @@ def judge(seg: Segment, ex: Extras, fresh_after: bool = False, retried: int = 0)
         eager_result(seg, rows),
         latency_result(seg),
         tools_result(seg, ex),
-        errors_result(seg),
+        errors_result(seg, ex),
         resume_result(seg, fresh_after, retried),
         billing_result(seg, ex),
         audio_result(seg, ex),

@@ -56,3 +56,35 @@ def test_d6_a_message_with_a_null_type_is_a_message_without_a_type() -> None:
 def test_d6_no_frame_forwarded_says_the_send_time_was_not_measured() -> None:
     r = relay_result({"connections": 1, "frames_forwarded": 0, "added_latency_p50_ms": None})
     assert "None" not in r.summary and "p50 not measured (no frame)" in r.summary
+
+
+def test_d7_a_drop_followed_by_an_accepted_resume_is_not_a_hang_up() -> None:
+    """A watch capture: the app drops (no close frame), resumes on a new connection (the
+    service answers session.ready), then ends the session there."""
+    a = SessionAnalyzer(Source(shape="capture", region="us", sent_logged=True))
+    svc = "service"
+    records: list[Any] = [
+        ConnEvent(0, T0, 1, "open", {"path": "/v1/ws", "auth": "query"}),
+        Frame(0.01, T0 + 0.01, 1, "app", msg={"type": "session.update", "session": {}}),
+        Frame(0.4, T0 + 0.4, 1, svc, msg={"type": "session.ready", "session_id": "s_1"}),
+        ConnEvent(1, T0 + 1, 1, "close", {"by": "app", "code": None, "reason": None}),
+        ConnEvent(2, T0 + 2, 2, "open", {"path": "/v1/ws", "auth": "query"}),
+        Frame(2.01, T0 + 2.01, 2, "app", msg={"type": "session.resume", "session_id": "s_1"}),
+        Frame(2.1, T0 + 2.1, 2, svc, msg={"type": "session.ready", "session_id": "s_1"}),
+        Frame(3, T0 + 3, 2, "app", msg={"type": "session.end"}),
+        Frame(3.1, T0 + 3.1, 2, svc, msg={"type": "session.ended"}),
+        ConnEvent(3.2, T0 + 3.2, 2, "close", {"by": "service", "code": 1000, "reason": ""}),
+    ]
+    for r in records:
+        a.feed(r)
+    dropped, resumed = ({r.id: r for r in f.results} for f in a.finish())
+    assert dropped["session-errors"].cause is None, dropped["session-errors"].summary
+    assert dropped["session-billing"].cause is None, dropped["session-billing"].summary
+    assert "resumed the session" in dropped["session-billing"].summary
+    assert resumed["session-resume"].cause is None and resumed["session-billing"].cause is None
+
+
+def test_d7_a_drop_never_resumed_is_still_a_hang_up() -> None:
+    results = _analyse(_session({"by": "app", "code": None, "reason": None}))
+    assert results["session-errors"].cause == "abrupt_close"
+    assert results["session-billing"].cause == "no_session_end"
