@@ -995,8 +995,17 @@ def resume_result(seg: Segment, fresh_after: bool, retried: int) -> Result | Non
 
 
 def log_result(seg: Segment, ex: Extras) -> Result:
+    if seg.ready_t is None and not seg.session_id and ex.shape.startswith("capture"):
+        # agent-doctor's own capture records every frame: no session.ready means there
+        # was no session (a refused key or resume, an unreachable service), not a gap
+        return passed(
+            f"No session was started on this connection (no session.ready): nothing more "
+            f"for the log to hold ({ex.shape})",
+            _ev(seg, shape=ex.shape, lacks=[]),
+        )
     lacks = []
-    if not seg.session_id:
+    never_ready = seg.ready_t is None and bool(seg.errors)  # refused: no id to log
+    if not seg.session_id and not never_ready:
         lacks.append("session id (session.ready.session_id)")
     if not ex.vendor_artifacts:
         if not seg.closes and seg.ended_meta is None:

@@ -88,3 +88,44 @@ def test_d7_a_drop_never_resumed_is_still_a_hang_up() -> None:
     results = _analyse(_session({"by": "app", "code": None, "reason": None}))
     assert results["session-errors"].cause == "abrupt_close"
     assert results["session-billing"].cause == "no_session_end"
+
+
+def test_d8_a_capture_connection_that_never_became_a_session_lacks_nothing() -> None:
+    """watch's capture of a bad key: the service answers session.error and closes; no
+    session.ready, so there is no session id the log could have kept."""
+    a = SessionAnalyzer(Source(shape="capture v1 (audio keep)", region="us", sent_logged=True))
+    records: list[Any] = [
+        ConnEvent(0, T0, 1, "open", {"path": "/v1/ws", "auth": "header"}),
+        Frame(0.01, T0 + 0.01, 1, "app", msg={"type": "session.update", "session": {}}),
+        Frame(
+            0.2,
+            T0 + 0.2,
+            1,
+            "service",
+            msg={"type": "session.error", "code": "unauthorized", "message": "Invalid key"},
+        ),
+        ConnEvent(0.3, T0 + 0.3, 1, "close", {"by": "service", "code": 1008, "reason": ""}),
+    ]
+    for r in records:
+        a.feed(r)
+    results = {r.id: r for f in a.finish() for r in f.results}
+    log = results["session-log"]
+    assert log.cause is None and "no session.ready" in log.summary, log.summary
+    assert "run the app through agent-doctor watch" not in _all_text(results)
+
+
+def test_d8_a_capture_with_only_a_refused_upgrade_lacks_nothing() -> None:
+    a = SessionAnalyzer(Source(shape="capture v1 (audio summary)", region="us", sent_logged=True))
+    a.feed(
+        ConnEvent(0, T0, 1, "open", {"path": "/v1/ws", "auth": "header", "upstream_status": 502})
+    )
+    results = {r.id: r for f in a.finish() for r in f.results}
+    assert results["session-log"].cause is None, results["session-log"].summary
+
+
+def test_d8_an_app_log_without_a_session_id_still_lacks_it() -> None:
+    a = SessionAnalyzer(Source(shape="jsonl", region="us", sent_logged=True))
+    a.feed(Frame(0, T0, 1, "app", msg={"type": "session.update", "session": {}}))
+    a.feed(Frame(0.5, T0 + 0.5, 1, "service", msg={"type": "reply.done"}))
+    results = {r.id: r for f in a.finish() for r in f.results}
+    assert results["session-log"].cause == "log_incomplete"
