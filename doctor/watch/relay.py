@@ -242,11 +242,14 @@ class Relay:
 
     async def stop(self) -> None:
         """Stop accepting, close every watched connection (1001 both ways), wait for them."""
+        from websockets.protocol import State
+
         if self.server is not None:
             self.server.close(close_connections=False)
         for ws in list(self._live):  # the relay's close, not the app's: recorded as such
-            self._stopped.add(id(ws))
-            self.stats.stopped_open += 1
+            if ws.protocol.state is State.OPEN:  # not one already closing on its own
+                self._stopped.add(id(ws))
+                self.stats.stopped_open += 1
             await _close_or_abort(ws, 1001, STOP_REASON, 2)
         for p in list(self._pending.values()):
             await _close_or_abort(p.upstream, 1001, "", 2)
@@ -567,7 +570,8 @@ class Relay:
         by = closer_side
         if code is None and sent is not None:  # websockets' own close (1009): say why
             by, reason = "relay", _sent_reason(app if closer_side == "app" else up)
-        if id(app) in self._stopped:  # stop() closed it (Ctrl-C): the relay's doing
+        if id(app) in self._stopped and closer_side == "app" and code in (1001, None):
+            # stop()'s close (Ctrl-C), echoed, or aborted after 2 s without an answer
             by, sent, reason = "relay", 1001, STOP_REASON
         details = {
             "by": by,
