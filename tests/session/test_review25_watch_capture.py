@@ -1,5 +1,6 @@
-"""s25 review (watch, 6): Python's None never reaches the user in the session analysis of
-a watch capture (a drop without a close frame; a message with `"type": null`)."""
+"""s25 review of watch, points 6-8, on the session analysis of a watch capture: no Python
+None in what the user reads (6), a drop followed by an accepted resume is no hang-up (7),
+and a connection that never reached session.ready lacks nothing in the log (8)."""
 
 from __future__ import annotations
 
