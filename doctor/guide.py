@@ -1095,6 +1095,22 @@ _ENTRIES: tuple[Entry, ...] = (
         (),
         _A_SUPPORT,
     ),
+    Entry(
+        "protocol_close",
+        "The app broke the WebSocket protocol, and the connection was closed for it",
+        "A close with 1009 means a message over the size limit (the reason names the size "
+        "and the limit; agent-doctor watch's relay takes at most 16 MiB); 1007 a text frame "
+        "that is not valid UTF-8 or data of the wrong kind; 1003 a frame type the service "
+        "does not take; 1002 a malformed frame. The session ends there, without session.end.",
+        (
+            "Send audio in `input.audio` chunks of about 50 ms (2,400 bytes of PCM16 at "
+            "24 kHz, base64 in a JSON text frame), never a whole recording in one message.",
+            "Send JSON as UTF-8 text frames only; no binary frames.",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor validate-audio capture.jsonl",),
+        _A_SUPPORT,
+    ),
     # --- the browser (issue 17) ---
     Entry(
         "browser_secure_context",

@@ -306,6 +306,7 @@ class SessionAnalyzer:
                 audio_result=audio.result(),
                 lacks_sent=lacks_sent,
                 lacks_end=not self.source.end_logged,
+                resumed_later=_resumed_later(segs, seg),
             )
             fresh, retried = _after_resume(segs, seg)
             results = not_judged(judge(seg, ex, fresh, retried), seg, self.source.cannot_judge)
@@ -347,6 +348,14 @@ def _not_judged(check_id: str, reason: str, evidence: dict[str, Any]) -> Result:
 
     r = skipped("log_incomplete", f"Not judged: {reason}", evidence)
     return r.with_meta(check_id, TITLES[check_id], 0)
+
+
+def _resumed_later(segs: list[Segment], seg: Segment) -> bool:
+    """Whether a later connection resumed this session and got session.ready."""
+    return seg.session_id is not None and any(
+        later.resume_of == seg.session_id and later.resume_answer == "ready"
+        for later in segs[segs.index(seg) + 1 :]
+    )
 
 
 def _after_resume(segs: list[Segment], seg: Segment) -> tuple[bool, int]:

@@ -110,6 +110,12 @@ def server_time(payload: dict[str, Any]) -> float | None:
     return epoch_scale(value)
 
 
+def _type_of(payload: dict[str, Any]) -> str:
+    """The message type; "" when there is none (a JSON null is no type, not "None")."""
+    kind = payload.get("type")
+    return "" if kind is None else str(kind)
+
+
 def make_event(
     payload: dict[str, Any],
     direction: Direction,
@@ -122,7 +128,7 @@ def make_event(
     """An event from a wire message; the clock of measurement is the server's when present."""
     st = server_time(payload) if direction == "service" else None
     return Event(
-        type=str(payload.get("type", "")),
+        type=_type_of(payload),
         direction=direction,
         t=st if st is not None else recv_t,
         payload=payload,

@@ -8,6 +8,7 @@ stays readable.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,7 @@ from doctor import guide
 from doctor.audio.format.inputs import CHUNK_MS_HIGH, CHUNK_MS_LOW
 from doctor.json_numbers import finite
 from doctor.result import Result, Status, passed, problem, skipped
-from doctor.session.state import RESUME_CODES, Reply, Segment
+from doctor.session.state import RESUME_CODES, Close, Reply, Segment
 from doctor.session.words import join_deltas, repeats, words
 
 EARLY_CUT_S = 2.0
@@ -54,6 +55,7 @@ class Extras:
     audio_result: Result | None = None  # the validate-audio core on the app's audio
     lacks_sent: bool = False
     lacks_end: bool = False  # the log would not show a sent session.end
+    resumed_later: bool = False  # a later connection resumed this session (session.ready)
     notes: list[str] = field(default_factory=list)
 
 
@@ -580,7 +582,20 @@ def _error_fix(gid: str, first: Any) -> Any:
     return fx
 
 
-def errors_result(seg: Segment) -> Result:
+def _dropped_then_resumed(seg: Segment, ex: Extras) -> bool:
+    """A drop (no close frame) the app recovered from: a later connection resumed the
+    session. README: a drop followed by a resume is not a hang-up."""
+    last = seg.closes[-1] if seg.closes else None
+    return (
+        ex.resumed_later
+        and last is not None
+        and last.code in (None, 1006)
+        and seg.sent_end_t is None
+        and seg.ended_event is None
+    )
+
+
+def errors_result(seg: Segment, ex: Extras | None = None) -> Result:
     errs = [e for e in seg.errors if not (seg.resume_of and e.code in RESUME_CODES)]
     closes = [
         {"at_s": _rel(seg, c.t), "code": c.code, "reason": c.reason, "by": c.by} for c in seg.closes
@@ -613,6 +628,22 @@ def errors_result(seg: Segment) -> Result:
             evidence,
             _error_fix(gid, first),
         )
+    bad = protocol_close(seg)
+    if bad is not None:
+        c, what = bad
+        return problem(
+            Status.WARN,
+            "protocol_close",
+            f"The service closed the connection with {what}",
+            evidence,
+            guide.fix("protocol_close", detail=f"close {c.code} {c.reason or ''}".strip()),
+        )
+    if ex is not None and _dropped_then_resumed(seg, ex):
+        return passed(
+            "No session.error; the connection dropped (no close frame) and a later "
+            "connection resumed the session",
+            evidence,
+        )
     abrupt = [c for c in seg.closes if c.code is None or c.code == 1006 or c.code >= 1011]
     if abrupt and not seg.sent_end and seg.ended_event is None:
         c = abrupt[0]
@@ -622,16 +653,64 @@ def errors_result(seg: Segment) -> Result:
             "abrupt_close",
             f"The connection closed {what}",
             evidence,
-            guide.fix("abrupt_close", detail=f"close {c.code} {c.reason or ''}".strip()),
+            guide.fix("abrupt_close", detail=f"close {code_text(c.code)} {c.reason or ''}".strip()),
         )
     if closes:
         c0 = seg.closes[-1]
-        return passed(f"No session.error; closed {c0.code} {c0.reason or ''}".strip(), evidence)
+        shown = f"{code_text(c0.code)} {c0.reason or ''}".strip()
+        return passed(f"No session.error; closed {shown}", evidence)
     return passed("No session.error", evidence)
 
 
 SERVER_CLOSE_CODES = frozenset({1008, 1011, 1012, 1013, 1014})
 """Close codes a server sends (policy, internal error, restart, try again, bad gateway)."""
+PROTOCOL_CLOSE_CODES = {
+    1002: "1002 (protocol error)",
+    1003: "1003 (data it cannot accept)",
+    1007: "1007 (invalid data, e.g. text that is not UTF-8)",
+    1009: "1009 (message too big)",
+}
+"""Close codes a peer sends when the other broke the WebSocket protocol: from the service,
+the app's fault (a frame over its size limit, bad UTF-8, a binary frame it does not take)."""
+STOP_REASON = "agent-doctor watch stopped"
+"""The reason of the 1001 the relay sends every open session when watch stops (Ctrl-C)."""
+
+
+def code_text(code: int | None) -> str:
+    """A close code as the user reads it: a close without a code is one without a frame."""
+    return "no close frame" if code is None else str(code)
+
+
+def protocol_close(seg: Segment) -> tuple[Close, str] | None:
+    """The service's last close when it is a protocol close (the app's fault), with what it
+    says: the code's meaning and, for 1009, the sizes from the reason."""
+    c = seg.closes[-1] if seg.closes else None
+    if c is None or c.by in ("app", "relay") or c.code not in PROTOCOL_CLOSE_CODES:
+        return None
+    return c, protocol_close_text(c.code, c.reason)
+
+
+def protocol_close_text(code: int, reason: str | None) -> str:
+    """The code's meaning and, for 1009, the sizes websockets names in the reason."""
+    what = PROTOCOL_CLOSE_CODES.get(code, str(code))
+    size = re.search(r"(\d+) bytes exceeds limit of (\d+) bytes", reason or "")
+    if size:
+        return what + f": a message of {int(size[1])} bytes, over the limit of {int(size[2])}"
+    return what + (f": {reason}" if reason else "")
+
+
+def relay_closed(seg: Segment) -> str | None:
+    """Why agent-doctor watch's relay (not the app) closed the connection with a code, or
+    None (a relay close without one is a drop it could not attribute: judged as a drop)."""
+    c = seg.closes[-1] if seg.closes else None
+    if c is None or c.by != "relay" or c.code is None:
+        return None
+    if c.code == 1001 and c.reason == STOP_REASON:
+        return "agent-doctor watch was stopped while the session was open"
+    said = f" {c.reason}" if c.reason else ""
+    return f"agent-doctor watch's relay closed the connection ({c.code}{said})"
+
+
 ERROR_BEFORE_CLOSE_S = 5.0
 
 
@@ -647,7 +726,7 @@ def service_closed(seg: Segment) -> str | None:
     if last is not None and (
         c.t is None or last.t is None or 0 <= c.t - last.t <= ERROR_BEFORE_CLOSE_S
     ):
-        return f"the connection closed ({c.code}) after session.error {last.code}"
+        return f"the connection closed ({code_text(c.code)}) after session.error {last.code}"
     return None
 
 
@@ -697,6 +776,15 @@ def billing_result(seg: Segment, ex: Extras) -> Result | None:
             ev,
             guide.fix("billing", detail=f"public reason {meta.get('public_reason')}"),
         )
+    if _dropped_then_resumed(seg, ex):
+        return passed(
+            "Not a hang-up: the connection dropped and a later connection resumed the "
+            "session (its end is judged there)",
+            _ev(seg, resumed_later=True),
+        )
+    by_relay = relay_closed(seg) if seg.ended_event is None else None
+    if by_relay is not None:
+        return passed(f"Not the app's close: {by_relay}", _ev(seg))
     by_service = service_closed(seg) if seg.ended_event is None else None
     if by_service is not None:
         return passed(f"Not the app's close: {by_service}", _ev(seg))
@@ -726,10 +814,11 @@ def billing_result(seg: Segment, ex: Extras) -> Result | None:
     return problem(
         Status.WARN,
         "no_session_end",
-        f"The app closed the connection ({codes[0] if codes else 'no close code'}) without "
+        f"The app closed the connection ({code_text(codes[0]) if codes else 'no close logged'}) "
+        "without "
         "sending session.end: " + _billed(seg, ev),
         ev,
-        guide.fix("billing", detail=f"close {codes[0] if codes else 'unknown'}"),
+        guide.fix("billing", detail=f"close {code_text(codes[0]) if codes else 'not logged'}"),
     )
 
 
@@ -945,8 +1034,17 @@ def resume_result(seg: Segment, fresh_after: bool, retried: int) -> Result | Non
 
 
 def log_result(seg: Segment, ex: Extras) -> Result:
+    if seg.ready_t is None and not seg.session_id and ex.shape.startswith("capture"):
+        # agent-doctor's own capture records every frame: no session.ready means there
+        # was no session (a refused key or resume, an unreachable service), not a gap
+        return passed(
+            f"No session was started on this connection (no session.ready): nothing more "
+            f"for the log to hold ({ex.shape})",
+            _ev(seg, shape=ex.shape, lacks=[]),
+        )
     lacks = []
-    if not seg.session_id:
+    never_ready = seg.ready_t is None and bool(seg.errors)  # refused: no id to log
+    if not seg.session_id and not never_ready:
         lacks.append("session id (session.ready.session_id)")
     if not ex.vendor_artifacts:
         if not seg.closes and seg.ended_meta is None:
@@ -1034,7 +1132,7 @@ def judge(seg: Segment, ex: Extras, fresh_after: bool = False, retried: int = 0)
         eager_result(seg, rows),
         latency_result(seg),
         tools_result(seg, ex),
-        errors_result(seg),
+        errors_result(seg, ex),
         resume_result(seg, fresh_after, retried),
         billing_result(seg, ex),
         audio_result(seg, ex),

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from doctor.session.findings import GRACE_S, percentile
+from doctor.session.findings import (
+    GRACE_S,
+    PROTOCOL_CLOSE_CODES,
+    STOP_REASON,
+    percentile,
+    protocol_close_text,
+)
 from doctor.session.state import RESUME_CODES
 from doctor.watch.observe import (
     BURST_WINDOW_S,
@@ -256,6 +262,21 @@ def _close(c: Conn, resumed: set[str]) -> list[Finding]:
         return _refused(c, d)
     if c.ready_t is None:
         return []
+    if by == "relay":
+        return _relay_close(c, code, d.get("reason"), ev)
+    if by == "service" and code in PROTOCOL_CLOSE_CODES:
+        what = protocol_close_text(code, d.get("reason"))
+        return [
+            Finding(
+                "close",
+                "protocol_close",
+                WARN,
+                f"the service closed with {what}",
+                ev,
+                "protocol_close",
+                f"close {code} {d.get('reason') or ''}".strip(),
+            )
+        ]
     if by == "app" and code is None and c.session_id in resumed:
         return []  # a drop the app recovers from by resuming: see the resume findings
     if by == "app" and c.session_end_t is None:
@@ -297,6 +318,26 @@ def _close(c: Conn, resumed: set[str]) -> list[Finding]:
             )
         ]
     return []
+
+
+def _relay_close(c: Conn, code: Any, reason: Any, ev: dict[str, Any]) -> list[Finding]:
+    """The relay closed it: watch's own stop is not a finding (watch-relay counts the
+    sessions it cut); any other relay close is the relay refusing what the app sent."""
+    if code == 1001 and reason == STOP_REASON:
+        return []
+    what = protocol_close_text(code, reason) if code in PROTOCOL_CLOSE_CODES else str(code)
+    return [
+        Finding(
+            "close",
+            "protocol_close",
+            WARN,
+            f"the relay closed the connection with {what}: the app's message broke the "
+            "WebSocket protocol (the service would refuse it too)",
+            ev,
+            "protocol_close",
+            f"relay close {code} {reason or ''}".strip(),
+        )
+    ]
 
 
 def _refused(c: Conn, d: dict[str, Any]) -> list[Finding]:

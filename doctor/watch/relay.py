@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from websockets.asyncio.server import Server, ServerConnection
     from websockets.http11 import Request, Response
 
+    from doctor.net.auth_outcome import Outcome
     from doctor.watch.fastpath import UpstreamConnection
 
 WS_PATH = "/v1/ws"
@@ -42,6 +43,8 @@ TOKEN_PATH = "/v1/token"
 MAX_FRAME = 16 * 1024 * 1024
 MAX_QUEUE = 4  # websockets' recv() queue: unused now (fastpath.py bypasses it), kept bounded
 CLOSE_TIMEOUT_S = 5.0
+STOP_REASON = "agent-doctor watch stopped"
+MAX_TOKEN_ANSWERS = 20  # token answers kept for the report (all are counted)
 SENDABLE = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
 APP, SERVICE = 0, 1
 
@@ -98,6 +101,9 @@ class RelayStats:
     frames_forwarded: int = 0
     bytes_forwarded: int = 0
     token_requests: int = 0
+    stopped_open: int = 0
+    token_answers: list[dict[str, Any]] = field(default_factory=list)  # the first few
+    token_failed: int = 0
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
     def to_dict(self, feed: FeedWriter | None) -> dict[str, Any]:
@@ -105,6 +111,9 @@ class RelayStats:
             "connections": self.connections,
             "connections_refused_upstream": self.refused,
             "token_requests": self.token_requests,
+            "sessions_open_at_stop": self.stopped_open,
+            "token_requests_failed": self.token_failed,
+            "token_answers": list(self.token_answers),
             "frames_forwarded": self.frames_forwarded,
             "bytes_forwarded": self.bytes_forwarded,
             "added_latency_p50_ms": self.latency.percentile_ms(50),
@@ -133,6 +142,42 @@ def _close_of(ws: Any) -> tuple[int | None, str | None, int | None]:
     )
 
 
+def token_answer_outcome(answer: Any) -> Outcome | None:
+    """The `token` check's cause for an HTTP answer of the token endpoint (None: a token)."""
+    from doctor.net.mint_outcome import mint_outcome
+
+    if answer.status_code == 200:
+        return None
+    try:
+        body: Any = answer.json()
+    except ValueError:
+        body = answer.text[:300]
+    retry = answer.headers.get("Retry-After")
+    retry_s = float(retry) if retry and retry.strip().isdigit() else None
+    return mint_outcome(answer.status_code, False, None, 0, None, body, retry_s)
+
+
+def token_failure(exc: BaseException, token_url: str, timeout_s: float) -> Outcome:
+    """The `token` check's cause when the token endpoint gave no HTTP answer at all."""
+    from doctor.net.auth_outcome import Failure
+    from doctor.net.mint_outcome import mint_unreachable
+
+    timed_out = isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__
+    failure = Failure(
+        kind="timeout" if timed_out else "connect",
+        step="token",
+        reason=f"{type(exc).__name__}: {_short(exc)}",
+        timeout_s=timeout_s,
+    )
+    return mint_unreachable(failure, urllib.parse.urlsplit(token_url).hostname or token_url)
+
+
+def _sent_reason(ws: Any) -> str | None:
+    """The reason of the close frame the relay's websockets sent (why it closed)."""
+    sent = ws.protocol.close_sent
+    return (sent.reason or None) if sent is not None else None
+
+
 class Relay:
     """`await relay.start()`; `relay.url`; `await relay.stop()`."""
 
@@ -159,6 +204,7 @@ class Relay:
         self._pending: dict[int, _Pending] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._live: set[Any] = set()
+        self._stopped: set[int] = set()  # id() of app connections stop() closed
         self._token_key = secrets.token_bytes(16)
         self._token_seq: dict[bytes, int] = {}
         self._conn_seq = 0
@@ -196,10 +242,15 @@ class Relay:
 
     async def stop(self) -> None:
         """Stop accepting, close every watched connection (1001 both ways), wait for them."""
+        from websockets.protocol import State
+
         if self.server is not None:
             self.server.close(close_connections=False)
-        for ws in list(self._live):
-            await _close_or_abort(ws, 1001, "agent-doctor watch stopped", 2)
+        for ws in list(self._live):  # the relay's close, not the app's: recorded as such
+            if ws.protocol.state is State.OPEN:  # not one already closing on its own
+                self._stopped.add(id(ws))
+                self.stats.stopped_open += 1
+            await _close_or_abort(ws, 1001, STOP_REASON, 2)
         for p in list(self._pending.values()):
             await _close_or_abort(p.upstream, 1001, "", 2)
         if self._tasks:
@@ -411,6 +462,7 @@ class Relay:
                 f"token: cannot reach the token endpoint: {type(exc).__name__}: "
                 f"{_short(exc)}; the app gets HTTP 502"
             )
+            self._token_answer(502, token_failure(exc, up.token_url, up.timeout))
             return _text_response(
                 connection, 502, "agent-doctor watch: cannot reach the token endpoint\n"
             )
@@ -425,7 +477,27 @@ class Relay:
         )
         if answer.status_code != 200:
             self.on_line(f"token: the token endpoint answered HTTP {answer.status_code}")
+        self._token_answer(answer.status_code, token_answer_outcome(answer))
         return resp
+
+    def _token_answer(self, status: int, outcome: Outcome | None) -> None:
+        """Keep what a token request got (status and cause; never the token or the key)."""
+        if outcome is not None:
+            self.stats.token_failed += 1
+        if len(self.stats.token_answers) < MAX_TOKEN_ANSWERS:
+            self.stats.token_answers.append(
+                {"app_status": status}
+                | (
+                    {"cause": None}
+                    if outcome is None
+                    else {
+                        "cause": outcome.cause,
+                        "summary": outcome.summary,
+                        "guide": outcome.guide,
+                        "detail": outcome.detail,
+                    }
+                )
+            )
 
     # --- forwarding -----------------------------------------------------------------------
     async def _handler(self, app: ServerConnection) -> None:
@@ -496,12 +568,15 @@ class Relay:
         app_code, app_reason, _ = _close_of(app)
         svc_code, svc_reason, _ = _close_of(up)
         by = closer_side
-        if code is None and sent is not None:
-            by = "relay"
+        if code is None and sent is not None:  # websockets' own close (1009): say why
+            by, reason = "relay", _sent_reason(app if closer_side == "app" else up)
+        if id(app) in self._stopped and closer_side == "app" and code in (1001, None):
+            # stop()'s close (Ctrl-C), echoed, or aborted after 2 s without an answer
+            by, sent, reason = "relay", 1001, STOP_REASON
         details = {
             "by": by,
             "code": code if by != "relay" else sent,
-            "reason": reason if by != "relay" else None,
+            "reason": reason,
             "app_code": app_code,
             "app_reason": app_reason,
             "service_code": svc_code,

@@ -12,9 +12,10 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from doctor.context import SessionRecord
+from doctor.net.sessions import fix_values
 from doctor.result import Result, Status
 from doctor.watch.observe import Finding
-from doctor.watch.results import relay_result, watch_results
+from doctor.watch.results import relay_result, token_result, watch_results
 
 if TYPE_CHECKING:
     from doctor.context import Context
@@ -83,9 +84,11 @@ def watch_report_results(outcome: WatchOutcome, capture_path: str, ctx: Context)
     conns = int(outcome.relay_stats.get("connections") or 0)
     ids = {r.id for r in theirs}
     theirs = [_with_relay_evidence(r, findings) for r in theirs]
+    token = token_result(stats, fix_values(ctx, "token"))
     return [
         *theirs,
         *watch_results(findings, conns, skip, ids, _unjudged(stats), _partial(stats)),
+        *([] if token is None else [token]),
         relay_result(stats),
     ]
 

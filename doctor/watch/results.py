@@ -122,6 +122,11 @@ def watch_results(
     return out
 
 
+def _ms(name: str, value: Any) -> str:
+    """A send-time percentile, or that none was measured (no frame was forwarded)."""
+    return f"{name} not measured (no frame)" if value is None else f"{name} {value} ms"
+
+
 def relay_result(stats: dict[str, Any]) -> Result:
     """What the relay did: forwarded frames, its own latency, the analysis keeping up."""
     behind = int(stats.get("analysis_dropped_frames") or 0)
@@ -130,14 +135,27 @@ def relay_result(stats: dict[str, Any]) -> Result:
     summary = (
         f"forwarded {stats.get('frames_forwarded', 0)} frames on "
         f"{stats.get('connections', 0)} connections; send time per frame (read to written, "
-        f"not counting the wait to be read) p50 {stats.get('added_latency_p50_ms')} ms, "
-        f"p99 {stats.get('added_latency_p99_ms')} ms"
+        f"not counting the wait to be read) {_ms('p50', stats.get('added_latency_p50_ms'))}, "
+        f"{_ms('p99', stats.get('added_latency_p99_ms'))}"
     )
+    cut = int(stats.get("sessions_open_at_stop") or 0)
+    if cut:  # said once, here: the relay's stop is not the app's close
+        summary += (
+            f"; {cut} session{'s were' if cut != 1 else ' was'} still open when watch stopped "
+            "(the relay closed them with 1001: not the app's doing)"
+        )
+    tokens = int(stats.get("token_requests") or 0)
     if not stats.get("connections") and not stats.get("connections_refused_upstream"):
         return Result(
             Status.WARN,
-            "no app connected to the relay: nothing was watched (the app still points at "
-            "the service: give it the relay's URL printed at the start)",
+            (
+                f"no app connected to the relay's WebSocket, though the app asked it for "
+                f"{tokens} token{'s' * (tokens != 1)} (see watch-token): it may have "
+                "stopped at the token, or still open its WebSocket on the service"
+                if tokens
+                else "no app connected to the relay: nothing was watched (the app still "
+                "points at the service: give it the relay's URL printed at the start)"
+            ),
             "no_app_connected",
             ev,
             guide.fix("watch_no_app"),
@@ -196,3 +214,43 @@ def relay_result(stats: dict[str, Any]) -> Result:
             title="The relay",
         )
     return Result(Status.PASS, summary, None, ev, id="watch-relay", title="The relay")
+
+
+def token_result(stats: dict[str, Any], values: dict[str, str]) -> Result | None:
+    """What the token requests the app made through the relay got, with the `token`
+    check's cause codes; None when the app asked for none. `values`: the guide's host
+    placeholders for the token URL."""
+    asked = int(stats.get("token_requests") or 0)
+    if not asked:
+        return None
+    answers = list(stats.get("token_answers") or [])
+    failed = int(stats.get("token_requests_failed") or 0)
+    ev = {"token_requests": asked, "token_requests_failed": failed, "answers": answers}
+    title = "Token requests through the relay"
+    bad = [a for a in answers if a.get("cause")]
+    if not failed or not bad:
+        return Result(
+            Status.PASS,
+            f"the token endpoint answered every token request with a token ({asked})",
+            None,
+            ev,
+            id="watch-token",
+            title=title,
+        )
+    first = bad[0]
+    causes = sorted({str(a["cause"]) for a in bad})
+    return Result(
+        Status.FAIL,
+        f"{failed} of {asked} token request{'s' * (asked != 1)} failed (the app got HTTP "
+        f"{first.get('app_status')}): {first.get('summary')}"
+        + (
+            f"; also {', '.join(c for c in causes if c != first['cause'])}"
+            if len(causes) > 1
+            else ""
+        ),
+        str(first["cause"]),
+        ev,
+        guide.fix(str(first.get("guide")), detail=str(first.get("detail") or ""), **values),
+        id="watch-token",
+        title=title,
+    )
