@@ -11,6 +11,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import sys
 import tempfile
 import time
@@ -70,23 +71,36 @@ def _check_proxy(_: click.Context, __: click.Parameter, value: str | None) -> st
     return value
 
 
+def url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
+    """Why `url` cannot be a --ws-url / --token-url (one line naming an example), or None.
+    Checked at start: `--ws-url garbage` crashed the check, and `watch` answered every app
+    with a 502. Credentials in the URL are never echoed."""
+    example = f"{schemes[-1]}://agents.assemblyai.com/v1/{'ws' if 'ws' in schemes else 'token'}"
+    shown = repr(re.sub(r"(?<=://)[^/@\s]*@", "***@", url, count=1))
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # "Invalid IPv6 URL", "Port out of range 0-65535"
+        if "port" not in str(exc).lower():
+            return f"{shown} is not a URL ({exc}): use e.g. {example}"
+        parts, port = urllib.parse.urlsplit(url), -1
+    if parts.scheme.lower() not in schemes:
+        what = f"its scheme is {parts.scheme!r}" if parts.scheme else "it has no scheme"
+        return f"{shown} is not a {' or '.join(schemes)} URL ({what}): use e.g. {example}"
+    if not parts.hostname:
+        return f"{shown} names no host: use e.g. {example}"
+    if port == -1 or port == 0 or parts.netloc.endswith(":"):
+        return f"{shown} has no valid port after ':': drop the ':' or use e.g. {example}"
+    return None
+
+
 def _url_of(*schemes: str) -> Callable[[click.Context, click.Parameter, str | None], str | None]:
-    """A callback refusing a URL with another scheme, no host or a bad port: one usage
-    line here, where `--ws-url garbage` used to crash the check."""
+    """A click callback refusing what `url_problem` refuses."""
 
     def check(_: click.Context, __: click.Parameter, value: str | None) -> str | None:
-        if value is None:
-            return None
-        example = f"{schemes[-1]}://host.example/v1/{'ws' if 'ws' in schemes else 'token'}"
-        try:
-            parts = urllib.parse.urlsplit(value)
-            parts.port  # noqa: B018 (raises ValueError for a port out of range)
-        except ValueError as exc:
-            raise click.BadParameter(f"{value!r} is not a URL ({exc})") from None
-        if parts.scheme not in schemes:
-            raise click.BadParameter(f"expected a {' or '.join(schemes)} URL such as {example}")
-        if not parts.hostname:
-            raise click.BadParameter(f"the URL has no host; expected e.g. {example}")
+        problem = None if value is None else url_problem(value, schemes)
+        if problem is not None:
+            raise click.BadParameter(problem)
         return value
 
     return check

@@ -35,29 +35,6 @@ def _check_capture_path(path: str | None) -> None:
         )
 
 
-def url_problem(url: str, schemes: tuple[str, ...], option: str) -> str | None:
-    """Why `url` cannot be the relay's upstream (one line naming the next step), or None.
-    Checked at start: a bad URL otherwise shows only as every app getting a 502."""
-    import urllib.parse
-
-    example = f"{schemes[-1]}://agents.assemblyai.com/v1/{'ws' if 'ws' in schemes else 'token'}"
-    parts = urllib.parse.urlsplit(url)
-    if "@" in parts.netloc:  # never echo credentials in the URL
-        url = url.replace(parts.netloc.rsplit("@", 1)[0] + "@", "***@", 1)
-    if parts.scheme.lower() not in schemes:
-        what = f"its scheme is {parts.scheme!r}" if parts.scheme else "it has no scheme"
-        return f"{option} {url!r} is not a {' or '.join(schemes)} URL ({what}): use e.g. {example}"
-    if not parts.hostname:
-        return f"{option} {url!r} names no host: use e.g. {example}"
-    try:
-        port = parts.port
-    except ValueError:
-        port = -1
-    if port == -1 or parts.netloc.endswith(":") or port == 0:
-        return f"{option} {url!r} has no valid port after ':': drop the ':' or use e.g. {example}"
-    return None
-
-
 @click.command("watch")
 @click.option(
     "--port",
@@ -120,13 +97,6 @@ def watch_command(
     check_report_path(params.get("report_path"))
     _check_capture_path(capture_path)
     ctx = build_context(params)
-    for url, schemes, option in (
-        (ctx.ws_url, ("ws", "wss"), "--ws-url"),
-        (ctx.token_url, ("http", "https"), "--token-url"),
-    ):
-        bad = url_problem(url, schemes, option)
-        if bad is not None:
-            raise click.UsageError(bad)
     started = datetime.now(timezone.utc)
     t0 = time.monotonic()
     upstream = Upstream(ctx.ws_url, ctx.token_url, ctx.proxy, ctx.ca_bundle, ctx.timeout)

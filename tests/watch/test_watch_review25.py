@@ -164,9 +164,11 @@ def test_d5_a_ws_url_that_is_no_websocket_url_is_one_line_and_exit_2() -> None:
 
 
 def test_d5_the_url_check_never_echoes_credentials() -> None:
-    from doctor.commands.watch import url_problem
+    from doctor.cli import url_problem
 
-    said = url_problem("http://user:s3cret@host/v1/ws", ("ws", "wss"), "--ws-url")
-    assert said is not None and "s3cret" not in said
-    assert url_problem("wss://agents.assemblyai.com/v1/ws", ("ws", "wss"), "--ws-url") is None
-    assert url_problem("ws://127.0.0.1:8080/v1/ws", ("ws", "wss"), "--ws-url") is None
+    for bad in ("http://user:s3cret@host/v1/ws", "wss://user:s3cret@[::1/v1/ws"):
+        said = url_problem(bad, ("ws", "wss"))
+        assert said is not None and "s3cret" not in said
+    assert url_problem("wss://agents.assemblyai.com/v1/ws", ("ws", "wss")) is None
+    assert url_problem("ws://127.0.0.1:8080/v1/ws", ("ws", "wss")) is None
+    assert url_problem("wss://[::1]:8443/v1/ws?x=1", ("ws", "wss")) is None
