@@ -243,12 +243,10 @@ def validate_audio(
 
         sys.stdout.write(render_text(v, file, changes, use_color(params)))
         sys.stdout.flush()
-        if params.get("report_path"):  # after the report is shown: a full disk loses only this
-            import json
-
-            write_atomic(
-                params["report_path"], json.dumps(report, indent=2, ensure_ascii=False) + "\n"
-            )
-    if refusal:
+    if refusal:  # said before --report is written: a failed write must not hide it
         click.echo(f"agent-doctor: {refusal}", err=True)
+    if params.get("report_path") and not params.get("as_json"):  # after the report is shown
+        import json
+
+        write_atomic(params["report_path"], json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     sys.exit(0 if v.verdict == "valid" and not refusal else max(1, exit_code([result])))

@@ -50,3 +50,19 @@ def test_fix_from_utf16_base64_writes_the_samples(tmp_path: Path) -> None:
     r = run_cli("validate-audio", str(src), "--fix", str(out))
     assert r.returncode == 0, r.stdout + r.stderr
     assert out.read_bytes() == PCM
+
+
+@pytest.mark.parametrize("kind", [None, "raw"])
+def test_pcm_starting_quiet_with_a_positive_offset_stays_pcm(kind: str | None) -> None:
+    """A reviewer's file: 3000 samples of 80 +- 10 (zero high bytes, low bytes spelling
+    base64) then a tone was decoded as UTF-16 and read as 24-bit audio, invalid."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    quiet = 80 + rng.integers(-10, 11, 3000)
+    t = np.arange(72000) / 24000
+    tone = 8000 * np.sin(2 * np.pi * 220 * t)
+    data = np.concatenate([quiet, tone]).astype("<i2").tobytes()
+    v = validate_bytes(data, kind=kind) if kind else validate_bytes(data)
+    assert (v.detected.input_kind, v.detected.encoding) == ("raw", "s16le"), v.detected
+    assert v.stats["audio_bytes"] == len(data) and v.verdict == "valid"

@@ -93,3 +93,27 @@ def test_ctrl_c_while_stdin_is_read_exits_130_without_an_abort() -> None:
         proc.kill()
     assert proc.returncode == 130, err.decode()
     assert b"Fatal Python error" not in err and b"agent-doctor: interrupted" in err
+
+
+def test_a_refused_fix_is_said_even_when_the_report_cannot_be_written(tmp_path: Path) -> None:
+    """The refusal line came after the report write, so a full disk hid why no --fix file
+    was written (a reviewer's repro: a WAV header rate of 1 Hz)."""
+    if os.geteuid() != 0:
+        pytest.skip("mknod of a character device needs root (CI runs as root)")
+    import struct
+
+    full = tmp_path / "full"
+    os.mknod(full, 0o666 | 0o020000, os.makedev(1, 7))
+    pcm = bytes(4800)
+    fmt = struct.pack("<HHIIHH", 1, 1, 1, 2, 2, 16)  # PCM16 mono at 1 Hz: a broken header
+    wav = tmp_path / "bad.wav"
+    wav.write_bytes(
+        b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt " + struct.pack("<I", 16)
+        + fmt + b"data" + struct.pack("<I", len(pcm)) + pcm
+    )  # fmt: skip
+    proc = run_cli(
+        "validate-audio", str(wav), "--fix", str(tmp_path / "x.raw"), "--report", str(full),
+        env=cli_env(),
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "--fix refused" in proc.stderr and "cannot write the report" in proc.stderr

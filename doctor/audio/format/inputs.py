@@ -523,11 +523,14 @@ def _wav_findings(v: Validation, hdr: WavHeader, lay: Layered) -> None:
 
 def utf16_encoding(head: bytes) -> str | None:
     """`utf-16-le`/`-be` when the head is UTF-16 text (what PowerShell 5's `>` writes), else
-    None. With a BOM the decoded text must not read as binary; without one every other byte
-    is zero and the text must be base64 or JSON, so raw PCM never qualifies."""
+    None. Judged over the whole sniffed head (64 KiB), never its first 4 KiB: PCM16 that
+    starts quiet with a positive offset has zero high bytes for a while, and its low bytes
+    can spell base64 (a reviewer's file was then read as 24-bit audio). With a BOM the text
+    must read as base64, JSON or text; without one every other byte must be zero and the
+    text base64 or JSON."""
     bom = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}.get(head[:2])
     if bom is None:
-        sample = head[:4096]
+        sample = head[:SNIFF_BYTES]
         if len(sample) < 64:
             return None
         if not any(sample[1::2]):
@@ -538,8 +541,9 @@ def utf16_encoding(head: bytes) -> str | None:
             return None
         text = sample[: len(sample) // 2 * 2].decode(enc, "replace").encode()
         return enc if sniff_kind(text) in ("base64", "json", "jsonl") else None
-    text = head[2:4098][: 4096 // 2 * 2].decode(bom, "replace").encode()
-    return bom if text and sniff_kind(text) != "raw" else None
+    body = head[2:SNIFF_BYTES]
+    text = body[: len(body) // 2 * 2].decode(bom, "replace").encode()
+    return bom if text and sniff_kind(text) in ("base64", "json", "jsonl", "text") else None
 
 
 def _from_utf16(chunks: Iterable[bytes], encoding: str) -> Iterator[bytes]:
@@ -565,7 +569,7 @@ def layers(
 ) -> Iterator[bytes]:
     """The audio bytes beneath every layer; `kind` None means auto-detect."""
     peek = _Peek(chunks, SNIFF_BYTES)
-    utf16 = utf16_encoding(peek.head)
+    utf16 = None if kind == "raw" else utf16_encoding(peek.head)  # --input-kind raw: as is
     if utf16 is not None:
         lay.extra["text_encoding"] = utf16
         peek = _Peek(_from_utf16(peek, utf16), SNIFF_BYTES)
