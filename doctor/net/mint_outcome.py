@@ -54,7 +54,10 @@ def _loc(item: dict[str, Any]) -> list[str]:
     return [str(part).lower() for part in loc] if isinstance(loc, list) else []
 
 
-def _validation_outcome(body: Any) -> Outcome:
+OUR_ASK = "agent-doctor asked for expires_in_seconds=60 and max_session_duration_seconds=60"
+
+
+def _validation_outcome(body: Any, asked: str = OUR_ASK) -> Outcome:
     """field-facts §1: 422 names what is missing or out of range, header or query."""
     items = validation_items(body)
     if any(_loc(i)[:2] == ["header", "authorization"] for i in items):
@@ -77,8 +80,7 @@ def _validation_outcome(body: Any) -> Outcome:
             Status.FAIL,
             f"the token endpoint rejected {what}: HTTP 422",
             "token_request",
-            f"HTTP 422 on {what}; agent-doctor asked for expires_in_seconds=60 and "
-            "max_session_duration_seconds=60",
+            f"HTTP 422 on {what}; {asked}",
         )
     return Outcome(
         "bad_request",
@@ -97,13 +99,15 @@ def mint_outcome(
     error: str | None,
     body: Any,
     retry_after_s: float | None = None,
+    asked: str = OUR_ASK,
 ) -> Outcome | None:
     """The answer of GET /v1/token; None when it is a usable token of the right shape.
-    `retry_after_s` is what a `Retry-After` header asked for (429)."""
+    `retry_after_s` is what a `Retry-After` header asked for (429); `asked` says what the
+    request asked for (watch's relay: the app's own query, not agent-doctor's)."""
     text = error or (body if isinstance(body, str) else None) or ""
     said = f": {text[:160]}" if text else ""
     if status == 422:
-        return _validation_outcome(body)
+        return _validation_outcome(body, asked)
     if status == 404 and invalid_key_answer(body):
         return Outcome(
             "unauthorized",
@@ -179,8 +183,7 @@ def mint_outcome(
             Status.FAIL,
             f"the token endpoint rejected {blamed}: HTTP 400{said}",
             "token_request",
-            f"HTTP 400 blaming {blamed}; agent-doctor asked for expires_in_seconds=60 and "
-            "max_session_duration_seconds=60",
+            f"HTTP 400 blaming {blamed}; {asked}",
         )
     if status in (404, 405):
         return Outcome(

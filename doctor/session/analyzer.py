@@ -351,9 +351,12 @@ def _not_judged(check_id: str, reason: str, evidence: dict[str, Any]) -> Result:
 
 
 def _resumed_later(segs: list[Segment], seg: Segment) -> bool:
-    """Whether a later connection resumed this session and got session.ready."""
+    """Whether a later connection resumed this session and got session.ready for it (a
+    ready naming another session is a fresh one: this one was not resumed)."""
     return seg.session_id is not None and any(
-        later.resume_of == seg.session_id and later.resume_answer == "ready"
+        later.resume_of == seg.session_id
+        and later.resume_answer == "ready"
+        and later.session_id in (None, seg.session_id)
         for later in segs[segs.index(seg) + 1 :]
     )
 

@@ -664,6 +664,9 @@ def errors_result(seg: Segment, ex: Extras | None = None) -> Result:
 
 SERVER_CLOSE_CODES = frozenset({1008, 1011, 1012, 1013, 1014})
 """Close codes a server sends (policy, internal error, restart, try again, bad gateway)."""
+REFUSAL_CODES = RESUME_CODES | {"unauthorized", "forbidden"}
+"""session.error codes that refuse a connection before any session starts (protocol.md)."""
+
 PROTOCOL_CLOSE_CODES = {
     1002: "1002 (protocol error)",
     1003: "1003 (data it cannot accept)",
@@ -1043,7 +1046,13 @@ def log_result(seg: Segment, ex: Extras) -> Result:
             _ev(seg, shape=ex.shape, lacks=[]),
         )
     lacks = []
-    never_ready = seg.ready_t is None and bool(seg.errors)  # refused: no id to log
+    # refused before any session (auth or resume refusals only): no id to log; any other
+    # error (invalid_audio mid-session) leaves a session whose id the log should hold
+    never_ready = (
+        seg.ready_t is None
+        and bool(seg.errors)
+        and all(e.code.lower() in REFUSAL_CODES for e in seg.errors)
+    )
     if not seg.session_id and not never_ready:
         lacks.append("session id (session.ready.session_id)")
     if not ex.vendor_artifacts:

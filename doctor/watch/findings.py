@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from doctor.session.findings import (
     GRACE_S,
     PROTOCOL_CLOSE_CODES,
-    STOP_REASON,
     percentile,
     protocol_close_text,
 )
@@ -322,10 +321,11 @@ def _close(c: Conn, resumed: set[str]) -> list[Finding]:
 
 def _relay_close(c: Conn, code: Any, reason: Any, ev: dict[str, Any]) -> list[Finding]:
     """The relay closed it: watch's own stop is not a finding (watch-relay counts the
-    sessions it cut); any other relay close is the relay refusing what the app sent."""
-    if code == 1001 and reason == STOP_REASON:
+    sessions it cut), nor is the relay's own failure (no code, or 1011); a protocol close
+    code is the relay refusing what the app sent."""
+    if code not in PROTOCOL_CLOSE_CODES:  # watch's own stop, the relay's own failure
         return []
-    what = protocol_close_text(code, reason) if code in PROTOCOL_CLOSE_CODES else str(code)
+    what = protocol_close_text(code, reason)
     return [
         Finding(
             "close",

@@ -104,6 +104,7 @@ class RelayStats:
     stopped_open: int = 0
     token_answers: list[dict[str, Any]] = field(default_factory=list)  # the first few
     token_failed: int = 0
+    token_last_failed: bool = False
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
     def to_dict(self, feed: FeedWriter | None) -> dict[str, Any]:
@@ -113,6 +114,7 @@ class RelayStats:
             "token_requests": self.token_requests,
             "sessions_open_at_stop": self.stopped_open,
             "token_requests_failed": self.token_failed,
+            "token_last_failed": self.token_last_failed,
             "token_answers": list(self.token_answers),
             "frames_forwarded": self.frames_forwarded,
             "bytes_forwarded": self.bytes_forwarded,
@@ -142,9 +144,11 @@ def _close_of(ws: Any) -> tuple[int | None, str | None, int | None]:
     )
 
 
-def token_answer_outcome(answer: Any) -> Outcome | None:
-    """The `token` check's cause for an HTTP answer of the token endpoint (None: a token)."""
+def token_answer_outcome(answer: Any, query: str = "") -> Outcome | None:
+    """The `token` check's cause for an HTTP answer of the token endpoint (None: a token);
+    a rejected parameter is told against what the app's `query` asked for."""
     from doctor.net.mint_outcome import mint_outcome
+    from doctor.report.redact import scrub_query
 
     if answer.status_code == 200:
         return None
@@ -154,7 +158,9 @@ def token_answer_outcome(answer: Any) -> Outcome | None:
         body = answer.text[:300]
     retry = answer.headers.get("Retry-After")
     retry_s = float(retry) if retry and retry.strip().isdigit() else None
-    return mint_outcome(answer.status_code, False, None, 0, None, body, retry_s)
+    params = scrub_query("?" + query)[1:] if query else ""
+    asked = f"the app asked for {params}" if params else "the app's request had no parameters"
+    return mint_outcome(answer.status_code, False, None, 0, None, body, retry_s, asked=asked)
 
 
 def token_failure(exc: BaseException, token_url: str, timeout_s: float) -> Outcome:
@@ -442,7 +448,7 @@ class Relay:
         )
 
     async def _token(self, connection: ServerConnection, request: Request, query: str) -> Response:
-        from doctor.net.agent_api import http_client
+        from doctor.net.agent_api import http_client, within
 
         self.stats.token_requests += 1
         headers = {}
@@ -456,7 +462,7 @@ class Relay:
         url = up.token_url + (("&" if "?" in up.token_url else "?") + query if query else "")
         try:  # the token check's own client: the same trust, proxy and timeout rules
             async with http_client("token", up.proxy, up.ca_bundle, up.timeout) as client:
-                answer = await client.get(url, headers=headers)
+                answer = await within(up.timeout, client.get(url, headers=headers))
         except Exception as exc:
             self.on_line(
                 f"token: cannot reach the token endpoint: {type(exc).__name__}: "
@@ -477,14 +483,20 @@ class Relay:
         )
         if answer.status_code != 200:
             self.on_line(f"token: the token endpoint answered HTTP {answer.status_code}")
-        self._token_answer(answer.status_code, token_answer_outcome(answer))
+        self._token_answer(answer.status_code, token_answer_outcome(answer, query))
         return resp
 
     def _token_answer(self, status: int, outcome: Outcome | None) -> None:
         """Keep what a token request got (status and cause; never the token or the key)."""
+        self.stats.token_last_failed = outcome is not None
         if outcome is not None:
             self.stats.token_failed += 1
-        if len(self.stats.token_answers) < MAX_TOKEN_ANSWERS:
+        kept = self.stats.token_answers
+        failures_kept = sum(1 for a in kept if a.get("cause"))
+        # the first few of each: a failure after many good answers is still kept (the
+        # first failure always is, so watch-token can name its cause)
+        room = len(kept) - failures_kept < MAX_TOKEN_ANSWERS if outcome is None else True
+        if room and (outcome is None or failures_kept < MAX_TOKEN_ANSWERS):
             self.stats.token_answers.append(
                 {"app_status": status}
                 | (
