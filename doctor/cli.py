@@ -18,7 +18,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import click
 
@@ -304,20 +304,20 @@ def use_color(params: dict[str, Any], stream: Any = None) -> bool:
     )
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Write the report whole or not at all (a temporary file renamed over the path); a
-    device, FIFO or symlink is written through, never replaced (`--report /dev/stdout`
-    as root once turned that into a regular file). A write that fails is one line."""
+def write_whole(path: str, write: Callable[[IO[bytes]], None], what: str = "the report") -> None:
+    """`write(fh)` into `path` whole or not at all (a temporary file renamed over it); a
+    device, FIFO or symlink is written through, never replaced (`--report /dev/stdout` as
+    root once turned that into a regular file). A write that fails is one line."""
     try:
         if os.path.islink(path) or (os.path.exists(path) and not os.path.isfile(path)):
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(text)
+            with open(path, "wb") as fh:
+                write(fh)
             return
         directory = os.path.dirname(os.path.abspath(path))
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".agent-doctor-", suffix=".tmp")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
+            with os.fdopen(fd, "wb") as fh:
+                write(fh)
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):
@@ -325,8 +325,18 @@ def write_atomic(path: str, text: str) -> None:
             raise
     except OSError as exc:
         raise click.ClickException(
-            f"cannot write the report to {path}: {exc.strerror or exc}"
+            f"cannot write {what} to {path}: {exc.strerror or exc}"
         ) from None
+
+
+def write_atomic(path: str, text: str) -> None:
+    """The JSON report into `path` (see `write_whole`)."""
+    data = text.encode("utf-8")
+
+    def body(fh: IO[bytes]) -> None:
+        fh.write(data)
+
+    write_whole(path, body)
 
 
 def check_report_path(path: str | None) -> None:

@@ -10,12 +10,19 @@ import sys
 import tempfile
 import time
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from doctor.audio.format.pcm import MAX_SOURCE_RATE_HZ, MIN_SOURCE_RATE_HZ
-from doctor.cli import build_context, check_report_path, emit_report, report_options, write_atomic
+from doctor.cli import (
+    build_context,
+    check_report_path,
+    emit_report,
+    report_options,
+    write_atomic,
+    write_whole,
+)
 
 if TYPE_CHECKING:
     from doctor.audio.format.findings import Validation
@@ -141,17 +148,12 @@ def write_fix(
     scratch = V()
     lay = Layered()
     payload = layers(open_chunks(path), kind, scratch, lay)
-    directory = os.path.dirname(os.path.abspath(out))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".agent-doctor-fix-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            for chunk in convert(payload, fmt["encoding"], int(fmt["channels"]), src_rate):
-                fh.write(chunk)
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    def body(fh: IO[bytes]) -> None:
+        for chunk in convert(payload, fmt["encoding"], int(fmt["channels"]), src_rate):
+            fh.write(chunk)
+
+    write_whole(out, body, "the --fix output")  # `--fix /dev/stdout` is written through
     return describe_changes(fmt["encoding"], int(fmt["channels"]), src_rate, layered)
 
 

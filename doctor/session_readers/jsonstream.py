@@ -80,24 +80,20 @@ def array_elements(
             if eof and not buf[end:].strip():  # the file ends inside this element
                 note(f"the array is truncated inside element {index + 1}; read {index} elements")
                 return
-        except RecursionError:
-            note(f"element {index + 1} is nested too deeply to read; skipped")
-            nxt = _resync(buf, pos + 1)
-            while nxt < 0 and more():
-                nxt = _resync(buf, max(pos + 1, len(buf) - CHUNK_CHARS - 8))
-            if nxt < 0:
-                return
-            pos = nxt
-            index += 1
-            continue
-        except json.JSONDecodeError as exc:
-            at_end = exc.pos >= len(buf) - TAIL_CHARS or "Unterminated" in exc.msg
-            if at_end and len(buf) - pos < MAX_VALUE_CHARS and more():
-                continue
-            if at_end and eof:
-                note(f"the array is truncated inside element {index + 1}; read {index} elements")
-                return
-            what = "too large" if len(buf) - pos >= MAX_VALUE_CHARS else f"not JSON ({exc.msg})"
+        except (RecursionError, json.JSONDecodeError) as exc:
+            if isinstance(exc, RecursionError):
+                what = "nested too deeply to read"
+            else:
+                at_end = exc.pos >= len(buf) - TAIL_CHARS or "Unterminated" in exc.msg
+                if at_end and len(buf) - pos < MAX_VALUE_CHARS and more():
+                    continue
+                if at_end and eof:
+                    note(
+                        f"the array is truncated inside element {index + 1}; read {index} elements"
+                    )
+                    return
+                big = len(buf) - pos >= MAX_VALUE_CHARS
+                what = "too large" if big else f"not JSON ({exc.msg})"
             note(f"element {index + 1} is {what}; skipped")
             nxt = _resync(buf, pos + 1)
             while nxt < 0 and more():

@@ -117,3 +117,25 @@ def test_a_refused_fix_is_said_even_when_the_report_cannot_be_written(tmp_path: 
     )  # fmt: skip
     assert proc.returncode == 1
     assert "--fix refused" in proc.stderr and "cannot write the report" in proc.stderr
+
+
+def test_a_fix_output_through_a_symlink_keeps_the_link(tmp_path: Path) -> None:
+    """--fix wrote a temporary file renamed over its path, like --report did: a link (or
+    `--fix /dev/stdout` as root) was replaced by a regular file."""
+    import struct
+
+    import numpy as np
+
+    pcm = (8000 * np.sin(2 * np.pi * 440 * np.arange(48000) / 48000)).astype("<i2").tobytes()
+    fmt = struct.pack("<HHIIHH", 1, 1, 48000, 96000, 2, 16)
+    wav = tmp_path / "tone48k.wav"
+    wav.write_bytes(
+        b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt " + struct.pack("<I", 16)
+        + fmt + b"data" + struct.pack("<I", len(pcm)) + pcm
+    )  # fmt: skip
+    target = tmp_path / "fixed.raw"
+    link = tmp_path / "link.raw"
+    link.symlink_to(target)
+    proc = run_cli("validate-audio", str(wav), "--fix", str(link), env=cli_env())
+    assert link.is_symlink(), proc.stderr
+    assert target.stat().st_size == 48000  # 1 s at 24 kHz, PCM16
