@@ -76,7 +76,7 @@ def url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
     Checked at start: `--ws-url garbage` crashed the check, and `watch` answered every app
     with a 502. Credentials in the URL are never echoed."""
     example = f"{schemes[-1]}://agents.assemblyai.com/v1/{'ws' if 'ws' in schemes else 'token'}"
-    shown = repr(re.sub(r"(?<=://)[^/@\s]*@", "***@", url, count=1))
+    shown = repr(re.sub(r"(?<=://)[^/?#]*@", "***@", url, count=1))  # up to the last @
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port
@@ -306,14 +306,17 @@ def use_color(params: dict[str, Any], stream: Any = None) -> bool:
 
 def write_whole(path: str, write: Callable[[IO[bytes]], None], what: str = "the report") -> None:
     """`write(fh)` into `path` whole or not at all (a temporary file renamed over it); a
-    device, FIFO or symlink is written through, never replaced (`--report /dev/stdout` as
-    root once turned that into a regular file). A write that fails is one line."""
+    device or FIFO is written into, never replaced (`--report /dev/stdout` as root once
+    turned that into a regular file), and a symlink's target is the file replaced (the
+    link stays; never truncated first: `--fix link` to the input read an empty input).
+    A write that fails is one line."""
     try:
-        if os.path.islink(path) or (os.path.exists(path) and not os.path.isfile(path)):
+        if os.path.exists(path) and not os.path.isfile(path):
             with open(path, "wb") as fh:
                 write(fh)
             return
-        directory = os.path.dirname(os.path.abspath(path))
+        path = os.path.realpath(path)  # a link (dangling too): its target
+        directory = os.path.dirname(path)
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".agent-doctor-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:

@@ -664,8 +664,15 @@ def errors_result(seg: Segment, ex: Extras | None = None) -> Result:
 
 SERVER_CLOSE_CODES = frozenset({1008, 1011, 1012, 1013, 1014})
 """Close codes a server sends (policy, internal error, restart, try again, bad gateway)."""
-REFUSAL_CODES = RESUME_CODES | {"unauthorized", "forbidden"}
-"""session.error codes that refuse a connection before any session starts (protocol.md)."""
+REFUSAL_CODES = RESUME_CODES | {
+    "unauthorized",
+    "forbidden",
+    "agent_init_failed",
+    "agent_timeout",
+    "server_error",
+}
+"""session.error codes that refuse a connection before any session starts (protocol.md:
+auth, resume, the agent failing to start, capacity at the handshake)."""
 
 PROTOCOL_CLOSE_CODES = {
     1002: "1002 (protocol error)",

@@ -66,3 +66,13 @@ def test_pcm_starting_quiet_with_a_positive_offset_stays_pcm(kind: str | None) -
     v = validate_bytes(data, kind=kind) if kind else validate_bytes(data)
     assert (v.detected.input_kind, v.detected.encoding) == ("raw", "s16le"), v.detected
     assert v.stats["audio_bytes"] == len(data) and v.verdict == "valid"
+
+
+def test_bomless_utf16_jsonl_with_a_character_past_latin1_is_still_text() -> None:
+    """One em dash between 4 and 64 KiB turned detection off once it judged the whole head
+    (a reviewer's repro): a few high bytes are text, not sound."""
+    msg = json.dumps({"type": "input.audio", "audio": B64[:4000]})
+    note = json.dumps({"note": "a dash \u2014 here"}, ensure_ascii=False)
+    lines = [msg] * 2 + [note] + [msg] * 8  # the dash at ~16 KiB
+    v = validate_bytes(("\n".join(lines) + "\n").encode("utf-16-le"))
+    assert v.detected.input_kind == "jsonl", v.detected

@@ -139,3 +139,24 @@ def test_a_fix_output_through_a_symlink_keeps_the_link(tmp_path: Path) -> None:
     proc = run_cli("validate-audio", str(wav), "--fix", str(link), env=cli_env())
     assert link.is_symlink(), proc.stderr
     assert target.stat().st_size == 48000  # 1 s at 24 kHz, PCM16
+
+
+def test_a_fix_output_linked_to_the_input_never_empties_the_input(tmp_path: Path) -> None:
+    """Writing through the link truncated its target, the input, before it was read: the
+    input ended at 0 bytes (a reviewer's repro). The target is replaced once converted."""
+    import struct
+
+    import numpy as np
+
+    pcm = (8000 * np.sin(2 * np.pi * 440 * np.arange(48000) / 48000)).astype("<i2").tobytes()
+    fmt = struct.pack("<HHIIHH", 1, 1, 48000, 96000, 2, 16)
+    wav = tmp_path / "clip.wav"
+    wav.write_bytes(
+        b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt " + struct.pack("<I", 16)
+        + fmt + b"data" + struct.pack("<I", len(pcm)) + pcm
+    )  # fmt: skip
+    link = tmp_path / "link.raw"
+    link.symlink_to(wav)
+    proc = run_cli("validate-audio", str(wav), "--fix", str(link), env=cli_env())
+    assert proc.returncode == 1, proc.stderr  # the input (48 kHz) is not what the API takes
+    assert link.is_symlink() and wav.stat().st_size == 48000  # the converted second

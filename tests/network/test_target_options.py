@@ -93,3 +93,14 @@ def test_a_malformed_proxy_variable_does_not_break_the_report() -> None:
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["target"]["proxy"] == "http://proxy.corp:99999"
     assert "s3cret-pw" not in proc.stdout + proc.stderr
+
+
+def test_a_password_with_an_at_sign_is_never_echoed() -> None:
+    from doctor.cli import url_problem
+
+    for url in (
+        "https://me:s3cr@tpw@agents.assemblyai.com:/v1/token",
+        "wss://me:hunter 2@[::1/v1/ws",
+    ):
+        said = url_problem(url, ("ws", "wss") if url.startswith("wss") else ("http", "https"))
+        assert said is not None and "tpw" not in said and "hunter" not in said, said

@@ -89,3 +89,15 @@ def test_a_mid_session_error_still_asks_the_log_for_its_session_id() -> None:
     a.feed(Frame(1, T0 + 1, 1, "service", msg=err))
     log = {r.id: r for f in a.finish() for r in f.results}["session-log"]
     assert "session id" in log.summary, log.summary
+
+
+def test_a_refusal_before_any_session_asks_the_log_for_no_session_id() -> None:
+    """agent_init_failed, agent_timeout, server_error arrive before session.ready
+    (protocol.md): there is no id to log."""
+    for code in ("server_error", "agent_init_failed"):
+        a = SessionAnalyzer(Source(shape="jsonl", region="us", sent_logged=True))
+        a.feed(Frame(0, T0, 1, "app", msg={"type": "session.update", "session": {}}))
+        err = {"type": "session.error", "code": code, "message": "no"}
+        a.feed(Frame(0.3, T0 + 0.3, 1, "service", msg=err))
+        log = {r.id: r for f in a.finish() for r in f.results}["session-log"]
+        assert "session id" not in log.summary, (code, log.summary)
