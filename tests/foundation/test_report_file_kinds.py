@@ -19,6 +19,25 @@ from clirun import cli_env, run_cli
 ARGS = ("check", "environment")
 
 
+def _wav(pcm: bytes, rate: int) -> bytes:
+    """A PCM16 mono WAV file of `pcm` whose header says `rate` (any value, broken too)."""
+    import struct
+
+    fmt = struct.pack("<HHIIHH", 1, 1, rate, 2 * rate, 2, 16)
+    return (
+        b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt " + struct.pack("<I", 16)
+        + fmt + b"data" + struct.pack("<I", len(pcm)) + pcm
+    )  # fmt: skip
+
+
+def _tone_48k_wav() -> bytes:
+    """1 s of a 440 Hz tone at 48 kHz: --fix converts it with certainty."""
+    import numpy as np
+
+    t = np.arange(48000) / 48000
+    return _wav((8000 * np.sin(2 * np.pi * 440 * t)).astype("<i2").tobytes(), 48000)
+
+
 def test_a_symlink_is_written_through_and_stays_a_link(tmp_path: Path) -> None:
     target = tmp_path / "real.json"
     target.write_text("")
@@ -100,17 +119,10 @@ def test_a_refused_fix_is_said_even_when_the_report_cannot_be_written(tmp_path: 
     was written (a reviewer's repro: a WAV header rate of 1 Hz)."""
     if os.geteuid() != 0:
         pytest.skip("mknod of a character device needs root (CI runs as root)")
-    import struct
-
     full = tmp_path / "full"
     os.mknod(full, 0o666 | 0o020000, os.makedev(1, 7))
-    pcm = bytes(4800)
-    fmt = struct.pack("<HHIIHH", 1, 1, 1, 2, 2, 16)  # PCM16 mono at 1 Hz: a broken header
     wav = tmp_path / "bad.wav"
-    wav.write_bytes(
-        b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt " + struct.pack("<I", 16)
-        + fmt + b"data" + struct.pack("<I", len(pcm)) + pcm
-    )  # fmt: skip
+    wav.write_bytes(_wav(bytes(4800), 1))  # a header rate of 1 Hz: broken
     proc = run_cli(
         "validate-audio", str(wav), "--fix", str(tmp_path / "x.raw"), "--report", str(full),
         env=cli_env(),
@@ -122,17 +134,8 @@ def test_a_refused_fix_is_said_even_when_the_report_cannot_be_written(tmp_path: 
 def test_a_fix_output_through_a_symlink_keeps_the_link(tmp_path: Path) -> None:
     """--fix wrote a temporary file renamed over its path, like --report did: a link (or
     `--fix /dev/stdout` as root) was replaced by a regular file."""
-    import struct
-
-    import numpy as np
-
-    pcm = (8000 * np.sin(2 * np.pi * 440 * np.arange(48000) / 48000)).astype("<i2").tobytes()
-    fmt = struct.pack("<HHIIHH", 1, 1, 48000, 96000, 2, 16)
     wav = tmp_path / "tone48k.wav"
-    wav.write_bytes(
-        b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt " + struct.pack("<I", 16)
-        + fmt + b"data" + struct.pack("<I", len(pcm)) + pcm
-    )  # fmt: skip
+    wav.write_bytes(_tone_48k_wav())
     target = tmp_path / "fixed.raw"
     link = tmp_path / "link.raw"
     link.symlink_to(target)
@@ -144,17 +147,8 @@ def test_a_fix_output_through_a_symlink_keeps_the_link(tmp_path: Path) -> None:
 def test_a_fix_output_linked_to_the_input_never_empties_the_input(tmp_path: Path) -> None:
     """Writing through the link truncated its target, the input, before it was read: the
     input ended at 0 bytes (a reviewer's repro). The target is replaced once converted."""
-    import struct
-
-    import numpy as np
-
-    pcm = (8000 * np.sin(2 * np.pi * 440 * np.arange(48000) / 48000)).astype("<i2").tobytes()
-    fmt = struct.pack("<HHIIHH", 1, 1, 48000, 96000, 2, 16)
     wav = tmp_path / "clip.wav"
-    wav.write_bytes(
-        b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt " + struct.pack("<I", 16)
-        + fmt + b"data" + struct.pack("<I", len(pcm)) + pcm
-    )  # fmt: skip
+    wav.write_bytes(_tone_48k_wav())
     link = tmp_path / "link.raw"
     link.symlink_to(wav)
     proc = run_cli("validate-audio", str(wav), "--fix", str(link), env=cli_env())
