@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+import warnings
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -147,6 +148,11 @@ def private_pulse(rate_hz: int = 48000) -> Iterator[PulseServer]:
         "--daemonize=no",
         "--exit-idle-time=-1",
         "--disallow-exit",
+        # As root the daemon would take SCHED_RR threads under a 200 ms RLIMIT_RTTIME (soft =
+        # hard: SIGKILL) and a CPU-load limiter; on a loaded CI machine either may kill it.
+        "--realtime=no",
+        "--high-priority=no",
+        "--no-cpu-limit",
         "--use-pid-file=no",
         "--log-target=stderr",
         "--log-level=error",
@@ -187,11 +193,40 @@ def private_pulse(rate_hz: int = 48000) -> Iterator[PulseServer]:
         shutil.rmtree(d, ignore_errors=True)
 
 
+class _SharedPulse:
+    """The session's one PulseAudio, started again if it died, with its last words kept."""
+
+    def __init__(self, stack: contextlib.ExitStack) -> None:
+        self._stack = stack
+        self._server: PulseServer | None = None
+
+    def alive(self) -> PulseServer:
+        if self._server is not None and self._server.proc.poll() is not None:
+            log = self._server.directory / "pa.err"
+            words = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            warnings.warn(
+                f"the shared PulseAudio exited ({self._server.proc.returncode}), started "
+                f"again: {words.strip() or 'no message'}",
+                stacklevel=1,
+            )
+            self._server = None
+        if self._server is None:
+            self._server = self._stack.enter_context(private_pulse())
+        return self._server
+
+
 @pytest.fixture(scope="session")
-def pulse_server() -> Iterator[PulseServer]:
-    """One private PulseAudio for the whole test session (null sink `probe`, mic `probe_mic`)."""
-    with private_pulse() as server:
-        yield server
+def _shared_pulse() -> Iterator[_SharedPulse]:
+    with contextlib.ExitStack() as stack:
+        yield _SharedPulse(stack)
+
+
+@pytest.fixture
+def pulse_server(_shared_pulse: _SharedPulse) -> PulseServer:
+    """One private PulseAudio for the whole test session (null sink `probe`, mic `probe_mic`);
+    a daemon that died is named in a warning and replaced, so one death fails one test, not
+    every later one."""
+    return _shared_pulse.alive()
 
 
 def write_tone_wav(
