@@ -7,12 +7,12 @@ import re
 import urllib.parse
 from typing import Any
 
-# credentials in a query string: ours, and a pre-signed link's signature and credential
+# credentials in a query string: any name `secret_name` calls secret (authorization,
+# api_key, access_token...), plus `key` and a pre-signed link's signature and credential
 # (S3's X-Amz-*, GCS's X-Goog-*, Azure's sig), which `-v` showed in httpx's request lines
-_QUERY_TOKEN = re.compile(
-    r"([?&](?:token|api_key|apikey|api-key|x-api-key|key|access_token|sig|signature"
-    r"|[\w-]*-(?:signature|credential|security-token))=)[^&\s\"']+",
-    re.IGNORECASE,
+_QUERY_PAIR = re.compile(r"([?&]([^=&?#\s\"']+)=)([^&\s\"']+)")
+_QUERY_SECRET_EXTRA = re.compile(
+    r"key|sig|signature|[\w-]*-(?:signature|credential|security-token)", re.IGNORECASE
 )
 _URL_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)([^/@\s:]+)(?::[^/@\s]*)?@", re.IGNORECASE)
 
@@ -40,9 +40,22 @@ def credential_value(value: str) -> bool:
     return bool(_CREDENTIAL_VALUE.match(value))
 
 
+def query_secret(name: str) -> bool:
+    """Whether a query parameter called `name` (percent-encoded or not) holds a credential."""
+    name = urllib.parse.unquote_plus(name)
+    return secret_name(name) or bool(_QUERY_SECRET_EXTRA.fullmatch(name.strip()))
+
+
 def scrub_query(text: str) -> str:
-    """Credentials in a URL's query string (`?api_key=`, a pre-signed link's signature)."""
-    return _QUERY_TOKEN.sub(lambda m: m.group(1) + "****", text)
+    """Credentials in a URL's query string (`?api_key=`, `&authorization=`, a pre-signed
+    link's signature): the value masked, the name kept so the reader sees what was sent."""
+
+    def one(m: re.Match[str]) -> str:
+        if query_secret(m.group(2)):
+            return m.group(1) + "****"
+        return m.group(1) + scrub_query(m.group(3))  # `?a=1?token=...` hides a second pair
+
+    return _QUERY_PAIR.sub(one, text)
 
 
 def header_pair(value: object) -> bool:

@@ -293,6 +293,7 @@ class Relay:
     def _auth(self, request: Request, query: str) -> tuple[str, dict[str, str], int | None]:
         headers: dict[str, str] = {}
         auth_header = request.headers.get("Authorization")
+        self._query_secrets(query)
         token = next(
             (v for k, v in urllib.parse.parse_qsl(query, keep_blank_values=True) if k == "token"),
             None,
@@ -313,6 +314,15 @@ class Relay:
             self.on_secret("api_key", auth_header)
         kind = "query" if token else "header" if auth_header else "none"
         return kind, headers, seq
+
+    def _query_secrets(self, query: str) -> None:
+        """Every credential the app put in a query string (`?authorization=`, `?api_key=`)
+        goes to the redactor, whatever later text quotes it (an error, an echoed body)."""
+        from doctor.report.redact import query_secret
+
+        for name, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+            if query_secret(name):
+                self.on_secret("token" if name == "token" else "api_key", value)
 
     async def _open_upstream(
         self, connection: ServerConnection, request: Request, query: str
@@ -451,6 +461,7 @@ class Relay:
         from doctor.net.agent_api import http_client, within
 
         self.stats.token_requests += 1
+        self._query_secrets(query)
         headers = {}
         auth = request.headers.get("Authorization")
         if auth:
