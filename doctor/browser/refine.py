@@ -30,7 +30,7 @@ async def repeat_handshake(ctx: Context, token: str) -> Result:
     """Open the WebSocket with the page's token, start and end a session."""
     from datetime import datetime, timezone
 
-    from doctor.net.agent_api import AgentApiError, AgentConnection
+    from doctor.net.agent_api import AgentApiError, AgentConnection, tls_url
     from doctor.net.auth_outcome import Failure, session_outcome
     from doctor.net.sessions import fix_values
 
@@ -73,7 +73,7 @@ async def repeat_handshake(ctx: Context, token: str) -> Result:
                     auth="token",
                 )
             )
-    if ctx.ca_bundle and ctx.ws_url.lower().startswith("wss://"):
+    if ctx.ca_bundle and tls_url(ctx.ws_url):
         return passed(
             "the same handshake from Python opened a session trusting the CA given with "
             "--ca-bundle: the browser most likely does not trust that CA",

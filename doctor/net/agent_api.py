@@ -258,6 +258,22 @@ def ssl_context_for(ca_bundle: str | None) -> ssl.SSLContext | None:
     return trusting(ca_bundle) if ca_bundle else None
 
 
+def tls_url(url: str) -> bool:
+    """Whether `url` is wss:// or https://, however its scheme is spelt (`WSS://` is the
+    same URL: schemes are case-insensitive, and websockets opens TLS for it)."""
+    try:
+        return urllib.parse.urlsplit(url.strip()).scheme in ("wss", "https")
+    except ValueError:  # not a URL urllib can split: the connect names that itself
+        return False
+
+
+def ws_ssl_kwargs(url: str, ca_bundle: str | None) -> dict[str, Any]:
+    """websockets' `ssl=` for `url`: --ca-bundle's context for a TLS URL, else nothing
+    (websockets refuses `ssl=` on a ws:// URL and picks the default trust itself)."""
+    context = ssl_context_for(ca_bundle)
+    return {"ssl": context} if context is not None and tls_url(url) else {}
+
+
 def _auth_value(api_key: str, auth_header: str) -> str:
     if auth_header not in ("bearer", "raw"):
         raise ValueError("auth_header must be 'bearer' or 'raw'")
@@ -359,10 +375,7 @@ class AgentConnection:
                 "proxy": "environment" if proxy is None else bool(proxy),
             },
         )
-        kwargs: dict[str, Any] = {}
-        context = ssl_context_for(ca_bundle)
-        if context is not None and url.startswith("wss:"):
-            kwargs["ssl"] = context
+        kwargs = ws_ssl_kwargs(url, ca_bundle)
         try:
             self.ws = await connect(
                 url,

@@ -330,7 +330,7 @@ class Relay:
         from websockets.asyncio.client import connect
         from websockets.exceptions import InvalidProxyStatus, InvalidStatus
 
-        from doctor.net.agent_api import connect_failure_reason, ssl_context_for
+        from doctor.net.agent_api import connect_failure_reason, ws_ssl_kwargs
         from doctor.watch.fastpath import UpstreamConnection
 
         self._conn_seq += 1
@@ -341,10 +341,7 @@ class Relay:
         if query:
             base = urllib.parse.urlsplit(url)
             url = urllib.parse.urlunsplit(base._replace(query=query))
-        kwargs: dict[str, Any] = {}
-        ctx = ssl_context_for(up.ca_bundle)
-        if ctx is not None and url.startswith("wss:"):
-            kwargs["ssl"] = ctx
+        kwargs = ws_ssl_kwargs(url, up.ca_bundle)
         details: dict[str, Any] = {"path": WS_PATH, "auth": kind, "token_seq": seq}
         t_open = time.monotonic()
         try:
