@@ -13,7 +13,6 @@ import logging
 import os
 import re
 import sys
-import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -310,14 +309,15 @@ def write_whole(path: str, write: Callable[[IO[bytes]], None], what: str = "the 
     turned that into a regular file), and a symlink's target is the file replaced (the
     link stays; never truncated first: `--fix link` to the input read an empty input).
     A write that fails is one line."""
+    from doctor.files.beside import create_beside
+
     try:
         if os.path.exists(path) and not os.path.isfile(path):
             with open(path, "wb") as fh:
                 write(fh)
             return
         path = os.path.realpath(path)  # a link (dangling too): its target
-        directory = os.path.dirname(path)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".agent-doctor-", suffix=".tmp")
+        fd, tmp = create_beside(path)  # the mode open() would give, not mkstemp's 0600
         try:
             with os.fdopen(fd, "wb") as fh:
                 write(fh)
