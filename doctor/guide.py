@@ -138,18 +138,18 @@ _ENTRIES: tuple[Entry, ...] = (
     Entry(
         "firewall",
         "The WebSocket to the Voice Agent API cannot get through",
-        "A firewall, proxy or network filter is stopping outbound WSS on port {port} to "
-        "{host}, or the name does not resolve.",
+        "A firewall, proxy or network filter is stopping outbound {wire} on port {port} "
+        "to {host}, or the name does not resolve.",
         (
-            "Ask your network administrator to allow outbound TCP {port} (TLS, WebSocket "
-            "upgrade) to {host}.",
+            "Ask your network administrator to allow outbound TCP {port} ({wire_layers}) "
+            "to {host}.",
             "If this network needs a proxy, pass it: `--proxy http://PROXY:PORT` here, and "
             "the same proxy in your app's WebSocket client (or `HTTPS_PROXY`).",
             "Try another network (a phone hotspot) to tell this network from this machine.",
             "Try the other region ({other_host}) if your account may use it.",
             "Detail: {detail}",
         ),
-        ("agent-doctor check wss -v", "curl -sv https://{host}:{port}/ -o /dev/null"),
+        ("agent-doctor check wss -v", "curl -sv {web_scheme}://{host}:{port}/ -o /dev/null"),
         _A_FIREWALL,
     ),
     Entry(
@@ -1310,6 +1310,26 @@ _ENTRIES: tuple[Entry, ...] = (
 ENTRIES: dict[str, Entry] = {e.id: e for e in _ENTRIES}
 
 
+# What a fix says about the wire, by the failing URL's scheme (`scheme=`, which
+# net/sessions.py's fix_values passes): a ws:// or http:// service has no TLS to allow,
+# and its curl must not try https. No scheme given: the service's own, wss.
+_TLS_WIRE = {"wire": "WSS", "wire_layers": "TLS, WebSocket upgrade", "web_scheme": "https"}
+_WIRE: dict[str, dict[str, str]] = {
+    "wss": _TLS_WIRE,
+    "https": _TLS_WIRE,
+    "ws": {
+        "wire": "WebSocket traffic (ws://, no TLS)",
+        "wire_layers": "plain WebSocket upgrade, no TLS",
+        "web_scheme": "http",
+    },
+    "http": {
+        "wire": "HTTP traffic (http://, no TLS)",
+        "wire_layers": "plain HTTP, no TLS",
+        "web_scheme": "http",
+    },
+}
+
+
 class _Defaults(dict[str, str]):
     def __missing__(self, key: str) -> str:
         return DEFAULTS.get(key, "{" + key + "}")
@@ -1322,7 +1342,8 @@ def _render(template: str, values: _Defaults) -> str:
 def fix(guide_id: str, **values: object) -> Fix:
     """The entry `guide_id` with the run's values filled in; unknown ids are a bug (KeyError)."""
     entry = ENTRIES[guide_id]
-    filled = _Defaults({k: str(v) for k, v in values.items() if v is not None})
+    given = {k: str(v) for k, v in values.items() if v is not None}
+    filled = _Defaults({**_WIRE.get(given.get("scheme", "").lower(), _WIRE["wss"]), **given})
     steps = [_render(s, filled) for s in entry.steps]
     # A "Detail:" step with nothing to say is noise.
     steps = [s for s in steps if not s.rstrip().endswith(("Detail:", "this machine:"))]

@@ -130,6 +130,7 @@ async def wss(ctx: Context) -> Result:
         _GUIDE_BY_CAUSE.get(failure.cause, "firewall"),
         host=target.host,
         port=target.port,
+        scheme=urllib.parse.urlsplit(ctx.ws_url).scheme,
         other_host=urllib.parse.urlsplit(other_url).hostname,
         issuer=evidence.get("tls_issuer"),
         proxy=evidence.get("proxy"),

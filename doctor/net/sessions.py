@@ -74,6 +74,7 @@ def fix_values(ctx: Context, endpoint: str = "ws") -> dict[str, str]:
     return {
         "host": parts.hostname or url,
         "port": str(port or (443 if secure else 80)),
+        "scheme": parts.scheme,  # the fix's words for the wire (TLS or not, curl's scheme)
         "other_host": urllib.parse.urlsplit(other_ws).hostname or other_ws,
         "region": ctx.region,
         "other_region": ctx.other_region(),

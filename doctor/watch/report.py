@@ -87,7 +87,9 @@ def watch_report_results(outcome: WatchOutcome, capture_path: str, ctx: Context)
     token = token_result(stats, fix_values(ctx, "token"))
     return [
         *theirs,
-        *watch_results(findings, conns, skip, ids, _unjudged(stats), _partial(stats)),
+        *watch_results(
+            findings, conns, skip, ids, _unjudged(stats), _partial(stats), fix_values(ctx)
+        ),
         *([] if token is None else [token]),
         relay_result(stats),
     ]

@@ -39,14 +39,17 @@ PASS_SUMMARY = {
 }
 
 
-def finding_result(f: Finding) -> Result:
+def finding_result(f: Finding, values: dict[str, str] | None = None) -> Result:
+    """`values`: the guide's placeholders for the upstream (its host, port and scheme)."""
     status = Status.FAIL if f.severity == "fail" else Status.WARN
     return Result(
         status,
         f.summary,
         f.cause,
         f.evidence,
-        guide.fix(f.guide, detail=f.detail or None, code=f.evidence.get("answer")),
+        guide.fix(
+            f.guide, detail=f.detail or None, code=f.evidence.get("answer"), **(values or {})
+        ),
         id=f"watch-{f.area}",
         title=AREAS.get(f.area, f.area),
     )
@@ -68,16 +71,20 @@ def watch_results(
     session_ids: set[str] | None = None,
     unjudged: tuple[str, str] | None = None,
     partial: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
 ) -> list[Result]:
     """Findings as results; `skip_causes` holds (cause, session_id) the session analysis
     already reported, so a problem is not listed twice; `session_ids` are the check ids the
     session analysis produced. `unjudged` (cause, why): the analysis could not judge (it
     crashed, or saw no frame), so an area without findings is skipped, never passed;
-    `partial` (area -> why) adds to an area's pass what it did not look at."""
+    `partial` (area -> why) adds to an area's pass what it did not look at; `values` fill
+    the fixes' placeholders (the upstream's host, port, scheme)."""
     skip = skip_causes or set()
     theirs = session_ids or set()
     out = [
-        finding_result(f) for f in findings if (f.cause, f.evidence.get("session_id")) not in skip
+        finding_result(f, values)
+        for f in findings
+        if (f.cause, f.evidence.get("session_id")) not in skip
     ]
     if sessions:
         seen = {f.area for f in findings}
