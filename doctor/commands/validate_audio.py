@@ -239,16 +239,23 @@ def validate_audio(
         extra=extra,
     )
     if params.get("as_json"):
-        emit_report(report, params)  # the report, then --report
+        emit_report(report, {**params, "report_path": None})  # --report comes last, below
     else:
         from doctor.cli import use_color
 
         sys.stdout.write(render_text(v, file, changes, use_color(params)))
         sys.stdout.flush()
-    if refusal:  # said before --report is written: a failed write must not hide it
+    if refusal:  # said before --report is written (both modes): a failed write must not hide it
         click.echo(f"agent-doctor: {refusal}", err=True)
-    if params.get("report_path") and not params.get("as_json"):  # after the report is shown
+    code = 0 if v.verdict == "valid" and not refusal else max(1, exit_code([result]))
+    if params.get("report_path"):  # after the report is shown
         import json
 
-        write_atomic(params["report_path"], json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    sys.exit(0 if v.verdict == "valid" and not refusal else max(1, exit_code([result])))
+        try:
+            write_atomic(
+                params["report_path"], json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+            )
+        except click.ClickException as exc:  # its one line; the worse exit code of the two
+            exc.show()
+            sys.exit(max(exc.exit_code, code))
+    sys.exit(code)

@@ -154,3 +154,25 @@ def test_a_fix_output_linked_to_the_input_never_empties_the_input(tmp_path: Path
     proc = run_cli("validate-audio", str(wav), "--fix", str(link), env=cli_env())
     assert proc.returncode == 1, proc.stderr  # the input (48 kHz) is not what the API takes
     assert link.is_symlink() and wav.stat().st_size == 48000  # the converted second
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_refused_fix_and_a_failed_report_are_both_said(tmp_path: Path, as_json: bool) -> None:
+    """With --json, the report write came before the refusal line, and its failure hid the
+    refusal (the text mode said both). A link into a missing folder fails the write as any
+    user (the mknod test above needs root)."""
+    wav = tmp_path / "bad.wav"
+    wav.write_bytes(_wav(bytes(4800), 1))  # a header rate of 1 Hz: broken, --fix refused
+    report = tmp_path / "report.json"
+    report.symlink_to(tmp_path / "gone" / "report.json")
+    proc = run_cli(
+        "validate-audio", str(wav), "--fix", str(tmp_path / "x.raw"), "--report", str(report),
+        *(["--json"] if as_json else []), env=cli_env(),
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 2 and "Traceback" not in proc.stderr, lines
+    assert "--fix refused" in lines[0] and "cannot write the report" in lines[1], lines
+    if as_json:
+        assert json.loads(proc.stdout)["validation"]["fix"]["refused"]
+    assert not (tmp_path / "x.raw").exists()
