@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import urllib.parse
@@ -10,7 +11,8 @@ from typing import Any
 # credentials in a query string: any name `secret_name` calls secret (authorization,
 # api_key, access_token...), plus `key` and a pre-signed link's signature and credential
 # (S3's X-Amz-*, GCS's X-Goog-*, Azure's sig), which `-v` showed in httpx's request lines
-_QUERY_PAIR = re.compile(r"([?&]([^=&?#\s\"']+)=)([^&\s\"']+)")
+_QUERY_NAME = re.compile(r"[?&]([^=&?#\s\"']+)=")
+_QUERY_VALUE = re.compile(r"[^&\s\"']+")
 _QUERY_SECRET_EXTRA = re.compile(
     r"key|sig|signature|[\w-]*-(?:signature|credential|security-token)", re.IGNORECASE
 )
@@ -40,6 +42,7 @@ def credential_value(value: str) -> bool:
     return bool(_CREDENTIAL_VALUE.match(value))
 
 
+@functools.lru_cache(maxsize=512)  # the same few names again and again, in every string
 def query_secret(name: str) -> bool:
     """Whether a query parameter called `name` (percent-encoded or not) holds a credential."""
     name = urllib.parse.unquote_plus(name)
@@ -50,12 +53,15 @@ def scrub_query(text: str) -> str:
     """Credentials in a URL's query string (`?api_key=`, `&authorization=`, a pre-signed
     link's signature): the value masked, the name kept so the reader sees what was sent."""
 
-    def one(m: re.Match[str]) -> str:
-        if query_secret(m.group(2)):
-            return m.group(1) + "****"
-        return m.group(1) + scrub_query(m.group(3))  # `?a=1?token=...` hides a second pair
-
-    return _QUERY_PAIR.sub(one, text)
+    out: list[str] = []
+    done = 0  # text[:done] is in `out`; a name inside a value masked already is skipped
+    for m in _QUERY_NAME.finditer(text):  # `?a=1?token=...`: both names are found
+        if m.start() >= done and query_secret(m.group(1)):
+            value = _QUERY_VALUE.match(text, m.end())
+            if value is not None:
+                out += [text[done : m.end()], "****"]
+                done = value.end()
+    return "".join(out) + text[done:] if out else text
 
 
 def header_pair(value: object) -> bool:
