@@ -172,7 +172,8 @@ def test_a_refused_fix_and_a_failed_report_are_both_said(tmp_path: Path, as_json
     assert proc.returncode == 1, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 2 and "Traceback" not in proc.stderr, lines
-    assert "--fix refused" in lines[0] and "cannot write the report" in lines[1], lines
+    assert lines[0].startswith("agent-doctor: --fix refused: "), lines
+    assert lines[1].startswith("agent-doctor: error: cannot write the report to "), lines
     if as_json:
         assert json.loads(proc.stdout)["validation"]["fix"]["refused"]
     assert not (tmp_path / "x.raw").exists()

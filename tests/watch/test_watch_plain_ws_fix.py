@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 from clirun import assert_valid_report
-from watchparts import App, run, start_watch
-from websockets.exceptions import InvalidStatus
+from test_watch_bad_input import _refused_status
+from watchparts import start_watch
 
 
 @pytest.fixture
@@ -23,18 +23,9 @@ def closed_port() -> Iterator[int]:
         yield s.getsockname()[1]
 
 
-async def _refused(url: str) -> int:
-    try:
-        a = await App.open(url, api_key="some-key-1234")
-    except InvalidStatus as exc:
-        return int(exc.response.status_code)
-    await a.ws.close()
-    return 101
-
-
 def test_an_unreachable_plain_ws_upstream_gets_a_fix_for_that_upstream(closed_port: int) -> None:
     wp = start_watch(None, "--json", ws_url=f"ws://127.0.0.1:{closed_port}/v1/ws", timeout=2)
-    assert run(_refused(wp.url)) == 502
+    assert _refused_status(wp.url) == 502
     wp.wait_line(lambda line: "cannot reach the service (refused)" in line)
     _, out = wp.finish(sig=signal.SIGINT)
     report = assert_valid_report(json.loads(out))
