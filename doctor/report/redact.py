@@ -52,7 +52,6 @@ def query_secret(name: str) -> bool:
 def scrub_query(text: str) -> str:
     """Credentials in a URL's query string (`?api_key=`, `&authorization=`, a pre-signed
     link's signature): the value masked, the name kept so the reader sees what was sent."""
-
     out: list[str] = []
     done = 0  # text[:done] is in `out`; a name inside a value masked already is skipped
     for m in _QUERY_NAME.finditer(text):  # `?a=1?token=...`: both names are found
