@@ -299,10 +299,16 @@ def test_chromium_download_report_when_the_cli_is_gone(plain_sandbox: Callable[.
     from pagerun import start_cli
 
     sb = plain_sandbox()
-    cli = start_cli([*sandbox_args(sb), "--timeout", "8"], cli_env())
+    # the browser first: its start, slow on a loaded machine, must not eat the CLI's 8 s
     with chromium(args=DENY) as driver:
-        driver.goto(cli.url)
-        driver.wait_for("window.__doctorReady === true", 20)
+        cli = start_cli([*sandbox_args(sb), "--timeout", "8"], cli_env())
+        try:
+            driver.goto(cli.url)
+            driver.wait_for("window.__doctorReady === true", 20)
+        except BaseException:
+            cli.proc.kill()
+            cli.proc.communicate()
+            raise
         report, _, _ = cli.finish(30)  # the CLI gives up while the page is open
         assert checks_by_id(report)["browser-page"]["evidence"]["last_step"] is None
         driver.click("#start")
