@@ -51,6 +51,11 @@ _SOUND_VARS = (
 )
 
 
+# How long a daemon may take to start answering. Generous: a loaded CI machine is slow, and
+# every wait also watches the daemon, so one that died fails at once, not at the deadline.
+STARTUP_S = 60.0
+
+
 def _wait_until(
     predicate: Any,
     timeout_s: float,
@@ -97,7 +102,7 @@ class PulseServer:
 
     def pactl(self, *args: str) -> str:
         out = subprocess.run(
-            ["pactl", *args], env=self.env, capture_output=True, text=True, timeout=15
+            ["pactl", *args], env=self.env, capture_output=True, text=True, timeout=60
         )
         if out.returncode != 0:
             raise RuntimeError(f"pactl {' '.join(args)} failed: {out.stderr.strip()}")
@@ -178,15 +183,17 @@ def private_pulse(rate_hz: int = 48000) -> Iterator[PulseServer]:
     try:
 
         def answers() -> bool:
-            return (
-                sock.exists()
-                and subprocess.run(
-                    ["pactl", "info"], env=client, capture_output=True, timeout=10
-                ).returncode
-                == 0
-            )
+            if not sock.exists():
+                return False
+            try:  # a pactl stuck on a daemon still starting: ask again, within the deadline
+                cmd = ["pactl", "info"]
+                return (
+                    subprocess.run(cmd, env=client, capture_output=True, timeout=10).returncode == 0
+                )
+            except subprocess.TimeoutExpired:
+                return False
 
-        _wait_until(answers, 15, "pulseaudio", proc, log)
+        _wait_until(answers, STARTUP_S, "pulseaudio", proc, log)
         yield server
     finally:
         stop_process(proc)
@@ -278,7 +285,7 @@ def play_into(server: PulseServer, wav: Path, sink: str = SINK) -> Iterator[subp
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_until(lambda: server.sink_state(sink) == "RUNNING", 15, "paplay", proc)
+        _wait_until(lambda: server.sink_state(sink) == "RUNNING", STARTUP_S, "paplay", proc)
         yield proc
     finally:
         stop_process(proc)
@@ -345,14 +352,13 @@ def jack_dummy(rate_hz: int = 48000) -> Iterator[JackServer]:
     try:
 
         def answers() -> bool:
-            return (
-                subprocess.run(
-                    ["jack_lsp", "-s", name], env=env, capture_output=True, timeout=10
-                ).returncode
-                == 0
-            )
+            try:  # a jack_lsp stuck on a daemon still starting: ask again, within the deadline
+                cmd = ["jack_lsp", "-s", name]
+                return subprocess.run(cmd, env=env, capture_output=True, timeout=10).returncode == 0
+            except subprocess.TimeoutExpired:
+                return False
 
-        _wait_until(answers, 20, "jackd", proc, log)
+        _wait_until(answers, STARTUP_S, "jackd", proc, log)
         yield JackServer(name, rate_hz, proc, env)
     finally:
         stop_process(proc)

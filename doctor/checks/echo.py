@@ -248,7 +248,12 @@ def _no_capture(
     "echo",
     "Speaker-to-microphone echo",
     needs=("microphone",),
-    timeout=45.0,
+    # A backstop for a driver call that never returns: every wait inside has its own bound.
+    # The run is ~8 s of real-time audio plus a few seconds of analysis, but the analysis
+    # stretches on a loaded machine (at load 14 on 2 cores: 1.8 s of CPU took 19.5 s, whole
+    # runs 36-62 s, and 45 s ran out in 4 of 9), and the wait for another audio check's
+    # device lock counts too: a slow machine gets its measurement, not a timeout.
+    timeout=120.0,
     # an input that opens is all the probe needs: a loopback is silent until it plays
     runs_despite=("silent_input", "loopback_input"),
 )

@@ -163,7 +163,7 @@ def _read_ready_line(proc: subprocess.Popen[str], timeout: float) -> str:
 
 
 def start_sandbox_process(
-    args: list[str], events_path: Path, env: dict[str, str] | None = None, timeout: float = 30.0
+    args: list[str], events_path: Path, env: dict[str, str] | None = None, timeout: float = 120.0
 ) -> SandboxProcess:
     cmd = [sys.executable, "-m", "doctor", "sandbox", "--events", str(events_path), *args]
     proc = subprocess.Popen(

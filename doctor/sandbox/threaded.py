@@ -32,9 +32,11 @@ class ThreadedSandbox:
         with self._cond:
             self._cond.notify_all()
 
-    def start(self, timeout: float = 30.0) -> ThreadedSandbox:
+    def start(self, timeout: float = 120.0) -> ThreadedSandbox:
         """Listening when it returns; a failure (port in use...) is re-raised after the
-        loop thread, the temporary CA folder and the events file are released."""
+        loop thread, the temporary CA folder and the events file are released. The start
+        imports scipy and libsndfile and makes a CA: at load 15 on 2 cores that took over
+        30 s (2 of 10 runs of one test), hence a deadline that only bounds a failure."""
         self._thread.start()
         try:
             asyncio.run_coroutine_threadsafe(self.sandbox.start(), self._loop).result(timeout)
@@ -109,10 +111,11 @@ class ThreadedSandbox:
         ]
 
     def wait_for(
-        self, predicate: Predicate | str, timeout: float = 10.0, **fields: Any
+        self, predicate: Predicate | str, timeout: float = 60.0, **fields: Any
     ) -> dict[str, Any]:
         """The first event matching (a type name plus field values, or a predicate); waits
-        for it on the event log's notifications, never by sleeping."""
+        for it on the event log's notifications, never by sleeping. The deadline only bounds
+        a failing test: generous, for a loaded CI machine."""
         if isinstance(predicate, str):
             type_ = predicate
 

@@ -223,7 +223,6 @@ def firefox(
         for k, v in {**FIREFOX_PREFS, **(prefs or {})}.items()
     ]
     (profile / "user.js").write_text("\n".join(lines) + "\n")
-    port = _free_port()
     log = profile / "firefox.err"
     with log.open("w") as err:
         proc = subprocess.Popen(
@@ -233,7 +232,7 @@ def firefox(
                 "--no-remote",
                 "--profile",
                 str(profile),
-                f"--remote-debugging-port={port}",
+                "--remote-debugging-port=0",  # its own free port, named in its log: no race
                 "about:blank",
             ],
             env={**(env or dict(os.environ)), "MOZ_CRASHREPORTER_DISABLE": "1"},
@@ -241,8 +240,8 @@ def firefox(
             stderr=err,
         )
     try:
-        _wait_for_line(log, r"WebDriver BiDi listening on (ws://\S+)", proc, 60)
-        with connect(f"ws://127.0.0.1:{port}/session", max_size=None, open_timeout=30) as ws:
+        url = _wait_for_line(log, r"WebDriver BiDi listening on (ws://\S+)", proc, 60)
+        with connect(f"{url}/session", max_size=None, open_timeout=30) as ws:
             driver = _BidiDriver(ws)
             driver.send("session.new", {"capabilities": {}})
             tree = driver.send("browsingContext.getTree", {})

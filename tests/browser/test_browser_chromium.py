@@ -13,7 +13,9 @@ from clirun import assert_valid_report, cli_env
 from conftest import PulseSetup
 from pagerun import checks_by_id, run_case, run_until, sandbox_args
 
-pytestmark = pytest.mark.real_parts
+# pytest-timeout: a page round may take its CLI's 200 s on a loaded machine, and the
+# measured-AEC tests up to five rounds
+pytestmark = [pytest.mark.real_parts, pytest.mark.timeout(1200)]
 
 DENY = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream=deny"]
 MIC = ["microphone"]
@@ -299,10 +301,16 @@ def test_chromium_download_report_when_the_cli_is_gone(plain_sandbox: Callable[.
     from pagerun import start_cli
 
     sb = plain_sandbox()
-    cli = start_cli([*sandbox_args(sb), "--timeout", "8"], cli_env())
+    # the browser first: its start, slow on a loaded machine, must not eat the CLI's 8 s
     with chromium(args=DENY) as driver:
-        driver.goto(cli.url)
-        driver.wait_for("window.__doctorReady === true", 20)
+        cli = start_cli([*sandbox_args(sb), "--timeout", "8"], cli_env())
+        try:
+            driver.goto(cli.url)
+            driver.wait_for("window.__doctorReady === true", 20)
+        except BaseException:
+            cli.proc.kill()
+            cli.proc.communicate()
+            raise
         report, _, _ = cli.finish(30)  # the CLI gives up while the page is open
         assert checks_by_id(report)["browser-page"]["evidence"]["last_step"] is None
         driver.click("#start")

@@ -13,7 +13,9 @@ from clirun import assert_valid_report, cli_env
 from conftest import PulseSetup
 from pagerun import checks_by_id, run_case, run_until, sandbox_args
 
-pytestmark = pytest.mark.real_parts
+# pytest-timeout: a page round may take its CLI's 200 s on a loaded machine, and the
+# measured-AEC tests up to five rounds
+pytestmark = [pytest.mark.real_parts, pytest.mark.timeout(1200)]
 
 
 def _failures(report: dict[str, Any]) -> dict[str, tuple[str, str | None, str]]:

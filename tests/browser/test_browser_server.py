@@ -168,10 +168,19 @@ def test_browser_cmd_gets_the_url_with_its_nonce(tmp_path: Any) -> None:
 
     seen = tmp_path / "url.txt"
     opener = tmp_path / "opener.py"
-    opener.write_text(f"import sys; open({str(seen)!r}, 'w').write(sys.argv[1])\n")
+    opener.write_text(  # written whole, then renamed: the test never reads half a URL
+        f"import os, sys; open({str(seen)!r} + '.part', 'w').write(sys.argv[1]); "
+        f"os.replace({str(seen)!r} + '.part', {str(seen)!r})\n"
+    )
     r = run_cli("browser", "--browser", f"{sys.executable} {opener}", "--timeout", "3",
                 "--json", env=cli_env({"PULSE_SERVER": "unix:/nonexistent"}))  # fmt: skip
     assert r.returncode == 1
+    # the opener is started, not waited for (as a browser is): on a loaded machine its
+    # Python may still be starting when the CLI's 3 s are over
+    deadline = time.monotonic() + 60
+    while not seen.exists():
+        assert time.monotonic() < deadline, "the opener never wrote the URL"
+        time.sleep(0.05)  # another process's file: no event to wait on
     url = seen.read_text()
     assert url.startswith("http://127.0.0.1:") and "#nonce=" in url
     assert url in r.stderr  # printed too, for a browser that did not open

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 from clirun import assert_valid_report
-from pulse_fixture import PulseServer, private_pulse, run_cli
+from pulse_fixture import STARTUP_S, PulseServer, private_pulse, run_cli
 from realparts import need_tool
 
 pytestmark = pytest.mark.real_parts
@@ -62,7 +62,7 @@ LOOP_VOLUME = "50%"  # of the loopback's stream: PulseAudio's cubic scale, -18.0
 
 def _loopback_stream(server: PulseServer) -> str:
     """Index of module-loopback's playback stream (polled: it appears once the loop runs)."""
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + STARTUP_S
     while time.monotonic() < deadline:
         for line in server.pactl("list", "short", "sink-inputs").splitlines():
             if "module-loopback" in line:
@@ -205,7 +205,7 @@ def test_unrelated_noise_passes(pulse: PulseServer, tmp_path: Path) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 15  # poll the daemon until the noise is flowing
+        deadline = time.monotonic() + STARTUP_S  # poll the daemon until the noise is flowing
         while pulse.sink_state("street") != "RUNNING":
             assert time.monotonic() < deadline and player.poll() is None, "paplay did not start"
             time.sleep(0.05)

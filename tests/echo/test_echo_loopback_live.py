@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 from clirun import assert_valid_report
-from pulse_fixture import PulseServer, private_pulse, run_cli
+from pulse_fixture import STARTUP_S, PulseServer, private_pulse, run_cli
 from realparts import need_tool
 
 pytestmark = pytest.mark.real_parts
@@ -77,7 +77,7 @@ def _noise_wav(path: Path, level: float, seconds: float = 60.0) -> Path:
 def _wait_for_sink_input(server: PulseServer, needle: str) -> str:
     """Index of the first sink input whose full description mentions `needle` (polled:
     the daemon shows it once the stream runs)."""
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + STARTUP_S
     while time.monotonic() < deadline:
         for block in server.pactl("list", "sink-inputs").split("Sink Input #")[1:]:
             if needle in block:

@@ -27,7 +27,7 @@ def free_port() -> int:
         return port
 
 
-def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None, seconds: float = 15) -> None:
+def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None, seconds: float = 60) -> None:
     """Poll until a daemon we started listens (bounded; not a sleep-as-synchronisation)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

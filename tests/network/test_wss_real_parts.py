@@ -291,7 +291,7 @@ LISTENER = textwrap.dedent("""
 """)
 
 
-def _in_netns(tmp: Path, rules: str, with_listener: bool) -> dict[str, Any]:
+def _in_netns(tmp: Path, rules: str, with_listener: bool, timeout_s: int) -> dict[str, Any]:
     need_unshare()
     need_tool("nft", "ip")
     (tmp / "listener.py").write_text(LISTENER)
@@ -311,10 +311,13 @@ def _in_netns(tmp: Path, rules: str, with_listener: bool) -> dict[str, Any]:
             f"{sys.executable} {tmp}/listener.py {ready} >/dev/null 2>&1 & LPID=$!"
             if with_listener
             else "LPID=",
-            # bounded wait for our own listener to come up
-            f"i=0; while [ {int(with_listener)} = 1 ] && [ ! -e {ready} ] && [ $i -lt 500 ]; "
-            "do i=$((i+1)); sleep 0.01; done",
-            f"{doctor} check wss --ws-url wss://127.0.0.1:443/v1/ws --timeout 1 --json || true",
+            # bounded wait for our own listener to come up (60 s: a Python start on a loaded
+            # machine), and a clear failure if it died or never did
+            f"i=0; while [ {int(with_listener)} = 1 ] && [ ! -e {ready} ] && [ $i -lt 6000 ]; "
+            "do kill -0 $LPID || exit 3; i=$((i+1)); sleep 0.01; done",
+            f"[ {int(with_listener)} = 0 ] || [ -e {ready} ] || exit 4",
+            f"{doctor} check wss --ws-url wss://127.0.0.1:443/v1/ws --timeout {timeout_s} "
+            "--json || true",
             '[ -z "$LPID" ] || kill $LPID',
         ]
     )
@@ -325,7 +328,7 @@ def _in_netns(tmp: Path, rules: str, with_listener: bool) -> dict[str, Any]:
         env=cli_env(),
         timeout=120,
     )
-    assert proc.stdout, proc.stderr
+    assert proc.returncode == 0 and proc.stdout, (proc.returncode, proc.stderr)
     result: dict[str, Any] = assert_valid_report(json.loads(proc.stdout))["checks"][0]
     return result
 
@@ -347,7 +350,9 @@ def _in_netns(tmp: Path, rules: str, with_listener: bool) -> dict[str, Any]:
 def test_packet_filter_rules(
     tmp_path: Path, rule: str, listener: bool, cause: str, stage: str
 ) -> None:
-    r = _in_netns(tmp_path, rule, listener)
+    # a dropped SYN is waited out: 1 s; an answer comes at once, but gets 10 s on a loaded
+    # machine so that a slow process is never read as a timeout
+    r = _in_netns(tmp_path, rule, listener, 1 if cause == "timeout" else 10)
     assert_fail(r, cause, stage)
 
 
@@ -366,10 +371,10 @@ def test_name_that_does_not_resolve_in_a_private_resolver(tmp_path: Path) -> Non
             "--bind-interfaces --port=53 --address=/agent.test/127.0.0.1 --address=/blocked.test/ "
             "--pid-file= --user=root >/dev/null 2>&1 & DPID=$!",
             # bounded wait for our own resolver to answer
-            "i=0; until getent hosts agent.test >/dev/null || [ $i -ge 500 ]; "
-            "do i=$((i+1)); sleep 0.01; done",
+            "i=0; until getent hosts agent.test >/dev/null || [ $i -ge 6000 ]; "
+            "do kill -0 $DPID || exit 3; i=$((i+1)); sleep 0.01; done",
             f"{sys.executable} -m doctor check wss --ws-url wss://ws.blocked.test/v1/ws "
-            "--timeout 2 --json || true",
+            "--timeout 10 --json || true",
             "kill $DPID",
         ]
     )

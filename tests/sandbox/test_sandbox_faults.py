@@ -136,9 +136,10 @@ def test_resume_silent(sandbox_factory: Factory) -> None:
         await c.start_session({})
         await c.drop()
         assert c.session_id
-        async with AgentConnection.open(sb.ws_url, api_key=sb.api_key, timeout=0.5) as again:
+        # the default budget for the TLS connect; the step under test gets its own 0.5 s
+        async with AgentConnection.open(sb.ws_url, api_key=sb.api_key) as again:
             with pytest.raises(StepTimeout) as info:
-                await again.resume(c.session_id)
+                await again.resume(c.session_id, timeout=0.5)
             return info.value, again.close_code is None
 
     err, still_open = run(go())

@@ -25,6 +25,10 @@ from doctor.sandbox.threaded import ThreadedSandbox
 RATE = 24000
 TICK_S = 0.02
 TICK = round(RATE * TICK_S)
+# Deadlines that only bound a failing test: the sandbox runs in this process, and on a
+# loaded CI machine (load 12 on 2 cores) 10 s for the end of a session ran out.
+WAIT_S = 60.0
+SESSION_WAIT_S = 180.0
 
 
 def session_config(tools: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
@@ -172,7 +176,7 @@ async def run_client(
 
     reading = asyncio.ensure_future(reader())
     try:
-        await asyncio.wait_for(ready.wait(), 10)
+        await asyncio.wait_for(ready.wait(), WAIT_S)
         position = 0
         end = round(script.duration_s * RATE)
         while position < end:
@@ -186,7 +190,7 @@ async def run_client(
             position += TICK
         if script.end == "session.end":
             await ws.send(run.sent({"type": "session.end"}))
-            await asyncio.wait_for(reading, 10)
+            await asyncio.wait_for(reading, WAIT_S)
         elif script.end == "close":
             await ws.close(1000)
         else:
@@ -208,7 +212,7 @@ async def resume(sb: ThreadedSandbox, session_id: str, run: ClientRun) -> list[d
     seen: list[dict[str, Any]] = []
     try:
         while True:
-            event = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            event = json.loads(await asyncio.wait_for(ws.recv(), WAIT_S))
             run.received(event)
             seen.append(event)
     except ConnectionClosed:
@@ -222,7 +226,7 @@ def converse(
     run: ClientRun | None = None,
 ) -> ClientRun:
     coro = run_client(sb, script, config or session_config(), run)
-    return asyncio.run(asyncio.wait_for(coro, 60))
+    return asyncio.run(asyncio.wait_for(coro, SESSION_WAIT_S))
 
 
 def resume_after_drop(sb: ThreadedSandbox, retries: int, fresh: bool) -> ClientRun:
@@ -230,7 +234,7 @@ def resume_after_drop(sb: ThreadedSandbox, retries: int, fresh: bool) -> ClientR
     run = converse(sb, Script(duration_s=0.5, end="drop"))
     assert run.session_id is not None
     for _ in range(retries):
-        asyncio.run(asyncio.wait_for(resume(sb, run.session_id, run), 30))
+        asyncio.run(asyncio.wait_for(resume(sb, run.session_id, run), SESSION_WAIT_S))
     if fresh:
         converse(sb, Script(duration_s=0.5), run=run)
     return run

@@ -85,8 +85,10 @@ def test_the_default_folder_is_temporary_and_removed(
 
 
 def test_artifacts_not_ready_yet_is_a_warning_with_a_retry(sandbox_factory: Factory) -> None:
+    """The field's delay is ~7 s, but a CLI subprocess on a loaded machine can take that long
+    to start: the artifacts appear 600 s after the end, a time only the test's clock reaches."""
     clock = FakeClock()
-    sb = sandbox_factory(reply_s=0.3, clock=clock, artifacts_delay_s=7.0)
+    sb = sandbox_factory(reply_s=0.3, clock=clock, artifacts_delay_s=600.0)
     sid = ended(sb)
     code, report, _, _ = session_cli(sb, sid)
     (fetch,) = fetch_results(report)
@@ -94,7 +96,7 @@ def test_artifacts_not_ready_yet_is_a_warning_with_a_retry(sandbox_factory: Fact
     assert "run this again" in fetch["summary"]
     assert fetch["fix"]["commands"] == [f"agent-doctor session {sid}"]
     assert code == 0  # nothing is wrong yet
-    clock.advance(7.5)
+    clock.advance(600.5)
     code, report, _, err = session_cli(sb, sid)
     assert code == 0, err
     assert fetch_results(report)[0]["status"] == "pass"
