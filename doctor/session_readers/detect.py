@@ -425,6 +425,10 @@ def _classify_folder(path: str, note: Note) -> tuple[list[tuple[str, Roles]], li
         if os.path.isdir(full):
             subdirs.append(full)
             continue
+        special = _special_kind(full)
+        if special is not None:  # opening a FIFO blocks until a writer comes: never
+            note(f"{full}: {special}, not a regular file; skipped")
+            continue
         try:
             kind, _head = _sniff(full)
         except OSError as exc:
@@ -543,6 +547,25 @@ def analyze_path(
         note(f"{path}: a JSON document that is not a session log; skipped")
         return []
     return _run_log(path, kind, note, progress)
+
+
+def _special_kind(path: str) -> str | None:
+    """What a folder entry is when it is not a regular file (a FIFO, a socket, a device),
+    None for a regular file or one that cannot be stat'ed (its read then says why). Only
+    a path named on the command line is read as a stream."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    kinds = (
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
+    return next((name for test, name in kinds if test(mode)), "a special file")
 
 
 def _is_stream(path: str) -> bool:
