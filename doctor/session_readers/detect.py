@@ -412,17 +412,26 @@ def _client_clock_findings(
 Roles = dict[str, str]
 
 
-def _classify_folder(path: str, note: Note) -> tuple[list[tuple[str, Roles]], list[str]]:
+def _classify_folder(
+    path: str, note: Note, seen: set[str] | None = None
+) -> tuple[list[tuple[str, Roles]], list[str]]:
     """The sessions in a folder tree and the logs beside them. Each folder that directly
     holds a timeline or metadata is one session; a folder holding only a recording belongs
     to the folder above when that one has a timeline or metadata (the vendor's
     <id>/recording/audio.ogg), else it is a session of its own (a recording alone)."""
+    seen = set() if seen is None else seen
+    seen.add(os.path.realpath(path))
     roles: Roles = {}
     others: list[str] = []
     subdirs: list[str] = []
     for name in sorted(os.listdir(path)):
         full = os.path.join(path, name)
         if os.path.isdir(full):
+            real = os.path.realpath(full)
+            if real in seen:  # a link back up (`ln -s . self`) or to a sibling: read once
+                note(f"{full}: a link to a folder already read; skipped")
+                continue
+            seen.add(real)
             subdirs.append(full)
             continue
         special = _special_kind(full)
@@ -449,7 +458,7 @@ def _classify_folder(path: str, note: Note) -> tuple[list[tuple[str, Roles]], li
     sessions: list[tuple[str, Roles]] = []
     owner = "timeline" in roles or "metadata" in roles
     for sub in subdirs:
-        found, more = _classify_folder(sub, note)
+        found, more = _classify_folder(sub, note, seen)
         others.extend(more)
         for folder, r in found:
             if owner and set(r) == {"recording"} and "recording" not in roles:

@@ -46,3 +46,18 @@ def test_a_fifo_named_on_the_command_line_is_still_read(tmp_path: Path) -> None:
     writer.join(timeout=60)
     assert A.SID in p.stdout, (p.stdout, p.stderr)
     assert "not a regular file" not in p.stderr
+
+
+def test_a_link_back_up_or_to_a_sibling_folder_is_read_once(tmp_path: Path) -> None:
+    """`ln -s . self` read self/self/self/... 40 deep until the kernel's link limit, and
+    a second link to a session folder analysed that session twice."""
+    from doctor.session_readers.detect import analyze_path
+
+    A.write_folder(tmp_path / "a", A.normal_timeline(), meta=False)
+    (tmp_path / "self").symlink_to(".")
+    (tmp_path / "b").symlink_to("a")
+    notes: list[str] = []
+    found = analyze_path(str(tmp_path), notes.append)
+    assert [f.session_id for f in found] == [A.SID]
+    assert not any("self/self" in n or "Too many levels" in n for n in notes), notes
+    assert f"{tmp_path / 'b'}: a link to a folder already read; skipped" in notes
