@@ -401,7 +401,7 @@ def latency_result(seg: Segment) -> Result:
         why = (
             _no_audible_start(len(chunk_only), kept_silent)
             if chunk_only
-            else ("no answered user turn")
+            else "no answered user turn"
         )
         return skipped("no_audible_start", f"Reply latency not measured: {why}", evidence)
     # a reply heard before the user's turn ended overlapped it (a barge-in): no wait at all,
