@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from doctor.audio.format.encoding import DETECT_BYTES, EncodingGuess, detect_encoding
@@ -497,6 +498,13 @@ class PcmStage:
         keep, drop = (unjudged, level) if short else (level, unjudged)
         keep.evidence[drop.code] = {"message": drop.message, **drop.evidence}
         v.findings.remove(drop)
+        if not short:  # the detected format's low confidence, explained where it shows
+            i = v.findings.index(keep)
+            v.findings[i] = replace(
+                keep,
+                message=keep.message + "; too quiet to judge the sample format: read as "
+                "PCM16, the API's format",
+            )
 
 
 def validate(
