@@ -336,7 +336,7 @@ def session_command(
         except OSError as exc:
             raise click.UsageError(f"cannot use --save {save_dir}: {exc.strerror}") from None
     folder = save_dir or tempfile.mkdtemp(prefix="agent-doctor-sessions-")
-    ids = [s.strip() for s in session_ids]
+    ids = list(dict.fromkeys(s.strip() for s in session_ids))  # an id given twice: once
     before = [_malformed(s, ctx) for s in ids if not valid_session_id(s)]
     other = None
     if not ctx.urls_overridden:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -240,6 +241,8 @@ def sandbox(**params: Any) -> None:
     events_path = params["events_path"]
     if events_path:
         _check_writable(events_path)
+    if params["artifacts_dir"] and not params["no_record"]:
+        _check_artifacts_dir(params["artifacts_dir"])
     try:
         config = SandboxConfig(
             host=params["host"],
@@ -285,6 +288,22 @@ def _check_writable(path: str) -> None:
         raise click.UsageError(
             f"cannot write events to {path}: {exc.strerror or type(exc).__name__}; "
             "choose a file in a writable folder"
+        ) from None
+
+
+def _check_artifacts_dir(path: str) -> None:
+    """Create --artifacts-dir and write a file in it now: /proc, a read-only file system or
+    a missing permission refuse here as one usage line, not once per session later."""
+    import tempfile
+
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise click.UsageError(
+            f"cannot keep artifacts in {path}: {exc.strerror or type(exc).__name__}; "
+            "choose a writable folder for --artifacts-dir (or pass --no-record)"
         ) from None
 
 

@@ -341,6 +341,10 @@ class Conversation:
                     "data": base64.b64encode(data).decode("ascii"),
                 }
             )
+            if i == 0:
+                # paced from when the first chunk went out (and was logged), not from
+                # before it was encoded: a late first chunk cannot bring chunk 1 early
+                t0 = loop.time()
             reply.sent_chunks += 1
             self.ears.speak(piece)
             if self.session.recorder is not None:

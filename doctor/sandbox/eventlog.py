@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import IO, Any
 
-from doctor.report.redact import mask
+from doctor.report.redact import mask, scrub_query, secret_name
 
 Listener = Callable[[dict[str, Any]], None]
 
@@ -53,7 +53,7 @@ class EventLog:
             "session_id": session_id,
             "auth": auth,
         }
-        event.update(detail)
+        event.update(masked_secrets(detail))
         with self._lock:
             self.events.append(event)
             if self._file is not None:
@@ -87,15 +87,44 @@ class EventLog:
                 self._file = None
 
 
+SCHEME_FIELDS = frozenset({"authorization"})
+"""Event fields that name how a client authenticated ("bearer", "raw"), never the value."""
+
+
+def _secret_field(name: object, value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and secret_name(str(name))
+        and name not in SCHEME_FIELDS
+        and not value.startswith("****")  # masked already (mask_query, a minted token)
+    )
+
+
+def masked_secrets(value: Any) -> Any:
+    """`value` with every field named like a credential (resume_token, api_key, token...)
+    masked, at any depth: a sandbox log is pasted into tickets, so even its test tokens
+    never leave in clear."""
+    if isinstance(value, dict):
+        return {k: mask(v) if _secret_field(k, v) else masked_secrets(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [masked_secrets(v) for v in value]
+    return value
+
+
 def masked(secret: str | None) -> str | None:
     return None if secret is None else mask(secret)
 
 
+def _secret_query(name: str) -> bool:
+    """`token`, `api_key`, a pre-signed link's `X-Amz-Signature`: the doctor's own list."""
+    return secret_name(name) or scrub_query(f"?{name}=x") != f"?{name}=x"
+
+
 def mask_query(path: str) -> str:
-    """A request path with its `?token=` masked."""
+    """A request path with its credentials (`?token=`, a link's signature) masked."""
     parts = urllib.parse.urlsplit(path)
     if not parts.query:
         return path
     query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    shown = [(k, masked(v) or "" if k == "token" else v) for k, v in query]
+    shown = [(k, masked(v) or "" if _secret_query(k) else v) for k, v in query]
     return parts.path + "?" + urllib.parse.urlencode(shown, safe="*")

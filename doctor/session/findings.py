@@ -342,7 +342,8 @@ def _tool_wait(seg: Segment, r: Reply) -> float | None:
 def latency_result(seg: Segment) -> Result:
     turns = []
     estimated = []
-    chunk_only = []
+    chunk_only: list[float] = []
+    kept_silent = 0  # chunk-only replies whose audio was kept: silent, not redacted
     tool_turns: list[dict[str, Any]] = []
     for i, r in enumerate(seg.replies):
         u = r.answers
@@ -374,6 +375,7 @@ def latency_result(seg: Segment) -> Result:
             estimated.append((r.estimated_audible_t - u.stopped_t - wait, r))
         elif r.first_chunk_t is not None:
             chunk_only.append(r.first_chunk_t - u.stopped_t - wait)
+            kept_silent += r.audible_known
     how = "first audible agent audio"
     if not turns and estimated:
         # transcript.agent (the audible end) minus the last word's end_ms: 0.15-0.4 s late
@@ -397,35 +399,46 @@ def latency_result(seg: Segment) -> Result:
                 guide.fix("slow_replies", detail=f"session.ready after {ready:.1f} s"),
             )
         why = (
-            "the log has no audible start (reply.audio redacted or summarised; the first "
-            "chunk is silent lead-in, so it is not the latency)"
+            _no_audible_start(len(chunk_only), kept_silent)
             if chunk_only
             else "no answered user turn"
         )
         return skipped("no_audible_start", f"Reply latency not measured: {why}", evidence)
-    values = [v for v, _ in turns if v >= 0]
-    overlap = sum(1 for v, _ in turns if v < 0)
-    worst_v, worst_r = max(turns, key=lambda x: x[0])
-    p50, p90 = (percentile(values, 0.5), percentile(values, 0.9)) if values else (0.0, 0.0)
-    evidence.update(
-        turns=len(turns),
-        p50_s=round(p50, 2),
-        p90_s=round(p90, 2),
-        worst_s=round(worst_v, 2),
-        worst_at_s=_rel(seg, worst_r.audible_t or worst_r.estimated_audible_t),
-        worst_reply=worst_r.reply_id,
-        overlapping=overlap,
-        per_turn_s=[round(v, 2) for v, _ in turns[:300]],
-    )
+    # a reply heard before the user's turn ended overlapped it (a barge-in): no wait at all,
+    # and not a negative latency
+    measured = [(v, r) for v, r in turns if v >= 0]
+    overlap = len(turns) - len(measured)
     est = how.startswith("estimated")
-    line = (
-        f"speech end to first audible reply{' (estimated)' if est else ''}: p50 {p50:.2f} s, "
-        f"p90 {p90:.2f} s, worst {worst_v:.2f} s over {len(turns)} turns"
-    )
+    evidence.update(turns=len(turns), overlapping=overlap)
+    p90: float | None = None
+    if not measured:
+        evidence.update(p50_s=None, p90_s=None, worst_s=None, per_turn_s=[])
+        line = (
+            "every reply overlapped the user's speech (barge-in): "
+            f"{len(turns)} turn{'' if len(turns) == 1 else 's'}, no wait to measure"
+        )
+    else:
+        values = [v for v, _ in measured]
+        worst_v, worst_r = max(measured, key=lambda x: x[0])
+        p50, p90 = percentile(values, 0.5), percentile(values, 0.9)
+        evidence.update(
+            p50_s=round(p50, 2),
+            p90_s=round(p90, 2),
+            worst_s=round(worst_v, 2),
+            worst_at_s=_rel(seg, worst_r.audible_t or worst_r.estimated_audible_t),
+            worst_reply=worst_r.reply_id,
+            per_turn_s=[round(v, 2) for v in values[:300]],
+        )
+        line = (
+            f"speech end to first audible reply{' (estimated)' if est else ''}: p50 "
+            f"{p50:.2f} s, p90 {p90:.2f} s, worst {worst_v:.2f} s over {len(measured)} turns"
+        )
+        if overlap:
+            line += f"; {overlap} more overlapped the user's speech (barge-in)"
     if ready is not None:
         line += f"; session.ready in {ready:.2f} s"
     slow = SLOW_P90_S + (ESTIMATE_SLACK_S if est else 0.0)
-    if p90 > slow or (ready is not None and ready > SLOW_READY_S):
+    if (p90 is not None and p90 > slow) or (ready is not None and ready > SLOW_READY_S):
         return problem(
             Status.WARN,
             "slow_replies",
@@ -434,6 +447,22 @@ def latency_result(seg: Segment) -> Result:
             guide.fix("slow_replies", detail=line),
         )
     return passed(line[0].upper() + line[1:], evidence)
+
+
+def _no_audible_start(replies: int, kept_silent: int) -> str:
+    """Why replies that sent audio have no audible start: what the log holds, not a guess."""
+    if kept_silent == replies:
+        return "the reply audio kept in the log is silent throughout: no reply made a sound"
+    if kept_silent:
+        return (
+            f"the reply audio of {kept_silent} of {replies} replies is kept but silent, the "
+            "rest is redacted or summarised (their first chunk is silent lead-in, so it is "
+            "not the latency)"
+        )
+    return (
+        "the log has no audible start (reply.audio redacted or summarised; the first "
+        "chunk is silent lead-in, so it is not the latency)"
+    )
 
 
 def tools_result(seg: Segment, ex: Extras) -> Result | None:

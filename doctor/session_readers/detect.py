@@ -412,18 +412,31 @@ def _client_clock_findings(
 Roles = dict[str, str]
 
 
-def _classify_folder(path: str, note: Note) -> tuple[list[tuple[str, Roles]], list[str]]:
+def _classify_folder(
+    path: str, note: Note, seen: set[str] | None = None
+) -> tuple[list[tuple[str, Roles]], list[str]]:
     """The sessions in a folder tree and the logs beside them. Each folder that directly
     holds a timeline or metadata is one session; a folder holding only a recording belongs
     to the folder above when that one has a timeline or metadata (the vendor's
     <id>/recording/audio.ogg), else it is a session of its own (a recording alone)."""
+    seen = set() if seen is None else seen
+    seen.add(os.path.realpath(path))
     roles: Roles = {}
     others: list[str] = []
     subdirs: list[str] = []
     for name in sorted(os.listdir(path)):
         full = os.path.join(path, name)
         if os.path.isdir(full):
+            real = os.path.realpath(full)
+            if real in seen:  # a link back up (`ln -s . self`) or to a sibling: read once
+                note(f"{full}: a link to a folder already read; skipped")
+                continue
+            seen.add(real)
             subdirs.append(full)
+            continue
+        special = _special_kind(full)
+        if special is not None:  # opening a FIFO blocks until a writer comes: never
+            note(f"{full}: {special}, not a regular file; skipped")
             continue
         try:
             kind, _head = _sniff(full)
@@ -445,7 +458,7 @@ def _classify_folder(path: str, note: Note) -> tuple[list[tuple[str, Roles]], li
     sessions: list[tuple[str, Roles]] = []
     owner = "timeline" in roles or "metadata" in roles
     for sub in subdirs:
-        found, more = _classify_folder(sub, note)
+        found, more = _classify_folder(sub, note, seen)
         others.extend(more)
         for folder, r in found:
             if owner and set(r) == {"recording"} and "recording" not in roles:
@@ -543,6 +556,25 @@ def analyze_path(
         note(f"{path}: a JSON document that is not a session log; skipped")
         return []
     return _run_log(path, kind, note, progress)
+
+
+def _special_kind(path: str) -> str | None:
+    """What a folder entry is when it is not a regular file (a FIFO, a socket, a device),
+    None for a regular file or one that cannot be stat'ed (its read then says why). Only
+    a path named on the command line is read as a stream."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    kinds = (
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
+    return next((name for test, name in kinds if test(mode)), "a special file")
 
 
 def _is_stream(path: str) -> bool:

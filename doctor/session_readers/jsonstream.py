@@ -21,6 +21,14 @@ _DECODER = json.JSONDecoder()
 Note = Callable[[str], None]
 
 
+_NUMBER_TAIL = frozenset("eE.+-0123456789")
+"""What may follow the part of a number `raw_decode` took when the number was cut."""
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _resync(buf: str, start: int) -> int:
     """Where the next element of an indented array probably starts, or -1."""
     for marker in ("\n  {", "\n{", ",{"):
@@ -77,6 +85,9 @@ def array_elements(
             value, end = _DECODER.raw_decode(buf, pos)
             if len(buf) - end < TAIL_CHARS and more():  # a number may go on in the next chunk
                 continue
+            if end < len(buf) and buf[end] in _NUMBER_TAIL and _is_number(value):
+                # "1.5e+" of a cut "1.5e+16" decodes as 1.5: a number cut, not a number
+                raise json.JSONDecodeError("Number cut short", buf, end)
             if eof and not buf[end:].strip():  # the file ends inside this element
                 note(f"the array is truncated inside element {index + 1}; read {index} elements")
                 return

@@ -93,7 +93,10 @@ def test_resume_rejected_is_a_warning_with_timing_and_evidence(
     run = resume_run(sb, tmp_path)
     r = run.result("resume")
     assert (r["status"], r["cause"]) == ("warn", "resume_rejected")
-    assert "0.2 s after the drop (inside the 30 s grace window)" in r["summary"]
+    # the measured delay: at least the 0.2 s asked for, more on a loaded machine (0.3 s
+    # failed the exact "0.2 s" this asserted)
+    said = re.search(r"(\d+\.\d) s after the drop \(inside the 30 s grace window\)", r["summary"])
+    assert said is not None and float(said.group(1)) >= 0.2, r["summary"]
     assert "close 1008 session_not_found" in r["summary"]
     steps = " ".join(r["fix"]["steps"])
     assert r["fix"]["guide"] == "resume_refused"

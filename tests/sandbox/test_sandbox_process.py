@@ -172,6 +172,9 @@ def _run_bad(*args: str) -> subprocess.CompletedProcess[str]:
         (["--events", "/proc/version"], "/proc/version"),
         (["--events", "/sys/kernel/agent-doctor-events.jsonl"], "/sys/kernel/agent-doctor"),
         (["--events", "/"], "--events"),
+        # checked at start, not failed per session (artifacts.failed) once it serves
+        (["--artifacts-dir", "/proc/agent-doctor-artifacts"], "/proc/agent-doctor-artifacts"),
+        (["--artifacts-dir", "/proc/version/x"], "choose a writable folder for --artifacts-dir"),
     ],
 )
 def test_bad_option_is_one_line_and_exit_2(args: list[str], names: str) -> None:

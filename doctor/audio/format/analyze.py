@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from doctor.audio.format.encoding import DETECT_BYTES, EncodingGuess, detect_encoding
@@ -253,6 +254,7 @@ class PcmStage:
         audio = np.concatenate(self.rate_blocks) if self.rate_blocks else np.zeros(0, np.float32)
         self._rate_findings(audio)
         self._level_findings()
+        self._one_quiet_finding()
         frames = self.levels.samples
         v.stats.update(
             {
@@ -468,13 +470,40 @@ class PcmStage:
             )
         active = lv.active_level_db()
         if math.isfinite(active) and active < -45.0:
+            # with too little signal to judge the encoding, there may be no speech at all
+            what = (
+                f"the loudest 20 ms frames reach {active:.0f} dBFS (95th percentile)"
+                if self.guess is not None and self.guess.too_little_signal
+                else f"speech peaks at {active:.0f} dBFS (20 ms frames, 95th percentile)"
+            )
             v.add(
                 "low_level",
                 quiet_sev,
-                f"speech peaks at {active:.0f} dBFS (20 ms frames, 95th "
-                "percentile): far below a usable level (-30 to -10 dBFS)",
+                f"{what}: far below a usable level (-30 to -10 dBFS)",
                 detail=f"active level {active:.0f} dBFS",
                 active_level_dbfs=active,
+            )
+
+    def _one_quiet_finding(self) -> None:
+        """Quiet audio is one story, told once: `too_little_signal` (the encoding cannot be
+        judged) and `silence`/`low_level` (the level) both say the sample holds no usable
+        speech. Under a second that is a pause: validating more audio is the fix. Longer,
+        the microphone is: the level finding stays and carries the other's evidence."""
+        v = self.v
+        unjudged = next((f for f in v.findings if f.code == "too_little_signal"), None)
+        level = next((f for f in v.findings if f.code in ("silence", "low_level")), None)
+        if unjudged is None or level is None:
+            return
+        short = self.rate > 0 and self.levels.samples < SHORT_SAMPLE_S * self.rate
+        keep, drop = (unjudged, level) if short else (level, unjudged)
+        keep.evidence[drop.code] = {"message": drop.message, **drop.evidence}
+        v.findings.remove(drop)
+        if not short:  # the detected format's low confidence, explained where it shows
+            i = v.findings.index(keep)
+            v.findings[i] = replace(
+                keep,
+                message=keep.message + "; too quiet to judge the sample format: read as "
+                "PCM16, the API's format",
             )
 
 
