@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -97,7 +98,10 @@ def test_a_page_that_never_posts_ends_at_timeout_with_the_clis_own_checks(
     env = cli_env({"ASSEMBLYAI_API_KEY": SECRET})
     t0 = time.monotonic()
     cli = start_cli(["--ws-url", sb.ws_url, "--token-url", sb.token_url, "--timeout", "2"], env)
-    report, stderr, rc = cli.finish(60)
+    port = int(cli.url.split(":")[2].split("/")[0])
+    with socket.create_connection(("127.0.0.1", port), timeout=10):  # idle, to the end
+        report, stderr, rc = cli.finish(60)
+    assert "Traceback" not in stderr and "Exception in callback" not in stderr, stderr
     assert rc == 1
     assert_valid_report(report)
     by = {c["id"]: c for c in report["checks"]}
@@ -305,3 +309,35 @@ def test_closed_before_open_with_a_ca_bundle_names_the_browsers_trust_of_that_ca
     assert any("CA certificate" in step for step in wss.fix.steps)
     assert sb.ca_file in wss.summary
     assert "proxy" not in wss.summary
+
+
+def test_stop_ends_idle_connections_so_no_handler_is_left_to_the_loops_teardown() -> None:
+    """An idle TCP connection (a browser's spare one) was left in `_read_request`, and the
+    loop's teardown cancelled it: asyncio then printed a CancelledError traceback."""
+    reported: list[dict[str, Any]] = []
+
+    async def session() -> dict[str, Any]:
+        return {}
+
+    async def result(facts: dict[str, Any]) -> dict[str, Any]:
+        return {"checks": []}
+
+    async def main() -> set[asyncio.Task[Any]]:
+        asyncio.get_running_loop().set_exception_handler(lambda _, c: reported.append(c))
+        server = await PageServer(session, lambda rate: b"", result).start()
+        _, idle = await asyncio.open_connection("127.0.0.1", server.port)
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+                assert (await client.get("/")).status_code == 200  # the idle one is accepted
+            others = {t for t in asyncio.all_tasks() if t.get_coro().__name__ == "_handle"}
+            assert others, "the idle connection has no handler: the test proves nothing"
+            await server.stop()
+            for _ in range(5):  # let done-callbacks run, as the loop's teardown would
+                await asyncio.sleep(0)
+            return {t for t in others if not t.done() or t.cancelled()}
+        finally:
+            idle.close()
+
+    left = asyncio.run(main())
+    assert left == set()
+    assert reported == []
