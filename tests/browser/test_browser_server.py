@@ -150,7 +150,7 @@ def test_all_with_browser_adds_the_page_after_the_python_checks(
     ids = [c["id"] for c in report["checks"]]
     assert ids[-1] == "browser-page" and "wss" in ids and ids.index("wss") < len(ids) - 1
     assert report["command"] == "all" and r.returncode == 1
-    assert "Start was never clicked" in report["checks"][-1]["summary"]
+    assert "no browser opened the page (--no-open" in report["checks"][-1]["summary"]
     assert "open http://127.0.0.1:" in r.stderr and SECRET not in r.stdout + r.stderr
 
 
@@ -179,6 +179,75 @@ def test_browser_cmd_gets_the_url_with_its_nonce(tmp_path: Any) -> None:
     url = seen.read_text()
     assert url.startswith("http://127.0.0.1:") and "#nonce=" in url
     assert url in r.stderr  # printed too, for a browser that did not open
+    # a launcher that exits 0 handed the page on (xdg-open): the wait goes on to the end
+    page = json.loads(r.stdout)["checks"][-1]
+    assert (page["id"], page["cause"]) == ("browser-page", "no_page_results")
+    assert "exited 0 but no browser fetched the page" in page["summary"]
+    assert page["evidence"]["page_loaded"] is False
+
+
+def _browser_report(browser_cmd: str, timeout: str, extra_env: dict[str, str] | None = None) -> Any:
+    from clirun import run_cli
+
+    env = cli_env({"PULSE_SERVER": "unix:/nonexistent", **(extra_env or {})})
+    # a hang guard, not a timing: the old code waited out --timeout (300 s) here
+    r = run_cli("browser", "--browser", browser_cmd, "--timeout", timeout, "--json", env=env,
+                timeout=120)  # fmt: skip
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    report = assert_valid_report(json.loads(r.stdout))
+    return {c["id"]: c for c in report["checks"]}["browser-page"], r.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "cause", "exit_code", "said"),
+    [
+        ("no-such-browser-0815", "browser_not_started", None, "No such file or directory"),
+        (
+            f"{sys.executable} -c \"import sys; sys.exit('no DISPLAY here')\"",
+            "browser_exited",
+            1,
+            "no DISPLAY here",
+        ),
+        ("false", "browser_exited", 1, None),
+    ],
+)
+def test_a_browser_command_that_fails_ends_the_wait_at_once_naming_it(
+    command: str, cause: str, exit_code: int | None, said: str | None
+) -> None:
+    page, stderr = _browser_report(command, "300")
+    assert (page["status"], page["cause"]) == ("fail", cause)
+    assert page["evidence"]["command"] == command
+    assert page["evidence"]["exit_code"] == exit_code
+    if said:
+        assert said in page["summary"] and said in stderr
+    assert page["fix"]["guide"] == "browser_start"
+    assert any("--no-open" in step for step in page["fix"]["steps"])
+    assert "Start was never clicked" not in page["summary"]
+
+
+def test_a_launcher_that_fetched_the_page_and_then_failed_is_waited_out(tmp_path: Any) -> None:
+    """The page was fetched, so a browser has it: the launcher's exit code is not a verdict."""
+    opener = tmp_path / "opener.py"
+    opener.write_text(
+        "import sys, urllib.request\n"
+        "urllib.request.urlopen(sys.argv[1], timeout=30).read()\n"
+        "sys.exit(4)\n"
+    )
+    page, _ = _browser_report(f"{sys.executable} {opener}", "4")
+    assert (page["cause"], page["evidence"]["page_loaded"]) == ("no_page_results", True)
+    assert "Start was never clicked" in page["summary"]
+
+
+def test_no_default_browser_is_said_and_the_address_can_still_be_opened_by_hand() -> None:
+    from clirun import run_cli
+
+    env = cli_env({"PULSE_SERVER": "unix:/nonexistent", "BROWSER": "no-such-browser-0815"})
+    r = run_cli("browser", "--timeout", "2", "--json", env=env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "found no browser to start here; open the address above by hand" in r.stderr
+    page = json.loads(r.stdout)["checks"][-1]
+    assert page["cause"] == "no_page_results"
+    assert "no default browser could be started" in page["summary"]
 
 
 def _judge_facts(facts: dict[str, Any]) -> tuple[dict[str, Any], list[Any], dict[str, Any]]:
