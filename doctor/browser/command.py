@@ -227,7 +227,7 @@ class _Opener:
         if not await run_blocking(_open_default, url):
             self.note = "no default browser could be started"
             click.echo(
-                "agent-doctor: found no browser to start here; open the address above by hand",
+                "agent-doctor: could not start a default browser; open the address above by hand",
                 err=True,
             )
 

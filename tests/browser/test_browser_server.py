@@ -244,7 +244,7 @@ def test_no_default_browser_is_said_and_the_address_can_still_be_opened_by_hand(
     env = cli_env({"PULSE_SERVER": "unix:/nonexistent", "BROWSER": "no-such-browser-0815"})
     r = run_cli("browser", "--timeout", "2", "--json", env=env)
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
-    assert "found no browser to start here; open the address above by hand" in r.stderr
+    assert "could not start a default browser; open the address above by hand" in r.stderr
     page = json.loads(r.stdout)["checks"][-1]
     assert page["cause"] == "no_page_results"
     assert "no default browser could be started" in page["summary"]
