@@ -217,7 +217,7 @@ class _Opener:
                 self._fail(got)
             else:
                 self.launched = got
-                self.tasks.append(asyncio.create_task(self._watch(got, url)))
+                self.tasks.append(asyncio.create_task(self._watch(got)))
         else:
             self.tasks.append(asyncio.create_task(self._default(url)))
 
@@ -231,7 +231,7 @@ class _Opener:
                 err=True,
             )
 
-    async def _watch(self, launched: Launched, url: str) -> None:
+    async def _watch(self, launched: Launched) -> None:
         """A launcher that exits 0 handed the page over (keep waiting); one that exits
         non-zero before any browser fetched the page ends the wait now."""
         code = await launched.exit_code()

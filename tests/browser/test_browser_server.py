@@ -410,3 +410,10 @@ def test_stop_ends_idle_connections_so_no_handler_is_left_to_the_loops_teardown(
     left = asyncio.run(main())
     assert left == set()
     assert reported == []
+
+
+def test_a_browser_killed_by_a_signal_is_named_so() -> None:
+    from doctor.browser.launch import LaunchFailure
+
+    detail = LaunchFailure("chromium", exit_code=-9, stderr_tail=["a", "b"]).detail
+    assert "'chromium' was killed by signal 9" in detail and detail.endswith("it said: a | b")
