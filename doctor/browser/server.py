@@ -119,6 +119,25 @@ class PageServer:
         if task is not None:
             self._handlers[task] = True
         try:
+            await self._serve(reader, writer, task)
+        except asyncio.CancelledError:
+            # stop() ended this connection (wherever it was, even in the 500 answer);
+            # nobody awaits a handler task, and asyncio reports one that ends cancelled
+            # as an "Exception in callback" traceback
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+            if task is not None:
+                self._handlers.pop(task, None)
+
+    async def _serve(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        task: asyncio.Task[Any] | None,
+    ) -> None:
+        try:
             request = await asyncio.wait_for(_read_request(reader), HEAD_TIMEOUT_S)
             if task is not None:
                 self._handlers[task] = False
@@ -132,19 +151,10 @@ class PageServer:
             await _respond(writer, status, ctype, body)
         except (asyncio.TimeoutError, ConnectionError, asyncio.IncompleteReadError):
             pass
-        except asyncio.CancelledError:
-            # stop() ended this connection; nobody awaits a handler task, and asyncio
-            # reports one that ends cancelled as an "Exception in callback" traceback
-            pass
         except Exception as exc:  # one bad request must not end the run
             log.debug("page server: %s", type(exc).__name__)
             with contextlib.suppress(Exception):
                 await _respond(writer, 500, "text/plain", b"internal error")
-        finally:
-            with contextlib.suppress(Exception):
-                writer.close()
-            if task is not None:
-                self._handlers.pop(task, None)
 
     async def _route(self, req: Request) -> tuple[int, str, bytes]:
         if req.method == "GET" and req.path in ("/", "/index.html"):
