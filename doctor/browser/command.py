@@ -8,18 +8,18 @@ the CLI's own handshake for a 1006), and hands `browser-*` results and
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import shlex
-import subprocess
 import sys
 import time
 import webbrowser
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeGuard
 
 import click
 
+from doctor.browser.launch import Launched, LaunchFailure
+from doctor.browser.launch import start as start_browser
 from doctor.browser.options import PAGE_WAIT_S, browser_options
 from doctor.cli import report_options, service_options_with
 from doctor.context import Context, SessionRecord
@@ -189,49 +189,112 @@ def _probe(rate_hz: int) -> bytes:
     return probe_bytes(rate_hz)
 
 
-def _open_page(url: str, browser_cmd: str | None) -> None:
-    """Open the page: `--browser CMD` runs CMD URL; else the user's default browser."""
-    if browser_cmd:
-        try:
-            subprocess.Popen(
-                [*shlex.split(browser_cmd), url],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
+def _open_default(url: str) -> bool:
+    """The user's default browser; False when Python's `webbrowser` found none to run."""
+    try:
+        return bool(webbrowser.open(url))
+    except Exception:
+        return False
+
+
+@dataclass
+class _Opener:
+    """How the page was opened, for an early end or the timeout's detail."""
+
+    ctx: Context
+    outcome: asyncio.Future[tuple[list[Result], dict[str, Any] | None]]
+    page_loaded: Callable[[], bool]  # whether a browser fetched the page by now
+    note: str | None = None  # what the launch did, when no browser fetched the page
+    launched: Launched | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def open(self, url: str, no_open: bool, browser_cmd: str | None) -> None:
+        if no_open:
+            self.note = "--no-open: the address was only printed"
+        elif browser_cmd:
+            got = start_browser(browser_cmd, url)
+            if isinstance(got, LaunchFailure):
+                self._fail(got)
+            else:
+                self.launched = got
+                self.tasks.append(asyncio.create_task(self._watch(got)))
+        else:
+            self.tasks.append(asyncio.create_task(self._default(url)))
+
+    async def _default(self, url: str) -> None:
+        from doctor.runner import run_blocking
+
+        if not await run_blocking(_open_default, url):
+            self.note = "no default browser could be started"
+            click.echo(
+                "agent-doctor: could not start a default browser; open the address above by hand",
+                err=True,
             )
-        except OSError as exc:
-            click.echo(f"agent-doctor: could not start {browser_cmd!r}: {exc}", err=True)
-        return
-    with contextlib.suppress(Exception):
-        webbrowser.open(url)
+
+    async def _watch(self, launched: Launched) -> None:
+        """A launcher that exits 0 handed the page over (keep waiting); one that exits
+        non-zero before any browser fetched the page ends the wait now."""
+        code = await launched.exit_code()
+        if self.outcome.done() or self.page_loaded():
+            return
+        if code == 0:
+            self.note = f"{launched.command!r} exited 0 but no browser fetched the page"
+            return
+        self._fail(launched.failure(code))
+
+    def _fail(self, failure: LaunchFailure) -> None:
+        from doctor.browser.verdicts import browser_start_result
+
+        detail = self.ctx.redactor.scrub(failure.detail)
+        click.echo(f"agent-doctor: {detail}", err=True)
+        if self.outcome.done():
+            return
+        evidence = self.ctx.redactor.scrub_obj(
+            {
+                "command": failure.command,
+                "error": failure.error,
+                "exit_code": failure.exit_code,
+                "stderr_tail": failure.stderr_tail,
+            }
+        )
+        result = browser_start_result(detail, evidence, failure.error is not None)
+        self.outcome.set_result(([result], None))
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.launched is not None:
+            self.launched.stderr.close()
 
 
 async def run_page(
     ctx: Context, wait_s: float, no_open: bool, browser_cmd: str | None
 ) -> tuple[list[Result], dict[str, Any] | None]:
-    """Serve the page and wait up to `wait_s` for its results."""
+    """Serve the page and wait up to `wait_s` for its results, or less if the browser
+    command fails before the page is fetched."""
     from doctor.browser.server import PageServer
     from doctor.browser.verdicts import page_timeout_result
-    from doctor.runner import run_blocking
 
     run = PageRun(ctx)
     run.outcome = asyncio.get_running_loop().create_future()
     server = await PageServer(run.session, _probe, run.result).start()
+    opener = _Opener(ctx, run.outcome, lambda: server.page_loaded)
     click.echo(
         f"agent-doctor: open {server.url} in the browser you use for your app and click "
         f"Start (waiting up to {wait_s:g} s)",
         err=True,
     )
-    if not no_open:
-        await run_blocking(_open_page, server.url, browser_cmd)
     try:
+        await opener.open(server.url, no_open, browser_cmd)
         return await asyncio.wait_for(asyncio.shield(run.outcome), wait_s)
     except asyncio.TimeoutError:
         where = f"; it last said: {server.last_step}" if server.last_step else ""
         click.echo(f"agent-doctor: the page sent no results within {wait_s:g} s{where}", err=True)
-        return [page_timeout_result(wait_s, server.last_step)], None
+        loaded = server.page_loaded
+        return [page_timeout_result(wait_s, server.last_step, loaded, opener.note)], None
     finally:
+        await opener.close()
         await server.stop()
 
 

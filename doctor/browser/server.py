@@ -23,6 +23,7 @@ log = logging.getLogger("doctor.browser")
 
 MAX_BODY = 32 * 1024 * 1024  # two echo recordings at 48 kHz are ~2 MB of base64
 HEAD_TIMEOUT_S = 10.0
+STOP_GRACE_S = 2.0  # how long stop() lets a connection finish its answer
 _TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -76,6 +77,13 @@ class PageServer:
     requests: list[str] = field(default_factory=list)  # "METHOD /path status", for tests
     last_step: str | None = None  # what the page said it was doing last (POST /progress)
     _server: asyncio.Server | None = None
+    # connection handlers, and whether each is still waiting for a request (idle)
+    _handlers: dict[asyncio.Task[None], bool] = field(default_factory=dict)
+
+    @property
+    def page_loaded(self) -> bool:
+        """Whether a browser fetched the page itself (so it got past the launcher)."""
+        return any(r.startswith(("GET / ", "GET /index.html ")) for r in self.requests)
 
     @property
     def url(self) -> str:
@@ -86,15 +94,53 @@ class PageServer:
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Stop listening and end every connection: an idle one (a browser's spare
+        connection, or any client that sends nothing) at once, one still answering after
+        `grace_s`. Handlers left to the loop's teardown are cancelled there and asyncio
+        prints a CancelledError traceback."""
         if self._server is not None:
             self._server.close()
+        for task, idle in list(self._handlers.items()):
+            if idle:
+                task.cancel()
+        if self._handlers:
+            await asyncio.wait(list(self._handlers), timeout=grace_s)
+        for task in list(self._handlers):
+            task.cancel()
+        if self._handlers:
+            await asyncio.wait(list(self._handlers), timeout=grace_s)
+        if self._server is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+                await asyncio.wait_for(self._server.wait_closed(), grace_s)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers[task] = True
+        try:
+            await self._serve(reader, writer, task)
+        except asyncio.CancelledError:
+            # stop() ended this connection (wherever it was, even in the 500 answer);
+            # nobody awaits a handler task, and asyncio reports one that ends cancelled
+            # as an "Exception in callback" traceback
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+            if task is not None:
+                self._handlers.pop(task, None)
+
+    async def _serve(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        task: asyncio.Task[Any] | None,
+    ) -> None:
         try:
             request = await asyncio.wait_for(_read_request(reader), HEAD_TIMEOUT_S)
+            if task is not None:
+                self._handlers[task] = False
             if request is None:
                 return
             status, ctype, body = await self._route(request)
@@ -109,9 +155,6 @@ class PageServer:
             log.debug("page server: %s", type(exc).__name__)
             with contextlib.suppress(Exception):
                 await _respond(writer, 500, "text/plain", b"internal error")
-        finally:
-            with contextlib.suppress(Exception):
-                writer.close()
 
     async def _route(self, req: Request) -> tuple[int, str, bytes]:
         if req.method == "GET" and req.path in ("/", "/index.html"):

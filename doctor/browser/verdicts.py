@@ -689,17 +689,36 @@ def _core_outcome(error: dict[str, Any] | None, close: dict[str, Any]) -> Any:
     return outcome
 
 
-def page_timeout_result(wait_s: float, last_step: str | None = None) -> Result:
-    """No results: where the page stood, if it got as far as clicking Start."""
-    where = f"; it last said: {last_step}" if last_step else "; Start was never clicked"
+def page_timeout_result(
+    wait_s: float,
+    last_step: str | None = None,
+    page_loaded: bool | None = None,
+    opener: str | None = None,
+) -> Result:
+    """No results: where the page stood, if it got as far as clicking Start; a page no
+    browser ever fetched says so (and what `opener`, the launch, did), not "Start"."""
+    if last_step:
+        where = f"; it last said: {last_step}"
+    elif page_loaded is False:
+        where = f"; no browser opened the page{f' ({opener})' if opener else ''}"
+    else:
+        where = "; Start was never clicked"
     detail = f"no results from the page within {wait_s:g} s{where}"
-    ev = {"wait_s": wait_s, "last_step": last_step}
+    ev = {"wait_s": wait_s, "last_step": last_step, "page_loaded": page_loaded, "opener": opener}
     return _meta(
         "browser-page",
         problem(
             Status.FAIL, "no_page_results", detail, ev, guide.fix("browser_page", detail=detail)
         ),
     )
+
+
+def browser_start_result(detail: str, evidence: dict[str, Any], not_started: bool) -> Result:
+    """`--browser CMD` could not start, or exited with an error before the page was
+    fetched: the wait ends at once, naming the command, its exit code and stderr."""
+    cause = "browser_not_started" if not_started else "browser_exited"
+    fix = guide.fix("browser_start", detail=detail)
+    return _meta("browser-page", problem(Status.FAIL, cause, detail, evidence, fix))
 
 
 def judging_failed_result(exc: BaseException) -> Result:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -97,7 +98,10 @@ def test_a_page_that_never_posts_ends_at_timeout_with_the_clis_own_checks(
     env = cli_env({"ASSEMBLYAI_API_KEY": SECRET})
     t0 = time.monotonic()
     cli = start_cli(["--ws-url", sb.ws_url, "--token-url", sb.token_url, "--timeout", "2"], env)
-    report, stderr, rc = cli.finish(60)
+    port = int(cli.url.split(":")[2].split("/")[0])
+    with socket.create_connection(("127.0.0.1", port), timeout=10):  # idle, to the end
+        report, stderr, rc = cli.finish(60)
+    assert "Traceback" not in stderr and "Exception in callback" not in stderr, stderr
     assert rc == 1
     assert_valid_report(report)
     by = {c["id"]: c for c in report["checks"]}
@@ -146,7 +150,7 @@ def test_all_with_browser_adds_the_page_after_the_python_checks(
     ids = [c["id"] for c in report["checks"]]
     assert ids[-1] == "browser-page" and "wss" in ids and ids.index("wss") < len(ids) - 1
     assert report["command"] == "all" and r.returncode == 1
-    assert "Start was never clicked" in report["checks"][-1]["summary"]
+    assert "no browser opened the page (--no-open" in report["checks"][-1]["summary"]
     assert "open http://127.0.0.1:" in r.stderr and SECRET not in r.stdout + r.stderr
 
 
@@ -184,6 +188,75 @@ def test_browser_cmd_gets_the_url_with_its_nonce(tmp_path: Any) -> None:
     url = seen.read_text()
     assert url.startswith("http://127.0.0.1:") and "#nonce=" in url
     assert url in r.stderr  # printed too, for a browser that did not open
+    # a launcher that exits 0 handed the page on (xdg-open): the wait goes on to the end
+    page = json.loads(r.stdout)["checks"][-1]
+    assert (page["id"], page["cause"]) == ("browser-page", "no_page_results")
+    assert "exited 0 but no browser fetched the page" in page["summary"]
+    assert page["evidence"]["page_loaded"] is False
+
+
+def _browser_report(browser_cmd: str, timeout: str, extra_env: dict[str, str] | None = None) -> Any:
+    from clirun import run_cli
+
+    env = cli_env({"PULSE_SERVER": "unix:/nonexistent", **(extra_env or {})})
+    # a hang guard, not a timing: the old code waited out --timeout (300 s) here
+    r = run_cli("browser", "--browser", browser_cmd, "--timeout", timeout, "--json", env=env,
+                timeout=120)  # fmt: skip
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    report = assert_valid_report(json.loads(r.stdout))
+    return {c["id"]: c for c in report["checks"]}["browser-page"], r.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "cause", "exit_code", "said"),
+    [
+        ("no-such-browser-0815", "browser_not_started", None, "No such file or directory"),
+        (
+            f"{sys.executable} -c \"import sys; sys.exit('no DISPLAY here')\"",
+            "browser_exited",
+            1,
+            "no DISPLAY here",
+        ),
+        ("false", "browser_exited", 1, None),
+    ],
+)
+def test_a_browser_command_that_fails_ends_the_wait_at_once_naming_it(
+    command: str, cause: str, exit_code: int | None, said: str | None
+) -> None:
+    page, stderr = _browser_report(command, "300")
+    assert (page["status"], page["cause"]) == ("fail", cause)
+    assert page["evidence"]["command"] == command
+    assert page["evidence"]["exit_code"] == exit_code
+    if said:
+        assert said in page["summary"] and said in stderr
+    assert page["fix"]["guide"] == "browser_start"
+    assert any("--no-open" in step for step in page["fix"]["steps"])
+    assert "Start was never clicked" not in page["summary"]
+
+
+def test_a_launcher_that_fetched_the_page_and_then_failed_is_waited_out(tmp_path: Any) -> None:
+    """The page was fetched, so a browser has it: the launcher's exit code is not a verdict."""
+    opener = tmp_path / "opener.py"
+    opener.write_text(
+        "import sys, urllib.request\n"
+        "urllib.request.urlopen(sys.argv[1], timeout=30).read()\n"
+        "sys.exit(4)\n"
+    )
+    page, _ = _browser_report(f"{sys.executable} {opener}", "4")
+    assert (page["cause"], page["evidence"]["page_loaded"]) == ("no_page_results", True)
+    assert "Start was never clicked" in page["summary"]
+
+
+def test_no_default_browser_is_said_and_the_address_can_still_be_opened_by_hand() -> None:
+    from clirun import run_cli
+
+    env = cli_env({"PULSE_SERVER": "unix:/nonexistent", "BROWSER": "no-such-browser-0815"})
+    r = run_cli("browser", "--timeout", "2", "--json", env=env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "could not start a default browser; open the address above by hand" in r.stderr
+    page = json.loads(r.stdout)["checks"][-1]
+    assert page["cause"] == "no_page_results"
+    assert "no default browser could be started" in page["summary"]
 
 
 def _judge_facts(facts: dict[str, Any]) -> tuple[dict[str, Any], list[Any], dict[str, Any]]:
@@ -314,3 +387,42 @@ def test_closed_before_open_with_a_ca_bundle_names_the_browsers_trust_of_that_ca
     assert any("CA certificate" in step for step in wss.fix.steps)
     assert sb.ca_file in wss.summary
     assert "proxy" not in wss.summary
+
+
+def test_stop_ends_idle_connections_so_no_handler_is_left_to_the_loops_teardown() -> None:
+    """An idle TCP connection (a browser's spare one) was left in `_read_request`, and the
+    loop's teardown cancelled it: asyncio then printed a CancelledError traceback."""
+    reported: list[dict[str, Any]] = []
+
+    async def session() -> dict[str, Any]:
+        return {}
+
+    async def result(facts: dict[str, Any]) -> dict[str, Any]:
+        return {"checks": []}
+
+    async def main() -> set[asyncio.Task[Any]]:
+        asyncio.get_running_loop().set_exception_handler(lambda _, c: reported.append(c))
+        server = await PageServer(session, lambda rate: b"", result).start()
+        _, idle = await asyncio.open_connection("127.0.0.1", server.port)
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+                assert (await client.get("/")).status_code == 200  # the idle one is accepted
+            others = {t for t in asyncio.all_tasks() if t.get_coro().__name__ == "_handle"}
+            assert others, "the idle connection has no handler: the test proves nothing"
+            await server.stop()
+            for _ in range(5):  # let done-callbacks run, as the loop's teardown would
+                await asyncio.sleep(0)
+            return {t for t in others if not t.done() or t.cancelled()}
+        finally:
+            idle.close()
+
+    left = asyncio.run(main())
+    assert left == set()
+    assert reported == []
+
+
+def test_a_browser_killed_by_a_signal_is_named_so() -> None:
+    from doctor.browser.launch import LaunchFailure
+
+    detail = LaunchFailure("chromium", exit_code=-9, stderr_tail=["a", "b"]).detail
+    assert "'chromium' was killed by signal 9" in detail and detail.endswith("it said: a | b")
