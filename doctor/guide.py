@@ -20,6 +20,8 @@ DEFAULTS: dict[str, str] = {
     "port": "443",
     "ws_url": "wss://agents.assemblyai.com/v1/ws",
     "token_url": "https://agents.assemblyai.com/v1/token",
+    "endpoint_url": "https://agents.assemblyai.com/v1/token",
+    "protocol": "HTTPS",
     "other_host": "agents.eu.assemblyai.com",
     "region": "us",
     "other_region": "eu",
@@ -1110,6 +1112,23 @@ _ENTRIES: tuple[Entry, ...] = (
         ),
         ("agent-doctor validate-audio capture.jsonl",),
         _A_SUPPORT,
+    ),
+    # --- service-side fixes (session 26, netfix) ---
+    Entry(
+        "token_unreachable",
+        "The token endpoint cannot be reached",
+        "GET {endpoint_url} got no HTTP answer: a firewall, proxy or filter stops outbound "
+        "{protocol} on port {port} to {host}, the name does not resolve, or nothing listens "
+        "at this URL.",
+        (
+            "Check `--token-url` (and the token URL your app's backend uses): {endpoint_url}.",
+            "Ask your network administrator to allow outbound TCP {port} ({protocol}) to {host}.",
+            "If this network needs a proxy, pass it: `--proxy http://PROXY:PORT` here, and "
+            "the same proxy in your backend's HTTP client (or `HTTPS_PROXY`).",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor check token -v", "curl -sv -o /dev/null {endpoint_url}"),
+        _A_FIREWALL,
     ),
     # --- the browser (issue 17) ---
     Entry(

@@ -39,7 +39,7 @@ from doctor.net.auth_outcome import (
     reuse_refused,
     session_outcome,
 )
-from doctor.net.mint_outcome import mint_unreachable
+from doctor.net.mint_outcome import mint_unreachable, request_for
 from doctor.net.sessions import (
     TOKEN_MAX_SESSION_S,
     Attempt,
@@ -141,17 +141,16 @@ async def _with_key(s: Sessions, key: str, problems: list[Outcome], ev: dict[str
     """Mint, key session, token session, token reuse. Returns what worked, for the summary."""
     from doctor.net.agent_api import AgentApiError
 
-    host = urllib.parse.urlsplit(s.ctx.token_url).hostname or s.ctx.token_url
     token_auth: Auth | None = None
     mint_problem: Outcome | None
     key_minted = False
     try:
         result, token_auth = await s.mint(key, "minted token #1")
-        mint_problem = s.judge_mint(result)
+        mint_problem = s.judge_mint(result, get=request_for(s.ctx.token_url))
         key_minted = result.status == 200
         ev["mint"] = {**s.minted[-1], "body": result.body}
     except AgentApiError as err:
-        mint_problem = mint_unreachable(Failure.of(err), host)
+        mint_problem = mint_unreachable(Failure.of(err), s.ctx.token_url)
         ev["mint"] = {"failure": err.facts()}
     worked: list[str] = []
     if mint_problem is not None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from doctor.context import REGIONS, Context, SessionRecord
 from doctor.net.auth_outcome import NO_SESSION_ID, Failure, Outcome
-from doctor.net.mint_outcome import mint_outcome
+from doctor.net.mint_outcome import GET, mint_outcome
 from doctor.report.redact import mask
 
 if TYPE_CHECKING:
@@ -78,6 +78,8 @@ def fix_values(ctx: Context, endpoint: str = "ws") -> dict[str, str]:
         "region": ctx.region,
         "other_region": ctx.other_region(),
         "ws_url": ctx.ws_url,
+        "endpoint_url": urllib.parse.urlunsplit(parts._replace(query="", fragment="")),
+        "protocol": "HTTPS" if secure else "plain HTTP",
         "token_url": REGIONS[ctx.region][1] if ctx.urls_overridden else ctx.token_url,
     }
 
@@ -243,7 +245,9 @@ class Sessions:
         return result, auth
 
     @staticmethod
-    def judge_mint(result: TokenResult, asked_expires_s: int = TOKEN_EXPIRES_S) -> Outcome | None:
+    def judge_mint(
+        result: TokenResult, asked_expires_s: int = TOKEN_EXPIRES_S, get: str = GET
+    ) -> Outcome | None:
         """What is wrong with a mint's answer; None for a usable token of the right shape."""
         outcome = mint_outcome(
             result.status,
@@ -253,6 +257,7 @@ class Sessions:
             result.error,
             result.body,
             result.retry_after_s,
+            get=get,
         )
         return None if outcome is None else dataclasses.replace(outcome, endpoint="token")
 
