@@ -1130,6 +1130,28 @@ _ENTRIES: tuple[Entry, ...] = (
         ("agent-doctor check token -v", "curl -sv -o /dev/null {endpoint_url}"),
         _A_FIREWALL,
     ),
+    Entry(
+        "tls_private_ca",
+        "The service's certificate comes from a CA this machine does not trust",
+        "The certificate for {host} was issued by {issuer}: not a public CA, and not in this "
+        "machine's trust store. That is a private CA: your own relay or test server, or a "
+        "security product that inspects TLS (Zscaler, Netskope, a corporate proxy).",
+        (
+            "{host} presented a certificate issued by {issuer}, which this machine does not "
+            "trust: not a public CA.",
+            "If you expect this CA, trust it explicitly: export it as PEM and pass "
+            "`--ca-bundle CA.pem` here, and `SSL_CERT_FILE=CA.pem` (Node: "
+            "`NODE_EXTRA_CA_CERTS=CA.pem`) to your app.",
+            "If you do not, ask IT whether a security product inspects TLS on this network, "
+            "and to exempt {host} from it (WebSocket streams often break inside inspection).",
+            "Detail: {detail}",
+        ),
+        (
+            "agent-doctor check wss --ca-bundle CA.pem",
+            "openssl s_client -connect {host}:{port} -servername {host} -showcerts",
+        ),
+        _A_FIREWALL,
+    ),
     # --- the browser (issue 17) ---
     Entry(
         "browser_secure_context",

@@ -64,6 +64,24 @@ async def _probe(ctx: Context, url: str) -> Any:
     return await run_blocking(probe, url, choice, ctx.ca_bundle, ctx.timeout)
 
 
+def _guide_for(cause: str, ev: dict[str, Any]) -> str:
+    """The fix for a failure. An untrusted chain from an issuer that is neither a public CA
+    nor vouched for by certifi is a private CA (the user's relay, a test server, or a TLS
+    inspecting product): the way out is trusting that CA, not the clock or a CA store update.
+    Interception is only said on evidence (a proxy, a hint in the issuer: probe.py)."""
+    from doctor.net.tls_facts import looks_public
+
+    issuer = str(ev.get("tls_issuer") or "")
+    if (
+        cause == "tls_untrusted"
+        and issuer
+        and not looks_public(issuer)
+        and ev.get("tls_certifi_verified") is not True
+    ):
+        return "tls_private_ca"
+    return _GUIDE_BY_CAUSE.get(cause, "firewall")
+
+
 @check("wss", "WebSocket reachability", timeout=_timeout)
 async def wss(ctx: Context) -> Result:
     """DNS, TCP, proxy, TLS and WebSocket upgrade to the region's endpoint."""
@@ -127,7 +145,7 @@ async def wss(ctx: Context) -> Result:
     if other_note and rest[0].ok:
         summary += f" ({other.upper()} is reachable)"
     fix = guide.fix(
-        _GUIDE_BY_CAUSE.get(failure.cause, "firewall"),
+        _guide_for(failure.cause, evidence),
         host=target.host,
         port=target.port,
         other_host=urllib.parse.urlsplit(other_url).hostname,

@@ -135,11 +135,18 @@ def test_certificate_problems(certs: Certs, case: str, cause: str) -> None:
     finally:
         server.close()
     assert_fail(r, cause, "tls")
-    assert r["fix"]["guide"] == "tls_certificate"
     ev = r["evidence"]
     assert ev["tls_leaf_subject"]  # read by the second, non-verifying handshake
     if case == "untrusted":
         assert "Some Other Test CA" in ev["tls_issuer"]
+        # a private CA: trust it (it used to get "check the clock, update the CA store")
+        assert r["fix"]["guide"] == "tls_private_ca"
+        steps = " ".join(r["fix"]["steps"])
+        assert "--ca-bundle CA.pem" in steps and "SSL_CERT_FILE=CA.pem" in steps
+        assert "Some Other Test CA" in steps and "clock" not in steps
+        assert r["cause"] == "tls_untrusted"  # not called interception without evidence
+    else:
+        assert r["fix"]["guide"] == "tls_certificate"
     if case == "expired":
         assert ev["tls_days_left"] < 0
     if case == "wrong_host":
