@@ -27,6 +27,7 @@ DEFAULTS: dict[str, str] = {
     "other_region": "eu",
     "issuer": "an unknown CA",
     "proxy": "your proxy",
+    "proxy_user": "the user in the proxy URL",
     "device": "the default device",
     "rates": "none of the common rates",
     "param": "a query parameter",
@@ -1150,6 +1151,23 @@ _ENTRIES: tuple[Entry, ...] = (
             "agent-doctor check wss --ca-bundle CA.pem",
             "openssl s_client -connect {host}:{port} -servername {host} -showcerts",
         ),
+        _A_FIREWALL,
+    ),
+    Entry(
+        "proxy_credentials",
+        "The proxy refused the credentials given",
+        "The proxy {proxy} answered the CONNECT with a credential refusal although the URL "
+        "carries a user name and password: one of them is wrong, or badly encoded.",
+        (
+            "The proxy refused the credentials sent for user {proxy_user}: check the user name "
+            "and the password (agent-doctor never shows the password).",
+            "Percent-encode special characters in the proxy URL: `@` as `%40`, `:` as `%3A`, "
+            "`/` as `%2F`, `#` as `%23`, `%` as `%25`.",
+            "If the proxy wants NTLM or Kerberos (see its Proxy-Authenticate header), point "
+            "`--proxy` at a local helper that speaks it (cntlm, px).",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor check wss -v",),
         _A_FIREWALL,
     ),
     # --- the browser (issue 17) ---

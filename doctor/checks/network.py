@@ -71,6 +71,8 @@ def _guide_for(cause: str, ev: dict[str, Any]) -> str:
     Interception is only said on evidence (a proxy, a hint in the issuer: probe.py)."""
     from doctor.net.tls_facts import looks_public
 
+    if cause == "proxy_auth_required" and ev.get("proxy_user") is not None:
+        return "proxy_credentials"  # sent and refused, not missing
     issuer = str(ev.get("tls_issuer") or "")
     if (
         cause == "tls_untrusted"
@@ -151,6 +153,7 @@ async def wss(ctx: Context) -> Result:
         other_host=urllib.parse.urlsplit(other_url).hostname,
         issuer=evidence.get("tls_issuer"),
         proxy=evidence.get("proxy"),
+        proxy_user=evidence.get("proxy_user"),
         detail=f"{stage}: {failure.detail}",
     )
     return problem(Status.FAIL, failure.cause, summary[:400], evidence, fix)

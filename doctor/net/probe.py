@@ -206,7 +206,12 @@ class _Prober:
         resp = parse_http_response(raw)
         if ev is not None:
             ev.update({"proxy_connect_ms": _ms(t0), "proxy_status": resp.status if resp else None})
-        refused = classify_proxy_status(resp)
+        user = None
+        if self.proxy.username is not None:
+            user = urllib.parse.unquote(self.proxy.username)
+            if ev is not None:
+                ev["proxy_user"] = user  # the user name only: the password is a secret
+        refused = classify_proxy_status(resp, user)
         if refused:
             sock.close()
             raise _StageError(refused)

@@ -224,6 +224,11 @@ def test_tinyproxy_requiring_auth(tmp_path: Path, certs: Certs, tls_ws: ThreadSe
     url = f"wss://127.0.0.1:{tls_ws.port}/v1/ws"
     with tinyproxy(tmp_path, [tls_ws.port], auth=("agent", PASSWORD)) as (port, _):
         without = wss_check(url, "--proxy", f"http://127.0.0.1:{port}")
+        wrong_password = f"not-{PASSWORD}"
+        wrong = run_cli(
+            "check", "wss", "--ws-url", url, "--proxy",
+            f"http://agent:{wrong_password}@127.0.0.1:{port}", "--json",
+        )  # fmt: skip
         proc = run_cli(
             "check",
             "wss",
@@ -238,6 +243,15 @@ def test_tinyproxy_requiring_auth(tmp_path: Path, certs: Certs, tls_ws: ThreadSe
         )
     assert_fail(without, "proxy_auth_required", "proxy_connect")
     assert without["evidence"]["proxy_status"] == 407
+    assert without["fix"]["guide"] == "proxy"  # none sent: "put them in the URL"
+    # Sent and refused (tinyproxy answers 401): said so, with the user name only; it was
+    # "proxy_denied" with a fix about 403/407.
+    assert wrong_password not in wrong.stdout + wrong.stderr
+    bad = json.loads(wrong.stdout)["checks"][0]
+    assert (bad["status"], bad["cause"]) == ("fail", "proxy_auth_required"), bad["summary"]
+    assert "refused the credentials sent for user 'agent'" in bad["summary"]
+    assert bad["fix"]["guide"] == "proxy_credentials"
+    assert "user agent" in " ".join(bad["fix"]["steps"])
     report = json.loads(proc.stdout)
     assert report["checks"][0]["status"] == "pass"
     assert PASSWORD not in proc.stdout + proc.stderr
