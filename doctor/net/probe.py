@@ -206,12 +206,12 @@ class _Prober:
         resp = parse_http_response(raw)
         if ev is not None:
             ev.update({"proxy_connect_ms": _ms(t0), "proxy_status": resp.status if resp else None})
-        user = None
+        sent_user: str | None = None
         if self.proxy.username is not None:
-            user = urllib.parse.unquote(self.proxy.username)
+            sent_user = urllib.parse.unquote(self.proxy.username)
             if ev is not None:
-                ev["proxy_user"] = user  # the user name only: the password is a secret
-        refused = classify_proxy_status(resp, user)
+                ev["proxy_user"] = sent_user  # the user name only: the password is secret
+        refused = classify_proxy_status(resp, sent_user)
         if refused:
             sock.close()
             raise _StageError(refused)
