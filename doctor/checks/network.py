@@ -137,6 +137,10 @@ async def wss(ctx: Context) -> Result:
         if failure.stage in ("tcp", "dns") and evidence.get("proxy")
         else where
     )
+    if failure.stage in ("tls", "ws_upgrade"):
+        # Through a tunnel TLS and the upgrade are with the service, not the proxy.
+        hop = evidence.get("tcp_peer") if evidence.get("tcp_target") == "proxy" else None
+        peer = f"{where} (through the proxy at {hop})" if hop else where
     if failure.cause == "timeout":
         summary = f"no answer from {peer} within {ctx.timeout:g} s at the {stage} stage"
         evidence["stalled_stage"] = stage

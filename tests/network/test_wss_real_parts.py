@@ -289,6 +289,8 @@ def test_tls_intercepting_proxy_is_detected_and_its_issuer_named(
     assert_fail(r, "tls_intercepted", "tls")
     assert "Contoso Corp Root CA" in r["evidence"]["tls_issuer"]
     assert "Contoso Corp" in r["summary"]
+    # the TLS peer is the service (through the proxy), not the proxy's host:port
+    assert f"TLS handshake to localhost:{server.port} (through the proxy at " in r["summary"]
     assert r["fix"]["guide"] == "tls_interception"
     assert "--ca-bundle" in " ".join(r["fix"]["steps"])
     # Once the inspection CA is trusted, the WebSocket works through the interception.
