@@ -28,6 +28,7 @@ _STAGE_NAMES = {
     "dns": "DNS",
     "tcp": "TCP connect",
     "proxy_connect": "proxy CONNECT",
+    "socks": "SOCKS handshake",
     "tls": "TLS handshake",
     "ws_upgrade": "WebSocket upgrade",
 }
@@ -50,6 +51,7 @@ def _stage_timings(ev: dict[str, Any]) -> str:
         ("dns_ms", "DNS"),
         ("tcp_connect_ms", "TCP"),
         ("proxy_connect_ms", "CONNECT"),
+        ("socks_connect_ms", "SOCKS"),
         ("tls_handshake_ms", "TLS"),
         ("ws_upgrade_ms", "upgrade"),
     )
@@ -126,15 +128,16 @@ async def wss(ctx: Context) -> Result:
         other_note = ""
     where = f"{target.host}:{target.port}"
     if target.ok:
+        timings = _stage_timings(target.evidence)  # none through SOCKS (one step)
         return passed(
-            f"reached {where} ({_stage_timings(target.evidence)}): {target.meaning}{other_note}",
+            f"reached {where}{f' ({timings})' if timings else ''}: {target.meaning}{other_note}",
             evidence,
         )
     failure = target.failure
     stage = _STAGE_NAMES.get(failure.stage, failure.stage)
     peer = evidence.get("tcp_peer") or (
         evidence.get("proxy")
-        if failure.stage in ("tcp", "dns") and evidence.get("proxy")
+        if failure.stage in ("tcp", "dns", "proxy", "socks") and evidence.get("proxy")
         else where
     )
     if failure.stage in ("tls", "ws_upgrade"):

@@ -457,7 +457,8 @@ class AgentConnection:
         except ConnectionClosed:
             pass
         finally:
-            self.close_code = self.ws.close_code
+            code = self.ws.close_code  # websockets' CloseCode for known codes: a plain int
+            self.close_code = None if code is None else int(code)  # reads as 1006, not an enum
             self.close_reason = self.ws.close_reason
             self.close_frame = self.ws.protocol.close_rcvd is not None
             self._note(

@@ -46,3 +46,21 @@ def test_a_401_whose_body_says_expired_is_token_expired_for_a_token_only() -> No
     assert session_outcome(f, "api_key").cause == "unauthorized"
     plain = Failure("http_status", "connect", http_status=401, body="Invalid token")
     assert session_outcome(plain, "token").cause == "unauthorized"
+
+
+def test_verbose_text_shows_close_codes_as_numbers(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """websockets hands a known close code over as a `CloseCode` enum; -v printed
+    `close_code: <CloseCode.ABNORMAL_CLOSURE: 1006>`."""
+    from clirun import cli_env, run_cli
+
+    sb = sandbox_factory(faults={"close-without-frame": None})
+    proc = run_cli(
+        "check", "token", "--ws-url", sb.ws_url, "--token-url", sb.token_url,
+        "--ca-bundle", str(sb.ca_file), "--api-key", sb.api_key, "--timeout", "5", "-v",
+        env=cli_env(),
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "1006" in proc.stdout
+    assert "CloseCode" not in proc.stdout + proc.stderr
