@@ -187,6 +187,7 @@ async def run_resume(ctx: Context, plan: Plan) -> Result:
             second.close_code,
             second.close_reason,
             delay,
+            second.no_ended_text(),
         )
     except _Stop as stop:
         outcome = stop.outcome

@@ -104,8 +104,8 @@ def _ended_problem(a: Attempt) -> Outcome | None:
         return Outcome(
             "no_session_ended",
             Status.WARN,
-            f"session.end on the {a.label} session got no session.ended before the close: "
-            "the service may bill the 30 s grace window",
+            f"session.end on the {a.label} session got no session.ended "
+            f"{a.no_ended_text()}: the service may bill the 30 s grace window",
             "billing",
             f"{a.session_id}: {a.close_code} {a.close_reason or ''}".strip(),
         )

@@ -454,8 +454,10 @@ def after_resume_outcome(
     close_code: int | None,
     close_reason: str | None,
     delay_s: float,
+    no_ended: str | None = None,
 ) -> Outcome | None:
-    """A resume that got `session.ready`: was it the same session, and did it end cleanly."""
+    """A resume that got `session.ready`: was it the same session, and did it end cleanly.
+    `no_ended`: why no session.ended came (`Attempt.no_ended_text`: our wait ran out)."""
     if resumed_id != first_id:
         return Outcome(
             "session_id_changed",
@@ -470,7 +472,8 @@ def after_resume_outcome(
             "no_session_ended",
             Status.WARN,
             f"resume worked ({delay_s:.1f} s after the drop), but session.end got no "
-            f"session.ended before the close ({close_code}): the service may bill the "
+            f"session.ended {no_ended or f'before the close ({close_code})'}: the service "
+            "may bill the "
             f"{GRACE_WINDOW_S:g} s grace window",
             "billing",
             f"{resumed_id}: close {close_code} {close_reason or ''}".strip(),

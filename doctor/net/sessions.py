@@ -120,6 +120,16 @@ class Attempt:
     upgraded: bool = False
     recorded: bool = False
     notes: list[str] = field(default_factory=list)
+    end_waited_s: float | None = None  # agent-doctor gave up waiting for session.ended
+
+    def no_ended_text(self) -> str:
+        """Why there is no session.ended: a wait of ours that ran out, or the close."""
+        if self.end_waited_s is not None:
+            return (
+                f"within {self.end_waited_s:g} s (agent-doctor stopped waiting and closed the "
+                "connection)"
+            )
+        return f"before the close ({self.close_code})"
 
     @property
     def ready(self) -> bool:
@@ -363,6 +373,8 @@ class Sessions:
             # A late session.ended is the session's problem (no_session_ended), not the
             # peer's: it is not recorded as a stall (see `_stalled`).
             attempt.notes.append(f"session.end: {err}")
+            if err.kind == "timeout":
+                attempt.end_waited_s = err.timeout_s or timeout or self.ctx.timeout
             payload = None
         attempt.ended = payload is not None
         attempt.ended_payload = payload
