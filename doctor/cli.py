@@ -68,6 +68,12 @@ def _check_proxy(_: click.Context, __: click.Parameter, value: str | None) -> st
         raise click.BadParameter("expected a URL such as http://proxy.example:3128")
     if not parts.hostname:
         raise click.BadParameter("the proxy URL has no host")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        # the WebSocket client ignored it and the token client failed on it: neither uses it
+        raise click.BadParameter(
+            f"a proxy URL is scheme://host:port, without a path or query "
+            f"(drop {parts.path + ('?' if parts.query else '')!r})"
+        )
     return value
 
 
