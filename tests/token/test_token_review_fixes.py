@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tokenraw import raw_server
@@ -157,17 +158,21 @@ def test_a_custom_url_failure_does_not_name_the_default_host(
     assert r["fix"]["commands"][-1] == f"curl -sv -o /dev/null {token_url}"
 
 
+def _token_with_url(sandbox: ThreadedSandbox, tmp_path: Path, token_url: str) -> Any:
+    run = doctor(
+        sandbox, tmp_path, "--api-key", sandbox.api_key, "--token-url", token_url,
+        secrets=(sandbox.api_key,),
+    )  # fmt: skip
+    return run.result("token")
+
+
 def test_a_plain_http_token_url_is_named_with_its_scheme_and_port(
     sandbox: ThreadedSandbox, tmp_path: Path, closed_port: int
 ) -> None:
     """The detail used to say `GET https://127.0.0.1/v1/token` for an http:// URL with a
     port, and the fix to allow `TLS, WebSocket upgrade`."""
     token_url = f"http://127.0.0.1:{closed_port}/v1/token"
-    run = doctor(
-        sandbox, tmp_path, "--api-key", sandbox.api_key, "--token-url", token_url,
-        secrets=(sandbox.api_key,),
-    )  # fmt: skip
-    r = run.result("token")
+    r = _token_with_url(sandbox, tmp_path, token_url)
     assert (r["status"], r["cause"]) == ("fail", "token_url_unreachable"), r["summary"]
     steps = " ".join(r["fix"]["steps"])
     assert f"Detail: GET {token_url}: " in steps
@@ -179,11 +184,7 @@ def test_a_wrong_token_path_names_the_path_that_answered_404(
     sandbox: ThreadedSandbox, tmp_path: Path
 ) -> None:
     token_url = sandbox.token_url.replace("/v1/token", "/v1/tokens")
-    run = doctor(
-        sandbox, tmp_path, "--api-key", sandbox.api_key, "--token-url", token_url,
-        secrets=(sandbox.api_key,),
-    )  # fmt: skip
-    r = run.result("token")
+    r = _token_with_url(sandbox, tmp_path, token_url)
     assert (r["status"], r["cause"]) == ("fail", "bad_request"), r["summary"]
     steps = " ".join(r["fix"]["steps"])
     assert "GET /v1/tokens answered HTTP 404" in steps and "GET /v1/token " not in steps
