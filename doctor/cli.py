@@ -67,6 +67,12 @@ def _check_proxy(_: click.Context, __: click.Parameter, value: str | None) -> st
         raise click.BadParameter("expected a URL such as http://proxy.example:3128")
     if not parts.hostname:
         raise click.BadParameter("the proxy URL has no host")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        # the WebSocket client ignored it and the token client failed on it: neither uses it
+        raise click.BadParameter(
+            f"a proxy URL is scheme://host:port, without a path or query "
+            f"(drop {parts.path + ('?' if parts.query else '')!r})"
+        )
     return value
 
 
@@ -343,13 +349,30 @@ def write_atomic(path: str, text: str) -> None:
 
 
 def check_report_path(path: str | None) -> None:
+    """Before the run (a usage error, exit 2), what `write_whole` will do after it: a
+    device or FIFO must be writable, and elsewhere a temporary file must be creatable
+    beside the target (`/proc/version`: the folder says writable, creating fails). The
+    report file itself is neither created nor truncated here."""
     if path is None:
         return
-    directory = os.path.dirname(os.path.abspath(path))
+    target = os.path.realpath(path)
+    if os.path.exists(target) and not os.path.isfile(target):
+        if os.path.isdir(target) or not os.access(target, os.W_OK):
+            raise click.UsageError(f"cannot write the report to {path}: not a writable file")
+        return
+    directory = os.path.dirname(target)
     if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
         raise click.UsageError(
             f"cannot write the report to {path}: {directory} is not a writable folder"
         )
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".agent-doctor-", suffix=".tmp")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise click.UsageError(
+            f"cannot write the report to {path}: {exc.strerror or exc}"
+        ) from None
 
 
 def emit_report(report: dict[str, Any], params: dict[str, Any]) -> None:

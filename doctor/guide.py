@@ -20,11 +20,14 @@ DEFAULTS: dict[str, str] = {
     "port": "443",
     "ws_url": "wss://agents.assemblyai.com/v1/ws",
     "token_url": "https://agents.assemblyai.com/v1/token",
+    "endpoint_url": "https://agents.assemblyai.com/v1/token",
+    "protocol": "HTTPS",
     "other_host": "agents.eu.assemblyai.com",
     "region": "us",
     "other_region": "eu",
     "issuer": "an unknown CA",
     "proxy": "your proxy",
+    "proxy_user": "the user in the proxy URL",
     "device": "the default device",
     "rates": "none of the common rates",
     "param": "a query parameter",
@@ -1110,6 +1113,62 @@ _ENTRIES: tuple[Entry, ...] = (
         ),
         ("agent-doctor validate-audio capture.jsonl",),
         _A_SUPPORT,
+    ),
+    # --- service-side fixes (session 26, netfix) ---
+    Entry(
+        "token_unreachable",
+        "The token endpoint cannot be reached",
+        "GET {endpoint_url} got no HTTP answer: a firewall, proxy or filter stops outbound "
+        "{protocol} on port {port} to {host}, the name does not resolve, or nothing listens "
+        "at this URL.",
+        (
+            "Check `--token-url` (and the token URL your app's backend uses): {endpoint_url}.",
+            "Ask your network administrator to allow outbound TCP {port} ({protocol}) to {host}.",
+            "If this network needs a proxy, pass it: `--proxy http://PROXY:PORT` here, and "
+            "the same proxy in your backend's HTTP client (or `HTTPS_PROXY`).",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor check token -v", "curl -sv -o /dev/null {endpoint_url}"),
+        _A_FIREWALL,
+    ),
+    Entry(
+        "tls_private_ca",
+        "The service's certificate comes from a CA this machine does not trust",
+        "The certificate for {host} was issued by {issuer}: not a public CA, and not in this "
+        "machine's trust store. That is a private CA: your own relay or test server, or a "
+        "security product that inspects TLS (Zscaler, Netskope, a corporate proxy).",
+        (
+            "{host} presented a certificate issued by {issuer}, which this machine does not "
+            "trust: not a public CA.",
+            "If you expect this CA, trust it explicitly: export it as PEM and pass "
+            "`--ca-bundle CA.pem` here, and `SSL_CERT_FILE=CA.pem` (Node: "
+            "`NODE_EXTRA_CA_CERTS=CA.pem`) to your app.",
+            "If you do not, ask IT whether a security product inspects TLS on this network, "
+            "and to exempt {host} from it (WebSocket streams often break inside inspection).",
+            "Detail: {detail}",
+        ),
+        (
+            "agent-doctor check wss --ca-bundle CA.pem",
+            "openssl s_client -connect {host}:{port} -servername {host} -showcerts",
+        ),
+        _A_FIREWALL,
+    ),
+    Entry(
+        "proxy_credentials",
+        "The proxy refused the credentials given",
+        "The proxy {proxy} answered the CONNECT with a credential refusal although the URL "
+        "carries a user name and password: one of them is wrong, or badly encoded.",
+        (
+            "The proxy refused the credentials sent for user {proxy_user}: check the user name "
+            "and the password (agent-doctor never shows the password).",
+            "Percent-encode special characters in the proxy URL: `@` as `%40`, `:` as `%3A`, "
+            "`/` as `%2F`, `#` as `%23`, `%` as `%25`.",
+            "If the proxy wants NTLM or Kerberos (see its Proxy-Authenticate header), point "
+            "`--proxy` at a local helper that speaks it (cntlm, px).",
+            "Detail: {detail}",
+        ),
+        ("agent-doctor check wss -v",),
+        _A_FIREWALL,
     ),
     # --- the browser (issue 17) ---
     Entry(

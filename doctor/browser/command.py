@@ -58,11 +58,10 @@ class PageRun:
         }
 
     async def _mint(self, ctx: Context) -> None:
-        import urllib.parse
 
         from doctor.net.agent_api import AgentApiError, mint_token
         from doctor.net.auth_outcome import Failure
-        from doctor.net.mint_outcome import mint_unreachable
+        from doctor.net.mint_outcome import mint_unreachable, request_for
         from doctor.net.sessions import Sessions
 
         assert ctx.api_key is not None
@@ -77,8 +76,8 @@ class PageRun:
             )
         except AgentApiError as err:
             self.token_error = ctx.redactor.scrub(f"token request failed: {err}")
-            host = urllib.parse.urlsplit(ctx.token_url).hostname or ctx.token_url
-            self._token_failed(mint_unreachable(Failure.of(err), host), {"failure": err.facts()})
+            failed = mint_unreachable(Failure.of(err), ctx.token_url)
+            self._token_failed(failed, {"failure": err.facts()})
             return
         if got.ok and got.token:
             ctx.add_secret("token", got.token)
@@ -87,7 +86,7 @@ class PageRun:
             self.token_error = ctx.redactor.scrub(
                 f"token endpoint answered HTTP {got.status}: {got.error or got.body}"
             )[:300]
-            outcome = Sessions.judge_mint(got, TOKEN_WINDOW_S)
+            outcome = Sessions.judge_mint(got, TOKEN_WINDOW_S, request_for(ctx.token_url))
             if outcome is not None:
                 self._token_failed(outcome, {"http_status": got.status, "body": got.body})
 

@@ -28,6 +28,7 @@ _STAGE_NAMES = {
     "dns": "DNS",
     "tcp": "TCP connect",
     "proxy_connect": "proxy CONNECT",
+    "socks": "SOCKS handshake",
     "tls": "TLS handshake",
     "ws_upgrade": "WebSocket upgrade",
 }
@@ -50,6 +51,7 @@ def _stage_timings(ev: dict[str, Any]) -> str:
         ("dns_ms", "DNS"),
         ("tcp_connect_ms", "TCP"),
         ("proxy_connect_ms", "CONNECT"),
+        ("socks_connect_ms", "SOCKS"),
         ("tls_handshake_ms", "TLS"),
         ("ws_upgrade_ms", "upgrade"),
     )
@@ -62,6 +64,26 @@ async def _probe(ctx: Context, url: str) -> Any:
 
     choice = choose_proxy(url, ctx.proxy, dict(os.environ))
     return await run_blocking(probe, url, choice, ctx.ca_bundle, ctx.timeout)
+
+
+def _guide_for(cause: str, ev: dict[str, Any]) -> str:
+    """The fix for a failure. An untrusted chain from an issuer that is neither a public CA
+    nor vouched for by certifi is a private CA (the user's relay, a test server, or a TLS
+    inspecting product): the way out is trusting that CA, not the clock or a CA store update.
+    Interception is only said on evidence (a proxy, a hint in the issuer: probe.py)."""
+    from doctor.net.tls_facts import looks_public
+
+    if cause == "proxy_auth_required" and ev.get("proxy_user") is not None:
+        return "proxy_credentials"  # sent and refused, not missing
+    issuer = str(ev.get("tls_issuer") or "")
+    if (
+        cause == "tls_untrusted"
+        and issuer
+        and not looks_public(issuer)
+        and ev.get("tls_certifi_verified") is not True
+    ):
+        return "tls_private_ca"
+    return _GUIDE_BY_CAUSE.get(cause, "firewall")
 
 
 @check("wss", "WebSocket reachability", timeout=_timeout)
@@ -106,17 +128,22 @@ async def wss(ctx: Context) -> Result:
         other_note = ""
     where = f"{target.host}:{target.port}"
     if target.ok:
+        timings = _stage_timings(target.evidence)  # none through SOCKS (one step)
         return passed(
-            f"reached {where} ({_stage_timings(target.evidence)}): {target.meaning}{other_note}",
+            f"reached {where}{f' ({timings})' if timings else ''}: {target.meaning}{other_note}",
             evidence,
         )
     failure = target.failure
     stage = _STAGE_NAMES.get(failure.stage, failure.stage)
     peer = evidence.get("tcp_peer") or (
         evidence.get("proxy")
-        if failure.stage in ("tcp", "dns") and evidence.get("proxy")
+        if failure.stage in ("tcp", "dns", "proxy", "socks") and evidence.get("proxy")
         else where
     )
+    if failure.stage in ("tls", "ws_upgrade"):
+        # Through a tunnel TLS and the upgrade are with the service, not the proxy.
+        hop = evidence.get("tcp_peer") if evidence.get("tcp_target") == "proxy" else None
+        peer = f"{where} (through the proxy at {hop})" if hop else where
     if failure.cause == "timeout":
         summary = f"no answer from {peer} within {ctx.timeout:g} s at the {stage} stage"
         evidence["stalled_stage"] = stage
@@ -127,13 +154,14 @@ async def wss(ctx: Context) -> Result:
     if other_note and rest[0].ok:
         summary += f" ({other.upper()} is reachable)"
     fix = guide.fix(
-        _GUIDE_BY_CAUSE.get(failure.cause, "firewall"),
+        _guide_for(failure.cause, evidence),
         host=target.host,
         port=target.port,
         scheme=urllib.parse.urlsplit(ctx.ws_url).scheme,
         other_host=urllib.parse.urlsplit(other_url).hostname,
         issuer=evidence.get("tls_issuer"),
         proxy=evidence.get("proxy"),
+        proxy_user=evidence.get("proxy_user"),
         detail=f"{stage}: {failure.detail}",
     )
     return problem(Status.FAIL, failure.cause, summary[:400], evidence, fix)

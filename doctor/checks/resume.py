@@ -38,6 +38,7 @@ from doctor.net.auth_outcome import (
     resume_outcome,
     session_outcome,
 )
+from doctor.net.mint_outcome import request_for
 from doctor.net.sessions import Attempt, Auth, Sessions, budget_s, fix_values
 from doctor.registry import check
 from doctor.result import Result, Status, passed, problem, skipped
@@ -113,13 +114,13 @@ async def _auth_for(s: Sessions, leg: Leg, n: int, ev: dict[str, Any]) -> Auth:
                 "timeout" if err.kind == "timeout" else "token_url_unreachable",
                 Status.FAIL,
                 f"could not mint a token for connection #{n}: {err}",
-                "firewall",
+                "token_unreachable",
                 str(err),
                 endpoint="token",
             )
         ) from None
     ev.setdefault("tokens", []).append(s.minted[-1])
-    bad = s.judge_mint(result)
+    bad = s.judge_mint(result, get=request_for(s.ctx.token_url))
     if bad is not None:
         raise _Stop(bad)
     if auth is None:  # judge_mint accepts only a 200 with a token, which mint turns into auth
@@ -186,6 +187,7 @@ async def run_resume(ctx: Context, plan: Plan) -> Result:
             second.close_code,
             second.close_reason,
             delay,
+            second.no_ended_text(),
         )
     except _Stop as stop:
         outcome = stop.outcome

@@ -39,7 +39,7 @@ from doctor.net.auth_outcome import (
     reuse_refused,
     session_outcome,
 )
-from doctor.net.mint_outcome import mint_unreachable
+from doctor.net.mint_outcome import mint_unreachable, request_for
 from doctor.net.sessions import (
     TOKEN_MAX_SESSION_S,
     Attempt,
@@ -104,22 +104,29 @@ def _ended_problem(a: Attempt) -> Outcome | None:
         return Outcome(
             "no_session_ended",
             Status.WARN,
-            f"session.end on the {a.label} session got no session.ended before the close: "
-            "the service may bill the 30 s grace window",
+            f"session.end on the {a.label} session got no session.ended "
+            f"{a.no_ended_text()}: the service may bill the 30 s grace window",
             "billing",
             f"{a.session_id}: {a.close_code} {a.close_reason or ''}".strip(),
         )
     return None
 
 
-async def _session(s: Sessions, auth: Auth, problems: list[Outcome]) -> Attempt:
-    """Open, and end at once if ready; a failure goes to `problems`."""
+async def _session(
+    s: Sessions, auth: Auth, problems: list[Outcome], key_minted: bool = False
+) -> Attempt:
+    """Open, and end at once if ready; a failure goes to `problems`. `key_minted`: the
+    key just minted a token, which weighs against blaming the key for a refusal."""
     attempt = await s.open(auth)
     if attempt.failure is not None:
         age = None if auth.minted_at is None else (attempt.opened_at - auth.minted_at)
         problems.append(
             session_outcome(
-                attempt.failure, auth.kind, token_age_s=age, token_window_s=auth.window_s
+                attempt.failure,
+                auth.kind,
+                token_age_s=age,
+                token_window_s=auth.window_s,
+                key_minted=key_minted,
             )
         )
         return attempt
@@ -134,15 +141,16 @@ async def _with_key(s: Sessions, key: str, problems: list[Outcome], ev: dict[str
     """Mint, key session, token session, token reuse. Returns what worked, for the summary."""
     from doctor.net.agent_api import AgentApiError
 
-    host = urllib.parse.urlsplit(s.ctx.token_url).hostname or s.ctx.token_url
     token_auth: Auth | None = None
     mint_problem: Outcome | None
+    key_minted = False
     try:
         result, token_auth = await s.mint(key, "minted token #1")
-        mint_problem = s.judge_mint(result)
+        mint_problem = s.judge_mint(result, get=request_for(s.ctx.token_url))
+        key_minted = result.status == 200
         ev["mint"] = {**s.minted[-1], "body": result.body}
     except AgentApiError as err:
-        mint_problem = mint_unreachable(Failure.of(err), host)
+        mint_problem = mint_unreachable(Failure.of(err), s.ctx.token_url)
         ev["mint"] = {"failure": err.facts()}
     worked: list[str] = []
     if mint_problem is not None:
@@ -152,7 +160,7 @@ async def _with_key(s: Sessions, key: str, problems: list[Outcome], ev: dict[str
             return ""  # the key session would be refused the same way
     else:
         worked.append("token minted")
-    key_attempt = await _session(s, Auth("api_key", key, "API key"), problems)
+    key_attempt = await _session(s, Auth("api_key", key, "API key"), problems, key_minted)
     if not key_attempt.ready:
         return "; ".join(worked)
     worked.append(f"key session {_ready_text(key_attempt)}")
@@ -185,6 +193,21 @@ async def _with_key(s: Sessions, key: str, problems: list[Outcome], ev: dict[str
         else f"reusing the token gave no clear answer ({cause})"
     )
     return "; ".join(worked)
+
+
+STALE_URL_TOKEN = (
+    "--ws-url carries a token query parameter: it was left out of the key session and replaced by "
+    "each token session's own (an app that sends it with a key is judged on that token)"
+)
+
+
+def _url_token(url: str) -> bool:
+    """Whether `url` has a `token=` query (a stale one pasted from a browser URL)."""
+    try:
+        query = urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query, keep_blank_values=True)
+    except ValueError:
+        return False
+    return any(k == "token" for k, _ in query)
 
 
 def _first_fail(outcomes: list[Outcome]) -> Outcome | None:
@@ -240,6 +263,10 @@ async def token(ctx: Context) -> Result:
     verdicts: list[Outcome] = []
     parts: list[str] = []
     s = Sessions(ctx, "token")
+    if _url_token(ctx.ws_url):
+        # agent_api sends key sessions without it and replaces it for token sessions
+        ev["ws_url_token"] = "ignored: every session here used its own credential"
+        parts.append(STALE_URL_TOKEN)
 
     async def run_key(wire: str, own: list[Outcome]) -> str:
         return await _with_key(s, wire, own, ev)

@@ -241,6 +241,17 @@ def _with_token(url: str, token: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
 
 
+def without_token(url: str) -> str:
+    """`url` with any `token=` query removed: a key session must not carry a stale token
+    (the service judges the token, not the key, and refuses it)."""
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    if not any(k == "token" for k, _ in query):
+        return url
+    query = [(k, v) for k, v in query if k != "token"]
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
 def _shown_url(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     query = [
@@ -352,6 +363,7 @@ class AgentConnection:
             if token is not None:
                 url = _with_token(ws_url, token)
             elif api_key is not None:
+                url = without_token(ws_url)
                 headers["Authorization"] = _auth_value(api_key, auth_header)
             shown = _shown_url(url)
         except ValueError as exc:  # a URL urllib cannot even split (`wss://[::1/v1/ws`)
@@ -458,7 +470,8 @@ class AgentConnection:
         except ConnectionClosed:
             pass
         finally:
-            self.close_code = self.ws.close_code
+            code = self.ws.close_code  # websockets' CloseCode for known codes: a plain int
+            self.close_code = None if code is None else int(code)  # reads as 1006, not an enum
             self.close_reason = self.ws.close_reason
             self.close_frame = self.ws.protocol.close_rcvd is not None
             self._note(

@@ -10,6 +10,7 @@ functions fold them into the few causes a user can act on.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -95,9 +96,46 @@ class Failure:
 
 
 def session_outcome(f: Failure, auth: str, *, token_age_s: float | None = None,
-                    token_window_s: float | None = None) -> Outcome:  # fmt: skip
+                    token_window_s: float | None = None,
+                    key_minted: bool = False) -> Outcome:  # fmt: skip
     """A connection that did not reach `session.ready`. `auth` is `api_key` or `token`;
-    the age and window of a token we minted let us call a late refusal an expiry."""
+    the age and window of a token we minted let us call a late refusal an expiry.
+    `key_minted`: this API key just minted a token (HTTP 200), so the service accepts it
+    and a refusal of it at the WebSocket is not "a wrong key"."""
+    outcome = _session_outcome(f, auth, token_age_s, token_window_s)
+    if not (key_minted and auth == "api_key"):
+        return outcome
+    return _weigh_mint(f, outcome)
+
+
+MINTED = "the same API key just minted a token (HTTP 200), so the service accepts the key"
+
+
+def _weigh_mint(f: Failure, outcome: Outcome) -> Outcome:
+    """A key refusal after the key minted a token: an abrupt cut is not blamed on the key;
+    an explicit refusal stays one, pointing at what differs (the WebSocket URL)."""
+    if outcome.cause == "unauthorized" and f.close_frame is False and f.error_code is None:
+        return Outcome(
+            "no_session_ready",
+            Status.FAIL,
+            "the connection was cut right after the upgrade with no frame at all (no "
+            f"session.error, no close frame: 1006); {MINTED}: a proxy or the service cut "
+            "the connection",
+            "service_side",
+            f"1006 with no frames right after connect; {MINTED}",
+        )
+    if outcome.cause == "unauthorized":
+        return dataclasses.replace(
+            outcome,
+            summary=f"{outcome.summary}, although {MINTED}: check that --ws-url is the "
+            "token endpoint's region and carries no stale token parameter",
+            detail=f"{outcome.detail}; {MINTED}",
+        )
+    return outcome
+
+
+def _session_outcome(f: Failure, auth: str, token_age_s: float | None,
+                     token_window_s: float | None) -> Outcome:  # fmt: skip
     who = "API key" if auth == "api_key" else "token"
     code = f.error_code
     late = token_age_s is not None and token_window_s is not None and token_age_s > token_window_s
@@ -133,10 +171,14 @@ def session_outcome(f: Failure, auth: str, *, token_age_s: float | None = None,
     if f.kind == "http_status":
         status = f.http_status
         if status == 401:
+            # the body of a 401 may say why ("Token expired"): an expiry has its own fix
+            body_expired = auth == "token" and "expir" in (f.body or "").lower()
+            said_body = f": the body says {_quoted(f.body)}" if body_expired else ""
             return Outcome(
-                "token_expired" if late else "unauthorized",
+                "token_expired" if late or body_expired else "unauthorized",
                 Status.FAIL,
-                f"the WebSocket upgrade was refused with HTTP 401 for the {who} ({BROWSER_1006})",
+                f"the WebSocket upgrade was refused with HTTP 401 for the {who}{said_body} "
+                f"({BROWSER_1006})",
                 "token_auth",
                 f"HTTP 401 before the upgrade ({who})",
             )
@@ -208,6 +250,11 @@ def session_outcome(f: Failure, auth: str, *, token_age_s: float | None = None,
         "service_side",
         f.close_text(),
     )
+
+
+def _quoted(body: str | None) -> str:
+    text = " ".join((body or "").split())
+    return repr(text[:80] + ("..." if len(text) > 80 else ""))
 
 
 def _by_error_code(f: Failure, code: str, who: str, late: bool, expired_words: bool) -> Outcome:
@@ -407,8 +454,10 @@ def after_resume_outcome(
     close_code: int | None,
     close_reason: str | None,
     delay_s: float,
+    no_ended: str | None = None,
 ) -> Outcome | None:
-    """A resume that got `session.ready`: was it the same session, and did it end cleanly."""
+    """A resume that got `session.ready`: was it the same session, and did it end cleanly.
+    `no_ended`: why no session.ended came (`Attempt.no_ended_text`: our wait ran out)."""
     if resumed_id != first_id:
         return Outcome(
             "session_id_changed",
@@ -423,7 +472,8 @@ def after_resume_outcome(
             "no_session_ended",
             Status.WARN,
             f"resume worked ({delay_s:.1f} s after the drop), but session.end got no "
-            f"session.ended before the close ({close_code}): the service may bill the "
+            f"session.ended {no_ended or f'before the close ({close_code})'}: the service "
+            "may bill the "
             f"{GRACE_WINDOW_S:g} s grace window",
             "billing",
             f"{resumed_id}: close {close_code} {close_reason or ''}".strip(),

@@ -110,13 +110,22 @@ def sanitize_body(body: bytes, limit: int = 160) -> str:
     return re.sub(r"\s+", " ", text).strip()[:limit]
 
 
-def classify_proxy_status(resp: HttpResponse | None) -> Failure | None:
+def classify_proxy_status(resp: HttpResponse | None, user: str | None = None) -> Failure | None:
+    """A CONNECT answer. `user`: the user name whose credentials were sent (never the
+    password): a 407 (or tinyproxy's 401) then means they were refused, not missing."""
     if resp is None:
         return Failure("proxy_denied", "proxy_connect", "the proxy did not answer CONNECT in HTTP")
     if 200 <= resp.status < 300:
         return None
     detail = f"HTTP {resp.status} {resp.reason}".strip()
-    if resp.status == 407:
+    if resp.status in (401, 407) and user is not None:
+        return Failure(
+            "proxy_auth_required",
+            "proxy_connect",
+            f"{detail}; the proxy refused the credentials sent for user {user!r} (the "
+            "password or the user name is wrong)",
+        )
+    if resp.status in (401, 407):
         scheme = resp.headers.get("proxy-authenticate", "")
         return Failure(
             "proxy_auth_required",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 from typing import Any
 
 from doctor.net.auth_outcome import TOKEN_PARAMS, Failure, Outcome
@@ -54,10 +55,22 @@ def _loc(item: dict[str, Any]) -> list[str]:
     return [str(part).lower() for part in loc] if isinstance(loc, list) else []
 
 
+GET = "GET /v1/token"  # the request as a detail names it; `request_for` gives the real path
+
+
+def request_for(token_url: str) -> str:
+    """ "GET <path>" of the token URL actually used (a wrong path is the point of a 404)."""
+    try:
+        path = urllib.parse.urlsplit(token_url).path
+    except ValueError:
+        return GET
+    return f"GET {path or '/'}"
+
+
 OUR_ASK = "agent-doctor asked for expires_in_seconds=60 and max_session_duration_seconds=60"
 
 
-def _validation_outcome(body: Any, asked: str = OUR_ASK) -> Outcome:
+def _validation_outcome(body: Any, asked: str = OUR_ASK, get: str = GET) -> Outcome:
     """field-facts §1: 422 names what is missing or out of range, header or query."""
     items = validation_items(body)
     if any(_loc(i)[:2] == ["header", "authorization"] for i in items):
@@ -67,7 +80,7 @@ def _validation_outcome(body: Any, asked: str = OUR_ASK) -> Outcome:
             "the token endpoint says no API key arrived: HTTP 422, Authorization header "
             "missing (agent-doctor sent one: something on the way removed it, or it was empty)",
             "token_auth",
-            "GET /v1/token answered 422 with loc [header, authorization]: a proxy or relay "
+            f"{get} answered 422 with loc [header, authorization]: a proxy or relay "
             "between this machine and the service may strip the Authorization header",
         )
     blamed = [
@@ -100,6 +113,7 @@ def mint_outcome(
     body: Any,
     retry_after_s: float | None = None,
     asked: str = OUR_ASK,
+    get: str = GET,
 ) -> Outcome | None:
     """The answer of GET /v1/token; None when it is a usable token of the right shape.
     `retry_after_s` is what a `Retry-After` header asked for (429); `asked` says what the
@@ -107,7 +121,7 @@ def mint_outcome(
     text = error or (body if isinstance(body, str) else None) or ""
     said = f": {text[:160]}" if text else ""
     if status == 422:
-        return _validation_outcome(body, asked)
+        return _validation_outcome(body, asked, get)
     if status == 404 and invalid_key_answer(body):
         return Outcome(
             "unauthorized",
@@ -115,7 +129,7 @@ def mint_outcome(
             'the token endpoint refused the API key: HTTP 404 {"detail": "Invalid API key"} '
             "(how the live service answers a wrong key)",
             "token_auth",
-            "GET /v1/token answered 404 Invalid API key: the key is wrong or revoked (or, "
+            f"{get} answered 404 Invalid API key: the key is wrong or revoked (or, "
             "possibly, made for the other region: whether keys work across regions is not "
             "documented)",
         )
@@ -145,7 +159,7 @@ def mint_outcome(
             Status.FAIL,
             f"the token endpoint refused the API key: HTTP 401{said}",
             "token_auth",
-            "GET /v1/token answered 401: the key is wrong, revoked, or not sent",
+            f"{get} answered 401: the key is wrong, revoked, or not sent",
         )
     if status == 403:
         # Issue 13: a refused key is `unauthorized` whichever refusal the token endpoint
@@ -158,8 +172,7 @@ def mint_outcome(
             f"the token endpoint refused the API key: HTTP 403{said} (a wrong key, or a key "
             "without Voice Agent API access)",
             "token_auth",
-            "GET /v1/token answered HTTP 403: the key is wrong, or it has no Voice Agent API "
-            "access",
+            f"{get} answered HTTP 403: the key is wrong, or it has no Voice Agent API access",
         )
     if status == 429:
         if retry_after_s is None:
@@ -191,7 +204,7 @@ def mint_outcome(
             Status.FAIL,
             f"no token endpoint at this URL: HTTP {status} with {answer_seen(body)}",
             "token_request",
-            f"GET /v1/token answered HTTP {status} with {answer_seen(body)}: nothing serves "
+            f"{get} answered HTTP {status} with {answer_seen(body)}: nothing serves "
             "tokens at this URL",
         )
     if status >= 500:
@@ -200,25 +213,28 @@ def mint_outcome(
             Status.FAIL,
             f"the token endpoint failed: HTTP {status}{said}",
             "service_side",
-            f"GET /v1/token answered HTTP {status}",
+            f"{get} answered HTTP {status}",
         )
     return Outcome(
         "server_error",
         Status.FAIL,
         f"unexpected answer from the token endpoint: HTTP {status}{said}",
         "service_side",
-        f"GET /v1/token answered HTTP {status}",
+        f"{get} answered HTTP {status}",
     )
 
 
-def mint_unreachable(failure: Failure, token_url_host: str) -> Outcome:
-    """No HTTP answer at all from the token endpoint (the `wss` check reached the socket)."""
+def mint_unreachable(failure: Failure, token_url: str) -> Outcome:
+    """No HTTP answer at all from the token endpoint (the `wss` check reached the socket).
+    The detail names the URL really used (scheme, port and path: a custom --token-url),
+    and the fix is the token endpoint's, not the WebSocket's."""
+    shown = _shown_token_url(token_url)
     if failure.not_tried is not None:
         return Outcome(
             "timeout",
             Status.FAIL,
             f"the token request was not sent: {failure.not_tried}",
-            "firewall",
+            "token_unreachable",
             failure.not_tried,
             endpoint="token",
         )
@@ -227,8 +243,8 @@ def mint_unreachable(failure: Failure, token_url_host: str) -> Outcome:
             "timeout",
             Status.FAIL,
             f"no answer from the token endpoint within {failure.timeout_s or 0:g} s",
-            "firewall",
-            f"GET https://{token_url_host}/v1/token timed out",
+            "token_unreachable",
+            f"GET {shown} timed out",
             endpoint="token",
         )
     why = failure.reason or failure.kind
@@ -238,7 +254,18 @@ def mint_unreachable(failure: Failure, token_url_host: str) -> Outcome:
         "token_url_unreachable",
         Status.FAIL,
         f"the token endpoint could not be reached ({why})",
-        "firewall",
-        f"GET /v1/token on {token_url_host}: {why}",
+        "token_unreachable",
+        f"GET {shown}: {why}",
         endpoint="token",
     )
+
+
+def _shown_token_url(token_url: str) -> str:
+    """The token URL without its query (nothing secret is in it, but nothing useful either)."""
+    if "://" not in token_url:  # a bare host
+        return f"https://{token_url}/v1/token"
+    try:
+        parts = urllib.parse.urlsplit(token_url)
+        return urllib.parse.urlunsplit(parts._replace(query="", fragment=""))
+    except ValueError:
+        return token_url

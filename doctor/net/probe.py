@@ -206,15 +206,62 @@ class _Prober:
         resp = parse_http_response(raw)
         if ev is not None:
             ev.update({"proxy_connect_ms": _ms(t0), "proxy_status": resp.status if resp else None})
-        refused = classify_proxy_status(resp)
+        sent_user: str | None = None
+        if self.proxy.username is not None:
+            sent_user = urllib.parse.unquote(self.proxy.username)
+            if ev is not None:
+                ev["proxy_user"] = sent_user  # the user name only: the password is secret
+        refused = classify_proxy_status(resp, sent_user)
         if refused:
             sock.close()
             raise _StageError(refused)
         return sock
 
     def _open(self, ev: dict[str, Any] | None) -> socket.socket:
+        if self.proxy is not None and self.proxy.scheme.startswith("socks"):
+            return self._socks_open(ev)
         sock = self._connect_tcp(ev)
         return self._tunnel(sock, ev) if self.proxy else sock
+
+    def _socks_open(self, ev: dict[str, Any] | None) -> socket.socket:
+        """The SOCKS stage on its own (python-socks, as websockets uses it), so that a
+        proxy that never finishes the SOCKS handshake is named as such, and TLS and the
+        upgrade are then staged and timed like any other path."""
+        from python_socks import ProxyTimeoutError
+        from python_socks.sync import Proxy
+        from websockets.sync.client import SOCKS_PROXY_RDNS, SOCKS_PROXY_TYPES
+
+        assert self.proxy is not None and self.proxy.hostname is not None
+        scheme, port = self.proxy.scheme, self.proxy.port or 1080
+        where = f"{self.proxy.hostname}:{port}"
+        unquote = urllib.parse.unquote
+        socks = Proxy(
+            SOCKS_PROXY_TYPES[scheme],
+            self.proxy.hostname,
+            port,
+            None if self.proxy.username is None else unquote(self.proxy.username),
+            None if self.proxy.password is None else unquote(self.proxy.password),
+            rdns=SOCKS_PROXY_RDNS[scheme],
+        )
+        t0 = time.monotonic()
+        try:
+            sock = socks.connect(self.host, self.port, timeout=self.timeout)
+        except ProxyTimeoutError as exc:
+            raise _StageError(
+                Failure(
+                    "timeout",
+                    "socks",
+                    f"the SOCKS proxy at {where} did not finish the SOCKS handshake (and its "
+                    f"CONNECT to {self.host}:{self.port}) within {self.timeout:g} s: is it a "
+                    f"{scheme} proxy?",
+                )
+            ) from exc
+        except Exception as exc:
+            raise _StageError(_socks_failure(exc)) from exc
+        if ev is not None:
+            ev.update({"tcp_peer": where, "tcp_target": "proxy", "socks_connect_ms": _ms(t0)})
+        sock.settimeout(self.timeout)
+        return sock
 
     def _context(self, cafile: str | None, verify: bool = True) -> ssl.SSLContext:
         if verify:  # loaded once, and early when `all`/`check` preloaded it (trust.py)
@@ -348,8 +395,8 @@ class _Prober:
             _close_frame(sock)
         return meaning
 
-    def _socks(self) -> None:
-        """SOCKS tunnels are opened by websockets itself (with python-socks): try it whole."""
+    def _socks_ready(self) -> None:
+        """websockets needs python-socks for a SOCKS proxy; so does this probe."""
         if importlib.util.find_spec("python_socks") is None:
             raise _StageError(
                 Failure(
@@ -359,20 +406,6 @@ class _Prober:
                     "for it (`pip install python-socks`): your app's client fails the same way",
                 )
             ) from None
-        from websockets.sync.client import connect
-
-        try:
-            connect(
-                self.url,
-                proxy=self.choice.url,
-                open_timeout=self.timeout,
-                ssl=self._context(self.ca_bundle) if self.secure else None,
-            ).close()
-        except Exception as exc:
-            status = getattr(getattr(exc, "response", None), "status_code", None)
-            if status in (401, 403):
-                return
-            raise _StageError(_socks_failure(exc)) from exc
 
     def run(self) -> Probe:
         result = Probe(self.url, self.host, self.port)
@@ -382,9 +415,7 @@ class _Prober:
         sock: socket.socket | ssl.SSLSocket | None = None
         try:
             if self.proxy is not None and self.proxy.scheme.startswith("socks"):
-                self._socks()
-                result.meaning = "reached through the SOCKS proxy (stages not separated)"
-                return result
+                self._socks_ready()
             sock = self._tls(ev) if self.secure else self._open(ev)
             try:
                 result.meaning = self._upgrade(sock, ev)
@@ -414,7 +445,7 @@ def _socks_failure(exc: BaseException) -> Failure:
         auth = "auth" in str(exc).lower()
         cause = "proxy_auth_required" if auth else "proxy_denied"
         return Failure(cause, "proxy", f"the SOCKS proxy refused: {exc}")
-    return classify_exception("ws_upgrade", exc)
+    return classify_exception("socks", exc)
 
 
 def _close_frame(sock: socket.socket | ssl.SSLSocket) -> None:

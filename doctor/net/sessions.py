@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from doctor.context import REGIONS, Context, SessionRecord
 from doctor.net.auth_outcome import NO_SESSION_ID, Failure, Outcome
-from doctor.net.mint_outcome import mint_outcome
+from doctor.net.mint_outcome import GET, mint_outcome
 from doctor.report.redact import mask
 
 if TYPE_CHECKING:
@@ -79,6 +79,8 @@ def fix_values(ctx: Context, endpoint: str = "ws") -> dict[str, str]:
         "region": ctx.region,
         "other_region": ctx.other_region(),
         "ws_url": ctx.ws_url,
+        "endpoint_url": urllib.parse.urlunsplit(parts._replace(query="", fragment="")),
+        "protocol": "HTTPS" if secure else "plain HTTP",
         "token_url": REGIONS[ctx.region][1] if ctx.urls_overridden else ctx.token_url,
     }
 
@@ -119,6 +121,16 @@ class Attempt:
     upgraded: bool = False
     recorded: bool = False
     notes: list[str] = field(default_factory=list)
+    end_waited_s: float | None = None  # agent-doctor gave up waiting for session.ended
+
+    def no_ended_text(self) -> str:
+        """Why there is no session.ended: a wait of ours that ran out, or the close."""
+        if self.end_waited_s is not None:
+            return (
+                f"within {self.end_waited_s:g} s (agent-doctor stopped waiting and closed the "
+                "connection)"
+            )
+        return f"before the close ({self.close_code})"
 
     @property
     def ready(self) -> bool:
@@ -244,7 +256,9 @@ class Sessions:
         return result, auth
 
     @staticmethod
-    def judge_mint(result: TokenResult, asked_expires_s: int = TOKEN_EXPIRES_S) -> Outcome | None:
+    def judge_mint(
+        result: TokenResult, asked_expires_s: int = TOKEN_EXPIRES_S, get: str = GET
+    ) -> Outcome | None:
         """What is wrong with a mint's answer; None for a usable token of the right shape."""
         outcome = mint_outcome(
             result.status,
@@ -254,6 +268,7 @@ class Sessions:
             result.error,
             result.body,
             result.retry_after_s,
+            get=get,
         )
         return None if outcome is None else dataclasses.replace(outcome, endpoint="token")
 
@@ -359,6 +374,8 @@ class Sessions:
             # A late session.ended is the session's problem (no_session_ended), not the
             # peer's: it is not recorded as a stall (see `_stalled`).
             attempt.notes.append(f"session.end: {err}")
+            if err.kind == "timeout":
+                attempt.end_waited_s = err.timeout_s or timeout or self.ctx.timeout
             payload = None
         attempt.ended = payload is not None
         attempt.ended_payload = payload

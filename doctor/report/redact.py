@@ -19,6 +19,17 @@ _QUERY_SECRET_EXTRA = re.compile(
 _URL_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)([^/@\s:]+)(?::[^/@\s]*)?@", re.IGNORECASE)
 
 
+# A fix's own placeholder (`http://USER:PASSWORD@PROXY:PORT`) is an instruction, not a
+# credential: only these exact spellings survive; anything else is masked.
+_PLACEHOLDER_USERINFO = frozenset({"USER:PASSWORD@", "USER@"})
+
+
+def _masked_userinfo(m: re.Match[str]) -> str:
+    if m.group(0)[len(m.group(1)) :] in _PLACEHOLDER_USERINFO:
+        return m.group(0)
+    return m.group(1) + "****@"
+
+
 _SECRET_NAMES = frozenset(
     {"authorization", "proxy_authorization", "cookie", "set_cookie", "password", "passwd"}
     | {"apikey", "token", "secret", "credentials"}
@@ -111,7 +122,7 @@ class Redactor:
             if value in text:
                 text = text.replace(value, mask(self._secrets[value]))
         text = scrub_query(text)
-        return _URL_USERINFO.sub(lambda m: m.group(1) + "****@", text)
+        return _URL_USERINFO.sub(_masked_userinfo, text)
 
     def scrub_obj(self, obj: Any) -> Any:
         """A deep copy of JSON-like data with every string scrubbed (keys included)."""

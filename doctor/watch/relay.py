@@ -175,7 +175,7 @@ def token_failure(exc: BaseException, token_url: str, timeout_s: float) -> Outco
         reason=f"{type(exc).__name__}: {_short(exc)}",
         timeout_s=timeout_s,
     )
-    return mint_unreachable(failure, urllib.parse.urlsplit(token_url).hostname or token_url)
+    return mint_unreachable(failure, token_url)
 
 
 def _sent_reason(ws: Any) -> str | None:

@@ -155,3 +155,17 @@ def test_issuer_heuristics() -> None:
     assert looks_like_inspection("CN=Zscaler Intermediate Root CA,O=Zscaler Inc.")
     assert looks_like_inspection("CN=Contoso Corp Root CA,O=Contoso Corp SSL Inspection")
     assert not looks_like_inspection("O=Voice Agent Test CA")
+
+
+def test_a_proxy_refusing_credentials_that_were_sent_says_so_with_the_user_only() -> None:
+    """proxy.py answers a wrong password with 407, tinyproxy with 401: both mean the
+    credentials in the URL were refused, not that none were given."""
+    for raw in (
+        b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n",
+        b"HTTP/1.0 401 Unauthorized\r\n\r\n",
+    ):
+        failure = classify_proxy_status(parse_http_response(raw), "bob")
+        assert failure is not None and failure.cause == "proxy_auth_required"
+        assert "refused the credentials sent for user 'bob'" in failure.detail
+        unsent = classify_proxy_status(parse_http_response(raw))
+        assert unsent is not None and "wants credentials" in unsent.detail

@@ -135,11 +135,18 @@ def test_certificate_problems(certs: Certs, case: str, cause: str) -> None:
     finally:
         server.close()
     assert_fail(r, cause, "tls")
-    assert r["fix"]["guide"] == "tls_certificate"
     ev = r["evidence"]
     assert ev["tls_leaf_subject"]  # read by the second, non-verifying handshake
     if case == "untrusted":
         assert "Some Other Test CA" in ev["tls_issuer"]
+        # a private CA: trust it (it used to get "check the clock, update the CA store")
+        assert r["fix"]["guide"] == "tls_private_ca"
+        steps = " ".join(r["fix"]["steps"])
+        assert "--ca-bundle CA.pem" in steps and "SSL_CERT_FILE=CA.pem" in steps
+        assert "Some Other Test CA" in steps and "clock" not in steps
+        assert r["cause"] == "tls_untrusted"  # not called interception without evidence
+    else:
+        assert r["fix"]["guide"] == "tls_certificate"
     if case == "expired":
         assert ev["tls_days_left"] < 0
     if case == "wrong_host":
@@ -217,6 +224,11 @@ def test_tinyproxy_requiring_auth(tmp_path: Path, certs: Certs, tls_ws: ThreadSe
     url = f"wss://127.0.0.1:{tls_ws.port}/v1/ws"
     with tinyproxy(tmp_path, [tls_ws.port], auth=("agent", PASSWORD)) as (port, _):
         without = wss_check(url, "--proxy", f"http://127.0.0.1:{port}")
+        wrong_password = f"not-{PASSWORD}"
+        wrong = run_cli(
+            "check", "wss", "--ws-url", url, "--proxy",
+            f"http://agent:{wrong_password}@127.0.0.1:{port}", "--json",
+        )  # fmt: skip
         proc = run_cli(
             "check",
             "wss",
@@ -231,6 +243,15 @@ def test_tinyproxy_requiring_auth(tmp_path: Path, certs: Certs, tls_ws: ThreadSe
         )
     assert_fail(without, "proxy_auth_required", "proxy_connect")
     assert without["evidence"]["proxy_status"] == 407
+    assert without["fix"]["guide"] == "proxy"  # none sent: "put them in the URL"
+    # Sent and refused (tinyproxy answers 401): said so, with the user name only; it was
+    # "proxy_denied" with a fix about 403/407.
+    assert wrong_password not in wrong.stdout + wrong.stderr
+    bad = json.loads(wrong.stdout)["checks"][0]
+    assert (bad["status"], bad["cause"]) == ("fail", "proxy_auth_required"), bad["summary"]
+    assert "refused the credentials sent for user 'agent'" in bad["summary"]
+    assert bad["fix"]["guide"] == "proxy_credentials"
+    assert "user agent" in " ".join(bad["fix"]["steps"])
     report = json.loads(proc.stdout)
     assert report["checks"][0]["status"] == "pass"
     assert PASSWORD not in proc.stdout + proc.stderr
@@ -268,6 +289,8 @@ def test_tls_intercepting_proxy_is_detected_and_its_issuer_named(
     assert_fail(r, "tls_intercepted", "tls")
     assert "Contoso Corp Root CA" in r["evidence"]["tls_issuer"]
     assert "Contoso Corp" in r["summary"]
+    # the TLS peer is the service (through the proxy), not the proxy's host:port
+    assert f"TLS handshake to localhost:{server.port} (through the proxy at " in r["summary"]
     assert r["fix"]["guide"] == "tls_interception"
     assert "--ca-bundle" in " ".join(r["fix"]["steps"])
     # Once the inspection CA is trusted, the WebSocket works through the interception.

@@ -23,6 +23,9 @@ def test_a_late_first_session_ended_warns_billing_and_later_sessions_are_still_t
     assert (r["status"], r["cause"]) == ("warn", "no_session_ended"), r["summary"]
     assert r["fix"]["guide"] == "billing"
     assert "session.end on the API key session got no session.ended" in r["summary"]
+    # agent-doctor's own wait ran out and it closed: said so (it read "before the close")
+    assert "within 2 s (agent-doctor stopped waiting and closed the connection)" in r["summary"]
+    assert "before the close" not in r["summary"]
     sessions = r["evidence"]["sessions"]
     assert [s["connection"] for s in sessions] == [
         "API key",

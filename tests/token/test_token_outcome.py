@@ -126,8 +126,10 @@ def test_a_plain_text_error_body_is_quoted_when_there_is_no_json() -> None:
 
 
 def test_no_answer_from_the_token_endpoint() -> None:
-    t = mint_unreachable(Failure.of(StepTimeout("token", "x", timeout_s=3.0)), "h")
-    assert (t.cause, t.guide) == ("timeout", "firewall") and "3 s" in t.summary
+    url = "http://127.0.0.1:19001/v1/token?x=1"
+    t = mint_unreachable(Failure.of(StepTimeout("token", "x", timeout_s=3.0)), url)
+    assert (t.cause, t.guide) == ("timeout", "token_unreachable") and "3 s" in t.summary
+    assert t.detail == "GET http://127.0.0.1:19001/v1/token timed out"
     c = mint_unreachable(Failure.of(ConnectFailed("token", "x", reason="refused")), "h")
     assert c.cause == "token_url_unreachable" and "refused" in c.summary
 

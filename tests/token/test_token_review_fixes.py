@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tokenraw import raw_server
@@ -130,11 +131,12 @@ def test_a_mint_failure_names_the_token_host_and_port_and_the_other_region(
     )  # fmt: skip
     r = run.result("token")
     assert (r["status"], r["cause"]) == ("fail", "token_url_unreachable"), r["summary"]
-    assert r["fix"]["guide"] == "firewall"
+    # the token endpoint's own fix (session 26: it was the WebSocket firewall's)
+    assert r["fix"]["guide"] == "token_unreachable"
     steps = " ".join(r["fix"]["steps"])
-    assert f"outbound TCP {closed_port}" in steps and "to 127.0.0.1" in steps
-    # --region eu: the other region is the US one, never the user's own.
-    assert "the other region (agents.assemblyai.com)" in steps
+    assert f"outbound TCP {closed_port} (HTTPS) to 127.0.0.1" in steps
+    assert "WebSocket" not in steps
+    # --region eu: neither region's default host stands in for the custom URL.
     assert "agents.eu.assemblyai.com" not in steps
     assert "agents.assemblyai.com:" not in steps and f"https://127.0.0.1:{closed_port}/" in (
         " ".join(r["fix"]["commands"])
@@ -151,5 +153,38 @@ def test_a_custom_url_failure_does_not_name_the_default_host(
     )  # fmt: skip
     r = run.result("token")
     steps = " ".join(r["fix"]["steps"])
-    assert f"outbound TCP {closed_port} (TLS, WebSocket upgrade) to 127.0.0.1" in steps
-    assert "the other region (agents.eu.assemblyai.com)" in steps
+    assert f"outbound TCP {closed_port} (HTTPS) to 127.0.0.1" in steps
+    assert "agents.assemblyai.com" not in steps
+    assert r["fix"]["commands"][-1] == f"curl -sv -o /dev/null {token_url}"
+
+
+def _token_with_url(sandbox: ThreadedSandbox, tmp_path: Path, token_url: str) -> Any:
+    run = doctor(
+        sandbox, tmp_path, "--api-key", sandbox.api_key, "--token-url", token_url,
+        secrets=(sandbox.api_key,),
+    )  # fmt: skip
+    return run.result("token")
+
+
+def test_a_plain_http_token_url_is_named_with_its_scheme_and_port(
+    sandbox: ThreadedSandbox, tmp_path: Path, closed_port: int
+) -> None:
+    """The detail used to say `GET https://127.0.0.1/v1/token` for an http:// URL with a
+    port, and the fix to allow `TLS, WebSocket upgrade`."""
+    token_url = f"http://127.0.0.1:{closed_port}/v1/token"
+    r = _token_with_url(sandbox, tmp_path, token_url)
+    assert (r["status"], r["cause"]) == ("fail", "token_url_unreachable"), r["summary"]
+    steps = " ".join(r["fix"]["steps"])
+    assert f"Detail: GET {token_url}: " in steps
+    assert f"outbound TCP {closed_port} (plain HTTP) to 127.0.0.1" in steps
+    assert "https://" not in steps and "TLS" not in steps
+
+
+def test_a_wrong_token_path_names_the_path_that_answered_404(
+    sandbox: ThreadedSandbox, tmp_path: Path
+) -> None:
+    token_url = sandbox.token_url.replace("/v1/token", "/v1/tokens")
+    r = _token_with_url(sandbox, tmp_path, token_url)
+    assert (r["status"], r["cause"]) == ("fail", "bad_request"), r["summary"]
+    steps = " ".join(r["fix"]["steps"])
+    assert "GET /v1/tokens answered HTTP 404" in steps and "GET /v1/token " not in steps
