@@ -204,7 +204,7 @@ class EchoAnalysis:
         if v is Verdict.ECHO:
             return (
                 f"echo found {self.delay_ms:.0f} ms after playback, ERL "
-                f"{self.erl_db:.0f} dB ({self.erl_label}), S = {self.score_s:.1f}"
+                f"{_whole(self.erl_db)} dB ({self.erl_label}), S = {self.score_s:.1f}"
                 if self.erl_db is not None and self.delay_ms is not None
                 else f"echo found (S = {self.score_s:.1f})"
             )
@@ -215,9 +215,14 @@ class EchoAnalysis:
             )
         return (
             f"no echo detected (S = {self.score_s:.2f}); an echo stronger than ERL "
-            f"{self.floor_erl_db:.0f} dB would have been found, a weaker one cannot be "
+            f"{_whole(self.floor_erl_db)} dB would have been found, a weaker one cannot be "
             "excluded"
         )
+
+
+def _whole(db: float) -> str:
+    """Whole decibels without a "-0" (-0.3 dB rounds to 0, and `:.0f` prints "-0")."""
+    return str(round(db))
 
 
 # --- block stage: drift and a first delay ---------------------------------------------------
