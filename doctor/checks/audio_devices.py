@@ -324,6 +324,14 @@ def _narrow_rate_kind(server: ServerDevice | None) -> str:
     return "a telephone rate, as a Bluetooth hands-free profile runs"
 
 
+def _narrow_harm(hfp: list[str]) -> str:
+    """What a telephone rate costs: the input's hurts recognition; the output's only makes
+    the agent's voice sound muffled (it never reaches the recogniser)."""
+    if any(h.startswith("input") for h in hfp):
+        return "which hurts recognition even after resampling"
+    return "so the agent's voice sounds muffled (recognition is not affected)"
+
+
 def _native_rate_result(probes: dict[Kind, dict[str, Any]], evidence: dict[str, Any]) -> Result:
     """Both directions opened at 24 kHz: pass, unless the hardware behind one of them runs
     at a hands-free rate (8/16 kHz). A device at 44.1/48 kHz that the host resamples is the
@@ -352,8 +360,7 @@ def _native_rate_result(probes: dict[Kind, dict[str, Any]], evidence: dict[str, 
             Status.WARN,
             "native_rate_differs",
             f"both open at 24000 Hz, but {'; '.join(hfp)}: a telephone rate loses "
-            f"everything above {narrow_hz / 2:g} Hz and hurts recognition even after "
-            "resampling",
+            f"everything above {narrow_hz / 2:g} Hz, {_narrow_harm(hfp)}",
             evidence,
             guide.fix(
                 "native_rate",

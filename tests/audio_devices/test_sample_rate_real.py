@@ -154,3 +154,16 @@ def test_no_devices_names_both_sides(no_sound_env: dict[str, str]) -> None:
 )
 def test_resample_hint(kind: str, rate: int, expected: str) -> None:
     assert resample_hint(kind, rate) == expected  # type: ignore[arg-type]
+
+
+def test_a_narrow_output_alone_is_not_said_to_hurt_recognition() -> None:
+    """An 8 kHz sink: the output carries the agent's voice to the user, never to the
+    recogniser, so the warning says the voice sounds muffled, not that recognition suffers."""
+    with private_pulse() as pulse:
+        pulse.load_module("module-null-sink", "sink_name=phone", "rate=8000", "channels=1")
+        code, report = report_of(["check", "sample-rate"], pulse.mic_env(PULSE_SINK="phone"))
+    sr = check_of(report, "sample-rate")
+    assert (sr["status"], sr["cause"], code) == ("warn", "native_rate_differs", 0), sr
+    assert sr["evidence"]["output_native_rate_hz"] == 8000.0
+    assert "hurts recognition" not in sr["summary"]
+    assert "muffled" in sr["summary"]
