@@ -682,6 +682,21 @@ _ENTRIES: tuple[Entry, ...] = (
         ("agent-doctor devices", "pactl list short sources"),
         _A_ECHO,
     ),
+    Entry(
+        "sound_server_unresponsive",
+        "The sound server does not answer",
+        "PulseAudio or PipeWire is running but stopped answering (frozen, or died mid-stream): "
+        "every program that opens, stops or lists audio through it waits forever, and the "
+        "Voice Agent app gets no microphone audio and plays nothing.",
+        (
+            "Check it: `pactl info` should answer at once; if it hangs, the server is stuck.",
+            "Restart it: PipeWire `systemctl --user restart pipewire pipewire-pulse`; "
+            "PulseAudio `pulseaudio -k` (it starts again on the next use).",
+            "Detail: {detail}",
+        ),
+        ("pactl info", "systemctl --user restart pipewire pipewire-pulse", "pulseaudio -k"),
+        _A_MIC,
+    ),
     # --- session analysis: session, analyze (issue 15) ---
     Entry(
         "session_echo",

@@ -79,10 +79,15 @@ def missing_device_cause(kind: Kind) -> str:
 
 
 def load_sounddevice() -> ModuleType:
-    """`import sounddevice`, turning a missing package or PortAudio library into a DeviceError."""
+    """`import sounddevice`, turning a missing package or PortAudio library into a DeviceError;
+    its teardown at exit gets a deadline (doctor/devices/teardown.py)."""
+    from doctor.devices.teardown import bound_portaudio_exit
+
     try:
         with quiet_libraries():  # enumerating prints ALSA's complaints about absent cards
             import sounddevice
+
+        bound_portaudio_exit()
     except ImportError as exc:
         raise DeviceError(
             "portaudio_missing",
