@@ -65,6 +65,10 @@ def _device_failure(err: DeviceError, kind: Kind) -> Result:
         return problem(
             Status.FAIL, "portaudio_missing", err.message, err.evidence, _portaudio_fix()
         )
+    if err.cause == "server_unresponsive":
+        from doctor.devices.serverprobe import server_unresponsive
+
+        return server_unresponsive(err.message, err.evidence)
     if err.cause in ("no_input_device", "no_output_device", "no_device"):
         from doctor.devices.portaudio import DeviceError, missing_device_cause
 
@@ -264,7 +268,7 @@ async def _sample_rate(ctx: Context) -> Result:
             on_server = None if facts is None else facts.source if kind == "input" else facts.sink
             probes[kind]["server"] = on_server if routed else None
         except DeviceError as exc:
-            if exc.cause == "portaudio_missing":
+            if exc.cause in ("portaudio_missing", "server_unresponsive"):
                 return _device_failure(exc, kind)
             missing[kind] = exc
             continue

@@ -343,6 +343,8 @@ async def _echo(ctx: Context) -> Result:
     try:
         inp = await run_blocking(dev.resolve_device, ctx.input_device, "input")
     except dev.DeviceError as exc:
+        if exc.cause == "server_unresponsive":
+            return server_unresponsive(exc.message, {**evidence, **exc.evidence})
         return _no_capture(exc, evidence, "audio_device")
     evidence.update(inp.evidence("input_"))
     evidence.update(await run_blocking(input_loopback_facts, inp))

@@ -79,7 +79,11 @@ def build_listing(input_spec: str | None, output_spec: str | None) -> dict[str, 
     except DeviceError as err:
         from doctor.checks.environment import portaudio_install_command
 
-        fix = guide.fix("portaudio", detail=portaudio_install_command())
+        fix = (
+            guide.fix("sound_server_unresponsive", detail=err.message)
+            if err.cause == "server_unresponsive"
+            else guide.fix("portaudio", detail=portaudio_install_command())
+        )
         doc["problems"].append({"cause": err.cause, "message": err.message, "fix": fix.to_dict()})
         return doc
     doc["portaudio"] = portaudio_version()

@@ -15,6 +15,7 @@ import contextlib
 import os
 import platform
 import socket
+import sys
 import threading
 from dataclasses import asdict, dataclass
 from types import ModuleType
@@ -81,8 +82,13 @@ def missing_device_cause(kind: Kind) -> str:
 def load_sounddevice() -> ModuleType:
     """`import sounddevice`, turning a missing package or PortAudio library into a DeviceError;
     its teardown at exit gets a deadline (doctor/devices/teardown.py)."""
+    from doctor.devices.serverprobe import unresponsive_once
     from doctor.devices.teardown import bound_portaudio_exit
 
+    if "sounddevice" not in sys.modules:  # its import enumerates: a frozen server hangs it
+        reason = unresponsive_once()
+        if reason is not None:
+            raise DeviceError("server_unresponsive", reason, {"sound_server_unresponsive": True})
     try:
         with quiet_libraries():  # enumerating prints ALSA's complaints about absent cards
             import sounddevice

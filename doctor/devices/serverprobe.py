@@ -73,13 +73,23 @@ def unresponsive_reason(timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
     s.settimeout(timeout_s)
     try:
         s.connect(str(sock))
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         return f"the sound server at {sock} does not accept connections within {timeout_s:g} s"
     except OSError:
         return None  # refused: nothing listens, PortAudio falls back to the ALSA cards
     finally:
         s.close()
     return None
+
+
+_checked: list[str | None] = []
+
+
+def unresponsive_once() -> str | None:
+    """`unresponsive_reason()`, asked once per process (before PortAudio first loads)."""
+    if not _checked:
+        _checked.append(unresponsive_reason())
+    return _checked[0]
 
 
 def server_unresponsive(detail: str, evidence: dict[str, Any]) -> Result:

@@ -220,9 +220,9 @@ class EchoAnalysis:
         )
 
 
-def _whole(db: float) -> str:
+def _whole(db: float | None) -> str:
     """Whole decibels without a "-0" (-0.3 dB rounds to 0, and `:.0f` prints "-0")."""
-    return str(round(db))
+    return "?" if db is None else str(round(db))
 
 
 # --- block stage: drift and a first delay ---------------------------------------------------
