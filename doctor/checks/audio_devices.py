@@ -101,14 +101,24 @@ def _device_failure(err: DeviceError, kind: Kind) -> Result:
 # --- microphone ---------------------------------------------------------------------------------
 
 
-def _capture(spec: str | None) -> tuple[DeviceInfo, Any, dict[str, Any]]:
+def _capture(spec: str | None) -> tuple[DeviceInfo, Any, int, dict[str, Any]]:
+    """Record at 24 kHz, or at the device's own rate when it takes no other (a JACK server
+    or a USB mic fixed at 48 kHz): the microphone works, the app resamples (sample-rate
+    names the call). The levels do not depend on the rate."""
     from doctor.devices.chatter import quiet_libraries
-    from doctor.devices.portaudio import record, resolve_device
+    from doctor.devices.portaudio import DeviceError, record, record_by_callback, resolve_device
 
     with quiet_libraries() as chatter:
         device = resolve_device(spec, "input")
-        samples = record(device, RECORD_S, PROBE_RATE_HZ)
-    return device, samples, chatter.evidence()
+        rate = PROBE_RATE_HZ
+        try:
+            samples = record(device, RECORD_S, rate)
+        except DeviceError as err:
+            rate = int(device.default_samplerate_hz)
+            if err.cause != "rate_unsupported" or rate in (PROBE_RATE_HZ, 0):
+                raise
+            samples = record_by_callback(device, RECORD_S, rate)
+    return device, samples, rate, chatter.evidence()
 
 
 @check("microphone", "Microphone opens and delivers sound", needs=("environment",), timeout=30.0)
@@ -124,7 +134,7 @@ async def _microphone(ctx: Context) -> Result:
     from doctor.devices.portaudio import DeviceError
 
     try:
-        device, samples, chatter = await run_blocking(_capture, ctx.input_device)
+        device, samples, rate, chatter = await run_blocking(_capture, ctx.input_device)
     except DeviceError as err:
         if err.cause == "rate_unsupported":  # sample-rate names the rates; here it is an open
             err = DeviceError("open_failed", err.message, err.evidence)
@@ -132,8 +142,9 @@ async def _microphone(ctx: Context) -> Result:
     stats = level_stats(samples)
     evidence: dict[str, Any] = {
         **device.evidence(),
-        "rate_hz": PROBE_RATE_HZ,
-        "duration_s": round(stats.samples / PROBE_RATE_HZ, 3),
+        "rate_hz": rate,
+        "opens_at_24000_hz": rate == PROBE_RATE_HZ,
+        "duration_s": round(stats.samples / rate, 3),
         **stats.evidence(),
         **chatter,
         **await run_blocking(input_loopback_facts, device),
@@ -182,8 +193,13 @@ async def _microphone(ctx: Context) -> Result:
             evidence,
             guide.fix("audio_level", device=device.name, detail=f"level {stats.rms_dbfs:.0f} dBFS"),
         )
+    at = (
+        "at 24 kHz"
+        if rate == PROBE_RATE_HZ
+        else f"at {rate} Hz (it does not open at 24 kHz: resample, see `check sample-rate`)"
+    )
     return passed(
-        f"{name} records at 24 kHz: {stats.rms_dbfs:.0f} dBFS RMS, peak {stats.peak_dbfs:.0f} dBFS",
+        f"{name} records {at}: {stats.rms_dbfs:.0f} dBFS RMS, peak {stats.peak_dbfs:.0f} dBFS",
         evidence,
     )
 
