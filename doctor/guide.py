@@ -672,8 +672,11 @@ _ENTRIES: tuple[Entry, ...] = (
         (
             "Pick the real microphone: `agent-doctor devices` lists the inputs; pass one with "
             "`--input-device`, and make it the default in your app or system settings.",
-            "PulseAudio/PipeWire: `pactl set-default-source SOURCE` with a source that is not "
-            "a `.monitor` (see `pactl list short sources`).",
+            "PulseAudio/PipeWire (where `agent-doctor devices` shows only `pulse`/`default`): "
+            "`pactl list short sources` lists the server's inputs; test one with "
+            "`--input-device SOURCE`, then make it the default with `pactl set-default-source "
+            "SOURCE` (or pavucontrol). If every source is a `.monitor`, this machine has no "
+            "microphone the server knows of: plug one in or enable its card profile.",
             "macOS: BlackHole or Loopback as the input is only right for recording what plays; "
             "choose the built-in or headset microphone in Sound settings.",
             "Windows: disable Stereo Mix / What U Hear as the default recording device.",
