@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 API_RATE_HZ = 24000
 START_TIMEOUT_S = 5.0
-CALL_TIMEOUT_S = 5.0  # opening/starting/stopping a stream: milliseconds unless the server is stuck
+CALL_TIMEOUT_S = 10.0  # opening/starting/stopping a stream: milliseconds unless the server is stuck
 AFTER_S = 0.5  # recorded beyond the probe's end, for late echoes at the window's edge
 T = TypeVar("T")
 SHARED_CLOCK_MAX_S = 0.25  # paired callbacks further apart than this: separate clocks
@@ -167,8 +167,14 @@ def _play_and_record_quietly(
     _bounded(istream.start, "starting the input stream", inp)
     try:
         start = _record_around_playback(sd, istream, inp, out, probe, rec, done, evidence)
-    finally:
+    except dev.DeviceError as exc:
+        if exc.cause != "server_unresponsive":  # else closing would block as well: abandon it
+            _close(istream, "input", inp)
+        raise
+    except BaseException:
         _close(istream, "input", inp)
+        raise
+    _close(istream, "input", inp)
     captured = np.concatenate(rec.chunks) if rec.chunks else np.zeros(0, dtype=np.int16)
     first = max(0, round(start))
     evidence.update(

@@ -3,7 +3,7 @@
 `import sounddevice` enumerates devices, and ALSA's `pulse` plugin waits for a server that
 accepts its connection but never answers (a frozen daemon) with no deadline we control:
 `devices` took 62 s to say "no sound server reachable" and `microphone` hit its 60 s check
-timeout with no fix. `pactl info` under a 3 s timeout tells first. No server at all (no
+timeout with no fix. `pactl info` under an 8 s timeout tells first. No server at all (no
 socket) is not this problem: PortAudio then falls back to the ALSA cards, as before.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 from doctor.result import Result, Status, problem
 
-PROBE_TIMEOUT_S = 3.0
+PROBE_TIMEOUT_S = 8.0  # a healthy server answers in milliseconds, a loaded one in a few s
 CAUSE = "sound_server_unresponsive"
 
 

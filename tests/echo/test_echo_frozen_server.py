@@ -22,7 +22,7 @@ from pulse_fixture import VOICE, PulseServer, _wait_until, private_pulse
 
 pytestmark = pytest.mark.real_parts
 
-# Playback timeout (7 s probe + 5 s) + two stream closes (5 s each) + exit (3 s) + start-up,
+# Playback timeout (7 s probe + 5 s) + one stream close (10 s) + exit (3 s) + start-up,
 # with a wide margin for a loaded machine; a hang never ends.
 EXIT_WITHIN_S = 90
 
