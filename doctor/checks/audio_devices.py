@@ -157,12 +157,20 @@ async def _microphone(ctx: Context) -> Result:
             if verdict == "silent"
             else f"{stats.rms_dbfs:.0f} dBFS of whatever is playing"
         )
+        others = await run_blocking(_real_sources, device)
+        if others is not None:
+            evidence["server_real_sources"] = others
+        none_real = (
+            "; the sound server has no microphone at all: every source is a monitor of an output"
+            if others == []
+            else ""
+        )
         return problem(
             Status.FAIL,
             "loopback_input",
             f"{name} is a loopback of an output, not a microphone "
             f"({evidence['loopback_reason']}); it recorded {heard}, and the agent's "
-            "voice would come straight back into the session",
+            f"voice would come straight back into the session{none_real}",
             evidence,
             guide.fix("loopback_input", device=device.name, detail=evidence["loopback_reason"]),
         )
@@ -202,6 +210,17 @@ async def _microphone(ctx: Context) -> Result:
         f"{name} records {at}: {stats.rms_dbfs:.0f} dBFS RMS, peak {stats.peak_dbfs:.0f} dBFS",
         evidence,
     )
+
+
+def _real_sources(device: DeviceInfo) -> list[str] | None:
+    """The server's sources that are not `.monitor`s, when `device` routes to a server."""
+    from doctor.devices.choose import server_names
+    from doctor.devices.soundserver import routed_through_server
+
+    if not routed_through_server(device.name, device.hostapi):
+        return None
+    names = server_names("input")
+    return [n for n in names if not n.endswith(".monitor")] if names else None
 
 
 # --- sample-rate --------------------------------------------------------------------------------

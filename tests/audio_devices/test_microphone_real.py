@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from devices_helpers import broken_portaudio_env, check_of, refusing_pcm_env, report_of
-from pulse_fixture import VOICE, PulseServer, run_cli, tone_into
+from pulse_fixture import VOICE, PulseServer, private_pulse, run_cli, tone_into
 
 
 @pytest.fixture
@@ -81,6 +81,30 @@ def test_a_playing_monitor_is_a_loopback_not_a_working_mic(pulse_server: PulseSe
     assert mic["evidence"]["input_monitor_of"] == "Probe" and mic["evidence"]["level_dbfs"] > -12
     assert "records what plays" in mic["summary"] or "dBFS of whatever is playing" in mic["summary"]
     assert mic["fix"]["guide"] == "loopback_input"
+
+
+def test_only_monitors_means_no_microphone_at_all() -> None:
+    """With every remapped microphone unloaded, the server's sources are all `.monitor`s:
+    pointing at another one cannot help, and the summary says so."""
+    with private_pulse() as pulse:
+        for line in pulse.pactl("list", "short", "modules").splitlines():
+            if "module-remap-source" in line:
+                pulse.unload_module(int(line.split("\t")[0]))
+        code, report = report_of(
+            ["check", "microphone"], pulse.client_env(PULSE_SOURCE="probe.monitor")
+        )
+    mic = check_of(report, "microphone")
+    assert (mic["status"], mic["cause"], code) == ("fail", "loopback_input", 1), mic
+    assert mic["evidence"]["server_real_sources"] == []
+    assert "no microphone at all" in mic["summary"]
+
+
+def test_a_loopback_with_a_real_microphone_beside_it_lists_it(pulse_server: PulseServer) -> None:
+    code, report = report_of(["check", "microphone"], pulse_server.env)
+    mic = check_of(report, "microphone")
+    assert (mic["cause"], code) == ("loopback_input", 1), mic
+    assert "voice_mic" in mic["evidence"]["server_real_sources"]
+    assert "no microphone at all" not in mic["summary"]
 
 
 def test_no_sound_server_is_no_input_device(no_sound_env: dict[str, str]) -> None:
