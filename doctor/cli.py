@@ -423,7 +423,7 @@ def run_and_report(
     from doctor.runner import run_checks
 
     check_report_path(params.get("report_path"))
-    ctx = ctx or build_context(params)
+    ctx = ctx or build_context(device_options(params))
     started = datetime.now(timezone.utc)
     t0 = time.monotonic()
     progress = LiveProgress(not params.get("as_json") and sys.stderr.isatty())
@@ -450,6 +450,18 @@ def run_and_report(
     emit_report(report, params)
     quick_exit.report_is_out()
     sys.exit(exit_code(results))
+
+
+def device_options(params: dict[str, Any]) -> dict[str, Any]:
+    """A mistyped or ambiguous --input-device/--output-device is a usage error (exit 2)."""
+    if not (params.get("input_device") or params.get("output_device")):
+        return params
+    from doctor.devices.choose import DeviceUsageError, apply_device_options
+
+    try:
+        return apply_device_options(params)
+    except DeviceUsageError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def _preload_trust(params: dict[str, Any], ids: tuple[str, ...] | None) -> None:

@@ -675,8 +675,11 @@ _ENTRIES: tuple[Entry, ...] = (
         (
             "Pick the real microphone: `agent-doctor devices` lists the inputs; pass one with "
             "`--input-device`, and make it the default in your app or system settings.",
-            "PulseAudio/PipeWire: `pactl set-default-source SOURCE` with a source that is not "
-            "a `.monitor` (see `pactl list short sources`).",
+            "PulseAudio/PipeWire (where `agent-doctor devices` shows only `pulse`/`default`): "
+            "`pactl list short sources` lists the server's inputs; test one with "
+            "`--input-device SOURCE`, then make it the default with `pactl set-default-source "
+            "SOURCE` (or pavucontrol). If every source is a `.monitor`, this machine has no "
+            "microphone the server knows of: plug one in or enable its card profile.",
             "macOS: BlackHole or Loopback as the input is only right for recording what plays; "
             "choose the built-in or headset microphone in Sound settings.",
             "Windows: disable Stereo Mix / What U Hear as the default recording device.",
@@ -684,6 +687,21 @@ _ENTRIES: tuple[Entry, ...] = (
         ),
         ("agent-doctor devices", "pactl list short sources"),
         _A_ECHO,
+    ),
+    Entry(
+        "sound_server_unresponsive",
+        "The sound server does not answer",
+        "PulseAudio or PipeWire is running but stopped answering (frozen, or died mid-stream): "
+        "every program that opens, stops or lists audio through it waits forever, and the "
+        "Voice Agent app gets no microphone audio and plays nothing.",
+        (
+            "Check it: `pactl info` should answer at once; if it hangs, the server is stuck.",
+            "Restart it: PipeWire `systemctl --user restart pipewire pipewire-pulse`; "
+            "PulseAudio `pulseaudio -k` (it starts again on the next use).",
+            "Detail: {detail}",
+        ),
+        ("pactl info", "systemctl --user restart pipewire pipewire-pulse", "pulseaudio -k"),
+        _A_MIC,
     ),
     # --- session analysis: session, analyze (issue 15) ---
     Entry(

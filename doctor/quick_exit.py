@@ -40,7 +40,11 @@ def exit_now_if_done(code: object) -> None:
 def exit_now(code: int) -> None:
     """The atexit handlers, the streams flushed, then `os._exit(code)`. Also for Ctrl-C:
     a daemon thread blocked reading stdin holds its lock, and the interpreter's teardown
-    then aborts ("could not acquire lock for <stdin>", exit 134 instead of 130)."""
+    then aborts ("could not acquire lock for <stdin>", exit 134 instead of 130). PortAudio's
+    own teardown gets a deadline: a frozen sound server would hold it forever."""
+    from doctor.devices.teardown import bound_portaudio_exit
+
+    bound_portaudio_exit()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):

@@ -65,6 +65,10 @@ def _device_failure(err: DeviceError, kind: Kind) -> Result:
         return problem(
             Status.FAIL, "portaudio_missing", err.message, err.evidence, _portaudio_fix()
         )
+    if err.cause == "server_unresponsive":
+        from doctor.devices.serverprobe import server_unresponsive
+
+        return server_unresponsive(err.message, err.evidence)
     if err.cause in ("no_input_device", "no_output_device", "no_device"):
         from doctor.devices.portaudio import DeviceError, missing_device_cause
 
@@ -97,14 +101,24 @@ def _device_failure(err: DeviceError, kind: Kind) -> Result:
 # --- microphone ---------------------------------------------------------------------------------
 
 
-def _capture(spec: str | None) -> tuple[DeviceInfo, Any, dict[str, Any]]:
+def _capture(spec: str | None) -> tuple[DeviceInfo, Any, int, dict[str, Any]]:
+    """Record at 24 kHz, or at the device's own rate when it takes no other (a JACK server
+    or a USB mic fixed at 48 kHz): the microphone works, the app resamples (sample-rate
+    names the call). The levels do not depend on the rate."""
     from doctor.devices.chatter import quiet_libraries
-    from doctor.devices.portaudio import record, resolve_device
+    from doctor.devices.portaudio import DeviceError, record, record_by_callback, resolve_device
 
     with quiet_libraries() as chatter:
         device = resolve_device(spec, "input")
-        samples = record(device, RECORD_S, PROBE_RATE_HZ)
-    return device, samples, chatter.evidence()
+        rate = PROBE_RATE_HZ
+        try:
+            samples = record(device, RECORD_S, rate)
+        except DeviceError as err:
+            rate = int(device.default_samplerate_hz)
+            if err.cause != "rate_unsupported" or rate in (PROBE_RATE_HZ, 0):
+                raise
+            samples = record_by_callback(device, RECORD_S, rate)
+    return device, samples, rate, chatter.evidence()
 
 
 @check("microphone", "Microphone opens and delivers sound", needs=("environment",), timeout=30.0)
@@ -120,7 +134,7 @@ async def _microphone(ctx: Context) -> Result:
     from doctor.devices.portaudio import DeviceError
 
     try:
-        device, samples, chatter = await run_blocking(_capture, ctx.input_device)
+        device, samples, rate, chatter = await run_blocking(_capture, ctx.input_device)
     except DeviceError as err:
         if err.cause == "rate_unsupported":  # sample-rate names the rates; here it is an open
             err = DeviceError("open_failed", err.message, err.evidence)
@@ -128,8 +142,9 @@ async def _microphone(ctx: Context) -> Result:
     stats = level_stats(samples)
     evidence: dict[str, Any] = {
         **device.evidence(),
-        "rate_hz": PROBE_RATE_HZ,
-        "duration_s": round(stats.samples / PROBE_RATE_HZ, 3),
+        "rate_hz": rate,
+        "opens_at_24000_hz": rate == PROBE_RATE_HZ,
+        "duration_s": round(stats.samples / rate, 3),
         **stats.evidence(),
         **chatter,
         **await run_blocking(input_loopback_facts, device),
@@ -142,12 +157,20 @@ async def _microphone(ctx: Context) -> Result:
             if verdict == "silent"
             else f"{stats.rms_dbfs:.0f} dBFS of whatever is playing"
         )
+        others = await run_blocking(_real_sources, device)
+        if others is not None:
+            evidence["server_real_sources"] = others
+        none_real = (
+            "; the sound server has no microphone at all: every source is a monitor of an output"
+            if others == []
+            else ""
+        )
         return problem(
             Status.FAIL,
             "loopback_input",
             f"{name} is a loopback of an output, not a microphone "
             f"({evidence['loopback_reason']}); it recorded {heard}, and the agent's "
-            "voice would come straight back into the session",
+            f"voice would come straight back into the session{none_real}",
             evidence,
             guide.fix("loopback_input", device=device.name, detail=evidence["loopback_reason"]),
         )
@@ -178,10 +201,26 @@ async def _microphone(ctx: Context) -> Result:
             evidence,
             guide.fix("audio_level", device=device.name, detail=f"level {stats.rms_dbfs:.0f} dBFS"),
         )
+    at = (
+        "at 24 kHz"
+        if rate == PROBE_RATE_HZ
+        else f"at {rate} Hz (it does not open at 24 kHz: resample, see `check sample-rate`)"
+    )
     return passed(
-        f"{name} records at 24 kHz: {stats.rms_dbfs:.0f} dBFS RMS, peak {stats.peak_dbfs:.0f} dBFS",
+        f"{name} records {at}: {stats.rms_dbfs:.0f} dBFS RMS, peak {stats.peak_dbfs:.0f} dBFS",
         evidence,
     )
+
+
+def _real_sources(device: DeviceInfo) -> list[str] | None:
+    """The server's sources that are not `.monitor`s, when `device` routes to a server."""
+    from doctor.devices.choose import server_names
+    from doctor.devices.soundserver import routed_through_server
+
+    if not routed_through_server(device.name, device.hostapi):
+        return None
+    names = server_names("input")
+    return [n for n in names if not n.endswith(".monitor")] if names else None
 
 
 # --- sample-rate --------------------------------------------------------------------------------
@@ -264,7 +303,7 @@ async def _sample_rate(ctx: Context) -> Result:
             on_server = None if facts is None else facts.source if kind == "input" else facts.sink
             probes[kind]["server"] = on_server if routed else None
         except DeviceError as exc:
-            if exc.cause == "portaudio_missing":
+            if exc.cause in ("portaudio_missing", "server_unresponsive"):
                 return _device_failure(exc, kind)
             missing[kind] = exc
             continue
@@ -324,6 +363,14 @@ def _narrow_rate_kind(server: ServerDevice | None) -> str:
     return "a telephone rate, as a Bluetooth hands-free profile runs"
 
 
+def _narrow_harm(hfp: list[str]) -> str:
+    """What a telephone rate costs: the input's hurts recognition; the output's only makes
+    the agent's voice sound muffled (it never reaches the recogniser)."""
+    if any(h.startswith("input") for h in hfp):
+        return "which hurts recognition even after resampling"
+    return "so the agent's voice sounds muffled (recognition is not affected)"
+
+
 def _native_rate_result(probes: dict[Kind, dict[str, Any]], evidence: dict[str, Any]) -> Result:
     """Both directions opened at 24 kHz: pass, unless the hardware behind one of them runs
     at a hands-free rate (8/16 kHz). A device at 44.1/48 kHz that the host resamples is the
@@ -352,8 +399,7 @@ def _native_rate_result(probes: dict[Kind, dict[str, Any]], evidence: dict[str, 
             Status.WARN,
             "native_rate_differs",
             f"both open at 24000 Hz, but {'; '.join(hfp)}: a telephone rate loses "
-            f"everything above {narrow_hz / 2:g} Hz and hurts recognition even after "
-            "resampling",
+            f"everything above {narrow_hz / 2:g} Hz, {_narrow_harm(hfp)}",
             evidence,
             guide.fix(
                 "native_rate",

@@ -12,8 +12,9 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from doctor.context import Context
 from doctor.registry import check
@@ -29,7 +30,9 @@ if TYPE_CHECKING:
 
 API_RATE_HZ = 24000
 START_TIMEOUT_S = 5.0
+CALL_TIMEOUT_S = 10.0  # opening/starting/stopping a stream: milliseconds unless the server is stuck
 AFTER_S = 0.5  # recorded beyond the probe's end, for late echoes at the window's edge
+T = TypeVar("T")
 SHARED_CLOCK_MAX_S = 0.25  # paired callbacks further apart than this: separate clocks
 
 
@@ -146,51 +149,32 @@ def _play_and_record_quietly(
     done = threading.Event()
     evidence: dict[str, Any] = {}
     try:
-        istream = sd.InputStream(
-            device=inp.index, samplerate=in_rate, channels=1, dtype="int16", callback=rec.on_input
-        )
-    except Exception as exc:
-        raise dev.open_error(exc, sd, inp, "input", in_rate) from exc
-    with istream:  # entering starts the stream
-        if not rec.first_input.wait(START_TIMEOUT_S):
-            raise dev.DeviceError(
-                "open_failed",
-                f"input device {inp.name!r} delivered no audio within {START_TIMEOUT_S:g} s",
-            )
-        try:
-            ostream = sd.OutputStream(
-                device=out.index,
-                samplerate=probe.rate_hz,
+        istream = _bounded(
+            lambda: sd.InputStream(
+                device=inp.index,
+                samplerate=in_rate,
                 channels=1,
                 dtype="int16",
-                callback=_stopping(rec, sd),
-                finished_callback=done.set,
-                latency=0.1,
-            )
-        except Exception as exc:
-            raise PlaybackError(
-                f"output device {out.name!r} did not open at {probe.rate_hz} Hz: {exc}"
-            ) from exc
-        with ostream:
-            if not done.wait(probe.duration_s + START_TIMEOUT_S):
-                raise PlaybackError(
-                    f"playback on {out.name!r} did not finish within "
-                    f"{probe.duration_s + START_TIMEOUT_S:g} s "
-                    f"({rec.out_pos} of {len(samples)} samples written)"
-                )
-            evidence["output_latency_ms"] = round(float(ostream.latency) * 1000, 1)
-        if rec.out_started_at is None:
-            raise PlaybackError(f"output device {out.name!r} never asked for audio")
-        start = rec.start_index()
-        rec.needed_frames = int(start + (probe.duration_s + AFTER_S) * in_rate)
-        if rec.frames_in < rec.needed_frames and not rec.enough.wait(
-            probe.duration_s + START_TIMEOUT_S
-        ):
-            raise dev.DeviceError(
-                "open_failed", f"input device {inp.name!r} stopped delivering audio during the test"
-            )
-        istream.stop()
-        evidence["input_latency_ms"] = round(float(istream.latency) * 1000, 1)
+                callback=rec.on_input,
+            ),
+            "opening the input stream",
+            inp,
+        )
+    except dev.DeviceError:
+        raise
+    except Exception as exc:
+        raise dev.open_error(exc, sd, inp, "input", in_rate) from exc
+    _bounded(istream.start, "starting the input stream", inp)
+    try:
+        start = _record_around_playback(sd, istream, inp, out, probe, rec, done, evidence)
+    except dev.DeviceError as exc:
+        if exc.cause != "server_unresponsive":  # else closing would block as well: abandon it
+            _close(istream, "input", inp)
+        raise
+    except BaseException:
+        _close(istream, "input", inp)
+        raise
+    _close(istream, "input", inp)
     captured = np.concatenate(rec.chunks) if rec.chunks else np.zeros(0, dtype=np.int16)
     first = max(0, round(start))
     evidence.update(
@@ -202,6 +186,99 @@ def _play_and_record_quietly(
         }
     )
     return captured[first : first + int((probe.duration_s + AFTER_S) * in_rate)], evidence
+
+
+def _record_around_playback(
+    sd: Any,
+    istream: Any,
+    inp: DeviceInfo,
+    out: DeviceInfo,
+    probe: Probe,
+    rec: _Recorder,
+    done: threading.Event,
+    evidence: dict[str, Any],
+) -> float:
+    """With the input running: play the probe, record until its end plus AFTER_S; returns
+    the capture index of the probe's start."""
+    from doctor.devices import portaudio as dev
+
+    if not rec.first_input.wait(START_TIMEOUT_S):
+        raise dev.DeviceError(
+            "open_failed",
+            f"input device {inp.name!r} delivered no audio within {START_TIMEOUT_S:g} s",
+        )
+    try:
+        ostream = _bounded(
+            lambda: sd.OutputStream(
+                device=out.index,
+                samplerate=probe.rate_hz,
+                channels=1,
+                dtype="int16",
+                callback=_stopping(rec, sd),
+                finished_callback=done.set,
+                latency=0.1,
+            ),
+            "opening the output stream",
+            out,
+        )
+    except dev.DeviceError:
+        raise
+    except Exception as exc:
+        raise PlaybackError(
+            f"output device {out.name!r} did not open at {probe.rate_hz} Hz: {exc}"
+        ) from exc
+    try:
+        _bounded(ostream.start, "starting the output stream", out)
+        if not done.wait(probe.duration_s + START_TIMEOUT_S):
+            raise PlaybackError(
+                f"playback on {out.name!r} did not finish within "
+                f"{probe.duration_s + START_TIMEOUT_S:g} s "
+                f"({rec.out_pos} of {len(rec.probe)} samples written)"
+            )
+        evidence["output_latency_ms"] = round(float(ostream.latency) * 1000, 1)
+    finally:
+        _close(ostream, "output", out)
+    if rec.out_started_at is None:
+        raise PlaybackError(f"output device {out.name!r} never asked for audio")
+    start = rec.start_index()
+    rec.needed_frames = int(start + (probe.duration_s + AFTER_S) * rec.in_rate)
+    if rec.frames_in < rec.needed_frames and not rec.enough.wait(
+        probe.duration_s + START_TIMEOUT_S
+    ):
+        raise dev.DeviceError(
+            "open_failed", f"input device {inp.name!r} stopped delivering audio during the test"
+        )
+    evidence["input_latency_ms"] = round(float(istream.latency) * 1000, 1)
+    return start
+
+
+def _bounded(fn: Callable[[], T], what: str, device: DeviceInfo) -> T:
+    """`fn()` within CALL_TIMEOUT_S. Opening, starting and stopping a stream take
+    milliseconds, but a sound server that froze or died mid-stream never lets them return
+    (the stuck thread is abandoned; doctor/devices/teardown.py bounds the exit too)."""
+    from doctor.devices import portaudio as dev
+    from doctor.devices.teardown import Stuck, call_within
+
+    try:
+        return call_within(fn, CALL_TIMEOUT_S, "echo-stream")
+    except Stuck:
+        raise dev.DeviceError(
+            "server_unresponsive",
+            f"the sound server stopped answering: {what} of {device.name!r} did not "
+            f"finish within {CALL_TIMEOUT_S:g} s",
+        ) from None
+
+
+def _close(stream: Any, kind: str, device: DeviceInfo) -> None:
+    """Stop, then close (stop first: PortAudio may hang closing a running stream)."""
+
+    def stop_and_close() -> None:
+        try:
+            stream.stop()
+        finally:
+            stream.close()
+
+    _bounded(stop_and_close, f"closing the {kind} stream", device)
 
 
 def _stopping(rec: _Recorder, sd: Any) -> Any:
@@ -271,11 +348,14 @@ async def _echo(ctx: Context) -> Result:
     from doctor.audio.echo.report import echo_result, playback_failed
     from doctor.devices import portaudio as dev
     from doctor.devices.loopback import input_loopback_facts
+    from doctor.devices.serverprobe import server_unresponsive
 
     evidence: dict[str, Any] = {"mode": "live probe"}
     try:
         inp = await run_blocking(dev.resolve_device, ctx.input_device, "input")
     except dev.DeviceError as exc:
+        if exc.cause == "server_unresponsive":
+            return server_unresponsive(exc.message, {**evidence, **exc.evidence})
         return _no_capture(exc, evidence, "audio_device")
     evidence.update(inp.evidence("input_"))
     evidence.update(await run_blocking(input_loopback_facts, inp))
@@ -296,6 +376,8 @@ async def _echo(ctx: Context) -> Result:
     except PlaybackError as exc:
         return playback_failed(str(exc), evidence)
     except dev.DeviceError as exc:
+        if exc.cause == "server_unresponsive":
+            return server_unresponsive(exc.message, {**evidence, **exc.evidence})
         return _no_capture(exc, evidence, "mic_permission", device=inp.name)
     evidence.update(io_facts)
     analysis = await run_blocking(analyse_probe, probe, captured, in_rate)

@@ -57,6 +57,14 @@ def _probe_portaudio() -> dict[str, Any]:
 @check("environment", "Python, packages and PortAudio", timeout=60.0)
 async def environment(ctx: Context) -> Result:
     """Python version, runtime packages importable, PortAudio library loadable."""
+    from doctor.devices.serverprobe import server_unresponsive, unresponsive_once
+
+    # Loading PortAudio enumerates through the sound server: a frozen one hangs it (60 s).
+    frozen = await run_blocking(unresponsive_once)
+    if frozen is not None:
+        return server_unresponsive(
+            frozen, {"python_version": platform.python_version(), "os": platform.system()}
+        )
     packages = await run_blocking(_probe_packages)
     pa = await run_blocking(_probe_portaudio)
     evidence: dict[str, Any] = {

@@ -79,7 +79,11 @@ def build_listing(input_spec: str | None, output_spec: str | None) -> dict[str, 
     except DeviceError as err:
         from doctor.checks.environment import portaudio_install_command
 
-        fix = guide.fix("portaudio", detail=portaudio_install_command())
+        fix = (
+            guide.fix("sound_server_unresponsive", detail=err.message)
+            if err.cause == "server_unresponsive"
+            else guide.fix("portaudio", detail=portaudio_install_command())
+        )
         doc["problems"].append({"cause": err.cause, "message": err.message, "fix": fix.to_dict()})
         return doc
     doc["portaudio"] = portaudio_version()
@@ -182,7 +186,10 @@ def devices_command(as_json: bool, input_device: str | None, output_device: str 
     `*` marks the default devices; --input-device/--output-device mark your choice.
     Exits 1 when PortAudio is missing or lists no device.
     """
-    doc = build_listing(input_device, output_device)
+    from doctor.cli import device_options
+
+    chosen = device_options({"input_device": input_device, "output_device": output_device})
+    doc = build_listing(chosen["input_device"], chosen["output_device"])
     if as_json:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:

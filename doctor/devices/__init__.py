@@ -9,4 +9,10 @@ server, kept out of the pure cores in `doctor/audio/`.
 - `loopback`: whether an input's name says it is a copy of an output (pure).
 - `chatter`: points file descriptor 2 at a pipe around library calls, so the C audio
   libraries' messages are counted into evidence instead of reaching the terminal.
+- `serverprobe`: whether a PulseAudio/PipeWire server answers (`pactl info` under a
+  deadline) before PortAudio loads; a frozen one hung enumeration for 60 s.
+- `teardown`: audio stack calls under a deadline, and PortAudio's atexit teardown bounded,
+  so a server that freezes mid-stream never hangs the CLI after its report.
+- `choose`: `--input-device`/`--output-device` checked before the checks run (a typo is a
+  usage error) and sound-server source/sink names routed through ALSA's pulse device.
 """

@@ -15,6 +15,7 @@ import contextlib
 import os
 import platform
 import socket
+import sys
 import threading
 from dataclasses import asdict, dataclass
 from types import ModuleType
@@ -79,10 +80,20 @@ def missing_device_cause(kind: Kind) -> str:
 
 
 def load_sounddevice() -> ModuleType:
-    """`import sounddevice`, turning a missing package or PortAudio library into a DeviceError."""
+    """`import sounddevice`, turning a missing package or PortAudio library into a DeviceError;
+    its teardown at exit gets a deadline (doctor/devices/teardown.py)."""
+    from doctor.devices.serverprobe import unresponsive_once
+    from doctor.devices.teardown import bound_portaudio_exit
+
+    if "sounddevice" not in sys.modules:  # its import enumerates: a frozen server hangs it
+        reason = unresponsive_once()
+        if reason is not None:
+            raise DeviceError("server_unresponsive", reason, {"sound_server_unresponsive": True})
     try:
         with quiet_libraries():  # enumerating prints ALSA's complaints about absent cards
             import sounddevice
+
+        bound_portaudio_exit()
     except ImportError as exc:
         raise DeviceError(
             "portaudio_missing",
@@ -284,6 +295,50 @@ def record(
     except Exception as exc:
         raise open_error(exc, sd, device, "input", rate_hz) from exc
     return data[skip:, 0].copy()  # type: ignore[no-any-return]
+
+
+def record_by_callback(
+    device: DeviceInfo, duration_s: float, rate_hz: int, discard_s: float = 0.05
+) -> np.ndarray[Any, Any]:
+    """`record` through a callback stream: PortAudio 19.6's blocking read on JACK crashes
+    the process (SIGSEGV in `Pa_ReadStream`), while callbacks are what JACK is made for.
+    Raises DeviceError when the device delivers too little within the deadline."""
+    import numpy as np
+
+    sd = load_sounddevice()
+    skip = int(discard_s * rate_hz)
+    frames = int(duration_s * rate_hz) + skip
+    chunks: list[Any] = []
+    count = [0]
+    enough = threading.Event()
+
+    def on_input(indata: Any, n: int, _t: Any, _status: Any) -> None:
+        if count[0] < frames:
+            chunks.append(indata[:, 0].copy())
+            count[0] += n
+        if count[0] >= frames:
+            enough.set()
+
+    try:
+        with quiet_libraries():
+            stream = sd.InputStream(
+                device=device.index,
+                samplerate=rate_hz,
+                channels=PROBE_CHANNELS,
+                dtype=PROBE_DTYPE,
+                callback=on_input,
+            )
+    except Exception as exc:
+        raise open_error(exc, sd, device, "input", rate_hz) from exc
+    with stream:
+        got = enough.wait(duration_s + discard_s + 5.0)
+    if not got:
+        raise DeviceError(
+            "open_failed",
+            f"input device {device.name!r} delivered {count[0]} of {frames} frames at {rate_hz} Hz",
+            device.evidence(),
+        )
+    return np.concatenate(chunks)[skip:frames]
 
 
 def play_silence(device: DeviceInfo, duration_s: float, rate_hz: int = PROBE_RATE_HZ) -> None:

@@ -48,13 +48,21 @@ def test_table_marks_defaults(pulse_server: PulseServer) -> None:
 
 
 def test_selected_devices_are_marked(pulse_server: PulseServer) -> None:
-    code, doc = listing(
-        ["--input-device", "pulse", "--output-device", "nothing-like-this"], pulse_server.env
-    )
+    code, doc = listing(["--input-device", "pulse", "--output-device", "1"], pulse_server.env)
     assert code == 0
     assert doc["selected_input"] == by_name(doc, "pulse")["index"]
-    assert doc["selected_output"] is None
-    assert [p["cause"] for p in doc["problems"]] == ["no_output_device"]
+    assert doc["selected_output"] == 1
+    assert doc["problems"] == []
+
+
+def test_a_mistyped_device_is_a_usage_error(pulse_server: PulseServer) -> None:
+    """Before: exit 0 with a `no_output_device` "problem", as if hardware were missing."""
+    r = run_cli(["devices", "--output-device", "nothing-like-this"], pulse_server.env)
+    assert r.returncode == 2, r.stderr
+    assert r.stdout == ""
+    (line,) = r.stderr.strip().splitlines()
+    assert "'nothing-like-this' names no output device" in line
+    assert "0: pulse" in line and "1: default" in line
 
 
 def test_jack_device_refuses_24k(jack_server: JackServer) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from devices_helpers import broken_portaudio_env, check_of, refusing_pcm_env, report_of
-from pulse_fixture import VOICE, PulseServer, tone_into
+from pulse_fixture import VOICE, PulseServer, private_pulse, run_cli, tone_into
 
 
 @pytest.fixture
@@ -83,6 +83,30 @@ def test_a_playing_monitor_is_a_loopback_not_a_working_mic(pulse_server: PulseSe
     assert mic["fix"]["guide"] == "loopback_input"
 
 
+def test_only_monitors_means_no_microphone_at_all() -> None:
+    """With every remapped microphone unloaded, the server's sources are all `.monitor`s:
+    pointing at another one cannot help, and the summary says so."""
+    with private_pulse() as pulse:
+        for line in pulse.pactl("list", "short", "modules").splitlines():
+            if "module-remap-source" in line:
+                pulse.unload_module(int(line.split("\t")[0]))
+        code, report = report_of(
+            ["check", "microphone"], pulse.client_env(PULSE_SOURCE="probe.monitor")
+        )
+    mic = check_of(report, "microphone")
+    assert (mic["status"], mic["cause"], code) == ("fail", "loopback_input", 1), mic
+    assert mic["evidence"]["server_real_sources"] == []
+    assert "no microphone at all" in mic["summary"]
+
+
+def test_a_loopback_with_a_real_microphone_beside_it_lists_it(pulse_server: PulseServer) -> None:
+    code, report = report_of(["check", "microphone"], pulse_server.env)
+    mic = check_of(report, "microphone")
+    assert (mic["cause"], code) == ("loopback_input", 1), mic
+    assert "voice_mic" in mic["evidence"]["server_real_sources"]
+    assert "no microphone at all" not in mic["summary"]
+
+
 def test_no_sound_server_is_no_input_device(no_sound_env: dict[str, str]) -> None:
     if os.path.isdir("/dev/snd"):
         pytest.skip("this machine has sound cards, so PortAudio lists devices without a server")
@@ -97,15 +121,31 @@ def test_no_sound_server_is_no_input_device(no_sound_env: dict[str, str]) -> Non
     assert "no sound server reachable" in mic["summary"] and "no /dev/snd" in mic["summary"]
 
 
-def test_reachable_server_is_named_when_a_device_is_missing(pulse_server: PulseServer) -> None:
-    code, report = report_of(
-        ["check", "microphone", "--input-device", "no-such-mic"], pulse_server.env
-    )
+def test_a_mistyped_input_device_is_a_usage_error(pulse_server: PulseServer) -> None:
+    """Before: `no_input_device` with "plug in a microphone", exit 1."""
+    r = run_cli(["check", "microphone", "--input-device", "no-such-mic"], pulse_server.env)
+    assert r.returncode == 2, r.stderr
+    (line,) = r.stderr.strip().splitlines()
+    assert "'no-such-mic' names no input device" in line and "1: default" in line
+    assert "voice_mic" in line  # the server's sources are named too
+
+
+def test_an_ambiguous_input_device_names_its_matches(pulse_server: PulseServer) -> None:
+    """Before: "2 input devices match 'ul'" without saying which, exit 1."""
+    r = run_cli(["check", "microphone", "--input-device", "e"], pulse_server.env)
+    assert r.returncode == 2, r.stderr
+    (line,) = r.stderr.strip().splitlines()
+    assert "matches 2 input devices (0: pulse; 1: default)" in line
+
+
+def test_a_server_source_name_is_accepted(pulse_server: PulseServer) -> None:
+    """`voice_mic` is a PulseAudio source, not a PortAudio device: it is reached through ALSA's
+    pulse device. The env's default source is the loopback `probe_mic`, so a recording that
+    ignored the name would be `loopback_input`."""
+    _, report = report_of(["check", "microphone", "--input-device", "voice_mic"], pulse_server.env)
     mic = check_of(report, "microphone")
-    assert (mic["status"], mic["cause"]) == ("fail", "no_input_device"), mic
-    assert code == 1
-    assert mic["evidence"]["requested"] == "no-such-mic"
-    assert any("default" in d for d in mic["evidence"]["available"])
+    assert mic["cause"] not in ("no_input_device", "loopback_input"), mic
+    assert mic["evidence"]["device"] in ("pulse", "default"), mic
 
 
 def test_refusing_input_is_open_failed_with_the_host_error(

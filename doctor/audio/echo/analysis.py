@@ -147,6 +147,7 @@ class EchoAnalysis:
     nrl_db: float | None = None
     floor_erl_db: float | None = None
     reference_active_s: float = 0.0
+    reference_overlap_s: float | None = None  # of that, inside the capture at the best lag
     reference_level_dbfs: float | None = None
     capture_peak_dbfs: float | None = None
     capture_clipped_fraction: float = 0.0
@@ -181,6 +182,7 @@ class EchoAnalysis:
             "nrl_db": r(self.nrl_db, 1),
             "floor_erl_db": r(self.floor_erl_db, 1),
             "reference_active_s": r(self.reference_active_s),
+            "reference_overlap_s": r(self.reference_overlap_s),
             "reference_level_dbfs": r(self.reference_level_dbfs, 1),
             "capture_peak_dbfs": r(self.capture_peak_dbfs, 1),
             "capture_clipped_fraction": round(self.capture_clipped_fraction, 5),
@@ -197,6 +199,13 @@ class EchoAnalysis:
         if v is Verdict.MIC_SILENT:
             return "the capture is digital silence: the microphone delivered nothing"
         if v is Verdict.INSUFFICIENT_REFERENCE:
+            overlap = self.reference_overlap_s
+            if overlap is not None and self.reference_active_s >= MIN_REFERENCE_S:
+                return (
+                    f"only {overlap:.2f} s of the active played audio overlaps the recording "
+                    f"({self.capture_duration_s:.2f} s long) within the lags searched; at "
+                    f"least {MIN_REFERENCE_S} s is needed to look for its echo"
+                )
             return (
                 f"only {self.reference_active_s:.1f} s of played audio is active; at least "
                 f"{MIN_REFERENCE_S} s is needed to look for its echo"
@@ -204,7 +213,7 @@ class EchoAnalysis:
         if v is Verdict.ECHO:
             return (
                 f"echo found {self.delay_ms:.0f} ms after playback, ERL "
-                f"{self.erl_db:.0f} dB ({self.erl_label}), S = {self.score_s:.1f}"
+                f"{_whole(self.erl_db)} dB ({self.erl_label}), S = {self.score_s:.1f}"
                 if self.erl_db is not None and self.delay_ms is not None
                 else f"echo found (S = {self.score_s:.1f})"
             )
@@ -215,9 +224,14 @@ class EchoAnalysis:
             )
         return (
             f"no echo detected (S = {self.score_s:.2f}); an echo stronger than ERL "
-            f"{self.floor_erl_db:.0f} dB would have been found, a weaker one cannot be "
+            f"{_whole(self.floor_erl_db)} dB would have been found, a weaker one cannot be "
             "excluded"
         )
+
+
+def _whole(db: float | None) -> str:
+    """Whole decibels without a "-0" (-0.3 dB rounds to 0, and `:.0f` prints "-0")."""
+    return "?" if db is None else str(round(db))
 
 
 # --- block stage: drift and a first delay ---------------------------------------------------
@@ -600,6 +614,22 @@ def analyse_echo(
     )
 
 
+def overlap_active_s(ref_active: NDArray[np.bool_], capture_len: int, lo: int, hi: int) -> float:
+    """Seconds of active played audio whose echo lands inside the capture, at the lag in
+    [lo, hi] (samples) that gives the most. A 50 ms recording overlaps 50 ms of the played
+    file at best, however long that file is active: too little to look for an echo in."""
+    frames = len(ref_active)
+    width = capture_len // FRAME
+    if frames == 0 or width <= 0:
+        return 0.0
+    cs = np.concatenate([[0], np.cumsum(ref_active, dtype=np.int64)])
+    # played frame k lands at capture sample k*FRAME + lag: first frame in at -lag/FRAME
+    starts = np.arange(-hi // FRAME, -lo // FRAME + 1)
+    ends = np.clip(starts + width, 0, frames)
+    counts = cs[ends] - cs[np.clip(starts, 0, frames)]
+    return float(counts.max()) * FRAME_S
+
+
 def analyse_prepared(
     p: Prepared, *, window: LagWindow = SHARED_TIMELINE, drift_ppm: float | None = None
 ) -> EchoAnalysis:
@@ -618,7 +648,9 @@ def analyse_prepared(
     x, y = p.x, p.y
     lo = max(round(window.min_s * FS), -(len(x) - 1))
     hi = min(round(window.max_s * FS), len(y) - 1)
-    if hi - lo < 16:
+    overlap_s = overlap_active_s(p.ref_active, len(y), lo, hi)
+    common["reference_overlap_s"] = overlap_s
+    if hi - lo < 16 or overlap_s < MIN_REFERENCE_S:
         return EchoAnalysis(Verdict.INSUFFICIENT_REFERENCE, **common)
 
     track: tuple[BlockDelay, ...] = ()
@@ -693,7 +725,7 @@ def analyse_prepared(
         echo_level_dbfs=echo_level,
         noise_level_dbfs=db(noise) if noise > 0 else None,
         nrl_db=nrl,
-        floor_erl_db=nrl - detection_gain_db(p.ref_active_s),
+        floor_erl_db=nrl - detection_gain_db(min(p.ref_active_s, overlap_s)),
         track=track,
         correlation=correlation,
         **common,
