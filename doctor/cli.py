@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import sys
+import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable
