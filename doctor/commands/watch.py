@@ -106,8 +106,10 @@ def watch_command(
         sys.stderr.flush()
 
     def ready(relay: Any) -> None:
-        # no secret in it (and `?token=${token}` must stay as it is): not scrubbed
-        sys.stderr.write(instructions(relay.url, relay.token_url, ctx.ws_url, ctx.token_url))
+        # only the user's URLs are scrubbed (a key in their query or user info): the
+        # examples' `?token=${token}` must stay as it is
+        shown_ws, shown_token = (ctx.redactor.scrub(u) for u in (ctx.ws_url, ctx.token_url))
+        sys.stderr.write(instructions(relay.url, relay.token_url, shown_ws, shown_token))
         sys.stderr.flush()
         if ctx.proxy:
             line(f"  (upstream through {proxy_shown(ctx.proxy)})")

@@ -67,3 +67,20 @@ def test_a_query_secret_reaches_no_output_of_a_real_watch(sandbox: ThreadedSandb
     assert "authorization=****" in json.dumps(token), token
     for where, text in (("stdout", out), ("stderr", wp.stderr_text)):
         assert SECRET not in text and SECRET[::-1] not in text, where
+
+
+def test_the_start_banner_masks_a_key_in_the_upstream_urls(sandbox: ThreadedSandbox) -> None:
+    """The banner quotes the user's --ws-url/--token-url: a key in their query is masked there
+    (it was printed in clear), while the example's `?token=${token}` stays as it is."""
+    wp = start_watch(
+        sandbox,
+        "--json",
+        "--token-url",
+        f"{sandbox.token_url}?authorization={SECRET[::-1]}",
+        ws_url=f"{sandbox.ws_url}?api_key={SECRET}",
+    )
+    stop_on_signal(wp)
+    banner = wp.stderr_text
+    assert SECRET not in banner and SECRET[::-1] not in banner, banner
+    assert "api_key=****" in banner and "authorization=****" in banner, banner
+    assert "?token=${token}" in banner
