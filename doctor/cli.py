@@ -69,7 +69,13 @@ def _check_proxy(_: click.Context, __: click.Parameter, value: str | None) -> st
     if not parts.hostname:
         raise click.BadParameter("the proxy URL has no host")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        # the WebSocket client ignored it and the token client failed on it: neither uses it
+        # the WebSocket client ignored it and the token client failed on it: neither uses it.
+        # An '@' after it means a password with a raw '/', '?' or '#': never echoed.
+        if "@" in parts.path + parts.query + parts.fragment:
+            raise click.BadParameter(
+                "the proxy URL has a path or query: if the password holds '/', '?' or '#', "
+                "write them as %2F, %3F and %23"
+            )
         raise click.BadParameter(
             f"a proxy URL is scheme://host:port, without a path or query "
             f"(drop {parts.path + ('?' if parts.query else '')!r})"
@@ -356,11 +362,12 @@ def check_report_path(path: str | None) -> None:
     report file itself is neither created nor truncated here."""
     if path is None:
         return
-    target = os.path.realpath(path)
-    if os.path.exists(target) and not os.path.isfile(target):
-        if os.path.isdir(target) or not os.access(target, os.W_OK):
+    # the given path first: /dev/stdout on a pipe resolves to a `pipe:[N]` that is no path
+    if os.path.exists(path) and not os.path.isfile(path):
+        if os.path.isdir(path) or not os.access(path, os.W_OK):
             raise click.UsageError(f"cannot write the report to {path}: not a writable file")
         return
+    target = os.path.realpath(path)
     directory = os.path.dirname(target)
     if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
         raise click.UsageError(

@@ -243,6 +243,8 @@ class _Prober:
             None if self.proxy.password is None else unquote(self.proxy.password),
             rdns=SOCKS_PROXY_RDNS[scheme],
         )
+        if ev is not None and self.proxy.username is not None:
+            ev["proxy_user"] = unquote(self.proxy.username)  # the name only: never the password
         t0 = time.monotonic()
         try:
             sock = socks.connect(self.host, self.port, timeout=self.timeout)

@@ -62,6 +62,14 @@ def test_a_fifo_gets_the_report_and_stays_a_fifo(tmp_path: Path) -> None:
     assert got and json.loads(got[0])["command"] == "check"
 
 
+def test_dev_stdout_on_a_pipe_gets_the_report() -> None:
+    """`--report /dev/stdout | jq`: the up-front check resolved the link to `pipe:[N]`, which is
+    no path, and refused it (exit 2); the report goes into the pipe after the text one."""
+    proc = run_cli(*ARGS, "--report", "/dev/stdout", env=cli_env())  # stdout is a pipe here
+    assert proc.returncode == 0, proc.stderr
+    assert '"command": "check"' in proc.stdout, proc.stdout[-500:]
+
+
 @pytest.mark.parametrize("command", ["check", "validate-audio"])
 def test_a_full_device_is_one_line_after_the_report(tmp_path: Path, command: str) -> None:
     """A copy of /dev/full (ENOSPC on every write): mknod needs root, which CI has.
@@ -159,14 +167,13 @@ def test_a_fix_output_linked_to_the_input_never_empties_the_input(tmp_path: Path
 @pytest.mark.parametrize("as_json", [False, True])
 def test_a_refused_fix_and_a_failed_report_are_both_said(tmp_path: Path, as_json: bool) -> None:
     """With --json, the report write came before the refusal line, and its failure hid the
-    refusal (the text mode said both). A link into a missing folder fails the write as any
-    user (the mknod test above needs root)."""
+    refusal (the text mode said both). /dev/full passes the up-front check (a writable
+    device) and fails the write itself with ENOSPC, as any user."""
     wav = tmp_path / "bad.wav"
     wav.write_bytes(_wav(bytes(4800), 1))  # a header rate of 1 Hz: broken, --fix refused
-    report = tmp_path / "report.json"
-    report.symlink_to(tmp_path / "gone" / "report.json")
+    report = "/dev/full"
     proc = run_cli(
-        "validate-audio", str(wav), "--fix", str(tmp_path / "x.raw"), "--report", str(report),
+        "validate-audio", str(wav), "--fix", str(tmp_path / "x.raw"), "--report", report,
         *(["--json"] if as_json else []), env=cli_env(),
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr

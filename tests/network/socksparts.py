@@ -50,3 +50,15 @@ def socks5_relay(conn: socket.socket) -> None:
     _pipe(conn, upstream)
     back.join(30)
     upstream.close()
+
+
+def socks5_refusing_auth(conn: socket.socket) -> None:
+    """A SOCKS5 proxy that asks for user/password (RFC 1929) and refuses whatever it gets."""
+    conn.settimeout(30)
+    _, n = _exact(conn, 2)
+    _exact(conn, n)
+    conn.sendall(b"\x05\x02")
+    _exact(conn, 1)  # sub-negotiation version
+    _exact(conn, _exact(conn, 1)[0])  # user
+    _exact(conn, _exact(conn, 1)[0])  # password
+    conn.sendall(b"\x01\x01")

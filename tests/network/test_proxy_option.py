@@ -23,3 +23,13 @@ def test_a_trailing_slash_is_still_a_proxy() -> None:
                    "--ws-url", "wss://127.0.0.1:9/v1/ws", env=cli_env())  # fmt: skip
     assert proc.returncode == 1, proc.stderr  # ran, and failed to reach the dead proxy
     assert "proxy" in proc.stdout
+
+
+def test_a_password_with_a_raw_slash_is_never_echoed() -> None:
+    """`bob:hunter/2secret@...`: urlsplit reads `/2secret@127.0.0.1:3128` as the path, and the
+    usage line printed it (the password's tail)."""
+    proc = run_cli("check", "wss", "--proxy", "http://bob:hunter/2secret@127.0.0.1:3128",
+                   env=cli_env())  # fmt: skip
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "2secret" not in proc.stderr and "hunter" not in proc.stderr, proc.stderr
+    assert "%2F" in proc.stderr

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from netparts import ThreadServer, make_certs, silent, websocket_accept
-from socksparts import socks5_relay
+from socksparts import socks5_refusing_auth, socks5_relay
 from test_wss_real_parts import wss_check
 
 
@@ -48,3 +48,20 @@ def test_a_socks_proxy_that_never_answers_is_named_at_the_socks_stage() -> None:
     assert f"127.0.0.1:{blackhole.port}" in summary and "SOCKS handshake" in summary
     assert "WebSocket upgrade" not in summary and "127.0.0.1:9 " not in summary
     assert r["evidence"]["stalled_stage"] == "SOCKS handshake"
+
+
+def test_socks_credentials_sent_and_refused_get_the_credentials_fix() -> None:
+    """A SOCKS proxy refusing the user/password in the URL: the fix said "if it asks for
+    credentials, put them in the URL" (they were); only the user name is shown."""
+    proxy = ThreadServer(socks5_refusing_auth)
+    try:
+        r = wss_check(
+            "wss://127.0.0.1:9/v1/ws",
+            "--proxy", f"socks5://alice:wr0ngpw@127.0.0.1:{proxy.port}",
+        )  # fmt: skip
+    finally:
+        proxy.close()
+    assert (r["status"], r["cause"]) == ("fail", "proxy_auth_required"), r["summary"]
+    assert r["fix"]["guide"] == "proxy_credentials", r["fix"]
+    assert r["evidence"]["proxy_user"] == "alice"
+    assert "wr0ngpw" not in str(r)
