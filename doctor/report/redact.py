@@ -68,7 +68,7 @@ def scrub_query(text: str) -> str:
     for m in _QUERY_NAME.finditer(text):  # `?a=1?token=...`: both names are found
         if m.start() >= done and query_secret(m.group(1)):
             value = _QUERY_VALUE.match(text, m.end())
-            if value is not None:
+            if value is not None and not value.group().startswith("****"):  # masked already
                 out += [text[done : m.end()], "****"]
                 done = value.end()
     return "".join(out) + text[done:] if out else text

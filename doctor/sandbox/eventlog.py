@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import IO, Any
 
-from doctor.report.redact import mask, scrub_query, secret_name
+from doctor.report.redact import credential_value, mask, scrub_query, secret_name
 
 Listener = Callable[[dict[str, Any]], None]
 
@@ -91,23 +91,36 @@ SCHEME_FIELDS = frozenset({"authorization"})
 """Event fields that name how a client authenticated ("bearer", "raw"), never the value."""
 
 
+def _scheme_word(name: object, value: str) -> bool:
+    """`authorization: "bearer"` (how a client authenticated); a header's value is no word."""
+    return str(name).lower() in SCHEME_FIELDS and value.isalpha() and len(value) <= 10
+
+
 def _secret_field(name: object, value: object) -> bool:
     return (
         isinstance(value, str)
         and secret_name(str(name))
-        and name not in SCHEME_FIELDS
+        and not _scheme_word(name, value)
         and not value.startswith("****")  # masked already (mask_query, a minted token)
     )
 
 
+def _masked_text(value: str) -> str:
+    """A string under any name: `Bearer ...` masked whole, a URL's query credentials masked."""
+    return mask(value) if credential_value(value) else scrub_query(value)
+
+
 def masked_secrets(value: Any) -> Any:
     """`value` with every field named like a credential (resume_token, api_key, token...)
-    masked, at any depth: a sandbox log is pasted into tickets, so even its test tokens
-    never leave in clear."""
+    masked, at any depth, and credentials in other strings (a tool's `Bearer` header under
+    any name, `?api_key=` in a URL): a sandbox log is pasted into tickets, so even its test
+    tokens never leave in clear."""
     if isinstance(value, dict):
         return {k: mask(v) if _secret_field(k, v) else masked_secrets(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [masked_secrets(v) for v in value]
+    if isinstance(value, str):
+        return _masked_text(value)
     return value
 
 

@@ -69,3 +69,26 @@ def test_a_request_path_masks_a_links_signature_as_well_as_a_token() -> None:
     assert sig not in shown and "X-Amz-Signature=****cdef" in shown
     assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in shown
     assert mask_query("/v1/ws?token=" + "t" * 20) == "/v1/ws?token=****tttt"
+
+
+def test_a_tools_lowercase_header_bearer_values_and_url_keys_are_masked() -> None:
+    """A reviewer's session.update: `authorization` is exempt only as a one-word scheme
+    ("bearer"), a `Bearer ...` value is a credential under any name, and a tool URL's
+    `?api_key=` is masked (all three were logged in clear)."""
+    tool = {
+        "url": "https://api.example.com/hook?api_key=SECRETQUERYVALUE12345&v=2",
+        "headers": {
+            "authorization": "Bearer sk_live_LOWERCASEHEADER123456",
+            "X-Auth": "Bearer sk_live_OTHERNAMEDHEADER98765",
+        },
+        "description": "Basic membership lookup",
+    }
+    out = masked_secrets({"authorization": "bearer", "config": {"tools": [tool]}})
+    text = json.dumps(out)
+    for secret in ("SECRETQUERYVALUE12345", "LOWERCASEHEADER", "OTHERNAMEDHEADER"):
+        assert secret not in text, text
+    assert out["authorization"] == "bearer"
+    shown = out["config"]["tools"][0]
+    assert shown["url"] == "https://api.example.com/hook?api_key=****&v=2"
+    assert shown["headers"]["authorization"] == "****3456"
+    assert shown["description"] == "Basic membership lookup"
