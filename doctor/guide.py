@@ -1386,11 +1386,12 @@ _ENTRIES: tuple[Entry, ...] = (
         "browser_start",
         "The browser command did not open the page",
         "The command given with --browser (`all`: --browser-cmd) could not be started, or "
-        "it exited with an error before any browser fetched the page, so no results could "
-        "come.",
+        "it exited with an error before any browser fetched the page (or was killed after "
+        "it), so no results could come.",
         (
             "Install that browser, or pass the command that starts the one you use for your "
-            "app, e.g. `--browser firefox` or `--browser 'google-chrome --new-window'`.",
+            "app: `agent-doctor browser --browser firefox` (with `all`: "
+            "`--browser --browser-cmd firefox`), or `'google-chrome --new-window'`.",
             "Or run with --no-open and open the printed http://127.0.0.1 address by hand, in "
             "that browser on this same machine, and click Start.",
             "Detail: {detail}",

@@ -232,14 +232,19 @@ class _Opener:
 
     async def _watch(self, launched: Launched) -> None:
         """A launcher that exits 0 handed the page over (keep waiting); one that exits
-        non-zero before any browser fetched the page ends the wait now."""
+        non-zero before any browser fetched the page ends the wait now, and so does a
+        browser killed by a signal (a crash) after it opened the page: a launcher that
+        hands off exits, it is not killed."""
         code = await launched.exit_code()
-        if self.outcome.done() or self.page_loaded():
+        if self.outcome.done():
             return
+        loaded = self.page_loaded()
+        if loaded and code >= 0:
+            return  # a browser has the page: a launcher's exit code is no verdict
         if code == 0:
             self.note = f"{launched.command!r} exited 0 but no browser fetched the page"
             return
-        self._fail(launched.failure(code))
+        self._fail(launched.failure(code, after_page=loaded))
 
     def _fail(self, failure: LaunchFailure) -> None:
         from doctor.browser.verdicts import browser_start_result

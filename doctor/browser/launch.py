@@ -27,6 +27,7 @@ class LaunchFailure:
     error: str | None = None  # the OSError when it could not be started
     exit_code: int | None = None  # negative: killed by that signal
     stderr_tail: list[str] = field(default_factory=list)
+    after_page: bool = False  # it had opened the page (only a signal is a verdict then)
 
     @property
     def detail(self) -> str:
@@ -39,7 +40,10 @@ class LaunchFailure:
             else (f"exited with code {code}")
         )
         said = f"; it said: {' | '.join(self.stderr_tail)}" if self.stderr_tail else ""
-        return f"{self.command!r} {how} before any browser opened the page{said}"
+        when = (
+            "after it opened the page" if self.after_page else "before any browser opened the page"
+        )
+        return f"{self.command!r} {how} {when}{said}"
 
 
 @dataclass
@@ -58,8 +62,10 @@ class Launched:
             await asyncio.sleep(POLL_S)
         return code
 
-    def failure(self, code: int) -> LaunchFailure:
-        return LaunchFailure(self.command, exit_code=code, stderr_tail=self.tail())
+    def failure(self, code: int, after_page: bool = False) -> LaunchFailure:
+        return LaunchFailure(
+            self.command, exit_code=code, stderr_tail=self.tail(), after_page=after_page
+        )
 
     def tail(self) -> list[str]:
         """The last lines the command wrote on stderr, for the result's detail."""
