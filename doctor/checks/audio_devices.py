@@ -157,7 +157,7 @@ async def _microphone(ctx: Context) -> Result:
             if verdict == "silent"
             else f"{stats.rms_dbfs:.0f} dBFS of whatever is playing"
         )
-        others = await run_blocking(_real_sources, device)
+        others = await run_blocking(_real_sources, device, evidence.get("input_server_device"))
         if others is not None:
             evidence["server_real_sources"] = others
         none_real = (
@@ -212,15 +212,16 @@ async def _microphone(ctx: Context) -> Result:
     )
 
 
-def _real_sources(device: DeviceInfo) -> list[str] | None:
-    """The server's sources that are not `.monitor`s, when `device` routes to a server."""
+def _real_sources(device: DeviceInfo, loopback: str | None = None) -> list[str] | None:
+    """The server's sources that are not `.monitor`s, when `device` routes to a server;
+    the source just found to be a loopback (a remap of a monitor) is not one either."""
     from doctor.devices.choose import server_names
     from doctor.devices.soundserver import routed_through_server
 
     if not routed_through_server(device.name, device.hostapi):
         return None
     names = server_names("input")
-    return [n for n in names if not n.endswith(".monitor")] if names else None
+    return [n for n in names if not n.endswith(".monitor") and n != loopback] if names else None
 
 
 # --- sample-rate --------------------------------------------------------------------------------

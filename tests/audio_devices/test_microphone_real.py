@@ -99,11 +99,25 @@ def test_only_monitors_means_no_microphone_at_all() -> None:
     assert "no microphone at all" in mic["summary"]
 
 
+def test_the_remapped_loopback_is_not_counted_as_a_real_microphone() -> None:
+    """Only the monitors and `probe_mic` (a remap of a monitor, the input just called a
+    loopback) left: `probe_mic` was listed as a real microphone to switch to."""
+    with private_pulse() as pulse:
+        for line in pulse.pactl("list", "short", "modules").splitlines():
+            if "module-remap-source" in line and "source_name=voice_mic" in line:
+                pulse.unload_module(int(line.split("\t")[0]))
+        code, report = report_of(["check", "microphone"], pulse.env)
+    mic = check_of(report, "microphone")
+    assert (mic["cause"], code) == ("loopback_input", 1), mic
+    assert mic["evidence"]["server_real_sources"] == [], mic["evidence"]
+    assert "no microphone at all" in mic["summary"]
+
+
 def test_a_loopback_with_a_real_microphone_beside_it_lists_it(pulse_server: PulseServer) -> None:
     code, report = report_of(["check", "microphone"], pulse_server.env)
     mic = check_of(report, "microphone")
     assert (mic["cause"], code) == ("loopback_input", 1), mic
-    assert "voice_mic" in mic["evidence"]["server_real_sources"]
+    assert mic["evidence"]["server_real_sources"] == ["voice_mic"]
     assert "no microphone at all" not in mic["summary"]
 
 
