@@ -452,7 +452,10 @@ def latency_result(seg: Segment) -> Result:
 def _no_audible_start(replies: int, kept_silent: int) -> str:
     """Why replies that sent audio have no audible start: what the log holds, not a guess."""
     if kept_silent == replies:
-        return "the reply audio kept in the log is silent throughout: no reply made a sound"
+        return (
+            "the reply audio kept in the log is silent, so it holds no audible start to time "
+            "(the log may keep only each reply's silent lead-in)"
+        )
     if kept_silent:
         return (
             f"the reply audio of {kept_silent} of {replies} replies is kept but silent, the "

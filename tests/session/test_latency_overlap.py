@@ -77,6 +77,8 @@ def test_reply_audio_kept_but_silent_is_named_as_such() -> None:
     assert (r.status, r.cause) == (Status.SKIP, "no_audible_start")
     assert "redacted" not in r.summary and "summarised" not in r.summary
     assert "kept in the log is silent" in r.summary
+    # a log keeping only each reply's first (silent) chunk is no proof that nothing was heard
+    assert "no reply made a sound" not in r.summary and "silent lead-in" in r.summary
 
 
 def test_redacted_reply_audio_is_still_named_redacted() -> None:
