@@ -243,8 +243,9 @@ class _Prober:
             None if self.proxy.password is None else unquote(self.proxy.password),
             rdns=SOCKS_PROXY_RDNS[scheme],
         )
-        if ev is not None and self.proxy.username is not None:
-            ev["proxy_user"] = unquote(self.proxy.username)  # the name only: never the password
+        user, password = unquote(self.proxy.username or ""), unquote(self.proxy.password or "")
+        if ev is not None and user and password:  # python-socks sends them only both given
+            ev["proxy_user"] = user  # the name only: never the password
         t0 = time.monotonic()
         try:
             sock = socks.connect(self.host, self.port, timeout=self.timeout)

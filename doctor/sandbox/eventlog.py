@@ -105,22 +105,28 @@ def _secret_field(name: object, value: object) -> bool:
     )
 
 
-def _masked_text(value: str) -> str:
-    """A string under any name: `Bearer ...` masked whole, a URL's query credentials masked."""
-    return mask(value) if credential_value(value) else scrub_query(value)
+def _masked_text(value: str, in_headers: bool) -> str:
+    """A string under any name: a URL's query credentials masked; inside `headers`, a
+    `Bearer ...` value masked whole (outside them, "Token accepted." is a transcript)."""
+    return mask(value) if in_headers and credential_value(value) else scrub_query(value)
 
 
-def masked_secrets(value: Any) -> Any:
+def masked_secrets(value: Any, in_headers: bool = False) -> Any:
     """`value` with every field named like a credential (resume_token, api_key, token...)
     masked, at any depth, and credentials in other strings (a tool's `Bearer` header under
     any name, `?api_key=` in a URL): a sandbox log is pasted into tickets, so even its test
     tokens never leave in clear."""
     if isinstance(value, dict):
-        return {k: mask(v) if _secret_field(k, v) else masked_secrets(v) for k, v in value.items()}
+        return {
+            k: mask(v)
+            if _secret_field(k, v)
+            else masked_secrets(v, in_headers or str(k).lower() == "headers")
+            for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
-        return [masked_secrets(v) for v in value]
+        return [masked_secrets(v, in_headers) for v in value]
     if isinstance(value, str):
-        return _masked_text(value)
+        return _masked_text(value, in_headers)
     return value
 
 

@@ -53,10 +53,13 @@ def socks5_relay(conn: socket.socket) -> None:
 
 
 def socks5_refusing_auth(conn: socket.socket) -> None:
-    """A SOCKS5 proxy that asks for user/password (RFC 1929) and refuses whatever it gets."""
+    """A SOCKS5 proxy that wants user/password (RFC 1929) and refuses whatever it gets; a
+    client that offers no login is told no method is acceptable (0xFF)."""
     conn.settimeout(30)
     _, n = _exact(conn, 2)
-    _exact(conn, n)
+    if b"\x02" not in _exact(conn, n):
+        conn.sendall(b"\x05\xff")
+        return
     conn.sendall(b"\x05\x02")
     _exact(conn, 1)  # sub-negotiation version
     _exact(conn, _exact(conn, 1)[0])  # user

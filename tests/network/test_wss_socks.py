@@ -65,3 +65,17 @@ def test_socks_credentials_sent_and_refused_get_the_credentials_fix() -> None:
     assert r["fix"]["guide"] == "proxy_credentials", r["fix"]
     assert r["evidence"]["proxy_user"] == "alice"
     assert "wr0ngpw" not in str(r)
+
+
+def test_a_socks_user_without_a_password_sends_nothing_so_nothing_was_refused() -> None:
+    """python-socks offers a login only with both a user and a password: `alice@` sent none,
+    and the fix must ask for them, not say they were refused."""
+    proxy = ThreadServer(socks5_refusing_auth)
+    try:
+        r = wss_check(
+            "wss://127.0.0.1:9/v1/ws", "--proxy", f"socks5://alice@127.0.0.1:{proxy.port}"
+        )
+    finally:
+        proxy.close()
+    assert (r["status"], r["cause"]) == ("fail", "proxy_auth_required"), r["summary"]
+    assert r["fix"]["guide"] != "proxy_credentials" and "proxy_user" not in r["evidence"]

@@ -92,3 +92,9 @@ def test_a_tools_lowercase_header_bearer_values_and_url_keys_are_masked() -> Non
     assert shown["url"] == "https://api.example.com/hook?api_key=****&v=2"
     assert shown["headers"]["authorization"] == "****3456"
     assert shown["description"] == "Basic membership lookup"
+
+
+def test_transcripts_that_look_like_a_scheme_and_a_word_are_kept() -> None:
+    """`Bearer`/`Basic`/`Token` plus one long word is a credential only inside headers."""
+    out = masked_secrets({"text": "Token accepted.", "delta": {"text": "Basic subscription"}})
+    assert out == {"text": "Token accepted.", "delta": {"text": "Basic subscription"}}
