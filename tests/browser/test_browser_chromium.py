@@ -29,10 +29,18 @@ def _browser_checks(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_chromium_clean_setup_passes_every_check(
     room_pulse: PulseSetup, plain_sandbox: Callable[..., Any]
 ) -> None:
+    """In 1 of about 8 runs here (CI at 7dc5f07; 4 local runs passed) Chromium's capture
+    delivered only zeros from the room's microphone while the noise played, and the doctor
+    rightly said `silent_input` for that run. Not investigated yet (see the closing note of
+    session 26): that one cause, and only it, gets up to three runs."""
     sb = plain_sandbox()
     env = {**room_pulse.env, "ASSEMBLYAI_API_KEY": sb.api_key}
     launch = functools.partial(chromium, env=room_pulse.env, permissions=MIC, audible=True)
-    report, answer, stderr, rc = run_case(launch, sandbox_args(sb), env)
+
+    def heard(report: dict[str, Any]) -> bool:
+        return bool(_browser_checks(report)["browser-microphone"]["cause"] != "silent_input")
+
+    (report, answer, stderr, rc), seen = run_until(launch, sandbox_args(sb), env, heard, attempts=3)
     assert_valid_report(report)
     checks = _browser_checks(report)
     bad = {
@@ -40,7 +48,7 @@ def test_chromium_clean_setup_passes_every_check(
         for k, c in checks.items()
         if c["status"] != "pass"
     }
-    assert not bad, bad
+    assert not bad, (bad, len(seen))
     assert rc == 0
     assert len(checks) == 10 and checks_by_id(report)["wss"]["status"] == "pass"
     assert report["environment"]["browser"]["engine"] == "Blink"
